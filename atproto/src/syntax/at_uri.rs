@@ -1,0 +1,198 @@
+//! `at://` URIs naming a repository, a collection in it, or a record.
+
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use super::{AtIdentifier, Format, Nsid, RecordKey, SyntaxError};
+
+/// The spec's cap on an AT URI (8 KB).
+const MAX_LENGTH: usize = 8192;
+const SCHEME: &str = "at://";
+
+/// An AT URI in the restricted form lexicons accept: `at://AUTHORITY[/COLLECTION[/RKEY]]`, with
+/// no query, fragment or trailing slash. The text is kept exactly as written (a handle authority
+/// is not lowercased in it), because URIs inside records are hashed as sent; the parsed parts
+/// are available through accessors.
+///
+/// Equality, hashing and ordering follow the text.
+#[derive(Clone, Debug)]
+pub struct AtUri {
+    text: String,
+    authority: AtIdentifier,
+    collection: Option<Nsid>,
+    rkey: Option<RecordKey>,
+}
+
+impl AtUri {
+    /// The URI of a record: `at://{authority}/{collection}/{rkey}`.
+    pub fn record(authority: impl Into<AtIdentifier>, collection: Nsid, rkey: RecordKey) -> AtUri {
+        let authority = authority.into();
+        let text = format!("{SCHEME}{authority}/{collection}/{rkey}");
+        AtUri {
+            text,
+            authority,
+            collection: Some(collection),
+            rkey: Some(rkey),
+        }
+    }
+
+    /// The text exactly as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The text, without copying it.
+    pub fn into_string(self) -> String {
+        self.text
+    }
+
+    /// The repository: a DID, or a handle (lowercased here even if the text is not).
+    pub fn authority(&self) -> &AtIdentifier {
+        &self.authority
+    }
+
+    /// The collection, when the URI names one.
+    pub fn collection(&self) -> Option<&Nsid> {
+        self.collection.as_ref()
+    }
+
+    /// The record key, when the URI names a record.
+    pub fn rkey(&self) -> Option<&RecordKey> {
+        self.rkey.as_ref()
+    }
+}
+
+impl PartialEq for AtUri {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for AtUri {}
+
+impl Hash for AtUri {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for AtUri {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AtUri {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.text.cmp(&other.text)
+    }
+}
+
+impl FromStr for AtUri {
+    type Err = SyntaxError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::try_from(text.to_owned())
+    }
+}
+
+impl TryFrom<String> for AtUri {
+    type Error = SyntaxError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let error = |reason| SyntaxError::new(Format::AtUri, reason);
+        // Every part is re-reported as an AT URI error, so callers see which field failed.
+        let part_error = |part: SyntaxError| error(part.reason());
+        if text.len() > MAX_LENGTH {
+            return Err(error("longer than 8192 characters"));
+        }
+        let Some(path) = text.strip_prefix(SCHEME) else {
+            return Err(error("does not start with \"at://\""));
+        };
+        // No part's syntax admits `/`, `?` or `#`, so splitting on `/` and validating each part
+        // also rejects queries, fragments, empty segments and trailing slashes.
+        let mut parts = path.split('/');
+        let authority = parts
+            .next()
+            .unwrap_or_default()
+            .parse::<AtIdentifier>()
+            .map_err(part_error)?;
+        let collection = parts
+            .next()
+            .map(str::parse::<Nsid>)
+            .transpose()
+            .map_err(part_error)?;
+        let rkey = parts
+            .next()
+            .map(str::parse::<RecordKey>)
+            .transpose()
+            .map_err(part_error)?;
+        if parts.next().is_some() {
+            return Err(error("has more than three path segments"));
+        }
+        Ok(AtUri {
+            text,
+            authority,
+            collection,
+            rkey,
+        })
+    }
+}
+
+super::string_conversions!(AtUri);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_uri_exposes_its_parts() {
+        let uri: AtUri = "at://did:plc:asdf123/app.bsky.feed.post/3jzfcijpj2z2a"
+            .parse()
+            .unwrap();
+        assert_eq!(uri.authority().as_str(), "did:plc:asdf123");
+        assert_eq!(
+            uri.collection().map(Nsid::as_str),
+            Some("app.bsky.feed.post")
+        );
+        assert_eq!(uri.rkey().map(RecordKey::as_str), Some("3jzfcijpj2z2a"));
+    }
+
+    #[test]
+    fn a_repository_uri_has_no_collection_or_key() {
+        let uri: AtUri = "at://alice.test".parse().unwrap();
+        assert!(uri.collection().is_none());
+        assert!(uri.rkey().is_none());
+    }
+
+    #[test]
+    fn a_handle_authority_is_lowercased_but_the_text_is_kept() {
+        let uri: AtUri = "at://Alice.Test/app.bsky.feed.post".parse().unwrap();
+        assert_eq!(uri.authority().as_str(), "alice.test");
+        assert_eq!(uri.as_str(), "at://Alice.Test/app.bsky.feed.post");
+    }
+
+    #[test]
+    fn a_trailing_slash_is_rejected() {
+        assert!("at://did:plc:asdf123/".parse::<AtUri>().is_err());
+    }
+
+    #[test]
+    fn a_fragment_is_rejected() {
+        assert!("at://did:plc:asdf123/app.bsky.feed.post/abc#frag"
+            .parse::<AtUri>()
+            .is_err());
+    }
+
+    #[test]
+    fn a_built_record_uri_parses_back_to_itself() {
+        let uri = AtUri::record(
+            "did:plc:asdf123".parse::<crate::syntax::Did>().unwrap(),
+            "app.bsky.feed.post".parse().unwrap(),
+            "self".parse().unwrap(),
+        );
+        assert_eq!(uri.as_str().parse::<AtUri>().unwrap(), uri);
+    }
+}

@@ -1,0 +1,334 @@
+//! The OpenAPI 3.1 document of every query and procedure, built from the same catalog as the code.
+
+use serde_json::{json, Map, Value};
+
+use aurora_atproto::lexicon::{self as lex, Catalog, Def, Field};
+
+use crate::ir::{BodyIr, Ir, MethodKind};
+
+/// The OpenAPI document as pretty-printed JSON with a trailing newline.
+pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
+    let mut paths = Map::new();
+    let mut tags = std::collections::BTreeSet::new();
+    for module in ir.modules.values() {
+        let Some(method) = &module.method else { continue };
+        if method.kind == MethodKind::Subscription {
+            continue; // websockets have no OpenAPI form
+        }
+        let Some(def) = catalog.main(&module.nsid) else { continue };
+        let (description, params, errors) = match def {
+            Def::Query(q) => (q.description.clone(), q.parameters.as_ref(), &q.errors),
+            Def::Procedure(p) => (p.description.clone(), p.parameters.as_ref(), &p.errors),
+            _ => continue,
+        };
+        let tag = method.namespace.clone();
+        tags.insert(tag.clone());
+        let mut op = Map::new();
+        op.insert("operationId".into(), json!(module.nsid));
+        op.insert("tags".into(), json!([tag]));
+        op.insert("summary".into(), json!(module.nsid));
+        if let Some(d) = description {
+            op.insert("description".into(), json!(d));
+        }
+        if let Some(params) = params {
+            op.insert("parameters".into(), Value::Array(parameters(params, &module.nsid)));
+        }
+        if let (Def::Procedure(p), input) = (def, &method.input) {
+            if let Some(body) = &p.input {
+                op.insert("requestBody".into(), json!({
+                    "required": true,
+                    "content": { content_type(input): { "schema": body_schema(body, &module.nsid) } }
+                }));
+            }
+        }
+        let output_def = match def {
+            Def::Query(q) => q.output.as_ref(),
+            Def::Procedure(p) => p.output.as_ref(),
+            _ => None,
+        };
+        let ok = match output_def {
+            Some(body) => json!({
+                "description": "OK",
+                "content": { content_type(&method.output): { "schema": body_schema(body, &module.nsid) } }
+            }),
+            None => json!({ "description": "OK" }),
+        };
+        let mut declared: Vec<&str> = vec!["InvalidRequest", "ExpiredToken", "InvalidToken"];
+        declared.extend(errors.iter().map(|e| e.name.as_str()));
+        let mut responses = Map::new();
+        responses.insert("200".into(), ok);
+        responses.insert("400".into(), error_response("Bad request", &declared));
+        if method.auth != "none" {
+            responses.insert("401".into(), error_response("Unauthorized", &["AuthRequired"]));
+        }
+        responses.insert("500".into(), error_response("Internal server error", &["InternalServerError"]));
+        responses.insert("501".into(), error_response("Not implemented", &["MethodNotImplemented"]));
+        op.insert("responses".into(), Value::Object(responses));
+        let security = match method.auth.as_str() {
+            "none" => json!([]),
+            "optional" => json!([{}, { "Bearer": [] }]),
+            "admin" => json!([{ "Basic": [] }]),
+            "refresh" => json!([{ "Refresh": [] }]),
+            _ => json!([{ "Bearer": [] }]),
+        };
+        op.insert("security".into(), security);
+        op.insert("x-atproto-auth".into(), json!(method.auth));
+        let verb = if method.kind == MethodKind::Query { "get" } else { "post" };
+        paths.insert(format!("/xrpc/{}", module.nsid), json!({ verb: op }));
+    }
+
+    let mut schemas = Map::new();
+    for doc in catalog.docs() {
+        for (name, def) in &doc.defs {
+            let schema = match def {
+                Def::Record(r) => object_schema(r.record.object(), &doc.id),
+                Def::Token(t) => json!({ "type": "string", "const": lex::DefRef { nsid: &doc.id, name, def }.type_name(), "description": t.description }),
+                other => match other.as_field() {
+                    Some(field) => field_schema(&field, &doc.id),
+                    None => continue,
+                },
+            };
+            let mut schema = schema;
+            if let (Some(d), Value::Object(map)) = (def.description(), &mut schema) {
+                map.entry("description").or_insert(json!(d));
+            }
+            schemas.insert(schema_name(&doc.id, name), schema);
+        }
+    }
+    schemas.insert("Blob".into(), json!({
+        "type": "object",
+        "description": "A reference to a blob: its CID, MIME type and size.",
+        "required": ["$type", "ref", "mimeType", "size"],
+        "properties": {
+            "$type": { "type": "string", "const": "blob" },
+            "ref": { "$ref": "#/components/schemas/CidLink" },
+            "mimeType": { "type": "string" },
+            "size": { "type": "integer" }
+        }
+    }));
+    schemas.insert("CidLink".into(), json!({
+        "type": "object", "required": ["$link"],
+        "properties": { "$link": { "type": "string", "format": "cid" } }
+    }));
+    schemas.insert("Bytes".into(), json!({
+        "type": "object", "required": ["$bytes"],
+        "properties": { "$bytes": { "type": "string", "contentEncoding": "base64" } }
+    }));
+    schemas.insert("XrpcError".into(), json!({
+        "type": "object", "required": ["error"],
+        "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
+    }));
+
+    let tags: Vec<Value> = tags.into_iter().map(|t| json!({ "name": t })).collect();
+    let document = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Aurora Locus XRPC API",
+            "description": "The atproto XRPC methods, generated from the lexicons. Methods outside com.atproto are forwarded to the AppView or the service named by the atproto-proxy header.",
+            "version": version,
+            "license": { "name": "MIT OR Apache-2.0" }
+        },
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "Bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token from com.atproto.server.createSession, or a service-auth token." },
+                "Refresh": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A refresh token from com.atproto.server.createSession." },
+                "Basic": { "type": "http", "scheme": "basic", "description": "admin and PDS_ADMIN_PASSWORD." }
+            }
+        }
+    });
+    let mut text = serde_json::to_string_pretty(&document).expect("a JSON value always serialises");
+    text.push('\n');
+    text
+}
+
+fn content_type(body: &BodyIr) -> String {
+    match body {
+        BodyIr::Raw(encoding) => encoding.clone(),
+        _ => "application/json".into(),
+    }
+}
+
+fn error_response(description: &str, names: &[&str]) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": { "type": "string", "enum": names },
+                "message": { "type": "string" }
+            }
+        } } }
+    })
+}
+
+/// OpenAPI component names may not contain `#`.
+fn schema_name(nsid: &str, def: &str) -> String {
+    if def == "main" {
+        nsid.to_owned()
+    } else {
+        format!("{nsid}.{def}")
+    }
+}
+
+fn ref_schema(reference: &str, context: &str) -> Value {
+    let (nsid, name) = lex::catalog_split_ref(reference, context);
+    json!({ "$ref": format!("#/components/schemas/{}", schema_name(nsid, name)) })
+}
+
+fn body_schema(body: &lex::Body, context: &str) -> Value {
+    match &body.schema {
+        Some(field) if body.is_json() => field_schema(field, context),
+        Some(_) | None if !body.is_json() => json!({ "type": "string", "format": "binary" }),
+        _ => json!({}),
+    }
+}
+
+fn parameters(params: &lex::ParamsSchema, context: &str) -> Vec<Value> {
+    params
+        .properties
+        .iter()
+        .map(|(name, field)| {
+            let mut p = json!({
+                "name": name,
+                "in": "query",
+                "required": params.required.contains(name),
+                "schema": field_schema(field, context),
+            });
+            if let Some(d) = field.description() {
+                p["description"] = json!(d);
+            }
+            if matches!(field, Field::Array(_)) {
+                p["style"] = json!("form");
+                p["explode"] = json!(true);
+            }
+            p
+        })
+        .collect()
+}
+
+fn object_schema(o: &lex::ObjectSchema, context: &str) -> Value {
+    let properties: Map<String, Value> = o
+        .properties
+        .iter()
+        .map(|(name, field)| {
+            let mut schema = field_schema(field, context);
+            if o.nullable.contains(name) {
+                schema = json!({ "oneOf": [schema, { "type": "null" }] });
+            }
+            (name.clone(), schema)
+        })
+        .collect();
+    let mut schema = json!({ "type": "object", "properties": properties });
+    if !o.required.is_empty() {
+        schema["required"] = json!(o.required);
+    }
+    if let Some(d) = &o.description {
+        schema["description"] = json!(d);
+    }
+    schema
+}
+
+fn field_schema(field: &Field, context: &str) -> Value {
+    let mut schema = match field {
+        Field::Boolean(b) => {
+            let mut s = json!({ "type": "boolean" });
+            if let Some(d) = b.default {
+                s["default"] = json!(d);
+            }
+            if let Some(c) = b.const_ {
+                s["const"] = json!(c);
+            }
+            s
+        }
+        Field::Integer(i) => {
+            let mut s = json!({ "type": "integer" });
+            for (key, value) in [("minimum", i.minimum), ("maximum", i.maximum), ("default", i.default), ("const", i.const_)] {
+                if let Some(v) = value {
+                    s[key] = json!(v);
+                }
+            }
+            if let Some(e) = &i.enum_ {
+                s["enum"] = json!(e);
+            }
+            s
+        }
+        Field::String(st) => {
+            let mut s = json!({ "type": "string" });
+            if let Some(f) = &st.format {
+                s["format"] = json!(if f == "datetime" { "date-time" } else { f.as_str() });
+            }
+            for (key, value) in [("minLength", st.min_length), ("maxLength", st.max_length)] {
+                if let Some(v) = value {
+                    s[key] = json!(v);
+                }
+            }
+            for (key, value) in [("x-minGraphemes", st.min_graphemes), ("x-maxGraphemes", st.max_graphemes)] {
+                if let Some(v) = value {
+                    s[key] = json!(v);
+                }
+            }
+            if let Some(e) = &st.enum_ {
+                s["enum"] = json!(e);
+            }
+            if !st.known_values.is_empty() {
+                s["examples"] = json!(st.known_values);
+                s["x-knownValues"] = json!(st.known_values);
+            }
+            if let Some(c) = &st.const_ {
+                s["const"] = json!(c);
+            }
+            if let Some(d) = &st.default {
+                s["default"] = json!(d);
+            }
+            s
+        }
+        Field::Bytes(b) => {
+            let mut s = json!({ "$ref": "#/components/schemas/Bytes" });
+            if let Some(v) = b.max_length {
+                s["x-maxLength"] = json!(v);
+            }
+            s
+        }
+        Field::CidLink(_) => json!({ "$ref": "#/components/schemas/CidLink" }),
+        Field::Blob(b) => {
+            let mut s = json!({ "$ref": "#/components/schemas/Blob" });
+            if let Some(a) = &b.accept {
+                s["x-accept"] = json!(a);
+            }
+            if let Some(m) = b.max_size {
+                s["x-maxSize"] = json!(m);
+            }
+            s
+        }
+        Field::Unknown(_) => json!({ "type": "object", "additionalProperties": true }),
+        Field::Array(a) => {
+            let mut s = json!({ "type": "array", "items": field_schema(&a.items, context) });
+            for (key, value) in [("minItems", a.min_length), ("maxItems", a.max_length)] {
+                if let Some(v) = value {
+                    s[key] = json!(v);
+                }
+            }
+            s
+        }
+        Field::Object(o) => object_schema(o, context),
+        Field::Ref(r) => ref_schema(&r.target, context),
+        Field::Union(u) => {
+            let refs: Vec<Value> = u.refs.iter().map(|r| ref_schema(r, context)).collect();
+            let mut s = json!({ "oneOf": refs });
+            if !u.closed {
+                s["x-open-union"] = json!(true);
+            }
+            s
+        }
+    };
+    if let (Some(d), Value::Object(map)) = (field.description(), &mut schema) {
+        if !map.contains_key("$ref") {
+            map.entry("description").or_insert(json!(d));
+        }
+    }
+    schema
+}

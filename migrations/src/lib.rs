@@ -1,0 +1,15 @@
+//! Schema migrations. The same migrations serve SQLite and PostgreSQL; each is written with
+//! sea-query's schema builder so that neither dialect is typed by hand.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_server_meta;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_server_meta::Migration)]
+    }
+}

@@ -1,0 +1,38 @@
+//! The one facade generated code imports from (`use crate::rt;` re-exports this module), so the
+//! generated crate names no other dependency directly.
+
+pub use serde;
+pub use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use serde_json::Value;
+
+pub use poem::Route;
+
+pub use aurora_atproto::lexicon::{Catalog, ValidationError, Validator};
+pub use aurora_atproto::syntax::{
+    AtIdentifier, AtUri, CidString, Datetime, Did, Handle, Language, Nsid, RecordKey, Tid, Uri,
+};
+
+pub use crate::endpoint::endpoint;
+pub use crate::method::{Auth, FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
+pub use crate::values::{
+    default_bool, default_int, from_tagged, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes, CidLink,
+    TaggedObject, UnknownObject,
+};
+pub use crate::{RequestContext, XrpcError, XrpcResult};
+
+/// A value of lexicon type `unknown`: any JSON object.
+pub type Unknown = serde_json::Value;
+
+/// Object properties a lexicon does not define, kept so data round-trips.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
+
+/// Builds the catalog from the embedded lexicon sources. They were checked when the code was
+/// generated, so a failure here means the build itself is broken.
+pub fn catalog_from_sources(sources: &[&str]) -> Catalog {
+    let mut catalog = Catalog::new();
+    for source in sources {
+        let doc = Catalog::parse_doc(source).unwrap_or_else(|e| panic!("embedded lexicon does not parse: {e}"));
+        catalog.add(doc).unwrap_or_else(|e| panic!("embedded lexicons conflict: {e}"));
+    }
+    catalog
+}

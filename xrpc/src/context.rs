@@ -1,0 +1,30 @@
+//! What a service method learns about the request besides its typed parameters and input.
+
+use poem::http::HeaderMap;
+
+/// The request as a service method sees it: headers (for auth, proxying and content
+/// negotiation) and where it came from.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    pub nsid: &'static str,
+    pub headers: HeaderMap,
+    pub remote_addr: Option<String>,
+}
+
+impl RequestContext {
+    pub fn new(nsid: &'static str, headers: HeaderMap, remote_addr: Option<String>) -> Self {
+        Self { nsid, headers, remote_addr }
+    }
+
+    /// A header as a string, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The bearer token of the `Authorization` header, if any.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let value = self.header("authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    }
+}

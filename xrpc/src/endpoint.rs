@@ -1,0 +1,128 @@
+//! The poem endpoint every generated route uses: check the HTTP method, read parameters and
+//! input against the lexicon, call the service, write the output.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use poem::http::Method as HttpMethod;
+use poem::web::websocket::{Message, WebSocket};
+use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
+
+use aurora_atproto::lexicon::{Catalog, Def, ParamsSchema, Validator};
+
+use crate::method::{FrameStream, Handler, InputBody, MethodKind, OutputBody};
+use crate::{RequestContext, XrpcError, XrpcResult};
+
+/// Request body limits, attached to the route tree as poem data by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// Largest JSON body accepted, in bytes.
+    pub json: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        // The reference PDS accepts JSON bodies up to 150 KiB.
+        Self { json: 150 * 1024 }
+    }
+}
+
+/// The endpoint for method `E` served by `services`.
+pub fn endpoint<S, E>(services: Arc<S>, catalog: &'static Catalog) -> impl Endpoint<Output = Response>
+where
+    S: ?Sized + Send + Sync + 'static,
+    E: Handler<S>,
+{
+    poem::endpoint::make(move |request: Request| {
+        let services = services.clone();
+        async move { Ok::<_, poem::Error>(serve::<S, E>(&services, catalog, request).await) }
+    })
+}
+
+async fn serve<S, E>(services: &S, catalog: &'static Catalog, mut request: Request) -> Response
+where
+    S: ?Sized + Send + Sync,
+    E: Handler<S>,
+{
+    let expected = match E::KIND {
+        MethodKind::Query | MethodKind::Subscription => HttpMethod::GET,
+        MethodKind::Procedure => HttpMethod::POST,
+    };
+    let method = request.method();
+    let head_for_get = *method == HttpMethod::HEAD && expected == HttpMethod::GET;
+    if *method != expected && !head_for_get {
+        return XrpcError::invalid_request(format!("Incorrect HTTP method ({method}) expected {expected}")).into_response();
+    }
+    let params = match params::<E::Params>(&request, catalog, E::NSID) {
+        Ok(params) => params,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = RequestContext::new(
+        E::NSID,
+        request.headers().clone(),
+        request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+    );
+    let body = request.take_body();
+    let input = match <E::Input as InputBody>::read(&request, body, catalog, E::NSID).await {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
+    };
+    let output = match E::call(services, ctx, params, input).await {
+        Ok(output) => output,
+        Err(e) => return e.into_response(),
+    };
+    let output = match <E::Output as OutputBody>::into_frames(output) {
+        Ok(frames) => return subscribe(&request, frames).await,
+        Err(output) => output,
+    };
+    match <E::Output as OutputBody>::write(output) {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Parses the query string against the method's parameter schema.
+fn params<P: serde::de::DeserializeOwned>(request: &Request, catalog: &Catalog, nsid: &str) -> XrpcResult<P> {
+    let schema: Option<&ParamsSchema> = match catalog.main(nsid) {
+        Some(Def::Query(q)) => q.parameters.as_ref(),
+        Some(Def::Procedure(p)) => p.parameters.as_ref(),
+        Some(Def::Subscription(s)) => s.parameters.as_ref(),
+        _ => None,
+    };
+    let query = request.uri().query().unwrap_or_default();
+    // Repeated keys are kept: array parameters repeat their key.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let mut map = Validator::params_from_query(schema, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
+    Validator::apply_param_defaults(schema, &mut map);
+    if let Some(schema) = schema {
+        Validator::new(catalog)
+            .params(schema, &map, nsid)
+            .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
+    }
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| XrpcError::invalid_request(format!("Params: {e}")))
+}
+
+async fn subscribe(request: &Request, FrameStream(frames): FrameStream) -> Response {
+    let mut body = RequestBody::default();
+    // poem wants the upgrade callback to be Sync; a stream is only Send, so it waits in a mutex.
+    let frames = std::sync::Mutex::new(Some(frames));
+    match WebSocket::from_request(request, &mut body).await {
+        Ok(ws) => ws
+            .on_upgrade(move |socket| async move {
+                let Some(mut frames) = frames.lock().ok().and_then(|mut slot| slot.take()) else {
+                    return;
+                };
+                let (mut sink, _incoming) = socket.split();
+                while let Some(frame) = frames.next().await {
+                    if sink.send(Message::Binary(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = sink.close().await;
+            })
+            .into_response(),
+        Err(_) => XrpcError::invalid_request("this method is a subscription: connect with a websocket").into_response(),
+    }
+}
+

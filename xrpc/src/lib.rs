@@ -1,0 +1,16 @@
+//! The XRPC runtime that generated code and handwritten services share: one error type, the
+//! request context, the data-model value types, and the poem glue that parses parameters and
+//! bodies against the lexicons, calls a service method and writes its answer.
+
+pub mod codegen;
+mod context;
+mod endpoint;
+mod error;
+mod method;
+mod values;
+
+pub use context::RequestContext;
+pub use endpoint::{endpoint, BodyLimits};
+pub use error::{XrpcError, XrpcResult};
+pub use method::{Auth, Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody};
+pub use values::{BlobRef, Bytes, CidLink, TaggedObject, UnknownObject};

@@ -1,0 +1,214 @@
+//! How a generated method describes itself to the runtime, and how bodies are read and written.
+
+use std::future::Future;
+
+use futures_util::stream::BoxStream;
+use poem::http::{HeaderMap, HeaderValue, StatusCode};
+use poem::{Body, Request, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use aurora_atproto::lexicon::{Catalog, Def, Validator};
+
+use crate::endpoint::BodyLimits;
+use crate::{RequestContext, XrpcError, XrpcResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodKind {
+    Query,
+    Procedure,
+    Subscription,
+}
+
+/// How a method authenticates its caller (from `codegen/method-auth.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Public.
+    None,
+    /// Public, with more for an authenticated caller.
+    Optional,
+    /// An access token or app password.
+    Access,
+    /// A full session or a privileged app password.
+    AccessPrivileged,
+    /// A full session only: app passwords may not manage the account.
+    AccessFull,
+    /// A refresh token.
+    Refresh,
+    /// The administrator's basic credentials.
+    Admin,
+    /// A service-auth token from another atproto service.
+    Service,
+}
+
+/// One XRPC method: its NSID, kind, auth, and how its parameters and bodies are carried.
+pub trait Method: Send + Sync + 'static {
+    const NSID: &'static str;
+    const KIND: MethodKind;
+    const AUTH: Auth;
+    const INPUT_ENCODING: Option<&'static str>;
+    const OUTPUT_ENCODING: Option<&'static str>;
+    type Params: DeserializeOwned + Send + 'static;
+    type Input: InputBody;
+    type Output: OutputBody;
+}
+
+/// Calls the service method behind an endpoint; generated for every served method.
+pub trait Handler<S: ?Sized>: Method {
+    fn call(
+        service: &S,
+        ctx: RequestContext,
+        params: Self::Params,
+        input: <Self::Input as InputBody>::Value,
+    ) -> impl Future<Output = XrpcResult<<Self::Output as OutputBody>::Value>> + Send;
+}
+
+/// Reads a request body into the value a service method takes.
+pub trait InputBody: Send + 'static {
+    type Value: Send + 'static;
+    fn read(
+        request: &Request,
+        body: Body,
+        catalog: &'static Catalog,
+        nsid: &'static str,
+    ) -> impl Future<Output = XrpcResult<Self::Value>> + Send;
+}
+
+/// Writes a service method's result as a response.
+pub trait OutputBody: Send + 'static {
+    type Value: Send + 'static;
+    fn write(value: Self::Value) -> XrpcResult<Response>;
+
+    /// A subscription's frames, to be sent over a websocket instead of written as a response.
+    fn into_frames(value: Self::Value) -> Result<FrameStream, Self::Value> {
+        Err(value)
+    }
+}
+
+/// For methods without parameters: accepts (and ignores) any query string.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+pub struct NoParams {}
+
+/// No body: procedures without input, methods without output.
+pub struct NoBody;
+
+impl InputBody for NoBody {
+    type Value = ();
+    async fn read(_: &Request, _: Body, _: &'static Catalog, _: &'static str) -> XrpcResult<()> {
+        Ok(())
+    }
+}
+
+impl OutputBody for NoBody {
+    type Value = ();
+    fn write(_: ()) -> XrpcResult<Response> {
+        Ok(Response::builder().status(StatusCode::OK).finish())
+    }
+}
+
+/// A JSON body, validated against the lexicon before it is deserialised.
+pub struct JsonBody<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
+    type Value = T;
+    async fn read(request: &Request, body: Body, catalog: &'static Catalog, nsid: &'static str) -> XrpcResult<T> {
+        let Some(content_type) = request.content_type() else {
+            return Err(XrpcError::invalid_request("Request encoding (Content-Type) required but not provided"));
+        };
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(XrpcError::invalid_request(format!(
+                "Wrong request encoding (Content-Type): {essence}"
+            )));
+        }
+        let limit = request.data::<BodyLimits>().copied().unwrap_or_default().json;
+        let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => {
+                XrpcError::payload_too_large(format!("request body is larger than {limit} bytes"))
+            }
+            other => XrpcError::invalid_request(format!("could not read the request body: {other}")),
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| XrpcError::invalid_request(format!("request body is not valid JSON: {e}")))?;
+        let schema = match catalog.main(nsid) {
+            Some(Def::Procedure(p)) => p.input.as_ref().and_then(|b| b.schema.as_ref()),
+            _ => None,
+        };
+        if let Some(schema) = schema {
+            Validator::new(catalog)
+                .field(schema, &value, nsid, "Input")
+                .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
+        }
+        serde_json::from_value(value).map_err(|e| XrpcError::invalid_request(format!("Input: {e}")))
+    }
+}
+
+impl<T: Serialize + Send + 'static> OutputBody for JsonBody<T> {
+    type Value = T;
+    fn write(value: T) -> XrpcResult<Response> {
+        let json = serde_json::to_vec(&value).map_err(XrpcError::internal)?;
+        Ok(Response::builder().content_type("application/json; charset=utf-8").body(json))
+    }
+}
+
+/// A body of bytes with its own MIME type (blobs, CAR files), streamed rather than buffered.
+pub struct RawBody {
+    pub content_type: String,
+    pub content_length: Option<u64>,
+    /// Extra response headers (ignored on input).
+    pub headers: HeaderMap,
+    pub body: Body,
+}
+
+impl RawBody {
+    pub fn new(content_type: impl Into<String>, body: impl Into<Body>) -> Self {
+        Self { content_type: content_type.into(), content_length: None, headers: HeaderMap::new(), body: body.into() }
+    }
+}
+
+impl InputBody for RawBody {
+    type Value = RawBody;
+    async fn read(request: &Request, body: Body, _: &'static Catalog, _: &'static str) -> XrpcResult<RawBody> {
+        let Some(content_type) = request.content_type() else {
+            return Err(XrpcError::invalid_request("Request encoding (Content-Type) required but not provided"));
+        };
+        let content_length = request
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        Ok(RawBody { content_type: content_type.to_owned(), content_length, headers: HeaderMap::new(), body })
+    }
+}
+
+impl OutputBody for RawBody {
+    type Value = RawBody;
+    fn write(value: RawBody) -> XrpcResult<Response> {
+        let mut response = Response::builder().body(value.body);
+        let headers = response.headers_mut();
+        headers.extend(value.headers);
+        let content_type = HeaderValue::from_str(&value.content_type).map_err(XrpcError::internal)?;
+        headers.insert(poem::http::header::CONTENT_TYPE, content_type);
+        if let Some(length) = value.content_length {
+            headers.insert(poem::http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        Ok(response)
+    }
+}
+
+/// One websocket message of an event stream: a DAG-CBOR header and body, already encoded.
+pub type Frame = Vec<u8>;
+
+/// A subscription's stream of frames; the endpoint upgrades the connection and sends them.
+pub struct FrameStream(pub BoxStream<'static, Frame>);
+
+impl OutputBody for FrameStream {
+    type Value = FrameStream;
+    fn write(_: FrameStream) -> XrpcResult<Response> {
+        Err(XrpcError::invalid_request("this method is a subscription: connect with a websocket"))
+    }
+
+    fn into_frames(value: FrameStream) -> Result<FrameStream, FrameStream> {
+        Ok(value)
+    }
+}

@@ -1,0 +1,255 @@
+//! The atproto data-model values as they appear in JSON: `$bytes`, `$link`, blob references,
+//! and the `$type`-tagged objects that unions are made of.
+
+use std::fmt;
+
+use base64::Engine;
+use serde::de::{self, DeserializeOwned};
+use serde::ser::{self, SerializeMap};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// Standard base64; atproto writes it unpadded and this accepts either.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Bytes, written in JSON as `{"$bytes": "<base64>"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("$bytes", &BASE64.encode(&self.0))?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            #[serde(rename = "$bytes")]
+            bytes: String,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        BASE64.decode(wire.bytes).map(Bytes).map_err(|e| de::Error::custom(format!("invalid $bytes: {e}")))
+    }
+}
+
+/// A CID link, written in JSON as `{"$link": "<cid>"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CidLink(pub cid::Cid);
+
+impl Serialize for CidLink {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("$link", &self.0.to_string())?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CidLink {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            #[serde(rename = "$link")]
+            link: String,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        cid::Cid::try_from(wire.link.as_str())
+            .map(CidLink)
+            .map_err(|e| de::Error::custom(format!("invalid $link: {e}")))
+    }
+}
+
+/// A reference to a blob. Old repositories hold a legacy form (`{"cid", "mimeType"}`, no size),
+/// which is read and written back unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRef {
+    pub cid: cid::Cid,
+    pub mime_type: String,
+    /// Size in bytes; `None` only for the legacy form.
+    pub size: Option<u64>,
+}
+
+impl Serialize for BlobRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.size {
+            Some(size) => {
+                let mut map = serializer.serialize_map(Some(4))?;
+                map.serialize_entry("$type", "blob")?;
+                map.serialize_entry("ref", &CidLink(self.cid))?;
+                map.serialize_entry("mimeType", &self.mime_type)?;
+                map.serialize_entry("size", &size)?;
+                map.end()
+            }
+            None => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("cid", &self.cid.to_string())?;
+                map.serialize_entry("mimeType", &self.mime_type)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Typed {
+                #[serde(rename = "$type")]
+                kind: String,
+                #[serde(rename = "ref")]
+                link: CidLink,
+                #[serde(rename = "mimeType")]
+                mime_type: String,
+                size: u64,
+            },
+            Legacy {
+                cid: String,
+                #[serde(rename = "mimeType")]
+                mime_type: String,
+            },
+        }
+        match Wire::deserialize(deserializer)? {
+            Wire::Typed { kind, link, mime_type, size } if kind == "blob" => {
+                Ok(BlobRef { cid: link.0, mime_type, size: Some(size) })
+            }
+            Wire::Typed { kind, .. } => Err(de::Error::custom(format!("blob $type must be \"blob\", found {kind:?}"))),
+            Wire::Legacy { cid, mime_type } => cid::Cid::try_from(cid.as_str())
+                .map(|cid| BlobRef { cid, mime_type, size: None })
+                .map_err(|e| de::Error::custom(format!("invalid blob cid: {e}"))),
+        }
+    }
+}
+
+/// An object carrying a `$type`, read before deciding which union member it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaggedObject {
+    type_name: String,
+    fields: Map<String, Value>,
+}
+
+impl TaggedObject {
+    /// The `$type`, with a `#main` suffix removed (both spellings name the same definition).
+    pub fn type_name(&self) -> &str {
+        self.type_name.strip_suffix("#main").unwrap_or(&self.type_name)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaggedObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut fields = Map::deserialize(deserializer)?;
+        match fields.remove("$type") {
+            Some(Value::String(type_name)) if !type_name.is_empty() => Ok(TaggedObject { type_name, fields }),
+            _ => Err(de::Error::custom("a union member must be an object with a non-empty string $type")),
+        }
+    }
+}
+
+/// A union member of a type this lexicon version does not know, kept whole so it round-trips.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnknownObject(pub Map<String, Value>);
+
+impl UnknownObject {
+    pub fn from_tagged(object: TaggedObject) -> Self {
+        let mut map = Map::with_capacity(object.fields.len() + 1);
+        map.insert("$type".into(), Value::String(object.type_name));
+        map.extend(object.fields);
+        UnknownObject(map)
+    }
+
+    pub fn type_name(&self) -> Option<&str> {
+        self.0.get("$type").and_then(Value::as_str)
+    }
+}
+
+impl Serialize for UnknownObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Serialises a union member as its fields plus `$type` (written first).
+pub fn serialize_tagged<T: Serialize, S: Serializer>(type_name: &str, value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    let Value::Object(fields) = serde_json::to_value(value).map_err(ser::Error::custom)? else {
+        return Err(ser::Error::custom("a union member must serialise to an object"));
+    };
+    let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+    map.serialize_entry("$type", type_name)?;
+    for (key, value) in &fields {
+        if key != "$type" {
+            map.serialize_entry(key, value)?;
+        }
+    }
+    map.end()
+}
+
+/// Deserialises the member a `$type` selected.
+pub fn from_tagged<T: DeserializeOwned, E: de::Error>(object: TaggedObject) -> Result<T, E> {
+    serde_json::from_value(Value::Object(object.fields)).map_err(E::custom)
+}
+
+/// The error for a closed union given a `$type` it does not list.
+pub fn unexpected_type<E: de::Error>(found: &str, expected: &[&str]) -> E {
+    E::custom(format!("unexpected $type {found:?}, expected one of {}", expected.join(", ")))
+}
+
+/// The error for a closed string enum given a value it does not list.
+pub fn unknown_value<E: de::Error>(found: &str, expected: &'static [&'static str]) -> E {
+    E::unknown_variant(found, expected)
+}
+
+/// `#[serde(default = "default_int::<N>")]` for integer fields with a lexicon default.
+pub fn default_int<const N: i64>() -> i64 {
+    N
+}
+
+/// `#[serde(default = "default_bool::<B>")]` for boolean fields with a lexicon default.
+pub fn default_bool<const B: bool>() -> bool {
+    B
+}
+
+impl fmt::Display for CidLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_as_unpadded_base64() {
+        let json = serde_json::to_string(&Bytes(b"one".to_vec())).expect("serialise");
+        assert_eq!(json, r#"{"$bytes":"b25l"}"#);
+        let back: Bytes = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back.0, b"one");
+    }
+
+    #[test]
+    fn a_legacy_blob_reference_is_written_back_in_its_own_form() {
+        let legacy = r#"{"cid":"bafkreiccldh766hwcnuxnf2wh6jgzepf2nlu2lvcllt63eww5p6chi4ity","mimeType":"image/png"}"#;
+        let blob: BlobRef = serde_json::from_str(legacy).expect("legacy blob");
+        assert_eq!(blob.size, None);
+        assert_eq!(serde_json::to_string(&blob).expect("serialise"), legacy);
+    }
+
+    #[test]
+    fn an_unknown_union_member_keeps_every_field() {
+        let json = serde_json::json!({"$type": "com.example.thing", "a": 1, "b": [true]});
+        let tagged: TaggedObject = serde_json::from_value(json.clone()).expect("tagged");
+        let unknown = UnknownObject::from_tagged(tagged);
+        assert_eq!(serde_json::to_value(&unknown).expect("serialise"), json);
+    }
+}
