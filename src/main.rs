@@ -1,1 +1,63 @@
-fn main() {}
+//! `aurora-locus`: runs the PDS. Configuration comes from the environment (see README.md);
+//! `AURORA_ENV_FILE=/pds/pds.env` reads a reference PDS's env file first.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use aurora_locus::{config, context::AppContext, server, telemetry};
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    if let Some(path) = std::env::var_os("AURORA_ENV_FILE") {
+        if let Err(e) = config::load_env_file(std::path::Path::new(&path)) {
+            eprintln!("aurora-locus: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let config = match config::Config::from_source(&config::Env) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("aurora-locus: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("aurora-locus: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, started)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("aurora-locus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std::error::Error>> {
+    if !config.dev_secrets.is_empty() {
+        tracing::warn!(
+            "USING GENERATED DEVELOPMENT SECRETS for {} (kept in {}). Set them in the environment before serving real users.",
+            config.dev_secrets.join(", "),
+            config.data_dir.join("dev-secrets.env").display()
+        );
+    }
+    let bind = config.bind;
+    let public_url = config.public_url.clone();
+    let ctx = AppContext::build(config).await?;
+    let bound = server::Bound::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!(
+        addr = %bound.addr,
+        public_url,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "Aurora Locus {} listening",
+        env!("CARGO_PKG_VERSION")
+    );
+    bound.serve(ctx, server::shutdown_signal()).await?;
+    Ok(())
+}

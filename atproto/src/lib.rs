@@ -9,3 +9,5 @@ pub mod syntax;
 pub mod blockstore;
 pub mod mst;
 pub mod commit;
+pub mod car;
+pub mod repo;

@@ -609,9 +609,9 @@ fn routes_tokens(ir: &Ir) -> TokenStream {
         /// The NSIDs that get typed routes.
         pub const SERVED: &[&str] = &[#(#nsids),*];
 
-        /// A route for every served method, under `/xrpc/<nsid>`.
-        pub fn routes<S: Services>(services: Arc<S>) -> rt::Route {
-            rt::Route::new()
+        /// Adds a route for every served method, under `/xrpc/<nsid>`.
+        pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
+            route
                 #(#routes)*
         }
     }

@@ -100,9 +100,9 @@ pub const SERVED: &[&str] = &[
     "com.atproto.temp.requestPhoneVerification",
     "com.atproto.temp.revokeAccountCredentials",
 ];
-/// A route for every served method, under `/xrpc/<nsid>`.
-pub fn routes<S: Services>(services: Arc<S>) -> rt::Route {
-    rt::Route::new()
+/// Adds a route for every served method, under `/xrpc/<nsid>`.
+pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
+    route
         .at(
             "/xrpc/com.atproto.admin.deleteAccount",
             rt::endpoint::<

@@ -179,4 +179,36 @@ mod tests {
             assert!(from_dag_cbor(&bytes[..end]).is_err());
         }
     }
+
+    proptest::proptest! {
+        // The cargo-fuzz target under atproto/fuzz explores this far more deeply; this keeps a
+        // cheap version of its property in the ordinary test run.
+        #[test]
+        fn whatever_the_decoder_accepts_is_canonical(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)
+        ) {
+            if let Ok(value) = from_dag_cbor(&bytes) {
+                proptest::prop_assert_eq!(to_dag_cbor(&value).ok(), Some(bytes));
+            }
+        }
+
+        #[test]
+        fn a_corrupted_record_is_rejected_or_still_canonical(
+            index in 0usize..64,
+            byte in proptest::prelude::any::<u8>()
+        ) {
+            let record = map(&[
+                ("$type", Ipld::String("app.bsky.feed.post".into())),
+                ("text", Ipld::String("hello".into())),
+                ("n", Ipld::Integer(300)),
+                ("link", Ipld::Link(cids::for_dag_cbor(&[0xa0]))),
+            ]);
+            let mut bytes = to_dag_cbor(&record).unwrap();
+            let index = index % bytes.len();
+            bytes[index] = byte;
+            if let Ok(value) = from_dag_cbor(&bytes) {
+                proptest::prop_assert_eq!(to_dag_cbor(&value).ok(), Some(bytes));
+            }
+        }
+    }
 }

@@ -40,6 +40,9 @@ impl From<LexiconVersion> for u64 {
 
 /// A named definition. Primary kinds (record, query, procedure, subscription, permission-set)
 /// may only be the `main` definition; the catalog checks that.
+// Schemas are parsed once and matched on everywhere; boxing the large variants would only
+// add noise to every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Def {

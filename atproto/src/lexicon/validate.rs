@@ -426,10 +426,13 @@ fn single_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
     use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode, GeneralPurposeConfig};
     use base64::Engine;
-    // atproto writes standard base64 without padding; tolerate padding on read.
+    // atproto writes standard base64 without padding; tolerate padding and non-zero trailing
+    // bits on read, as other implementations do.
     const LENIENT: GeneralPurpose = GeneralPurpose::new(
         &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
     );
     LENIENT.decode(s).ok()
 }

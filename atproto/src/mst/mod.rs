@@ -27,7 +27,7 @@ pub use cursor::ListOptions;
 pub use diff::{diff, MstDiff};
 pub use key::{common_prefix_len, height, InvalidKey, MstKey, MAX_HEIGHT, MAX_KEY_LEN};
 pub use node::MAX_NODE_ENTRIES;
-pub use proof::{invert_ops, verify_inversion, InvertError, RecordOp};
+pub use proof::{invert_ops, verify_inversion, InvertError, PrevDataMismatch, RecordOp};
 
 use crate::blockstore::{BlockMap, BlockStore, BlockStoreError};
 use crate::cids;
@@ -69,19 +69,27 @@ impl Default for Mst {
 
 impl std::fmt::Debug for Mst {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mst").field("root", &self.root_cid()).finish_non_exhaustive()
+        f.debug_struct("Mst")
+            .field("root", &self.root_cid())
+            .finish_non_exhaustive()
     }
 }
 
 impl Mst {
     /// The empty tree.
     pub fn new() -> Mst {
-        Mst { root: Link::new(Node::empty()), cache: NodeCache::default() }
+        Mst {
+            root: Link::new(Node::empty()),
+            cache: NodeCache::default(),
+        }
     }
 
     /// The tree whose root node is `root`; nothing is fetched until an operation needs it.
     pub fn load(root: Cid) -> Mst {
-        Mst { root: Link::Stub(root), cache: NodeCache::default() }
+        Mst {
+            root: Link::Stub(root),
+            cache: NodeCache::default(),
+        }
     }
 
     /// The CID of the root node: the `data` of a commit. Hashes the nodes built since the tree
@@ -91,23 +99,47 @@ impl Mst {
     }
 
     /// The record CID stored under `key`.
-    pub async fn get<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<Option<Cid>, MstError> {
+    pub async fn get<S: BlockStore>(
+        &self,
+        store: &S,
+        key: &MstKey,
+    ) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        self.drive(store, |ctx| tree::get(ctx, &self.root, key.as_bytes(), height)).await
+        self.drive(store, |ctx| {
+            tree::get(ctx, &self.root, key.as_bytes(), height)
+        })
+        .await
     }
 
     /// Stores `value` under `key`, returning the value it replaced.
-    pub async fn insert<S: BlockStore>(&mut self, store: &S, key: &MstKey, value: Cid) -> Result<Option<Cid>, MstError> {
+    pub async fn insert<S: BlockStore>(
+        &mut self,
+        store: &S,
+        key: &MstKey,
+        value: Cid,
+    ) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        let (root, previous) = self.drive(store, |ctx| tree::insert(ctx, &self.root, key, height, value)).await?;
+        let (root, previous) = self
+            .drive(store, |ctx| {
+                tree::insert(ctx, &self.root, key, height, value)
+            })
+            .await?;
         self.root = root;
         Ok(previous)
     }
 
     /// Removes `key`, returning its value, or `None` (and no change) when it is absent.
-    pub async fn delete<S: BlockStore>(&mut self, store: &S, key: &MstKey) -> Result<Option<Cid>, MstError> {
+    pub async fn delete<S: BlockStore>(
+        &mut self,
+        store: &S,
+        key: &MstKey,
+    ) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        let deleted = self.drive(store, |ctx| tree::delete(ctx, &self.root, key.as_bytes(), height)).await?;
+        let deleted = self
+            .drive(store, |ctx| {
+                tree::delete(ctx, &self.root, key.as_bytes(), height)
+            })
+            .await?;
         Ok(deleted.map(|(root, previous)| {
             self.root = root;
             previous
@@ -115,11 +147,18 @@ impl Mst {
     }
 
     /// The entries `options` selects, in its order.
-    pub async fn list<S: BlockStore>(&self, store: &S, options: ListOptions) -> Result<Vec<(MstKey, Cid)>, MstError> {
+    pub async fn list<S: BlockStore>(
+        &self,
+        store: &S,
+        options: ListOptions,
+    ) -> Result<Vec<(MstKey, Cid)>, MstError> {
         let mut cursor = Cursor::new(options);
         let mut entries = Vec::new();
         // The cursor resumes where it stopped, so each missing node is fetched once.
-        while let Some(entry) = self.drive(store, |ctx| cursor.next(ctx, &self.root)).await? {
+        while let Some(entry) = self
+            .drive(store, |ctx| cursor.next(ctx, &self.root))
+            .await?
+        {
             entries.push(entry);
         }
         Ok(entries)
@@ -127,7 +166,11 @@ impl Mst {
 
     /// The nodes from the root to where `key` is or would be: with the record, proof that the
     /// key maps to it; without, proof that the key is absent (`com.atproto.sync.getRecord`).
-    pub async fn proof<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<BlockMap, MstError> {
+    pub async fn proof<S: BlockStore>(
+        &self,
+        store: &S,
+        key: &MstKey,
+    ) -> Result<BlockMap, MstError> {
         self.path_blocks(store, key, false).await
     }
 
@@ -135,14 +178,26 @@ impl Mst {
     /// edges of the subtrees either side of it. A commit's CAR slice carries this for every
     /// operation (sync v1.1), which is what lets [`invert_ops`] undo the operations in any
     /// order with nothing but the slice.
-    pub async fn covering_proof<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<BlockMap, MstError> {
+    pub async fn covering_proof<S: BlockStore>(
+        &self,
+        store: &S,
+        key: &MstKey,
+    ) -> Result<BlockMap, MstError> {
         self.path_blocks(store, key, true).await
     }
 
-    async fn path_blocks<S: BlockStore>(&self, store: &S, key: &MstKey, neighbours: bool) -> Result<BlockMap, MstError> {
+    async fn path_blocks<S: BlockStore>(
+        &self,
+        store: &S,
+        key: &MstKey,
+        neighbours: bool,
+    ) -> Result<BlockMap, MstError> {
         let height = key.height();
-        let nodes =
-            self.drive(store, |ctx| tree::path(ctx, &self.root, key.as_bytes(), height, neighbours)).await?;
+        let nodes = self
+            .drive(store, |ctx| {
+                tree::path(ctx, &self.root, key.as_bytes(), height, neighbours)
+            })
+            .await?;
         Ok(nodes.iter().map(|node| encode_block(node)).collect())
     }
 
@@ -181,7 +236,11 @@ impl Mst {
     }
 
     /// [`Mst::drive`] over blocks already in memory.
-    fn drive_blocks<T>(&self, blocks: &BlockMap, mut attempt: impl FnMut(&Ctx<'_>) -> Stepped<T>) -> Result<T, MstError> {
+    fn drive_blocks<T>(
+        &self,
+        blocks: &BlockMap,
+        mut attempt: impl FnMut(&Ctx<'_>) -> Stepped<T>,
+    ) -> Result<T, MstError> {
         loop {
             let outcome = {
                 let cache = self.cache();
@@ -201,7 +260,10 @@ impl Mst {
     /// Decodes a fetched node into the cache, after checking that it is what its CID names.
     fn add_block(&self, cid: Cid, bytes: &[u8]) -> Result<(), MstError> {
         if cids::for_dag_cbor(bytes) != cid {
-            return Err(MstError::InvalidNode { cid, reason: "block does not hash to its CID" });
+            return Err(MstError::InvalidNode {
+                cid,
+                reason: "block does not hash to its CID",
+            });
         }
         let node = Node::decode(bytes, cid)?;
         self.cache().insert(cid, Arc::new(node));
@@ -243,7 +305,11 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, MstError> {
         entries: node
             .entries
             .iter()
-            .map(|entry| NodeEntry { key: entry.key.clone(), value: entry.value, right: entry.right.as_ref().map(Link::cid) })
+            .map(|entry| NodeEntry {
+                key: entry.key.clone(),
+                value: entry.value,
+                right: entry.right.as_ref().map(Link::cid),
+            })
             .collect(),
     })
 }

@@ -32,7 +32,9 @@ impl RecordOp {
     /// The key the operation changes.
     pub fn key(&self) -> &MstKey {
         match self {
-            RecordOp::Create { key, .. } | RecordOp::Update { key, .. } | RecordOp::Delete { key, .. } => key,
+            RecordOp::Create { key, .. }
+            | RecordOp::Update { key, .. }
+            | RecordOp::Delete { key, .. } => key,
         }
     }
 
@@ -66,8 +68,17 @@ pub enum InvertError {
     #[error(transparent)]
     Mst(#[from] MstError),
     /// Undoing every operation gave a different tree than the commit's `prevData`.
-    #[error("the operations lead back to {found}, not to prevData {expected}")]
-    PrevDataMismatch { expected: Cid, found: Cid },
+    #[error("the operations lead back to {}, not to prevData {}", .0.found, .0.expected)]
+    PrevDataMismatch(Box<PrevDataMismatch>),
+}
+
+/// The roots of a failed inversion (boxed in [`InvertError`]: two CIDs make a large error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrevDataMismatch {
+    /// The commit's `prevData`.
+    pub expected: Cid,
+    /// Where undoing the operations led.
+    pub found: Cid,
 }
 
 /// Undoes `ops` on the tree rooted at `root`, reading nodes only from `blocks`, and returns the
@@ -81,8 +92,15 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
     for op in ops {
         let key = op.key();
         let height = key.height();
-        let current = mst.drive_blocks(blocks, |ctx| tree::get(ctx, &mst.root, key.as_bytes(), height))?;
-        let mismatch = |reason| Err(InvertError::OpMismatch { key: key.clone(), reason });
+        let current = mst.drive_blocks(blocks, |ctx| {
+            tree::get(ctx, &mst.root, key.as_bytes(), height)
+        })?;
+        let mismatch = |reason| {
+            Err(InvertError::OpMismatch {
+                key: key.clone(),
+                reason,
+            })
+        };
         if current != op.cid() {
             return mismatch(match op {
                 RecordOp::Delete { .. } => "a deleted key is still present",
@@ -91,14 +109,18 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
         }
         match op.prev() {
             None => {
-                let deleted = mst.drive_blocks(blocks, |ctx| tree::delete(ctx, &mst.root, key.as_bytes(), height))?;
+                let deleted = mst.drive_blocks(blocks, |ctx| {
+                    tree::delete(ctx, &mst.root, key.as_bytes(), height)
+                })?;
                 match deleted {
                     Some((root, _)) => mst.root = root,
                     None => return mismatch("a created key is absent"),
                 }
             }
             Some(prev) => {
-                let (root, _) = mst.drive_blocks(blocks, |ctx| tree::insert(ctx, &mst.root, key, height, prev))?;
+                let (root, _) = mst.drive_blocks(blocks, |ctx| {
+                    tree::insert(ctx, &mst.root, key, height, prev)
+                })?;
                 mst.root = root;
             }
         }
@@ -108,10 +130,18 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
 
 /// Checks that undoing `ops` on the tree rooted at `root` (the commit's `data`), with only
 /// `blocks` (the commit's CAR slice), leads back to `prev_data`.
-pub fn verify_inversion(root: Cid, prev_data: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<(), InvertError> {
+pub fn verify_inversion(
+    root: Cid,
+    prev_data: Cid,
+    ops: &[RecordOp],
+    blocks: &BlockMap,
+) -> Result<(), InvertError> {
     let found = invert_ops(root, ops, blocks)?;
     if found != prev_data {
-        return Err(InvertError::PrevDataMismatch { expected: prev_data, found });
+        return Err(InvertError::PrevDataMismatch(Box::new(PrevDataMismatch {
+            expected: prev_data,
+            found,
+        })));
     }
     Ok(())
 }

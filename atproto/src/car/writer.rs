@@ -1,0 +1,68 @@
+//! Writing CAR files as a stream.
+
+use bytes::Bytes;
+use cid::Cid;
+use tokio::io::AsyncWrite;
+
+use super::CarError;
+
+/// Writes a CAR v1 with one root: the header at once, then each block as it is given, so a
+/// repository export never sits in memory whole.
+pub struct CarWriter<W> {
+    inner: iroh_car::CarWriter<W>,
+    written: u64,
+}
+
+fn write_error(error: iroh_car::Error) -> CarError {
+    match error {
+        iroh_car::Error::Io(error) => CarError::Io(error),
+        other => CarError::Malformed(other.to_string()),
+    }
+}
+
+impl<W: AsyncWrite + Send + Unpin> CarWriter<W> {
+    /// Starts a CAR whose root is `root` (for a repository, the commit) and writes the header.
+    pub async fn new(writer: W, root: Cid) -> Result<CarWriter<W>, CarError> {
+        let mut inner = iroh_car::CarWriter::new(iroh_car::CarHeader::new_v1(vec![root]), writer);
+        // Written now rather than with the first block, so that a CAR without blocks is valid.
+        let written = inner.write_header().await.map_err(write_error)? as u64;
+        Ok(CarWriter { inner, written })
+    }
+
+    /// Appends a block.
+    pub async fn write_block(&mut self, cid: Cid, bytes: &[u8]) -> Result<(), CarError> {
+        self.written += self.inner.write(cid, bytes).await.map_err(write_error)? as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes and returns the writer.
+    pub async fn finish(self) -> Result<W, CarError> {
+        self.inner.finish().await.map_err(write_error)
+    }
+}
+
+/// Writes a CAR of `blocks` under `root`: a diff, a proof, a commit's slice.
+pub async fn write_car<W: AsyncWrite + Send + Unpin>(
+    writer: W,
+    root: Cid,
+    blocks: impl IntoIterator<Item = (Cid, Bytes)>,
+) -> Result<W, CarError> {
+    let mut car = CarWriter::new(writer, root).await?;
+    for (cid, bytes) in blocks {
+        car.write_block(cid, &bytes).await?;
+    }
+    car.finish().await
+}
+
+/// A CAR of `blocks` under `root`, in memory (e.g. the `blocks` field of a firehose event).
+pub async fn car_bytes(
+    root: Cid,
+    blocks: impl IntoIterator<Item = (Cid, Bytes)>,
+) -> Result<Vec<u8>, CarError> {
+    write_car(Vec::new(), root, blocks).await
+}

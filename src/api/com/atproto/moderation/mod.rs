@@ -1,0 +1,7 @@
+//! `com.atproto.moderation`: methods not implemented here answer `MethodNotImplemented`.
+
+use aurora_generated::com::atproto::moderation::Service;
+
+use crate::api::Api;
+
+impl Service for Api {}

@@ -1,0 +1,7 @@
+//! `com.atproto.server`: methods not implemented here answer `MethodNotImplemented`.
+
+use aurora_generated::com::atproto::server::Service;
+
+use crate::api::Api;
+
+impl Service for Api {}

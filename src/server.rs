@@ -1,0 +1,150 @@
+//! The HTTP server: XRPC routes from the generated crate, the service's own pages, and the
+//! middleware every request passes through.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::{Compression, Cors};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use tracing::Instrument;
+
+use crate::api::Api;
+use crate::context::AppContext;
+use crate::web;
+
+/// The complete endpoint tree.
+pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
+    let api = Arc::new(Api::new(ctx.clone()));
+    let limits = aurora_xrpc::BodyLimits { json: ctx.config.json_body_limit };
+    aurora_generated::routes::routes(api, Route::new())
+        .at("/xrpc/_health", get(web::health::health))
+        .at("/xrpc/*", web::unknown_method)
+        .at("/", get(web::landing::landing))
+        .at("/robots.txt", get(web::landing::robots))
+        .at("/docs", get(web::docs::swagger_ui))
+        .at("/openapi.json", get(web::docs::openapi_json))
+        .data(ctx)
+        .data(limits)
+        .with(Compression::new())
+        .with(
+            Cors::new()
+                .allow_credentials(false)
+                .max_age(86_400)
+                .expose_headers(["atproto-repo-rev", "atproto-content-labelers", "content-language", "x-request-id"]),
+        )
+        .around(observe)
+}
+
+/// Gives every request an id and a span, logs its outcome, and renders any error poem raises
+/// outside our handlers (bad paths, CORS refusals) in XRPC shape.
+async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    async move {
+        let started = Instant::now();
+        let mut response = match next.call(request).await {
+            Ok(response) => response.into_response(),
+            Err(error) => error_response(error),
+        };
+        let status = response.status();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // 501 is the expected answer for methods Aurora does not implement, not a fault.
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+            tracing::warn!(status = status.as_u16(), elapsed_ms, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), elapsed_ms, "request done");
+        }
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_response(error: poem::Error) -> Response {
+    let status = error.status();
+    let name = match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "InvalidRequest",
+        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
+        s if s.is_server_error() => "InternalServerError",
+        _ => "InvalidRequest",
+    };
+    let message = if status.is_server_error() {
+        tracing::error!(error = %error, "unhandled error");
+        "Internal Server Error".to_owned()
+    } else {
+        error.to_string()
+    };
+    aurora_xrpc::XrpcError::new(status, name, Some(message)).into_response()
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A bound, not yet serving, server; tests use the address before running it.
+pub struct Bound {
+    acceptor: poem::listener::TcpAcceptor,
+    pub addr: SocketAddr,
+}
+
+impl Bound {
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Bound> {
+        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| std::io::Error::other("listener has no socket address"))?;
+        Ok(Bound { acceptor, addr })
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
+    pub async fn serve(
+        self,
+        ctx: Arc<AppContext>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app(ctx), shutdown, Some(Duration::from_secs(10)))
+            .await
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,20 @@
+//! Logging: human-readable by default, JSON lines for log shippers (AURORA_LOG_FORMAT=json).
+//! The filter comes from AURORA_LOG or RUST_LOG, defaulting to `info`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub fn init(format: LogFormat) {
+    let filter = std::env::var("AURORA_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A second initialisation (tests start many servers in one process) is harmless.
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
