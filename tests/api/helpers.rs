@@ -1,0 +1,180 @@
+//! The `spawn_app()` harness.
+
+use std::collections::BTreeMap;
+
+use aurora_locus::config::Config;
+use aurora_locus::context::AppContext;
+use aurora_locus::server::Bound;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server on a fresh database and data directory.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub ctx: std::sync::Arc<AppContext>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    postgres: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs a test body once per database backend: `<name>::sqlite` and `<name>::postgres`.
+macro_rules! app_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: crate::helpers::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+                run(app.expect("SQLite is always available")).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                    run(app).await;
+                }
+            }
+        }
+    };
+}
+
+impl TestApp {
+    /// Starts a server; `None` (after a printed notice) when the backend is not configured.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts a server with extra environment settings.
+    pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, postgres) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("aurora.sqlite").display()), None),
+            Backend::Postgres => {
+                let Ok(base) = std::env::var("AURORA_TEST_POSTGRES_URL") else {
+                    println!("SKIPPED (PostgreSQL): AURORA_TEST_POSTGRES_URL is not set");
+                    return None;
+                };
+                let name = format!("aurora_test_{}", random_suffix());
+                create_database(&base, &name).await;
+                (database_url_for(&base, &name), Some((base, name)))
+            }
+        };
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        env.insert("PDS_DATA_DIRECTORY".into(), dir.path().display().to_string());
+        env.insert("AURORA_DATABASE_URL".into(), database_url);
+        env.insert("AURORA_BIND".into(), "127.0.0.1:0".into());
+        env.insert("PDS_DEV_MODE".into(), "true".into());
+        for (k, v) in settings {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_source(&env).expect("test config is valid");
+        let bind = config.bind;
+        let ctx = AppContext::build(config).await.expect("app context");
+        let bound = Bound::bind(bind).await.expect("bind port 0");
+        let url = format!("http://{}", bound.addr);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = ctx.clone();
+        let server = tokio::spawn(async move {
+            let _ = bound
+                .serve(served, async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Some(TestApp {
+            url,
+            client: reqwest::Client::new(),
+            backend,
+            ctx,
+            shutdown: Some(tx),
+            server: Some(server),
+            postgres,
+            _dir: dir,
+        })
+    }
+
+    pub fn xrpc(&self, nsid: &str) -> String {
+        format!("{}/xrpc/{nsid}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.url)).send().await.expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some((base, name)) = self.postgres.take() {
+            // The database is dropped from a thread of its own: Drop cannot await, and the
+            // test's runtime may already be shutting down.
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    runtime.block_on(drop_database(&base, &name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn database_url_for(base: &str, name: &str) -> String {
+    let mut url = url::Url::parse(base).expect("AURORA_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+async fn admin_connection(base: &str) -> sea_orm::DatabaseConnection {
+    let mut options = sea_orm::ConnectOptions::new(base.to_owned());
+    options.sqlx_logging(false).max_connections(1);
+    sea_orm::Database::connect(options).await.expect("connect to AURORA_TEST_POSTGRES_URL")
+}
+
+async fn create_database(base: &str, name: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = admin_connection(base).await;
+    db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+    let _ = db.close().await;
+}
+
+async fn drop_database(base: &str, name: &str) {
+    use sea_orm::ConnectionTrait;
+    let db = admin_connection(base).await;
+    let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+    let _ = db.close().await;
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the real server: each test spawns Aurora on port 0 with a fresh
+//! database (SQLite always, PostgreSQL when AURORA_TEST_POSTGRES_URL is set) and talks HTTP.
+
+#[macro_use]
+mod helpers;
+mod samples;
+
+mod foundation;
+mod xrpc_surface;
