@@ -14,10 +14,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         ensure_sqlite_dir(url);
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if is_sqlite {
         // One writer at a time is all SQLite allows; readers run beside it under WAL. FULL
         // synchronous mode makes every acknowledged commit durable, as the reference PDS's is.

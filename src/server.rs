@@ -29,12 +29,12 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .data(ctx)
         .data(limits)
         .with(Compression::new())
-        .with(
-            Cors::new()
-                .allow_credentials(false)
-                .max_age(86_400)
-                .expose_headers(["atproto-repo-rev", "atproto-content-labelers", "content-language", "x-request-id"]),
-        )
+        .with(Cors::new().allow_credentials(false).max_age(86_400).expose_headers([
+            "atproto-repo-rev",
+            "atproto-content-labelers",
+            "content-language",
+            "x-request-id",
+        ]))
         .around(observe)
 }
 

@@ -16,13 +16,7 @@ fn signing(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Elements(1));
         group.bench_function("sign", |b| b.iter(|| keypair.sign(black_box(MESSAGE))));
-        group.bench_function("verify", |b| {
-            b.iter(|| {
-                public
-                    .verify(black_box(MESSAGE), black_box(&signature))
-                    .is_ok()
-            })
-        });
+        group.bench_function("verify", |b| b.iter(|| public.verify(black_box(MESSAGE), black_box(&signature)).is_ok()));
         group.finish();
     }
 }
@@ -47,12 +41,8 @@ fn dag_cbor(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("dag-cbor");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("encode", |b| {
-        b.iter(|| data::to_dag_cbor(black_box(&ipld)).is_ok())
-    });
-    group.bench_function("decode", |b| {
-        b.iter(|| data::from_dag_cbor(black_box(&bytes)).is_ok())
-    });
+    group.bench_function("encode", |b| b.iter(|| data::to_dag_cbor(black_box(&ipld)).is_ok()));
+    group.bench_function("decode", |b| b.iter(|| data::from_dag_cbor(black_box(&bytes)).is_ok()));
     group.finish();
 }
 

@@ -20,11 +20,7 @@ use ipld_core::ipld::Ipld;
 /// Deterministic keys (splitmix64), spread over three collections like a real account's.
 fn random_keys(count: usize) -> Vec<MstKey> {
     let mut state = 0x5eed_u64;
-    let collections = [
-        "app.bsky.feed.post",
-        "app.bsky.feed.like",
-        "app.bsky.graph.follow",
-    ];
+    let collections = ["app.bsky.feed.post", "app.bsky.feed.like", "app.bsky.graph.follow"];
     (0..count)
         .map(|_| {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -38,9 +34,7 @@ fn random_keys(count: usize) -> Vec<MstKey> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
 }
 
 async fn build(store: &MemoryBlockStore, keys: &[MstKey], value: Cid) -> Mst {
@@ -58,9 +52,7 @@ fn mst(c: &mut Criterion) {
     let value = cids::for_dag_cbor(&[0xa0]);
 
     let mut group = c.benchmark_group("mst");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(20));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(keys.len() as u64));
     group.bench_function("insert 100k random keys, then hash the root", |b| {
         b.iter(|| rt.block_on(async { black_box(build(&store, &keys, value).await.root_cid()) }))
@@ -70,22 +62,17 @@ fn mst(c: &mut Criterion) {
     tree.root_cid();
     let extra = random_keys(100_001).pop().unwrap();
     group.throughput(Throughput::Elements(1));
-    group
-        .sample_size(100)
-        .measurement_time(Duration::from_secs(5));
-    group.bench_function(
-        "insert 1 key into a 100k tree and recompute the root",
-        |b| {
-            b.iter_batched(
-                || tree.clone(),
-                |mut mst| {
-                    rt.block_on(mst.insert(&store, &extra, value)).unwrap();
-                    black_box(mst.root_cid())
-                },
-                BatchSize::SmallInput,
-            )
-        },
-    );
+    group.sample_size(100).measurement_time(Duration::from_secs(5));
+    group.bench_function("insert 1 key into a 100k tree and recompute the root", |b| {
+        b.iter_batched(
+            || tree.clone(),
+            |mut mst| {
+                rt.block_on(mst.insert(&store, &extra, value)).unwrap();
+                black_box(mst.root_cid())
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
@@ -99,18 +86,9 @@ fn car_export(c: &mut Criterion) {
         .enumerate()
         .map(|(n, key)| {
             let record = Ipld::Map(BTreeMap::from([
-                (
-                    "$type".to_owned(),
-                    Ipld::String(key.collection().to_owned()),
-                ),
-                (
-                    "text".to_owned(),
-                    Ipld::String(format!("{n:>6} {}", "lorem ipsum ".repeat(12))),
-                ),
-                (
-                    "createdAt".to_owned(),
-                    Ipld::String("2024-01-01T00:00:00.000Z".to_owned()),
-                ),
+                ("$type".to_owned(), Ipld::String(key.collection().to_owned())),
+                ("text".to_owned(), Ipld::String(format!("{n:>6} {}", "lorem ipsum ".repeat(12)))),
+                ("createdAt".to_owned(), Ipld::String("2024-01-01T00:00:00.000Z".to_owned())),
             ]));
             RecordWrite::Create {
                 collection: key.collection().parse().unwrap(),
@@ -119,18 +97,10 @@ fn car_export(c: &mut Criterion) {
             }
         })
         .collect();
-    let (_, data) = rt
-        .block_on(Repo::create(
-            &store,
-            "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap(),
-            &key,
-            writes,
-        ))
-        .unwrap();
+    let (_, data) =
+        rt.block_on(Repo::create(&store, "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap(), &key, writes)).unwrap();
     rt.block_on(store.put_many(data.new_blocks)).unwrap();
-    let (car, _) = rt
-        .block_on(export_repo(&store, data.cid, Vec::new()))
-        .unwrap();
+    let (car, _) = rt.block_on(export_repo(&store, data.cid, Vec::new())).unwrap();
 
     let mut group = c.benchmark_group("car");
     group.sample_size(20);
@@ -138,11 +108,7 @@ fn car_export(c: &mut Criterion) {
     group.bench_function("export a 10k-record repo", |b| {
         b.iter(|| {
             rt.block_on(async {
-                black_box(
-                    export_repo(&store, data.cid, Vec::with_capacity(car.len()))
-                        .await
-                        .unwrap(),
-                )
+                black_box(export_repo(&store, data.cid, Vec::with_capacity(car.len())).await.unwrap())
             })
         })
     });

@@ -40,8 +40,7 @@ impl BlockStoreError {
 /// Read and write access to a repository's blocks.
 pub trait BlockStore: Send + Sync {
     /// The bytes stored under `cid`, or `None` when the store lacks it.
-    fn get(&self, cid: &Cid)
-        -> impl Future<Output = Result<Option<Bytes>, BlockStoreError>> + Send;
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Option<Bytes>, BlockStoreError>> + Send;
 
     /// Whether the store holds `cid`. The default fetches the block; a database should override
     /// it with an existence query.
@@ -52,10 +51,7 @@ pub trait BlockStore: Send + Sync {
     /// The blocks the store holds among `cids`; absent ones are simply left out, so the caller
     /// finds what is missing by comparing. The default asks one at a time; a database should
     /// override it with a single query.
-    fn get_many(
-        &self,
-        cids: &[Cid],
-    ) -> impl Future<Output = Result<BlockMap, BlockStoreError>> + Send {
+    fn get_many(&self, cids: &[Cid]) -> impl Future<Output = Result<BlockMap, BlockStoreError>> + Send {
         async move {
             let mut found = BlockMap::new();
             for cid in cids {
@@ -68,18 +64,11 @@ pub trait BlockStore: Send + Sync {
     }
 
     /// Stores `bytes` under `cid`. Storing a block that is already there is not an error.
-    fn put(
-        &self,
-        cid: Cid,
-        bytes: Bytes,
-    ) -> impl Future<Output = Result<(), BlockStoreError>> + Send;
+    fn put(&self, cid: Cid, bytes: Bytes) -> impl Future<Output = Result<(), BlockStoreError>> + Send;
 
     /// Stores every block of `blocks`. The default puts them one at a time; a database should
     /// override it with a batched insert.
-    fn put_many(
-        &self,
-        blocks: BlockMap,
-    ) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
+    fn put_many(&self, blocks: BlockMap) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
         async move {
             for (cid, bytes) in blocks {
                 self.put(cid, bytes).await?;
@@ -106,9 +95,7 @@ impl MemoryBlockStore {
 
     /// A store holding `blocks`.
     pub fn from_blocks(blocks: BlockMap) -> Self {
-        MemoryBlockStore {
-            blocks: RwLock::new(blocks),
-        }
+        MemoryBlockStore { blocks: RwLock::new(blocks) }
     }
 
     /// How many blocks the store holds.
@@ -129,9 +116,7 @@ impl MemoryBlockStore {
 
     /// Every block, consuming the store.
     pub fn into_blocks(self) -> BlockMap {
-        self.blocks
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.blocks.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A copy of every block.
@@ -160,10 +145,7 @@ impl BlockStore for MemoryBlockStore {
 
     async fn get_many(&self, cids: &[Cid]) -> Result<BlockMap, BlockStoreError> {
         let blocks = self.read();
-        Ok(cids
-            .iter()
-            .filter_map(|cid| blocks.get(cid).map(|bytes| (*cid, bytes.clone())))
-            .collect())
+        Ok(cids.iter().filter_map(|cid| blocks.get(cid).map(|bytes| (*cid, bytes.clone()))).collect())
     }
 
     async fn put(&self, cid: Cid, bytes: Bytes) -> Result<(), BlockStoreError> {
@@ -178,10 +160,7 @@ impl BlockStore for MemoryBlockStore {
 }
 
 impl<T: BlockStore> BlockStore for &T {
-    fn get(
-        &self,
-        cid: &Cid,
-    ) -> impl Future<Output = Result<Option<Bytes>, BlockStoreError>> + Send {
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Option<Bytes>, BlockStoreError>> + Send {
         (**self).get(cid)
     }
 
@@ -189,25 +168,15 @@ impl<T: BlockStore> BlockStore for &T {
         (**self).has(cid)
     }
 
-    fn get_many(
-        &self,
-        cids: &[Cid],
-    ) -> impl Future<Output = Result<BlockMap, BlockStoreError>> + Send {
+    fn get_many(&self, cids: &[Cid]) -> impl Future<Output = Result<BlockMap, BlockStoreError>> + Send {
         (**self).get_many(cids)
     }
 
-    fn put(
-        &self,
-        cid: Cid,
-        bytes: Bytes,
-    ) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
+    fn put(&self, cid: Cid, bytes: Bytes) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
         (**self).put(cid, bytes)
     }
 
-    fn put_many(
-        &self,
-        blocks: BlockMap,
-    ) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
+    fn put_many(&self, blocks: BlockMap) -> impl Future<Output = Result<(), BlockStoreError>> + Send {
         (**self).put_many(blocks)
     }
 }
@@ -241,10 +210,7 @@ mod tests {
         let bytes = Bytes::from_static(&[0xa0]);
         let cid = cids::for_dag_cbor(&bytes);
         store.put(cid, bytes.clone()).await.unwrap();
-        store
-            .put_many(BlockMap::from([(cid, bytes)]))
-            .await
-            .unwrap();
+        store.put_many(BlockMap::from([(cid, bytes)])).await.unwrap();
         assert_eq!(store.len(), 1);
         assert!(store.remove(&cid));
         assert!(store.is_empty());

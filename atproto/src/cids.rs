@@ -43,9 +43,6 @@ mod tests {
     #[test]
     fn the_cid_of_an_empty_dag_cbor_map_is_the_well_known_one() {
         // 0xa0 is the DAG-CBOR encoding of {}.
-        assert_eq!(
-            for_dag_cbor(&[0xa0]).to_string(),
-            "bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua"
-        );
+        assert_eq!(for_dag_cbor(&[0xa0]).to_string(), "bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua");
     }
 }

@@ -102,47 +102,25 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl UnsignedCommit {
     /// An unsigned commit of `data` at `rev`, with `prev` null as v3 repos have it.
     pub fn new(did: Did, data: Cid, rev: Tid) -> UnsignedCommit {
-        UnsignedCommit {
-            did,
-            data,
-            rev,
-            prev: None,
-        }
+        UnsignedCommit { did, data, rev, prev: None }
     }
 
     /// The canonical DAG-CBOR bytes that are signed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        encode(&UnsignedWire {
-            did: &self.did,
-            version: VERSION,
-            data: &self.data,
-            rev: &self.rev,
-            prev: &self.prev,
-        })
+        encode(&UnsignedWire { did: &self.did, version: VERSION, data: &self.data, rev: &self.rev, prev: &self.prev })
     }
 
     /// Signs with the account's signing key.
     pub fn sign(self, key: &Keypair) -> Commit {
         let sig = Bytes::copy_from_slice(&key.sign(&self.to_bytes()));
-        Commit {
-            did: self.did,
-            data: self.data,
-            rev: self.rev,
-            prev: self.prev,
-            sig,
-        }
+        Commit { did: self.did, data: self.data, rev: self.rev, prev: self.prev, sig }
     }
 }
 
 impl Commit {
     /// The commit without its signature.
     pub fn unsigned(&self) -> UnsignedCommit {
-        UnsignedCommit {
-            did: self.did.clone(),
-            data: self.data,
-            rev: self.rev.clone(),
-            prev: self.prev,
-        }
+        UnsignedCommit { did: self.did.clone(), data: self.data, rev: self.rev.clone(), prev: self.prev }
     }
 
     /// The canonical DAG-CBOR bytes of the signed commit: its block.
@@ -171,8 +149,8 @@ impl Commit {
     /// Decodes a commit block strictly: the v3 schema, in its canonical encoding, with blessed
     /// links. The signature is not checked here (see [`Commit::verify`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Commit, CommitError> {
-        let wire: SignedWire = serde_ipld_dagcbor::from_slice(bytes)
-            .map_err(|error| CommitError::Malformed(error.to_string()))?;
+        let wire: SignedWire =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|error| CommitError::Malformed(error.to_string()))?;
         if wire.version != VERSION {
             return Err(CommitError::UnsupportedVersion(wire.version));
         }
@@ -185,13 +163,7 @@ impl Commit {
         if encode(&wire) != bytes {
             return Err(CommitError::NotCanonical);
         }
-        Ok(Commit {
-            did: wire.did,
-            data: wire.data,
-            rev: wire.rev,
-            prev: wire.prev,
-            sig: Bytes::from(wire.sig),
-        })
+        Ok(Commit { did: wire.did, data: wire.data, rev: wire.rev, prev: wire.prev, sig: Bytes::from(wire.sig) })
     }
 
     /// Checks the signature against `key`, the `#atproto` verification method of the account's
@@ -204,10 +176,7 @@ impl Commit {
     /// Checks that the commit belongs to `did`.
     pub fn check_did(&self, did: &Did) -> Result<(), CommitError> {
         if self.did != *did {
-            return Err(CommitError::WrongDid {
-                expected: did.clone(),
-                found: self.did.clone(),
-            });
+            return Err(CommitError::WrongDid { expected: did.clone(), found: self.did.clone() });
         }
         Ok(())
     }
@@ -225,10 +194,7 @@ pub fn next_rev(previous: Option<&Tid>) -> Tid {
 /// Checks that `next` sorts strictly after `previous`, as each commit's rev must.
 pub fn check_rev_advances(previous: &Tid, next: &Tid) -> Result<(), CommitError> {
     if next <= previous {
-        return Err(CommitError::RevNotIncreasing {
-            previous: previous.clone(),
-            next: next.clone(),
-        });
+        return Err(CommitError::RevNotIncreasing { previous: previous.clone(), next: next.clone() });
     }
     Ok(())
 }
@@ -242,9 +208,7 @@ mod tests {
     fn sample() -> UnsignedCommit {
         UnsignedCommit::new(
             "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap(),
-            "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
-                .parse()
-                .unwrap(),
+            "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm".parse().unwrap(),
             "3jzfcijpj2z2a".parse().unwrap(),
         )
     }
@@ -256,12 +220,7 @@ mod tests {
         assert_eq!(bytes[0], 0xa5);
         let keys: Vec<usize> = ["did", "rev", "data", "prev", "version"]
             .iter()
-            .map(|key| {
-                bytes
-                    .windows(key.len())
-                    .position(|window| window == key.as_bytes())
-                    .unwrap()
-            })
+            .map(|key| bytes.windows(key.len()).position(|window| window == key.as_bytes()).unwrap())
             .collect();
         assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "{keys:?}");
         // "prev" is followed by null, "version" by 3.
@@ -289,14 +248,8 @@ mod tests {
         let key = Keypair::generate(KeyType::K256);
         let commit = sample().sign(&key);
         let other = Keypair::generate(KeyType::K256);
-        assert!(matches!(
-            commit.verify(&other.public_key()),
-            Err(CommitError::BadSignature(_))
-        ));
-        let tampered = Commit {
-            rev: "3jzfcijpj2z2b".parse().unwrap(),
-            ..commit
-        };
+        assert!(matches!(commit.verify(&other.public_key()), Err(CommitError::BadSignature(_))));
+        let tampered = Commit { rev: "3jzfcijpj2z2b".parse().unwrap(), ..commit };
         assert!(tampered.verify(&key.public_key()).is_err());
     }
 
@@ -313,17 +266,9 @@ mod tests {
             #[serde(with = "serde_bytes")]
             sig: &'a [u8],
         }
-        let no_prev = encode(&NoPrev {
-            did: &commit.did,
-            version: 3,
-            data: commit.data,
-            rev: &commit.rev,
-            sig: &commit.sig,
-        });
-        assert!(matches!(
-            Commit::from_bytes(&no_prev),
-            Err(CommitError::NotCanonical)
-        ));
+        let no_prev =
+            encode(&NoPrev { did: &commit.did, version: 3, data: commit.data, rev: &commit.rev, sig: &commit.sig });
+        assert!(matches!(Commit::from_bytes(&no_prev), Err(CommitError::NotCanonical)));
 
         let v2 = SignedWire {
             did: commit.did.clone(),
@@ -333,18 +278,9 @@ mod tests {
             prev: None,
             sig: commit.sig.to_vec(),
         };
-        assert!(matches!(
-            Commit::from_bytes(&encode(&v2)),
-            Err(CommitError::UnsupportedVersion(2))
-        ));
-        assert!(matches!(
-            Commit::from_bytes(&[0xa0]),
-            Err(CommitError::Malformed(_))
-        ));
-        assert!(matches!(
-            Commit::from_bytes(b"\xff\x00garbage"),
-            Err(CommitError::Malformed(_))
-        ));
+        assert!(matches!(Commit::from_bytes(&encode(&v2)), Err(CommitError::UnsupportedVersion(2))));
+        assert!(matches!(Commit::from_bytes(&[0xa0]), Err(CommitError::Malformed(_))));
+        assert!(matches!(Commit::from_bytes(b"\xff\x00garbage"), Err(CommitError::Malformed(_))));
     }
 
     #[test]

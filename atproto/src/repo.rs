@@ -52,17 +52,9 @@ pub enum RepoError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordWrite {
     /// A new record; fails if one exists at the path.
-    Create {
-        collection: Nsid,
-        rkey: RecordKey,
-        record: Bytes,
-    },
+    Create { collection: Nsid, rkey: RecordKey, record: Bytes },
     /// A new version of an existing record; fails if none exists.
-    Update {
-        collection: Nsid,
-        rkey: RecordKey,
-        record: Bytes,
-    },
+    Update { collection: Nsid, rkey: RecordKey, record: Bytes },
     /// Removes an existing record; fails if none exists.
     Delete { collection: Nsid, rkey: RecordKey },
 }
@@ -70,12 +62,8 @@ pub enum RecordWrite {
 impl RecordWrite {
     /// The record's repo path.
     pub fn key(&self) -> Result<MstKey, InvalidKey> {
-        let (RecordWrite::Create {
-            collection, rkey, ..
-        }
-        | RecordWrite::Update {
-            collection, rkey, ..
-        }
+        let (RecordWrite::Create { collection, rkey, .. }
+        | RecordWrite::Update { collection, rkey, .. }
         | RecordWrite::Delete { collection, rkey }) = self;
         MstKey::new(collection.as_str(), rkey.as_str())
     }
@@ -110,13 +98,7 @@ impl CommitData {
     /// The firehose event's `blocks`: a CAR of [`CommitData::firehose_blocks`] rooted at the
     /// commit.
     pub async fn firehose_car(&self) -> Result<Vec<u8>, CarError> {
-        car_bytes(
-            self.cid,
-            self.firehose_blocks
-                .iter()
-                .map(|(cid, bytes)| (*cid, bytes.clone())),
-        )
-        .await
+        car_bytes(self.cid, self.firehose_blocks.iter().map(|(cid, bytes)| (*cid, bytes.clone()))).await
     }
 }
 
@@ -131,18 +113,10 @@ pub struct Repo<S> {
 impl<S: BlockStore> Repo<S> {
     /// The repository at commit `commit_cid`; fetches and decodes the commit only.
     pub async fn load(store: S, commit_cid: Cid) -> Result<Repo<S>, RepoError> {
-        let bytes = store
-            .get(&commit_cid)
-            .await?
-            .ok_or(RepoError::MissingCommit(commit_cid))?;
+        let bytes = store.get(&commit_cid).await?.ok_or(RepoError::MissingCommit(commit_cid))?;
         let commit = Commit::from_bytes(&bytes)?;
         let mst = Mst::load(commit.data);
-        Ok(Repo {
-            store,
-            commit_cid,
-            commit,
-            mst,
-        })
+        Ok(Repo { store, commit_cid, commit, mst })
     }
 
     /// A new repository for `did` holding `writes` (creates only make sense here), signed
@@ -157,12 +131,7 @@ impl<S: BlockStore> Repo<S> {
         let unsigned = UnsignedCommit::new(did, mst.root_cid(), next_rev(None));
         let commit = unsigned.sign(key);
         // A placeholder state that `commit_writes` builds on; it is never persisted.
-        let mut repo = Repo {
-            store,
-            commit_cid: commit.cid(),
-            commit,
-            mst,
-        };
+        let mut repo = Repo { store, commit_cid: commit.cid(), commit, mst };
         let mut data = repo.commit_writes(writes, key, true).await?;
         // The placeholder commit never existed: nothing to remove, nothing came before. With no
         // writes the diff is empty, but the empty tree's node must still be stored.
@@ -196,29 +165,17 @@ impl<S: BlockStore> Repo<S> {
     }
 
     /// The CID of the record at `collection`/`rkey`.
-    pub async fn record_cid(
-        &self,
-        collection: &Nsid,
-        rkey: &RecordKey,
-    ) -> Result<Option<Cid>, RepoError> {
+    pub async fn record_cid(&self, collection: &Nsid, rkey: &RecordKey) -> Result<Option<Cid>, RepoError> {
         let key = MstKey::new(collection.as_str(), rkey.as_str())?;
         Ok(self.mst.get(&self.store, &key).await?)
     }
 
     /// The record at `collection`/`rkey`: its CID and DAG-CBOR bytes.
-    pub async fn record(
-        &self,
-        collection: &Nsid,
-        rkey: &RecordKey,
-    ) -> Result<Option<(Cid, Bytes)>, RepoError> {
+    pub async fn record(&self, collection: &Nsid, rkey: &RecordKey) -> Result<Option<(Cid, Bytes)>, RepoError> {
         let Some(cid) = self.record_cid(collection, rkey).await? else {
             return Ok(None);
         };
-        let bytes = self
-            .store
-            .get(&cid)
-            .await?
-            .ok_or(MstError::MissingBlock(cid))?;
+        let bytes = self.store.get(&cid).await?.ok_or(MstError::MissingBlock(cid))?;
         Ok(Some((cid, bytes)))
     }
 
@@ -229,11 +186,7 @@ impl<S: BlockStore> Repo<S> {
 
     /// The blocks proving what `collection`/`rkey` holds at the current commit (or that it is
     /// absent): the commit, the MST path, and the record if present (`com.atproto.sync.getRecord`).
-    pub async fn record_proof(
-        &self,
-        collection: &Nsid,
-        rkey: &RecordKey,
-    ) -> Result<BlockMap, RepoError> {
+    pub async fn record_proof(&self, collection: &Nsid, rkey: &RecordKey) -> Result<BlockMap, RepoError> {
         let key = MstKey::new(collection.as_str(), rkey.as_str())?;
         let mut blocks = self.mst.proof(&self.store, &key).await?;
         let (cid, bytes) = self.commit.to_block();
@@ -246,11 +199,7 @@ impl<S: BlockStore> Repo<S> {
 
     /// Applies `writes` atomically as one commit signed with `key`, at a rev after the current
     /// one. See the [module docs](self) for what is (not) persisted.
-    pub async fn apply_writes(
-        &mut self,
-        writes: Vec<RecordWrite>,
-        key: &Keypair,
-    ) -> Result<CommitData, RepoError> {
+    pub async fn apply_writes(&mut self, writes: Vec<RecordWrite>, key: &Keypair) -> Result<CommitData, RepoError> {
         self.commit_writes(writes, key, false).await
     }
 
@@ -298,11 +247,7 @@ impl<S: BlockStore> Repo<S> {
         }
 
         let tree_diff = diff(&self.store, &before, &mst).await?;
-        let rev = if first {
-            self.commit.rev.clone()
-        } else {
-            next_rev(Some(&self.commit.rev))
-        };
+        let rev = if first { self.commit.rev.clone() } else { next_rev(Some(&self.commit.rev)) };
         let commit = UnsignedCommit::new(self.commit.did.clone(), mst.root_cid(), rev).sign(key);
         let (commit_cid, commit_bytes) = commit.to_block();
 
@@ -312,11 +257,7 @@ impl<S: BlockStore> Repo<S> {
 
         let written: HashSet<Cid> = ops.iter().filter_map(RecordOp::cid).collect();
         let mut removed_blocks = tree_diff.removed_blocks;
-        removed_blocks.extend(
-            ops.iter()
-                .filter_map(RecordOp::prev)
-                .filter(|cid| !written.contains(cid)),
-        );
+        removed_blocks.extend(ops.iter().filter_map(RecordOp::prev).filter(|cid| !written.contains(cid)));
         if !first {
             removed_blocks.push(self.commit_cid);
         }
@@ -369,11 +310,7 @@ mod tests {
     }
 
     fn create(collection: &str, key: &str, text: &str) -> RecordWrite {
-        RecordWrite::Create {
-            collection: nsid(collection),
-            rkey: rkey(key),
-            record: record(text),
-        }
+        RecordWrite::Create { collection: nsid(collection), rkey: rkey(key), record: record(text) }
     }
 
     async fn persist(store: &MemoryBlockStore, data: &CommitData) {
@@ -389,17 +326,9 @@ mod tests {
         let key = Keypair::generate(KeyType::K256);
         let did: Did = "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap();
         let writes: Vec<RecordWrite> = (0..20)
-            .map(|n| {
-                create(
-                    "app.bsky.feed.post",
-                    &format!("3jzfcijpj2z{n:02}"),
-                    &format!("post {n}"),
-                )
-            })
+            .map(|n| create("app.bsky.feed.post", &format!("3jzfcijpj2z{n:02}"), &format!("post {n}")))
             .collect();
-        let (mut repo, first) = Repo::create(&store, did.clone(), &key, writes)
-            .await
-            .unwrap();
+        let (mut repo, first) = Repo::create(&store, did.clone(), &key, writes).await.unwrap();
         assert_eq!(first.since, None);
         assert_eq!(first.ops.len(), 20);
         first.commit.verify(&key.public_key()).unwrap();
@@ -412,10 +341,7 @@ mod tests {
                 rkey: rkey("3jzfcijpj2z03"),
                 record: record("edited"),
             },
-            RecordWrite::Delete {
-                collection: nsid("app.bsky.feed.post"),
-                rkey: rkey("3jzfcijpj2z07"),
-            },
+            RecordWrite::Delete { collection: nsid("app.bsky.feed.post"), rkey: rkey("3jzfcijpj2z07") },
         ];
         let second = repo.apply_writes(writes, &key).await.unwrap();
         assert_eq!(second.since.as_ref(), Some(&first.commit.rev));
@@ -428,30 +354,14 @@ mod tests {
         persist(&store, &second).await;
 
         // The firehose slice alone proves the step from prevData.
-        verify_inversion(
-            second.commit.data,
-            first.commit.data,
-            &second.ops,
-            &second.firehose_blocks,
-        )
-        .unwrap();
+        verify_inversion(second.commit.data, first.commit.data, &second.ops, &second.firehose_blocks).unwrap();
 
         // The store now holds exactly what the new commit needs.
         let reloaded = Repo::load(&store, second.cid).await.unwrap();
-        let (cid, bytes) = reloaded
-            .record(&nsid("app.bsky.feed.post"), &rkey("3jzfcijpj2z03"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (cid, bytes) = reloaded.record(&nsid("app.bsky.feed.post"), &rkey("3jzfcijpj2z03")).await.unwrap().unwrap();
         assert_eq!(bytes, record("edited"));
         assert_eq!(cid, cids::for_dag_cbor(&bytes));
-        assert_eq!(
-            reloaded
-                .record(&nsid("app.bsky.feed.post"), &rkey("3jzfcijpj2z07"))
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(reloaded.record(&nsid("app.bsky.feed.post"), &rkey("3jzfcijpj2z07")).await.unwrap(), None);
         assert_eq!(reloaded.list(ListOptions::all()).await.unwrap().len(), 20);
         let expected = store.len();
         let needed = reloaded.mst().blocks(&store).await.unwrap().len() + 1 + 20; // nodes, commit, records
@@ -464,11 +374,7 @@ mod tests {
         let key = Keypair::generate(KeyType::K256);
         let did: Did = "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap();
         let (_, data) = Repo::create(&store, did, &key, Vec::new()).await.unwrap();
-        assert_eq!(
-            data.new_blocks.len(),
-            2,
-            "the commit and the empty MST node"
-        );
+        assert_eq!(data.new_blocks.len(), 2, "the commit and the empty MST node");
         assert!(data.new_blocks.contains_key(&data.commit.data));
         assert!(data.removed_blocks.is_empty());
         persist(&store, &data).await;
@@ -481,37 +387,16 @@ mod tests {
         let store = MemoryBlockStore::new();
         let key = Keypair::generate(KeyType::P256);
         let did: Did = "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap();
-        let (mut repo, first) = Repo::create(
-            &store,
-            did,
-            &key,
-            vec![create("app.bsky.feed.post", "a", "x")],
-        )
-        .await
-        .unwrap();
+        let (mut repo, first) =
+            Repo::create(&store, did, &key, vec![create("app.bsky.feed.post", "a", "x")]).await.unwrap();
         persist(&store, &first).await;
 
         let again = vec![create("app.bsky.feed.post", "a", "y")];
-        assert!(matches!(
-            repo.apply_writes(again, &key).await,
-            Err(RepoError::RecordExists(_))
-        ));
-        let missing = vec![RecordWrite::Delete {
-            collection: nsid("app.bsky.feed.post"),
-            rkey: rkey("b"),
-        }];
-        assert!(matches!(
-            repo.apply_writes(missing, &key).await,
-            Err(RepoError::RecordNotFound(_))
-        ));
-        let twice = vec![
-            create("app.bsky.feed.post", "c", "1"),
-            create("app.bsky.feed.post", "c", "2"),
-        ];
-        assert!(matches!(
-            repo.apply_writes(twice, &key).await,
-            Err(RepoError::DuplicateWrite(_))
-        ));
+        assert!(matches!(repo.apply_writes(again, &key).await, Err(RepoError::RecordExists(_))));
+        let missing = vec![RecordWrite::Delete { collection: nsid("app.bsky.feed.post"), rkey: rkey("b") }];
+        assert!(matches!(repo.apply_writes(missing, &key).await, Err(RepoError::RecordNotFound(_))));
+        let twice = vec![create("app.bsky.feed.post", "c", "1"), create("app.bsky.feed.post", "c", "2")];
+        assert!(matches!(repo.apply_writes(twice, &key).await, Err(RepoError::DuplicateWrite(_))));
         assert_eq!(repo.commit_cid(), first.cid);
         assert_eq!(repo.mst().root_cid(), first.commit.data);
     }
@@ -521,21 +406,15 @@ mod tests {
         let store = MemoryBlockStore::new();
         let key = Keypair::generate(KeyType::K256);
         let did: Did = "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap();
-        let writes = (0..50)
-            .map(|n| create("app.bsky.feed.post", &format!("k{n}"), "p"))
-            .collect();
+        let writes = (0..50).map(|n| create("app.bsky.feed.post", &format!("k{n}"), "p")).collect();
         let (repo, data) = Repo::create(&store, did, &key, writes).await.unwrap();
         persist(&store, &data).await;
-        let proof = repo
-            .record_proof(&nsid("app.bsky.feed.post"), &rkey("k7"))
-            .await
-            .unwrap();
+        let proof = repo.record_proof(&nsid("app.bsky.feed.post"), &rkey("k7")).await.unwrap();
         assert!(proof.contains_key(&repo.commit_cid()));
         assert!(proof.contains_key(&cids::for_dag_cbor(&record("p"))));
         let partial = MemoryBlockStore::from_blocks(proof);
-        let found = Mst::load(repo.commit().data)
-            .get(&partial, &MstKey::new("app.bsky.feed.post", "k7").unwrap())
-            .await;
+        let found =
+            Mst::load(repo.commit().data).get(&partial, &MstKey::new("app.bsky.feed.post", "k7").unwrap()).await;
         assert_eq!(found.unwrap(), Some(cids::for_dag_cbor(&record("p"))));
     }
 }

@@ -58,10 +58,7 @@ async fn blocks_written_are_read_back_with_their_root() {
 
     // A CAR with a root and no blocks is still a CAR.
     let empty = car_bytes(root, BlockMap::new()).await.unwrap();
-    assert_eq!(
-        read(&empty, CarLimits::default()).await.unwrap(),
-        (root, BlockMap::new())
-    );
+    assert_eq!(read(&empty, CarLimits::default()).await.unwrap(), (root, BlockMap::new()));
 }
 
 #[tokio::test]
@@ -69,9 +66,7 @@ async fn the_reader_streams_block_by_block() {
     let blocks: BlockMap = ["a", "b"].into_iter().map(block).collect();
     let root = *blocks.keys().next().unwrap();
     let car = car_bytes(root, blocks.clone()).await.unwrap();
-    let mut reader = CarReader::new(&car[..], CarLimits::default())
-        .await
-        .unwrap();
+    let mut reader = CarReader::new(&car[..], CarLimits::default()).await.unwrap();
     assert_eq!(reader.roots(), &[root]);
     let mut count = 0;
     while let Some((cid, bytes)) = reader.next_block().await.unwrap() {
@@ -86,32 +81,21 @@ async fn a_block_that_does_not_match_its_cid_is_refused() {
     let (cid, _) = block("expected");
     let mut car = header(vec![cid], 1);
     section(&cid, b"something else", &mut car);
-    assert!(
-        matches!(read(&car, CarLimits::default()).await, Err(CarError::HashMismatch(c)) if c == cid)
-    );
+    assert!(matches!(read(&car, CarLimits::default()).await, Err(CarError::HashMismatch(c)) if c == cid));
 }
 
 #[tokio::test]
 async fn a_cid_with_another_hash_is_refused() {
-    let identity = Cid::new_v1(
-        cids::RAW,
-        multihash::Multihash::<64>::wrap(0x00, b"hi").unwrap(),
-    );
+    let identity = Cid::new_v1(cids::RAW, multihash::Multihash::<64>::wrap(0x00, b"hi").unwrap());
     let mut car = header(vec![identity], 1);
     section(&identity, b"hi", &mut car);
-    assert!(matches!(
-        read(&car, CarLimits::default()).await,
-        Err(CarError::UnsupportedHash(_))
-    ));
+    assert!(matches!(read(&car, CarLimits::default()).await, Err(CarError::UnsupportedHash(_))));
 }
 
 #[tokio::test]
 async fn a_header_without_roots_is_refused() {
     let car = header(Vec::new(), 1);
-    assert!(matches!(
-        read(&car, CarLimits::default()).await,
-        Err(CarError::MissingRoot)
-    ));
+    assert!(matches!(read(&car, CarLimits::default()).await, Err(CarError::MissingRoot)));
 }
 
 #[tokio::test]
@@ -138,59 +122,29 @@ async fn malformed_framing_is_refused_with_a_typed_error() {
     cases.push(("header shorter than its length", good_then_truncated_header));
     for (name, car) in cases {
         let error = read(&car, CarLimits::default()).await.err();
-        assert!(
-            matches!(error, Some(CarError::Malformed(_) | CarError::Io(_))),
-            "{name}: {error:?}"
-        );
+        assert!(matches!(error, Some(CarError::Malformed(_) | CarError::Io(_))), "{name}: {error:?}");
     }
 }
 
 #[tokio::test]
 async fn limits_on_block_size_total_size_and_block_count_hold() {
-    let blocks: BlockMap = ["0123456789", "abcdefghijklmnopqrstuvwxyz"]
-        .into_iter()
-        .map(block)
-        .collect();
+    let blocks: BlockMap = ["0123456789", "abcdefghijklmnopqrstuvwxyz"].into_iter().map(block).collect();
     let root = *blocks.keys().next().unwrap();
     let car = car_bytes(root, blocks).await.unwrap();
 
-    let small_blocks = CarLimits {
-        max_block_size: 16,
-        ..CarLimits::default()
-    };
-    assert!(matches!(
-        read(&car, small_blocks).await,
-        Err(CarError::BlockTooLarge { size: 26, max: 16 })
-    ));
-    let small_file = CarLimits {
-        max_total_size: car.len() as u64 - 1,
-        ..CarLimits::default()
-    };
-    assert!(matches!(
-        read(&car, small_file).await,
-        Err(CarError::TooLarge { .. })
-    ));
-    let exact = CarLimits {
-        max_total_size: car.len() as u64,
-        ..CarLimits::default()
-    };
+    let small_blocks = CarLimits { max_block_size: 16, ..CarLimits::default() };
+    assert!(matches!(read(&car, small_blocks).await, Err(CarError::BlockTooLarge { size: 26, max: 16 })));
+    let small_file = CarLimits { max_total_size: car.len() as u64 - 1, ..CarLimits::default() };
+    assert!(matches!(read(&car, small_file).await, Err(CarError::TooLarge { .. })));
+    let exact = CarLimits { max_total_size: car.len() as u64, ..CarLimits::default() };
     assert!(read(&car, exact).await.is_ok());
-    let one_block = CarLimits {
-        max_blocks: 1,
-        ..CarLimits::default()
-    };
-    assert!(matches!(
-        read(&car, one_block).await,
-        Err(CarError::TooManyBlocks { max: 1 })
-    ));
+    let one_block = CarLimits { max_blocks: 1, ..CarLimits::default() };
+    assert!(matches!(read(&car, one_block).await, Err(CarError::TooManyBlocks { max: 1 })));
 
     // A section claiming 5 MiB is refused before anything is allocated for it.
     let mut huge = header(vec![root], 1);
     varint(5 * 1024 * 1024, &mut huge);
-    assert!(matches!(
-        read(&huge, CarLimits::default()).await,
-        Err(CarError::BlockTooLarge { .. })
-    ));
+    assert!(matches!(read(&huge, CarLimits::default()).await, Err(CarError::BlockTooLarge { .. })));
 }
 
 #[tokio::test]

@@ -6,9 +6,7 @@
 use std::collections::BTreeMap;
 
 use aurora_atproto::blockstore::{BlockMap, BlockStore, MemoryBlockStore};
-use aurora_atproto::car::{
-    car_bytes, export_repo, import_repo, read_car, verify_repo, CarError, CarLimits,
-};
+use aurora_atproto::car::{car_bytes, export_repo, import_repo, read_car, verify_repo, CarError, CarLimits};
 use aurora_atproto::cids;
 use aurora_atproto::commit::{Commit, CommitError, UnsignedCommit};
 use aurora_atproto::crypto::{KeyType, Keypair};
@@ -50,15 +48,9 @@ async fn an_exported_repository_imports_with_every_record() {
     let (car, stats) = export_repo(&store, commit, Vec::new()).await.unwrap();
     assert_eq!(stats.records, 300);
     assert_eq!(stats.bytes, car.len() as u64);
-    assert_eq!(
-        stats.blocks as usize,
-        store.len(),
-        "every stored block, each once"
-    );
+    assert_eq!(stats.blocks as usize, store.len(), "every stored block, each once");
 
-    let verified = import_repo(&car[..], CarLimits::default(), &did(), &key.public_key())
-        .await
-        .unwrap();
+    let verified = import_repo(&car[..], CarLimits::default(), &did(), &key.public_key()).await.unwrap();
     assert_eq!(verified.commit_cid, commit);
     assert_eq!(verified.records.len(), 300);
     for (n, (key, cid, bytes)) in verified.records.iter().enumerate() {
@@ -74,9 +66,7 @@ async fn the_export_starts_with_the_commit_and_gives_records_in_key_order() {
     let store = MemoryBlockStore::new();
     let (commit, _) = sample_repo(&store, 100).await;
     let (car, _) = export_repo(&store, commit, Vec::new()).await.unwrap();
-    let mut reader = aurora_atproto::car::CarReader::new(&car[..], CarLimits::default())
-        .await
-        .unwrap();
+    let mut reader = aurora_atproto::car::CarReader::new(&car[..], CarLimits::default()).await.unwrap();
     let (first, _) = reader.next_block().await.unwrap().unwrap();
     assert_eq!(first, commit);
     let records: Vec<Cid> = (0..100).map(|n| cids::for_dag_cbor(&record(n))).collect();
@@ -93,9 +83,7 @@ async fn the_export_starts_with_the_commit_and_gives_records_in_key_order() {
 async fn an_export_streams_into_any_writer() {
     let store = MemoryBlockStore::new();
     let (commit, _) = sample_repo(&store, 50).await;
-    let (_, stats) = export_repo(&store, commit, tokio::io::sink())
-        .await
-        .unwrap();
+    let (_, stats) = export_repo(&store, commit, tokio::io::sink()).await.unwrap();
     assert_eq!(stats.records, 50);
 }
 
@@ -105,28 +93,11 @@ async fn an_import_refuses_the_wrong_key_or_account() {
     let (commit, key) = sample_repo(&store, 10).await;
     let (car, _) = export_repo(&store, commit, Vec::new()).await.unwrap();
     let other = Keypair::generate(KeyType::K256);
-    let error = import_repo(&car[..], CarLimits::default(), &did(), &other.public_key())
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(error, CarError::Commit(CommitError::BadSignature(_))),
-        "{error}"
-    );
+    let error = import_repo(&car[..], CarLimits::default(), &did(), &other.public_key()).await.err().unwrap();
+    assert!(matches!(error, CarError::Commit(CommitError::BadSignature(_))), "{error}");
     let someone_else: Did = "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz".parse().unwrap();
-    let error = import_repo(
-        &car[..],
-        CarLimits::default(),
-        &someone_else,
-        &key.public_key(),
-    )
-    .await
-    .err()
-    .unwrap();
-    assert!(
-        matches!(error, CarError::Commit(CommitError::WrongDid { .. })),
-        "{error}"
-    );
+    let error = import_repo(&car[..], CarLimits::default(), &someone_else, &key.public_key()).await.err().unwrap();
+    assert!(matches!(error, CarError::Commit(CommitError::WrongDid { .. })), "{error}");
 }
 
 #[tokio::test]
@@ -139,38 +110,24 @@ async fn an_import_refuses_missing_blocks_and_ignores_extra_ones() {
 
     let mut without_record = blocks.clone();
     without_record.remove(&record_cid);
-    let error = verify_repo(root, without_record, &did(), &key.public_key())
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(error, CarError::MissingRecord { cid, .. } if cid == record_cid),
-        "{error}"
-    );
+    let error = verify_repo(root, without_record, &did(), &key.public_key()).await.err().unwrap();
+    assert!(matches!(error, CarError::MissingRecord { cid, .. } if cid == record_cid), "{error}");
 
     let commit_block = Commit::from_bytes(&blocks[&root]).unwrap();
     let mut without_root_node = blocks.clone();
     without_root_node.remove(&commit_block.data);
-    let error = verify_repo(root, without_root_node, &did(), &key.public_key())
-        .await
-        .err()
-        .unwrap();
+    let error = verify_repo(root, without_root_node, &did(), &key.public_key()).await.err().unwrap();
     assert!(matches!(error, CarError::Mst(_)), "{error}");
 
     let mut without_commit = blocks.clone();
     without_commit.remove(&root);
-    let error = verify_repo(root, without_commit, &did(), &key.public_key())
-        .await
-        .err()
-        .unwrap();
+    let error = verify_repo(root, without_commit, &did(), &key.public_key()).await.err().unwrap();
     assert!(matches!(error, CarError::RootBlockMissing(_)), "{error}");
 
     let mut with_extra = blocks.clone();
     let extra = Bytes::from_static(b"unrelated");
     with_extra.insert(cids::for_raw(&extra), extra);
-    let verified = verify_repo(root, with_extra, &did(), &key.public_key())
-        .await
-        .unwrap();
+    let verified = verify_repo(root, with_extra, &did(), &key.public_key()).await.unwrap();
     assert_eq!(verified.blocks, blocks, "the unrelated block is left out");
 }
 
@@ -188,10 +145,7 @@ fn node(left: Option<Cid>, entries: &[(&str, Cid, Option<Cid>)]) -> (Cid, Bytes)
             ]))
         })
         .collect();
-    let value = Ipld::Map(BTreeMap::from([
-        ("e".to_owned(), Ipld::List(entries)),
-        ("l".to_owned(), link(left)),
-    ]));
+    let value = Ipld::Map(BTreeMap::from([("e".to_owned(), Ipld::List(entries)), ("l".to_owned(), link(left))]));
     let bytes = serde_ipld_dagcbor::to_vec(&value).unwrap();
     (cids::for_dag_cbor(&bytes), Bytes::from(bytes))
 }
@@ -200,15 +154,9 @@ fn node(left: Option<Cid>, entries: &[(&str, Cid, Option<Cid>)]) -> (Cid, Bytes)
 async fn a_tree_of_valid_nodes_in_the_wrong_order_is_refused() {
     // A layer-1 key with a layer-0 key that sorts after it hung on its left: each node is fine,
     // the tree is not a search tree.
-    let keys: Vec<String> = (0..)
-        .map(|n| format!("com.example.record/k{n}"))
-        .take(500)
-        .collect();
+    let keys: Vec<String> = (0..).map(|n| format!("com.example.record/k{n}")).take(500).collect();
     let high = keys.iter().find(|key| height(key.as_bytes()) == 1).unwrap();
-    let low = keys
-        .iter()
-        .find(|key| height(key.as_bytes()) == 0 && *key > high)
-        .unwrap();
+    let low = keys.iter().find(|key| height(key.as_bytes()) == 0 && *key > high).unwrap();
     let value = cids::for_dag_cbor(&record(0));
     let (low_cid, low_bytes) = node(None, &[(low, value, None)]);
     let (root_cid, root_bytes) = node(Some(low_cid), &[(high, value, None)]);
@@ -216,23 +164,13 @@ async fn a_tree_of_valid_nodes_in_the_wrong_order_is_refused() {
     let key = Keypair::generate(KeyType::P256);
     let commit = UnsignedCommit::new(did(), root_cid, Tid::now()).sign(&key);
     let (commit_cid, commit_bytes) = commit.to_block();
-    let blocks: BlockMap = [
-        (commit_cid, commit_bytes),
-        (low_cid, low_bytes),
-        (root_cid, root_bytes),
-        (value, record(0)),
-    ]
-    .into_iter()
-    .collect();
+    let blocks: BlockMap =
+        [(commit_cid, commit_bytes), (low_cid, low_bytes), (root_cid, root_bytes), (value, record(0))]
+            .into_iter()
+            .collect();
     let car = car_bytes(commit_cid, blocks).await.unwrap();
-    let error = import_repo(&car[..], CarLimits::default(), &did(), &key.public_key())
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(error, CarError::KeysOutOfOrder(ref k) if *k == high.parse::<MstKey>().unwrap()),
-        "{error}"
-    );
+    let error = import_repo(&car[..], CarLimits::default(), &did(), &key.public_key()).await.err().unwrap();
+    assert!(matches!(error, CarError::KeysOutOfOrder(ref k) if *k == high.parse::<MstKey>().unwrap()), "{error}");
 }
 
 #[tokio::test]
@@ -245,10 +183,7 @@ async fn corrupting_an_export_anywhere_never_panics() {
     for position in (0..car.len()).step_by(3) {
         let mut corrupt = car.clone();
         corrupt[position] ^= 0x5a;
-        if import_repo(&corrupt[..], CarLimits::default(), &did(), &public)
-            .await
-            .is_ok()
-        {
+        if import_repo(&corrupt[..], CarLimits::default(), &did(), &public).await.is_ok() {
             accepted += 1;
         }
     }

@@ -15,8 +15,7 @@ fn lexicon_documents_parse_or_are_rejected_as_the_vectors_say() {
     let Some(dir) = interop::dir() else { return };
     let valid = cases(&dir.join("lexicon/lexicon-valid.json"));
     for case in &valid {
-        Catalog::parse_value(case["lexicon"].clone())
-            .unwrap_or_else(|e| panic!("{} should parse: {e}", case["name"]));
+        Catalog::parse_value(case["lexicon"].clone()).unwrap_or_else(|e| panic!("{} should parse: {e}", case["name"]));
     }
     let invalid = cases(&dir.join("lexicon/lexicon-invalid.json"));
     for case in &invalid {

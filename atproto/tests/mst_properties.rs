@@ -11,9 +11,7 @@ use cid::Cid;
 use proptest::prelude::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
 }
 
 fn record(n: u8) -> Cid {
@@ -22,14 +20,7 @@ fn record(n: u8) -> Cid {
 
 /// Keys from a small space, so that sequences revisit keys and trees get several layers.
 fn key_strategy() -> impl Strategy<Value = MstKey> {
-    (
-        prop::sample::select(vec![
-            "app.bsky.feed.post",
-            "app.bsky.feed.like",
-            "com.example.record",
-        ]),
-        "[a-z2-7]{1,5}",
-    )
+    (prop::sample::select(vec!["app.bsky.feed.post", "app.bsky.feed.like", "com.example.record"]), "[a-z2-7]{1,5}")
         .prop_map(|(collection, rkey)| MstKey::new(collection, &rkey).unwrap())
 }
 

@@ -111,7 +111,10 @@ pub enum Ty {
     Blob,
     Unknown,
     Vec(Box<Ty>),
-    Named { path: String, boxed: bool },
+    Named {
+        path: String,
+        boxed: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -126,6 +129,9 @@ pub struct Method {
     /// `com.atproto.repo` for `com.atproto.repo.createRecord`.
     pub namespace: String,
     pub fn_name: String,
+    /// Whether Aurora serves this method itself (service trait and route) rather than leaving
+    /// it to the proxy.
+    pub served: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +195,8 @@ impl AuthTable {
 /// The Rust name of a definition's main type.
 pub fn def_type_name(name: &str, def: &Def) -> String {
     // Names the prelude or the per-method items already use.
-    const TAKEN: &[&str] = &["Option", "Result", "String", "Vec", "Box", "Some", "None", "Ok", "Err", "Error", "Endpoint"];
+    const TAKEN: &[&str] =
+        &["Option", "Result", "String", "Vec", "Box", "Some", "None", "Ok", "Err", "Error", "Endpoint"];
     match (name, def) {
         ("main", Def::Record(_)) => "Record".to_owned(),
         ("main", _) => "Main".to_owned(),
@@ -209,11 +216,13 @@ fn def_path(nsid: &str, name: &str, def: &Def) -> String {
     format!("crate::{}::{}", names::module_path(nsid).join("::"), def_type_name(name, def))
 }
 
-pub fn build(catalog: &Catalog, auth: &AuthTable) -> Result<Ir, IrError> {
+pub fn build(catalog: &Catalog, auth: &AuthTable, served: &[&str]) -> Result<Ir, IrError> {
     let mut modules = BTreeMap::new();
     for doc in catalog.docs() {
         let reserved = doc.defs.iter().map(|(name, def)| def_type_name(name, def)).collect();
-        let mut builder = ModuleBuilder { catalog, nsid: &doc.id, items: Vec::new(), names: BTreeSet::new(), reserved };
+        let served = served.iter().any(|prefix| doc.id.starts_with(prefix));
+        let mut builder =
+            ModuleBuilder { catalog, nsid: &doc.id, items: Vec::new(), names: BTreeSet::new(), reserved, served };
         let mut method = None;
         let mut record = None;
         for (name, def) in &doc.defs {
@@ -243,6 +252,7 @@ struct ModuleBuilder<'a> {
     names: BTreeSet<String>,
     /// The names of the document's own definitions, which inline types must not take.
     reserved: BTreeSet<String>,
+    served: bool,
 }
 
 impl ModuleBuilder<'_> {
@@ -346,6 +356,7 @@ impl ModuleBuilder<'_> {
             auth: auth.lookup(self.nsid),
             namespace: namespace.to_owned(),
             fn_name: names::snake(last),
+            served: self.served,
         }
     }
 

@@ -39,15 +39,14 @@ pub fn load_catalog(dir: &Path) -> Result<Catalog, CodegenError> {
             .map_err(|e| CodegenError::Lexicon { path: file.clone(), message: e.to_string() })?;
         let expected = file.strip_prefix(dir).ok().map(|p| p.with_extension("").to_string_lossy().replace('/', "."));
         if expected.as_deref() != Some(doc.id.as_str()) {
-            return Err(CodegenError::Lexicon { path: file, message: format!("holds {} but its path says otherwise", doc.id) });
+            return Err(CodegenError::Lexicon {
+                path: file,
+                message: format!("holds {} but its path says otherwise", doc.id),
+            });
         }
-        catalog
-            .add(doc)
-            .map_err(|e| CodegenError::Lexicon { path: file.clone(), message: e.to_string() })?;
+        catalog.add(doc).map_err(|e| CodegenError::Lexicon { path: file.clone(), message: e.to_string() })?;
     }
-    catalog
-        .check_refs()
-        .map_err(|e| CodegenError::Lexicon { path: dir.to_owned(), message: e.to_string() })?;
+    catalog.check_refs().map_err(|e| CodegenError::Lexicon { path: dir.to_owned(), message: e.to_string() })?;
     Ok(catalog)
 }
 
@@ -69,14 +68,18 @@ pub struct Output {
     pub openapi: String,
 }
 
-/// Generates everything from the lexicons and the auth table.
-pub fn generate(lexicons: &Path, auth_table: &Path, version: &str) -> Result<Output, CodegenError> {
+/// The NSID prefixes whose methods Aurora serves itself; the rest are proxied.
+pub const SERVED: &[&str] = &["com.atproto."];
+
+/// Generates everything from the lexicons and the auth table. Methods whose NSID starts with
+/// one of `served` get service traits and routes.
+pub fn generate(lexicons: &Path, auth_table: &Path, served: &[&str], version: &str) -> Result<Output, CodegenError> {
     let catalog = load_catalog(lexicons)?;
     let auth_text = std::fs::read_to_string(auth_table).map_err(io(auth_table))?;
     let auth: BTreeMap<String, String> = serde_json::from_str(&auth_text)
         .map_err(|e| CodegenError::Lexicon { path: auth_table.to_owned(), message: e.to_string() })?;
     let auth = ir::AuthTable::new(auth.into_iter().filter(|(k, _)| !k.starts_with('_')).collect());
-    let ir = ir::build(&catalog, &auth)?;
+    let ir = ir::build(&catalog, &auth, served)?;
     Ok(Output { rust: emit::emit(&ir), openapi: openapi::document(&ir, &catalog, version) })
 }
 

@@ -6,11 +6,16 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let root = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     let version = env!("CARGO_PKG_VERSION");
-    let result = aurora_codegen::generate(&root.join("lexicons"), &root.join("codegen/method-auth.json"), version)
-        .and_then(|output| {
-            aurora_codegen::write(&output, &root.join("generated/src"), &root.join("openapi"))?;
-            Ok(output.rust.len())
-        });
+    let result = aurora_codegen::generate(
+        &root.join("lexicons"),
+        &root.join("codegen/method-auth.json"),
+        aurora_codegen::SERVED,
+        version,
+    )
+    .and_then(|output| {
+        aurora_codegen::write(&output, &root.join("generated/src"), &root.join("openapi"))?;
+        Ok(output.rust.len())
+    });
     match result {
         Ok(files) => {
             println!("aurora-codegen: wrote {files} Rust files and openapi/openapi.json");

@@ -4,10 +4,10 @@
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn", "for",
-    "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
-    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box",
-    "do", "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+    "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+    "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract",
+    "become", "box", "do", "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
 ];
 
 /// Keywords that cannot even be raw identifiers.
@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn nsids_map_to_snake_case_module_files() {
-        assert_eq!(module_file("com.atproto.repo.createRecord"), std::path::PathBuf::from("com/atproto/repo/create_record.rs"));
+        assert_eq!(
+            module_file("com.atproto.repo.createRecord"),
+            std::path::PathBuf::from("com/atproto/repo/create_record.rs")
+        );
         assert_eq!(module_path("app.bsky.feed.post"), ["app", "bsky", "feed", "post"]);
     }
 }

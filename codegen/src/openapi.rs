@@ -35,10 +35,13 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
         }
         if let (Def::Procedure(p), input) = (def, &method.input) {
             if let Some(body) = &p.input {
-                op.insert("requestBody".into(), json!({
-                    "required": true,
-                    "content": { content_type(input): { "schema": body_schema(body, &module.nsid) } }
-                }));
+                op.insert(
+                    "requestBody".into(),
+                    json!({
+                        "required": true,
+                        "content": { content_type(input): { "schema": body_schema(body, &module.nsid) } }
+                    }),
+                );
             }
         }
         let output_def = match def {
@@ -82,7 +85,9 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
         for (name, def) in &doc.defs {
             let schema = match def {
                 Def::Record(r) => object_schema(r.record.object(), &doc.id),
-                Def::Token(t) => json!({ "type": "string", "const": lex::DefRef { nsid: &doc.id, name, def }.type_name(), "description": t.description }),
+                Def::Token(t) => {
+                    json!({ "type": "string", "const": lex::DefRef { nsid: &doc.id, name, def }.type_name(), "description": t.description })
+                }
                 other => match other.as_field() {
                     Some(field) => field_schema(&field, &doc.id),
                     None => continue,
@@ -95,29 +100,41 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             schemas.insert(schema_name(&doc.id, name), schema);
         }
     }
-    schemas.insert("Blob".into(), json!({
-        "type": "object",
-        "description": "A reference to a blob: its CID, MIME type and size.",
-        "required": ["$type", "ref", "mimeType", "size"],
-        "properties": {
-            "$type": { "type": "string", "const": "blob" },
-            "ref": { "$ref": "#/components/schemas/CidLink" },
-            "mimeType": { "type": "string" },
-            "size": { "type": "integer" }
-        }
-    }));
-    schemas.insert("CidLink".into(), json!({
-        "type": "object", "required": ["$link"],
-        "properties": { "$link": { "type": "string", "format": "cid" } }
-    }));
-    schemas.insert("Bytes".into(), json!({
-        "type": "object", "required": ["$bytes"],
-        "properties": { "$bytes": { "type": "string", "contentEncoding": "base64" } }
-    }));
-    schemas.insert("XrpcError".into(), json!({
-        "type": "object", "required": ["error"],
-        "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
-    }));
+    schemas.insert(
+        "Blob".into(),
+        json!({
+            "type": "object",
+            "description": "A reference to a blob: its CID, MIME type and size.",
+            "required": ["$type", "ref", "mimeType", "size"],
+            "properties": {
+                "$type": { "type": "string", "const": "blob" },
+                "ref": { "$ref": "#/components/schemas/CidLink" },
+                "mimeType": { "type": "string" },
+                "size": { "type": "integer" }
+            }
+        }),
+    );
+    schemas.insert(
+        "CidLink".into(),
+        json!({
+            "type": "object", "required": ["$link"],
+            "properties": { "$link": { "type": "string", "format": "cid" } }
+        }),
+    );
+    schemas.insert(
+        "Bytes".into(),
+        json!({
+            "type": "object", "required": ["$bytes"],
+            "properties": { "$bytes": { "type": "string", "contentEncoding": "base64" } }
+        }),
+    );
+    schemas.insert(
+        "XrpcError".into(),
+        json!({
+            "type": "object", "required": ["error"],
+            "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
+        }),
+    );
 
     let tags: Vec<Value> = tags.into_iter().map(|t| json!({ "name": t })).collect();
     let document = json!({
@@ -246,7 +263,9 @@ fn field_schema(field: &Field, context: &str) -> Value {
         }
         Field::Integer(i) => {
             let mut s = json!({ "type": "integer" });
-            for (key, value) in [("minimum", i.minimum), ("maximum", i.maximum), ("default", i.default), ("const", i.const_)] {
+            for (key, value) in
+                [("minimum", i.minimum), ("maximum", i.maximum), ("default", i.default), ("const", i.const_)]
+            {
                 if let Some(v) = value {
                     s[key] = json!(v);
                 }

@@ -3,9 +3,15 @@
 //! Handwritten code implements the `Service` traits; `routes::routes` wires them to XRPC paths.
 #![allow(clippy::all, clippy::pedantic, unused_imports)]
 pub(crate) use aurora_xrpc::codegen as rt;
+#[rustfmt::skip]
 pub mod catalog;
+#[rustfmt::skip]
 pub mod routes;
+#[rustfmt::skip]
 pub mod app;
+#[rustfmt::skip]
 pub mod chat;
+#[rustfmt::skip]
 pub mod com;
+#[rustfmt::skip]
 pub mod tools;

@@ -12,7 +12,8 @@ app_test!(the_served_openapi_document_is_the_generated_file, |app| {
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status().as_u16(), 200);
     let served = response.text().await.expect("body");
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).expect("openapi file");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).expect("openapi file");
     assert!(served == committed, "served /openapi.json differs from openapi/openapi.json");
     let spec: Value = serde_json::from_str(&served).expect("JSON");
     let catalog = aurora_generated::catalog::catalog();
@@ -61,7 +62,13 @@ app_test!(browsers_from_any_origin_may_call_the_api, |app| {
 });
 
 app_test!(responses_are_gzipped_when_the_client_asks, |app| {
-    let response = app.client.get(format!("{}/openapi.json", app.url)).header("accept-encoding", "gzip").send().await.expect("get");
+    let response = app
+        .client
+        .get(format!("{}/openapi.json", app.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(response.headers().get("content-encoding").map(|v| v.to_str().unwrap_or_default()), Some("gzip"));
 });
 

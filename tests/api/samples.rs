@@ -64,7 +64,8 @@ pub fn field(catalog: &Catalog, field: &Field, context: &str, depth: usize) -> V
         }
         Field::CidLink(_) => json!({ "$link": CID }),
         Field::Blob(b) => {
-            let mime = b.accept.as_ref().and_then(|a| a.first()).map_or("image/png".to_owned(), |m| m.replace('*', "png"));
+            let mime =
+                b.accept.as_ref().and_then(|a| a.first()).map_or("image/png".to_owned(), |m| m.replace('*', "png"));
             json!({ "$type": "blob", "ref": { "$link": "bafkreiccldh766hwcnuxnf2wh6jgzepf2nlu2lvcllt63eww5p6chi4ity" }, "mimeType": mime, "size": 1 })
         }
         Field::Unknown(_) => json!({}),

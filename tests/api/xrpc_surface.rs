@@ -48,7 +48,8 @@ async fn call_every_method(app: &crate::helpers::TestApp, served: bool) -> Vec<A
                         request.json(&value)
                     }
                     Some(body) => {
-                        let content_type = if body.encoding.contains('*') { "image/png" } else { body.encoding.as_str() };
+                        let content_type =
+                            if body.encoding.contains('*') { "image/png" } else { body.encoding.as_str() };
                         request.header("content-type", content_type).body(vec![0u8; 16])
                     }
                     None => request,
@@ -114,9 +115,8 @@ app_test!(parameters_are_validated_against_the_lexicon, |app| {
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap_or_default().contains("repo"), "{body}");
 
-    let (status, body) = app
-        .get_json("/xrpc/com.atproto.repo.listRecords?repo=not%20a%20handle&collection=app.bsky.feed.post")
-        .await;
+    let (status, body) =
+        app.get_json("/xrpc/com.atproto.repo.listRecords?repo=not%20a%20handle&collection=app.bsky.feed.post").await;
     assert_eq!(status, 400, "{body}");
     let (status, _) = app
         .get_json("/xrpc/com.atproto.repo.listRecords?repo=alice.test&collection=app.bsky.feed.post&limit=ten")
@@ -126,11 +126,13 @@ app_test!(parameters_are_validated_against_the_lexicon, |app| {
 
 app_test!(bodies_are_validated_and_malformed_ones_get_xrpc_errors, |app| {
     let url = app.xrpc("com.atproto.repo.createRecord");
-    let (status, body) = app.post_json("/xrpc/com.atproto.repo.createRecord", &serde_json::json!({"repo": "alice.test"})).await;
+    let (status, body) =
+        app.post_json("/xrpc/com.atproto.repo.createRecord", &serde_json::json!({"repo": "alice.test"})).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "InvalidRequest");
 
-    let response = app.client.post(&url).header("content-type", "application/json").body("{not json").send().await.expect("send");
+    let response =
+        app.client.post(&url).header("content-type", "application/json").body("{not json").send().await.expect("send");
     assert_eq!(response.status().as_u16(), 400);
     let body: Value = response.json().await.expect("XRPC error body");
     assert_eq!(body["error"], "InvalidRequest");

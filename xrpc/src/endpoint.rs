@@ -51,7 +51,8 @@ where
     let method = request.method();
     let head_for_get = *method == HttpMethod::HEAD && expected == HttpMethod::GET;
     if *method != expected && !head_for_get {
-        return XrpcError::invalid_request(format!("Incorrect HTTP method ({method}) expected {expected}")).into_response();
+        return XrpcError::invalid_request(format!("Incorrect HTTP method ({method}) expected {expected}"))
+            .into_response();
     }
     let params = match params::<E::Params>(&request, catalog, E::NSID) {
         Ok(params) => params,
@@ -96,11 +97,10 @@ fn params<P: serde::de::DeserializeOwned>(request: &Request, catalog: &Catalog, 
         .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
     Validator::apply_param_defaults(schema, &mut map);
     if let Some(schema) = schema {
-        Validator::new(catalog)
-            .params(schema, &map, nsid)
-            .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
+        Validator::new(catalog).params(schema, &map, nsid).map_err(|e| XrpcError::invalid_request(e.to_string()))?;
     }
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| XrpcError::invalid_request(format!("Params: {e}")))
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| XrpcError::invalid_request(format!("Params: {e}")))
 }
 
 async fn subscribe(request: &Request, FrameStream(frames): FrameStream) -> Response {
@@ -125,4 +125,3 @@ async fn subscribe(request: &Request, FrameStream(frames): FrameStream) -> Respo
         Err(_) => XrpcError::invalid_request("this method is a subscription: connect with a websocket").into_response(),
     }
 }
-

@@ -91,10 +91,7 @@ impl IntoResponse for XrpcError {
     fn into_response(self) -> Response {
         let body = Body { error: &self.error, message: self.message.as_deref() };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":"InternalServerError"}"#.to_vec());
-        Response::builder()
-            .status(self.status)
-            .content_type("application/json; charset=utf-8")
-            .body(json)
+        Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(json)
     }
 }
 

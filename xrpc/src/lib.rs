@@ -12,5 +12,7 @@ mod values;
 pub use context::RequestContext;
 pub use endpoint::{endpoint, BodyLimits};
 pub use error::{XrpcError, XrpcResult};
-pub use method::{Auth, Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody};
+pub use method::{
+    Auth, Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,
+};
 pub use values::{BlobRef, Bytes, CidLink, TaggedObject, UnknownObject};

@@ -117,9 +117,7 @@ impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
         };
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("application/json") {
-            return Err(XrpcError::invalid_request(format!(
-                "Wrong request encoding (Content-Type): {essence}"
-            )));
+            return Err(XrpcError::invalid_request(format!("Wrong request encoding (Content-Type): {essence}")));
         }
         let limit = request.data::<BodyLimits>().copied().unwrap_or_default().json;
         let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {

@@ -180,7 +180,11 @@ impl Serialize for UnknownObject {
 }
 
 /// Serialises a union member as its fields plus `$type` (written first).
-pub fn serialize_tagged<T: Serialize, S: Serializer>(type_name: &str, value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_tagged<T: Serialize, S: Serializer>(
+    type_name: &str,
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let Value::Object(fields) = serde_json::to_value(value).map_err(ser::Error::custom)? else {
         return Err(ser::Error::custom("a union member must serialise to an object"));
     };

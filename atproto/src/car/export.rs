@@ -38,17 +38,11 @@ pub async fn export_repo<S: BlockStore, W: AsyncWrite + Send + Unpin>(
     commit: Cid,
     writer: W,
 ) -> Result<(W, ExportStats), CarError> {
-    let commit_bytes = store
-        .get(&commit)
-        .await?
-        .ok_or(CarError::MissingBlock(commit))?;
+    let commit_bytes = store.get(&commit).await?.ok_or(CarError::MissingBlock(commit))?;
     let data = Commit::from_bytes(&commit_bytes)?.data;
     let mut car = CarWriter::new(writer, commit).await?;
     car.write_block(commit, &commit_bytes).await?;
-    let mut stats = ExportStats {
-        blocks: 1,
-        ..ExportStats::default()
-    };
+    let mut stats = ExportStats { blocks: 1, ..ExportStats::default() };
 
     let mut stack = vec![Pending::Node(data)];
     while let Some(pending) = stack.pop() {
@@ -80,10 +74,7 @@ pub async fn export_repo<S: BlockStore, W: AsyncWrite + Send + Unpin>(
             Pending::Record(key, cid, bytes) => {
                 let bytes = match bytes {
                     Some(bytes) => bytes,
-                    None => store
-                        .get(&cid)
-                        .await?
-                        .ok_or(CarError::MissingRecord { key, cid })?,
+                    None => store.get(&cid).await?.ok_or(CarError::MissingRecord { key, cid })?,
                 };
                 car.write_block(cid, &bytes).await?;
                 stats.blocks += 1;

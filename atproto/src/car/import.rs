@@ -40,16 +40,8 @@ pub async fn import_repo<R: AsyncRead + Unpin + Send>(
 /// against its CID): the commit is well-formed, for `did`, and signed by `key`; the MST is
 /// complete and well-formed (canonical nodes, keys at their heights, in order across the whole
 /// tree); every record it names is present.
-pub async fn verify_repo(
-    root: Cid,
-    blocks: BlockMap,
-    did: &Did,
-    key: &PublicKey,
-) -> Result<VerifiedRepo, CarError> {
-    let commit_bytes = blocks
-        .get(&root)
-        .ok_or(CarError::RootBlockMissing(root))?
-        .clone();
+pub async fn verify_repo(root: Cid, blocks: BlockMap, did: &Did, key: &PublicKey) -> Result<VerifiedRepo, CarError> {
+    let commit_bytes = blocks.get(&root).ok_or(CarError::RootBlockMissing(root))?.clone();
     let commit = Commit::from_bytes(&commit_bytes)?;
     commit.check_did(did)?;
     commit.verify(key)?;
@@ -69,17 +61,9 @@ pub async fn verify_repo(
             return Err(CarError::KeysOutOfOrder(key.clone()));
         }
         previous = Some(key);
-        let bytes = all.get(cid).ok_or_else(|| CarError::MissingRecord {
-            key: key.clone(),
-            cid: *cid,
-        })?;
+        let bytes = all.get(cid).ok_or_else(|| CarError::MissingRecord { key: key.clone(), cid: *cid })?;
         kept.insert(*cid, bytes.clone());
         records.push((key.clone(), *cid, bytes.clone()));
     }
-    Ok(VerifiedRepo {
-        commit_cid: root,
-        commit,
-        records,
-        blocks: kept,
-    })
+    Ok(VerifiedRepo { commit_cid: root, commit, records, blocks: kept })
 }

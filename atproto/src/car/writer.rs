@@ -60,9 +60,6 @@ pub async fn write_car<W: AsyncWrite + Send + Unpin>(
 }
 
 /// A CAR of `blocks` under `root`, in memory (e.g. the `blocks` field of a firehose event).
-pub async fn car_bytes(
-    root: Cid,
-    blocks: impl IntoIterator<Item = (Cid, Bytes)>,
-) -> Result<Vec<u8>, CarError> {
+pub async fn car_bytes(root: Cid, blocks: impl IntoIterator<Item = (Cid, Bytes)>) -> Result<Vec<u8>, CarError> {
     write_car(Vec::new(), root, blocks).await
 }

@@ -11,10 +11,7 @@ use super::{CryptoError, KeyType, Keypair};
 /// Writes the key's secret scalar as hex to `path`, replacing any file there. On Unix the file
 /// is created with mode 0600, and an existing file is narrowed to 0600, before the secret is
 /// written, so the key is never readable by others even briefly.
-pub fn write_private_key_file(
-    path: impl AsRef<Path>,
-    keypair: &Keypair,
-) -> Result<(), CryptoError> {
+pub fn write_private_key_file(path: impl AsRef<Path>, keypair: &Keypair) -> Result<(), CryptoError> {
     let path = path.as_ref();
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -39,14 +36,10 @@ pub fn write_private_key_file(
 /// Reads a key written by [`write_private_key_file`] (or any file holding the 64 hex digits of
 /// a secret scalar, surrounding whitespace allowed). The file does not record the curve, so the
 /// caller names it.
-pub fn read_private_key_file(
-    path: impl AsRef<Path>,
-    key_type: KeyType,
-) -> Result<Keypair, CryptoError> {
+pub fn read_private_key_file(path: impl AsRef<Path>, key_type: KeyType) -> Result<Keypair, CryptoError> {
     let text = Zeroizing::new(fs::read_to_string(path)?);
     let bytes = Zeroizing::new(
-        hex::decode(text.trim())
-            .map_err(|_| CryptoError::InvalidPrivateKey("the key file is not hex"))?,
+        hex::decode(text.trim()).map_err(|_| CryptoError::InvalidPrivateKey("the key file is not hex"))?,
     );
     Keypair::from_private_bytes(key_type, &bytes)
 }

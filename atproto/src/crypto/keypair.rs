@@ -41,12 +41,8 @@ impl Keypair {
         }
         let invalid = |_| CryptoError::InvalidPrivateKey("not a valid scalar for the curve");
         let inner = match key_type {
-            KeyType::K256 => {
-                Inner::K256(k256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
-            }
-            KeyType::P256 => {
-                Inner::P256(p256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
-            }
+            KeyType::K256 => Inner::K256(k256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?),
+            KeyType::P256 => Inner::P256(p256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?),
         };
         Ok(Keypair { inner })
     }
@@ -77,17 +73,19 @@ impl Keypair {
         // (astronomically unlikely) zero scalar instead of returning an error.
         let compact = match &self.inner {
             Inner::K256(key) => {
-                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<
-                    k256::Secp256k1,
-                    k256::sha2::Sha256,
-                >(key.as_nonzero_scalar(), &digest, &[]);
+                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<k256::Secp256k1, k256::sha2::Sha256>(
+                    key.as_nonzero_scalar(),
+                    &digest,
+                    &[],
+                );
                 signature.normalize_s().to_bytes()
             }
             Inner::P256(key) => {
-                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<
-                    p256::NistP256,
-                    k256::sha2::Sha256,
-                >(key.as_nonzero_scalar(), &digest, &[]);
+                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, k256::sha2::Sha256>(
+                    key.as_nonzero_scalar(),
+                    &digest,
+                    &[],
+                );
                 // p256 does not normalise on its own.
                 signature.normalize_s().to_bytes()
             }
@@ -130,14 +128,8 @@ mod tests {
         for key_type in [KeyType::K256, KeyType::P256] {
             let keypair = Keypair::generate(key_type);
             let signature = keypair.sign(b"hello world");
-            keypair
-                .public_key()
-                .verify(b"hello world", &signature)
-                .unwrap();
-            assert!(keypair
-                .public_key()
-                .verify(b"hello world!", &signature)
-                .is_err());
+            keypair.public_key().verify(b"hello world", &signature).unwrap();
+            assert!(keypair.public_key().verify(b"hello world!", &signature).is_err());
         }
     }
 
@@ -149,10 +141,7 @@ mod tests {
             let keypair = Keypair::generate(key_type);
             for index in 0..100u32 {
                 let message = index.to_be_bytes();
-                keypair
-                    .public_key()
-                    .verify(&message, &keypair.sign(&message))
-                    .unwrap();
+                keypair.public_key().verify(&message, &keypair.sign(&message)).unwrap();
             }
         }
     }
@@ -167,8 +156,7 @@ mod tests {
     fn private_bytes_round_trip() {
         for key_type in [KeyType::K256, KeyType::P256] {
             let keypair = Keypair::generate(key_type);
-            let restored =
-                Keypair::from_private_bytes(key_type, &keypair.to_private_bytes()[..]).unwrap();
+            let restored = Keypair::from_private_bytes(key_type, &keypair.to_private_bytes()[..]).unwrap();
             assert_eq!(restored.public_key(), keypair.public_key());
         }
     }

@@ -30,26 +30,19 @@ pub(super) fn encode(key_type: KeyType, compressed: &[u8; COMPRESSED_LENGTH]) ->
 pub(super) fn decode(text: &str) -> Result<(KeyType, Vec<u8>), CryptoError> {
     // The spec fixes base58btc; other multibases would give one key several spellings.
     if !text.starts_with('z') {
-        return Err(CryptoError::InvalidPublicKey(
-            "a multikey must be base58btc (start with z)",
-        ));
+        return Err(CryptoError::InvalidPublicKey("a multikey must be base58btc (start with z)"));
     }
-    let (_, bytes) = multibase::decode(text)
-        .map_err(|_| CryptoError::InvalidPublicKey("not valid base58btc"))?;
+    let (_, bytes) = multibase::decode(text).map_err(|_| CryptoError::InvalidPublicKey("not valid base58btc"))?;
     let key_type = if bytes.starts_with(&K256_PREFIX) {
         KeyType::K256
     } else if bytes.starts_with(&P256_PREFIX) {
         KeyType::P256
     } else {
-        return Err(CryptoError::InvalidPublicKey(
-            "unsupported multicodec key type",
-        ));
+        return Err(CryptoError::InvalidPublicKey("unsupported multicodec key type"));
     };
     let point = bytes[2..].to_vec();
     if point.len() != COMPRESSED_LENGTH {
-        return Err(CryptoError::InvalidPublicKey(
-            "a multikey must hold a 33-byte compressed point",
-        ));
+        return Err(CryptoError::InvalidPublicKey("a multikey must hold a 33-byte compressed point"));
     }
     Ok((key_type, point))
 }

@@ -25,15 +25,11 @@ enum Inner {
 
 impl PublicKey {
     pub(super) fn from_k256(key: k256::ecdsa::VerifyingKey) -> PublicKey {
-        PublicKey {
-            inner: Inner::K256(key),
-        }
+        PublicKey { inner: Inner::K256(key) }
     }
 
     pub(super) fn from_p256(key: p256::ecdsa::VerifyingKey) -> PublicKey {
-        PublicKey {
-            inner: Inner::P256(key),
-        }
+        PublicKey { inner: Inner::P256(key) }
     }
 
     /// A key from its SEC1 encoding, compressed (33 bytes) or uncompressed (65 bytes), as
@@ -41,12 +37,8 @@ impl PublicKey {
     pub fn from_sec1_bytes(key_type: KeyType, bytes: &[u8]) -> Result<PublicKey, CryptoError> {
         let invalid = |_| CryptoError::InvalidPublicKey("not a point on the curve");
         Ok(match key_type {
-            KeyType::K256 => PublicKey::from_k256(
-                k256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
-            ),
-            KeyType::P256 => PublicKey::from_p256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
-            ),
+            KeyType::K256 => PublicKey::from_k256(k256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?),
+            KeyType::P256 => PublicKey::from_p256(p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?),
         })
     }
 
@@ -60,9 +52,7 @@ impl PublicKey {
     pub fn from_did_key(text: &str) -> Result<PublicKey, CryptoError> {
         let multikey = text
             .strip_prefix(DID_KEY_PREFIX)
-            .ok_or(CryptoError::InvalidPublicKey(
-                "a did:key must start with \"did:key:\"",
-            ))?;
+            .ok_or(CryptoError::InvalidPublicKey("a did:key must start with \"did:key:\""))?;
         PublicKey::from_multikey(multikey)
     }
 
@@ -144,9 +134,7 @@ impl Hash for PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PublicKey")
-            .field(&self.to_did_key())
-            .finish()
+        f.debug_tuple("PublicKey").field(&self.to_did_key()).finish()
     }
 }
 
@@ -165,12 +153,8 @@ mod tests {
     #[test]
     fn did_keys_carry_the_curve_in_their_prefix() {
         // The multicodec prefixes make K-256 keys start zQ3s and P-256 keys zDna.
-        assert!(Keypair::generate(KeyType::K256)
-            .did_key()
-            .starts_with("did:key:zQ3s"));
-        assert!(Keypair::generate(KeyType::P256)
-            .did_key()
-            .starts_with("did:key:zDna"));
+        assert!(Keypair::generate(KeyType::K256).did_key().starts_with("did:key:zQ3s"));
+        assert!(Keypair::generate(KeyType::P256).did_key().starts_with("did:key:zDna"));
     }
 
     #[test]

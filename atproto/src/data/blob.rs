@@ -25,11 +25,7 @@ pub struct BlobRef {
 impl BlobRef {
     /// A reference in the current form.
     pub fn new(cid: Cid, mime_type: impl Into<String>, size: u64) -> BlobRef {
-        BlobRef {
-            cid,
-            mime_type: mime_type.into(),
-            size: Some(size),
-        }
+        BlobRef { cid, mime_type: mime_type.into(), size: Some(size) }
     }
 
     /// Whether this is the legacy form, without `$type` or size.
@@ -47,17 +43,9 @@ impl BlobRef {
                 ("mimeType", text(&self.mime_type)),
                 ("size", Ipld::Integer(size.into())),
             ],
-            None => vec![
-                ("cid", text(&self.cid.to_string())),
-                ("mimeType", text(&self.mime_type)),
-            ],
+            None => vec![("cid", text(&self.cid.to_string())), ("mimeType", text(&self.mime_type))],
         };
-        Ipld::Map(
-            entries
-                .into_iter()
-                .map(|(key, value)| (key.to_owned(), value))
-                .collect(),
-        )
+        Ipld::Map(entries.into_iter().map(|(key, value)| (key.to_owned(), value)).collect())
     }
 
     /// Reads either form from an IPLD map.
@@ -67,11 +55,7 @@ impl BlobRef {
         };
         let mime_type = match map.get("mimeType") {
             Some(Ipld::String(mime)) if !mime.is_empty() => mime.clone(),
-            _ => {
-                return Err(DataError::InvalidBlob(
-                    "mimeType must be a non-empty string",
-                ))
-            }
+            _ => return Err(DataError::InvalidBlob("mimeType must be a non-empty string")),
         };
         match map.get("$type") {
             Some(Ipld::String(kind)) if kind == "blob" => from_current(map, mime_type),
@@ -102,30 +86,17 @@ fn from_current(map: &BTreeMap<String, Ipld>, mime_type: String) -> Result<BlobR
         _ => None,
     };
     let Some(size) = size else {
-        return Err(DataError::InvalidBlob(
-            "size must be a non-negative integer",
-        ));
+        return Err(DataError::InvalidBlob("size must be a non-negative integer"));
     };
-    Ok(BlobRef {
-        cid: *cid,
-        mime_type,
-        size: Some(size),
-    })
+    Ok(BlobRef { cid: *cid, mime_type, size: Some(size) })
 }
 
 fn from_legacy(map: &BTreeMap<String, Ipld>, mime_type: String) -> Result<BlobRef, DataError> {
     let Some(Ipld::String(text)) = map.get("cid") else {
-        return Err(DataError::InvalidBlob(
-            "needs $type \"blob\" or a legacy cid string",
-        ));
+        return Err(DataError::InvalidBlob("needs $type \"blob\" or a legacy cid string"));
     };
-    let cid =
-        Cid::try_from(text.as_str()).map_err(|_| DataError::InvalidBlob("cid is not a CID"))?;
-    Ok(BlobRef {
-        cid,
-        mime_type,
-        size: None,
-    })
+    let cid = Cid::try_from(text.as_str()).map_err(|_| DataError::InvalidBlob("cid is not a CID"))?;
+    Ok(BlobRef { cid, mime_type, size: None })
 }
 
 impl Serialize for BlobRef {
@@ -179,10 +150,7 @@ mod tests {
         let blob = BlobRef::new(Cid::try_from(CID).unwrap(), "image/jpeg", 42);
         let bytes = serde_ipld_dagcbor::to_vec(&blob).unwrap();
         assert_eq!(crate::data::from_dag_cbor(&bytes).unwrap(), blob.to_ipld());
-        assert_eq!(
-            serde_ipld_dagcbor::from_slice::<BlobRef>(&bytes).unwrap(),
-            blob
-        );
+        assert_eq!(serde_ipld_dagcbor::from_slice::<BlobRef>(&bytes).unwrap(), blob);
     }
 
     #[test]

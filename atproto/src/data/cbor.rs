@@ -18,13 +18,11 @@ pub fn to_dag_cbor(value: &Ipld) -> Result<Vec<u8>, DataError> {
 /// than 42, non-minimal integers and trailing bytes are all refused, so that a value's bytes,
 /// and hence its CID, are unique.
 pub fn from_dag_cbor(bytes: &[u8]) -> Result<Ipld, DataError> {
-    let value: Ipld = serde_ipld_dagcbor::from_slice(bytes)
-        .map_err(|error| DataError::Decode(error.to_string()))?;
+    let value: Ipld = serde_ipld_dagcbor::from_slice(bytes).map_err(|error| DataError::Decode(error.to_string()))?;
     validate(&value)?;
     // The decoder already refuses most non-canonical forms; re-encoding catches the rest (e.g.
     // bytes trailing a CID inside its tag) and keeps this promise independent of its version.
-    let canonical =
-        serde_ipld_dagcbor::to_vec(&value).map_err(|error| DataError::Encode(error.to_string()))?;
+    let canonical = serde_ipld_dagcbor::to_vec(&value).map_err(|error| DataError::Encode(error.to_string()))?;
     if canonical != bytes {
         return Err(DataError::NotCanonical);
     }
@@ -50,22 +48,14 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(
-            entries
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.clone()))
-                .collect(),
-        )
+        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
     }
 
     #[test]
     fn shorter_keys_sort_before_longer_ones() {
         let value = map(&[("aa", Ipld::Integer(1)), ("b", Ipld::Integer(2))]);
         // {"b": 2, "aa": 1}
-        assert_eq!(
-            to_dag_cbor(&value).unwrap(),
-            [0xa2, 0x61, b'b', 0x02, 0x62, b'a', b'a', 0x01]
-        );
+        assert_eq!(to_dag_cbor(&value).unwrap(), [0xa2, 0x61, b'b', 0x02, 0x62, b'a', b'a', 0x01]);
     }
 
     #[test]
@@ -79,11 +69,7 @@ mod tests {
             (-25, &[0x38, 0x18]),
         ];
         for (integer, expected) in cases {
-            assert_eq!(
-                to_dag_cbor(&Ipld::Integer(integer)).unwrap(),
-                expected,
-                "{integer}"
-            );
+            assert_eq!(to_dag_cbor(&Ipld::Integer(integer)).unwrap(), expected, "{integer}");
         }
     }
 
@@ -104,10 +90,7 @@ mod tests {
     fn the_empty_map_has_the_well_known_cid() {
         let (cid, bytes) = cid_for_ipld(&Ipld::Map(BTreeMap::new())).unwrap();
         assert_eq!(bytes, [0xa0]);
-        assert_eq!(
-            cid.to_string(),
-            "bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua"
-        );
+        assert_eq!(cid.to_string(), "bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua");
     }
 
     #[test]

@@ -10,10 +10,8 @@ use super::*;
 
 fn load(name: &str) -> Option<Vec<Value>> {
     let path = crate::interop::dir()?.join("data-model").join(name);
-    let text =
-        fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let cases: Vec<Value> =
-        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let text = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     assert!(!cases.is_empty(), "{} has no cases", path.display());
     Some(cases)
 }
@@ -25,9 +23,8 @@ fn every_fixture_converts_exactly_in_both_directions() {
     };
     for case in &cases {
         let json = &case["json"];
-        let expected_cbor = STANDARD_NO_PAD
-            .decode(case["cbor_base64"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+        let expected_cbor =
+            STANDARD_NO_PAD.decode(case["cbor_base64"].as_str().unwrap_or_default()).unwrap_or_default();
         let expected_cid = case["cid"].as_str().unwrap_or_default();
 
         let ipld = json_to_ipld(json).unwrap_or_else(|error| panic!("{json}: {error}"));
@@ -36,14 +33,9 @@ fn every_fixture_converts_exactly_in_both_directions() {
         assert_eq!(cid.to_string(), expected_cid, "CID for {json}");
         assert_eq!(cid_for_json(json).ok(), Some(cid));
 
-        let decoded =
-            from_dag_cbor(&expected_cbor).unwrap_or_else(|error| panic!("{json}: {error}"));
+        let decoded = from_dag_cbor(&expected_cbor).unwrap_or_else(|error| panic!("{json}: {error}"));
         assert_eq!(decoded, ipld, "CBOR → IPLD for {json}");
-        assert_eq!(
-            ipld_to_json(&decoded).ok().as_ref(),
-            Some(json),
-            "CBOR → JSON for {json}"
-        );
+        assert_eq!(ipld_to_json(&decoded).ok().as_ref(), Some(json), "CBOR → JSON for {json}");
     }
     println!("data-model fixtures: {} cases", cases.len());
 }
@@ -56,8 +48,7 @@ fn every_valid_data_model_case_is_accepted_and_round_trips() {
     for case in &cases {
         let note = &case["note"];
         let map = object_from_json(&case["json"]).unwrap_or_else(|error| panic!("{note}: {error}"));
-        let bytes =
-            to_dag_cbor(&Ipld::Map(map.clone())).unwrap_or_else(|error| panic!("{note}: {error}"));
+        let bytes = to_dag_cbor(&Ipld::Map(map.clone())).unwrap_or_else(|error| panic!("{note}: {error}"));
         assert_eq!(from_dag_cbor(&bytes).ok(), Some(Ipld::Map(map)), "{note}");
     }
     println!("data-model valid: {} cases", cases.len());

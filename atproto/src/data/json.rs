@@ -25,9 +25,7 @@ pub fn json_to_ipld(value: &Value) -> Result<Ipld, DataError> {
         Value::Bool(flag) => Ipld::Bool(*flag),
         Value::Number(number) => Ipld::Integer(integer_from_json(number)?.into()),
         Value::String(text) => Ipld::String(text.clone()),
-        Value::Array(items) => {
-            Ipld::List(items.iter().map(json_to_ipld).collect::<Result<_, _>>()?)
-        }
+        Value::Array(items) => Ipld::List(items.iter().map(json_to_ipld).collect::<Result<_, _>>()?),
         Value::Object(object) => object_to_ipld(object)?,
     })
 }
@@ -55,9 +53,7 @@ pub fn ipld_to_json(value: &Ipld) -> Result<Value, DataError> {
         Ipld::String(text) => Value::String(text.clone()),
         Ipld::Bytes(bytes) => single_entry("$bytes", STANDARD_NO_PAD.encode(bytes)),
         Ipld::Link(cid) => single_entry("$link", cid.to_string()),
-        Ipld::List(items) => {
-            Value::Array(items.iter().map(ipld_to_json).collect::<Result<_, _>>()?)
-        }
+        Ipld::List(items) => Value::Array(items.iter().map(ipld_to_json).collect::<Result<_, _>>()?),
         Ipld::Map(map) => {
             check_map(map)?;
             let object = map
@@ -83,9 +79,7 @@ fn integer_from_json(number: &Number) -> Result<i64, DataError> {
         return Err(DataError::IntegerOutOfRange);
     }
     match number.as_f64() {
-        Some(float) if float.fract() == 0.0 && float.abs() <= MAX_SAFE_INTEGER as f64 => {
-            Ok(float as i64)
-        }
+        Some(float) if float.fract() == 0.0 && float.abs() <= MAX_SAFE_INTEGER as f64 => Ok(float as i64),
         Some(float) if float.fract() == 0.0 => Err(DataError::IntegerOutOfRange),
         _ => Err(DataError::Float),
     }
@@ -117,9 +111,7 @@ fn link_from_json(object: &Map<String, Value>, link: &Value) -> Result<Ipld, Dat
     // Only the canonical spelling is accepted, so that converting back yields the same text;
     // the CID crate would also take other multibases and `/ipfs/` paths.
     if cid.to_string() != *text {
-        return Err(DataError::InvalidLink(
-            "not a CID in its canonical string form",
-        ));
+        return Err(DataError::InvalidLink("not a CID in its canonical string form"));
     }
     Ok(Ipld::Link(cid))
 }
@@ -131,9 +123,7 @@ fn bytes_from_json(object: &Map<String, Value>, bytes: &Value) -> Result<Ipld, D
     let Value::String(text) = bytes else {
         return Err(DataError::InvalidBytes("$bytes must be a string"));
     };
-    let decoded = BASE64_READ
-        .decode(text)
-        .map_err(|_| DataError::InvalidBytes("not base64"))?;
+    let decoded = BASE64_READ.decode(text).map_err(|_| DataError::InvalidBytes("not base64"))?;
     Ok(Ipld::Bytes(decoded))
 }
 
@@ -158,10 +148,7 @@ mod tests {
     fn bytes_are_written_as_unpadded_base64_and_read_padded_or_not() {
         let ipld = Ipld::Bytes(vec![1, 2, 3, 4]);
         assert_eq!(ipld_to_json(&ipld).unwrap(), json!({ "$bytes": "AQIDBA" }));
-        assert_eq!(
-            json_to_ipld(&json!({ "$bytes": "AQIDBA==" })).unwrap(),
-            ipld
-        );
+        assert_eq!(json_to_ipld(&json!({ "$bytes": "AQIDBA==" })).unwrap(), ipld);
     }
 
     #[test]
@@ -176,30 +163,19 @@ mod tests {
 
     #[test]
     fn a_huge_integer_is_rejected() {
-        assert_eq!(
-            json_to_ipld(&json!(u64::MAX)),
-            Err(DataError::IntegerOutOfRange)
-        );
-        assert_eq!(
-            json_to_ipld(&json!(1e300)),
-            Err(DataError::IntegerOutOfRange)
-        );
+        assert_eq!(json_to_ipld(&json!(u64::MAX)), Err(DataError::IntegerOutOfRange));
+        assert_eq!(json_to_ipld(&json!(1e300)), Err(DataError::IntegerOutOfRange));
     }
 
     #[test]
     fn a_link_in_a_non_canonical_multibase_is_rejected() {
         let cid = Cid::try_from(CID).unwrap();
-        let base58 = cid
-            .to_string_of_base(cid::multibase::Base::Base58Btc)
-            .unwrap();
+        let base58 = cid.to_string_of_base(cid::multibase::Base::Base58Btc).unwrap();
         assert!(json_to_ipld(&json!({ "$link": base58 })).is_err());
     }
 
     #[test]
     fn a_top_level_link_is_not_an_object() {
-        assert_eq!(
-            object_from_json(&json!({ "$link": CID })),
-            Err(DataError::NotAnObject)
-        );
+        assert_eq!(object_from_json(&json!({ "$link": CID })), Err(DataError::NotAnObject));
     }
 }

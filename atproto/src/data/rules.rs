@@ -49,15 +49,11 @@ fn check_blob(map: &BTreeMap<String, Ipld>) -> Result<(), DataError> {
         return Err(DataError::InvalidBlob("ref must be a link"));
     }
     if !matches!(map.get("mimeType"), Some(Ipld::String(mime)) if !mime.is_empty()) {
-        return Err(DataError::InvalidBlob(
-            "mimeType must be a non-empty string",
-        ));
+        return Err(DataError::InvalidBlob("mimeType must be a non-empty string"));
     }
     match map.get("size") {
         Some(Ipld::Integer(size)) if *size >= 0 => Ok(()),
-        _ => Err(DataError::InvalidBlob(
-            "size must be a non-negative integer",
-        )),
+        _ => Err(DataError::InvalidBlob("size must be a non-negative integer")),
     }
 }
 
@@ -66,12 +62,7 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(
-            entries
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.clone()))
-                .collect(),
-        )
+        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
     }
 
     #[test]
@@ -85,22 +76,13 @@ mod tests {
         let max = i128::from(MAX_SAFE_INTEGER);
         assert!(validate(&Ipld::Integer(max)).is_ok());
         assert!(validate(&Ipld::Integer(-max)).is_ok());
-        assert_eq!(
-            validate(&Ipld::Integer(max + 1)),
-            Err(DataError::IntegerOutOfRange)
-        );
-        assert_eq!(
-            validate(&Ipld::Integer(-max - 1)),
-            Err(DataError::IntegerOutOfRange)
-        );
+        assert_eq!(validate(&Ipld::Integer(max + 1)), Err(DataError::IntegerOutOfRange));
+        assert_eq!(validate(&Ipld::Integer(-max - 1)), Err(DataError::IntegerOutOfRange));
     }
 
     #[test]
     fn an_empty_type_is_rejected() {
-        assert_eq!(
-            validate(&map(&[("$type", Ipld::String(String::new()))])),
-            Err(DataError::InvalidType)
-        );
+        assert_eq!(validate(&map(&[("$type", Ipld::String(String::new()))])), Err(DataError::InvalidType));
     }
 
     #[test]

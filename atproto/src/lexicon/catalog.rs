@@ -93,14 +93,10 @@ impl Catalog {
     /// Resolves a reference written inside document `context`: `#name`, `nsid#name` or `nsid`.
     pub fn resolve<'a>(&'a self, reference: &str, context: &str) -> Result<DefRef<'a>, CatalogError> {
         let (nsid, name) = split_ref(reference, context);
-        let (nsid, doc) = self
-            .docs
-            .get_key_value(nsid)
-            .ok_or_else(|| CatalogError::UnresolvedRef(reference.to_owned()))?;
-        let (name, def) = doc
-            .defs
-            .get_key_value(name)
-            .ok_or_else(|| CatalogError::UnresolvedRef(reference.to_owned()))?;
+        let (nsid, doc) =
+            self.docs.get_key_value(nsid).ok_or_else(|| CatalogError::UnresolvedRef(reference.to_owned()))?;
+        let (name, def) =
+            doc.defs.get_key_value(name).ok_or_else(|| CatalogError::UnresolvedRef(reference.to_owned()))?;
         Ok(DefRef { nsid, name, def })
     }
 

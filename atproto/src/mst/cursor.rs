@@ -26,12 +26,7 @@ pub struct ListOptions {
 impl ListOptions {
     /// Every key, in ascending order.
     pub fn all() -> ListOptions {
-        ListOptions {
-            start: Bound::Unbounded,
-            end: Bound::Unbounded,
-            reverse: false,
-            limit: None,
-        }
+        ListOptions { start: Bound::Unbounded, end: Bound::Unbounded, reverse: false, limit: None }
     }
 
     /// The keys that start with `prefix` (e.g. `"app.bsky.feed.post/"` for one collection).
@@ -49,28 +44,17 @@ impl ListOptions {
 
     /// The keys within `start` and `end`.
     pub fn range(start: Bound<String>, end: Bound<String>) -> ListOptions {
-        ListOptions {
-            start,
-            end,
-            reverse: false,
-            limit: None,
-        }
+        ListOptions { start, end, reverse: false, limit: None }
     }
 
     /// The same keys, highest first.
     pub fn reversed(self) -> ListOptions {
-        ListOptions {
-            reverse: true,
-            ..self
-        }
+        ListOptions { reverse: true, ..self }
     }
 
     /// At most `limit` of them.
     pub fn limit(self, limit: usize) -> ListOptions {
-        ListOptions {
-            limit: Some(limit),
-            ..self
-        }
+        ListOptions { limit: Some(limit), ..self }
     }
 
     fn below_start(&self, key: &[u8]) -> bool {
@@ -108,12 +92,7 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     pub(crate) fn new(options: ListOptions) -> Cursor {
-        Cursor {
-            options,
-            stack: Vec::new(),
-            started: false,
-            returned: 0,
-        }
+        Cursor { options, stack: Vec::new(), started: false, returned: 0 }
     }
 
     /// Where to begin in `node`: skip the entries and subtrees wholly outside the range.
@@ -123,16 +102,12 @@ impl Cursor {
                 Bound::Unbounded => 2 * node.entries.len() + 1,
                 // One past the subtree before the first entry at or above the bound; the entry
                 // itself is filtered if it is out of range.
-                Bound::Included(end) | Bound::Excluded(end) => {
-                    2 * node.position(end.as_bytes()) + 2
-                }
+                Bound::Included(end) | Bound::Excluded(end) => 2 * node.position(end.as_bytes()) + 2,
             }
         } else {
             match &self.options.start {
                 Bound::Unbounded => 0,
-                Bound::Included(start) | Bound::Excluded(start) => {
-                    2 * node.position(start.as_bytes())
-                }
+                Bound::Included(start) | Bound::Excluded(start) => 2 * node.position(start.as_bytes()),
             }
         };
         let next = next.min(2 * node.entries.len() + 1);
@@ -142,11 +117,7 @@ impl Cursor {
     /// The next entry in range. On [`super::tree::Step::Need`] nothing has moved: fetch the
     /// node and call again.
     pub(crate) fn next(&mut self, ctx: &Ctx<'_>, root: &Link) -> Stepped<Option<(MstKey, Cid)>> {
-        if self
-            .options
-            .limit
-            .is_some_and(|limit| self.returned >= limit)
-        {
+        if self.options.limit.is_some_and(|limit| self.returned >= limit) {
             return Ok(None);
         }
         if !self.started {

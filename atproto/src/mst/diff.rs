@@ -36,33 +36,16 @@ impl MstDiff {
     /// The changes as record operations, in key order.
     pub fn ops(&self) -> Vec<RecordOp> {
         let mut ops: Vec<RecordOp> = Vec::new();
-        ops.extend(self.created.iter().map(|(key, &cid)| RecordOp::Create {
-            key: key.clone(),
-            cid,
-        }));
-        ops.extend(
-            self.updated
-                .iter()
-                .map(|(key, &(prev, cid))| RecordOp::Update {
-                    key: key.clone(),
-                    cid,
-                    prev,
-                }),
-        );
-        ops.extend(self.deleted.iter().map(|(key, &prev)| RecordOp::Delete {
-            key: key.clone(),
-            prev,
-        }));
+        ops.extend(self.created.iter().map(|(key, &cid)| RecordOp::Create { key: key.clone(), cid }));
+        ops.extend(self.updated.iter().map(|(key, &(prev, cid))| RecordOp::Update { key: key.clone(), cid, prev }));
+        ops.extend(self.deleted.iter().map(|(key, &prev)| RecordOp::Delete { key: key.clone(), prev }));
         ops.sort_by(|a, b| a.key().cmp(b.key()));
         ops
     }
 
     /// Whether the trees are identical.
     pub fn is_empty(&self) -> bool {
-        self.created.is_empty()
-            && self.updated.is_empty()
-            && self.deleted.is_empty()
-            && self.removed_blocks.is_empty()
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty() && self.removed_blocks.is_empty()
     }
 }
 
@@ -80,10 +63,7 @@ pub async fn diff<S: BlockStore>(store: &S, old: &Mst, new: &Mst) -> Result<MstD
     let (old_root, old_layer) = old.drive(store, |ctx| ctx.root(&old.root)).await?;
     match old_layer {
         Some(layer) => {
-            old_pending
-                .entry(layer)
-                .or_default()
-                .insert(old.root_cid(), Link::Node(old_root));
+            old_pending.entry(layer).or_default().insert(old.root_cid(), Link::Node(old_root));
         }
         // The empty tree is a lone node with nothing below it.
         None => result.removed_blocks.push(old.root_cid()),
@@ -91,10 +71,7 @@ pub async fn diff<S: BlockStore>(store: &S, old: &Mst, new: &Mst) -> Result<MstD
     let (new_root, new_layer) = new.drive(store, |ctx| ctx.root(&new.root)).await?;
     match new_layer {
         Some(layer) => {
-            new_pending
-                .entry(layer)
-                .or_default()
-                .insert(new.root_cid(), Link::Node(new_root));
+            new_pending.entry(layer).or_default().insert(new.root_cid(), Link::Node(new_root));
         }
         None => {
             let (cid, bytes) = encode_block(&new_root);
@@ -110,28 +87,16 @@ pub async fn diff<S: BlockStore>(store: &S, old: &Mst, new: &Mst) -> Result<MstD
         let mut new_layer = new_pending.remove(&layer).unwrap_or_default();
         old_layer.retain(|cid, _| new_layer.remove(cid).is_none());
         for (cid, link) in old_layer {
-            let node = old
-                .drive(store, |ctx: &Ctx<'_>| ctx.node(&link, layer))
-                .await?;
+            let node = old.drive(store, |ctx: &Ctx<'_>| ctx.node(&link, layer)).await?;
             result.removed_blocks.push(cid);
-            old_entries.extend(
-                node.entries
-                    .iter()
-                    .map(|entry| (entry.key.clone(), entry.value)),
-            );
+            old_entries.extend(node.entries.iter().map(|entry| (entry.key.clone(), entry.value)));
             queue_children(&mut old_pending, &node, layer, &link)?;
         }
         for (_, link) in new_layer {
-            let node = new
-                .drive(store, |ctx: &Ctx<'_>| ctx.node(&link, layer))
-                .await?;
+            let node = new.drive(store, |ctx: &Ctx<'_>| ctx.node(&link, layer)).await?;
             let (cid, bytes) = encode_block(&node);
             result.new_blocks.insert(cid, bytes);
-            new_entries.extend(
-                node.entries
-                    .iter()
-                    .map(|entry| (entry.key.clone(), entry.value)),
-            );
+            new_entries.extend(node.entries.iter().map(|entry| (entry.key.clone(), entry.value)));
             queue_children(&mut new_pending, &node, layer, &link)?;
         }
     }
@@ -154,24 +119,14 @@ pub async fn diff<S: BlockStore>(store: &S, old: &Mst, new: &Mst) -> Result<MstD
     Ok(result)
 }
 
-fn queue_children(
-    pending: &mut Pending,
-    node: &Node,
-    layer: u8,
-    link: &Link,
-) -> Result<(), MstError> {
-    let mut children = node
-        .left
-        .iter()
-        .chain(node.entries.iter().filter_map(|entry| entry.right.as_ref()))
-        .peekable();
+fn queue_children(pending: &mut Pending, node: &Node, layer: u8, link: &Link) -> Result<(), MstError> {
+    let mut children = node.left.iter().chain(node.entries.iter().filter_map(|entry| entry.right.as_ref())).peekable();
     if children.peek().is_none() {
         return Ok(());
     }
-    let lower = layer.checked_sub(1).ok_or(MstError::MalformedTree {
-        cid: link.cid(),
-        reason: "subtree below the lowest layer",
-    })?;
+    let lower = layer
+        .checked_sub(1)
+        .ok_or(MstError::MalformedTree { cid: link.cid(), reason: "subtree below the lowest layer" })?;
     let queue = pending.entry(lower).or_default();
     for child in children {
         queue.insert(child.cid(), child.clone());

@@ -66,9 +66,7 @@ impl MstKey {
     pub(crate) fn from_validated_bytes(bytes: Vec<u8>) -> Result<MstKey, InvalidKey> {
         validate(&bytes)?;
         // Validation admits only ASCII, so the bytes are UTF-8.
-        String::from_utf8(bytes)
-            .map(|text| MstKey(text.into()))
-            .map_err(|_| InvalidKey("not UTF-8"))
+        String::from_utf8(bytes).map(|text| MstKey(text.into())).map_err(|_| InvalidKey("not UTF-8"))
     }
 }
 
@@ -124,10 +122,7 @@ fn validate(key: &[u8]) -> Result<(), InvalidKey> {
             return Err(InvalidKey("collection and record key must not be . or .."));
         }
         // The record-key alphabet; it also covers every NSID. A second slash fails here.
-        if !part
-            .iter()
-            .all(|&byte| byte.is_ascii_alphanumeric() || b"_~-:.".contains(&byte))
-        {
+        if !part.iter().all(|&byte| byte.is_ascii_alphanumeric() || b"_~-:.".contains(&byte)) {
             return Err(InvalidKey("only A-Za-z0-9 . - _ : ~ and one / are allowed"));
         }
     }
@@ -160,12 +155,7 @@ mod tests {
 
     #[test]
     fn ordinary_repo_paths_are_valid_keys() {
-        for key in [
-            "app.bsky.feed.post/3jzfcijpj2z2a",
-            "com.example.record/self",
-            "A0/374913",
-            "a/b:c~d_e-f.g",
-        ] {
+        for key in ["app.bsky.feed.post/3jzfcijpj2z2a", "com.example.record/self", "A0/374913", "a/b:c~d_e-f.g"] {
             assert!(key.parse::<MstKey>().is_ok(), "{key}");
         }
     }
@@ -173,20 +163,7 @@ mod tests {
     #[test]
     fn malformed_paths_are_rejected() {
         let long = format!("app.bsky.feed.post/{}", "a".repeat(MAX_KEY_LEN));
-        for key in [
-            "",
-            "/",
-            "a/",
-            "/b",
-            "a/b/c",
-            "no-slash",
-            "a/./",
-            "a/..",
-            "./b",
-            "a/b c",
-            "a/é",
-            long.as_str(),
-        ] {
+        for key in ["", "/", "a/", "/b", "a/b/c", "no-slash", "a/./", "a/..", "./b", "a/b c", "a/é", long.as_str()] {
             assert!(key.parse::<MstKey>().is_err(), "{key}");
         }
     }

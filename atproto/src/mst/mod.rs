@@ -69,27 +69,19 @@ impl Default for Mst {
 
 impl std::fmt::Debug for Mst {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mst")
-            .field("root", &self.root_cid())
-            .finish_non_exhaustive()
+        f.debug_struct("Mst").field("root", &self.root_cid()).finish_non_exhaustive()
     }
 }
 
 impl Mst {
     /// The empty tree.
     pub fn new() -> Mst {
-        Mst {
-            root: Link::new(Node::empty()),
-            cache: NodeCache::default(),
-        }
+        Mst { root: Link::new(Node::empty()), cache: NodeCache::default() }
     }
 
     /// The tree whose root node is `root`; nothing is fetched until an operation needs it.
     pub fn load(root: Cid) -> Mst {
-        Mst {
-            root: Link::Stub(root),
-            cache: NodeCache::default(),
-        }
+        Mst { root: Link::Stub(root), cache: NodeCache::default() }
     }
 
     /// The CID of the root node: the `data` of a commit. Hashes the nodes built since the tree
@@ -99,16 +91,9 @@ impl Mst {
     }
 
     /// The record CID stored under `key`.
-    pub async fn get<S: BlockStore>(
-        &self,
-        store: &S,
-        key: &MstKey,
-    ) -> Result<Option<Cid>, MstError> {
+    pub async fn get<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        self.drive(store, |ctx| {
-            tree::get(ctx, &self.root, key.as_bytes(), height)
-        })
-        .await
+        self.drive(store, |ctx| tree::get(ctx, &self.root, key.as_bytes(), height)).await
     }
 
     /// Stores `value` under `key`, returning the value it replaced.
@@ -119,27 +104,15 @@ impl Mst {
         value: Cid,
     ) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        let (root, previous) = self
-            .drive(store, |ctx| {
-                tree::insert(ctx, &self.root, key, height, value)
-            })
-            .await?;
+        let (root, previous) = self.drive(store, |ctx| tree::insert(ctx, &self.root, key, height, value)).await?;
         self.root = root;
         Ok(previous)
     }
 
     /// Removes `key`, returning its value, or `None` (and no change) when it is absent.
-    pub async fn delete<S: BlockStore>(
-        &mut self,
-        store: &S,
-        key: &MstKey,
-    ) -> Result<Option<Cid>, MstError> {
+    pub async fn delete<S: BlockStore>(&mut self, store: &S, key: &MstKey) -> Result<Option<Cid>, MstError> {
         let height = key.height();
-        let deleted = self
-            .drive(store, |ctx| {
-                tree::delete(ctx, &self.root, key.as_bytes(), height)
-            })
-            .await?;
+        let deleted = self.drive(store, |ctx| tree::delete(ctx, &self.root, key.as_bytes(), height)).await?;
         Ok(deleted.map(|(root, previous)| {
             self.root = root;
             previous
@@ -147,18 +120,11 @@ impl Mst {
     }
 
     /// The entries `options` selects, in its order.
-    pub async fn list<S: BlockStore>(
-        &self,
-        store: &S,
-        options: ListOptions,
-    ) -> Result<Vec<(MstKey, Cid)>, MstError> {
+    pub async fn list<S: BlockStore>(&self, store: &S, options: ListOptions) -> Result<Vec<(MstKey, Cid)>, MstError> {
         let mut cursor = Cursor::new(options);
         let mut entries = Vec::new();
         // The cursor resumes where it stopped, so each missing node is fetched once.
-        while let Some(entry) = self
-            .drive(store, |ctx| cursor.next(ctx, &self.root))
-            .await?
-        {
+        while let Some(entry) = self.drive(store, |ctx| cursor.next(ctx, &self.root)).await? {
             entries.push(entry);
         }
         Ok(entries)
@@ -166,11 +132,7 @@ impl Mst {
 
     /// The nodes from the root to where `key` is or would be: with the record, proof that the
     /// key maps to it; without, proof that the key is absent (`com.atproto.sync.getRecord`).
-    pub async fn proof<S: BlockStore>(
-        &self,
-        store: &S,
-        key: &MstKey,
-    ) -> Result<BlockMap, MstError> {
+    pub async fn proof<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<BlockMap, MstError> {
         self.path_blocks(store, key, false).await
     }
 
@@ -178,11 +140,7 @@ impl Mst {
     /// edges of the subtrees either side of it. A commit's CAR slice carries this for every
     /// operation (sync v1.1), which is what lets [`invert_ops`] undo the operations in any
     /// order with nothing but the slice.
-    pub async fn covering_proof<S: BlockStore>(
-        &self,
-        store: &S,
-        key: &MstKey,
-    ) -> Result<BlockMap, MstError> {
+    pub async fn covering_proof<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<BlockMap, MstError> {
         self.path_blocks(store, key, true).await
     }
 
@@ -193,11 +151,7 @@ impl Mst {
         neighbours: bool,
     ) -> Result<BlockMap, MstError> {
         let height = key.height();
-        let nodes = self
-            .drive(store, |ctx| {
-                tree::path(ctx, &self.root, key.as_bytes(), height, neighbours)
-            })
-            .await?;
+        let nodes = self.drive(store, |ctx| tree::path(ctx, &self.root, key.as_bytes(), height, neighbours)).await?;
         Ok(nodes.iter().map(|node| encode_block(node)).collect())
     }
 
@@ -260,10 +214,7 @@ impl Mst {
     /// Decodes a fetched node into the cache, after checking that it is what its CID names.
     fn add_block(&self, cid: Cid, bytes: &[u8]) -> Result<(), MstError> {
         if cids::for_dag_cbor(bytes) != cid {
-            return Err(MstError::InvalidNode {
-                cid,
-                reason: "block does not hash to its CID",
-            });
+            return Err(MstError::InvalidNode { cid, reason: "block does not hash to its CID" });
         }
         let node = Node::decode(bytes, cid)?;
         self.cache().insert(cid, Arc::new(node));

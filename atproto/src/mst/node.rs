@@ -59,26 +59,12 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn new(left: Option<Link>, entries: Vec<Entry>, layer: u8) -> Node {
-        let layer = if entries.is_empty() {
-            None
-        } else {
-            Some(layer)
-        };
-        Node {
-            left,
-            entries,
-            layer,
-            cid: OnceLock::new(),
-        }
+        let layer = if entries.is_empty() { None } else { Some(layer) };
+        Node { left, entries, layer, cid: OnceLock::new() }
     }
 
     pub(crate) fn empty() -> Node {
-        Node {
-            left: None,
-            entries: Vec::new(),
-            layer: None,
-            cid: OnceLock::new(),
-        }
+        Node { left: None, entries: Vec::new(), layer: None, cid: OnceLock::new() }
     }
 
     /// Neither entries nor a subtree: pruned everywhere except as the root of an empty tree.
@@ -95,20 +81,12 @@ impl Node {
     pub(crate) fn child_before(&self, index: usize) -> Option<&Link> {
         match index {
             0 => self.left.as_ref(),
-            _ => self
-                .entries
-                .get(index - 1)
-                .and_then(|entry| entry.right.as_ref()),
+            _ => self.entries.get(index - 1).and_then(|entry| entry.right.as_ref()),
         }
     }
 
     /// Sets the subtree before entry `index`, as [`Node::child_before`] reads it.
-    pub(crate) fn set_child_before(
-        left: &mut Option<Link>,
-        entries: &mut [Entry],
-        index: usize,
-        link: Option<Link>,
-    ) {
+    pub(crate) fn set_child_before(left: &mut Option<Link>, entries: &mut [Entry], index: usize, link: Option<Link>) {
         match index {
             0 => *left = link,
             _ => {
@@ -130,8 +108,7 @@ impl Node {
 
     /// Index of the first entry whose key is not below `key`.
     pub(crate) fn position(&self, key: &[u8]) -> usize {
-        self.entries
-            .partition_point(|entry| entry.key.as_bytes() < key)
+        self.entries.partition_point(|entry| entry.key.as_bytes() < key)
     }
 
     /// The node's canonical DAG-CBOR bytes.
@@ -174,10 +151,7 @@ impl Node {
         if reader.pos != bytes.len() {
             return Err(invalid("trailing bytes after the node"));
         }
-        let node = Node {
-            cid: OnceLock::from(cid),
-            ..decoded
-        };
+        let node = Node { cid: OnceLock::from(cid), ..decoded };
         if node.encode() != bytes {
             return Err(invalid("not the canonical encoding"));
         }
@@ -346,9 +320,7 @@ fn decode_node(reader: &mut Reader<'_>) -> Decoded<Node> {
         let suffix = reader.take(suffix_len)?;
         reader.key("p")?;
         let prefix = reader.head(0)?;
-        let prefix = usize::try_from(prefix)
-            .ok()
-            .filter(|&prefix| prefix <= previous.len());
+        let prefix = usize::try_from(prefix).ok().filter(|&prefix| prefix <= previous.len());
         let prefix = prefix.ok_or("prefix longer than the previous key")?;
         reader.key("t")?;
         let right = subtree_link(reader.optional_link()?)?;
@@ -372,12 +344,7 @@ fn decode_node(reader: &mut Reader<'_>) -> Decoded<Node> {
     }
     reader.key("l")?;
     let left = subtree_link(reader.optional_link()?)?;
-    Ok(Node {
-        left,
-        entries,
-        layer,
-        cid: OnceLock::new(),
-    })
+    Ok(Node { left, entries, layer, cid: OnceLock::new() })
 }
 
 #[cfg(test)]
@@ -390,11 +357,7 @@ mod tests {
     }
 
     fn entry(key: &str) -> Entry {
-        Entry {
-            key: key.parse().unwrap(),
-            value: leaf(),
-            right: None,
-        }
+        Entry { key: key.parse().unwrap(), value: leaf(), right: None }
     }
 
     #[test]
@@ -402,19 +365,13 @@ mod tests {
         // {"e": [], "l": null}; its CID is the `data` of every empty repository.
         let node = Node::empty();
         assert_eq!(node.encode(), [0xa2, 0x61, b'e', 0x80, 0x61, b'l', 0xf6]);
-        assert_eq!(
-            node.cid().to_string(),
-            "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
-        );
+        assert_eq!(node.cid().to_string(), "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm");
     }
 
     #[test]
     fn a_node_round_trips_through_its_encoding() {
         // Two keys of height 0 sharing the prefix "com.example.record/".
-        let keys = [
-            "com.example.record/3jqfcqzm3fo2j",
-            "com.example.record/3jqfcqzm3fp2j",
-        ];
+        let keys = ["com.example.record/3jqfcqzm3fo2j", "com.example.record/3jqfcqzm3fp2j"];
         assert!(keys.iter().all(|key| height(key.as_bytes()) == 0));
         let node = Node::new(None, keys.iter().map(|key| entry(key)).collect(), 0);
         let bytes = node.encode();
@@ -429,28 +386,15 @@ mod tests {
     fn a_non_canonical_encoding_is_rejected() {
         // The empty node with the entry count in the long form (0x98 0x00 instead of 0x80).
         let bytes = [0xa2, 0x61, b'e', 0x98, 0x00, 0x61, b'l', 0xf6];
-        let error = Node::decode(&bytes, cids::for_dag_cbor(&bytes))
-            .err()
-            .unwrap();
-        assert!(matches!(
-            error,
-            MstError::InvalidNode {
-                reason: "not the canonical encoding",
-                ..
-            }
-        ));
+        let error = Node::decode(&bytes, cids::for_dag_cbor(&bytes)).err().unwrap();
+        assert!(matches!(error, MstError::InvalidNode { reason: "not the canonical encoding", .. }));
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bytes in [
-            &[][..],
-            &[0xa2],
-            &[
-                0xa2, 0x61, b'e', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            ],
-            &[0xff; 9],
-        ] {
+        for bytes in
+            [&[][..], &[0xa2], &[0xa2, 0x61, b'e', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], &[0xff; 9]]
+        {
             assert!(Node::decode(bytes, cids::for_dag_cbor(bytes)).is_err());
         }
     }

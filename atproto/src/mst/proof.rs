@@ -32,9 +32,7 @@ impl RecordOp {
     /// The key the operation changes.
     pub fn key(&self) -> &MstKey {
         match self {
-            RecordOp::Create { key, .. }
-            | RecordOp::Update { key, .. }
-            | RecordOp::Delete { key, .. } => key,
+            RecordOp::Create { key, .. } | RecordOp::Update { key, .. } | RecordOp::Delete { key, .. } => key,
         }
     }
 
@@ -92,15 +90,8 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
     for op in ops {
         let key = op.key();
         let height = key.height();
-        let current = mst.drive_blocks(blocks, |ctx| {
-            tree::get(ctx, &mst.root, key.as_bytes(), height)
-        })?;
-        let mismatch = |reason| {
-            Err(InvertError::OpMismatch {
-                key: key.clone(),
-                reason,
-            })
-        };
+        let current = mst.drive_blocks(blocks, |ctx| tree::get(ctx, &mst.root, key.as_bytes(), height))?;
+        let mismatch = |reason| Err(InvertError::OpMismatch { key: key.clone(), reason });
         if current != op.cid() {
             return mismatch(match op {
                 RecordOp::Delete { .. } => "a deleted key is still present",
@@ -109,18 +100,14 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
         }
         match op.prev() {
             None => {
-                let deleted = mst.drive_blocks(blocks, |ctx| {
-                    tree::delete(ctx, &mst.root, key.as_bytes(), height)
-                })?;
+                let deleted = mst.drive_blocks(blocks, |ctx| tree::delete(ctx, &mst.root, key.as_bytes(), height))?;
                 match deleted {
                     Some((root, _)) => mst.root = root,
                     None => return mismatch("a created key is absent"),
                 }
             }
             Some(prev) => {
-                let (root, _) = mst.drive_blocks(blocks, |ctx| {
-                    tree::insert(ctx, &mst.root, key, height, prev)
-                })?;
+                let (root, _) = mst.drive_blocks(blocks, |ctx| tree::insert(ctx, &mst.root, key, height, prev))?;
                 mst.root = root;
             }
         }
@@ -130,18 +117,10 @@ pub fn invert_ops(root: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<Cid,
 
 /// Checks that undoing `ops` on the tree rooted at `root` (the commit's `data`), with only
 /// `blocks` (the commit's CAR slice), leads back to `prev_data`.
-pub fn verify_inversion(
-    root: Cid,
-    prev_data: Cid,
-    ops: &[RecordOp],
-    blocks: &BlockMap,
-) -> Result<(), InvertError> {
+pub fn verify_inversion(root: Cid, prev_data: Cid, ops: &[RecordOp], blocks: &BlockMap) -> Result<(), InvertError> {
     let found = invert_ops(root, ops, blocks)?;
     if found != prev_data {
-        return Err(InvertError::PrevDataMismatch(Box::new(PrevDataMismatch {
-            expected: prev_data,
-            found,
-        })));
+        return Err(InvertError::PrevDataMismatch(Box::new(PrevDataMismatch { expected: prev_data, found })));
     }
     Ok(())
 }

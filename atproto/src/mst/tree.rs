@@ -50,11 +50,7 @@ impl Ctx<'_> {
     fn lookup(&self, link: &Link) -> Stepped<(Arc<Node>, bool)> {
         match link {
             Link::Node(node) => Ok((node.clone(), false)),
-            Link::Stub(cid) => self
-                .cache
-                .get(cid)
-                .map(|node| (node.clone(), true))
-                .ok_or(Step::Need(*cid)),
+            Link::Stub(cid) => self.cache.get(cid).map(|node| (node.clone(), true)).ok_or(Step::Need(*cid)),
         }
     }
 
@@ -65,12 +61,8 @@ impl Ctx<'_> {
         if decoded {
             let cid = link.cid();
             match node.layer {
-                Some(actual) if actual != layer => {
-                    return Err(malformed(cid, "node at the wrong layer"))
-                }
-                None if node.left.is_none() => {
-                    return Err(malformed(cid, "empty node inside the tree"))
-                }
+                Some(actual) if actual != layer => return Err(malformed(cid, "node at the wrong layer")),
+                None if node.left.is_none() => return Err(malformed(cid, "empty node inside the tree")),
                 _ => {}
             }
             if layer == 0 && node.has_children() {
@@ -84,10 +76,7 @@ impl Ctx<'_> {
     pub(crate) fn root(&self, link: &Link) -> Stepped<(Arc<Node>, Option<u8>)> {
         let (node, decoded) = self.lookup(link)?;
         if decoded && node.entries.is_empty() && node.left.is_some() {
-            return Err(malformed(
-                link.cid(),
-                "root is an empty node over a subtree",
-            ));
+            return Err(malformed(link.cid(), "root is an empty node over a subtree"));
         }
         let layer = node.layer;
         Ok((node, layer))
@@ -96,9 +85,7 @@ impl Ctx<'_> {
 
 /// The layer below `layer`, for a node that has a subtree.
 pub(crate) fn below(layer: u8, link: &Link) -> Stepped<u8> {
-    layer
-        .checked_sub(1)
-        .ok_or_else(|| malformed(link.cid(), "subtree below the lowest layer"))
+    layer.checked_sub(1).ok_or_else(|| malformed(link.cid(), "subtree below the lowest layer"))
 }
 
 fn non_empty(node: Node) -> Option<Link> {
@@ -130,35 +117,18 @@ pub(crate) fn get(ctx: &Ctx<'_>, root: &Link, key: &[u8], height: u8) -> Stepped
 }
 
 /// Inserts or replaces `key`; the new root and the value it replaced.
-pub(crate) fn insert(
-    ctx: &Ctx<'_>,
-    root: &Link,
-    key: &MstKey,
-    height: u8,
-    value: Cid,
-) -> Stepped<(Link, Option<Cid>)> {
+pub(crate) fn insert(ctx: &Ctx<'_>, root: &Link, key: &MstKey, height: u8, value: Cid) -> Stepped<(Link, Option<Cid>)> {
     let (node, layer) = ctx.root(root)?;
     let Some(layer) = layer else {
-        let entry = Entry {
-            key: key.clone(),
-            value,
-            right: None,
-        };
+        let entry = Entry { key: key.clone(), value, right: None };
         return Ok((Link::new(Node::new(None, vec![entry], height)), None));
     };
     if height > layer {
         // The key goes above the whole tree, which splits into the subtrees either side of it,
         // each raised through empty nodes to sit just below the new root.
         let (low, high) = split(ctx, &node, root, layer, key.as_bytes())?;
-        let (low, high) = (
-            raise(low, layer, height - 1),
-            raise(high, layer, height - 1),
-        );
-        let entry = Entry {
-            key: key.clone(),
-            value,
-            right: high,
-        };
+        let (low, high) = (raise(low, layer, height - 1), raise(high, layer, height - 1));
+        let entry = Entry { key: key.clone(), value, right: high };
         return Ok((Link::new(Node::new(low, vec![entry], height)), None));
     }
     let (node, previous) = insert_at(ctx, &node, layer, key, height, value)?;
@@ -198,14 +168,7 @@ fn insert_at(
             None => (None, None),
         };
         Node::set_child_before(&mut left, &mut entries, index, low);
-        entries.insert(
-            index,
-            Entry {
-                key: key.clone(),
-                value,
-                right: high,
-            },
-        );
+        entries.insert(index, Entry { key: key.clone(), value, right: high });
         return Ok((Node::new(left, entries, layer), None));
     }
     // height < layer, so layer > 0: descend, creating the subtree if there is none.
@@ -220,13 +183,7 @@ fn insert_at(
 
 /// Splits the subtree `node` (reached through `link`, at `layer`) into the keys below `key` and
 /// the keys above it. `key` itself is not in the subtree: its height is above `layer`.
-fn split(
-    ctx: &Ctx<'_>,
-    node: &Node,
-    link: &Link,
-    layer: u8,
-    key: &[u8],
-) -> Stepped<(Option<Link>, Option<Link>)> {
+fn split(ctx: &Ctx<'_>, node: &Node, link: &Link, layer: u8, key: &[u8]) -> Stepped<(Option<Link>, Option<Link>)> {
     let index = node.position(key);
     let straddling = node.child_before(index);
     // Reuse the node when the split leaves it whole: no rehashing, and a stub stays a stub.
@@ -249,19 +206,11 @@ fn split(
     let mut low_entries = node.entries[..index].to_vec();
     Node::set_child_before(&mut low_left, &mut low_entries, index, low_child);
     let high_entries = node.entries[index..].to_vec();
-    Ok((
-        non_empty(Node::new(low_left, low_entries, layer)),
-        non_empty(Node::new(high_child, high_entries, layer)),
-    ))
+    Ok((non_empty(Node::new(low_left, low_entries, layer)), non_empty(Node::new(high_child, high_entries, layer))))
 }
 
 /// Removes `key`; the new root and the removed value, or `None` when the key is absent.
-pub(crate) fn delete(
-    ctx: &Ctx<'_>,
-    root: &Link,
-    key: &[u8],
-    height: u8,
-) -> Stepped<Option<(Link, Cid)>> {
+pub(crate) fn delete(ctx: &Ctx<'_>, root: &Link, key: &[u8], height: u8) -> Stepped<Option<(Link, Cid)>> {
     let (node, layer) = ctx.root(root)?;
     let Some(mut layer) = layer else {
         return Ok(None);
@@ -283,29 +232,14 @@ pub(crate) fn delete(
     }
 }
 
-fn delete_at(
-    ctx: &Ctx<'_>,
-    node: &Node,
-    layer: u8,
-    key: &[u8],
-    height: u8,
-) -> Stepped<Option<(Node, Cid)>> {
+fn delete_at(ctx: &Ctx<'_>, node: &Node, layer: u8, key: &[u8], height: u8) -> Stepped<Option<(Node, Cid)>> {
     let index = node.position(key);
     if height == layer {
-        let Some(entry) = node
-            .entries
-            .get(index)
-            .filter(|entry| entry.key.as_bytes() == key)
-        else {
+        let Some(entry) = node.entries.get(index).filter(|entry| entry.key.as_bytes() == key) else {
             return Ok(None);
         };
         // The subtrees either side of the removed key join into one.
-        let joined = merge(
-            ctx,
-            node.child_before(index).cloned(),
-            entry.right.clone(),
-            layer,
-        )?;
+        let joined = merge(ctx, node.child_before(index).cloned(), entry.right.clone(), layer)?;
         let mut left = node.left.clone();
         let mut entries = node.entries.clone();
         entries.remove(index);
@@ -319,8 +253,7 @@ fn delete_at(
         return Ok(None);
     };
     let lower = below(layer, child)?;
-    let Some((child, previous)) = delete_at(ctx, &*ctx.node(child, lower)?, lower, key, height)?
-    else {
+    let Some((child, previous)) = delete_at(ctx, &*ctx.node(child, lower)?, lower, key, height)? else {
         return Ok(None);
     };
     let mut left = node.left.clone();
@@ -331,12 +264,7 @@ fn delete_at(
 
 /// Joins two adjacent subtrees (every key of `low` below every key of `high`), both children
 /// of a node at `parent_layer`.
-fn merge(
-    ctx: &Ctx<'_>,
-    low: Option<Link>,
-    high: Option<Link>,
-    parent_layer: u8,
-) -> Stepped<Option<Link>> {
+fn merge(ctx: &Ctx<'_>, low: Option<Link>, high: Option<Link>, parent_layer: u8) -> Stepped<Option<Link>> {
     let (low, high) = match (low, high) {
         (None, other) | (other, None) => return Ok(other),
         (Some(low), Some(high)) => (low, high),
@@ -345,12 +273,7 @@ fn merge(
     let low_node = ctx.node(&low, layer)?;
     let high_node = ctx.node(&high, layer)?;
     // Where they meet, the last subtree of `low` and the first of `high` join in turn.
-    let middle = merge(
-        ctx,
-        low_node.last_child().cloned(),
-        high_node.left.clone(),
-        layer,
-    )?;
+    let middle = merge(ctx, low_node.last_child().cloned(), high_node.left.clone(), layer)?;
     let mut left = low_node.left.clone();
     let mut entries = low_node.entries.clone();
     let end = entries.len();
@@ -363,13 +286,7 @@ fn merge(
 /// undoing an operation on the key reads: when the key is present, the nodes down the inner
 /// edges of the subtrees either side of it (deleting it merges those); when absent, the nodes
 /// spanning its position below its own layer (inserting it splits those).
-pub(crate) fn path(
-    ctx: &Ctx<'_>,
-    root: &Link,
-    key: &[u8],
-    height: u8,
-    neighbours: bool,
-) -> Stepped<Vec<Arc<Node>>> {
+pub(crate) fn path(ctx: &Ctx<'_>, root: &Link, key: &[u8], height: u8, neighbours: bool) -> Stepped<Vec<Arc<Node>>> {
     let (mut node, layer) = ctx.root(root)?;
     let mut nodes = vec![node.clone()];
     let Some(mut layer) = layer else {
@@ -377,19 +294,11 @@ pub(crate) fn path(
     };
     loop {
         let index = node.position(key);
-        if node
-            .entries
-            .get(index)
-            .is_some_and(|entry| entry.key.as_bytes() == key)
-        {
+        if node.entries.get(index).is_some_and(|entry| entry.key.as_bytes() == key) {
             if neighbours {
                 let entry = &node.entries[index];
-                spine(ctx, node.child_before(index), layer, &mut nodes, |node| {
-                    node.last_child()
-                })?;
-                spine(ctx, entry.right.as_ref(), layer, &mut nodes, |node| {
-                    node.left.as_ref()
-                })?;
+                spine(ctx, node.child_before(index), layer, &mut nodes, |node| node.last_child())?;
+                spine(ctx, entry.right.as_ref(), layer, &mut nodes, |node| node.left.as_ref())?;
             }
             return Ok(nodes);
         }

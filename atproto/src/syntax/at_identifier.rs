@@ -52,11 +52,7 @@ fn looks_like_did(text: &str) -> bool {
 }
 
 pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
-    let result = if looks_like_did(text) {
-        did::validate(text)
-    } else {
-        handle::validate(text)
-    };
+    let result = if looks_like_did(text) { did::validate(text) } else { handle::validate(text) };
     result.map_err(|error| SyntaxError::new(Format::AtIdentifier, error.reason()))
 }
 

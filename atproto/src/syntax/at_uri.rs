@@ -29,12 +29,7 @@ impl AtUri {
     pub fn record(authority: impl Into<AtIdentifier>, collection: Nsid, rkey: RecordKey) -> AtUri {
         let authority = authority.into();
         let text = format!("{SCHEME}{authority}/{collection}/{rkey}");
-        AtUri {
-            text,
-            authority,
-            collection: Some(collection),
-            rkey: Some(rkey),
-        }
+        AtUri { text, authority, collection: Some(collection), rkey: Some(rkey) }
     }
 
     /// The text exactly as written.
@@ -113,30 +108,13 @@ impl TryFrom<String> for AtUri {
         // No part's syntax admits `/`, `?` or `#`, so splitting on `/` and validating each part
         // also rejects queries, fragments, empty segments and trailing slashes.
         let mut parts = path.split('/');
-        let authority = parts
-            .next()
-            .unwrap_or_default()
-            .parse::<AtIdentifier>()
-            .map_err(part_error)?;
-        let collection = parts
-            .next()
-            .map(str::parse::<Nsid>)
-            .transpose()
-            .map_err(part_error)?;
-        let rkey = parts
-            .next()
-            .map(str::parse::<RecordKey>)
-            .transpose()
-            .map_err(part_error)?;
+        let authority = parts.next().unwrap_or_default().parse::<AtIdentifier>().map_err(part_error)?;
+        let collection = parts.next().map(str::parse::<Nsid>).transpose().map_err(part_error)?;
+        let rkey = parts.next().map(str::parse::<RecordKey>).transpose().map_err(part_error)?;
         if parts.next().is_some() {
             return Err(error("has more than three path segments"));
         }
-        Ok(AtUri {
-            text,
-            authority,
-            collection,
-            rkey,
-        })
+        Ok(AtUri { text, authority, collection, rkey })
     }
 }
 
@@ -149,14 +127,9 @@ mod tests {
 
     #[test]
     fn a_record_uri_exposes_its_parts() {
-        let uri: AtUri = "at://did:plc:asdf123/app.bsky.feed.post/3jzfcijpj2z2a"
-            .parse()
-            .unwrap();
+        let uri: AtUri = "at://did:plc:asdf123/app.bsky.feed.post/3jzfcijpj2z2a".parse().unwrap();
         assert_eq!(uri.authority().as_str(), "did:plc:asdf123");
-        assert_eq!(
-            uri.collection().map(Nsid::as_str),
-            Some("app.bsky.feed.post")
-        );
+        assert_eq!(uri.collection().map(Nsid::as_str), Some("app.bsky.feed.post"));
         assert_eq!(uri.rkey().map(RecordKey::as_str), Some("3jzfcijpj2z2a"));
     }
 
@@ -181,9 +154,7 @@ mod tests {
 
     #[test]
     fn a_fragment_is_rejected() {
-        assert!("at://did:plc:asdf123/app.bsky.feed.post/abc#frag"
-            .parse::<AtUri>()
-            .is_err());
+        assert!("at://did:plc:asdf123/app.bsky.feed.post/abc#frag".parse::<AtUri>().is_err());
     }
 
     #[test]

@@ -29,9 +29,7 @@ impl Datetime {
     /// The current time, to the millisecond, in UTC (`…T…:…:….mmmZ`), the spelling clients
     /// produce, so server-made and client-made timestamps look alike.
     pub fn now() -> Datetime {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_micros());
+        let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros());
         Datetime::from_unix_micros(i64::try_from(micros).unwrap_or(i64::MAX))
     }
 
@@ -53,10 +51,7 @@ impl Datetime {
             second_of_day % 60,
             millis.rem_euclid(1000),
         );
-        Datetime {
-            text,
-            unix_micros: micros - micros.rem_euclid(1000),
-        }
+        Datetime { text, unix_micros: micros - micros.rem_euclid(1000) }
     }
 
     /// The text exactly as written.
@@ -97,9 +92,7 @@ impl PartialOrd for Datetime {
 
 impl Ord for Datetime {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.unix_micros
-            .cmp(&other.unix_micros)
-            .then_with(|| self.text.cmp(&other.text))
+        self.unix_micros.cmp(&other.unix_micros).then_with(|| self.text.cmp(&other.text))
     }
 }
 
@@ -115,8 +108,7 @@ impl TryFrom<String> for Datetime {
     type Error = SyntaxError;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        let unix_micros =
-            parse(&text).map_err(|reason| SyntaxError::new(Format::Datetime, reason))?;
+        let unix_micros = parse(&text).map_err(|reason| SyntaxError::new(Format::Datetime, reason))?;
         Ok(Datetime { text, unix_micros })
     }
 }
@@ -138,9 +130,7 @@ impl Cursor<'_> {
             return Err("expected a digit");
         }
         self.bytes = rest;
-        Ok(digits
-            .iter()
-            .fold(0, |value, digit| value * 10 + i64::from(digit - b'0')))
+        Ok(digits.iter().fold(0, |value, digit| value * 10 + i64::from(digit - b'0')))
     }
 
     fn literal(&mut self, expected: u8, reason: &'static str) -> Result<(), &'static str> {
@@ -163,9 +153,7 @@ fn parse(text: &str) -> Result<i64, &'static str> {
     if text.len() > MAX_LENGTH {
         return Err("longer than 64 characters");
     }
-    let mut cursor = Cursor {
-        bytes: text.as_bytes(),
-    };
+    let mut cursor = Cursor { bytes: text.as_bytes() };
     let year = cursor.digits(4)?;
     cursor.literal(b'-', "expected - after the year")?;
     let month = cursor.digits(2)?;
@@ -180,11 +168,7 @@ fn parse(text: &str) -> Result<i64, &'static str> {
     let mut micros = 0;
     if cursor.peek() == Some(b'.') {
         cursor.literal(b'.', "expected .")?;
-        let fraction_length = cursor
-            .bytes
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        let fraction_length = cursor.bytes.iter().take_while(|b| b.is_ascii_digit()).count();
         if fraction_length == 0 {
             return Err("a decimal point must be followed by digits");
         }
@@ -234,8 +218,7 @@ fn parse(text: &str) -> Result<i64, &'static str> {
     if hour > 23 || minute > 59 || second > 59 {
         return Err("the time of day is out of range");
     }
-    let local_seconds =
-        days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
+    let local_seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second;
     let utc_seconds = local_seconds - offset_minutes * 60;
     if utc_seconds < days_from_civil(0, 1, 1) * SECONDS_PER_DAY {
         return Err("falls before year 0 once the offset is applied");
@@ -273,16 +256,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -311,19 +289,13 @@ mod tests {
 
     #[test]
     fn fractional_digits_beyond_microseconds_are_truncated() {
-        assert_eq!(
-            datetime("1970-01-01T00:00:01.1234567Z").unix_micros(),
-            1_123_456
-        );
+        assert_eq!(datetime("1970-01-01T00:00:01.1234567Z").unix_micros(), 1_123_456);
         assert_eq!(datetime("1970-01-01T00:00:01.5Z").unix_micros(), 1_500_000);
     }
 
     #[test]
     fn the_text_is_kept_as_written() {
-        assert_eq!(
-            datetime("1985-04-12T23:20:50.120000Z").as_str(),
-            "1985-04-12T23:20:50.120000Z"
-        );
+        assert_eq!(datetime("1985-04-12T23:20:50.120000Z").as_str(), "1985-04-12T23:20:50.120000Z");
     }
 
     #[test]
@@ -357,9 +329,6 @@ mod tests {
             let (year, month, day) = civil_from_days(days);
             assert_eq!(days_from_civil(year, month, day), days);
         }
-        assert_eq!(
-            Datetime::from_unix_micros(0).as_str(),
-            "1970-01-01T00:00:00.000Z"
-        );
+        assert_eq!(Datetime::from_unix_micros(0).as_str(), "1970-01-01T00:00:00.000Z");
     }
 }

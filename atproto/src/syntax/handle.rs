@@ -9,16 +9,7 @@ const MAX_LABEL_LENGTH: usize = 63;
 
 /// Top-level domains the spec reserves: a handle under one is syntactically valid but must not be
 /// registered or resolved, because it can never be verified through public DNS.
-const RESERVED_TLDS: [&str; 8] = [
-    "alt",
-    "arpa",
-    "example",
-    "internal",
-    "invalid",
-    "local",
-    "localhost",
-    "onion",
-];
+const RESERVED_TLDS: [&str; 8] = ["alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"];
 
 super::string_newtype!(
     /// A syntactically valid handle such as `alice.bsky.social`, lowercased on parse because
@@ -94,13 +85,7 @@ mod tests {
     #[test]
     fn reserved_top_level_domains_are_recognised() {
         assert!("laptop.local".parse::<Handle>().unwrap().has_reserved_tld());
-        assert!(Handle::INVALID
-            .parse::<Handle>()
-            .unwrap()
-            .has_reserved_tld());
-        assert!(!"alice.bsky.social"
-            .parse::<Handle>()
-            .unwrap()
-            .has_reserved_tld());
+        assert!(Handle::INVALID.parse::<Handle>().unwrap().has_reserved_tld());
+        assert!(!"alice.bsky.social".parse::<Handle>().unwrap().has_reserved_tld());
     }
 }

@@ -29,10 +29,7 @@ fn cases(path: &Path) -> Vec<String> {
     let Ok(text) = fs::read_to_string(path) else {
         return Vec::new();
     };
-    text.lines()
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
+    text.lines().filter(|line| !line.is_empty() && !line.starts_with('#')).map(str::to_owned).collect()
 }
 
 /// Parses `value` with the newtype for `format`, returning its text as the type reports it.
@@ -76,20 +73,14 @@ fn every_interop_syntax_vector_is_classified_correctly() {
             match (&checked, &parsed) {
                 (Ok(()), Ok(text)) => {
                     // Handles (bare, or as an AT identifier) are lowercased; all else is kept.
-                    let is_handle = format == Format::Handle
-                        || (format == Format::AtIdentifier && !case.starts_with("did:"));
-                    let expected = if is_handle {
-                        case.to_ascii_lowercase()
-                    } else {
-                        case.clone()
-                    };
+                    let is_handle =
+                        format == Format::Handle || (format == Format::AtIdentifier && !case.starts_with("did:"));
+                    let expected = if is_handle { case.to_ascii_lowercase() } else { case.clone() };
                     if *text != expected {
                         failures.push(format!("{format}: {case:?} came back as {text:?}"));
                     }
                 }
-                _ => failures.push(format!(
-                    "{format}: valid {case:?} rejected: {checked:?} / {parsed:?}"
-                )),
+                _ => failures.push(format!("{format}: valid {case:?} rejected: {checked:?} / {parsed:?}")),
             }
         }
         for case in &invalid {
@@ -97,21 +88,12 @@ fn every_interop_syntax_vector_is_classified_correctly() {
                 failures.push(format!("{format}: invalid {case:?} accepted"));
             }
         }
-        println!(
-            "{format} syntax: {} valid, {} invalid cases",
-            valid.len(),
-            invalid.len()
-        );
+        println!("{format} syntax: {} valid, {} invalid cases", valid.len(), invalid.len());
         total_valid += valid.len();
         total_invalid += invalid.len();
     }
     println!("all syntax: {total_valid} valid, {total_invalid} invalid cases");
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -121,12 +103,9 @@ fn every_valid_interop_value_survives_a_json_round_trip() {
     };
     let mut count = 0;
     for case in cases(&dir.join("syntax/aturi_syntax_valid.txt")) {
-        let uri: AtUri = serde_json::from_value(serde_json::Value::String(case.clone()))
-            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
-        assert_eq!(
-            serde_json::to_value(&uri).ok(),
-            Some(serde_json::Value::String(case))
-        );
+        let uri: AtUri =
+            serde_json::from_value(serde_json::Value::String(case.clone())).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        assert_eq!(serde_json::to_value(&uri).ok(), Some(serde_json::Value::String(case)));
         count += 1;
     }
     for case in cases(&dir.join("syntax/datetime_syntax_invalid.txt")) {
@@ -149,9 +128,6 @@ fn the_valid_interop_cids_that_use_a_supported_encoding_decode() {
         }
     }
     // Syntax validation is deliberately looser than decoding; list what only the former admits.
-    println!(
-        "cid decode: {decoded} decoded, {} syntax-only: {undecodable:?}",
-        undecodable.len()
-    );
+    println!("cid decode: {decoded} decoded, {} syntax-only: {undecodable:?}", undecodable.len());
     assert!(decoded > 0);
 }

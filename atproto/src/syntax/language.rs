@@ -54,20 +54,14 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
 
 fn check(text: &str) -> Result<(), &'static str> {
     let subtags: Vec<&str> = text.split('-').collect();
-    if subtags
-        .iter()
-        .any(|subtag| subtag.is_empty() || subtag.len() > 8 || !is_alphanumeric(subtag))
-    {
+    if subtags.iter().any(|subtag| subtag.is_empty() || subtag.len() > 8 || !is_alphanumeric(subtag)) {
         return Err("every subtag must have 1 to 8 ASCII letters or digits");
     }
     let first = subtags[0];
     if first.bytes().any(|b| b.is_ascii_uppercase()) && !is_private_use_singleton(first) {
         return Err("the primary language subtag must be lowercase");
     }
-    if GRANDFATHERED
-        .iter()
-        .any(|tag| tag.eq_ignore_ascii_case(text))
-    {
+    if GRANDFATHERED.iter().any(|tag| tag.eq_ignore_ascii_case(text)) {
         return Ok(());
     }
     let mut rest = Subtags { items: &subtags };
@@ -87,9 +81,7 @@ fn check(text: &str) -> Result<(), &'static str> {
         }
     }
     rest.take_if(|s| s.len() == 4 && is_alpha(s));
-    rest.take_if(|s| {
-        (s.len() == 2 && is_alpha(s)) || (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()))
-    });
+    rest.take_if(|s| (s.len() == 2 && is_alpha(s)) || (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())));
     rest.variants()?;
     rest.extensions()?;
     if rest.items.is_empty() {
@@ -115,10 +107,8 @@ impl<'a> Subtags<'a, '_> {
 
     fn variants(&mut self) -> Result<(), &'static str> {
         let mut seen: Vec<String> = Vec::new();
-        let is_variant = |s: &str| {
-            matches!(s.len(), 5..=8)
-                || (s.len() == 4 && s.starts_with(|c: char| c.is_ascii_digit()))
-        };
+        let is_variant =
+            |s: &str| matches!(s.len(), 5..=8) || (s.len() == 4 && s.starts_with(|c: char| c.is_ascii_digit()));
         while let Some(variant) = self.take_if(is_variant) {
             let variant = variant.to_ascii_lowercase();
             if seen.contains(&variant) {

@@ -22,18 +22,12 @@ impl Nsid {
 
     /// The reversed-domain authority, e.g. `app.bsky.feed` in `app.bsky.feed.post`.
     pub fn authority(&self) -> &str {
-        self.0
-            .rsplit_once('.')
-            .map_or("", |(authority, _)| authority)
+        self.0.rsplit_once('.').map_or("", |(authority, _)| authority)
     }
 
     /// The authority as a domain name, e.g. `feed.bsky.app`, where its lexicons are published.
     pub fn authority_domain(&self) -> String {
-        self.authority()
-            .split('.')
-            .rev()
-            .collect::<Vec<_>>()
-            .join(".")
+        self.authority().split('.').rev().collect::<Vec<_>>().join(".")
     }
 }
 
@@ -67,9 +61,7 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
     if name.is_empty() || name.len() > MAX_SEGMENT_LENGTH {
         return error("the name must have 1 to 63 characters");
     }
-    if !name.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !all_bytes(name, |b| b.is_ascii_alphanumeric())
-    {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) || !all_bytes(name, |b| b.is_ascii_alphanumeric()) {
         return error("the name must be ASCII letters and digits, starting with a letter");
     }
     Ok(())
@@ -90,10 +82,7 @@ mod tests {
 
     #[test]
     fn an_nsid_keeps_the_case_of_its_name() {
-        assert_eq!(
-            "com.example.fooBar".parse::<Nsid>().unwrap().name(),
-            "fooBar"
-        );
+        assert_eq!("com.example.fooBar".parse::<Nsid>().unwrap().name(), "fooBar");
     }
 
     #[test]

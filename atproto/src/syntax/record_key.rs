@@ -21,9 +21,7 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
     if text == "." || text == ".." {
         return error("may not be \".\" or \"..\"");
     }
-    if !all_bytes(text, |b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'~')
-    }) {
+    if !all_bytes(text, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'~')) {
         return error("may only hold ASCII letters, digits and . - _ : ~");
     }
     Ok(())

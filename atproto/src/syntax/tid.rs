@@ -40,8 +40,7 @@ impl Tid {
     /// The TID for a timestamp and clock identifier; bits beyond 53 and 10 respectively are
     /// dropped, which the clock never produces.
     pub fn from_parts(timestamp_micros: u64, clock_id: u16) -> Tid {
-        let value = (timestamp_micros & MAX_TIMESTAMP) << CLOCK_ID_BITS
-            | u64::from(clock_id & MAX_CLOCK_ID);
+        let value = (timestamp_micros & MAX_TIMESTAMP) << CLOCK_ID_BITS | u64::from(clock_id & MAX_CLOCK_ID);
         Tid::from_u64(value)
     }
 

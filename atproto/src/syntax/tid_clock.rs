@@ -22,10 +22,7 @@ pub struct TidClock {
 impl TidClock {
     /// A clock stamping `clock_id` (masked to 10 bits) into every TID.
     pub fn new(clock_id: u16) -> TidClock {
-        TidClock {
-            clock_id: clock_id & MAX_CLOCK_ID,
-            last_micros: AtomicU64::new(0),
-        }
+        TidClock { clock_id: clock_id & MAX_CLOCK_ID, last_micros: AtomicU64::new(0) }
     }
 
     /// A clock with a random clock identifier, so that two processes minting TIDs in the same
@@ -58,24 +55,14 @@ impl TidClock {
     }
 
     fn next_at_least(&self, floor: u64) -> Tid {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_micros());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros());
         let now = u64::try_from(now).unwrap_or(MAX_TIMESTAMP);
         let mut last = self.last_micros.load(Ordering::Relaxed);
         loop {
             // At the 53-bit ceiling (year 2255) the timestamp can no longer grow; the clock then
             // repeats its last value rather than wrapping to zero.
-            let next = now
-                .max(last.saturating_add(1))
-                .max(floor)
-                .min(MAX_TIMESTAMP);
-            match self.last_micros.compare_exchange_weak(
-                last,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            let next = now.max(last.saturating_add(1)).max(floor).min(MAX_TIMESTAMP);
+            match self.last_micros.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Tid::from_parts(next, self.clock_id),
                 Err(current) => last = current,
             }
@@ -121,9 +108,7 @@ mod tests {
 
     #[test]
     fn tids_are_recent() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_micros()) as u64;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros()) as u64;
         let micros = Tid::now().timestamp_micros();
         assert!(micros.abs_diff(now) < 60_000_000);
     }

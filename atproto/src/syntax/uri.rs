@@ -30,9 +30,7 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
     };
     // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     if !scheme_ok {
         return error("the scheme must be a letter followed by letters, digits, + - or .");
     }
@@ -55,10 +53,7 @@ mod tests {
 
     #[test]
     fn a_uri_exposes_its_scheme() {
-        assert_eq!(
-            "https://example.com".parse::<Uri>().unwrap().scheme(),
-            "https"
-        );
+        assert_eq!("https://example.com".parse::<Uri>().unwrap().scheme(), "https");
     }
 
     #[test]
