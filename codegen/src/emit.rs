@@ -115,7 +115,7 @@ fn module_tokens(module: &Module) -> TokenStream {
             }
         }
     });
-    let method = module.method.as_ref().map(|m| method_tokens(module, m));
+    let method = module.method.as_ref().map(method_tokens);
     quote! {
         #(#![doc = #docs])*
         use crate::rt;
@@ -338,7 +338,7 @@ fn input_kind(body: &BodyIr, json_name: &str) -> (TokenStream, TokenStream) {
     }
 }
 
-fn method_tokens(module: &Module, m: &Method) -> TokenStream {
+fn method_tokens(m: &Method) -> TokenStream {
     let kind = ident(match m.kind {
         MethodKind::Query => "Query",
         MethodKind::Procedure => "Procedure",

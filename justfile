@@ -1,0 +1,31 @@
+# Aurora Locus tasks. `cargo install just` once, then `just <recipe>`.
+
+# Regenerate generated/ and openapi/ from lexicons/ (deterministic; CI fails on drift).
+gen:
+    cargo run -q -p aurora-codegen -- .
+
+# Re-extract lexicons/ from the pinned @atproto/api npm package, then regenerate.
+lexicons version="0.21.0":
+    node scripts/lexicons.mjs {{version}}
+    just gen
+
+# Run the server on the embedded defaults (SQLite + disk blobs under ./data).
+run:
+    cargo run --release
+
+# The test suite; PostgreSQL variants run when AURORA_TEST_POSTGRES_URL is set.
+test:
+    cargo nextest run --workspace
+
+# Format check and clippy, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks.
+bench:
+    cargo bench -p aurora-atproto
+
+# Everything CI runs.
+ci:
+    bash .ci/run
