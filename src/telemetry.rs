@@ -11,7 +11,9 @@ pub fn init(format: LogFormat) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a person at a terminal, never in files or log shippers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     // A second initialisation (tests start many servers in one process) is harmless.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

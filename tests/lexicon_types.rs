@@ -51,7 +51,9 @@ fn an_unknown_union_member_survives_a_round_trip() {
     assert_eq!(round_trip::<post::Record>(&record), record);
     let typed: post::Record = serde_json::from_value(record).expect("post");
     match typed.embed {
-        Some(post::RecordEmbed::Unknown(unknown)) => assert_eq!(unknown.type_name(), Some("com.example.embed.hologram")),
+        Some(post::RecordEmbed::Unknown(unknown)) => {
+            assert_eq!(unknown.type_name(), Some("com.example.embed.hologram"))
+        }
         other => panic!("expected an unknown embed, got {other:?}"),
     }
 }
@@ -60,7 +62,8 @@ fn an_unknown_union_member_survives_a_round_trip() {
 fn a_closed_union_refuses_a_type_it_does_not_list() {
     let write = json!({ "$type": "com.example.notAWrite", "collection": "app.bsky.feed.post" });
     assert!(serde_json::from_value::<apply_writes::InputWritesItem>(write).is_err());
-    let create = json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": {} });
+    let create =
+        json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": {} });
     assert!(matches!(
         serde_json::from_value::<apply_writes::InputWritesItem>(create),
         Ok(apply_writes::InputWritesItem::Create(_))
@@ -89,7 +92,8 @@ fn record_validators_enforce_lexicon_constraints() {
     let ok = json!({ "$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-05-01T12:00:00.000Z" });
     post::validate(&ok).expect("a minimal post is valid");
 
-    let too_long = json!({ "$type": "app.bsky.feed.post", "text": "é".repeat(301), "createdAt": "2024-05-01T12:00:00.000Z" });
+    let too_long =
+        json!({ "$type": "app.bsky.feed.post", "text": "é".repeat(301), "createdAt": "2024-05-01T12:00:00.000Z" });
     let error = post::validate(&too_long).expect_err("301 graphemes is too many");
     assert_eq!(error.path, "Record/text");
 

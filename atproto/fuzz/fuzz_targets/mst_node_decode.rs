@@ -10,10 +10,7 @@ fuzz_target!(|bytes: &[u8]| {
     let Ok(node) = decode_node(bytes) else {
         return;
     };
-    assert!(
-        node.entries.windows(2).all(|pair| pair[0].key < pair[1].key),
-        "accepted keys out of order"
-    );
+    assert!(node.entries.windows(2).all(|pair| pair[0].key < pair[1].key), "accepted keys out of order");
     let heights: Vec<u8> = node.entries.iter().map(|entry| entry.key.height()).collect();
     assert!(heights.windows(2).all(|pair| pair[0] == pair[1]), "accepted keys of different heights");
     // Decoding is a function of the bytes.

@@ -1,0 +1,73 @@
+//! The release binary as an operator runs it: starts on defaults, serves, stops cleanly on
+//! SIGTERM, and refuses a malformed setting naming the variable.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
+}
+
+#[test]
+fn the_binary_serves_and_shuts_down_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = binary()
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", dir.path())
+        .env("AURORA_BIND", "127.0.0.1:0")
+        .env("AURORA_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let addr = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "no listening line within 30 s");
+        let line = lines.next().expect("the server logs until it listens").expect("utf-8 log line");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if let Some(addr) = entry["fields"]["addr"].as_str() {
+            if entry["fields"]["message"].as_str().unwrap_or_default().contains("listening") {
+                break addr.to_owned();
+            }
+        }
+    };
+    let health = std::net::TcpStream::connect(&addr).map(|mut stream| {
+        use std::io::{Read, Write};
+        let _ = stream.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    });
+    let health = health.expect("connect to the server");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(dir.path().join("dev-secrets.env").exists(), "dev secrets are persisted in the data directory");
+
+    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}
+
+#[test]
+fn a_malformed_setting_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = binary()
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", dir.path())
+        .env("PDS_BLOB_UPLOAD_LIMIT", "five megabytes")
+        .output()
+        .expect("run the server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PDS_BLOB_UPLOAD_LIMIT"), "{stderr}");
+}
