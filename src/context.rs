@@ -4,20 +4,41 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use aurora_atproto::crypto::{KeyType, Keypair};
+
+use crate::auth::{Tokens, Verifier};
 use crate::config::Config;
+use crate::keys::KeyVault;
+use crate::plc::PlcClient;
 
 /// Everything a handler needs, shared by all requests.
 pub struct AppContext {
     pub config: Config,
     pub db: DatabaseConnection,
+    pub tokens: Tokens,
+    pub keys: KeyVault,
+    pub plc: PlcClient,
+    /// The key this server signs PLC operations with (PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX).
+    pub rotation_key: Keypair,
 }
 
 impl AppContext {
     /// Connects to the database (applying migrations) and assembles the context.
     pub async fn build(config: Config) -> Result<Arc<AppContext>, BuildError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| BuildError::DataDir(config.data_dir.clone(), e))?;
+        let rotation_bytes = hex::decode(config.plc_rotation_key_hex.expose()).map_err(|_| BuildError::RotationKey)?;
+        let rotation_key =
+            Keypair::from_private_bytes(KeyType::K256, &rotation_bytes).map_err(|_| BuildError::RotationKey)?;
         let db = crate::db::connect(&config.database_url).await.map_err(BuildError::Database)?;
-        Ok(Arc::new(AppContext { config, db }))
+        let tokens = Tokens::new(config.jwt_secret.expose(), &config.service_did);
+        let keys = KeyVault::new(config.plc_rotation_key_hex.expose());
+        let plc = PlcClient::new(&config.did_plc_url);
+        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key }))
+    }
+
+    /// Credential checks for this server's tokens and admin password.
+    pub fn verifier(&self) -> Verifier<'_> {
+        Verifier::new(&self.tokens, self.config.admin_password.expose())
     }
 }
 
@@ -27,4 +48,6 @@ pub enum BuildError {
     DataDir(std::path::PathBuf, std::io::Error),
     #[error("database: {0}")]
     Database(sea_orm::DbErr),
+    #[error("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX is not a valid secp256k1 private key")]
+    RotationKey,
 }

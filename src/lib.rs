@@ -1,9 +1,15 @@
 //! Aurora Locus: an atproto Personal Data Server.
 
+pub mod account;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod keys;
+pub mod plc;
+pub mod repo;
+pub mod sequencer;
 pub mod server;
 pub mod telemetry;
 pub mod web;

@@ -26,6 +26,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .at("/robots.txt", get(web::landing::robots))
         .at("/docs", get(web::docs::swagger_ui))
         .at("/openapi.json", get(web::docs::openapi_json))
+        .at("/.well-known/atproto-did", get(web::well_known::atproto_did))
         .data(ctx)
         .data(limits)
         .with(Compression::new())

@@ -98,7 +98,10 @@ impl CommitData {
     /// The firehose event's `blocks`: a CAR of [`CommitData::firehose_blocks`] rooted at the
     /// commit.
     pub async fn firehose_car(&self) -> Result<Vec<u8>, CarError> {
-        car_bytes(self.cid, self.firehose_blocks.iter().map(|(cid, bytes)| (*cid, bytes.clone()))).await
+        // Collected first: a borrowing iterator held across the await would make the future
+        // unusable from Send contexts (a higher-ranked closure lifetime).
+        let blocks: Vec<(Cid, Bytes)> = self.firehose_blocks.iter().map(|(cid, bytes)| (*cid, bytes.clone())).collect();
+        car_bytes(self.cid, blocks).await
     }
 }
 

@@ -4,12 +4,13 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_server_meta;
+mod m0002_accounts_and_repos;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_server_meta::Migration)]
+        vec![Box::new(m0001_server_meta::Migration), Box::new(m0002_accounts_and_repos::Migration)]
     }
 }

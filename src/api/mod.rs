@@ -17,3 +17,8 @@ impl Api {
         Self { ctx }
     }
 }
+
+/// Database and other server-side failures: logged, and answered with a generic 500.
+pub(crate) fn internal(error: impl std::fmt::Display) -> aurora_xrpc::XrpcError {
+    aurora_xrpc::XrpcError::internal(error)
+}

@@ -3,6 +3,7 @@
 pub mod docs;
 pub mod health;
 pub mod landing;
+pub mod well_known;
 
 use poem::{handler, IntoResponse, Request, Response};
 

@@ -18,6 +18,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub ctx: std::sync::Arc<AppContext>,
+    pub plc: crate::plc_double::PlcDouble,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
@@ -70,7 +71,9 @@ impl TestApp {
                 (database_url_for(&base, &name), Some((base, name)))
             }
         };
+        let plc = crate::plc_double::PlcDouble::start().await;
         let mut env: BTreeMap<String, String> = BTreeMap::new();
+        env.insert("PDS_DID_PLC_URL".into(), plc.url.clone());
         env.insert("PDS_DATA_DIRECTORY".into(), dir.path().display().to_string());
         env.insert("AURORA_DATABASE_URL".into(), database_url);
         env.insert("AURORA_BIND".into(), "127.0.0.1:0".into());
@@ -97,6 +100,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             backend,
             ctx,
+            plc,
             shutdown: Some(tx),
             server: Some(server),
             postgres,
@@ -116,6 +120,38 @@ impl TestApp {
         let response = self.get(path).await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Calls an XRPC method with a bearer token: a GET with `params`, or a POST with `body`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        nsid: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.xrpc(nsid));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Creates an account `<name>.test` with password `password`; returns the response body.
+    pub async fn create_account(&self, name: &str) -> serde_json::Value {
+        let body = serde_json::json!({
+            "handle": format!("{name}.test"),
+            "email": format!("{name}@example.com"),
+            "password": format!("{name}-password"),
+        });
+        let (status, account) = self.post_json("/xrpc/com.atproto.server.createAccount", &body).await;
+        assert_eq!(status, 200, "createAccount: {account}");
+        account
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {

@@ -3,7 +3,10 @@
 
 #[macro_use]
 mod helpers;
+mod plc_double;
 mod samples;
 
 mod foundation;
+mod server_accounts;
+mod server_sessions;
 mod xrpc_surface;

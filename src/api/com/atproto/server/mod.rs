@@ -1,7 +1,53 @@
-//! `com.atproto.server`: methods not implemented here answer `MethodNotImplemented`.
+//! `com.atproto.server`: accounts, sessions and app passwords. Methods not implemented here
+//! answer `MethodNotImplemented`.
 
-use aurora_generated::com::atproto::server::Service;
+mod app_passwords;
+mod create_account;
+mod describe_server;
+mod session;
+
+use aurora_generated::com::atproto::server::{
+    create_account as ca, create_app_password as cap, create_session as cs, describe_server as dsv, get_session as gs,
+    list_app_passwords as lap, refresh_session as rs, revoke_app_password as rap, Service,
+};
+use aurora_xrpc::{RequestContext, XrpcResult};
 
 use crate::api::Api;
 
-impl Service for Api {}
+impl Service for Api {
+    async fn describe_server(&self, _ctx: RequestContext, _params: dsv::Params) -> XrpcResult<dsv::Output> {
+        describe_server::describe_server(&self.ctx)
+    }
+
+    async fn create_account(&self, ctx: RequestContext, input: ca::Input) -> XrpcResult<ca::Output> {
+        create_account::create_account(&self.ctx, &ctx, input).await
+    }
+
+    async fn create_session(&self, _ctx: RequestContext, input: cs::Input) -> XrpcResult<cs::Output> {
+        session::create_session(&self.ctx, input).await
+    }
+
+    async fn get_session(&self, ctx: RequestContext, _params: gs::Params) -> XrpcResult<gs::Output> {
+        session::get_session(&self.ctx, &ctx).await
+    }
+
+    async fn refresh_session(&self, ctx: RequestContext) -> XrpcResult<rs::Output> {
+        session::refresh_session(&self.ctx, &ctx).await
+    }
+
+    async fn delete_session(&self, ctx: RequestContext) -> XrpcResult<()> {
+        session::delete_session(&self.ctx, &ctx).await
+    }
+
+    async fn create_app_password(&self, ctx: RequestContext, input: cap::Input) -> XrpcResult<cap::Output> {
+        app_passwords::create(&self.ctx, &ctx, input).await
+    }
+
+    async fn list_app_passwords(&self, ctx: RequestContext, _params: lap::Params) -> XrpcResult<lap::Output> {
+        app_passwords::list(&self.ctx, &ctx).await
+    }
+
+    async fn revoke_app_password(&self, ctx: RequestContext, input: rap::Input) -> XrpcResult<()> {
+        app_passwords::revoke(&self.ctx, &ctx, input).await
+    }
+}

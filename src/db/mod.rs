@@ -1,6 +1,8 @@
 //! The database: SQLite by default, PostgreSQL when the URL says so. The same SeaORM entities
 //! and migrations serve both.
 
+pub mod entities;
+
 use std::time::Duration;
 
 use aurora_migrations::{Migrator, MigratorTrait};

@@ -1,0 +1,255 @@
+//! Accounts: the actor and account rows, credentials, sessions and app passwords. Reads take
+//! any connection; everything that must change together takes a transaction.
+
+pub mod email;
+pub mod handle;
+pub mod password;
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use crate::db::entities::{account, actor, app_password, refresh_token};
+use crate::sequencer::AccountStatus;
+
+/// An actor with its credentials, if it has any.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub actor: actor::Model,
+    pub account: Option<account::Model>,
+}
+
+impl Account {
+    pub fn did(&self) -> &str {
+        &self.actor.did
+    }
+
+    /// The handle, or `handle.invalid` when the account has none (as the protocol spells it).
+    pub fn handle(&self) -> &str {
+        self.actor.handle.as_deref().unwrap_or("handle.invalid")
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.account.as_ref().and_then(|a| a.email.as_deref())
+    }
+
+    pub fn email_confirmed(&self) -> bool {
+        self.account.as_ref().is_some_and(|a| a.email_confirmed_at.is_some())
+    }
+
+    /// Takedown outranks deactivation.
+    pub fn status(&self) -> AccountStatus {
+        if self.actor.takedown_ref.is_some() {
+            AccountStatus::Takendown
+        } else if self.actor.deactivated_at.is_some() {
+            AccountStatus::Deactivated
+        } else {
+            AccountStatus::Active
+        }
+    }
+}
+
+/// How to find an account.
+pub enum Lookup<'a> {
+    Did(&'a str),
+    Handle(&'a str),
+    Email(&'a str),
+}
+
+pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Option<Account>, DbErr> {
+    let actor = match lookup {
+        Lookup::Did(did) => actor::Entity::find_by_id(did.to_owned()).one(conn).await?,
+        Lookup::Handle(handle) => {
+            actor::Entity::find().filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await?
+        }
+        Lookup::Email(email) => {
+            let Some(account) =
+                account::Entity::find().filter(account::Column::Email.eq(email.to_lowercase())).one(conn).await?
+            else {
+                return Ok(None);
+            };
+            return Ok(actor::Entity::find_by_id(account.did.clone())
+                .one(conn)
+                .await?
+                .map(|actor| Account { actor, account: Some(account) }));
+        }
+    };
+    let Some(actor) = actor else { return Ok(None) };
+    let account = account::Entity::find_by_id(actor.did.clone()).one(conn).await?;
+    Ok(Some(Account { actor, account }))
+}
+
+/// Finds by DID or handle, whichever `identifier` is.
+pub async fn find_by_identifier<C: ConnectionTrait>(conn: &C, identifier: &str) -> Result<Option<Account>, DbErr> {
+    if identifier.starts_with("did:") {
+        find(conn, Lookup::Did(identifier)).await
+    } else {
+        find(conn, Lookup::Handle(identifier)).await
+    }
+}
+
+pub async fn handle_taken<C: ConnectionTrait>(conn: &C, handle: &str) -> Result<bool, DbErr> {
+    Ok(actor::Entity::find().filter(actor::Column::Handle.eq(handle)).one(conn).await?.is_some())
+}
+
+pub async fn email_taken<C: ConnectionTrait>(conn: &C, email: &str) -> Result<bool, DbErr> {
+    Ok(account::Entity::find().filter(account::Column::Email.eq(email.to_lowercase())).one(conn).await?.is_some())
+}
+
+/// The rows of a new account.
+pub struct NewAccount<'a> {
+    pub did: &'a str,
+    pub handle: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: Option<String>,
+    pub deactivated: bool,
+}
+
+pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result<(), DbErr> {
+    let now = now();
+    actor::Entity::insert(actor::ActiveModel {
+        did: Set(new.did.to_owned()),
+        handle: Set(Some(new.handle.to_owned())),
+        created_at: Set(now.clone()),
+        deactivated_at: Set(new.deactivated.then(|| now.clone())),
+        delete_after: Set(None),
+        takedown_ref: Set(None),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    if let Some(password_hash) = new.password_hash {
+        account::Entity::insert(account::ActiveModel {
+            did: Set(new.did.to_owned()),
+            email: Set(new.email.map(str::to_lowercase)),
+            email_confirmed_at: Set(None),
+            password_hash: Set(password_hash),
+            invites_disabled: Set(false),
+        })
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub fn now() -> String {
+    aurora_atproto::syntax::Datetime::now().as_str().to_owned()
+}
+
+fn iso_from_secs(secs: i64) -> String {
+    aurora_atproto::syntax::Datetime::from_unix_micros(secs.saturating_mul(1_000_000)).as_str().to_owned()
+}
+
+/// Records a refresh token so that it can be rotated and revoked.
+pub async fn store_refresh_token<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    id: &str,
+    expires_at_secs: i64,
+    app_password_name: Option<&str>,
+) -> Result<(), DbErr> {
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        id: Set(id.to_owned()),
+        did: Set(did.to_owned()),
+        expires_at: Set(iso_from_secs(expires_at_secs)),
+        app_password_name: Set(app_password_name.map(str::to_owned)),
+        next_id: Set(None),
+    })
+    .on_conflict(OnConflict::column(refresh_token::Column::Id).do_nothing().to_owned())
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn refresh_token<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find_by_id(id.to_owned()).one(conn).await
+}
+
+/// How long a rotated refresh token keeps working, so that a client whose refresh response was
+/// lost can retry (it then receives the same successor).
+pub const REFRESH_GRACE_SECS: i64 = 2 * 60 * 60;
+
+/// Marks `old` as rotated to `next_id`, shortening its life to the grace period. Returns false
+/// when another refresh rotated it to a different successor first.
+pub async fn rotate_refresh_token<C: ConnectionTrait>(
+    conn: &C,
+    old: &refresh_token::Model,
+    next_id: &str,
+    grace_expires_at: &str,
+) -> Result<bool, DbErr> {
+    let result = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ExpiresAt, Expr::value(grace_expires_at.to_owned()))
+        .col_expr(refresh_token::Column::NextId, Expr::value(next_id.to_owned()))
+        .filter(refresh_token::Column::Id.eq(old.id.as_str()))
+        .filter(
+            Condition::any()
+                .add(refresh_token::Column::NextId.is_null())
+                .add(refresh_token::Column::NextId.eq(next_id)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn delete_refresh_token<C: ConnectionTrait>(conn: &C, id: &str) -> Result<(), DbErr> {
+    refresh_token::Entity::delete_by_id(id.to_owned()).exec(conn).await.map(|_| ())
+}
+
+pub async fn delete_expired_refresh_tokens<C: ConnectionTrait>(conn: &C, did: &str) -> Result<(), DbErr> {
+    refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::Did.eq(did))
+        .filter(refresh_token::Column::ExpiresAt.lte(now()))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn app_passwords<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Vec<app_password::Model>, DbErr> {
+    app_password::Entity::find()
+        .filter(app_password::Column::Did.eq(did))
+        .order_by_desc(app_password::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+pub async fn app_password_by_hash<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    hash: &str,
+) -> Result<Option<app_password::Model>, DbErr> {
+    app_password::Entity::find()
+        .filter(app_password::Column::Did.eq(did))
+        .filter(app_password::Column::PasswordHash.eq(hash))
+        .one(conn)
+        .await
+}
+
+pub async fn app_password<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    name: &str,
+) -> Result<Option<app_password::Model>, DbErr> {
+    app_password::Entity::find_by_id((did.to_owned(), name.to_owned())).one(conn).await
+}
+
+pub async fn insert_app_password<C: ConnectionTrait>(conn: &C, row: app_password::Model) -> Result<(), DbErr> {
+    app_password::Entity::insert(app_password::ActiveModel {
+        did: Set(row.did),
+        name: Set(row.name),
+        password_hash: Set(row.password_hash),
+        privileged: Set(row.privileged),
+        created_at: Set(row.created_at),
+    })
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Deletes an app password and every session opened with it.
+pub async fn revoke_app_password<C: ConnectionTrait>(conn: &C, did: &str, name: &str) -> Result<(), DbErr> {
+    app_password::Entity::delete_by_id((did.to_owned(), name.to_owned())).exec(conn).await?;
+    refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::Did.eq(did))
+        .filter(refresh_token::Column::AppPasswordName.eq(name))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,180 @@
+//! `com.atproto.server.createAccount`: a new account with a new did:plc identity, an empty
+//! signed repository, and a session.
+//!
+//! Pipeline: validate (pure) → create the identity at the PLC directory → one transaction that
+//! writes the account, its sealed signing key, the repository's first commit and the
+//! `#identity`, `#account`, `#commit` and `#sync` events → answer with tokens.
+
+use sea_orm::{DbErr, EntityTrait, Set, SqlErr, TransactionTrait};
+
+use aurora_atproto::blockstore::MemoryBlockStore;
+use aurora_atproto::crypto::{KeyType, Keypair};
+use aurora_atproto::repo::Repo;
+use aurora_generated::com::atproto::server::create_account::{Error, Input, Output};
+use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+
+use crate::account::{self, email, handle, password, NewAccount};
+use crate::api::internal;
+use crate::auth::Scope;
+use crate::context::AppContext;
+use crate::db::entities::signing_key;
+use crate::keys;
+use crate::plc::{self, Operation, PlcError};
+use crate::sequencer::{self, AccountStatus};
+
+/// Longest password accepted for a new account.
+const MAX_PASSWORD: usize = 256;
+
+pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input) -> XrpcResult<Output> {
+    let _ = req;
+    let (handle, email, password) = validate(ctx, &input).await?;
+    if input.did.is_some() {
+        return Err(XrpcError::new(
+            poem::http::StatusCode::NOT_IMPLEMENTED,
+            "MethodNotImplemented",
+            Some("Creating an account for an existing DID (migration) is not supported yet".into()),
+        ));
+    }
+
+    let signing_key = Keypair::generate(KeyType::K256);
+    let mut rotation_keys = Vec::new();
+    if let Some(recovery) = &input.recovery_key {
+        aurora_atproto::crypto::PublicKey::from_did_key(recovery)
+            .map_err(|_| XrpcError::invalid_request("recoveryKey must be a did:key"))?;
+        rotation_keys.push(recovery.clone());
+    }
+    rotation_keys.push(ctx.rotation_key.did_key());
+    let genesis = Operation::genesis(&signing_key.did_key(), rotation_keys, handle.as_str(), &ctx.config.public_url);
+    let doc_source = genesis.clone();
+    let signed = genesis.sign(&ctx.rotation_key);
+    let did = plc::did_for_genesis(&signed);
+    ctx.plc.submit(&did, &signed).await.map_err(plc_error)?;
+
+    let repo_did = did.parse().map_err(internal)?;
+    let (_, commit) =
+        Repo::create(MemoryBlockStore::new(), repo_did, &signing_key, Vec::new()).await.map_err(internal)?;
+    let password_hash = password::hash(password).await;
+    let refresh_id = crate::auth::tokens_new_refresh_id();
+    let pair = ctx.tokens.pair(&did, Scope::Access, &refresh_id);
+
+    let txn = ctx.db.begin().await.map_err(internal)?;
+    let written: Result<(), DbErr> = async {
+        account::insert(
+            &txn,
+            NewAccount {
+                did: &did,
+                handle: handle.as_str(),
+                email: Some(&email),
+                password_hash: Some(password_hash),
+                deactivated: false,
+            },
+        )
+        .await?;
+        signing_key::Entity::insert(signing_key::ActiveModel {
+            did: Set(did.clone()),
+            key_type: Set(keys::key_type_name(KeyType::K256).to_owned()),
+            sealed: Set(ctx.keys.seal(&did, &signing_key)),
+            created_at: Set(account::now()),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        crate::repo::persist_commit(&txn, &did, &commit).await?;
+        account::store_refresh_token(&txn, &did, &refresh_id, pair.refresh_expires_at, None).await?;
+        sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
+        sequencer::account(&txn, &did, AccountStatus::Active).await?;
+        sequencer::commit(&txn, &did, &commit).await?;
+        sequencer::sync(&txn, &did, &commit).await?;
+        Ok(())
+    }
+    .await;
+    match written {
+        Ok(()) => txn.commit().await.map_err(internal)?,
+        // A concurrent sign-up took the handle or email between the check and the insert.
+        Err(e) => {
+            return Err(match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("email") => {
+                    XrpcError::invalid_request("Email already taken")
+                }
+                Some(SqlErr::UniqueConstraintViolation(_)) => {
+                    Error::HandleNotAvailable(Some("Handle already taken".into())).into()
+                }
+                _ => internal(e),
+            })
+        }
+    }
+
+    Ok(Output {
+        did: did.parse().map_err(internal)?,
+        handle,
+        did_doc: Some(plc::doc_for(&did, &doc_source)),
+        access_jwt: pair.access_jwt,
+        refresh_jwt: pair.refresh_jwt,
+        extra: Default::default(),
+    })
+}
+
+/// Checks everything that can be checked before any identity is created.
+async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::codegen::Handle, String, String)> {
+    if input.plc_op.is_some() {
+        return Err(XrpcError::invalid_request("Unsupported input: \"plcOp\""));
+    }
+    let Some(password) = input.password.clone() else {
+        return Err(Error::InvalidPassword(Some("A password is required".into())).into());
+    };
+    if password.len() > MAX_PASSWORD {
+        return Err(Error::InvalidPassword(Some(format!(
+            "Password too long. Maximum length is {MAX_PASSWORD} characters."
+        )))
+        .into());
+    }
+    if password.is_empty() {
+        return Err(Error::InvalidPassword(Some("Password must not be empty".into())).into());
+    }
+    if ctx.config.invite_required && input.invite_code.is_none() {
+        return Err(Error::InvalidInviteCode(Some("No invite code provided".into())).into());
+    }
+    if ctx.config.invite_required {
+        // Invite codes are not issued by this version yet, so none can be valid.
+        return Err(Error::InvalidInviteCode(Some(
+            "This server requires invite codes, which it cannot issue yet; its operator can set PDS_INVITE_REQUIRED=false"
+                .into(),
+        ))
+        .into());
+    }
+    let Some(email) = input.email.as_deref().map(str::trim).map(str::to_lowercase) else {
+        return Err(XrpcError::invalid_request("Email is required"));
+    };
+    if !email::is_valid(&email) {
+        return Err(XrpcError::invalid_request("This email address is not supported, please use a different email."));
+    }
+    let handle =
+        handle::check_local(input.handle.as_str(), &ctx.config.service_handle_domains).map_err(|e| match e {
+            handle::HandleError::Invalid(message) => Error::InvalidHandle(Some(message)).into(),
+            handle::HandleError::Reserved => Error::HandleNotAvailable(Some("Reserved handle".into())).into(),
+            handle::HandleError::UnsupportedDomain => {
+                XrpcError::from(Error::UnsupportedDomain(Some("Not a supported handle domain".into())))
+            }
+        })?;
+    if account::handle_taken(&ctx.db, handle.as_str()).await.map_err(internal)? {
+        return Err(Error::HandleNotAvailable(Some(format!("Handle already taken: {handle}"))).into());
+    }
+    if account::email_taken(&ctx.db, &email).await.map_err(internal)? {
+        return Err(XrpcError::invalid_request(format!("Email already taken: {email}")));
+    }
+    Ok((handle, email, password))
+}
+
+fn plc_error(error: PlcError) -> XrpcError {
+    match error {
+        PlcError::Refused(message) => XrpcError::invalid_request(message),
+        PlcError::NotFound(did) => XrpcError::invalid_request(format!("{did} is not known to the PLC directory")),
+        PlcError::Upstream(message) => {
+            tracing::warn!(error = %message, "PLC directory failed");
+            XrpcError::new(
+                poem::http::StatusCode::BAD_GATEWAY,
+                "UpstreamFailure",
+                Some("Unable to perform PLC operation".into()),
+            )
+        }
+    }
+}

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// Login credentials of an actor that has them.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "account")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub did: String,
+    pub email: Option<String>,
+    pub email_confirmed_at: Option<String>,
+    pub password_hash: String,
+    pub invites_disabled: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+
+/// Every hosted identity: the DID, its handle and its lifecycle state.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "actor")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub did: String,
+    pub handle: Option<String>,
+    pub created_at: String,
+    pub deactivated_at: Option<String>,
+    pub delete_after: Option<String>,
+    pub takedown_ref: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,10 @@
+//! SeaORM models, one per table (see `migrations/`).
+
+pub mod account;
+pub mod actor;
+pub mod app_password;
+pub mod refresh_token;
+pub mod repo_block;
+pub mod repo_root;
+pub mod repo_seq;
+pub mod signing_key;

@@ -1,0 +1,17 @@
+use sea_orm::entity::prelude::*;
+
+/// The current commit of each repository.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "repo_root")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub did: String,
+    pub cid: String,
+    pub rev: String,
+    pub indexed_at: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

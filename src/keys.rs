@@ -1,0 +1,106 @@
+//! Repository signing keys at rest. Each account's private key is sealed with
+//! ChaCha20-Poly1305 under a key-encryption key derived from the PDS rotation key, so a copy of
+//! the database alone reveals no signing key; the DID is bound in as associated data so a
+//! sealed key cannot be moved to another account.
+
+use aurora_atproto::crypto::{KeyType, Keypair};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const NONCE_LEN: usize = 12;
+const CONTEXT: &[u8] = b"aurora-locus signing-key seal v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("sealed key is malformed or was sealed under another server secret")]
+    Unseal,
+    #[error("stored key type {0:?} is unknown")]
+    KeyType(String),
+    #[error("stored key is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Seals and unseals signing keys.
+#[derive(Clone)]
+pub struct KeyVault {
+    cipher: ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for KeyVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyVault(..)")
+    }
+}
+
+impl KeyVault {
+    /// A vault whose key-encryption key is derived from `secret` (the rotation key's hex).
+    pub fn new(secret: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(CONTEXT);
+        hasher.update(secret.as_bytes());
+        let kek: [u8; 32] = hasher.finalize().into();
+        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&kek)) }
+    }
+
+    /// `nonce || ciphertext` of the key's private bytes, bound to `did`.
+    pub fn seal(&self, did: &str, key: &Keypair) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let secret = key.to_private_bytes();
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_slice(), aad: did.as_bytes() })
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        out
+    }
+
+    pub fn unseal(&self, did: &str, key_type: &str, sealed: &[u8]) -> Result<Keypair, KeyError> {
+        let key_type = parse_key_type(key_type)?;
+        if sealed.len() <= NONCE_LEN {
+            return Err(KeyError::Unseal);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let secret = zeroize::Zeroizing::new(
+            self.cipher
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: did.as_bytes() })
+                .map_err(|_| KeyError::Unseal)?,
+        );
+        Keypair::from_private_bytes(key_type, &secret).map_err(|e| KeyError::Invalid(e.to_string()))
+    }
+}
+
+pub fn key_type_name(key_type: KeyType) -> &'static str {
+    match key_type {
+        KeyType::K256 => "k256",
+        KeyType::P256 => "p256",
+    }
+}
+
+fn parse_key_type(name: &str) -> Result<KeyType, KeyError> {
+    match name {
+        "k256" => Ok(KeyType::K256),
+        "p256" => Ok(KeyType::P256),
+        other => Err(KeyError::KeyType(other.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_key_unseals_to_the_same_key_for_the_same_account_only() {
+        let vault = KeyVault::new("00".repeat(32).as_str());
+        let key = Keypair::generate(KeyType::K256);
+        let sealed = vault.seal("did:plc:alice", &key);
+        assert!(!sealed.windows(32).any(|w| w == key.to_private_bytes().as_slice()), "never stored in the clear");
+        let back = vault.unseal("did:plc:alice", "k256", &sealed).expect("unseal");
+        assert_eq!(back.did_key(), key.did_key());
+        assert!(vault.unseal("did:plc:mallory", "k256", &sealed).is_err());
+        assert!(KeyVault::new("11".repeat(32).as_str()).unseal("did:plc:alice", "k256", &sealed).is_err());
+    }
+}

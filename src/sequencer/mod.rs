@@ -1,0 +1,135 @@
+//! The event log behind the firehose. Every change to a repository or account appends an
+//! event in the same transaction as the change itself, so the log never disagrees with the
+//! data. Events are stored as their DAG-CBOR body; the sequence number is the row's key.
+
+use std::collections::BTreeMap;
+
+use cid::Cid;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+
+use aurora_atproto::data::{self, Ipld};
+use aurora_atproto::mst::RecordOp;
+use aurora_atproto::repo::CommitData;
+use aurora_atproto::syntax::Datetime;
+
+use crate::db::entities::repo_seq;
+
+/// An account's hosting status, as `#account` events and `getRepoStatus` report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Deactivated,
+    Takendown,
+    Suspended,
+    Deleted,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            AccountStatus::Active => None,
+            AccountStatus::Deactivated => Some("deactivated"),
+            AccountStatus::Takendown => Some("takendown"),
+            AccountStatus::Suspended => Some("suspended"),
+            AccountStatus::Deleted => Some("deleted"),
+        }
+    }
+}
+
+fn s(text: &str) -> Ipld {
+    Ipld::String(text.to_owned())
+}
+
+fn event(fields: Vec<(&str, Ipld)>) -> Result<Vec<u8>, DbErr> {
+    let map: BTreeMap<String, Ipld> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    data::to_dag_cbor(&Ipld::Map(map)).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
+}
+
+async fn append<C: ConnectionTrait>(conn: &C, did: &str, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
+    let row = repo_seq::ActiveModel {
+        did: Set(did.to_owned()),
+        event_type: Set(kind.to_owned()),
+        event: Set(body),
+        invalidated: Set(false),
+        sequenced_at: Set(time.to_owned()),
+        ..Default::default()
+    };
+    Ok(row.insert(conn).await?.seq)
+}
+
+/// `#identity`: the account's handle or DID document may have changed.
+pub async fn identity<C: ConnectionTrait>(conn: &C, did: &str, handle: Option<&str>) -> Result<i64, DbErr> {
+    let time = Datetime::now();
+    let mut fields = vec![("did", s(did)), ("time", s(time.as_str()))];
+    if let Some(handle) = handle {
+        fields.push(("handle", s(handle)));
+    }
+    append(conn, did, "identity", event(fields)?, time.as_str()).await
+}
+
+/// `#account`: the account's hosting status changed.
+pub async fn account<C: ConnectionTrait>(conn: &C, did: &str, status: AccountStatus) -> Result<i64, DbErr> {
+    let time = Datetime::now();
+    let mut fields =
+        vec![("did", s(did)), ("time", s(time.as_str())), ("active", Ipld::Bool(status == AccountStatus::Active))];
+    if let Some(status) = status.as_str() {
+        fields.push(("status", s(status)));
+    }
+    append(conn, did, "account", event(fields)?, time.as_str()).await
+}
+
+/// `#commit`: a new commit, with its operations and the blocks a consumer needs to verify it.
+pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
+    let time = Datetime::now();
+    let blocks = commit.firehose_car().await.map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
+    let ops: Vec<Ipld> = commit.ops.iter().map(op).collect();
+    let mut fields = vec![
+        ("repo", s(did)),
+        ("commit", Ipld::Link(commit.cid)),
+        ("rev", s(commit.commit.rev.as_str())),
+        ("since", commit.since.as_ref().map_or(Ipld::Null, |t| s(t.as_str()))),
+        ("blocks", Ipld::Bytes(blocks)),
+        ("ops", Ipld::List(ops)),
+        ("blobs", Ipld::List(Vec::new())),
+        ("rebase", Ipld::Bool(false)),
+        ("tooBig", Ipld::Bool(false)),
+        ("time", s(time.as_str())),
+    ];
+    if let Some(prev) = commit.prev_data {
+        fields.push(("prevData", Ipld::Link(prev)));
+    }
+    append(conn, did, "commit", event(fields)?, time.as_str()).await
+}
+
+fn op(op: &RecordOp) -> Ipld {
+    let (action, key, cid, prev): (&str, _, Option<Cid>, Option<Cid>) = match op {
+        RecordOp::Create { key, cid } => ("create", key, Some(*cid), None),
+        RecordOp::Update { key, cid, prev } => ("update", key, Some(*cid), Some(*prev)),
+        RecordOp::Delete { key, prev } => ("delete", key, None, Some(*prev)),
+    };
+    let mut map = BTreeMap::from([
+        ("action".to_owned(), s(action)),
+        ("path".to_owned(), s(key.as_ref())),
+        ("cid".to_owned(), cid.map_or(Ipld::Null, Ipld::Link)),
+    ]);
+    if let Some(prev) = prev {
+        map.insert("prev".to_owned(), Ipld::Link(prev));
+    }
+    Ipld::Map(map)
+}
+
+/// `#sync`: the repository's current commit, for consumers to (re)synchronise from.
+pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
+    let time = Datetime::now();
+    let (cid, bytes) = commit.commit.to_block();
+    let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
+        .await
+        .map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
+    let fields = vec![
+        ("did", s(did)),
+        ("rev", s(commit.commit.rev.as_str())),
+        ("blocks", Ipld::Bytes(blocks)),
+        ("time", s(time.as_str())),
+    ];
+    append(conn, did, "sync", event(fields)?, time.as_str()).await
+}

@@ -1,0 +1,24 @@
+//! `/.well-known/atproto-did`: proves a hosted handle belongs to its DID, by the Host header.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{handler, IntoResponse, Request, Response};
+
+use crate::account;
+use crate::context::AppContext;
+use crate::sequencer::AccountStatus;
+
+#[handler]
+pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Response {
+    let host = request.uri().host().or_else(|| request.header("host")).unwrap_or_default();
+    let handle = host.split(':').next().unwrap_or_default().to_lowercase();
+    match account::find(&ctx.db, account::Lookup::Handle(&handle)).await {
+        Ok(Some(found)) if found.status() == AccountStatus::Active => {
+            found.did().to_owned().with_content_type("text/plain; charset=utf-8").into_response()
+        }
+        Ok(_) => (StatusCode::NOT_FOUND, "User not found").into_response(),
+        Err(e) => aurora_xrpc::XrpcError::internal(e).into_response(),
+    }
+}

@@ -1,0 +1,140 @@
+//! Signing up: `describeServer`, `createAccount`, handle resolution and the well-known proof.
+
+use aurora_atproto::crypto::PublicKey;
+use aurora_locus::db::entities::{repo_block, repo_root, repo_seq};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+app_test!(describe_server_reports_the_sign_up_rules, |app| {
+    let (status, body) = app.get_json("/xrpc/com.atproto.server.describeServer").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["did"], "did:web:localhost");
+    assert_eq!(body["availableUserDomains"], json!([".test"]));
+    assert_eq!(body["inviteCodeRequired"], false);
+    assert_eq!(body["blobUploadLimit"], 5 * 1024 * 1024);
+});
+
+app_test!(a_new_account_gets_a_plc_identity_a_signed_repo_and_a_session, |app| {
+    let account = app.create_account("alice").await;
+    let did = account["did"].as_str().expect("did");
+    assert!(did.starts_with("did:plc:") && did.len() == 32, "{did}");
+    assert_eq!(account["handle"], "alice.test");
+
+    // The DID document names this server, the handle and a signing key.
+    let doc = &account["didDoc"];
+    assert_eq!(doc["id"], did);
+    assert_eq!(doc["alsoKnownAs"], json!(["at://alice.test"]));
+    assert_eq!(doc["service"][0]["type"], "AtprotoPersonalDataServer");
+    assert_eq!(doc["service"][0]["serviceEndpoint"], "http://localhost:2583");
+    let multikey = doc["verificationMethod"][0]["publicKeyMultibase"].as_str().expect("signing key");
+    let signing_key = PublicKey::from_multikey(multikey).expect("a valid multikey");
+
+    // The directory accepted a genesis operation that derives this DID (the double checks the
+    // signature and the hash) and rotates with this server's key.
+    let ops = app.plc.operations(did);
+    assert_eq!(ops.len(), 1);
+    assert!(ops[0].op.rotation_keys.contains(&app.ctx.rotation_key.did_key()));
+
+    // The session works.
+    let token = account["accessJwt"].as_str().expect("access token");
+    let (status, session) = app.call(reqwest::Method::GET, "com.atproto.server.getSession", Some(token), None).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["did"], did);
+    assert_eq!(session["email"], "alice@example.com");
+    assert_eq!(session["active"], true);
+
+    // The repository's first commit is stored and signed by the key in the DID document.
+    let root = repo_root::Entity::find_by_id(did.to_owned()).one(&app.ctx.db).await.expect("query").expect("root");
+    let commit_block = repo_block::Entity::find()
+        .filter(repo_block::Column::Did.eq(did))
+        .filter(repo_block::Column::Cid.eq(root.cid.clone()))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("commit block");
+    let commit = aurora_atproto::commit::Commit::from_bytes(&commit_block.content).expect("a v3 commit");
+    commit.verify(&signing_key).expect("the commit verifies against the DID document's key");
+    assert_eq!(commit.did.as_str(), did);
+    assert_eq!(commit.rev.as_str(), root.rev);
+
+    // Identity, account status, the first commit and a sync point went to the firehose, in order.
+    let events = repo_seq::Entity::find()
+        .filter(repo_seq::Column::Did.eq(did))
+        .order_by_asc(repo_seq::Column::Seq)
+        .all(&app.ctx.db)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["identity", "account", "commit", "sync"]);
+    let commit_event = aurora_atproto::data::from_dag_cbor(&events[2].event).expect("canonical DAG-CBOR");
+    let commit_event = aurora_atproto::data::ipld_to_json(&commit_event).expect("json");
+    assert_eq!(commit_event["repo"], did);
+    assert_eq!(commit_event["commit"]["$link"], root.cid);
+    assert_eq!(commit_event["since"], Value::Null);
+});
+
+app_test!(sign_up_refuses_bad_or_taken_handles_and_emails, |app| {
+    app.create_account("alice").await;
+    let attempt =
+        |handle: &str, email: &str| json!({ "handle": handle, "email": email, "password": "a-good-password" });
+    let cases = [
+        (attempt("alice.test", "other@example.com"), "HandleNotAvailable"),
+        (attempt("ALICE.test", "other@example.com"), "HandleNotAvailable"),
+        (attempt("bob.test", "alice@example.com"), "InvalidRequest"),
+        (attempt("bob.test", "ALICE@example.com"), "InvalidRequest"),
+        (attempt("bo.test", "bo@example.com"), "InvalidHandle"),
+        (attempt("admin.test", "admin@example.com"), "HandleNotAvailable"),
+        (attempt("bob.example.com", "bob@example.com"), "UnsupportedDomain"),
+        (attempt("bob.test", "not-an-email"), "InvalidRequest"),
+        (json!({ "handle": "bob.test", "email": "bob@example.com" }), "InvalidPassword"),
+        (json!({ "handle": "bob.test", "password": "a-good-password" }), "InvalidRequest"),
+        (json!({ "handle": "bob.test", "email": "bob@example.com", "password": "x".repeat(257) }), "InvalidPassword"),
+    ];
+    for (input, expected) in cases {
+        let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &input).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(expected)), "{input} -> {body}");
+    }
+    let (status, body) = app
+        .post_json("/xrpc/com.atproto.server.createAccount", &json!({ "handle": "not a handle", "password": "x" }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+});
+
+app_test!(hosted_handles_resolve_locally_and_by_well_known, |app| {
+    let account = app.create_account("carol").await;
+    let (status, body) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=Carol.test").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["did"], account["did"]);
+    let (status, body) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nobody.test").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("HandleNotFound")));
+
+    let response = app
+        .client
+        .get(format!("{}/.well-known/atproto-did", app.url))
+        .header("host", "carol.test")
+        .send()
+        .await
+        .expect("well-known");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("text"), account["did"].as_str().expect("did"));
+    let response = app
+        .client
+        .get(format!("{}/.well-known/atproto-did", app.url))
+        .header("host", "nobody.test")
+        .send()
+        .await
+        .expect("well-known");
+    assert_eq!(response.status().as_u16(), 404);
+});
+
+#[tokio::test]
+async fn invites_required_refuses_sign_up_without_a_valid_code() {
+    let app = crate::helpers::TestApp::spawn_with(crate::helpers::Backend::Sqlite, &[("PDS_INVITE_REQUIRED", "true")])
+        .await
+        .expect("app");
+    let body = json!({ "handle": "dave.test", "email": "dave@example.com", "password": "pw-pw-pw" });
+    let (status, answer) = app.post_json("/xrpc/com.atproto.server.createAccount", &body).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("InvalidInviteCode")), "{answer}");
+    let (_, described) = app.get_json("/xrpc/com.atproto.server.describeServer").await;
+    assert_eq!(described["inviteCodeRequired"], true);
+}
