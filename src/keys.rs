@@ -73,6 +73,17 @@ impl KeyVault {
     }
 }
 
+/// An account's signing key, unsealed for one use.
+pub async fn signing_key(ctx: &crate::context::AppContext, did: &str) -> Result<Keypair, aurora_xrpc::XrpcError> {
+    use sea_orm::EntityTrait;
+    let row = crate::db::entities::signing_key::Entity::find_by_id(did.to_owned())
+        .one(&ctx.db)
+        .await
+        .map_err(aurora_xrpc::XrpcError::internal)?
+        .ok_or_else(|| aurora_xrpc::XrpcError::internal(format!("{did} has no signing key")))?;
+    ctx.keys.unseal(did, &row.key_type, &row.sealed).map_err(aurora_xrpc::XrpcError::internal)
+}
+
 pub fn key_type_name(key_type: KeyType) -> &'static str {
     match key_type {
         KeyType::K256 => "k256",

@@ -2,6 +2,7 @@
 //! credentials, and inbound service auth.
 
 pub mod jwt;
+pub mod methods;
 mod tokens;
 mod verifier;
 

@@ -113,3 +113,25 @@ pub async fn persist_commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &Co
 pub async fn root<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Option<repo_root::Model>, DbErr> {
     repo_root::Entity::find_by_id(did.to_owned()).one(conn).await
 }
+
+/// The current signed commit of a repository, if it has one.
+pub async fn current_commit<C: ConnectionTrait + Sync>(
+    conn: &C,
+    did: &str,
+) -> Result<Option<(repo_root::Model, aurora_atproto::commit::Commit)>, DbErr> {
+    let Some(root) = root(conn, did).await? else { return Ok(None) };
+    let cid = Cid::try_from(root.cid.as_str()).map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))?;
+    let bytes = SqlBlockStore::new(conn, did)
+        .get(&cid)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .ok_or_else(|| DbErr::Custom(format!("commit block {cid} of {did} is missing")))?;
+    let commit = aurora_atproto::commit::Commit::from_bytes(&bytes).map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok(Some((root, commit)))
+}
+
+/// How many blocks a repository holds.
+pub async fn block_count<C: ConnectionTrait>(conn: &C, did: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    repo_block::Entity::find().filter(repo_block::Column::Did.eq(did)).count(conn).await
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
 
+use aurora_atproto::commit::Commit;
 use aurora_atproto::data::{self, Ipld};
 use aurora_atproto::mst::RecordOp;
 use aurora_atproto::repo::CommitData;
@@ -119,15 +120,15 @@ fn op(op: &RecordOp) -> Ipld {
 }
 
 /// `#sync`: the repository's current commit, for consumers to (re)synchronise from.
-pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
+pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> Result<i64, DbErr> {
     let time = Datetime::now();
-    let (cid, bytes) = commit.commit.to_block();
+    let (cid, bytes) = commit.to_block();
     let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
         .await
         .map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
     let fields = vec![
         ("did", s(did)),
-        ("rev", s(commit.commit.rev.as_str())),
+        ("rev", s(commit.rev.as_str())),
         ("blocks", Ipld::Bytes(blocks)),
         ("time", s(time.as_str())),
     ];

@@ -8,5 +8,6 @@ mod samples;
 
 mod foundation;
 mod server_accounts;
+mod server_lifecycle;
 mod server_sessions;
 mod xrpc_surface;

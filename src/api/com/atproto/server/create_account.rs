@@ -83,7 +83,7 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
         sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
         sequencer::account(&txn, &did, AccountStatus::Active).await?;
         sequencer::commit(&txn, &did, &commit).await?;
-        sequencer::sync(&txn, &did, &commit).await?;
+        sequencer::sync(&txn, &did, &commit.commit).await?;
         Ok(())
     }
     .await;

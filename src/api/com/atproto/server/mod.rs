@@ -4,10 +4,13 @@
 mod app_passwords;
 mod create_account;
 mod describe_server;
+mod lifecycle;
+mod service_auth;
 mod session;
 
 use aurora_generated::com::atproto::server::{
-    create_account as ca, create_app_password as cap, create_session as cs, describe_server as dsv, get_session as gs,
+    check_account_status as cas, create_account as ca, create_app_password as cap, create_session as cs,
+    deactivate_account as da, describe_server as dsv, get_service_auth as gsa, get_session as gs,
     list_app_passwords as lap, refresh_session as rs, revoke_app_password as rap, Service,
 };
 use aurora_xrpc::{RequestContext, XrpcResult};
@@ -49,5 +52,21 @@ impl Service for Api {
 
     async fn revoke_app_password(&self, ctx: RequestContext, input: rap::Input) -> XrpcResult<()> {
         app_passwords::revoke(&self.ctx, &ctx, input).await
+    }
+
+    async fn get_service_auth(&self, ctx: RequestContext, params: gsa::Params) -> XrpcResult<gsa::Output> {
+        service_auth::get_service_auth(&self.ctx, &ctx, params).await
+    }
+
+    async fn activate_account(&self, ctx: RequestContext) -> XrpcResult<()> {
+        lifecycle::activate(&self.ctx, &ctx).await
+    }
+
+    async fn deactivate_account(&self, ctx: RequestContext, input: da::Input) -> XrpcResult<()> {
+        lifecycle::deactivate(&self.ctx, &ctx, input).await
+    }
+
+    async fn check_account_status(&self, ctx: RequestContext, _params: cas::Params) -> XrpcResult<cas::Output> {
+        lifecycle::check_account_status(&self.ctx, &ctx).await
     }
 }

@@ -1,0 +1,98 @@
+//! Service auth and the account lifecycle.
+
+use aurora_atproto::crypto::PublicKey;
+use aurora_locus::db::entities::repo_seq;
+use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).expect("base64");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+app_test!(service_auth_tokens_are_signed_by_the_repo_key_with_the_requested_claims, |app| {
+    let account = app.create_account("ivan").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let path = "com.atproto.server.getServiceAuth?aud=did:web:api.example.com&lxm=app.bsky.feed.getTimeline";
+    let (status, body) = app.call(Method::GET, path, Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    let jwt = body["token"].as_str().expect("token");
+    let c = claims(jwt);
+    assert_eq!((c["iss"].as_str(), c["aud"].as_str()), (Some(did), Some("did:web:api.example.com")));
+    assert_eq!(c["lxm"], "app.bsky.feed.getTimeline");
+    assert!(c["exp"].as_i64().expect("exp") - c["iat"].as_i64().expect("iat") <= 60);
+    assert_eq!(c["jti"].as_str().map(str::len), Some(32));
+    let multikey = account["didDoc"]["verificationMethod"][0]["publicKeyMultibase"].as_str().expect("key");
+    let key = PublicKey::from_multikey(multikey).expect("key");
+    aurora_locus::auth::jwt::verify_es(jwt, &key).expect("signed with the DID document's key");
+
+    let refused = [
+        ("com.atproto.server.getServiceAuth?aud=not-a-did", "InvalidRequest"),
+        ("com.atproto.server.getServiceAuth?aud=did:web:x.example&lxm=com.atproto.server.getSession", "InvalidRequest"),
+        ("com.atproto.server.getServiceAuth?aud=did:web:x.example&exp=1", "BadExpiration"),
+        ("com.atproto.server.getServiceAuth?aud=did:web:x.example&exp=99999999999", "BadExpiration"),
+    ];
+    for (path, error) in refused {
+        let (status, body) = app.call(Method::GET, path, Some(token), None).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(error)), "{path}: {body}");
+    }
+    let (status, _) =
+        app.call(Method::GET, "com.atproto.server.getServiceAuth?aud=did:web:x.example", None, None).await;
+    assert_eq!(status, 401);
+
+    // An ordinary app password may not act for private methods.
+    let (_, created) = app
+        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "bot" })))
+        .await;
+    let (_, session) = app
+        .post_json(
+            "/xrpc/com.atproto.server.createSession",
+            &json!({ "identifier": "ivan.test", "password": created["password"] }),
+        )
+        .await;
+    let app_token = session["accessJwt"].as_str().expect("app session");
+    let path = "com.atproto.server.getServiceAuth?aud=did:web:chat.example&lxm=chat.bsky.convo.sendMessage";
+    let (status, body) = app.call(Method::GET, path, Some(app_token), None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
+});
+
+app_test!(deactivating_and_reactivating_an_account_is_reported_and_sequenced, |app| {
+    let account = app.create_account("judy").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+
+    let (status, before) = app.call(Method::GET, "com.atproto.server.checkAccountStatus", Some(token), None).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["activated"], true);
+    assert_eq!(before["validDid"], true, "the PLC directory names this server and key");
+    assert_eq!(before["indexedRecords"], 0);
+    assert!(before["repoBlocks"].as_i64().expect("blocks") >= 2, "commit and empty MST node");
+
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.deactivateAccount", Some(token), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
+    assert_eq!((session["active"].as_bool(), session["status"].as_str()), (Some(false), Some("deactivated")));
+    let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=judy.test").await;
+    assert_eq!(resolved["error"], "HandleNotFound", "a deactivated account's handle is not served");
+
+    let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
+    assert_eq!(session["active"], true);
+
+    let events = repo_seq::Entity::find()
+        .filter(repo_seq::Column::Did.eq(did))
+        .order_by_asc(repo_seq::Column::Seq)
+        .all(&app.ctx.db)
+        .await
+        .expect("events");
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["identity", "account", "commit", "sync", "account", "account", "identity", "sync"]);
+    let deactivated = aurora_atproto::data::from_dag_cbor(&events[4].event).expect("cbor");
+    let deactivated = aurora_atproto::data::ipld_to_json(&deactivated).expect("json");
+    assert_eq!((deactivated["active"].as_bool(), deactivated["status"].as_str()), (Some(false), Some("deactivated")));
+});
