@@ -9,6 +9,7 @@ use aurora_atproto::crypto::{KeyType, Keypair};
 use crate::auth::{Tokens, Verifier};
 use crate::config::Config;
 use crate::keys::KeyVault;
+use crate::mail::Mailer;
 use crate::plc::PlcClient;
 
 /// Everything a handler needs, shared by all requests.
@@ -20,6 +21,7 @@ pub struct AppContext {
     pub plc: PlcClient,
     /// The key this server signs PLC operations with (PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX).
     pub rotation_key: Keypair,
+    pub mailer: Mailer,
 }
 
 impl AppContext {
@@ -33,7 +35,14 @@ impl AppContext {
         let tokens = Tokens::new(config.jwt_secret.expose(), &config.service_did);
         let keys = KeyVault::new(config.plc_rotation_key_hex.expose());
         let plc = PlcClient::new(&config.did_plc_url);
-        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key }))
+        let mailer = Mailer::from_config(&config).map_err(BuildError::Mail)?;
+        if !mailer.is_smtp() {
+            tracing::warn!(
+                "NO SMTP CONFIGURED: mail (confirmation and reset codes) is written to the log and to {}. Set PDS_EMAIL_SMTP_URL and PDS_EMAIL_FROM_ADDRESS to send it.",
+                config.data_dir.join("outbox").display()
+            );
+        }
+        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key, mailer }))
     }
 
     /// Credential checks for this server's tokens and admin password.
@@ -50,4 +59,6 @@ pub enum BuildError {
     Database(sea_orm::DbErr),
     #[error("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX is not a valid secp256k1 private key")]
     RotationKey,
+    #[error("mail: {0}")]
+    Mail(crate::mail::MailError),
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod keys;
+pub mod mail;
 pub mod plc;
 pub mod repo;
 pub mod sequencer;

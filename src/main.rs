@@ -29,7 +29,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, started)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        None | Some("serve") => runtime.block_on(run(config, started)),
+        Some("send-test-mail") => match args.get(1) {
+            Some(to) => runtime.block_on(send_test_mail(config, to)),
+            None => Err("usage: aurora-locus send-test-mail <address>".into()),
+        },
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}").into()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -37,6 +50,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+const USAGE: &str = "usage: aurora-locus [serve]                 run the server (the default)
+       aurora-locus send-test-mail <address>  send a test mail and print the mail server's answer";
+
+/// Sends one mail through the configured transport and prints the server's exact answer, so an
+/// operator can check PDS_EMAIL_SMTP_URL without signing anyone up.
+async fn send_test_mail(config: config::Config, to: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mailer = aurora_locus::mail::Mailer::from_config(&config)?;
+    let text = format!("This is a test message from the Aurora Locus server at {}.", config.public_url);
+    let answer = mailer.send(to, "Aurora Locus test mail", text, None).await?;
+    println!("{answer}");
+    Ok(())
 }
 
 async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// Shared with the api tests, which use more of it.
+#[allow(dead_code)]
+#[path = "api/smtp_sink.rs"]
+mod smtp_sink;
+
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
 }
@@ -70,4 +75,25 @@ fn a_malformed_setting_stops_start_up_naming_the_variable() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PDS_BLOB_UPLOAD_LIMIT"), "{stderr}");
+}
+
+#[tokio::test]
+async fn send_test_mail_reports_the_mail_servers_answer() {
+    let sink = smtp_sink::SmtpSink::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
+        .args(["send-test-mail", "ops@example.com"])
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", dir.path())
+        .env("PDS_EMAIL_SMTP_URL", &sink.url)
+        .env("PDS_EMAIL_FROM_ADDRESS", "pds@example.com")
+        .output()
+        .await
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("250") && stdout.contains("queued as SINK1"), "{stdout}");
+    let received = sink.messages();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].data.contains("Subject: Aurora Locus test mail"));
 }

@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_server_meta;
 mod m0002_accounts_and_repos;
+mod m0003_email_invites_identity;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_server_meta::Migration), Box::new(m0002_accounts_and_repos::Migration)]
+        vec![
+            Box::new(m0001_server_meta::Migration),
+            Box::new(m0002_accounts_and_repos::Migration),
+            Box::new(m0003_email_invites_identity::Migration),
+        ]
     }
 }

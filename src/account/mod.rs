@@ -2,6 +2,7 @@
 //! any connection; everything that must change together takes a transaction.
 
 pub mod email;
+pub mod email_token;
 pub mod handle;
 pub mod password;
 

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub backend: Backend,
     pub ctx: std::sync::Arc<AppContext>,
     pub plc: crate::plc_double::PlcDouble,
+    pub smtp: crate::smtp_sink::SmtpSink,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
@@ -74,6 +75,9 @@ impl TestApp {
         let plc = crate::plc_double::PlcDouble::start().await;
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         env.insert("PDS_DID_PLC_URL".into(), plc.url.clone());
+        let smtp = crate::smtp_sink::SmtpSink::start().await;
+        env.insert("PDS_EMAIL_SMTP_URL".into(), smtp.url.clone());
+        env.insert("PDS_EMAIL_FROM_ADDRESS".into(), "Aurora <noreply@pds.test>".into());
         env.insert("PDS_DATA_DIRECTORY".into(), dir.path().display().to_string());
         env.insert("AURORA_DATABASE_URL".into(), database_url);
         env.insert("AURORA_BIND".into(), "127.0.0.1:0".into());
@@ -101,6 +105,7 @@ impl TestApp {
             backend,
             ctx,
             plc,
+            smtp,
             shutdown: Some(tx),
             server: Some(server),
             postgres,

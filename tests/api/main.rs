@@ -5,9 +5,11 @@
 mod helpers;
 mod plc_double;
 mod samples;
+mod smtp_sink;
 
 mod foundation;
 mod server_accounts;
+mod server_email;
 mod server_lifecycle;
 mod server_sessions;
 mod xrpc_surface;

@@ -3,6 +3,10 @@
 pub mod account;
 pub mod actor;
 pub mod app_password;
+pub mod did_cache;
+pub mod email_token;
+pub mod invite_code;
+pub mod invite_code_use;
 pub mod refresh_token;
 pub mod repo_block;
 pub mod repo_root;

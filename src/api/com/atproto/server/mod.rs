@@ -4,14 +4,17 @@
 mod app_passwords;
 mod create_account;
 mod describe_server;
+mod email;
 mod lifecycle;
 mod service_auth;
 mod session;
 
 use aurora_generated::com::atproto::server::{
-    check_account_status as cas, create_account as ca, create_app_password as cap, create_session as cs,
-    deactivate_account as da, describe_server as dsv, get_service_auth as gsa, get_session as gs,
-    list_app_passwords as lap, refresh_session as rs, revoke_app_password as rap, Service,
+    check_account_status as cas, confirm_email as ce, create_account as ca, create_app_password as cap,
+    create_session as cs, deactivate_account as da, delete_account as dla, describe_server as dsv,
+    get_service_auth as gsa, get_session as gs, list_app_passwords as lap, refresh_session as rs,
+    request_email_update as reu, request_password_reset as rpr, reset_password as rp, revoke_app_password as rap,
+    update_email as ue, Service,
 };
 use aurora_xrpc::{RequestContext, XrpcResult};
 
@@ -68,5 +71,37 @@ impl Service for Api {
 
     async fn check_account_status(&self, ctx: RequestContext, _params: cas::Params) -> XrpcResult<cas::Output> {
         lifecycle::check_account_status(&self.ctx, &ctx).await
+    }
+
+    async fn request_email_confirmation(&self, ctx: RequestContext) -> XrpcResult<()> {
+        email::request_email_confirmation(&self.ctx, &ctx).await
+    }
+
+    async fn confirm_email(&self, ctx: RequestContext, input: ce::Input) -> XrpcResult<()> {
+        email::confirm_email(&self.ctx, &ctx, input).await
+    }
+
+    async fn request_email_update(&self, ctx: RequestContext) -> XrpcResult<reu::Output> {
+        email::request_email_update(&self.ctx, &ctx).await
+    }
+
+    async fn update_email(&self, ctx: RequestContext, input: ue::Input) -> XrpcResult<()> {
+        email::update_email(&self.ctx, &ctx, input).await
+    }
+
+    async fn request_password_reset(&self, _ctx: RequestContext, input: rpr::Input) -> XrpcResult<()> {
+        email::request_password_reset(&self.ctx, input).await
+    }
+
+    async fn reset_password(&self, _ctx: RequestContext, input: rp::Input) -> XrpcResult<()> {
+        email::reset_password(&self.ctx, input).await
+    }
+
+    async fn request_account_delete(&self, ctx: RequestContext) -> XrpcResult<()> {
+        email::request_account_delete(&self.ctx, &ctx).await
+    }
+
+    async fn delete_account(&self, _ctx: RequestContext, input: dla::Input) -> XrpcResult<()> {
+        email::delete_account(&self.ctx, input).await
     }
 }

@@ -141,6 +141,11 @@ pub async fn get_session(ctx: &AppContext, req: &RequestContext) -> XrpcResult<g
 
 pub async fn refresh_session(ctx: &AppContext, req: &RequestContext) -> XrpcResult<rs::Output> {
     let creds = ctx.verifier().refresh(req, false)?;
+    let revoked = || XrpcError::new(StatusCode::UNAUTHORIZED, "ExpiredToken", Some("Token has been revoked".into()));
+    // A revoked token (logout, password reset, deleted account) is refused before anything else.
+    if account::refresh_token(&ctx.db, &creds.jti).await.map_err(internal)?.is_none() {
+        return Err(revoked());
+    }
     let found = account::find(&ctx.db, Lookup::Did(&creds.did)).await.map_err(internal)?;
     let Some(found) = found else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {}", creds.did)));
@@ -148,7 +153,6 @@ pub async fn refresh_session(ctx: &AppContext, req: &RequestContext) -> XrpcResu
     if found.status() == AccountStatus::Takendown {
         return Err(taken_down());
     }
-    let revoked = || XrpcError::new(StatusCode::UNAUTHORIZED, "ExpiredToken", Some("Token has been revoked".into()));
     let txn = ctx.db.begin().await.map_err(internal)?;
     let Some(old) = account::refresh_token(&txn, &creds.jti).await.map_err(internal)? else {
         return Err(revoked());
