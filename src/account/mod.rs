@@ -4,6 +4,7 @@
 pub mod email;
 pub mod email_token;
 pub mod handle;
+pub mod invites;
 pub mod password;
 
 use sea_orm::sea_query::{Expr, OnConflict};

@@ -128,13 +128,77 @@ app_test!(hosted_handles_resolve_locally_and_by_well_known, |app| {
 });
 
 #[tokio::test]
-async fn invites_required_refuses_sign_up_without_a_valid_code() {
-    let app = crate::helpers::TestApp::spawn_with(crate::helpers::Backend::Sqlite, &[("PDS_INVITE_REQUIRED", "true")])
-        .await
-        .expect("app");
-    let body = json!({ "handle": "dave.test", "email": "dave@example.com", "password": "pw-pw-pw" });
-    let (status, answer) = app.post_json("/xrpc/com.atproto.server.createAccount", &body).await;
-    assert_eq!((status, answer["error"].as_str()), (400, Some("InvalidInviteCode")), "{answer}");
+async fn with_invites_required_a_code_from_the_admin_admits_one_sign_up_per_use() {
+    let app = crate::helpers::TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("PDS_INVITE_REQUIRED", "true"), ("PDS_ADMIN_PASSWORD", "admin-secret")],
+    )
+    .await
+    .expect("app");
     let (_, described) = app.get_json("/xrpc/com.atproto.server.describeServer").await;
     assert_eq!(described["inviteCodeRequired"], true);
+    let sign_up = |name: &str, code: Option<&str>| {
+        let mut body =
+            json!({ "handle": format!("{name}.test"), "email": format!("{name}@example.com"), "password": "pw-pw-pw" });
+        if let Some(code) = code {
+            body["inviteCode"] = json!(code);
+        }
+        body
+    };
+    let (status, answer) = app.post_json("/xrpc/com.atproto.server.createAccount", &sign_up("dave", None)).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("InvalidInviteCode")), "{answer}");
+
+    let create_code = json!({ "useCount": 1 });
+    let response =
+        app.client.post(app.xrpc("com.atproto.server.createInviteCode")).json(&create_code).send().await.expect("send");
+    assert_eq!(response.status().as_u16(), 401, "only the admin creates codes");
+    let response = app
+        .client
+        .post(app.xrpc("com.atproto.server.createInviteCode"))
+        .basic_auth("admin", Some("admin-secret"))
+        .json(&create_code)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 200);
+    let code = response.json::<Value>().await.expect("json")["code"].as_str().expect("code").to_owned();
+    assert!(code.starts_with("localhost-"), "{code}");
+
+    let (status, answer) =
+        app.post_json("/xrpc/com.atproto.server.createAccount", &sign_up("dave", Some("bogus-code"))).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("InvalidInviteCode")));
+    let (status, answer) = app.post_json("/xrpc/com.atproto.server.createAccount", &sign_up("dave", Some(&code))).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = app.post_json("/xrpc/com.atproto.server.createAccount", &sign_up("erin", Some(&code))).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("InvalidInviteCode")), "a one-use code is spent");
+
+    // Codes issued to an account are listed for it, with their uses.
+    let dave = answer_did(&app, "dave.test").await;
+    let response = app
+        .client
+        .post(app.xrpc("com.atproto.server.createInviteCodes"))
+        .basic_auth("admin", Some("admin-secret"))
+        .json(&json!({ "codeCount": 2, "useCount": 3, "forAccounts": [dave] }))
+        .send()
+        .await
+        .expect("send");
+    let created: Value = response.json().await.expect("json");
+    assert_eq!(created["codes"][0]["codes"].as_array().map(Vec::len), Some(2), "{created}");
+    let (_, session) = app
+        .post_json(
+            "/xrpc/com.atproto.server.createSession",
+            &json!({ "identifier": "dave.test", "password": "pw-pw-pw" }),
+        )
+        .await;
+    let (status, listed) = app
+        .call(reqwest::Method::GET, "com.atproto.server.getAccountInviteCodes", session["accessJwt"].as_str(), None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["codes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(listed["codes"][0]["available"], 3);
+}
+
+async fn answer_did(app: &crate::helpers::TestApp, handle: &str) -> String {
+    let (_, body) = app.get_json(&format!("/xrpc/com.atproto.identity.resolveHandle?handle={handle}")).await;
+    body["did"].as_str().expect("did").to_owned()
 }

@@ -13,7 +13,7 @@ use aurora_atproto::repo::Repo;
 use aurora_generated::com::atproto::server::create_account::{Error, Input, Output};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
-use crate::account::{self, email, handle, password, NewAccount};
+use crate::account::{self, email, handle, invites, password, NewAccount};
 use crate::api::internal;
 use crate::auth::Scope;
 use crate::context::AppContext;
@@ -21,6 +21,8 @@ use crate::db::entities::signing_key;
 use crate::keys;
 use crate::plc::{self, Operation, PlcError};
 use crate::sequencer::{self, AccountStatus};
+
+const INVITE_USED_UP: &str = "invite code used up";
 
 /// Longest password accepted for a new account.
 const MAX_PASSWORD: usize = 256;
@@ -78,6 +80,13 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
         })
         .exec_without_returning(&txn)
         .await?;
+        if let Some(code) = input.invite_code.as_deref() {
+            // Checked again inside the transaction, so two sign-ups cannot share a last use.
+            if !invites::is_available(&txn, code).await? {
+                return Err(DbErr::Custom(INVITE_USED_UP.into()));
+            }
+            invites::record_use(&txn, code, &did).await?;
+        }
         crate::repo::persist_commit(&txn, &did, &commit).await?;
         account::store_refresh_token(&txn, &did, &refresh_id, pair.refresh_expires_at, None).await?;
         sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
@@ -97,6 +106,9 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
                 }
                 Some(SqlErr::UniqueConstraintViolation(_)) => {
                     Error::HandleNotAvailable(Some("Handle already taken".into())).into()
+                }
+                _ if e.to_string().contains(INVITE_USED_UP) => {
+                    Error::InvalidInviteCode(Some("Provided invite code not available".into())).into()
                 }
                 _ => internal(e),
             })
@@ -130,16 +142,15 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
     if password.is_empty() {
         return Err(Error::InvalidPassword(Some("Password must not be empty".into())).into());
     }
-    if ctx.config.invite_required && input.invite_code.is_none() {
-        return Err(Error::InvalidInviteCode(Some("No invite code provided".into())).into());
-    }
-    if ctx.config.invite_required {
-        // Invite codes are not issued by this version yet, so none can be valid.
-        return Err(Error::InvalidInviteCode(Some(
-            "This server requires invite codes, which it cannot issue yet; its operator can set PDS_INVITE_REQUIRED=false"
-                .into(),
-        ))
-        .into());
+    match input.invite_code.as_deref() {
+        None if ctx.config.invite_required => {
+            return Err(Error::InvalidInviteCode(Some("No invite code provided".into())).into());
+        }
+        // A code given when none is required is still checked: a wrong one is a mistake worth reporting.
+        Some(code) if !invites::is_available(&ctx.db, code).await.map_err(internal)? => {
+            return Err(Error::InvalidInviteCode(Some("Provided invite code not available".into())).into());
+        }
+        _ => {}
     }
     let Some(email) = input.email.as_deref().map(str::trim).map(str::to_lowercase) else {
         return Err(XrpcError::invalid_request("Email is required"));

@@ -5,16 +5,17 @@ mod app_passwords;
 mod create_account;
 mod describe_server;
 mod email;
+mod invites;
 mod lifecycle;
 mod service_auth;
 mod session;
 
 use aurora_generated::com::atproto::server::{
     check_account_status as cas, confirm_email as ce, create_account as ca, create_app_password as cap,
-    create_session as cs, deactivate_account as da, delete_account as dla, describe_server as dsv,
-    get_service_auth as gsa, get_session as gs, list_app_passwords as lap, refresh_session as rs,
-    request_email_update as reu, request_password_reset as rpr, reset_password as rp, revoke_app_password as rap,
-    update_email as ue, Service,
+    create_invite_code as cic, create_invite_codes as cics, create_session as cs, deactivate_account as da,
+    delete_account as dla, describe_server as dsv, get_account_invite_codes as gaic, get_service_auth as gsa,
+    get_session as gs, list_app_passwords as lap, refresh_session as rs, request_email_update as reu,
+    request_password_reset as rpr, reset_password as rp, revoke_app_password as rap, update_email as ue, Service,
 };
 use aurora_xrpc::{RequestContext, XrpcResult};
 
@@ -103,5 +104,17 @@ impl Service for Api {
 
     async fn delete_account(&self, _ctx: RequestContext, input: dla::Input) -> XrpcResult<()> {
         email::delete_account(&self.ctx, input).await
+    }
+
+    async fn create_invite_code(&self, ctx: RequestContext, input: cic::Input) -> XrpcResult<cic::Output> {
+        invites::create_one(&self.ctx, &ctx, input).await
+    }
+
+    async fn create_invite_codes(&self, ctx: RequestContext, input: cics::Input) -> XrpcResult<cics::Output> {
+        invites::create_many(&self.ctx, &ctx, input).await
+    }
+
+    async fn get_account_invite_codes(&self, ctx: RequestContext, params: gaic::Params) -> XrpcResult<gaic::Output> {
+        invites::for_account(&self.ctx, &ctx, params).await
     }
 }
