@@ -79,6 +79,8 @@ pub struct Config {
     pub terms_of_service_url: Option<String>,
     pub contact_email_address: Option<String>,
     pub log_format: LogFormat,
+    /// A DNS server to resolve handles with instead of the system's (AURORA_DNS_RESOLVER).
+    pub dns_resolver: Option<SocketAddr>,
     /// Names of the secrets that were generated for development rather than configured.
     pub dev_secrets: Vec<&'static str>,
 }
@@ -302,6 +304,12 @@ impl Config {
             terms_of_service_url: parse_url(source, "PDS_TERMS_OF_SERVICE_URL")?,
             contact_email_address: source.get("PDS_CONTACT_EMAIL_ADDRESS"),
             log_format,
+            dns_resolver: match source.get("AURORA_DNS_RESOLVER") {
+                None => None,
+                Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                    invalid("AURORA_DNS_RESOLVER", format!("expected an ip:port address, found {raw:?}"))
+                })?),
+            },
             data_dir,
             dev_secrets,
         })

@@ -8,6 +8,7 @@ use aurora_atproto::crypto::{KeyType, Keypair};
 
 use crate::auth::{Tokens, Verifier};
 use crate::config::Config;
+use crate::identity::Resolver;
 use crate::keys::KeyVault;
 use crate::mail::Mailer;
 use crate::plc::PlcClient;
@@ -22,6 +23,7 @@ pub struct AppContext {
     /// The key this server signs PLC operations with (PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX).
     pub rotation_key: Keypair,
     pub mailer: Mailer,
+    pub resolver: Resolver,
 }
 
 impl AppContext {
@@ -42,7 +44,9 @@ impl AppContext {
                 config.data_dir.join("outbox").display()
             );
         }
-        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key, mailer }))
+        let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
+            .map_err(BuildError::Resolver)?;
+        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key, mailer, resolver }))
     }
 
     /// Credential checks for this server's tokens and admin password.
@@ -59,6 +63,8 @@ pub enum BuildError {
     Database(sea_orm::DbErr),
     #[error("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX is not a valid secp256k1 private key")]
     RotationKey,
+    #[error("identity resolver: {0}")]
+    Resolver(String),
     #[error("mail: {0}")]
     Mail(crate::mail::MailError),
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod identity;
 pub mod keys;
 pub mod mail;
 pub mod plc;

@@ -20,6 +20,7 @@ pub struct TestApp {
     pub ctx: std::sync::Arc<AppContext>,
     pub plc: crate::plc_double::PlcDouble,
     pub smtp: crate::smtp_sink::SmtpSink,
+    pub dns: crate::dns_double::DnsDouble,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     postgres: Option<(String, String)>,
@@ -76,6 +77,8 @@ impl TestApp {
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         env.insert("PDS_DID_PLC_URL".into(), plc.url.clone());
         let smtp = crate::smtp_sink::SmtpSink::start().await;
+        let dns = crate::dns_double::DnsDouble::start().await;
+        env.insert("AURORA_DNS_RESOLVER".into(), dns.addr.to_string());
         env.insert("PDS_EMAIL_SMTP_URL".into(), smtp.url.clone());
         env.insert("PDS_EMAIL_FROM_ADDRESS".into(), "Aurora <noreply@pds.test>".into());
         env.insert("PDS_DATA_DIRECTORY".into(), dir.path().display().to_string());
@@ -106,6 +109,7 @@ impl TestApp {
             ctx,
             plc,
             smtp,
+            dns,
             shutdown: Some(tx),
             server: Some(server),
             postgres,

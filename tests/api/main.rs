@@ -3,11 +3,13 @@
 
 #[macro_use]
 mod helpers;
+mod dns_double;
 mod plc_double;
 mod samples;
 mod smtp_sink;
 
 mod foundation;
+mod identity;
 mod server_accounts;
 mod server_email;
 mod server_lifecycle;

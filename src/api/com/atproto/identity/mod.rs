@@ -1,39 +1,56 @@
-//! `com.atproto.identity`: methods not implemented here answer `MethodNotImplemented`.
+//! `com.atproto.identity`: resolving handles and DIDs, changing the handle, and the PLC
+//! operations an account signs to move or change its identity.
 
-use aurora_generated::com::atproto::identity::{resolve_handle, Service};
-use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+mod plc_operations;
+mod resolve;
+mod update_handle;
 
-use crate::account;
-use crate::api::{internal, Api};
-use crate::sequencer::AccountStatus;
+use aurora_generated::com::atproto::identity::{
+    get_recommended_did_credentials as grdc, refresh_identity as ri, resolve_did as rd, resolve_handle as rh,
+    resolve_identity as rid, sign_plc_operation as spo, submit_plc_operation as sub, update_handle as uh, Service,
+};
+use aurora_xrpc::{RequestContext, XrpcResult};
+
+use crate::api::Api;
 
 impl Service for Api {
-    async fn resolve_handle(
+    async fn resolve_handle(&self, _ctx: RequestContext, params: rh::Params) -> XrpcResult<rh::Output> {
+        resolve::resolve_handle(&self.ctx, params).await
+    }
+
+    async fn resolve_did(&self, _ctx: RequestContext, params: rd::Params) -> XrpcResult<rd::Output> {
+        resolve::resolve_did(&self.ctx, params).await
+    }
+
+    async fn resolve_identity(&self, _ctx: RequestContext, params: rid::Params) -> XrpcResult<rid::Output> {
+        resolve::identity(&self.ctx, params.identifier.as_str(), false).await
+    }
+
+    async fn refresh_identity(&self, _ctx: RequestContext, input: ri::Input) -> XrpcResult<ri::Output> {
+        resolve::identity(&self.ctx, input.identifier.as_str(), true).await
+    }
+
+    async fn update_handle(&self, ctx: RequestContext, input: uh::Input) -> XrpcResult<()> {
+        update_handle::update_handle(&self.ctx, &ctx, input).await
+    }
+
+    async fn get_recommended_did_credentials(
         &self,
-        _ctx: RequestContext,
-        params: resolve_handle::Params,
-    ) -> XrpcResult<resolve_handle::Output> {
-        let handle = params.handle.as_str().to_lowercase();
-        let found = account::find(&self.ctx.db, account::Lookup::Handle(&handle)).await.map_err(internal)?;
-        if let Some(found) = found.filter(|a| a.status() == AccountStatus::Active) {
-            return Ok(resolve_handle::Output {
-                did: found.did().parse().map_err(internal)?,
-                extra: Default::default(),
-            });
-        }
-        let hosted_here = self
-            .ctx
-            .config
-            .service_handle_domains
-            .iter()
-            .any(|domain| handle.ends_with(domain.as_str()) || handle == domain.trim_start_matches('.'));
-        if hosted_here {
-            return Err(resolve_handle::Error::HandleNotFound(Some("Unable to resolve handle".into())).into());
-        }
-        Err(XrpcError::new(
-            poem::http::StatusCode::NOT_IMPLEMENTED,
-            "MethodNotImplemented",
-            Some("Resolving handles hosted elsewhere is not supported yet".into()),
-        ))
+        ctx: RequestContext,
+        _params: grdc::Params,
+    ) -> XrpcResult<grdc::Output> {
+        plc_operations::recommended_credentials(&self.ctx, &ctx).await
+    }
+
+    async fn request_plc_operation_signature(&self, ctx: RequestContext) -> XrpcResult<()> {
+        plc_operations::request_signature(&self.ctx, &ctx).await
+    }
+
+    async fn sign_plc_operation(&self, ctx: RequestContext, input: spo::Input) -> XrpcResult<spo::Output> {
+        plc_operations::sign(&self.ctx, &ctx, input).await
+    }
+
+    async fn submit_plc_operation(&self, ctx: RequestContext, input: sub::Input) -> XrpcResult<()> {
+        plc_operations::submit(&self.ctx, &ctx, input).await
     }
 }

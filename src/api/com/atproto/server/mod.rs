@@ -4,7 +4,7 @@
 mod app_passwords;
 mod create_account;
 mod describe_server;
-mod email;
+pub(crate) mod email;
 mod invites;
 mod lifecycle;
 mod service_auth;

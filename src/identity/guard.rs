@@ -1,0 +1,124 @@
+//! Outbound fetches to addresses that users choose (handles, did:web hosts): HTTPS only, and
+//! only to public unicast addresses, so the server cannot be turned against its own network.
+//! Development mode allows plain HTTP and loopback for local testing.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("fetch failed: {0}")]
+    Failed(String),
+}
+
+/// Whether an address is routable on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link local
+                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+/// GETs `url`, checking the scheme and every address the host resolves to, and pinning the
+/// connection to a checked address so a second DNS answer cannot redirect it. Redirects are
+/// not followed. Bodies are capped at `max_bytes`.
+pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Result<(u16, Vec<u8>), GuardError> {
+    let parsed = url::Url::parse(url).map_err(|e| GuardError::Refused(format!("bad URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if dev_mode => {}
+        other => return Err(GuardError::Refused(format!("scheme {other} is not allowed"))),
+    }
+    let host = parsed.host_str().ok_or_else(|| GuardError::Refused("URL has no host".into()))?.to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| GuardError::Failed(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .copied()
+        .find(|a| dev_mode || is_public(a.ip()))
+        .ok_or_else(|| GuardError::Refused(format!("{host} does not resolve to a public address")))?;
+    if !dev_mode && addrs.iter().any(|a| !is_public(a.ip())) {
+        return Err(GuardError::Refused(format!("{host} resolves to a non-public address")));
+    }
+    let client = reqwest::Client::builder()
+        .resolve(&host, addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5))
+        .user_agent(concat!("aurora-locus/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| GuardError::Failed(e.to_string()))?;
+    let mut response = client.get(parsed).send().await.map_err(|e| GuardError::Failed(e.to_string()))?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| GuardError::Failed(e.to_string()))? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(GuardError::Refused(format!("response larger than {max_bytes} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().expect("ip")), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_and_plain_http_are_refused_outside_development_mode() {
+        assert!(matches!(fetch_guarded("http://example.com/", false, 1024).await, Err(GuardError::Refused(_))));
+        assert!(matches!(fetch_guarded("https://127.0.0.1/", false, 1024).await, Err(GuardError::Refused(_))));
+        assert!(matches!(fetch_guarded("https://localhost/", false, 1024).await, Err(GuardError::Refused(_))));
+        assert!(matches!(fetch_guarded("file:///etc/passwd", true, 1024).await, Err(GuardError::Refused(_))));
+    }
+}

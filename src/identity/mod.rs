@@ -1,0 +1,11 @@
+//! Identity: resolving handles to DIDs (DNS TXT, then HTTPS well-known) and DIDs to documents
+//! (the PLC directory, or `did:web` over HTTPS), with a database cache, and reading what a PDS
+//! needs out of a DID document.
+
+mod doc;
+mod guard;
+mod resolver;
+
+pub use doc::{atproto_handle, atproto_key, pds_endpoint};
+pub use guard::{fetch_guarded, GuardError};
+pub use resolver::{ResolveError, Resolver};

@@ -1,0 +1,188 @@
+//! Resolution with a cache: DID documents are kept in the database, served as they are for an
+//! hour, refreshed after that (falling back to the cached copy for up to a day if the source
+//! is unreachable), and never served older than a day.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
+use serde_json::Value;
+
+use aurora_atproto::syntax::Did;
+
+use super::guard::{fetch_guarded, GuardError};
+use crate::db::entities::did_cache;
+use crate::plc::{PlcClient, PlcError};
+
+const STALE_SECS: i64 = 60 * 60;
+const MAX_AGE_SECS: i64 = 24 * 60 * 60;
+const MAX_DOC_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0} could not be found")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub struct Resolver {
+    plc: PlcClient,
+    dns: TokioResolver,
+    dev_mode: bool,
+    db: DatabaseConnection,
+}
+
+impl Resolver {
+    /// `dns_server` overrides the system's resolver (AURORA_DNS_RESOLVER).
+    pub fn new(
+        plc: PlcClient,
+        db: DatabaseConnection,
+        dev_mode: bool,
+        dns_server: Option<SocketAddr>,
+    ) -> Result<Self, String> {
+        let mut options = ResolverOpts::default();
+        options.timeout = Duration::from_secs(3);
+        options.attempts = 2;
+        let builder = match dns_server {
+            Some(addr) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = addr.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let server = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+                let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            }
+            None => {
+                TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?
+            }
+        };
+        let dns = builder.with_options(options).build().map_err(|e| e.to_string())?;
+        Ok(Self { plc, dns, dev_mode, db })
+    }
+
+    /// The DID a handle names: the `_atproto` TXT record, else the HTTPS well-known file.
+    /// `fresh` bypasses cached DNS answers (for an explicit identity refresh).
+    pub async fn resolve_handle(&self, handle: &str, fresh: bool) -> Option<String> {
+        if fresh {
+            self.dns.clear_cache();
+        }
+        if let Some(did) = self.handle_by_dns(handle).await {
+            return Some(did);
+        }
+        self.handle_by_https(handle).await
+    }
+
+    async fn handle_by_dns(&self, handle: &str) -> Option<String> {
+        let lookup = self.dns.txt_lookup(format!("_atproto.{handle}.")).await.ok()?;
+        let dids: Vec<String> = lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => txt.to_string().strip_prefix("did=").map(str::to_owned),
+                _ => None,
+            })
+            .filter(|did| did.parse::<Did>().is_ok())
+            .collect();
+        // More than one claim is ambiguous, and ambiguity resolves to nothing.
+        match dids.as_slice() {
+            [did] => Some(did.clone()),
+            _ => None,
+        }
+    }
+
+    async fn handle_by_https(&self, handle: &str) -> Option<String> {
+        let scheme = if self.dev_mode { "http" } else { "https" };
+        let url = format!("{scheme}://{handle}/.well-known/atproto-did");
+        let (status, body) = fetch_guarded(&url, self.dev_mode, 1024).await.ok()?;
+        let text = String::from_utf8(body).ok()?;
+        let did = text.lines().next()?.trim();
+        (status == 200 && did.parse::<Did>().is_ok()).then(|| did.to_owned())
+    }
+
+    /// The DID document, from the cache when fresh enough.
+    pub async fn did_doc(&self, did: &str, force_refresh: bool) -> Result<Value, ResolveError> {
+        let now = crate::auth::now_secs();
+        let cached = did_cache::Entity::find_by_id(did.to_owned()).one(&self.db).await?;
+        if let Some(row) = &cached {
+            if !force_refresh && now - row.updated_at < STALE_SECS {
+                if let Ok(doc) = serde_json::from_str(&row.doc) {
+                    return Ok(doc);
+                }
+            }
+        }
+        match self.fetch_doc(did).await {
+            Ok(doc) => {
+                self.store(did, &doc, now).await?;
+                Ok(doc)
+            }
+            Err(ResolveError::Failed(reason)) => match cached {
+                // A source that is down should not take its users offline: serve what we had.
+                Some(row) if now - row.updated_at < MAX_AGE_SECS => {
+                    tracing::warn!(did, reason, "DID resolution failed; serving the cached document");
+                    serde_json::from_str(&row.doc).map_err(|e| ResolveError::Failed(e.to_string()))
+                }
+                _ => Err(ResolveError::Failed(reason)),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn store(&self, did: &str, doc: &Value, now: i64) -> Result<(), DbErr> {
+        did_cache::Entity::insert(did_cache::ActiveModel {
+            did: Set(did.to_owned()),
+            doc: Set(doc.to_string()),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(did_cache::Column::Did)
+                .update_columns([did_cache::Column::Doc, did_cache::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .map(|_| ())
+    }
+
+    async fn fetch_doc(&self, did: &str) -> Result<Value, ResolveError> {
+        let doc = if did.starts_with("did:plc:") {
+            self.plc.document(did).await.map_err(|e| match e {
+                PlcError::NotFound(did) => ResolveError::NotFound(did),
+                other => ResolveError::Failed(other.to_string()),
+            })?
+        } else if let Some(host) = did.strip_prefix("did:web:") {
+            // atproto allows did:web only for whole hosts (a port may be percent-encoded).
+            if host.contains(':') && !host.contains("%3A") {
+                return Err(ResolveError::NotFound(did.to_owned()));
+            }
+            let host = host.replace("%3A", ":");
+            let scheme = if self.dev_mode && host.starts_with("localhost") { "http" } else { "https" };
+            let url = format!("{scheme}://{host}/.well-known/did.json");
+            let (status, body) = fetch_guarded(&url, self.dev_mode, MAX_DOC_BYTES).await.map_err(|e| match e {
+                GuardError::Refused(reason) => ResolveError::NotFound(format!("{did} ({reason})")),
+                GuardError::Failed(reason) => ResolveError::Failed(reason),
+            })?;
+            if status == 404 || status == 410 {
+                return Err(ResolveError::NotFound(did.to_owned()));
+            }
+            if status != 200 {
+                return Err(ResolveError::Failed(format!("{url} answered {status}")));
+            }
+            serde_json::from_slice(&body).map_err(|e| ResolveError::Failed(format!("{url}: {e}")))?
+        } else {
+            return Err(ResolveError::NotFound(did.to_owned()));
+        };
+        if doc["id"].as_str() != Some(did) {
+            return Err(ResolveError::Failed(format!("the document for {did} names another DID")));
+        }
+        Ok(doc)
+    }
+}
