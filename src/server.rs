@@ -27,6 +27,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .at("/docs", get(web::docs::swagger_ui))
         .at("/openapi.json", get(web::docs::openapi_json))
         .at("/.well-known/atproto-did", get(web::well_known::atproto_did))
+        .at("/.well-known/did.json", get(web::well_known::did_json))
         .data(ctx)
         .data(limits)
         .with(Compression::new())

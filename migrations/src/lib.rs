@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_server_meta;
 mod m0002_accounts_and_repos;
 mod m0003_email_invites_identity;
+mod m0004_reserved_keys;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_server_meta::Migration),
             Box::new(m0002_accounts_and_repos::Migration),
             Box::new(m0003_email_invites_identity::Migration),
+            Box::new(m0004_reserved_keys::Migration),
         ]
     }
 }

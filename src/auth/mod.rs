@@ -3,6 +3,7 @@
 
 pub mod jwt;
 pub mod methods;
+pub mod service;
 mod tokens;
 mod verifier;
 

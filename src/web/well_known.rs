@@ -22,3 +22,22 @@ pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Resp
         Err(e) => aurora_xrpc::XrpcError::internal(e).into_response(),
     }
 }
+
+/// `/.well-known/did.json`: the document of this server's `did:web` identity.
+#[handler]
+pub fn did_json(ctx: Data<&Arc<AppContext>>) -> Response {
+    let did = &ctx.config.service_did;
+    if !did.starts_with("did:web:") {
+        return (StatusCode::NOT_FOUND, "This server's DID is not a did:web").into_response();
+    }
+    poem::web::Json(serde_json::json!({
+        "@context": ["https://www.w3.org/ns/did/v1"],
+        "id": did,
+        "service": [{
+            "id": "#atproto_pds",
+            "type": "AtprotoPersonalDataServer",
+            "serviceEndpoint": ctx.config.public_url,
+        }],
+    }))
+    .into_response()
+}

@@ -10,6 +10,7 @@ mod smtp_sink;
 
 mod foundation;
 mod identity;
+mod migration;
 mod server_accounts;
 mod server_email;
 mod server_lifecycle;

@@ -202,3 +202,27 @@ async fn answer_did(app: &crate::helpers::TestApp, handle: &str) -> String {
     let (_, body) = app.get_json(&format!("/xrpc/com.atproto.identity.resolveHandle?handle={handle}")).await;
     body["did"].as_str().expect("did").to_owned()
 }
+
+app_test!(reserved_signing_keys_are_stable_per_did_and_the_service_did_document_is_served, |app| {
+    let app = &app;
+    let reserve = |did: Option<&str>| {
+        let body = did.map_or_else(|| json!({}), |d| json!({ "did": d }));
+        async move { app.post_json("/xrpc/com.atproto.server.reserveSigningKey", &body).await }
+    };
+    let (status, first) = reserve(Some("did:plc:ewvi7nxzyoun6zhxrhs64oiz")).await;
+    assert_eq!(status, 200, "{first}");
+    let key = first["signingKey"].as_str().expect("key");
+    assert!(aurora_atproto::crypto::PublicKey::from_did_key(key).is_ok(), "{key}");
+    let (_, again) = reserve(Some("did:plc:ewvi7nxzyoun6zhxrhs64oiz")).await;
+    assert_eq!(again["signingKey"], key);
+    let (_, fresh) = reserve(None).await;
+    assert_ne!(fresh["signingKey"], key);
+
+    let (status, queue) = app.get_json("/xrpc/com.atproto.temp.checkSignupQueue").await;
+    assert_eq!((status, queue["activated"].as_bool()), (200, Some(true)));
+
+    let (status, doc) = app.get_json("/.well-known/did.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["id"], "did:web:localhost");
+    assert_eq!(doc["service"][0]["serviceEndpoint"], "http://localhost:2583");
+});

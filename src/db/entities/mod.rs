@@ -11,4 +11,5 @@ pub mod refresh_token;
 pub mod repo_block;
 pub mod repo_root;
 pub mod repo_seq;
+pub mod reserved_key;
 pub mod signing_key;

@@ -10,12 +10,12 @@ use sea_orm::{DbErr, EntityTrait, Set, SqlErr, TransactionTrait};
 use aurora_atproto::blockstore::MemoryBlockStore;
 use aurora_atproto::crypto::{KeyType, Keypair};
 use aurora_atproto::repo::Repo;
-use aurora_generated::com::atproto::server::create_account::{Error, Input, Output};
+use aurora_generated::com::atproto::server::create_account::{self as ca, Error, Input, Output};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use crate::account::{self, email, handle, invites, password, NewAccount};
 use crate::api::internal;
-use crate::auth::Scope;
+use crate::auth::{service, Scope};
 use crate::context::AppContext;
 use crate::db::entities::signing_key;
 use crate::keys;
@@ -28,29 +28,46 @@ const INVITE_USED_UP: &str = "invite code used up";
 const MAX_PASSWORD: usize = 256;
 
 pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input) -> XrpcResult<Output> {
-    let _ = req;
     let (handle, email, password) = validate(ctx, &input).await?;
-    if input.did.is_some() {
-        return Err(XrpcError::new(
-            poem::http::StatusCode::NOT_IMPLEMENTED,
-            "MethodNotImplemented",
-            Some("Creating an account for an existing DID (migration) is not supported yet".into()),
-        ));
-    }
-
-    let signing_key = Keypair::generate(KeyType::K256);
-    let mut rotation_keys = Vec::new();
-    if let Some(recovery) = &input.recovery_key {
-        aurora_atproto::crypto::PublicKey::from_did_key(recovery)
-            .map_err(|_| XrpcError::invalid_request("recoveryKey must be a did:key"))?;
-        rotation_keys.push(recovery.clone());
-    }
-    rotation_keys.push(ctx.rotation_key.did_key());
-    let genesis = Operation::genesis(&signing_key.did_key(), rotation_keys, handle.as_str(), &ctx.config.public_url);
-    let doc_source = genesis.clone();
-    let signed = genesis.sign(&ctx.rotation_key);
-    let did = plc::did_for_genesis(&signed);
-    ctx.plc.submit(&did, &signed).await.map_err(plc_error)?;
+    let mut signing_key = Keypair::generate(KeyType::K256);
+    // An existing DID (an account moving here) proves itself with a service-auth token, keeps
+    // its identity where it is, and starts deactivated until the move is finished.
+    let (did, did_doc, migrating) = match &input.did {
+        Some(requested) => {
+            let issuer = match req.bearer_token() {
+                Some(token) => Some(service::verify(token, &ctx.config.service_did, ca::NSID, &ctx.resolver).await?),
+                None => None,
+            };
+            if issuer.as_deref() != Some(requested.as_str()) {
+                return Err(XrpcError::auth_required(format!("Missing auth to create account with did: {requested}")));
+            }
+            let doc =
+                ctx.resolver.did_doc(requested.as_str(), true).await.map_err(|e| {
+                    XrpcError::from(Error::UnresolvableDid(Some(format!("Could not resolve DID: {e}"))))
+                })?;
+            if let Some(reserved) = super::reserve_signing_key::take_for(ctx, requested.as_str()).await? {
+                signing_key = reserved;
+            }
+            (requested.as_str().to_owned(), doc, true)
+        }
+        None => {
+            let mut rotation_keys = Vec::new();
+            if let Some(recovery) = &input.recovery_key {
+                aurora_atproto::crypto::PublicKey::from_did_key(recovery)
+                    .map_err(|_| XrpcError::invalid_request("recoveryKey must be a did:key"))?;
+                rotation_keys.push(recovery.clone());
+            }
+            rotation_keys.push(ctx.rotation_key.did_key());
+            let genesis =
+                Operation::genesis(&signing_key.did_key(), rotation_keys, handle.as_str(), &ctx.config.public_url);
+            let doc_source = genesis.clone();
+            let signed = genesis.sign(&ctx.rotation_key);
+            let did = plc::did_for_genesis(&signed);
+            ctx.plc.submit(&did, &signed).await.map_err(plc_error)?;
+            let doc = plc::doc_for(&did, &doc_source);
+            (did, doc, false)
+        }
+    };
 
     let repo_did = did.parse().map_err(internal)?;
     let (_, commit) =
@@ -68,7 +85,7 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
                 handle: handle.as_str(),
                 email: Some(&email),
                 password_hash: Some(password_hash),
-                deactivated: false,
+                deactivated: migrating,
             },
         )
         .await?;
@@ -89,10 +106,12 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
         }
         crate::repo::persist_commit(&txn, &did, &commit).await?;
         account::store_refresh_token(&txn, &did, &refresh_id, pair.refresh_expires_at, None).await?;
-        sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
-        sequencer::account(&txn, &did, AccountStatus::Active).await?;
-        sequencer::commit(&txn, &did, &commit).await?;
-        sequencer::sync(&txn, &did, &commit.commit).await?;
+        if !migrating {
+            sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
+            sequencer::account(&txn, &did, AccountStatus::Active).await?;
+            sequencer::commit(&txn, &did, &commit).await?;
+            sequencer::sync(&txn, &did, &commit.commit).await?;
+        }
         Ok(())
     }
     .await;
@@ -118,7 +137,7 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
     Ok(Output {
         did: did.parse().map_err(internal)?,
         handle,
-        did_doc: Some(plc::doc_for(&did, &doc_source)),
+        did_doc: Some(did_doc),
         access_jwt: pair.access_jwt,
         refresh_jwt: pair.refresh_jwt,
         extra: Default::default(),
@@ -158,14 +177,24 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
     if !email::is_valid(&email) {
         return Err(XrpcError::invalid_request("This email address is not supported, please use a different email."));
     }
-    let handle =
-        handle::check_local(input.handle.as_str(), &ctx.config.service_handle_domains).map_err(|e| match e {
-            handle::HandleError::Invalid(message) => Error::InvalidHandle(Some(message)).into(),
-            handle::HandleError::Reserved => Error::HandleNotAvailable(Some("Reserved handle".into())).into(),
-            handle::HandleError::UnsupportedDomain => {
-                XrpcError::from(Error::UnsupportedDomain(Some("Not a supported handle domain".into())))
+    let handle = match handle::check_local(input.handle.as_str(), &ctx.config.service_handle_domains) {
+        Ok(handle) => handle,
+        Err(handle::HandleError::Invalid(message)) => return Err(Error::InvalidHandle(Some(message)).into()),
+        Err(handle::HandleError::Reserved) => {
+            return Err(Error::HandleNotAvailable(Some("Reserved handle".into())).into())
+        }
+        // An account moving here may keep a handle on its own domain, if that still names it.
+        Err(handle::HandleError::UnsupportedDomain) => match &input.did {
+            Some(did) => {
+                let handle = input.handle.clone();
+                if ctx.resolver.resolve_handle(handle.as_str(), true).await.as_deref() != Some(did.as_str()) {
+                    return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
+                }
+                handle
             }
-        })?;
+            None => return Err(Error::UnsupportedDomain(Some("Not a supported handle domain".into())).into()),
+        },
+    };
     if account::handle_taken(&ctx.db, handle.as_str()).await.map_err(internal)? {
         return Err(Error::HandleNotAvailable(Some(format!("Handle already taken: {handle}"))).into());
     }

@@ -7,6 +7,7 @@ mod describe_server;
 pub(crate) mod email;
 mod invites;
 mod lifecycle;
+mod reserve_signing_key;
 mod service_auth;
 mod session;
 
@@ -15,7 +16,8 @@ use aurora_generated::com::atproto::server::{
     create_invite_code as cic, create_invite_codes as cics, create_session as cs, deactivate_account as da,
     delete_account as dla, describe_server as dsv, get_account_invite_codes as gaic, get_service_auth as gsa,
     get_session as gs, list_app_passwords as lap, refresh_session as rs, request_email_update as reu,
-    request_password_reset as rpr, reset_password as rp, revoke_app_password as rap, update_email as ue, Service,
+    request_password_reset as rpr, reserve_signing_key as rsk, reset_password as rp, revoke_app_password as rap,
+    update_email as ue, Service,
 };
 use aurora_xrpc::{RequestContext, XrpcResult};
 
@@ -116,5 +118,9 @@ impl Service for Api {
 
     async fn get_account_invite_codes(&self, ctx: RequestContext, params: gaic::Params) -> XrpcResult<gaic::Output> {
         invites::for_account(&self.ctx, &ctx, params).await
+    }
+
+    async fn reserve_signing_key(&self, _ctx: RequestContext, input: rsk::Input) -> XrpcResult<rsk::Output> {
+        reserve_signing_key::reserve(&self.ctx, input).await
     }
 }

@@ -1,0 +1,69 @@
+//! Inbound service auth: a JWT another atproto service (or an account acting through one)
+//! signed with the issuer's `#atproto` key, for this server (`aud`) and one method (`lxm`).
+
+use poem::http::StatusCode;
+use serde::Deserialize;
+
+use aurora_xrpc::XrpcError;
+
+use super::jwt;
+use crate::identity::{self, Resolver};
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    exp: i64,
+    #[serde(default)]
+    lxm: Option<String>,
+}
+
+fn refused(name: &'static str, message: impl Into<String>) -> XrpcError {
+    XrpcError::new(StatusCode::UNAUTHORIZED, name, Some(message.into()))
+}
+
+/// Verifies `token` for `method` on this server; returns the issuer's DID.
+pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Resolver) -> Result<String, XrpcError> {
+    let (header, _, _, payload) = jwt::split(token).map_err(|_| refused("BadJwt", "poorly formatted jwt"))?;
+    if let Some(typ) = header.typ.as_deref().filter(|t| matches!(*t, "at+jwt" | "refresh+jwt" | "dpop+jwt")) {
+        return Err(refused("BadJwtType", format!("Invalid jwt type \"{typ}\"")));
+    }
+    let claims: Claims = jwt::claims(payload).map_err(|_| refused("BadJwt", "poorly formatted jwt"))?;
+    if super::now_secs() > claims.exp {
+        return Err(refused("JwtExpired", "jwt expired"));
+    }
+    match claims.lxm.as_deref() {
+        Some(lxm) if lxm == method => {}
+        Some(_) => {
+            return Err(refused(
+                "BadJwtLexiconMethod",
+                format!("bad jwt lexicon method (\"lxm\"). must match: {method}"),
+            ))
+        }
+        None => {
+            return Err(refused(
+                "BadJwtLexiconMethod",
+                format!("missing jwt lexicon method (\"lxm\"). must match: {method}"),
+            ))
+        }
+    }
+    if claims.aud != service_did {
+        return Err(refused("BadJwtAudience", "jwt audience does not match service did"));
+    }
+    let issuer = claims.iss.split('#').next().unwrap_or_default().to_owned();
+    if issuer.parse::<aurora_atproto::syntax::Did>().is_err() {
+        return Err(refused("BadJwtIss", "jwt issuer is not a DID"));
+    }
+    // A signature that fails against a cached document is retried once against a fresh one:
+    // the issuer may have rotated its key.
+    for fresh in [false, true] {
+        let doc =
+            resolver.did_doc(&issuer, fresh).await.map_err(|_| refused("BadJwtIss", "could not resolve iss did"))?;
+        let key = identity::atproto_key(&issuer, &doc)
+            .ok_or_else(|| refused("BadJwtIss", "missing or bad key in did doc"))?;
+        if jwt::verify_es(token, &key).is_ok() {
+            return Ok(issuer);
+        }
+    }
+    Err(refused("BadJwtSignature", "jwt signature does not match jwt issuer"))
+}
