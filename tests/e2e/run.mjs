@@ -4,7 +4,7 @@
 // Prints "N passed, M failed" and exits non-zero on any failure.
 import { spawn } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { mkdtempSync, rmSync, existsSync, readdirSync, readFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -77,7 +77,7 @@ async function startAurora(plcUrl) {
       child.once('exit', resolve)
       child.kill('SIGTERM')
     }).then(() => rmSync(dataDir, { recursive: true, force: true }))
-  return { url: `http://localhost:${port}`, jwtSecret, stop }
+  return { url: `http://localhost:${port}`, jwtSecret, dataDir, stop }
 }
 
 /** An access token that expired an hour ago, signed like the server's own. */
@@ -92,6 +92,15 @@ function expiredAccessToken(secret, did) {
     exp: now - 3600,
   })}`
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+}
+
+/** The code in the newest mail the server wrote to its outbox (no SMTP is configured here). */
+function lastMailedCode(dataDir) {
+  const outbox = join(dataDir, 'outbox')
+  const newest = readdirSync(outbox).sort().at(-1)
+  const match = readFileSync(join(outbox, newest), 'utf8').match(/\b[A-Z2-7]{5}-[A-Z2-7]{5}\b/)
+  if (!match) throw new Error(`no code in ${newest}`)
+  return match[0]
 }
 
 const results = []
@@ -207,6 +216,31 @@ try {
     assert(listed.passwords.some((p) => p.name === 'e2e phone'), JSON.stringify(listed))
     await agent.com.atproto.server.revokeAppPassword({ name: 'e2e phone' })
     await expectXrpcError(new AtpAgent({ service: aurora.url }).login({ identifier: handle, password: created.password }), 401)
+  })
+
+  await test('email confirmation with the mailed code', async () => {
+    await agent.com.atproto.server.requestEmailConfirmation()
+    const token = lastMailedCode(aurora.dataDir)
+    await agent.com.atproto.server.confirmEmail({ email: 'alice@example.com', token })
+    const { data } = await agent.com.atproto.server.getSession()
+    assert(data.emailConfirmed === true, JSON.stringify(data))
+  })
+
+  await test('updateHandle changes the handle in the DID document and in resolution', async () => {
+    await agent.com.atproto.identity.updateHandle({ handle: 'alice2.test' })
+    const doc = await (await fetch(`${plcServer.url}/${encodeURIComponent(did)}`)).json()
+    assert(doc.alsoKnownAs?.[0] === 'at://alice2.test', JSON.stringify(doc.alsoKnownAs))
+    const { data } = await agent.com.atproto.identity.resolveHandle({ handle: 'alice2.test' })
+    assert(data.did === did, JSON.stringify(data))
+    const { data: session } = await agent.com.atproto.server.getSession()
+    assert(session.handle === 'alice2.test', JSON.stringify(session))
+    await agent.com.atproto.identity.updateHandle({ handle })
+  })
+
+  await test('getServiceAuth issues a token for another service', async () => {
+    const { data } = await agent.com.atproto.server.getServiceAuth({ aud: 'did:web:api.example.com', lxm: 'app.bsky.feed.getTimeline' })
+    const claims = JSON.parse(Buffer.from(data.token.split('.')[1], 'base64url').toString())
+    assert(claims.iss === did && claims.aud === 'did:web:api.example.com', JSON.stringify(claims))
   })
 
   await test('logout ends the session', async () => {
