@@ -27,9 +27,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks.
+# Benchmarks: protocol core (criterion), then HTTP load against the release binary.
 bench:
     cargo bench -p aurora-atproto
+    cargo build --release --bin aurora-locus
+    cargo run --release -p aurora-bench -- target/release/aurora-locus
 
 # Everything CI runs.
 ci:
