@@ -24,6 +24,7 @@ pub struct AppContext {
     pub rotation_key: Keypair,
     pub mailer: Mailer,
     pub resolver: Resolver,
+    pub write_locks: crate::repo::writer::WriteLocks,
 }
 
 impl AppContext {
@@ -46,7 +47,17 @@ impl AppContext {
         }
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
             .map_err(BuildError::Resolver)?;
-        Ok(Arc::new(AppContext { config, db, tokens, keys, plc, rotation_key, mailer, resolver }))
+        Ok(Arc::new(AppContext {
+            config,
+            db,
+            tokens,
+            keys,
+            plc,
+            rotation_key,
+            mailer,
+            resolver,
+            write_locks: Default::default(),
+        }))
     }
 
     /// Credential checks for this server's tokens and admin password.

@@ -7,6 +7,7 @@ mod m0001_server_meta;
 mod m0002_accounts_and_repos;
 mod m0003_email_invites_identity;
 mod m0004_reserved_keys;
+mod m0005_records;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_accounts_and_repos::Migration),
             Box::new(m0003_email_invites_identity::Migration),
             Box::new(m0004_reserved_keys::Migration),
+            Box::new(m0005_records::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod did_cache;
 pub mod email_token;
 pub mod invite_code;
 pub mod invite_code_use;
+pub mod record;
 pub mod refresh_token;
 pub mod repo_block;
 pub mod repo_root;

@@ -1,0 +1,249 @@
+//! Records: writes produce signed commits that a firehose consumer can verify, reads serve
+//! them back, and every rule on keys, validation and concurrency holds.
+
+use aurora_atproto::car::{read_car, CarLimits};
+use aurora_atproto::mst::{verify_inversion, MstKey, RecordOp};
+use aurora_locus::db::entities::repo_seq;
+use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+fn post(text: &str) -> Value {
+    json!({ "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" })
+}
+
+/// Checks every `#commit` event of `did` the way a relay does: the blocks in the event alone
+/// must take the new MST root back to `prevData` when the operations are undone.
+async fn verify_commit_events(app: &crate::helpers::TestApp, did: &str) -> usize {
+    let events = repo_seq::Entity::find()
+        .filter(repo_seq::Column::Did.eq(did))
+        .filter(repo_seq::Column::EventType.eq("commit"))
+        .order_by_asc(repo_seq::Column::Seq)
+        .all(&app.ctx.db)
+        .await
+        .expect("events");
+    let mut verified = 0;
+    for event in &events {
+        let body = aurora_atproto::data::from_dag_cbor(&event.event).expect("canonical event");
+        let json = aurora_atproto::data::ipld_to_json(&body).expect("json");
+        let Some(prev_data) = json["prevData"]["$link"].as_str() else { continue };
+        let car = match &body {
+            aurora_atproto::data::Ipld::Map(map) => match map.get("blocks") {
+                Some(aurora_atproto::data::Ipld::Bytes(bytes)) => bytes.clone(),
+                _ => panic!("event without blocks"),
+            },
+            _ => panic!("event is not a map"),
+        };
+        let (root, blocks) = read_car(&car[..], CarLimits::FIREHOSE).await.expect("event CAR");
+        let commit = aurora_atproto::commit::Commit::from_bytes(&blocks[&root]).expect("commit block");
+        let ops: Vec<RecordOp> = json["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .map(|op| {
+                let key: MstKey = op["path"].as_str().expect("path").parse().expect("key");
+                let cid = || op["cid"]["$link"].as_str().expect("cid").parse().expect("cid");
+                let prev = || op["prev"]["$link"].as_str().expect("prev").parse().expect("prev");
+                match op["action"].as_str() {
+                    Some("create") => RecordOp::Create { key, cid: cid() },
+                    Some("update") => RecordOp::Update { key, cid: cid(), prev: prev() },
+                    _ => RecordOp::Delete { key, prev: prev() },
+                }
+            })
+            .collect();
+        verify_inversion(commit.data, prev_data.parse().expect("prevData"), &ops, &blocks)
+            .expect("the event's blocks prove the operations");
+        verified += 1;
+    }
+    verified
+}
+
+app_test!(records_are_created_read_listed_updated_and_deleted, |app| {
+    let account = app.create_account("wendy").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let create = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post("hello") });
+    let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["validationStatus"], "valid");
+    let uri = created["uri"].as_str().expect("uri").to_owned();
+    let rkey = uri.rsplit('/').next().expect("rkey").to_owned();
+    assert!(rkey.parse::<aurora_atproto::syntax::Tid>().is_ok(), "a TID key by default: {rkey}");
+    assert!(created["commit"]["cid"].is_string() && created["commit"]["rev"].is_string());
+
+    let get = format!("/xrpc/com.atproto.repo.getRecord?repo=wendy.test&collection=app.bsky.feed.post&rkey={rkey}");
+    let (status, got) = app.get_json(&get).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["value"], post("hello"));
+    assert_eq!(got["cid"], created["cid"]);
+
+    let put = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey, "record": post("edited") });
+    let (status, updated) = app.call(Method::POST, "com.atproto.repo.putRecord", Some(token), Some(&put)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_ne!(updated["cid"], created["cid"]);
+    assert!(updated["commit"]["rev"].as_str() > created["commit"]["rev"].as_str(), "revs increase");
+    let (_, got) = app.get_json(&get).await;
+    assert_eq!(got["value"]["text"], "edited");
+
+    let (status, listed) =
+        app.get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post")).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(1));
+    let (_, described) = app.get_json(&format!("/xrpc/com.atproto.repo.describeRepo?repo={did}")).await;
+    assert_eq!(described["collections"], json!(["app.bsky.feed.post"]));
+    assert_eq!(described["handleIsCorrect"], true);
+
+    let delete = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey });
+    let (status, deleted) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, missing) = app.get_json(&get).await;
+    assert_eq!((status, missing["error"].as_str()), (404, Some("RecordNotFound")));
+
+    assert_eq!(verify_commit_events(&app, did).await, 3, "create, update and delete events verify");
+});
+
+app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
+    let account = app.create_account("xena").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let app = &app;
+    let write = |body: Value| async move {
+        app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await
+    };
+    let too_long = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&"x".repeat(3001)) });
+    let (status, body) = write(too_long.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRecord")), "{body}");
+    let mut skip = too_long.clone();
+    skip["validate"] = json!(false);
+    let (status, body) = write(skip).await;
+    assert_eq!(status, 200, "validate=false skips the lexicon: {body}");
+    assert!(body.get("validationStatus").is_none());
+
+    let custom =
+        json!({ "repo": did, "collection": "com.example.thing", "record": { "$type": "com.example.thing", "n": 1 } });
+    let (status, body) = write(custom.clone()).await;
+    assert_eq!((status, body["validationStatus"].as_str()), (200, Some("unknown")), "{body}");
+    let mut strict = custom;
+    strict["validate"] = json!(true);
+    let (status, _) = write(strict).await;
+    assert_eq!(status, 400, "validate=true needs a known lexicon");
+
+    let float =
+        json!({ "repo": did, "collection": "com.example.thing", "record": { "$type": "com.example.thing", "n": 1.5 } });
+    let (status, body) = write(float).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRecord")), "floats are not data: {body}");
+    let wrong_type =
+        json!({ "repo": did, "collection": "app.bsky.feed.post", "record": { "$type": "app.bsky.feed.like" } });
+    assert_eq!(write(wrong_type).await.0, 400);
+
+    let profile = json!({ "$type": "app.bsky.actor.profile", "displayName": "Xena" });
+    let (status, body) =
+        write(json!({ "repo": did, "collection": "app.bsky.actor.profile", "rkey": "other", "record": profile })).await;
+    assert_eq!(status, 400, "profiles live at self: {body}");
+    let (status, body) = write(json!({ "repo": did, "collection": "app.bsky.actor.profile", "record": profile })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["uri"].as_str().expect("uri").ends_with("/app.bsky.actor.profile/self"));
+    let (status, body) = write(json!({ "repo": did, "collection": "app.bsky.actor.profile", "record": profile })).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest")),
+        "creating over a record is a clean 400: {body}"
+    );
+
+    let stale = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post("x"), "swapCommit": "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq" });
+    let (status, body) = write(stale).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidSwap")), "{body}");
+    let put_stale = json!({ "repo": did, "collection": "app.bsky.actor.profile", "rkey": "self", "record": profile, "swapRecord": "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq" });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.putRecord", Some(token), Some(&put_stale)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidSwap")), "{body}");
+
+    let other = app.create_account("yuri").await;
+    let (status, _) =
+        write(json!({ "repo": other["did"], "collection": "app.bsky.feed.post", "record": post("x") })).await;
+    assert_eq!(status, 403, "nobody writes to another's repository");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "com.atproto.repo.createRecord",
+            None,
+            Some(&json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post("x") })),
+        )
+        .await;
+    assert_eq!(status, 401);
+});
+
+app_test!(apply_writes_is_all_or_nothing, |app| {
+    let account = app.create_account("zack").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let create = |rkey: &str, text: &str| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": rkey, "value": post(text) });
+    let batch = json!({ "repo": did, "writes": [create("3kaaaaaaaaa22", "a"), create("3kaaaaaaaab22", "b"), create("3kaaaaaaaac22", "c")] });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.applyWrites", Some(token), Some(&batch)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"].as_array().map(Vec::len), Some(3));
+    assert_eq!(body["results"][0]["$type"], "com.atproto.repo.applyWrites#createResult");
+
+    let mixed = json!({ "repo": did, "writes": [
+        { "$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": "3kaaaaaaaaa22", "value": post("a2") },
+        { "$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": "3kaaaaaaaab22" },
+        create("3kaaaaaaaad22", &"x".repeat(3001)),
+    ] });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.applyWrites", Some(token), Some(&mixed)).await;
+    assert_eq!(status, 400, "one invalid write fails the batch: {body}");
+    let (_, listed) =
+        app.get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post")).await;
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(3), "nothing of the failed batch was written");
+    assert_eq!(listed["records"][0]["value"]["text"], "c", "newest first");
+
+    let (_, page) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=2"))
+        .await;
+    assert_eq!(page["records"].as_array().map(Vec::len), Some(2));
+    let cursor = page["cursor"].as_str().expect("cursor");
+    let (_, rest) = app
+        .get_json(&format!(
+            "/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["records"][0]["value"]["text"], "a");
+    let (_, reversed) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&reverse=true"))
+        .await;
+    assert_eq!(reversed["records"][0]["value"]["text"], "a");
+    assert_eq!(verify_commit_events(&app, did).await, 1);
+});
+
+app_test!(concurrent_writers_to_one_repository_lose_nothing, |app| {
+    let account = app.create_account("abby").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let mut tasks = Vec::new();
+    for writer in 0..8 {
+        let (client, url, token, did) =
+            (app.client.clone(), app.xrpc("com.atproto.repo.createRecord"), token.clone(), did.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut revs = Vec::new();
+            for i in 0..5 {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("{writer}-{i}")) });
+                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("send");
+                assert_eq!(response.status().as_u16(), 200);
+                let body: Value = response.json().await.expect("json");
+                revs.push(body["commit"]["rev"].as_str().expect("rev").to_owned());
+            }
+            revs
+        }));
+    }
+    let mut revs = Vec::new();
+    for task in tasks {
+        revs.extend(task.await.expect("writer"));
+    }
+    revs.sort();
+    revs.dedup();
+    assert_eq!(revs.len(), 40, "every write made its own commit");
+    let (_, listed) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100"))
+        .await;
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(40));
+    assert_eq!(verify_commit_events(&app, &did).await, 40, "a linear chain of verifiable commits");
+});
