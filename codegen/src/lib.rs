@@ -68,8 +68,8 @@ pub struct Output {
     pub openapi: String,
 }
 
-/// The NSID prefixes whose methods Aurora serves itself; the rest are proxied.
-pub const SERVED: &[&str] = &["com.atproto."];
+/// The NSID prefixes (or whole NSIDs) whose methods Aurora serves itself; the rest are proxied.
+pub const SERVED: &[&str] = &["com.atproto.", "app.bsky.actor.getPreferences", "app.bsky.actor.putPreferences"];
 
 /// Generates everything from the lexicons and the auth table. Methods whose NSID starts with
 /// one of `served` get service traits and routes.

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 use crate::rt;
 /// Everything the server implements: one service trait per served namespace.
-pub trait Services: crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service {}
+pub trait Services: crate::app::bsky::actor::Service + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service {}
 impl<
-    T: crate::com::atproto::admin::Service + crate::com::atproto::identity::Service
-        + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service
+    T: crate::app::bsky::actor::Service + crate::com::atproto::admin::Service
+        + crate::com::atproto::identity::Service + crate::com::atproto::label::Service
+        + crate::com::atproto::lexicon::Service
         + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service
         + crate::com::atproto::server::Service + crate::com::atproto::sync::Service
         + crate::com::atproto::temp::Service,
 > Services for T {}
 /// The NSIDs that get typed routes.
 pub const SERVED: &[&str] = &[
+    "app.bsky.actor.getPreferences",
+    "app.bsky.actor.putPreferences",
     "com.atproto.admin.deleteAccount",
     "com.atproto.admin.disableAccountInvites",
     "com.atproto.admin.disableInviteCodes",
@@ -103,6 +106,20 @@ pub const SERVED: &[&str] = &[
 /// Adds a route for every served method, under `/xrpc/<nsid>`.
 pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
     route
+        .at(
+            "/xrpc/app.bsky.actor.getPreferences",
+            rt::endpoint::<
+                S,
+                crate::app::bsky::actor::get_preferences::Endpoint,
+            >(services.clone(), crate::catalog::catalog()),
+        )
+        .at(
+            "/xrpc/app.bsky.actor.putPreferences",
+            rt::endpoint::<
+                S,
+                crate::app::bsky::actor::put_preferences::Endpoint,
+            >(services.clone(), crate::catalog::catalog()),
+        )
         .at(
             "/xrpc/com.atproto.admin.deleteAccount",
             rt::endpoint::<

@@ -8,6 +8,7 @@ mod m0002_accounts_and_repos;
 mod m0003_email_invites_identity;
 mod m0004_reserved_keys;
 mod m0005_records;
+mod m0006_preferences;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_email_invites_identity::Migration),
             Box::new(m0004_reserved_keys::Migration),
             Box::new(m0005_records::Migration),
+            Box::new(m0006_preferences::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Handwritten implementations of the generated service traits. Paths mirror the NSIDs:
 //! `com.atproto.repo.createRecord` is implemented under `api/com/atproto/repo/`.
 
+pub mod app;
 pub mod com;
 
 use std::sync::Arc;

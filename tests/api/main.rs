@@ -11,6 +11,7 @@ mod smtp_sink;
 mod foundation;
 mod identity;
 mod migration;
+mod preferences;
 mod repo_records;
 mod server_accounts;
 mod server_email;

@@ -1,6 +1,7 @@
 //! SeaORM models, one per table (see `migrations/`).
 
 pub mod account;
+pub mod account_pref;
 pub mod actor;
 pub mod app_password;
 pub mod did_cache;

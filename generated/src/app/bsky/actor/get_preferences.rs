@@ -27,3 +27,13 @@ impl rt::Method for Endpoint {
     type Input = rt::NoBody;
     type Output = rt::JsonBody<Output>;
 }
+impl<S: super::Service + ?Sized> rt::Handler<S> for Endpoint {
+    fn call(
+        service: &S,
+        ctx: rt::RequestContext,
+        params: Params,
+        _input: (),
+    ) -> impl std::future::Future<Output = rt::XrpcResult<Output>> + Send {
+        service.get_preferences(ctx, params)
+    }
+}

@@ -24,3 +24,13 @@ impl rt::Method for Endpoint {
     type Input = rt::JsonBody<Input>;
     type Output = rt::NoBody;
 }
+impl<S: super::Service + ?Sized> rt::Handler<S> for Endpoint {
+    fn call(
+        service: &S,
+        ctx: rt::RequestContext,
+        _params: rt::NoParams,
+        input: Input,
+    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
+        service.put_preferences(ctx, input)
+    }
+}

@@ -1,0 +1,47 @@
+//! `app.bsky.actor.getPreferences` / `putPreferences`, kept by the PDS per account.
+
+use reqwest::Method;
+use serde_json::json;
+
+app_test!(preferences_round_trip_and_personal_details_stay_private, |app| {
+    let account = app.create_account("bella").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let prefs = json!({ "preferences": [
+        { "$type": "app.bsky.actor.defs#adultContentPref", "enabled": false },
+        { "$type": "app.bsky.actor.defs#personalDetailsPref", "birthDate": "1990-01-01T00:00:00.000Z" },
+        { "$type": "app.bsky.actor.defs#someFuturePref", "setting": [1, 2] }
+    ] });
+    let (status, body) = app.call(Method::POST, "app.bsky.actor.putPreferences", Some(token), Some(&prefs)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, got) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(token), None).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["preferences"], prefs["preferences"], "kept exactly, unknown types included");
+
+    let bad = json!({ "preferences": [{ "$type": "com.example.pref", "x": 1 }] });
+    let (status, _) = app.call(Method::POST, "app.bsky.actor.putPreferences", Some(token), Some(&bad)).await;
+    assert_eq!(status, 400, "only app.bsky preferences");
+
+    // An ordinary app password neither sees nor overwrites personal details.
+    let (_, created) = app
+        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "app" })))
+        .await;
+    let (_, session) = app
+        .post_json(
+            "/xrpc/com.atproto.server.createSession",
+            &json!({ "identifier": "bella.test", "password": created["password"] }),
+        )
+        .await;
+    let limited = session["accessJwt"].as_str().expect("app session");
+    let (_, seen) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(limited), None).await;
+    assert_eq!(seen["preferences"].as_array().map(Vec::len), Some(2), "{seen}");
+    let replace = json!({ "preferences": [{ "$type": "app.bsky.actor.defs#adultContentPref", "enabled": true }] });
+    let (status, _) = app.call(Method::POST, "app.bsky.actor.putPreferences", Some(limited), Some(&replace)).await;
+    assert_eq!(status, 200);
+    let (_, full) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(token), None).await;
+    let types: Vec<&str> =
+        full["preferences"].as_array().expect("prefs").iter().filter_map(|p| p["$type"].as_str()).collect();
+    assert!(types.contains(&"app.bsky.actor.defs#personalDetailsPref"), "{full}");
+    assert!(types.contains(&"app.bsky.actor.defs#adultContentPref"));
+    let (status, _) = app.call(Method::GET, "app.bsky.actor.getPreferences", None, None).await;
+    assert_eq!(status, 401);
+});
