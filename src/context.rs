@@ -25,6 +25,7 @@ pub struct AppContext {
     pub mailer: Mailer,
     pub resolver: Resolver,
     pub write_locks: crate::repo::writer::WriteLocks,
+    pub blobs: crate::blobs::DiskBlobStore,
 }
 
 impl AppContext {
@@ -45,6 +46,7 @@ impl AppContext {
                 config.data_dir.join("outbox").display()
             );
         }
+        let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
             .map_err(BuildError::Resolver)?;
         Ok(Arc::new(AppContext {
@@ -57,6 +59,7 @@ impl AppContext {
             mailer,
             resolver,
             write_locks: Default::default(),
+            blobs,
         }))
     }
 

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod context;
 pub mod db;

@@ -84,6 +84,19 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
         "Aurora Locus {} listening",
         env!("CARGO_PKG_VERSION")
     );
+    let collector = ctx.clone();
+    tokio::spawn(async move {
+        // Uploads no record claimed are removed after their grace period.
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+        loop {
+            every.tick().await;
+            match aurora_locus::blobs::collect_garbage(&collector).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed unclaimed uploads"),
+                Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
+            }
+        }
+    });
     bound.serve(ctx, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod m0003_email_invites_identity;
 mod m0004_reserved_keys;
 mod m0005_records;
 mod m0006_preferences;
+mod m0007_blobs;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_reserved_keys::Migration),
             Box::new(m0005_records::Migration),
             Box::new(m0006_preferences::Migration),
+            Box::new(m0007_blobs::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cid::Cid;
 use poem::http::StatusCode;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::Value;
 
@@ -20,8 +20,10 @@ use aurora_xrpc::XrpcError;
 
 use super::SqlBlockStore;
 use crate::api::internal;
+use crate::blobs::refs::{self, BlobReference};
+use crate::blobs::BlobStore;
 use crate::context::AppContext;
-use crate::db::entities::record;
+use crate::db::entities::{blob, record, record_blob};
 use crate::sequencer;
 
 /// One lock per repository: writes to one repository are serialised, so two never build on
@@ -91,6 +93,8 @@ fn invalid_swap(message: impl Into<String>) -> XrpcError {
 }
 
 struct Prepared {
+    /// Blobs the record references.
+    blobs: Vec<BlobReference>,
     collection: Nsid,
     rkey: RecordKey,
     /// The encoded record, for creates and puts.
@@ -180,12 +184,23 @@ fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> 
             let rkey = rkey.unwrap_or_else(|| default_rkey(&collection));
             check_rkey(&collection, &rkey)?;
             let (block, status) = encode_record(&collection, &record, validate)?;
-            Prepared { collection, rkey, block: Some(block), validation_status: status, swap: None, kind: Kind::Create }
+            let blobs = refs::find(&record);
+            Prepared {
+                blobs,
+                collection,
+                rkey,
+                block: Some(block),
+                validation_status: status,
+                swap: None,
+                kind: Kind::Create,
+            }
         }
         Write::Put { collection, rkey, record, swap_record } => {
             check_rkey(&collection, &rkey)?;
             let (block, status) = encode_record(&collection, &record, validate)?;
+            let blobs = refs::find(&record);
             Prepared {
+                blobs,
                 collection,
                 rkey,
                 block: Some(block),
@@ -197,9 +212,19 @@ fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> 
         Write::Update { collection, rkey, record } => {
             check_rkey(&collection, &rkey)?;
             let (block, status) = encode_record(&collection, &record, validate)?;
-            Prepared { collection, rkey, block: Some(block), validation_status: status, swap: None, kind: Kind::Update }
+            let blobs = refs::find(&record);
+            Prepared {
+                blobs,
+                collection,
+                rkey,
+                block: Some(block),
+                validation_status: status,
+                swap: None,
+                kind: Kind::Update,
+            }
         }
         Write::Delete { collection, rkey, swap_record, must_exist } => Prepared {
+            blobs: Vec::new(),
             collection,
             rkey,
             block: None,
@@ -239,8 +264,9 @@ pub async fn apply(
 
     let mut record_writes = Vec::new();
     let mut outcomes = Vec::new();
-    // (collection, rkey) of each outcome, for the record index.
+    // (collection, rkey) of each outcome, for the record index, and the blobs it references.
     let mut paths = Vec::new();
+    let mut outcome_blobs: Vec<&[BlobReference]> = Vec::new();
     for p in &prepared {
         let uri = format!("at://{did}/{}/{}", p.collection, p.rkey);
         let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(internal)?;
@@ -264,6 +290,7 @@ pub async fn apply(
                 });
                 outcomes.push(WriteOutcome { uri, cid: Some(*cid), validation_status: p.validation_status });
                 paths.push((p.collection.as_str(), p.rkey.as_str()));
+                outcome_blobs.push(&p.blobs);
             }
             (Kind::Update, None, _) => {
                 return Err(XrpcError::invalid_request(format!("Record not found: {uri}")));
@@ -278,11 +305,13 @@ pub async fn apply(
                 }
                 outcomes.push(WriteOutcome { uri, cid: Some(*cid), validation_status: p.validation_status });
                 paths.push((p.collection.as_str(), p.rkey.as_str()));
+                outcome_blobs.push(&p.blobs);
             }
             (Kind::Delete { .. }, Some(_), _) => {
                 record_writes.push(RecordWrite::Delete { collection: p.collection.clone(), rkey: p.rkey.clone() });
                 outcomes.push(WriteOutcome { uri, cid: None, validation_status: None });
                 paths.push((p.collection.as_str(), p.rkey.as_str()));
+                outcome_blobs.push(&p.blobs);
             }
             (Kind::Delete { must_exist: true }, None, _) => {
                 return Err(XrpcError::invalid_request(format!("Record not found: {uri}")));
@@ -294,6 +323,7 @@ pub async fn apply(
     if record_writes.is_empty() {
         return Ok(None);
     }
+    claim_blobs(ctx, did, outcome_blobs.iter().flat_map(|b| b.iter())).await?;
     let commit = repo.apply_writes(record_writes, &key).await.map_err(|e| match e {
         RepoError::DuplicateWrite(key) => XrpcError::invalid_request(format!("More than one write to {key}")),
         RepoError::RecordExists(key) => XrpcError::invalid_request(format!("Record already exists at {key}")),
@@ -305,6 +335,45 @@ pub async fn apply(
     let now = crate::account::now();
     let txn = ctx.db.begin().await.map_err(internal)?;
     super::persist_commit(&txn, did, &commit).await.map_err(internal)?;
+    // Blob references: a changed or deleted record drops its old ones, a written record adds
+    // its new ones, and every referenced blob stops being temporary.
+    let mut maybe_released = Vec::new();
+    for (outcome, blobs) in outcomes.iter().zip(&outcome_blobs) {
+        let old = record_blob::Entity::find()
+            .filter(record_blob::Column::RecordUri.eq(outcome.uri.as_str()))
+            .all(&txn)
+            .await
+            .map_err(internal)?;
+        maybe_released.extend(old.into_iter().map(|r| r.blob_cid));
+        record_blob::Entity::delete_many()
+            .filter(record_blob::Column::RecordUri.eq(outcome.uri.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(internal)?;
+        for reference in blobs.iter() {
+            let cid = reference.cid.to_string();
+            record_blob::Entity::insert(record_blob::ActiveModel {
+                blob_cid: Set(cid.clone()),
+                record_uri: Set(outcome.uri.clone()),
+                did: Set(did.to_owned()),
+            })
+            .on_conflict(
+                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(internal)?;
+            blob::Entity::update_many()
+                .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
+                .filter(blob::Column::Did.eq(did))
+                .filter(blob::Column::Cid.eq(cid))
+                .exec(&txn)
+                .await
+                .map_err(internal)?;
+        }
+    }
     for ((collection, rkey), outcome) in paths.iter().zip(&outcomes) {
         match outcome.cid {
             Some(cid) => {
@@ -338,5 +407,45 @@ pub async fn apply(
     }
     sequencer::commit(&txn, did, &commit).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
+    if !maybe_released.is_empty() {
+        maybe_released.sort();
+        maybe_released.dedup();
+        crate::blobs::release_unreferenced(ctx, did, &maybe_released).await.map_err(internal)?;
+    }
     Ok(Some(Committed { cid: commit.cid, rev, outcomes }))
+}
+
+/// Every referenced blob must have been uploaded by this account with the type the record
+/// claims; temporary ones move to permanent storage now (before the commit, so a failed commit
+/// leaves at worst an unreferenced permanent blob for the collector).
+async fn claim_blobs<'a>(
+    ctx: &AppContext,
+    did: &str,
+    references: impl Iterator<Item = &'a BlobReference>,
+) -> Result<(), XrpcError> {
+    for reference in references {
+        let row = blob::Entity::find()
+            .filter(blob::Column::Did.eq(did))
+            .filter(blob::Column::Cid.eq(reference.cid.to_string()))
+            .one(&ctx.db)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| XrpcError::invalid_request(format!("Could not find blob: {}", reference.cid)))?;
+        if row.mime_type != reference.mime_type {
+            return Err(invalid_record(format!(
+                "Referenced Mimetype does not match stored blob. Expected: {}, Got: {}",
+                row.mime_type, reference.mime_type
+            )));
+        }
+        if reference.size.is_some_and(|size| size != row.size as u64) {
+            return Err(invalid_record(format!(
+                "Referenced blob size does not match stored blob ({} bytes)",
+                row.size
+            )));
+        }
+        if let Some(key) = &row.temp_key {
+            ctx.blobs.make_permanent(key, did, &reference.cid).await.map_err(internal)?;
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod foundation;
 mod identity;
 mod migration;
 mod preferences;
+mod repo_blobs;
 mod repo_records;
 mod server_accounts;
 mod server_email;

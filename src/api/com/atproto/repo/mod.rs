@@ -1,13 +1,14 @@
 //! `com.atproto.repo`: records. Methods not implemented here answer `MethodNotImplemented`.
 
+mod blobs;
 mod read;
 mod write;
 
 use aurora_generated::com::atproto::repo::{
     apply_writes as aw, create_record as cr, delete_record as dr, describe_repo as dsr, get_record as gr,
-    list_records as lr, put_record as pr, Service,
+    list_records as lr, put_record as pr, upload_blob as ub, Service,
 };
-use aurora_xrpc::{RequestContext, XrpcResult};
+use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
 
 use crate::api::Api;
 
@@ -38,5 +39,9 @@ impl Service for Api {
 
     async fn describe_repo(&self, _ctx: RequestContext, params: dsr::Params) -> XrpcResult<dsr::Output> {
         read::describe_repo(&self.ctx, params).await
+    }
+
+    async fn upload_blob(&self, ctx: RequestContext, input: RawBody) -> XrpcResult<ub::Output> {
+        blobs::upload_blob(&self.ctx, &ctx, input).await
     }
 }

@@ -38,9 +38,15 @@ async fn owner(ctx: &AppContext, req: &RequestContext, repo: &AtIdentifier) -> X
             Some("Cannot write to another account's repository".into()),
         ));
     }
-    let found = account::find(&ctx.db, Lookup::Did(&creds.did)).await.map_err(internal)?;
+    require_active(ctx, &creds.did).await?;
+    Ok(creds.did)
+}
+
+/// Refuses accounts that are deactivated, taken down or gone.
+pub async fn require_active(ctx: &AppContext, did: &str) -> XrpcResult<()> {
+    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     match found.map(|a| a.status()) {
-        Some(AccountStatus::Active) => Ok(creds.did),
+        Some(AccountStatus::Active) => Ok(()),
         Some(AccountStatus::Takendown) => {
             Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", Some("Account has been taken down".into())))
         }

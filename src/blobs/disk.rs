@@ -1,0 +1,122 @@
+//! Blobs on the local disk: `<root>/tmp/<random>` while temporary, then
+//! `<root>/<hash of DID>/<CID>`; moves are renames (atomic) followed by fsync.
+
+use std::path::{Path, PathBuf};
+
+use cid::Cid;
+use futures_util::StreamExt;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{BlobError, BlobStore, TempBlob, HEAD_BYTES};
+
+pub struct DiskBlobStore {
+    root: PathBuf,
+}
+
+impl DiskBlobStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn temp_path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        // Temporary keys are generated here as hex; anything else is refused outright.
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Io(std::io::Error::other("malformed temporary blob key")));
+        }
+        Ok(self.root.join("tmp").join(key))
+    }
+
+    fn account_dir(&self, did: &str) -> PathBuf {
+        let digest = Sha256::digest(did.as_bytes());
+        self.root.join(hex::encode(&digest[..16]))
+    }
+
+    fn blob_path(&self, did: &str, cid: &Cid) -> PathBuf {
+        self.account_dir(did).join(cid.to_string())
+    }
+}
+
+async fn sync_dir(dir: &Path) {
+    if let Ok(handle) = tokio::fs::File::open(dir).await {
+        let _ = handle.sync_all().await;
+    }
+}
+
+impl BlobStore for DiskBlobStore {
+    async fn put_temp(&self, body: poem::Body, limit: u64) -> Result<TempBlob, BlobError> {
+        let dir = self.root.join("tmp");
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut raw = [0u8; 16];
+        rand::rng().fill_bytes(&mut raw);
+        let key = hex::encode(raw);
+        let path = dir.join(&key);
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut hasher = Sha256::new();
+        let mut head = Vec::new();
+        let mut size: u64 = 0;
+        let mut stream = body.into_bytes_stream();
+        let result: Result<(), BlobError> = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| BlobError::Read(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(BlobError::TooLarge(limit));
+                }
+                if head.len() < HEAD_BYTES {
+                    let take = (HEAD_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await?;
+            file.sync_all().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            drop(file);
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+        let cid = aurora_atproto::cids::from_sha256(aurora_atproto::cids::RAW, hasher.finalize().into());
+        Ok(TempBlob { key, cid, size, head })
+    }
+
+    async fn make_permanent(&self, key: &str, did: &str, cid: &Cid) -> Result<(), BlobError> {
+        let from = self.temp_path(key)?;
+        let dir = self.account_dir(did);
+        tokio::fs::create_dir_all(&dir).await?;
+        let to = self.blob_path(did, cid);
+        match tokio::fs::rename(&from, &to).await {
+            Ok(()) => {}
+            // Already moved by an earlier reference (or a retried write).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::try_exists(&to).await.unwrap_or(false) => {
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sync_dir(&dir).await;
+        Ok(())
+    }
+
+    async fn path(&self, did: &str, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
+        let path = self.blob_path(did, cid);
+        Ok(tokio::fs::try_exists(&path).await?.then_some(path))
+    }
+
+    async fn delete(&self, did: &str, cid: &Cid) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.blob_path(did, cid)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete_temp(&self, key: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.temp_path(key)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
