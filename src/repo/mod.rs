@@ -5,6 +5,7 @@ use cid::Cid;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
+pub mod import;
 pub mod writer;
 
 use aurora_atproto::blockstore::{BlockMap, BlockStore, BlockStoreError};

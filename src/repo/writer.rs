@@ -32,7 +32,7 @@ use crate::sequencer;
 pub struct WriteLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
 impl WriteLocks {
-    fn lock_for(&self, did: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, did: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         locks.entry(did.to_owned()).or_default().clone()
     }

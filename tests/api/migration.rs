@@ -47,6 +47,71 @@ async fn an_identity_moves_to_a_second_server_and_activates_there() {
     let (status, body) = new.call(Method::POST, "com.atproto.server.activateAccount", Some(&new_token), None).await;
     assert_eq!(status, 400, "activation waits for the identity to move: {body}");
 
+    // The repository (with a post embedding an image) and its blob follow.
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n not really an image, but typed as one";
+    let uploaded: Value = old
+        .client
+        .post(old.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(old_token)
+        .header("content-type", "image/png")
+        .body(png.to_vec())
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let post = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+        "$type": "app.bsky.feed.post", "text": "moving day", "createdAt": "2024-05-01T12:00:00.000Z",
+        "embed": { "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": uploaded["blob"] }] } } });
+    let (status, created) = old.call(Method::POST, "com.atproto.repo.createRecord", Some(old_token), Some(&post)).await;
+    assert_eq!(status, 200, "{created}");
+    let car = export(&old, did).await;
+    let response = new
+        .client
+        .post(new.xrpc("com.atproto.repo.importRepo"))
+        .bearer_auth(&new_token)
+        .header("content-type", "application/vnd.ipld.car")
+        .body(car.clone())
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status().as_u16(), 200, "{}", response.text().await.unwrap_or_default());
+    let (_, missing) = new.call(Method::GET, "com.atproto.repo.listMissingBlobs", Some(&new_token), None).await;
+    assert_eq!(missing["blobs"].as_array().map(Vec::len), Some(1), "{missing}");
+    assert_eq!(missing["blobs"][0]["cid"], uploaded["blob"]["ref"]["$link"]);
+    let reupload = new
+        .client
+        .post(new.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(&new_token)
+        .header("content-type", "image/png")
+        .body(png.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(reupload.status().as_u16(), 200);
+    let (_, missing) = new.call(Method::GET, "com.atproto.repo.listMissingBlobs", Some(&new_token), None).await;
+    assert_eq!(missing["blobs"].as_array().map(Vec::len), Some(0), "{missing}");
+    let (_, counts) = new.call(Method::GET, "com.atproto.server.checkAccountStatus", Some(&new_token), None).await;
+    assert_eq!(
+        (counts["indexedRecords"].as_i64(), counts["expectedBlobs"].as_i64(), counts["importedBlobs"].as_i64()),
+        (Some(1), Some(1), Some(1)),
+        "{counts}"
+    );
+    let mut tampered = car;
+    let last = tampered.len() - 3;
+    tampered[last] ^= 0xff;
+    let response = new
+        .client
+        .post(new.xrpc("com.atproto.repo.importRepo"))
+        .bearer_auth(&new_token)
+        .header("content-type", "application/vnd.ipld.car")
+        .body(tampered)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status().as_u16(), 400, "a tampered repository is refused");
+
     // The old server signs an operation pointing the identity at the new one.
     let (_, recommended) =
         new.call(Method::GET, "com.atproto.identity.getRecommendedDidCredentials", Some(&new_token), None).await;
@@ -77,4 +142,21 @@ async fn an_identity_moves_to_a_second_server_and_activates_there() {
     let doc = old.plc.operations(did).last().expect("ops").op.clone();
     assert_eq!(doc.services["atproto_pds"].endpoint, "http://localhost:2583");
     assert_eq!(doc.rotation_keys, vec![new.ctx.rotation_key.did_key()]);
+    let (status, got) = new
+        .get_json(&format!(
+            "/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={}",
+            created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey")
+        ))
+        .await;
+    assert_eq!((status, got["value"]["text"].as_str()), (200, Some("moving day")), "{got}");
+}
+
+/// The repository as a CAR, read straight from the old server's store (sync.getRepo is the
+/// public way; the store gives the same bytes).
+async fn export(app: &TestApp, did: &str) -> Vec<u8> {
+    let root = aurora_locus::repo::root(&app.ctx.db, did).await.expect("query").expect("root");
+    let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, did);
+    let (bytes, _) =
+        aurora_atproto::car::export_repo(&store, root.cid.parse().expect("cid"), Vec::new()).await.expect("export");
+    bytes
 }

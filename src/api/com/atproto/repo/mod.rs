@@ -6,7 +6,7 @@ mod write;
 
 use aurora_generated::com::atproto::repo::{
     apply_writes as aw, create_record as cr, delete_record as dr, describe_repo as dsr, get_record as gr,
-    list_records as lr, put_record as pr, upload_blob as ub, Service,
+    list_missing_blobs as lmb, list_records as lr, put_record as pr, upload_blob as ub, Service,
 };
 use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
 
@@ -43,5 +43,13 @@ impl Service for Api {
 
     async fn upload_blob(&self, ctx: RequestContext, input: RawBody) -> XrpcResult<ub::Output> {
         blobs::upload_blob(&self.ctx, &ctx, input).await
+    }
+
+    async fn import_repo(&self, ctx: RequestContext, input: RawBody) -> XrpcResult<()> {
+        blobs::import_repo(&self.ctx, &ctx, input).await
+    }
+
+    async fn list_missing_blobs(&self, ctx: RequestContext, params: lmb::Params) -> XrpcResult<lmb::Output> {
+        blobs::list_missing(&self.ctx, &ctx, params).await
     }
 }

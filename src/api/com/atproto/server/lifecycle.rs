@@ -101,6 +101,7 @@ pub async fn check_account_status(ctx: &AppContext, req: &RequestContext) -> Xrp
     let repo = Repo::load(store, root.cid.parse().map_err(internal)?).await.map_err(internal)?;
     let records = repo.list(ListOptions::all()).await.map_err(internal)?.len();
     let blocks = crate::repo::block_count(&ctx.db, &creds.did).await.map_err(internal)?;
+    let (expected_blobs, imported_blobs) = blob_counts(ctx, &creds.did).await?;
     Ok(cas::Output {
         activated: found.status() == AccountStatus::Active,
         valid_did: identity_problem(ctx, &creds.did).await?.is_none(),
@@ -109,9 +110,36 @@ pub async fn check_account_status(ctx: &AppContext, req: &RequestContext) -> Xrp
         repo_blocks: blocks as i64,
         indexed_records: records as i64,
         private_state_values: 0,
-        // Blobs arrive with repository writes; until then an account holds none.
-        expected_blobs: 0,
-        imported_blobs: 0,
+        expected_blobs,
+        imported_blobs,
         extra: Default::default(),
     })
+}
+
+/// How many distinct blobs the account's records reference, and how many of those are stored.
+async fn blob_counts(ctx: &AppContext, did: &str) -> XrpcResult<(i64, i64)> {
+    use crate::db::entities::{blob, record_blob};
+    use sea_orm::QuerySelect;
+    let referenced: Vec<String> = record_blob::Entity::find()
+        .select_only()
+        .column(record_blob::Column::BlobCid)
+        .distinct()
+        .filter(record_blob::Column::Did.eq(did))
+        .into_tuple()
+        .all(&ctx.db)
+        .await
+        .map_err(internal)?;
+    let mut stored = 0;
+    for cid in &referenced {
+        let present = blob::Entity::find()
+            .filter(blob::Column::Did.eq(did))
+            .filter(blob::Column::Cid.eq(cid.as_str()))
+            .filter(blob::Column::TempKey.is_null())
+            .one(&ctx.db)
+            .await
+            .map_err(internal)?
+            .is_some();
+        stored += i64::from(present);
+    }
+    Ok((referenced.len() as i64, stored))
 }
