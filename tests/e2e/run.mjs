@@ -243,6 +243,52 @@ try {
     assert(claims.iss === did && claims.aud === 'did:web:api.example.com', JSON.stringify(claims))
   })
 
+  await test('records: post, get, list, put, delete, applyWrites', async () => {
+    const { uri, cid } = await agent.post({ text: 'hello from the official client', createdAt: new Date().toISOString() })
+    assert(uri.startsWith(`at://${did}/app.bsky.feed.post/`), uri)
+    const rkey = uri.split('/').pop()
+    const { data: got } = await agent.com.atproto.repo.getRecord({ repo: handle, collection: 'app.bsky.feed.post', rkey })
+    assert(got.cid === cid && got.value.text === 'hello from the official client', JSON.stringify(got))
+    await agent.com.atproto.repo.putRecord({
+      repo: did, collection: 'app.bsky.actor.profile', rkey: 'self',
+      record: { $type: 'app.bsky.actor.profile', displayName: 'Alice' },
+    })
+    const { data: profile } = await agent.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.actor.profile', rkey: 'self' })
+    assert(profile.value.displayName === 'Alice', JSON.stringify(profile))
+    const { data: batch } = await agent.com.atproto.repo.applyWrites({
+      repo: did,
+      writes: [1, 2, 3].map((n) => ({
+        $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post',
+        value: { $type: 'app.bsky.feed.post', text: `batch ${n}`, createdAt: new Date().toISOString() },
+      })),
+    })
+    assert(batch.results?.length === 3 && batch.commit?.rev, JSON.stringify(batch))
+    const { data: listed } = await agent.com.atproto.repo.listRecords({ repo: did, collection: 'app.bsky.feed.post', limit: 10 })
+    assert(listed.records.length === 4, JSON.stringify(listed.records.map((r) => r.value.text)))
+    await agent.deletePost(uri)
+    await expectXrpcError(agent.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey }), 404, 'RecordNotFound')
+    const { data: described } = await agent.com.atproto.repo.describeRepo({ repo: did })
+    assert(described.collections.includes('app.bsky.actor.profile'), JSON.stringify(described))
+  })
+
+  await test('uploadBlob and a post embedding the image', async () => {
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAACklEQVR4nGMAAQAABQABDQottAAAAABJRU5ErkJggg==', 'base64')
+    const { data } = await agent.uploadBlob(png, { encoding: 'image/png' })
+    assert(data.blob.mimeType === 'image/png' && data.blob.size === png.length, JSON.stringify(data))
+    const { uri } = await agent.post({
+      text: 'with a picture', createdAt: new Date().toISOString(),
+      embed: { $type: 'app.bsky.embed.images', images: [{ alt: 'a pixel', image: data.blob }] },
+    })
+    const { data: got } = await agent.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey: uri.split('/').pop() })
+    assert(got.value.embed.images[0].image.ref.toString() === data.blob.ref.toString(), JSON.stringify(got.value.embed))
+  })
+
+  await test('preferences round trip', async () => {
+    await agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] })
+    const { data } = await agent.app.bsky.actor.getPreferences()
+    assert(data.preferences.length === 1 && data.preferences[0].enabled === true, JSON.stringify(data))
+  })
+
   await test('logout ends the session', async () => {
     const other = new AtpAgent({ service: aurora.url })
     await other.login({ identifier: handle, password })
