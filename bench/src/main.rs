@@ -1,7 +1,7 @@
 //! `aurora-bench`: drives the release binary over HTTP and reports latency percentiles and
 //! throughput. Run through `just bench` (which builds the release binary first).
 //!
-//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N]
+//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N]
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -38,6 +38,10 @@ impl Stats {
             self.samples.len() as f64 / self.wall.as_secs_f64()
         );
     }
+}
+
+fn records_n(args: &[String]) -> usize {
+    args.iter().position(|a| a == "--records").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(400)
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -122,6 +126,164 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     login.wall = wall.elapsed();
     login.report();
+
+    let (status, session): (u16, serde_json::Value) = {
+        let body = json!({ "identifier": "user0.test", "password": "password-0" });
+        let r = client.post(format!("{base}/xrpc/com.atproto.server.createSession")).json(&body).send().await?;
+        (r.status().as_u16(), r.json().await?)
+    };
+    if status != 200 {
+        return Err(format!("login failed: {session}").into());
+    }
+    let token = session["accessJwt"].as_str().ok_or("no token")?.to_owned();
+    let did = session["did"].as_str().ok_or("no did")?.to_owned();
+    let records = records_n(&args);
+    let post = |i: usize| {
+        json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+        "$type": "app.bsky.feed.post", "text": format!("benchmark post {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } })
+    };
+
+    let mut create = Stats { name: "createRecord", samples: Vec::new(), wall: Duration::ZERO };
+    let mut rkeys = Vec::new();
+    let wall = Instant::now();
+    for i in 0..records {
+        let t = Instant::now();
+        let r = client
+            .post(format!("{base}/xrpc/com.atproto.repo.createRecord"))
+            .bearer_auth(&token)
+            .json(&post(i))
+            .send()
+            .await?;
+        create.samples.push(t.elapsed());
+        let body: serde_json::Value = r.json().await?;
+        rkeys.push(body["uri"].as_str().ok_or("no uri")?.rsplit('/').next().unwrap_or_default().to_owned());
+    }
+    create.wall = wall.elapsed();
+    create.report();
+
+    let mut concurrent = Stats { name: "createRecord x8", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let (client, base, token, did) = (client.clone(), base.clone(), token.clone(), did.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for i in 0..records / 8 {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+                    "$type": "app.bsky.feed.post", "text": format!("concurrent {worker}-{i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
+                let t = Instant::now();
+                let r = client.post(format!("{base}/xrpc/com.atproto.repo.createRecord")).bearer_auth(&token).json(&body).send().await;
+                if r.map(|r| r.status().is_success()).unwrap_or(false) {
+                    samples.push(t.elapsed());
+                }
+            }
+            samples
+        }));
+    }
+    for task in tasks {
+        concurrent.samples.extend(task.await?);
+    }
+    concurrent.wall = wall.elapsed();
+    concurrent.report();
+
+    let mut get = Stats { name: "getRecord", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    for rkey in &rkeys {
+        let t = Instant::now();
+        client
+            .get(format!("{base}/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        get.samples.push(t.elapsed());
+    }
+    get.wall = wall.elapsed();
+    get.report();
+
+    let mut get8 = Stats { name: "getRecord x8", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in rkeys.chunks(rkeys.len().div_ceil(8).max(1)) {
+        let (client, base, did, chunk) = (client.clone(), base.clone(), did.clone(), chunk.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for rkey in chunk {
+                let t = Instant::now();
+                let url = format!(
+                    "{base}/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}"
+                );
+                if let Ok(r) = client.get(url).send().await {
+                    let _ = r.bytes().await;
+                    samples.push(t.elapsed());
+                }
+            }
+            samples
+        }));
+    }
+    for task in tasks {
+        get8.samples.extend(task.await?);
+    }
+    get8.wall = wall.elapsed();
+    get8.report();
+
+    let mut list = Stats { name: "listRecords 100", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    for _ in 0..50 {
+        let t = Instant::now();
+        client
+            .get(format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        list.samples.push(t.elapsed());
+    }
+    list.wall = wall.elapsed();
+    list.report();
+
+    let mut batch = Stats { name: "applyWrites 200", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    for b in 0..5 {
+        let writes: Vec<_> = (0..200)
+            .map(|i| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post",
+                "value": { "$type": "app.bsky.feed.post", "text": format!("batch {b}-{i}"), "createdAt": "2024-05-01T12:00:00.000Z" } }))
+            .collect();
+        let t = Instant::now();
+        let r = client
+            .post(format!("{base}/xrpc/com.atproto.repo.applyWrites"))
+            .bearer_auth(&token)
+            .json(&json!({ "repo": did, "writes": writes }))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(format!("applyWrites failed: {}", r.text().await?).into());
+        }
+        batch.samples.push(t.elapsed());
+    }
+    batch.wall = wall.elapsed();
+    batch.report();
+    println!("  = {:.0} records/s in 200-record batches", 1000.0 / batch.wall.as_secs_f64());
+
+    let mut upload = Stats { name: "uploadBlob 1MiB", samples: Vec::new(), wall: Duration::ZERO };
+    let payload = vec![42u8; 1024 * 1024];
+    let wall = Instant::now();
+    for _ in 0..20 {
+        let t = Instant::now();
+        client
+            .post(format!("{base}/xrpc/com.atproto.repo.uploadBlob"))
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(payload.clone())
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        upload.samples.push(t.elapsed());
+    }
+    upload.wall = wall.elapsed();
+    upload.report();
+    println!("  = {:.1} MiB/s", 20.0 / upload.wall.as_secs_f64());
     println!("peak RSS {} KiB", rss_kib(pid).unwrap_or(0));
     let _ = child.kill().await;
     Ok(())
