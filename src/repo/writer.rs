@@ -178,52 +178,33 @@ fn default_rkey(collection: &Nsid) -> RecordKey {
     TidClock::global().next().as_str().parse().unwrap_or_else(|_| unreachable!("a TID is a valid record key"))
 }
 
+/// A create, put or update: key checked, record validated and encoded, blobs found.
+fn prepare_record(
+    collection: Nsid,
+    rkey: RecordKey,
+    record: &Value,
+    validate: Option<bool>,
+    swap: Option<Option<Cid>>,
+    kind: Kind,
+) -> Result<Prepared, XrpcError> {
+    check_rkey(&collection, &rkey)?;
+    let (block, validation_status) = encode_record(&collection, record, validate)?;
+    Ok(Prepared { blobs: refs::find(record), collection, rkey, block: Some(block), validation_status, swap, kind })
+}
+
 fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> {
-    Ok(match write {
+    match write {
         Write::Create { collection, rkey, record } => {
             let rkey = rkey.unwrap_or_else(|| default_rkey(&collection));
-            check_rkey(&collection, &rkey)?;
-            let (block, status) = encode_record(&collection, &record, validate)?;
-            let blobs = refs::find(&record);
-            Prepared {
-                blobs,
-                collection,
-                rkey,
-                block: Some(block),
-                validation_status: status,
-                swap: None,
-                kind: Kind::Create,
-            }
+            prepare_record(collection, rkey, &record, validate, None, Kind::Create)
         }
         Write::Put { collection, rkey, record, swap_record } => {
-            check_rkey(&collection, &rkey)?;
-            let (block, status) = encode_record(&collection, &record, validate)?;
-            let blobs = refs::find(&record);
-            Prepared {
-                blobs,
-                collection,
-                rkey,
-                block: Some(block),
-                validation_status: status,
-                swap: swap_record,
-                kind: Kind::Put,
-            }
+            prepare_record(collection, rkey, &record, validate, swap_record, Kind::Put)
         }
         Write::Update { collection, rkey, record } => {
-            check_rkey(&collection, &rkey)?;
-            let (block, status) = encode_record(&collection, &record, validate)?;
-            let blobs = refs::find(&record);
-            Prepared {
-                blobs,
-                collection,
-                rkey,
-                block: Some(block),
-                validation_status: status,
-                swap: None,
-                kind: Kind::Update,
-            }
+            prepare_record(collection, rkey, &record, validate, None, Kind::Update)
         }
-        Write::Delete { collection, rkey, swap_record, must_exist } => Prepared {
+        Write::Delete { collection, rkey, swap_record, must_exist } => Ok(Prepared {
             blobs: Vec::new(),
             collection,
             rkey,
@@ -231,8 +212,8 @@ fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> 
             validation_status: None,
             swap: swap_record.map(Some),
             kind: Kind::Delete { must_exist },
-        },
-    })
+        }),
+    }
 }
 
 /// Applies `writes` to `did`'s repository as one commit. `swap_commit` makes the commit

@@ -24,33 +24,27 @@ fn wrong_credentials() -> XrpcError {
     XrpcError::auth_required("Invalid identifier or password")
 }
 
-fn parse<T: DeserializeOwned>(value: &str) -> XrpcResult<T> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(internal)
-}
-
-/// The fields every session answer shares.
-struct Session {
-    did: aurora_xrpc::codegen::Did,
-    handle: aurora_xrpc::codegen::Handle,
-    email: Option<String>,
-    email_confirmed: bool,
-    status: AccountStatus,
-}
-
-impl Session {
-    fn of(account: &Account) -> XrpcResult<Session> {
-        Ok(Session {
-            did: parse(account.did())?,
-            handle: parse(account.handle())?,
-            email: account.email().map(str::to_owned),
-            email_confirmed: account.email_confirmed(),
-            status: account.status(),
-        })
+/// A session answer (`createSession`, `refreshSession`, `getSession` share their fields; the
+/// first two add tokens), built once as JSON and read into the method's own output type.
+fn session_output<T: DeserializeOwned>(account: &Account, tokens: Option<&TokenPair>) -> XrpcResult<T> {
+    let status = account.status();
+    let mut out = serde_json::json!({
+        "did": account.did(),
+        "handle": account.handle(),
+        "emailConfirmed": account.email_confirmed(),
+        "active": status == AccountStatus::Active,
+    });
+    if let Some(email) = account.email() {
+        out["email"] = email.into();
     }
-
-    fn status<T: DeserializeOwned>(&self) -> Option<T> {
-        self.status.as_str().and_then(|s| parse(s).ok())
+    if let Some(status) = status.as_str() {
+        out["status"] = status.into();
     }
+    if let Some(tokens) = tokens {
+        out["accessJwt"] = tokens.access_jwt.clone().into();
+        out["refreshJwt"] = tokens.refresh_jwt.clone().into();
+    }
+    serde_json::from_value(out).map_err(internal)
 }
 
 pub async fn create_session(ctx: &AppContext, input: cs::Input) -> XrpcResult<cs::Output> {
@@ -84,7 +78,6 @@ pub async fn create_session(ctx: &AppContext, input: cs::Input) -> XrpcResult<cs
             _ => return Err(wrong_credentials()),
         }
     };
-    let session = Session::of(&found)?;
     let pair = if found.status() == AccountStatus::Takendown {
         if input.allow_takendown != Some(true) {
             return Err(taken_down());
@@ -95,19 +88,7 @@ pub async fn create_session(ctx: &AppContext, input: cs::Input) -> XrpcResult<cs
     } else {
         issue(ctx, found.did(), scope, app_password_name.as_deref()).await?
     };
-    Ok(cs::Output {
-        access_jwt: pair.access_jwt,
-        refresh_jwt: pair.refresh_jwt,
-        active: Some(session.status == AccountStatus::Active),
-        status: session.status(),
-        did: session.did,
-        handle: session.handle,
-        did_doc: None,
-        email: session.email,
-        email_confirmed: Some(session.email_confirmed),
-        email_auth_factor: None,
-        extra: Default::default(),
-    })
+    session_output(&found, Some(&pair))
 }
 
 /// Issues a token pair and stores its refresh token.
@@ -125,18 +106,7 @@ pub async fn get_session(ctx: &AppContext, req: &RequestContext) -> XrpcResult<g
     let Some(found) = found.filter(|a| a.status() != AccountStatus::Takendown) else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {}", creds.did)));
     };
-    let session = Session::of(&found)?;
-    Ok(gs::Output {
-        active: Some(session.status == AccountStatus::Active),
-        status: session.status(),
-        did: session.did,
-        handle: session.handle,
-        did_doc: None,
-        email: session.email,
-        email_confirmed: Some(session.email_confirmed),
-        email_auth_factor: None,
-        extra: Default::default(),
-    })
+    session_output(&found, None)
 }
 
 pub async fn refresh_session(ctx: &AppContext, req: &RequestContext) -> XrpcResult<rs::Output> {
@@ -183,20 +153,7 @@ pub async fn refresh_session(ctx: &AppContext, req: &RequestContext) -> XrpcResu
         .await
         .map_err(internal)?;
     txn.commit().await.map_err(internal)?;
-    let session = Session::of(&found)?;
-    Ok(rs::Output {
-        access_jwt: pair.access_jwt,
-        refresh_jwt: pair.refresh_jwt,
-        active: Some(session.status == AccountStatus::Active),
-        status: session.status(),
-        did: session.did,
-        handle: session.handle,
-        did_doc: None,
-        email: session.email,
-        email_confirmed: Some(session.email_confirmed),
-        email_auth_factor: None,
-        extra: Default::default(),
-    })
+    session_output(&found, Some(&pair))
 }
 
 fn parse_time(iso: &str) -> Option<i64> {
