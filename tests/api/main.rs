@@ -7,6 +7,7 @@ mod dns_double;
 mod plc_double;
 mod samples;
 mod smtp_sink;
+mod sync;
 
 mod foundation;
 mod identity;

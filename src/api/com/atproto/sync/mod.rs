@@ -1,7 +1,42 @@
-//! `com.atproto.sync`: methods not implemented here answer `MethodNotImplemented`.
+//! `com.atproto.sync`: what relays and other services read. Methods not implemented here
+//! answer `MethodNotImplemented`.
 
-use aurora_generated::com::atproto::sync::Service;
+mod repos;
+
+use aurora_generated::com::atproto::sync::{
+    get_blob as gb, get_latest_commit as glc, get_record as gr, get_repo as grp, get_repo_status as grs,
+    list_blobs as lb, list_repos as lr, Service,
+};
+use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
 
 use crate::api::Api;
 
-impl Service for Api {}
+impl Service for Api {
+    async fn get_latest_commit(&self, _ctx: RequestContext, params: glc::Params) -> XrpcResult<glc::Output> {
+        repos::latest_commit(&self.ctx, params).await
+    }
+
+    async fn get_repo_status(&self, _ctx: RequestContext, params: grs::Params) -> XrpcResult<grs::Output> {
+        repos::repo_status(&self.ctx, params).await
+    }
+
+    async fn list_repos(&self, _ctx: RequestContext, params: lr::Params) -> XrpcResult<lr::Output> {
+        repos::list_repos(&self.ctx, params).await
+    }
+
+    async fn get_repo(&self, _ctx: RequestContext, params: grp::Params) -> XrpcResult<RawBody> {
+        repos::get_repo(&self.ctx, params).await
+    }
+
+    async fn get_record(&self, _ctx: RequestContext, params: gr::Params) -> XrpcResult<RawBody> {
+        repos::get_record(&self.ctx, params).await
+    }
+
+    async fn get_blob(&self, _ctx: RequestContext, params: gb::Params) -> XrpcResult<RawBody> {
+        repos::get_blob(&self.ctx, params).await
+    }
+
+    async fn list_blobs(&self, _ctx: RequestContext, params: lb::Params) -> XrpcResult<lb::Output> {
+        repos::list_blobs(&self.ctx, params).await
+    }
+}

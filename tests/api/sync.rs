@@ -1,0 +1,97 @@
+//! `com.atproto.sync` reads: what a relay fetches, verified the way a relay verifies it.
+
+use aurora_atproto::car::{read_car, verify_repo, CarLimits};
+use aurora_atproto::crypto::PublicKey;
+use reqwest::Method;
+use serde_json::json;
+
+async fn bytes(app: &crate::helpers::TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let response = app.get(path).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.expect("body").to_vec())
+}
+
+app_test!(a_repository_exports_as_a_car_that_verifies_against_the_did_key, |app| {
+    let account = app.create_account("fern").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let key = PublicKey::from_multikey(
+        account["didDoc"]["verificationMethod"][0]["publicKeyMultibase"].as_str().expect("key"),
+    )
+    .expect("key");
+    let mut rkeys = Vec::new();
+    for i in 0..5 {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+            "$type": "app.bsky.feed.post", "text": format!("post {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
+        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+        assert_eq!(status, 200, "{created}");
+        rkeys.push(created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned());
+    }
+    let (status, latest) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+    assert_eq!(status, 200, "{latest}");
+
+    let (status, headers, car) = bytes(&app, &format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/vnd.ipld.car");
+    let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
+    assert_eq!(root.to_string(), latest["cid"].as_str().expect("cid"));
+    let repo = verify_repo(root, blocks, &did.parse().expect("did"), &key).await.expect("verifies");
+    assert_eq!(repo.records.len(), 5);
+
+    let (_, _, proof) = bytes(
+        &app,
+        &format!("/xrpc/com.atproto.sync.getRecord?did={did}&collection=app.bsky.feed.post&rkey={}", rkeys[2]),
+    )
+    .await;
+    let (proof_root, proof_blocks) = read_car(&proof[..], CarLimits::default()).await.expect("proof CAR");
+    assert_eq!(proof_root, root);
+    assert!(proof_blocks.len() >= 3, "commit, path nodes and the record");
+
+    let (status, list) = app.get_json("/xrpc/com.atproto.sync.listRepos").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["repos"][0]["did"], did);
+    assert_eq!(list["repos"][0]["active"], true);
+    let (_, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
+    assert_eq!((repo_status["active"].as_bool(), repo_status["rev"].as_str()), (Some(true), latest["rev"].as_str()));
+
+    app.call(Method::POST, "com.atproto.server.deactivateAccount", Some(token), Some(&json!({}))).await;
+    let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("RepoDeactivated")));
+    let (_, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
+    assert_eq!((repo_status["active"].as_bool(), repo_status["status"].as_str()), (Some(false), Some("deactivated")));
+    let (status, body) = app.get_json("/xrpc/com.atproto.sync.getRepo?did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
+});
+
+app_test!(blobs_are_served_with_protective_headers, |app| {
+    let account = app.create_account("gwen").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let uploaded: serde_json::Value = app
+        .client
+        .post(app.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(token)
+        .header("content-type", "text/plain")
+        .body("<script>alert(1)</script>")
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let cid = uploaded["blob"]["ref"]["$link"].as_str().expect("cid");
+    let (status, _, _) = bytes(&app, &format!("/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")).await;
+    assert_eq!(status, 400, "an unreferenced upload is not served");
+    let record = json!({ "repo": did, "collection": "com.example.file", "record": { "$type": "com.example.file", "file": uploaded["blob"] } });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&record)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, body) = bytes(&app, &format!("/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"<script>alert(1)</script>");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(headers["etag"], format!("\"{cid}\"").as_str());
+    let (_, listed) = app.get_json(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}")).await;
+    assert_eq!(listed["cids"], json!([cid]));
+});
