@@ -283,6 +283,16 @@ try {
     assert(got.value.embed.images[0].image.ref.toString() === data.blob.ref.toString(), JSON.stringify(got.value.embed))
   })
 
+  await test('sync.getRepo exports a CAR that importRepo takes back', async () => {
+    const { data: car } = await agent.com.atproto.sync.getRepo({ did })
+    assert(car instanceof Uint8Array && car.length > 100, `CAR of ${car?.length} bytes`)
+    await agent.com.atproto.repo.importRepo(car, { encoding: 'application/vnd.ipld.car' })
+    const { data: listed } = await agent.com.atproto.repo.listRecords({ repo: did, collection: 'app.bsky.feed.post' })
+    assert(listed.records.length >= 4, JSON.stringify(listed.records.length))
+    const { data: status } = await agent.com.atproto.server.checkAccountStatus()
+    assert(status.indexedRecords === listed.records.length + 1 && status.expectedBlobs === 1 && status.importedBlobs === 1, JSON.stringify(status))
+  })
+
   await test('preferences round trip', async () => {
     await agent.app.bsky.actor.putPreferences({ preferences: [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: true }] })
     const { data } = await agent.app.bsky.actor.getPreferences()
