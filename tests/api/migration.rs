@@ -151,12 +151,9 @@ async fn an_identity_moves_to_a_second_server_and_activates_there() {
     assert_eq!((status, got["value"]["text"].as_str()), (200, Some("moving day")), "{got}");
 }
 
-/// The repository as a CAR, read straight from the old server's store (sync.getRepo is the
-/// public way; the store gives the same bytes).
+/// The repository as a CAR, from the old server's `sync.getRepo`.
 async fn export(app: &TestApp, did: &str) -> Vec<u8> {
-    let root = aurora_locus::repo::root(&app.ctx.db, did).await.expect("query").expect("root");
-    let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, did);
-    let (bytes, _) =
-        aurora_atproto::car::export_repo(&store, root.cid.parse().expect("cid"), Vec::new()).await.expect("export");
-    bytes
+    let response = app.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    assert_eq!(response.status().as_u16(), 200);
+    response.bytes().await.expect("CAR").to_vec()
 }
