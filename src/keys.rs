@@ -49,6 +49,7 @@ impl KeyVault {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let secret = key.to_private_bytes();
+        // Encryption fails only for inputs beyond ChaCha20-Poly1305's 256 GiB limit.
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_slice(), aad: did.as_bytes() })

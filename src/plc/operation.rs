@@ -89,7 +89,8 @@ impl Operation {
         Ipld::Map(map)
     }
 
-    /// Signs with a rotation key.
+    /// Signs with a rotation key. (An operation holds only strings, lists and maps, which
+    /// always encode, so the encoding results below cannot be errors.)
     pub fn sign(self, key: &Keypair) -> SignedOperation {
         let bytes = data::to_dag_cbor(&self.to_ipld(None)).unwrap_or_default();
         let sig = URL_SAFE_NO_PAD.encode(key.sign(&bytes));
