@@ -26,6 +26,7 @@ pub struct AppContext {
     pub resolver: Resolver,
     pub write_locks: crate::repo::writer::WriteLocks,
     pub blobs: crate::blobs::DiskBlobStore,
+    pub crawlers: crate::crawl::Crawlers,
 }
 
 impl AppContext {
@@ -60,6 +61,7 @@ impl AppContext {
             resolver,
             write_locks: Default::default(),
             blobs,
+            crawlers: Default::default(),
         }))
     }
 

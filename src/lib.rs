@@ -6,6 +6,7 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod context;
+pub mod crawl;
 pub mod db;
 pub mod identity;
 pub mod keys;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Some(to) => runtime.block_on(send_test_mail(config, to)),
             None => Err("usage: aurora-locus send-test-mail <address>".into()),
         },
+        Some("relays") => runtime.block_on(relays(config)),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -53,7 +54,8 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: aurora-locus [serve]                 run the server (the default)
-       aurora-locus send-test-mail <address>  send a test mail and print the mail server's answer";
+       aurora-locus send-test-mail <address>  send a test mail and print the mail server's answer
+       aurora-locus relays                    each configured relay's last answer to requestCrawl, and the head seq";
 
 /// Sends one mail through the configured transport and prints the server's exact answer, so an
 /// operator can check PDS_EMAIL_SMTP_URL without signing anyone up.
@@ -62,6 +64,33 @@ async fn send_test_mail(config: config::Config, to: &str) -> Result<(), Box<dyn 
     let text = format!("This is a test message from the Aurora Locus server at {}.", config.public_url);
     let answer = mailer.send(to, "Aurora Locus test mail", text, None).await?;
     println!("{answer}");
+    Ok(())
+}
+
+/// What each relay in PDS_CRAWLERS last answered, and how far the firehose has got.
+async fn relays(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    let db = aurora_locus::db::connect(&config.database_url).await?;
+    let head = aurora_locus::db::entities::repo_seq::Entity::find()
+        .order_by_desc(aurora_locus::db::entities::repo_seq::Column::Seq)
+        .one(&db)
+        .await?
+        .map_or(0, |e| e.seq);
+    println!("firehose head seq: {head}");
+    if config.crawlers.is_empty() {
+        println!("no relays configured (PDS_CRAWLERS is empty): no relay is told about this server");
+    }
+    for (relay, report) in aurora_locus::crawl::reports(&db, &config.crawlers).await? {
+        match report {
+            Some(r) => println!(
+                "{relay}: {} at {} — {}",
+                r.status.map_or("no answer".to_owned(), |s| format!("HTTP {s}")),
+                r.at,
+                r.answer.trim()
+            ),
+            None => println!("{relay}: never asked yet"),
+        }
+    }
     Ok(())
 }
 
@@ -84,6 +113,7 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
         "Aurora Locus {} listening",
         env!("CARGO_PKG_VERSION")
     );
+    aurora_locus::crawl::notify(&ctx);
     let collector = ctx.clone();
     tokio::spawn(async move {
         // Uploads no record claimed are removed after their grace period.

@@ -97,3 +97,19 @@ async fn send_test_mail_reports_the_mail_servers_answer() {
     assert_eq!(received.len(), 1);
     assert!(received[0].data.contains("Subject: Aurora Locus test mail"));
 }
+
+#[test]
+fn the_relays_command_reports_each_relay_and_the_head_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = binary()
+        .arg("relays")
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", dir.path())
+        .env("PDS_CRAWLERS", "https://relay.example.com")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("firehose head seq: 0"), "{stdout}");
+    assert!(stdout.contains("https://relay.example.com: never asked yet"), "{stdout}");
+}

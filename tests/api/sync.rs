@@ -95,3 +95,56 @@ app_test!(blobs_are_served_with_protective_headers, |app| {
     let (_, listed) = app.get_json(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}")).await;
     assert_eq!(listed["cids"], json!([cid]));
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_ask_the_configured_relays_to_crawl_at_most_once_per_interval() {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let recorded = calls.clone();
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.expect("bind relay");
+    let port = acceptor.local_addr()[0].as_socket_addr().expect("addr").port();
+    let relay = poem::Route::new().at(
+        "/xrpc/com.atproto.sync.requestCrawl",
+        poem::post(poem::endpoint::make(move |request: poem::Request| {
+            let recorded = recorded.clone();
+            async move {
+                let body: serde_json::Value = request.into_body().into_json().await.unwrap_or_default();
+                recorded.lock().expect("calls").push(body);
+                Ok::<_, poem::Error>("{}")
+            }
+        })),
+    );
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(relay));
+    let relay_url = format!("http://127.0.0.1:{port}");
+    let app =
+        crate::helpers::TestApp::spawn_with(crate::helpers::Backend::Sqlite, &[("PDS_CRAWLERS", relay_url.as_str())])
+            .await
+            .expect("app");
+    let account = app.create_account("hope").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    for text in ["one", "two"] {
+        let body = json!({ "repo": account["did"], "collection": "app.bsky.feed.post", "record": {
+            "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" } });
+        let (status, _) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+        assert_eq!(status, 200);
+    }
+    for _ in 0..100 {
+        if !calls.lock().expect("calls").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let seen = calls.lock().expect("calls").clone();
+    assert_eq!(seen, vec![json!({ "hostname": "localhost" })], "one request for two writes");
+    let reports = aurora_locus::crawl::reports(&app.ctx.db, std::slice::from_ref(&relay_url)).await.expect("reports");
+    assert_eq!(reports[0].1.as_ref().and_then(|r| r.status), Some(200), "the relay's answer is recorded");
+
+    let did = account["did"].as_str().expect("did");
+    let (status, head) = app.get_json(&format!("/xrpc/com.atproto.sync.getHead?did={did}")).await;
+    let (_, latest) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+    assert_eq!((status, &head["root"]), (200, &latest["cid"]));
+    let checkout = app.get(&format!("/xrpc/com.atproto.sync.getCheckout?did={did}")).await;
+    assert_eq!(checkout.status().as_u16(), 200);
+}

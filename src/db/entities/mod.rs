@@ -16,4 +16,5 @@ pub mod repo_block;
 pub mod repo_root;
 pub mod repo_seq;
 pub mod reserved_key;
+pub mod server_meta;
 pub mod signing_key;

@@ -4,8 +4,8 @@
 mod repos;
 
 use aurora_generated::com::atproto::sync::{
-    get_blob as gb, get_latest_commit as glc, get_record as gr, get_repo as grp, get_repo_status as grs,
-    list_blobs as lb, list_repos as lr, Service,
+    get_blob as gb, get_checkout as gc, get_head as gh, get_latest_commit as glc, get_record as gr, get_repo as grp,
+    get_repo_status as grs, list_blobs as lb, list_repos as lr, Service,
 };
 use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
 
@@ -38,5 +38,16 @@ impl Service for Api {
 
     async fn list_blobs(&self, _ctx: RequestContext, params: lb::Params) -> XrpcResult<lb::Output> {
         repos::list_blobs(&self.ctx, params).await
+    }
+
+    /// Deprecated in favour of getLatestCommit; still served, as the reference does.
+    async fn get_head(&self, _ctx: RequestContext, params: gh::Params) -> XrpcResult<gh::Output> {
+        let latest = repos::latest_commit(&self.ctx, glc::Params { did: params.did }).await?;
+        Ok(gh::Output { root: latest.cid, extra: Default::default() })
+    }
+
+    /// Deprecated in favour of getRepo; still served, as the reference does.
+    async fn get_checkout(&self, _ctx: RequestContext, params: gc::Params) -> XrpcResult<RawBody> {
+        repos::get_repo(&self.ctx, grp::Params { did: params.did, since: None }).await
     }
 }
