@@ -27,6 +27,7 @@ pub struct AppContext {
     pub write_locks: crate::repo::writer::WriteLocks,
     pub blobs: crate::blobs::DiskBlobStore,
     pub crawlers: crate::crawl::Crawlers,
+    pub firehose: crate::firehose::Firehose,
 }
 
 impl AppContext {
@@ -62,6 +63,7 @@ impl AppContext {
             write_locks: Default::default(),
             blobs,
             crawlers: Default::default(),
+            firehose: Default::default(),
         }))
     }
 

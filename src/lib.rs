@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod crawl;
 pub mod db;
+pub mod firehose;
 pub mod identity;
 pub mod keys;
 pub mod mail;

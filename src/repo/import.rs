@@ -125,5 +125,6 @@ where
         sequencer::sync(&txn, did, &commit).await.map_err(internal)?;
     }
     txn.commit().await.map_err(internal)?;
+    ctx.firehose.poke();
     Ok(repo.records.len())
 }

@@ -388,6 +388,7 @@ pub async fn apply(
     }
     sequencer::commit(&txn, did, &commit).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
+    ctx.firehose.poke();
     crate::crawl::notify(ctx);
     if !maybe_released.is_empty() {
         maybe_released.sort();

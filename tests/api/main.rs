@@ -9,6 +9,7 @@ mod samples;
 mod smtp_sink;
 mod sync;
 
+mod firehose;
 mod foundation;
 mod identity;
 mod migration;

@@ -112,6 +112,7 @@ pub async fn submit(ctx: &AppContext, req: &RequestContext, input: sub::Input) -
     ctx.plc.submit(&creds.did, &op).await.map_err(plc_error)?;
     let _ = ctx.resolver.did_doc(&creds.did, true).await;
     sequencer::identity(&ctx.db, &creds.did, handle.as_deref()).await.map_err(internal)?;
+    ctx.firehose.poke();
     Ok(())
 }
 

@@ -57,5 +57,7 @@ pub async fn update_handle(ctx: &AppContext, req: &RequestContext, input: Input)
         });
     }
     sequencer::identity(&txn, &creds.did, Some(&new_handle)).await.map_err(internal)?;
-    txn.commit().await.map_err(internal)
+    txn.commit().await.map_err(internal)?;
+    ctx.firehose.poke();
+    Ok(())
 }

@@ -116,7 +116,10 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
     }
     .await;
     match written {
-        Ok(()) => txn.commit().await.map_err(internal)?,
+        Ok(()) => {
+            txn.commit().await.map_err(internal)?;
+            ctx.firehose.poke();
+        }
         // A concurrent sign-up took the handle or email between the check and the insert.
         Err(e) => {
             return Err(match e.sql_err() {

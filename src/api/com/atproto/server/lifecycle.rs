@@ -67,7 +67,9 @@ pub async fn activate(ctx: &AppContext, req: &RequestContext) -> XrpcResult<()> 
     if let Some((_, commit)) = crate::repo::current_commit(&txn, &creds.did).await.map_err(internal)? {
         sequencer::sync(&txn, &creds.did, &commit).await.map_err(internal)?;
     }
-    txn.commit().await.map_err(internal)
+    txn.commit().await.map_err(internal)?;
+    ctx.firehose.poke();
+    Ok(())
 }
 
 pub async fn deactivate(ctx: &AppContext, req: &RequestContext, input: da::Input) -> XrpcResult<()> {
@@ -86,7 +88,9 @@ pub async fn deactivate(ctx: &AppContext, req: &RequestContext, input: da::Input
     let status =
         if found.status() == AccountStatus::Takendown { AccountStatus::Takendown } else { AccountStatus::Deactivated };
     sequencer::account(&txn, &creds.did, status).await.map_err(internal)?;
-    txn.commit().await.map_err(internal)
+    txn.commit().await.map_err(internal)?;
+    ctx.firehose.poke();
+    Ok(())
 }
 
 pub async fn check_account_status(ctx: &AppContext, req: &RequestContext) -> XrpcResult<cas::Output> {

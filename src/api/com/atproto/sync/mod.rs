@@ -5,9 +5,9 @@ mod repos;
 
 use aurora_generated::com::atproto::sync::{
     get_blob as gb, get_checkout as gc, get_head as gh, get_latest_commit as glc, get_record as gr, get_repo as grp,
-    get_repo_status as grs, list_blobs as lb, list_repos as lr, Service,
+    get_repo_status as grs, list_blobs as lb, list_repos as lr, subscribe_repos as sr, Service,
 };
-use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
+use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
 
 use crate::api::Api;
 
@@ -49,5 +49,12 @@ impl Service for Api {
     /// Deprecated in favour of getRepo; still served, as the reference does.
     async fn get_checkout(&self, _ctx: RequestContext, params: gc::Params) -> XrpcResult<RawBody> {
         repos::get_repo(&self.ctx, grp::Params { did: params.did, since: None }).await
+    }
+
+    async fn subscribe_repos(&self, _ctx: RequestContext, params: sr::Params) -> XrpcResult<FrameStream> {
+        let frames = crate::firehose::subscribe(&self.ctx.firehose, self.ctx.db.clone(), params.cursor)
+            .await
+            .map_err(crate::api::internal)?;
+        Ok(FrameStream(frames))
     }
 }
