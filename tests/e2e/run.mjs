@@ -12,6 +12,9 @@ import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { AtpAgent } from '@atproto/api'
+import { IdResolver } from '@atproto/identity'
+import { verifyRepoCar, verifyProofs } from '@atproto/repo'
+import { Firehose } from '@atproto/sync'
 
 const require = createRequire(import.meta.url)
 const plc = require('@did-plc/server')
@@ -291,6 +294,47 @@ try {
     assert(listed.records.length >= 4, JSON.stringify(listed.records.length))
     const { data: status } = await agent.com.atproto.server.checkAccountStatus()
     assert(status.indexedRecords === listed.records.length + 1 && status.expectedBlobs === 1 && status.importedBlobs === 1, JSON.stringify(status))
+  })
+
+  await test('@atproto/repo verifies getRepo and getRecord proofs (inclusion and absence)', async () => {
+    const idResolver = new IdResolver({ plcUrl: plcServer.url, fetch: globalThis.fetch })
+    const signingKey = await idResolver.did.resolveAtprotoKey(did, true)
+    const { data: car } = await agent.com.atproto.sync.getRepo({ did })
+    const verified = await verifyRepoCar(car, did, signingKey)
+    assert(verified.creates.length >= 4, `verified ${verified.creates.length} records`)
+    const { data: listed } = await agent.com.atproto.repo.listRecords({ repo: did, collection: 'app.bsky.feed.post', limit: 1 })
+    const rkey = listed.records[0].uri.split('/').pop()
+    const { data: proof } = await agent.com.atproto.sync.getRecord({ did, collection: 'app.bsky.feed.post', rkey })
+    const { CID } = await import('multiformats/cid')
+    const present = await verifyProofs(proof, [{ collection: 'app.bsky.feed.post', rkey, cid: CID.parse(listed.records[0].cid) }], did, signingKey)
+    assert(present.verified.length === 1, JSON.stringify(present))
+    const { data: absentProof } = await agent.com.atproto.sync.getRecord({ did, collection: 'app.bsky.feed.post', rkey: '2222222222222' })
+    const absent = await verifyProofs(absentProof, [{ collection: 'app.bsky.feed.post', rkey: '2222222222222', cid: null }], did, signingKey)
+    assert(absent.verified.length === 1, JSON.stringify(absent))
+  })
+
+  await test('@atproto/sync Firehose consumes subscribeRepos and validates commits', async () => {
+    const idResolver = new IdResolver({ plcUrl: plcServer.url, fetch: globalThis.fetch })
+    const seen = []
+    const errors = []
+    const firehose = new Firehose({
+      idResolver,
+      service: aurora.url.replace('http://', 'ws://'),
+      getCursor: () => 0,
+      unauthenticatedCommits: false,
+      handleEvent: async (evt) => { seen.push(evt) },
+      onError: (err) => { errors.push(err) },
+    })
+    firehose.start()
+    const { uri } = await agent.post({ text: 'for the firehose', createdAt: new Date().toISOString() })
+    const deadline = Date.now() + 10_000
+    while (!seen.some((e) => e.event === 'create' && e.uri.toString() === uri) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await firehose.destroy()
+    assert(errors.length === 0, `firehose errors: ${errors.map((e) => e.message).join('; ')}`)
+    assert(seen.some((e) => e.event === 'create' && e.uri.toString() === uri), `saw ${seen.length} events, not the new post`)
+    assert(seen.some((e) => e.event === 'identity') && seen.some((e) => e.event === 'account'), 'identity and account events')
   })
 
   await test('preferences round trip', async () => {
