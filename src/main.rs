@@ -116,7 +116,7 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
     aurora_locus::crawl::notify(&ctx);
     let collector = ctx.clone();
     tokio::spawn(async move {
-        // Uploads no record claimed are removed after their grace period.
+        // Uploads no record claimed are removed after their grace period, and old events are trimmed.
         let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
         loop {
             every.tick().await;
@@ -124,6 +124,12 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "removed unclaimed uploads"),
                 Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
+            }
+            // The firehose keeps PDS_REPO_BACKFILL_LIMIT_MS of history.
+            match aurora_locus::sequencer::trim(&collector.db, collector.config.repo_backfill_limit_ms).await {
+                Ok(0) => {}
+                Ok(trimmed) => tracing::info!(trimmed, "trimmed old firehose events"),
+                Err(e) => tracing::warn!(error = %e, "firehose trimming failed"),
             }
         }
     });

@@ -134,3 +134,14 @@ pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> R
     ];
     append(conn, did, "sync", event(fields)?, time.as_str()).await
 }
+
+/// Deletes events sequenced more than `max_age_ms` ago (PDS_REPO_BACKFILL_LIMIT_MS): consumers
+/// with older cursors are told their cursor is outdated and resume from the oldest kept.
+pub async fn trim<C: ConnectionTrait>(conn: &C, max_age_ms: u64) -> Result<u64, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let now_micros = Datetime::now().unix_micros();
+    let cutoff = Datetime::from_unix_micros(now_micros.saturating_sub((max_age_ms as i64).saturating_mul(1000)));
+    let result =
+        repo_seq::Entity::delete_many().filter(repo_seq::Column::SequencedAt.lt(cutoff.as_str())).exec(conn).await?;
+    Ok(result.rows_affected)
+}

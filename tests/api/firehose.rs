@@ -107,3 +107,27 @@ app_test!(many_consumers_each_receive_every_live_event, |app| {
         assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
     }
 });
+
+app_test!(events_past_the_retention_window_are_trimmed_and_old_cursors_told_so, |app| {
+    use aurora_locus::db::entities::repo_seq;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let account = app.create_account("lena").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    // The sign-up events are made to look a week old; the retention window is a day.
+    repo_seq::Entity::update_many()
+        .col_expr(repo_seq::Column::SequencedAt, sea_orm::sea_query::Expr::value("2000-01-01T00:00:00.000Z"))
+        .exec(&app.ctx.db)
+        .await
+        .expect("age events");
+    post(&app, token, did, "recent").await;
+    let trimmed = aurora_locus::sequencer::trim(&app.ctx.db, 24 * 60 * 60 * 1000).await.expect("trim");
+    assert_eq!(trimmed, 4);
+    let oldest =
+        repo_seq::Entity::find().order_by_asc(repo_seq::Column::Seq).one(&app.ctx.db).await.expect("q").expect("kept");
+    let mut socket = connect(&app, Some(0)).await;
+    let (header, body) = next_frame(&mut socket).await.expect("info frame");
+    assert_eq!((header["t"].as_str(), body["name"].as_str()), (Some("#info"), Some("OutdatedCursor")));
+    let (_, body) = next_frame(&mut socket).await.expect("the oldest kept event");
+    assert_eq!(body["seq"].as_i64(), Some(oldest.seq));
+});
