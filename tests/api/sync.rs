@@ -92,6 +92,17 @@ app_test!(blobs_are_served_with_protective_headers, |app| {
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
     assert_eq!(headers["etag"], format!("\"{cid}\"").as_str());
+    let url = format!("{}/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}", app.url);
+    let ranged = app.client.get(&url).header("range", "bytes=1-6").send().await.expect("range");
+    assert_eq!(ranged.status().as_u16(), 206);
+    assert_eq!(ranged.headers()["content-range"], "bytes 1-6/25");
+    assert_eq!(ranged.bytes().await.expect("body").as_ref(), b"script");
+    let tail = app.client.get(&url).header("range", "bytes=-2").send().await.expect("suffix");
+    assert_eq!((tail.status().as_u16(), tail.bytes().await.expect("body").as_ref()), (206, &b"t>"[..]));
+    let beyond = app.client.get(&url).header("range", "bytes=100-").send().await.expect("beyond");
+    assert_eq!(beyond.status().as_u16(), 416);
+    let several = app.client.get(&url).header("range", "bytes=0-1,4-5").send().await.expect("multi");
+    assert_eq!(several.status().as_u16(), 200, "several ranges get the whole blob");
     let (_, listed) = app.get_json(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}")).await;
     assert_eq!(listed["cids"], json!([cid]));
 });

@@ -155,12 +155,20 @@ pub struct RawBody {
     pub content_length: Option<u64>,
     /// Extra response headers (ignored on input).
     pub headers: HeaderMap,
+    /// The response status, 200 unless set (e.g. 206 for a range).
+    pub status: Option<StatusCode>,
     pub body: Body,
 }
 
 impl RawBody {
     pub fn new(content_type: impl Into<String>, body: impl Into<Body>) -> Self {
-        Self { content_type: content_type.into(), content_length: None, headers: HeaderMap::new(), body: body.into() }
+        Self {
+            content_type: content_type.into(),
+            content_length: None,
+            headers: HeaderMap::new(),
+            status: None,
+            body: body.into(),
+        }
     }
 }
 
@@ -175,14 +183,20 @@ impl InputBody for RawBody {
             .get(poem::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        Ok(RawBody { content_type: content_type.to_owned(), content_length, headers: HeaderMap::new(), body })
+        Ok(RawBody {
+            content_type: content_type.to_owned(),
+            content_length,
+            headers: HeaderMap::new(),
+            status: None,
+            body,
+        })
     }
 }
 
 impl OutputBody for RawBody {
     type Value = RawBody;
     fn write(value: RawBody) -> XrpcResult<Response> {
-        let mut response = Response::builder().body(value.body);
+        let mut response = Response::builder().status(value.status.unwrap_or(StatusCode::OK)).body(value.body);
         let headers = response.headers_mut();
         headers.extend(value.headers);
         let content_type = HeaderValue::from_str(&value.content_type).map_err(XrpcError::internal)?;

@@ -32,8 +32,8 @@ impl Service for Api {
         repos::get_record(&self.ctx, params).await
     }
 
-    async fn get_blob(&self, _ctx: RequestContext, params: gb::Params) -> XrpcResult<RawBody> {
-        repos::get_blob(&self.ctx, params).await
+    async fn get_blob(&self, ctx: RequestContext, params: gb::Params) -> XrpcResult<RawBody> {
+        repos::get_blob(&self.ctx, params, ctx.header("range")).await
     }
 
     async fn list_blobs(&self, _ctx: RequestContext, params: lb::Params) -> XrpcResult<lb::Output> {
