@@ -150,8 +150,7 @@ impl Mst {
         key: &MstKey,
         neighbours: bool,
     ) -> Result<BlockMap, MstError> {
-        let height = key.height();
-        let nodes = self.drive(store, |ctx| tree::path(ctx, &self.root, key.as_bytes(), height, neighbours)).await?;
+        let nodes = self.drive(store, |ctx| tree::path(ctx, &self.root, key.as_bytes(), neighbours)).await?;
         Ok(nodes.iter().map(|node| encode_block(node)).collect())
     }
 

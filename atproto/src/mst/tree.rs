@@ -286,7 +286,7 @@ fn merge(ctx: &Ctx<'_>, low: Option<Link>, high: Option<Link>, parent_layer: u8)
 /// undoing an operation on the key reads: when the key is present, the nodes down the inner
 /// edges of the subtrees either side of it (deleting it merges those); when absent, the nodes
 /// spanning its position below its own layer (inserting it splits those).
-pub(crate) fn path(ctx: &Ctx<'_>, root: &Link, key: &[u8], height: u8, neighbours: bool) -> Stepped<Vec<Arc<Node>>> {
+pub(crate) fn path(ctx: &Ctx<'_>, root: &Link, key: &[u8], neighbours: bool) -> Stepped<Vec<Arc<Node>>> {
     let (mut node, layer) = ctx.root(root)?;
     let mut nodes = vec![node.clone()];
     let Some(mut layer) = layer else {
@@ -302,11 +302,9 @@ pub(crate) fn path(ctx: &Ctx<'_>, root: &Link, key: &[u8], height: u8, neighbour
             }
             return Ok(nodes);
         }
-        // An absent key cannot be below its own height, which settles a proof of absence; but
-        // re-inserting it splits the subtree spanning its position, all the way down.
-        if height >= layer && !neighbours {
-            return Ok(nodes);
-        }
+        // A proof of absence goes all the way down, even below the key's own height: verifiers
+        // (the reference implementation's among them) look a key up by walking to a leaf, not
+        // by its height. Re-inserting it also splits the subtree spanning its position.
         let Some(child) = node.child_before(index) else {
             return Ok(nodes);
         };
