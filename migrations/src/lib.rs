@@ -3,6 +3,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod common;
 mod m0001_server_meta;
 mod m0002_accounts_and_repos;
 mod m0003_email_invites_identity;

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::actor_fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -88,17 +90,6 @@ enum RepoSeq {
     SequencedAt,
 }
 
-fn fk_actor(table: impl IntoIden + 'static, name: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from_tbl(table)
-        .from_col(Alias::new("did"))
-        .to_tbl(Actor::Table)
-        .to_col(Actor::Did)
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -124,7 +115,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Account::EmailConfirmedAt).string().null())
                     .col(ColumnDef::new(Account::PasswordHash).string().not_null())
                     .col(ColumnDef::new(Account::InvitesDisabled).boolean().not_null().default(false))
-                    .foreign_key(&mut fk_actor(Account::Table, "fk_account_actor"))
+                    .foreign_key(&mut actor_fk(Account::Table, "fk_account_actor"))
                     .to_owned(),
             )
             .await?;
@@ -138,7 +129,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AppPassword::Privileged).boolean().not_null().default(false))
                     .col(ColumnDef::new(AppPassword::CreatedAt).string().not_null())
                     .primary_key(Index::create().col(AppPassword::Did).col(AppPassword::Name))
-                    .foreign_key(&mut fk_actor(AppPassword::Table, "fk_app_password_actor"))
+                    .foreign_key(&mut actor_fk(AppPassword::Table, "fk_app_password_actor"))
                     .to_owned(),
             )
             .await?;
@@ -151,7 +142,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(RefreshToken::ExpiresAt).string().not_null())
                     .col(ColumnDef::new(RefreshToken::AppPasswordName).string().null())
                     .col(ColumnDef::new(RefreshToken::NextId).string().null())
-                    .foreign_key(&mut fk_actor(RefreshToken::Table, "fk_refresh_token_actor"))
+                    .foreign_key(&mut actor_fk(RefreshToken::Table, "fk_refresh_token_actor"))
                     .to_owned(),
             )
             .await?;
@@ -172,7 +163,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(SigningKey::KeyType).string().not_null())
                     .col(ColumnDef::new(SigningKey::Sealed).binary().not_null())
                     .col(ColumnDef::new(SigningKey::CreatedAt).string().not_null())
-                    .foreign_key(&mut fk_actor(SigningKey::Table, "fk_signing_key_actor"))
+                    .foreign_key(&mut actor_fk(SigningKey::Table, "fk_signing_key_actor"))
                     .to_owned(),
             )
             .await?;
@@ -184,7 +175,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(RepoRoot::Cid).string().not_null())
                     .col(ColumnDef::new(RepoRoot::Rev).string().not_null())
                     .col(ColumnDef::new(RepoRoot::IndexedAt).string().not_null())
-                    .foreign_key(&mut fk_actor(RepoRoot::Table, "fk_repo_root_actor"))
+                    .foreign_key(&mut actor_fk(RepoRoot::Table, "fk_repo_root_actor"))
                     .to_owned(),
             )
             .await?;
@@ -198,7 +189,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(RepoBlock::Size).integer().not_null())
                     .col(ColumnDef::new(RepoBlock::Content).binary().not_null())
                     .primary_key(Index::create().col(RepoBlock::Did).col(RepoBlock::Cid))
-                    .foreign_key(&mut fk_actor(RepoBlock::Table, "fk_repo_block_actor"))
+                    .foreign_key(&mut actor_fk(RepoBlock::Table, "fk_repo_block_actor"))
                     .to_owned(),
             )
             .await?;

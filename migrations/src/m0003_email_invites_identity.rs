@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::actor_fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -41,12 +43,6 @@ enum DidCache {
     UpdatedAt,
 }
 
-#[derive(DeriveIden)]
-enum Actor {
-    Table,
-    Did,
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -59,15 +55,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(EmailToken::Token).string().not_null())
                     .col(ColumnDef::new(EmailToken::RequestedAt).string().not_null())
                     .primary_key(Index::create().col(EmailToken::Purpose).col(EmailToken::Did))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_email_token_actor")
-                            .from_tbl(EmailToken::Table)
-                            .from_col(EmailToken::Did)
-                            .to_tbl(Actor::Table)
-                            .to_col(Actor::Did)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut actor_fk(EmailToken::Table, "fk_email_token_actor"))
                     .to_owned(),
             )
             .await?;

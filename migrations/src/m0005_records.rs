@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::actor_fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -34,15 +36,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Record::Rev).string().not_null())
                     .col(ColumnDef::new(Record::IndexedAt).string().not_null())
                     .col(ColumnDef::new(Record::TakedownRef).string().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_record_actor")
-                            .from_tbl(Record::Table)
-                            .from_col(Record::Did)
-                            .to_tbl(Alias::new("actor"))
-                            .to_col(Alias::new("did"))
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut actor_fk(Record::Table, "fk_record_actor"))
                     .to_owned(),
             )
             .await?;

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::actor_fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -26,15 +28,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AccountPref::Did).string().not_null())
                     .col(ColumnDef::new(AccountPref::Name).string().not_null())
                     .col(ColumnDef::new(AccountPref::ValueJson).text().not_null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_account_pref_actor")
-                            .from_tbl(AccountPref::Table)
-                            .from_col(AccountPref::Did)
-                            .to_tbl(Alias::new("actor"))
-                            .to_col(Alias::new("did"))
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut actor_fk(AccountPref::Table, "fk_account_pref_actor"))
                     .to_owned(),
             )
             .await?;

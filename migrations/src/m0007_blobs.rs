@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::actor_fk;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -26,17 +28,6 @@ enum RecordBlob {
     BlobCid,
     RecordUri,
     Did,
-}
-
-fn actor_fk(table: impl IntoIden + 'static, name: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from_tbl(table)
-        .from_col(Alias::new("did"))
-        .to_tbl(Alias::new("actor"))
-        .to_col(Alias::new("did"))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
 }
 
 #[async_trait::async_trait]

@@ -80,3 +80,24 @@ impl PlcClient {
         serde_json::from_value(value).map_err(|e| PlcError::Upstream(format!("unexpected operation: {e}")))
     }
 }
+
+impl From<PlcError> for aurora_xrpc::XrpcError {
+    /// The directory's refusals are the client's problem (400, with the directory's reason); its
+    /// failures are upstream ones (502).
+    fn from(error: PlcError) -> Self {
+        match error {
+            PlcError::Refused(message) => aurora_xrpc::XrpcError::invalid_request(message),
+            PlcError::NotFound(did) => {
+                aurora_xrpc::XrpcError::invalid_request(format!("{did} is not known to the PLC directory"))
+            }
+            PlcError::Upstream(message) => {
+                tracing::warn!(error = %message, "PLC directory failed");
+                aurora_xrpc::XrpcError::new(
+                    poem::http::StatusCode::BAD_GATEWAY,
+                    "UpstreamFailure",
+                    Some("Unable to perform PLC operation".into()),
+                )
+            }
+        }
+    }
+}

@@ -5,8 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use aurora_atproto::car::{read_car, verify_repo, CarLimits, VerifiedRepo};
 use aurora_atproto::commit::{next_rev, UnsignedCommit};
@@ -84,37 +83,22 @@ where
     super::persist_commit(&txn, did, &data).await.map_err(internal)?;
     for (key, cid, bytes) in &repo.records {
         let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
-        record::Entity::insert(record::ActiveModel {
-            uri: Set(uri.clone()),
-            cid: Set(cid.to_string()),
-            did: Set(did.to_owned()),
-            collection: Set(key.collection().to_owned()),
-            rkey: Set(key.rkey().to_owned()),
-            rev: Set(rev.clone()),
-            indexed_at: Set(now.clone()),
-            takedown_ref: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await
-        .map_err(internal)?;
+        let entry = super::IndexedRecord {
+            did,
+            uri: &uri,
+            collection: key.collection(),
+            rkey: key.rkey(),
+            cid,
+            rev: &rev,
+            indexed_at: &now,
+        };
+        super::index_record(&txn, entry).await.map_err(internal)?;
         let value = aurora_atproto::data::from_dag_cbor(bytes)
             .and_then(|ipld| aurora_atproto::data::ipld_to_json(&ipld))
             .map_err(|e| XrpcError::invalid_request(format!("Record {uri} is not valid data: {e}")))?;
         let cids: BTreeSet<String> = refs::find(&value).into_iter().map(|r| r.cid.to_string()).collect();
         for blob_cid in cids {
-            record_blob::Entity::insert(record_blob::ActiveModel {
-                blob_cid: Set(blob_cid),
-                record_uri: Set(uri.clone()),
-                did: Set(did.to_owned()),
-            })
-            .on_conflict(
-                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(internal)?;
+            super::add_blob_reference(&txn, did, &uri, &blob_cid).await.map_err(internal)?;
         }
     }
     let active = crate::account::find(&txn, crate::account::Lookup::Did(did))

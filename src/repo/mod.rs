@@ -138,3 +138,58 @@ pub async fn block_count<C: ConnectionTrait>(conn: &C, did: &str) -> Result<u64,
     use sea_orm::PaginatorTrait;
     repo_block::Entity::find().filter(repo_block::Column::Did.eq(did)).count(conn).await
 }
+
+/// A record as the index knows it.
+pub struct IndexedRecord<'a> {
+    pub did: &'a str,
+    pub uri: &'a str,
+    pub collection: &'a str,
+    pub rkey: &'a str,
+    pub cid: &'a Cid,
+    pub rev: &'a str,
+    pub indexed_at: &'a str,
+}
+
+/// Adds a record to the index, or points an existing entry at its new version.
+pub async fn index_record<C: ConnectionTrait>(conn: &C, r: IndexedRecord<'_>) -> Result<(), DbErr> {
+    use crate::db::entities::record;
+    record::Entity::insert(record::ActiveModel {
+        uri: Set(r.uri.to_owned()),
+        cid: Set(r.cid.to_string()),
+        did: Set(r.did.to_owned()),
+        collection: Set(r.collection.to_owned()),
+        rkey: Set(r.rkey.to_owned()),
+        rev: Set(r.rev.to_owned()),
+        indexed_at: Set(r.indexed_at.to_owned()),
+        takedown_ref: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(record::Column::Uri)
+            .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Records that `uri` references blob `blob_cid`.
+pub async fn add_blob_reference<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    uri: &str,
+    blob_cid: &str,
+) -> Result<(), DbErr> {
+    use crate::db::entities::record_blob;
+    record_blob::Entity::insert(record_blob::ActiveModel {
+        blob_cid: Set(blob_cid.to_owned()),
+        record_uri: Set(uri.to_owned()),
+        did: Set(did.to_owned()),
+    })
+    .on_conflict(
+        OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri]).do_nothing().to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await
+    .map(|_| ())
+}

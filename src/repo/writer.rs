@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cid::Cid;
 use poem::http::StatusCode;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::Value;
 
 use aurora_atproto::data;
@@ -333,19 +333,7 @@ pub async fn apply(
             .map_err(internal)?;
         for reference in blobs.iter() {
             let cid = reference.cid.to_string();
-            record_blob::Entity::insert(record_blob::ActiveModel {
-                blob_cid: Set(cid.clone()),
-                record_uri: Set(outcome.uri.clone()),
-                did: Set(did.to_owned()),
-            })
-            .on_conflict(
-                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(internal)?;
+            super::add_blob_reference(&txn, did, &outcome.uri, &cid).await.map_err(internal)?;
             blob::Entity::update_many()
                 .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
                 .filter(blob::Column::Did.eq(did))
@@ -358,24 +346,16 @@ pub async fn apply(
     for ((collection, rkey), outcome) in paths.iter().zip(&outcomes) {
         match outcome.cid {
             Some(cid) => {
-                record::Entity::insert(record::ActiveModel {
-                    uri: Set(outcome.uri.clone()),
-                    cid: Set(cid.to_string()),
-                    did: Set(did.to_owned()),
-                    collection: Set((*collection).to_owned()),
-                    rkey: Set((*rkey).to_owned()),
-                    rev: Set(rev.clone()),
-                    indexed_at: Set(now.clone()),
-                    takedown_ref: Set(None),
-                })
-                .on_conflict(
-                    OnConflict::column(record::Column::Uri)
-                        .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await
-                .map_err(internal)?;
+                let entry = super::IndexedRecord {
+                    did,
+                    uri: &outcome.uri,
+                    collection,
+                    rkey,
+                    cid: &cid,
+                    rev: &rev,
+                    indexed_at: &now,
+                };
+                super::index_record(&txn, entry).await.map_err(internal)?;
             }
             None => {
                 record::Entity::delete_many()

@@ -14,23 +14,8 @@ use crate::api::com::atproto::server::email as email_codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::mail::Purpose;
-use crate::plc::{Operation, PlcError, SignedOperation};
+use crate::plc::{Operation, SignedOperation};
 use crate::sequencer;
-
-fn plc_error(error: PlcError) -> XrpcError {
-    match error {
-        PlcError::Refused(message) => XrpcError::invalid_request(message),
-        PlcError::NotFound(did) => XrpcError::invalid_request(format!("{did} is not known to the PLC directory")),
-        PlcError::Upstream(message) => {
-            tracing::warn!(error = %message, "PLC directory failed");
-            XrpcError::new(
-                poem::http::StatusCode::BAD_GATEWAY,
-                "UpstreamFailure",
-                Some("Unable to perform PLC operation".into()),
-            )
-        }
-    }
-}
 
 pub async fn recommended_credentials(ctx: &AppContext, req: &RequestContext) -> XrpcResult<grdc::Output> {
     let creds = ctx.verifier().standard(req)?;
@@ -68,7 +53,7 @@ pub async fn sign(ctx: &AppContext, req: &RequestContext, input: spo::Input) -> 
         .await
         .map_err(internal)?
         .map_err(email_codes::token_error)?;
-    let last = ctx.plc.last_operation(&creds.did).await.map_err(plc_error)?;
+    let last = ctx.plc.last_operation(&creds.did).await.map_err(XrpcError::from)?;
     let op = Operation {
         rotation_keys: input.rotation_keys.unwrap_or(last.op.rotation_keys.clone()),
         verification_methods: map_field(input.verification_methods, "verificationMethods")?
@@ -109,7 +94,7 @@ pub async fn submit(ctx: &AppContext, req: &RequestContext, input: sub::Input) -
             return Err(XrpcError::invalid_request("Incorrect handle in alsoKnownAs"));
         }
     }
-    ctx.plc.submit(&creds.did, &op).await.map_err(plc_error)?;
+    ctx.plc.submit(&creds.did, &op).await.map_err(XrpcError::from)?;
     let _ = ctx.resolver.did_doc(&creds.did, true).await;
     sequencer::identity(&ctx.db, &creds.did, handle.as_deref()).await.map_err(internal)?;
     ctx.firehose.poke();
@@ -118,9 +103,9 @@ pub async fn submit(ctx: &AppContext, req: &RequestContext, input: sub::Input) -
 
 /// Points the DID's `alsoKnownAs` at a new handle, signed with this server's rotation key.
 pub async fn update_plc_handle(ctx: &AppContext, did: &str, handle: &str) -> XrpcResult<()> {
-    let last = ctx.plc.last_operation(did).await.map_err(plc_error)?;
+    let last = ctx.plc.last_operation(did).await.map_err(XrpcError::from)?;
     let mut also_known_as = vec![format!("at://{handle}")];
     also_known_as.extend(last.op.also_known_as.iter().filter(|aka| !aka.starts_with("at://")).cloned());
     let op = Operation { also_known_as, prev: Some(last.cid()), ..last.op.clone() };
-    ctx.plc.submit(did, &op.sign(&ctx.rotation_key)).await.map_err(plc_error)
+    ctx.plc.submit(did, &op.sign(&ctx.rotation_key)).await.map_err(XrpcError::from)
 }

@@ -19,7 +19,7 @@ use crate::auth::{service, Scope};
 use crate::context::AppContext;
 use crate::db::entities::signing_key;
 use crate::keys;
-use crate::plc::{self, Operation, PlcError};
+use crate::plc::{self, Operation};
 use crate::sequencer::{self, AccountStatus};
 
 const INVITE_USED_UP: &str = "invite code used up";
@@ -63,7 +63,7 @@ pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input
             let doc_source = genesis.clone();
             let signed = genesis.sign(&ctx.rotation_key);
             let did = plc::did_for_genesis(&signed);
-            ctx.plc.submit(&did, &signed).await.map_err(plc_error)?;
+            ctx.plc.submit(&did, &signed).await.map_err(XrpcError::from)?;
             let doc = plc::doc_for(&did, &doc_source);
             (did, doc, false)
         }
@@ -205,19 +205,4 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
         return Err(XrpcError::invalid_request(format!("Email already taken: {email}")));
     }
     Ok((handle, email, password))
-}
-
-fn plc_error(error: PlcError) -> XrpcError {
-    match error {
-        PlcError::Refused(message) => XrpcError::invalid_request(message),
-        PlcError::NotFound(did) => XrpcError::invalid_request(format!("{did} is not known to the PLC directory")),
-        PlcError::Upstream(message) => {
-            tracing::warn!(error = %message, "PLC directory failed");
-            XrpcError::new(
-                poem::http::StatusCode::BAD_GATEWAY,
-                "UpstreamFailure",
-                Some("Unable to perform PLC operation".into()),
-            )
-        }
-    }
 }

@@ -75,9 +75,7 @@ pub async fn confirm_email(ctx: &AppContext, req: &RequestContext, input: ce::In
         .exec(&txn)
         .await
         .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    ctx.firehose.poke();
-    Ok(())
+    txn.commit().await.map_err(internal)
 }
 
 pub async fn request_email_update(ctx: &AppContext, req: &RequestContext) -> XrpcResult<reu::Output> {
@@ -120,9 +118,7 @@ pub async fn update_email(ctx: &AppContext, req: &RequestContext, input: ue::Inp
         .await
         .map_err(internal)?;
     email_token::delete_all(&txn, &creds.did).await.map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    ctx.firehose.poke();
-    Ok(())
+    txn.commit().await.map_err(internal)
 }
 
 pub async fn request_password_reset(ctx: &AppContext, input: rpr::Input) -> XrpcResult<()> {
@@ -159,9 +155,7 @@ pub async fn reset_password(ctx: &AppContext, input: rp::Input) -> XrpcResult<()
         .exec(&txn)
         .await
         .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    ctx.firehose.poke();
-    Ok(())
+    txn.commit().await.map_err(internal)
 }
 
 pub async fn request_account_delete(ctx: &AppContext, req: &RequestContext) -> XrpcResult<()> {
