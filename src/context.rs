@@ -49,6 +49,8 @@ impl AppContext {
             );
         }
         let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
+        let firehose =
+            crate::firehose::Firehose::start(db.clone(), config.firehose_buffer).await.map_err(BuildError::Database)?;
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
             .map_err(BuildError::Resolver)?;
         Ok(Arc::new(AppContext {
@@ -63,7 +65,7 @@ impl AppContext {
             write_locks: Default::default(),
             blobs,
             crawlers: Default::default(),
-            firehose: Default::default(),
+            firehose,
         }))
     }
 

@@ -1,16 +1,24 @@
 //! `com.atproto.sync.subscribeRepos`: the event log as a websocket stream of DAG-CBOR frames.
 //!
-//! Each subscriber reads the persisted log itself, in sequence order: first from its cursor
-//! (backfill), then, woken after every commit, whatever is new. Because the log is the only
-//! source, a consumer sees every sequence number once and in order, and switching from
-//! backfill to live has no seam. Writers only send a wake-up, so no consumer can slow them.
+//! One tailer task per server reads each newly committed event from the log once, encodes its
+//! frame once, and broadcasts it to every live consumer through a shared ring of the last
+//! `AURORA_FIREHOSE_BUFFER` frames. A consumer that falls further behind than the ring holds is
+//! cut off with `ConsumerTooSlow`; writers never wait for consumers, and consumers never wait
+//! for each other.
+//!
+//! A consumer with a cursor first reads the log itself (backfill), then joins the broadcast:
+//! it subscribes, reads the log once more to cover what was committed meanwhile, and from then
+//! on takes frames from the ring, skipping any it already sent. Because every broadcast frame
+//! was read from the log after its transaction committed, and sequence numbers are assigned in
+//! commit order, a consumer sees every sequence number once and in order.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::broadcast;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{broadcast, Notify};
 
 use aurora_atproto::data::{self, Ipld};
 
@@ -19,22 +27,193 @@ use crate::db::entities::repo_seq;
 /// Events read from the log per query.
 const PAGE: u64 = 500;
 
-/// Wakes subscribers when new events are committed.
-pub struct Firehose {
-    wake: broadcast::Sender<()>,
+/// How often the tailer looks at the log even without a wake-up, in case one was missed.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// One encoded frame of the log, shared by every consumer it is sent to.
+#[derive(Debug)]
+struct LiveFrame {
+    seq: i64,
+    bytes: Vec<u8>,
 }
 
-impl Default for Firehose {
-    fn default() -> Self {
-        Self { wake: broadcast::channel(16).0 }
-    }
+struct Shared {
+    db: DatabaseConnection,
+    wake: Notify,
+    live: broadcast::Sender<Arc<LiveFrame>>,
+}
+
+/// The server's firehose: wakes the tailer after commits and hands out consumer streams.
+pub struct Firehose {
+    shared: Arc<Shared>,
 }
 
 impl Firehose {
+    /// Starts the tailer at the log's current head. `buffer` is how many live frames a
+    /// consumer may fall behind by.
+    pub async fn start(db: DatabaseConnection, buffer: usize) -> Result<Firehose, DbErr> {
+        let head = head(&db).await?;
+        let shared = Arc::new(Shared { db, wake: Notify::new(), live: broadcast::channel(buffer.max(1)).0 });
+        tokio::spawn(tail(Arc::downgrade(&shared), head));
+        Ok(Firehose { shared })
+    }
+
     /// Call after committing a transaction that sequenced events.
     pub fn poke(&self) {
-        let _ = self.wake.send(());
+        self.shared.wake.notify_one();
     }
+
+    /// The frames for a subscriber starting after `cursor` (or at the head, live only).
+    pub async fn subscribe(&self, cursor: Option<i64>) -> Result<BoxStream<'static, Vec<u8>>, DbErr> {
+        let db = self.shared.db.clone();
+        let head = head(&db).await?;
+        let mut pending = VecDeque::new();
+        let (last, phase) = match cursor {
+            None => (head, Phase::Live(self.shared.live.subscribe())),
+            Some(cursor) if cursor > head => {
+                let frame = error_frame("FutureCursor", "Cursor in the future.");
+                return Ok(stream::iter([frame]).boxed());
+            }
+            Some(cursor) => match oldest(&db).await? {
+                // Older events were trimmed: say so, then start from the oldest kept.
+                Some(oldest) if cursor < oldest - 1 => {
+                    pending.push_back(info_frame(
+                        "OutdatedCursor",
+                        "Requested cursor exceeded limit. Possibly missing events",
+                    ));
+                    (oldest - 1, Phase::Backfill)
+                }
+                _ => (cursor, Phase::Backfill),
+            },
+        };
+        let consumer = Consumer { shared: Arc::downgrade(&self.shared), db, last, phase, pending, finished: false };
+        Ok(stream::unfold(consumer, |mut consumer| async move {
+            let frame = consumer.next().await?;
+            Some((frame, consumer))
+        })
+        .boxed())
+    }
+}
+
+/// Reads each committed event once and broadcasts its frame; ends when the server's
+/// [`Firehose`] is dropped.
+async fn tail(shared: Weak<Shared>, mut last: i64) {
+    loop {
+        let Some(firehose) = shared.upgrade() else { return };
+        let _ = tokio::time::timeout(IDLE_POLL, firehose.wake.notified()).await;
+        loop {
+            match read_after(&firehose.db, last).await {
+                Ok(rows) => {
+                    let full = rows.len() as u64 == PAGE;
+                    for row in rows {
+                        last = row.seq;
+                        if let Some(bytes) = event_frame(&row) {
+                            // No receivers is fine: nobody is listening live.
+                            let _ = firehose.live.send(Arc::new(LiveFrame { seq: row.seq, bytes }));
+                        }
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "firehose tailer cannot read the event log");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+enum Phase {
+    /// Reading the log directly, page by page.
+    Backfill,
+    /// Caught up with the log: taking frames from the broadcast.
+    Live(broadcast::Receiver<Arc<LiveFrame>>),
+}
+
+struct Consumer {
+    shared: Weak<Shared>,
+    db: DatabaseConnection,
+    /// The last sequence number queued for this consumer.
+    last: i64,
+    phase: Phase,
+    pending: VecDeque<Vec<u8>>,
+    finished: bool,
+}
+
+impl Consumer {
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(frame);
+            }
+            if self.finished {
+                return None;
+            }
+            match &mut self.phase {
+                Phase::Backfill => {
+                    let rows = match read_after(&self.db, self.last).await {
+                        Ok(rows) => rows,
+                        Err(e) => return Some(self.fail(e)),
+                    };
+                    if rows.len() as u64 == PAGE {
+                        self.queue(rows);
+                        continue;
+                    }
+                    // Nearly caught up: join the broadcast first, then read whatever was
+                    // committed before joining, so nothing falls between the two.
+                    let Some(shared) = self.shared.upgrade() else { return None };
+                    let receiver = shared.live.subscribe();
+                    self.queue(rows);
+                    match read_after(&self.db, self.last).await {
+                        Ok(rows) => self.queue(rows),
+                        Err(e) => return Some(self.fail(e)),
+                    }
+                    self.phase = Phase::Live(receiver);
+                }
+                Phase::Live(receiver) => match receiver.recv().await {
+                    Ok(frame) if frame.seq <= self.last => {}
+                    Ok(frame) if frame.seq == self.last + 1 => {
+                        self.last = frame.seq;
+                        return Some(frame.bytes.clone());
+                    }
+                    // Events this consumer has not seen lie between: they are in the log.
+                    Ok(_) => self.phase = Phase::Backfill,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.finished = true;
+                        return Some(error_frame("ConsumerTooSlow", "Stream consumer too slow"));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    fn queue(&mut self, rows: Vec<repo_seq::Model>) {
+        for row in rows {
+            self.last = row.seq;
+            if let Some(frame) = event_frame(&row) {
+                self.pending.push_back(frame);
+            }
+        }
+    }
+
+    fn fail(&mut self, error: DbErr) -> Vec<u8> {
+        tracing::error!(error = %error, "firehose read failed");
+        self.finished = true;
+        error_frame("InternalError", "the event log could not be read")
+    }
+}
+
+async fn read_after(db: &DatabaseConnection, seq: i64) -> Result<Vec<repo_seq::Model>, DbErr> {
+    repo_seq::Entity::find()
+        .filter(repo_seq::Column::Seq.gt(seq))
+        .filter(repo_seq::Column::Invalidated.eq(false))
+        .order_by_asc(repo_seq::Column::Seq)
+        .limit(PAGE)
+        .all(db)
+        .await
 }
 
 fn frame(header: Vec<(&str, Ipld)>, body: Ipld) -> Option<Vec<u8>> {
@@ -68,86 +247,10 @@ fn event_frame(row: &repo_seq::Model) -> Option<Vec<u8>> {
     frame(vec![("op", Ipld::Integer(1)), ("t", Ipld::String(format!("#{}", row.event_type)))], Ipld::Map(body))
 }
 
-async fn head(db: &DatabaseConnection) -> Result<i64, sea_orm::DbErr> {
+async fn head(db: &DatabaseConnection) -> Result<i64, DbErr> {
     Ok(repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(db).await?.map_or(0, |r| r.seq))
 }
 
-async fn oldest(db: &DatabaseConnection) -> Result<Option<i64>, sea_orm::DbErr> {
+async fn oldest(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
     Ok(repo_seq::Entity::find().order_by_asc(repo_seq::Column::Seq).one(db).await?.map(|r| r.seq))
-}
-
-struct Cursor {
-    db: DatabaseConnection,
-    last: i64,
-    wake: broadcast::Receiver<()>,
-    pending: VecDeque<Vec<u8>>,
-    finished: bool,
-}
-
-/// The frames for a subscriber starting after `cursor` (or at the head, live only).
-pub async fn subscribe(
-    firehose: &Firehose,
-    db: DatabaseConnection,
-    cursor: Option<i64>,
-) -> Result<BoxStream<'static, Vec<u8>>, sea_orm::DbErr> {
-    let wake = firehose.wake.subscribe();
-    let head = head(&db).await?;
-    let mut pending = VecDeque::new();
-    let last = match cursor {
-        None => head,
-        Some(cursor) if cursor > head => {
-            let frame = error_frame("FutureCursor", "Cursor in the future.");
-            return Ok(stream::iter([frame]).boxed());
-        }
-        Some(cursor) => match oldest(&db).await? {
-            // Older events were trimmed: say so, then start from the oldest kept.
-            Some(oldest) if cursor < oldest - 1 => {
-                pending.push_back(info_frame(
-                    "OutdatedCursor",
-                    "Requested cursor exceeded limit. Possibly missing events",
-                ));
-                oldest - 1
-            }
-            _ => cursor,
-        },
-    };
-    let state = Cursor { db, last, wake, pending, finished: false };
-    Ok(stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(frame) = state.pending.pop_front() {
-                return Some((frame, state));
-            }
-            if state.finished {
-                return None;
-            }
-            let rows = repo_seq::Entity::find()
-                .filter(repo_seq::Column::Seq.gt(state.last))
-                .filter(repo_seq::Column::Invalidated.eq(false))
-                .order_by_asc(repo_seq::Column::Seq)
-                .limit(PAGE)
-                .all(&state.db)
-                .await;
-            match rows {
-                Ok(rows) if !rows.is_empty() => {
-                    for row in &rows {
-                        state.last = row.seq;
-                        if let Some(frame) = event_frame(row) {
-                            state.pending.push_back(frame);
-                        }
-                    }
-                }
-                Ok(_) => {
-                    // Nothing new: wait for a commit, or look again shortly in case a wake-up
-                    // was missed.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), state.wake.recv()).await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "firehose read failed");
-                    state.pending.push_back(error_frame("InternalError", "the event log could not be read"));
-                    state.finished = true;
-                }
-            }
-        }
-    })
-    .boxed())
 }

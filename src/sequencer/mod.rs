@@ -46,8 +46,32 @@ fn event(fields: Vec<(&str, Ipld)>) -> Result<Vec<u8>, DbErr> {
     data::to_dag_cbor(&Ipld::Map(map)).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
+/// The next sequence number, taken so that numbers are handed out in commit order and a
+/// rolled-back transaction leaves no gap. SQLite has one writer at a time already; on
+/// PostgreSQL a transaction-scoped advisory lock makes sequencing transactions take turns from
+/// here until they commit (the tailer reads the log in number order, and must never find a
+/// lower number committed after a higher one).
+async fn next_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QuerySelect, Statement};
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute(Statement::from_string(DbBackend::Postgres, format!("SELECT pg_advisory_xact_lock({SEQ_LOCK})")))
+            .await?;
+    }
+    let max: Option<Option<i64>> = repo_seq::Entity::find()
+        .select_only()
+        .column_as(repo_seq::Column::Seq.max(), "max")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(max.flatten().unwrap_or(0) + 1)
+}
+
+/// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
+const SEQ_LOCK: i64 = 0x6175_7273_6571;
+
 async fn append<C: ConnectionTrait>(conn: &C, did: &str, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
     let row = repo_seq::ActiveModel {
+        seq: Set(next_seq(conn).await?),
         did: Set(did.to_owned()),
         event_type: Set(kind.to_owned()),
         event: Set(body),
@@ -79,10 +103,21 @@ pub async fn account<C: ConnectionTrait>(conn: &C, did: &str, status: AccountSta
     append(conn, did, "account", event(fields)?, time.as_str()).await
 }
 
-/// `#commit`: a new commit, with its operations and the blocks a consumer needs to verify it.
+/// The sync spec's hard limit on a `#commit` event's `blocks`.
+pub const MAX_COMMIT_BLOCKS_BYTES: usize = 2_000_000;
+/// The sync spec's limit on a `#commit` event's operations.
+pub const MAX_COMMIT_OPS: usize = 200;
+
+/// `#commit`: a new commit, with its operations and the blocks a consumer needs to verify it;
+/// a commit over the spec's size limits is sequenced as `#sync` instead.
 pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
     let time = Datetime::now();
     let blocks = commit.firehose_car().await.map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
+    if blocks.len() > MAX_COMMIT_BLOCKS_BYTES || commit.ops.len() > MAX_COMMIT_OPS {
+        // Too big for one frame under the sync spec's limits (`tooBig` is deprecated): announce
+        // the new commit as a sync point instead, and consumers fetch the repository.
+        return sync(conn, did, &commit.commit).await;
+    }
     let ops: Vec<Ipld> = commit.ops.iter().map(op).collect();
     let mut fields = vec![
         ("repo", s(did)),
@@ -138,10 +173,17 @@ pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> R
 /// Deletes events sequenced more than `max_age_ms` ago (PDS_REPO_BACKFILL_LIMIT_MS): consumers
 /// with older cursors are told their cursor is outdated and resume from the oldest kept.
 pub async fn trim<C: ConnectionTrait>(conn: &C, max_age_ms: u64) -> Result<u64, DbErr> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let now_micros = Datetime::now().unix_micros();
     let cutoff = Datetime::from_unix_micros(now_micros.saturating_sub((max_age_ms as i64).saturating_mul(1000)));
-    let result =
-        repo_seq::Entity::delete_many().filter(repo_seq::Column::SequencedAt.lt(cutoff.as_str())).exec(conn).await?;
+    // The newest event always stays: the next sequence number follows it.
+    let Some(newest) = repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(conn).await? else {
+        return Ok(0);
+    };
+    let result = repo_seq::Entity::delete_many()
+        .filter(repo_seq::Column::SequencedAt.lt(cutoff.as_str()))
+        .filter(repo_seq::Column::Seq.lt(newest.seq))
+        .exec(conn)
+        .await?;
     Ok(result.rows_affected)
 }

@@ -86,26 +86,134 @@ app_test!(a_cursor_from_the_future_is_an_error_frame, |app| {
     assert_eq!(body["error"], "FutureCursor");
 });
 
-app_test!(many_consumers_each_receive_every_live_event, |app| {
-    let account = app.create_account("kyle").await;
-    let token = account["accessJwt"].as_str().expect("access");
-    let did = account["did"].as_str().expect("did");
+app_test!(two_hundred_consumers_each_receive_every_event_of_a_concurrent_burst, |app| {
+    let mut writers = Vec::new();
+    for name in ["kyle", "kira", "kent", "kate"] {
+        let account = app.create_account(name).await;
+        writers.push((
+            account["accessJwt"].as_str().expect("access").to_owned(),
+            account["did"].as_str().expect("did").to_owned(),
+        ));
+    }
     let mut sockets = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..200 {
         sockets.push(connect(&app, None).await);
     }
-    for i in 0..5 {
-        post(&app, token, did, &format!("burst {i}")).await;
+    // Four writers at once, ten posts each.
+    let app = std::sync::Arc::new(app);
+    let mut burst = Vec::new();
+    for (token, did) in writers {
+        let app = app.clone();
+        burst.push(tokio::spawn(async move {
+            for i in 0..10 {
+                post(&app, &token, &did, &format!("burst {i}")).await;
+            }
+        }));
     }
+    for writer in burst {
+        writer.await.expect("writer");
+    }
+    let mut first: Option<Vec<i64>> = None;
     for socket in &mut sockets {
         let mut seen = Vec::new();
-        while seen.len() < 5 {
+        while seen.len() < 40 {
             let (header, body) = next_frame(socket).await.expect("every consumer gets every event");
             assert_eq!(header["t"], "#commit");
             seen.push(body["seq"].as_i64().expect("seq"));
         }
-        assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {seen:?}");
+        match &first {
+            None => first = Some(seen),
+            Some(first) => assert_eq!(first, &seen, "every consumer sees the same sequence"),
+        }
     }
+});
+
+/// A client whose socket buffer holds almost nothing, so that not reading stalls the server's
+/// sends at once rather than after megabytes of kernel buffering.
+async fn connect_small_buffer(app: &crate::helpers::TestApp) -> Socket {
+    let url = format!("{}/xrpc/com.atproto.sync.subscribeRepos", app.url.replace("http://", "ws://"));
+    let addr: std::net::SocketAddr = app.url.trim_start_matches("http://").parse().expect("addr");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket.connect(addr).await.expect("connect");
+    tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.expect("websocket").0
+}
+
+app_test!(a_stalled_consumer_is_cut_off_with_consumer_too_slow_and_nobody_else_notices, [
+    "AURORA_FIREHOSE_BUFFER" => "16",
+], |app| {
+    let account = app.create_account("stan").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let mut stalled = connect_small_buffer(&app).await;
+    let mut healthy = Vec::new();
+    for _ in 0..3 {
+        let mut socket = connect(&app, None).await;
+        healthy.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            while seqs.len() < 100 {
+                let (header, body) = next_frame(&mut socket).await.expect("a healthy consumer keeps receiving");
+                assert_eq!(header["t"], "#commit", "{body}");
+                seqs.push(body["seq"].as_i64().expect("seq"));
+            }
+            seqs
+        }));
+    }
+    // A hundred commits of about 60 kB each: far more than the stalled client's buffers and the
+    // sixteen frames it may fall behind by.
+    let filler = "x".repeat(60_000);
+    for i in 0..100 {
+        let body = json!({ "repo": did, "collection": "com.example.filler", "record": {
+            "$type": "com.example.filler", "n": i, "text": filler } });
+        let (status, answer) =
+            app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    for consumer in healthy {
+        let seqs = consumer.await.expect("healthy consumer");
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "gap-free: {seqs:?}");
+    }
+    // Now the stalled consumer reads: what the server had already sent, then the error frame,
+    // then the end of the stream.
+    let mut received = 0;
+    loop {
+        let (header, body) = next_frame(&mut stalled).await.expect("frames, then the error frame");
+        if header["op"] == -1 {
+            assert_eq!(body["error"], "ConsumerTooSlow", "{body}");
+            break;
+        }
+        received += 1;
+    }
+    assert!(received < 100, "the stalled consumer was cut off early, after {received} frames");
+    assert!(next_frame(&mut stalled).await.is_none(), "the stream ends after the error frame");
+    // Writers were never held up, and new consumers are served.
+    post(&app, &token, &did, "after").await;
+});
+
+app_test!(a_commit_too_big_for_one_frame_is_announced_as_a_sync_event, [
+    "AURORA_JSON_BODY_LIMIT" => "4000000",
+], |app| {
+    let account = app.create_account("tobi").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let mut socket = connect(&app, None).await;
+    let filler = "y".repeat(90_000);
+    let writes: Vec<Value> = (0..25)
+        .map(|i| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "com.example.filler",
+            "value": { "$type": "com.example.filler", "n": i, "text": filler } }))
+        .collect();
+    let body = json!({ "repo": did, "writes": writes });
+    let (status, answer) = app.call(Method::POST, "com.atproto.repo.applyWrites", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (header, body) = next_frame(&mut socket).await.expect("an event for the big commit");
+    assert_eq!(header["t"], "#sync", "{header}");
+    assert_eq!(body["did"], did);
+    assert_eq!(body["rev"], answer["commit"]["rev"]);
+    // A commit within the limits is a #commit again.
+    post(&app, token, did, "small").await;
+    let (header, _) = next_frame(&mut socket).await.expect("the next event");
+    assert_eq!(header["t"], "#commit");
 });
 
 app_test!(events_past_the_retention_window_are_trimmed_and_old_cursors_told_so, |app| {

@@ -30,6 +30,9 @@ pub struct TestApp {
 /// Runs a test body once per database backend: `<name>::sqlite` and `<name>::postgres`.
 macro_rules! app_test {
     ($name:ident, |$app:ident| $body:block) => {
+        app_test!($name, [], |$app| $body);
+    };
+    ($name:ident, [$($key:literal => $value:literal),* $(,)?], |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -38,13 +41,15 @@ macro_rules! app_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+                let settings: &[(&str, &str)] = &[$(($key, $value)),*];
+                let app = crate::helpers::TestApp::spawn_with(crate::helpers::Backend::Sqlite, settings).await;
                 run(app.expect("SQLite is always available")).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                let settings: &[(&str, &str)] = &[$(($key, $value)),*];
+                if let Some(app) = crate::helpers::TestApp::spawn_with(crate::helpers::Backend::Postgres, settings).await {
                     run(app).await;
                 }
             }

@@ -159,3 +159,70 @@ async fn writes_ask_the_configured_relays_to_crawl_at_most_once_per_interval() {
     let checkout = app.get(&format!("/xrpc/com.atproto.sync.getCheckout?did={did}")).await;
     assert_eq!(checkout.status().as_u16(), 200);
 }
+
+/// Splits a CAR v1 into its header (as JSON) and blocks, without requiring a root, as
+/// getBlocks answers.
+fn split_car(mut car: &[u8]) -> (serde_json::Value, Vec<(cid::Cid, Vec<u8>)>) {
+    fn varint(bytes: &mut &[u8]) -> usize {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = bytes[0];
+            *bytes = &bytes[1..];
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return value;
+            }
+            shift += 7;
+        }
+    }
+    let len = varint(&mut car);
+    let header: aurora_atproto::data::Ipld = serde_ipld_dagcbor::from_slice(&car[..len]).expect("header");
+    car = &car[len..];
+    let mut blocks = Vec::new();
+    while !car.is_empty() {
+        let len = varint(&mut car);
+        let mut section = &car[..len];
+        let cid = cid::Cid::read_bytes(&mut section).expect("cid");
+        blocks.push((cid, section.to_vec()));
+        car = &car[len..];
+    }
+    (aurora_atproto::data::ipld_to_json(&header).expect("json"), blocks)
+}
+
+app_test!(get_blocks_answers_the_asked_blocks_in_a_rootless_car_or_names_the_missing, |app| {
+    let account = app.create_account("gina").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+        "$type": "app.bsky.feed.post", "text": "a block", "createdAt": "2024-05-01T12:00:00.000Z" } });
+    let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{created}");
+    let record = created["cid"].as_str().expect("cid");
+    let commit = created["commit"]["cid"].as_str().expect("commit");
+
+    let path = format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={commit}&cids={record}");
+    let (status, headers, car) = bytes(&app, &path).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&car));
+    assert_eq!(headers["content-type"], "application/vnd.ipld.car");
+    let (header, blocks) = split_car(&car);
+    assert_eq!(header, json!({ "version": 1, "roots": [] }));
+    let got: Vec<String> = blocks.iter().map(|(cid, _)| cid.to_string()).collect();
+    assert_eq!(got, vec![commit.to_owned(), record.to_owned()]);
+    for (cid, bytes) in &blocks {
+        assert_eq!(&aurora_atproto::cids::for_dag_cbor(bytes), cid, "each block hashes to its CID");
+    }
+
+    // A CID the repository lacks fails the request and is named.
+    let absent = aurora_atproto::cids::for_dag_cbor(b"\xa0").to_string();
+    let (status, error) =
+        app.get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={record}&cids={absent}")).await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("BlockNotFound")), "{error}");
+    assert!(error["message"].as_str().expect("message").contains(&absent), "{error}");
+
+    let (status, error) = app.get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids=notacid")).await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("InvalidRequest")), "{error}");
+    let (status, error) = app
+        .get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa&cids={record}"))
+        .await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("RepoNotFound")), "{error}");
+});

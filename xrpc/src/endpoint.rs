@@ -13,6 +13,9 @@ use aurora_atproto::lexicon::{Catalog, Def, ParamsSchema, Validator};
 use crate::method::{FrameStream, Handler, InputBody, MethodKind, OutputBody};
 use crate::{RequestContext, XrpcError, XrpcResult};
 
+/// How long one frame may take to reach a subscriber before the connection is dropped.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Request body limits, attached to the route tree as poem data by the server.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimits {
@@ -113,10 +116,24 @@ async fn subscribe(request: &Request, FrameStream(frames): FrameStream) -> Respo
                 let Some(mut frames) = frames.lock().ok().and_then(|mut slot| slot.take()) else {
                     return;
                 };
-                let (mut sink, _incoming) = socket.split();
-                while let Some(frame) = frames.next().await {
-                    if sink.send(Message::Binary(frame)).await.is_err() {
-                        break;
+                let (mut sink, mut incoming) = socket.split();
+                loop {
+                    tokio::select! {
+                        frame = frames.next() => {
+                            let Some(frame) = frame else { break };
+                            // A peer that reads nothing for this long is gone; without the
+                            // limit its connection would be held open forever.
+                            match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Binary(frame))).await {
+                                Ok(Ok(())) => {}
+                                _ => break,
+                            }
+                        }
+                        // Subscribers have nothing to say; reading lets the socket answer
+                        // pings and notice a close without waiting for the next event.
+                        message = incoming.next() => match message {
+                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                            Some(Ok(_)) => {}
+                        },
                     }
                 }
                 let _ = sink.close().await;

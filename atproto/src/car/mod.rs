@@ -14,7 +14,7 @@ mod writer;
 pub use export::{export_repo, ExportStats};
 pub use import::{import_repo, verify_repo, VerifiedRepo};
 pub use reader::{read_car, CarLimits, CarReader};
-pub use writer::{car_bytes, write_car, CarWriter};
+pub use writer::{car_bytes, car_bytes_without_root, write_car, CarWriter};
 
 use cid::Cid;
 

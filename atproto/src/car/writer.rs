@@ -6,7 +6,7 @@ use tokio::io::AsyncWrite;
 
 use super::CarError;
 
-/// Writes a CAR v1 with one root: the header at once, then each block as it is given, so a
+/// Writes a CAR v1 with one root (or none): the header at once, then each block as it is given, so a
 /// repository export never sits in memory whole.
 pub struct CarWriter<W> {
     inner: iroh_car::CarWriter<W>,
@@ -23,7 +23,11 @@ fn write_error(error: iroh_car::Error) -> CarError {
 impl<W: AsyncWrite + Send + Unpin> CarWriter<W> {
     /// Starts a CAR whose root is `root` (for a repository, the commit) and writes the header.
     pub async fn new(writer: W, root: Cid) -> Result<CarWriter<W>, CarError> {
-        let mut inner = iroh_car::CarWriter::new(iroh_car::CarHeader::new_v1(vec![root]), writer);
+        Self::with_roots(writer, vec![root]).await
+    }
+
+    async fn with_roots(writer: W, roots: Vec<Cid>) -> Result<CarWriter<W>, CarError> {
+        let mut inner = iroh_car::CarWriter::new(iroh_car::CarHeader::new_v1(roots), writer);
         // Written now rather than with the first block, so that a CAR without blocks is valid.
         let written = inner.write_header().await.map_err(write_error)? as u64;
         Ok(CarWriter { inner, written })
@@ -62,4 +66,14 @@ pub async fn write_car<W: AsyncWrite + Send + Unpin>(
 /// A CAR of `blocks` under `root`, in memory (e.g. the `blocks` field of a firehose event).
 pub async fn car_bytes(root: Cid, blocks: impl IntoIterator<Item = (Cid, Bytes)>) -> Result<Vec<u8>, CarError> {
     write_car(Vec::new(), root, blocks).await
+}
+
+/// A CAR of `blocks` with an empty root list, as `com.atproto.sync.getBlocks` answers: the
+/// blocks are loose, not a DAG under one root.
+pub async fn car_bytes_without_root(blocks: impl IntoIterator<Item = (Cid, Bytes)>) -> Result<Vec<u8>, CarError> {
+    let mut car = CarWriter::with_roots(Vec::new(), Vec::new()).await?;
+    for (cid, bytes) in blocks {
+        car.write_block(cid, &bytes).await?;
+    }
+    car.finish().await
 }

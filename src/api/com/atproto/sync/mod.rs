@@ -4,8 +4,8 @@
 mod repos;
 
 use aurora_generated::com::atproto::sync::{
-    get_blob as gb, get_checkout as gc, get_head as gh, get_latest_commit as glc, get_record as gr, get_repo as grp,
-    get_repo_status as grs, list_blobs as lb, list_repos as lr, subscribe_repos as sr, Service,
+    get_blob as gb, get_blocks as gbl, get_checkout as gc, get_head as gh, get_latest_commit as glc, get_record as gr,
+    get_repo as grp, get_repo_status as grs, list_blobs as lb, list_repos as lr, subscribe_repos as sr, Service,
 };
 use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
 
@@ -36,6 +36,10 @@ impl Service for Api {
         repos::get_blob(&self.ctx, params, ctx.header("range")).await
     }
 
+    async fn get_blocks(&self, _ctx: RequestContext, params: gbl::Params) -> XrpcResult<RawBody> {
+        repos::get_blocks(&self.ctx, params).await
+    }
+
     async fn list_blobs(&self, _ctx: RequestContext, params: lb::Params) -> XrpcResult<lb::Output> {
         repos::list_blobs(&self.ctx, params).await
     }
@@ -52,9 +56,7 @@ impl Service for Api {
     }
 
     async fn subscribe_repos(&self, _ctx: RequestContext, params: sr::Params) -> XrpcResult<FrameStream> {
-        let frames = crate::firehose::subscribe(&self.ctx.firehose, self.ctx.db.clone(), params.cursor)
-            .await
-            .map_err(crate::api::internal)?;
+        let frames = self.ctx.firehose.subscribe(params.cursor).await.map_err(crate::api::internal)?;
         Ok(FrameStream(frames))
     }
 }

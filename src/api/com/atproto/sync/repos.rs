@@ -6,11 +6,12 @@ use cid::Cid;
 use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use aurora_atproto::car::{car_bytes, export_repo};
+use aurora_atproto::blockstore::BlockStore;
+use aurora_atproto::car::{car_bytes, car_bytes_without_root, export_repo};
 use aurora_atproto::repo::Repo;
 use aurora_generated::com::atproto::sync::{
-    get_blob as gb, get_latest_commit as glc, get_record as gr, get_repo as grp, get_repo_status as grs,
-    list_blobs as lb, list_repos as lr,
+    get_blob as gb, get_blocks as gbl, get_latest_commit as glc, get_record as gr, get_repo as grp,
+    get_repo_status as grs, list_blobs as lb, list_repos as lr,
 };
 use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
@@ -139,6 +140,29 @@ pub async fn get_repo(ctx: &AppContext, params: grp::Params) -> XrpcResult<RawBo
         }
     }
     Ok(RawBody::new(CAR, poem::Body::from_async_read(reader)))
+}
+
+/// Blocks of a repository by CID, in the order asked for, as a CAR without a root; any
+/// missing CID fails the whole request, naming what is missing.
+pub async fn get_blocks(ctx: &AppContext, params: gbl::Params) -> XrpcResult<RawBody> {
+    let did = params.did.as_str();
+    available(ctx, did).await?;
+    let mut cids = Vec::with_capacity(params.cids.len());
+    for cid in &params.cids {
+        cids.push(
+            Cid::try_from(cid.as_str())
+                .map_err(|_| XrpcError::invalid_request(format!("Invalid CID: {}", cid.as_str())))?,
+        );
+    }
+    let found = SqlBlockStore::new(&ctx.db, did).get_many(&cids).await.map_err(internal)?;
+    let missing: Vec<String> = cids.iter().filter(|c| !found.contains_key(c)).map(Cid::to_string).collect();
+    if !missing.is_empty() {
+        return Err(XrpcError::declared("BlockNotFound", Some(format!("Could not find cids: {}", missing.join(",")))));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let blocks = cids.into_iter().filter(|c| seen.insert(*c)).filter_map(|c| Some((c, found.get(&c)?.clone())));
+    let bytes = car_bytes_without_root(blocks).await.map_err(internal)?;
+    Ok(RawBody::new(CAR, bytes))
 }
 
 /// A record with the commit and the MST nodes that prove it is (or is not) in the repository.
