@@ -163,7 +163,7 @@ impl Consumer {
                     }
                     // Nearly caught up: join the broadcast first, then read whatever was
                     // committed before joining, so nothing falls between the two.
-                    let Some(shared) = self.shared.upgrade() else { return None };
+                    let shared = self.shared.upgrade()?;
                     let receiver = shared.live.subscribe();
                     self.queue(rows);
                     match read_after(&self.db, self.last).await {
