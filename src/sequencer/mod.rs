@@ -77,7 +77,6 @@ async fn append<C: ConnectionTrait>(conn: &C, did: &str, kind: &str, body: Vec<u
         event: Set(body),
         invalidated: Set(false),
         sequenced_at: Set(time.to_owned()),
-        ..Default::default()
     };
     Ok(row.insert(conn).await?.seq)
 }
