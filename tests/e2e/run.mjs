@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { AtpAgent } from '@atproto/api'
 import { IdResolver } from '@atproto/identity'
-import { verifyRepoCar, verifyProofs } from '@atproto/repo'
+import { verifyRepoCar, verifyProofs, verifyDiffCar, readCarWithRoot, MemoryBlockstore, Repo } from '@atproto/repo'
 import { Firehose } from '@atproto/sync'
 
 const require = createRequire(import.meta.url)
@@ -311,6 +311,37 @@ try {
     const { data: absentProof } = await agent.com.atproto.sync.getRecord({ did, collection: 'app.bsky.feed.post', rkey: '2222222222222' })
     const absent = await verifyProofs(absentProof, [{ collection: 'app.bsky.feed.post', rkey: '2222222222222', cid: null }], did, signingKey)
     assert(absent.verified.length === 1, JSON.stringify(absent))
+  })
+
+  await test('getRepo since a rev: the diff verifies and, applied to the older export, gives the latest state', async () => {
+    const idResolver = new IdResolver({ plcUrl: plcServer.url, fetch: globalThis.fetch })
+    const signingKey = await idResolver.did.resolveAtprotoKey(did, true)
+    const { data: oldCar } = await agent.com.atproto.sync.getRepo({ did })
+    const old = await readCarWithRoot(oldCar)
+    const oldStore = new MemoryBlockstore(old.blocks)
+    const oldRepo = await Repo.load(oldStore, old.root)
+    const { data: latest } = await agent.com.atproto.sync.getLatestCommit({ did })
+    // Creates, an update and a delete after the export.
+    const first = await agent.post({ text: 'after the export 1', createdAt: new Date().toISOString() })
+    await agent.post({ text: 'after the export 2', createdAt: new Date().toISOString() })
+    await agent.com.atproto.repo.putRecord({ repo: did, collection: 'app.bsky.actor.profile', rkey: 'self', record: { $type: 'app.bsky.actor.profile', displayName: 'Alice after' } })
+    await agent.deletePost(first.uri)
+    const { data: diffCar } = await agent.com.atproto.sync.getRepo({ did, since: latest.rev })
+    assert(diffCar.length < oldCar.length, `diff of ${diffCar.length} bytes, full export ${oldCar.length}`)
+    const diff = await verifyDiffCar(oldRepo, diffCar, did, signingKey)
+    const firstRkey = first.uri.split('/').pop()
+    assert(diff.writes.some((w) => w.action === 'create') && !diff.writes.some((w) => w.rkey === firstRkey), JSON.stringify(diff.writes.map((w) => [w.action, w.collection, w.rkey])))
+    const update = await readCarWithRoot(diffCar)
+    const merged = new MemoryBlockstore(old.blocks)
+    for (const [cid, bytes] of update.blocks) await merged.putBlock(cid, bytes)
+    const applied = await (await Repo.load(merged, update.root)).getContents()
+    const { data: fullCar } = await agent.com.atproto.sync.getRepo({ did })
+    const full = await readCarWithRoot(fullCar)
+    assert(full.root.equals(update.root), 'the diff ends at the latest commit')
+    const expected = await (await Repo.load(new MemoryBlockstore(full.blocks), full.root)).getContents()
+    const canon = (contents) => JSON.stringify(Object.keys(contents).sort().map((c) => [c, Object.keys(contents[c]).sort().map((r) => [r, JSON.stringify(contents[c][r])])]))
+    assert(canon(applied) === canon(expected), 'old export + diff = latest state')
+    assert(!JSON.stringify(applied).includes('after the export 1'), 'the deleted post is gone')
   })
 
   await test('@atproto/sync Firehose consumes subscribeRepos and validates commits', async () => {
