@@ -101,7 +101,7 @@ fn new_request_id() -> String {
 
 /// A bound, not yet serving, server; tests use the address before running it.
 pub struct Bound {
-    acceptor: poem::listener::TcpAcceptor,
+    acceptor: NoDelay,
     pub addr: SocketAddr,
 }
 
@@ -113,7 +113,7 @@ impl Bound {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| std::io::Error::other("listener has no socket address"))?;
-        Ok(Bound { acceptor, addr })
+        Ok(Bound { acceptor: NoDelay(acceptor), addr })
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
@@ -125,6 +125,28 @@ impl Bound {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(ctx), shutdown, Some(Duration::from_secs(10)))
             .await
+    }
+}
+
+/// Accepts connections with Nagle's algorithm off. A streamed response (a CAR, a blob) ends
+/// with a small write that Nagle would hold back until the client's delayed ACK, adding
+/// ~40 ms to every such request.
+struct NoDelay(poem::listener::TcpAcceptor);
+
+impl Acceptor for NoDelay {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
+        let (io, local, remote, scheme) = self.0.accept().await?;
+        // Only a latency tweak: a socket that refuses it still serves.
+        let _ = io.set_nodelay(true);
+        Ok((io, local, remote, scheme))
     }
 }
 

@@ -1,7 +1,9 @@
 //! `aurora-bench`: drives the release binary over HTTP and reports latency percentiles and
 //! throughput. Run through `just bench` (which builds the release binary first).
 //!
-//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N]
+//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync]
+
+mod sync;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -17,14 +19,14 @@ fn accept() -> StatusCode {
     StatusCode::OK
 }
 
-struct Stats {
-    name: &'static str,
-    samples: Vec<Duration>,
-    wall: Duration,
+pub(crate) struct Stats {
+    pub name: &'static str,
+    pub samples: Vec<Duration>,
+    pub wall: Duration,
 }
 
 impl Stats {
-    fn report(&mut self) {
+    pub fn report(&mut self) {
         self.samples.sort();
         let pick = |q: f64| self.samples[((self.samples.len() as f64 - 1.0) * q).round() as usize];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -44,7 +46,7 @@ fn records_n(args: &[String]) -> usize {
     args.iter().position(|a| a == "--records").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(400)
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -126,6 +128,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     login.wall = wall.elapsed();
     login.report();
+
+    if args.iter().any(|a| a == "sync") || !args.iter().any(|a| a == "--only") {
+        let server = sync::Server { client: &client, base: &base, pid };
+        sync::get_repo(&server, 1, 1_000, 20).await?;
+        sync::get_repo(&server, 2, 10_000, 10).await?;
+        for (user, consumers) in [(3, 1), (4, 100), (5, 1_000)] {
+            sync::firehose(&server, user, consumers, 200, Duration::from_millis(20)).await?;
+        }
+        if args.iter().any(|a| a == "--only") {
+            let _ = child.kill().await;
+            return Ok(());
+        }
+    }
 
     let (status, session): (u16, serde_json::Value) = {
         let body = json!({ "identifier": "user0.test", "password": "password-0" });

@@ -11,6 +11,7 @@ mod m0004_reserved_keys;
 mod m0005_records;
 mod m0006_preferences;
 mod m0007_blobs;
+mod m0008_clustered_repo_blocks;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_records::Migration),
             Box::new(m0006_preferences::Migration),
             Box::new(m0007_blobs::Migration),
+            Box::new(m0008_clustered_repo_blocks::Migration),
         ]
     }
 }

@@ -26,6 +26,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
                 .create_if_missing(true)
+                // SQLite runs on a worker thread that hands rows over through a channel of
+                // this many; the default of 50 makes a repository export switch threads every
+                // 50 blocks.
+                .row_buffer_size(1024)
         });
     } else {
         options.max_connections(16).min_connections(1);

@@ -5,6 +5,7 @@ use cid::Cid;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
+pub mod export;
 pub mod import;
 pub mod writer;
 

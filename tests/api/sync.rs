@@ -226,3 +226,66 @@ app_test!(get_blocks_answers_the_asked_blocks_in_a_rootless_car_or_names_the_mis
         .await;
     assert_eq!((status, error["error"].as_str()), (400, Some("RepoNotFound")), "{error}");
 });
+
+app_test!(get_repo_holds_exactly_the_current_tree_and_stays_consistent_while_commits_land, |app| {
+    let account = app.create_account("hugo").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let key = PublicKey::from_multikey(
+        account["didDoc"]["verificationMethod"][0]["publicKeyMultibase"].as_str().expect("key"),
+    )
+    .expect("key");
+    // Creates, updates and deletes leave blocks behind that the export must not carry.
+    let mut uris = Vec::new();
+    for i in 0..30 {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+            "$type": "app.bsky.feed.post", "text": format!("tree {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
+        let (_, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+        uris.push(created["uri"].as_str().expect("uri").to_owned());
+    }
+    for uri in uris.iter().step_by(3) {
+        let rkey = uri.rsplit('/').next().expect("rkey");
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey });
+        let (status, _) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(&token), Some(&body)).await;
+        assert_eq!(status, 200);
+    }
+    let body = json!({ "repo": did, "collection": "app.bsky.actor.profile", "rkey": "self",
+        "record": { "$type": "app.bsky.actor.profile", "displayName": "one" } });
+    app.call(Method::POST, "com.atproto.repo.putRecord", Some(&token), Some(&body)).await;
+    let body = json!({ "repo": did, "collection": "app.bsky.actor.profile", "rkey": "self",
+        "record": { "$type": "app.bsky.actor.profile", "displayName": "two" } });
+    app.call(Method::POST, "com.atproto.repo.putRecord", Some(&token), Some(&body)).await;
+
+    let (_, _, car) = bytes(&app, &format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
+    let exported: std::collections::BTreeSet<_> = blocks.keys().copied().collect();
+    let walked = {
+        let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &did);
+        let (walk, stats) = aurora_atproto::car::export_repo(&store, root, Vec::new()).await.expect("walk");
+        let (_, walked) = read_car(&walk[..], CarLimits::default()).await.expect("walk CAR");
+        assert_eq!(stats.records, 21, "20 posts and the profile");
+        walked.keys().copied().collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(exported, walked, "the export holds the commit, the tree and its records, nothing stale");
+
+    // Exports taken while another writer commits each verify against their own root.
+    let app = std::sync::Arc::new(app);
+    let writer = {
+        let (app, token, did) = (app.clone(), token.clone(), did.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+                    "$type": "app.bsky.feed.post", "text": format!("during {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
+                let (status, _) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+                assert_eq!(status, 200);
+            }
+        })
+    };
+    for _ in 0..15 {
+        let (status, _, car) = bytes(&app, &format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+        assert_eq!(status, 200);
+        let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
+        verify_repo(root, blocks, &did.parse().expect("did"), &key).await.expect("a consistent export");
+    }
+    writer.await.expect("writer");
+});

@@ -7,7 +7,7 @@ use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use aurora_atproto::blockstore::BlockStore;
-use aurora_atproto::car::{car_bytes, car_bytes_without_root, export_repo};
+use aurora_atproto::car::{car_bytes, car_bytes_without_root};
 use aurora_atproto::repo::Repo;
 use aurora_generated::com::atproto::sync::{
     get_blob as gb, get_blocks as gbl, get_latest_commit as glc, get_record as gr, get_repo as grp,
@@ -19,7 +19,7 @@ use crate::account::{self, Account, Lookup};
 use crate::api::internal;
 use crate::blobs::BlobStore;
 use crate::context::AppContext;
-use crate::db::entities::{actor, blob, repo_block, repo_root};
+use crate::db::entities::{actor, blob, repo_root};
 use crate::repo::SqlBlockStore;
 use crate::sequencer::AccountStatus;
 
@@ -113,32 +113,19 @@ pub async fn list_repos(ctx: &AppContext, params: lr::Params) -> XrpcResult<lr::
 pub async fn get_repo(ctx: &AppContext, params: grp::Params) -> XrpcResult<RawBody> {
     let did = params.did.as_str().to_owned();
     available(ctx, &did).await?;
-    let root = root(ctx, &did).await?;
-    let commit: Cid = root.cid.parse().map_err(internal)?;
+    let snapshot = crate::repo::export::snapshot(&ctx.db, &did)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| XrpcError::declared("RepoNotFound", Some(format!("Could not find root for DID: {did}"))))?;
+    let since = params.since.map(|rev| rev.as_str().to_owned());
     let (writer, reader) = tokio::io::duplex(64 * 1024);
-    let db = ctx.db.clone();
-    match params.since {
-        None => {
-            tokio::spawn(async move {
-                let store = SqlBlockStore::new(&db, &did);
-                if let Err(e) = export_repo(&store, commit, writer).await {
-                    tracing::warn!(did, error = %e, "repository export ended early");
-                }
-            });
+    tokio::spawn(async move {
+        // Blocks are small; batching their writes keeps the response in large chunks.
+        let writer = tokio::io::BufWriter::with_capacity(32 * 1024, writer);
+        if let Err(e) = snapshot.write_car(since.as_deref(), writer).await {
+            tracing::warn!(did, error = %e, "repository export ended early");
         }
-        Some(since) => {
-            let rows = repo_block::Entity::find()
-                .filter(repo_block::Column::Did.eq(did.as_str()))
-                .filter(repo_block::Column::Rev.gt(since.as_str()))
-                .all(&db)
-                .await
-                .map_err(internal)?;
-            let blocks: Vec<(Cid, bytes::Bytes)> =
-                rows.into_iter().filter_map(|r| Some((r.cid.parse().ok()?, bytes::Bytes::from(r.content)))).collect();
-            let bytes = car_bytes(commit, blocks).await.map_err(internal)?;
-            return Ok(RawBody::new(CAR, bytes));
-        }
-    }
+    });
     Ok(RawBody::new(CAR, poem::Body::from_async_read(reader)))
 }
 
