@@ -17,8 +17,14 @@ pub struct Server<'a> {
 
 async fn login(server: &Server<'_>, user: usize) -> Result<(String, String), Box<dyn std::error::Error>> {
     let body = json!({ "identifier": format!("user{user}.test"), "password": format!("password-{user}") });
-    let session: serde_json::Value =
-        server.client.post(format!("{}/xrpc/com.atproto.server.createSession", server.base)).json(&body).send().await?.json().await?;
+    let session: serde_json::Value = server
+        .client
+        .post(format!("{}/xrpc/com.atproto.server.createSession", server.base))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
     let token = session["accessJwt"].as_str().ok_or("no token")?.to_owned();
     let did = session["did"].as_str().ok_or("no did")?.to_owned();
     Ok((token, did))
@@ -45,7 +51,12 @@ async fn fill(server: &Server<'_>, token: &str, did: &str, records: usize) -> Re
 }
 
 /// getRepo of a repository holding `records` records, `rounds` times.
-pub async fn get_repo(server: &Server<'_>, user: usize, records: usize, rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn get_repo(
+    server: &Server<'_>,
+    user: usize,
+    records: usize,
+    rounds: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (token, did) = login(server, user).await?;
     fill(server, &token, &did, records).await?;
     let name = if records >= 10_000 { "getRepo 10k" } else { "getRepo 1k" };
@@ -54,7 +65,13 @@ pub async fn get_repo(server: &Server<'_>, user: usize, records: usize, rounds: 
     let wall = Instant::now();
     for _ in 0..rounds {
         let t = Instant::now();
-        let car = server.client.get(format!("{}/xrpc/com.atproto.sync.getRepo?did={did}", server.base)).send().await?.bytes().await?;
+        let car = server
+            .client
+            .get(format!("{}/xrpc/com.atproto.sync.getRepo?did={did}", server.base))
+            .send()
+            .await?
+            .bytes()
+            .await?;
         stats.samples.push(t.elapsed());
         bytes = car.len();
     }

@@ -9,8 +9,8 @@
 
 use cid::Cid;
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IsolationLevel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tokio::io::AsyncWrite;
 
@@ -19,7 +19,7 @@ use aurora_atproto::car::{CarError, CarWriter};
 use crate::db::entities::{repo_block, repo_root};
 
 /// Blocks read per query: few round trips, bounded memory.
-const PAGE: u64 = 4000;
+const PAGE: u64 = 1000;
 
 /// A repository as of one moment: its root and a read transaction that sees its blocks.
 pub struct Snapshot {

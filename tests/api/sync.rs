@@ -276,7 +276,8 @@ app_test!(get_repo_holds_exactly_the_current_tree_and_stays_consistent_while_com
             for i in 0..40 {
                 let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
                     "$type": "app.bsky.feed.post", "text": format!("during {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
-                let (status, _) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+                let (status, _) =
+                    app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
                 assert_eq!(status, 200);
             }
         })
