@@ -1,7 +1,7 @@
 //! `aurora-bench`: drives the release binary over HTTP and reports latency percentiles and
 //! throughput. Run through `just bench` (which builds the release binary first).
 //!
-//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync]
+//! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync | --no-sync]
 
 mod sync;
 
@@ -129,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     login.wall = wall.elapsed();
     login.report();
 
-    if args.iter().any(|a| a == "sync") || !args.iter().any(|a| a == "--only") {
+    if !args.iter().any(|a| a == "--no-sync") {
         let server = sync::Server { client: &client, base: &base, pid };
         sync::get_repo(&server, 1, 1_000, 20).await?;
         sync::get_repo(&server, 2, 10_000, 10).await?;
