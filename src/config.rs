@@ -77,6 +77,9 @@ pub struct Config {
     /// Live firehose events a consumer may fall behind by before it is cut off with
     /// ConsumerTooSlow (AURORA_FIREHOSE_BUFFER; the reference allows 500).
     pub firehose_buffer: usize,
+    /// How long a deleted account stays restorable before its data is purged
+    /// (AURORA_ACCOUNT_DELETION_GRACE_SECS; 0, the default, purges at once).
+    pub account_deletion_grace_secs: u64,
     pub accepting_repo_imports: bool,
     pub privacy_policy_url: Option<String>,
     pub terms_of_service_url: Option<String>,
@@ -302,6 +305,7 @@ impl Config {
             email_from_address,
             // The reference keeps a day of firehose history by default.
             repo_backfill_limit_ms: parse_num(source, "PDS_REPO_BACKFILL_LIMIT_MS", 24 * 60 * 60 * 1000)?,
+            account_deletion_grace_secs: parse_num(source, "AURORA_ACCOUNT_DELETION_GRACE_SECS", 0u64)?,
             firehose_buffer: parse_num(source, "AURORA_FIREHOSE_BUFFER", 500usize)?.max(1),
             accepting_repo_imports: parse_bool(source, "PDS_ACCEPTING_REPO_IMPORTS", true)?,
             privacy_policy_url: parse_url(source, "PDS_PRIVACY_POLICY_URL")?,

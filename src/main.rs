@@ -37,6 +37,11 @@ fn main() -> ExitCode {
             None => Err("usage: aurora-locus send-test-mail <address>".into()),
         },
         Some("relays") => runtime.block_on(relays(config)),
+        Some("deleted-accounts") => runtime.block_on(deleted_accounts(config)),
+        Some("restore-account") => match args.get(1) {
+            Some(did) => runtime.block_on(restore_account(config, did)),
+            None => Err("usage: aurora-locus restore-account <did>".into()),
+        },
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -55,7 +60,9 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: aurora-locus [serve]                 run the server (the default)
        aurora-locus send-test-mail <address>  send a test mail and print the mail server's answer
-       aurora-locus relays                    each configured relay's last answer to requestCrawl, and the head seq";
+       aurora-locus relays                    each configured relay's last answer to requestCrawl, and the head seq
+       aurora-locus deleted-accounts          deleted accounts still restorable, and when each will be purged
+       aurora-locus restore-account <did>     bring back a deleted account before it is purged";
 
 /// Sends one mail through the configured transport and prints the server's exact answer, so an
 /// operator can check PDS_EMAIL_SMTP_URL without signing anyone up.
@@ -64,6 +71,38 @@ async fn send_test_mail(config: config::Config, to: &str) -> Result<(), Box<dyn 
     let text = format!("This is a test message from the Aurora Locus server at {}.", config.public_url);
     let answer = mailer.send(to, "Aurora Locus test mail", text, None).await?;
     println!("{answer}");
+    Ok(())
+}
+
+/// Deleted accounts inside their grace period (AURORA_ACCOUNT_DELETION_GRACE_SECS).
+async fn deleted_accounts(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let grace = config.account_deletion_grace_secs;
+    let ctx = AppContext::build(config).await?;
+    let pending = aurora_locus::account::deletion::pending(&ctx).await?;
+    if pending.is_empty() {
+        println!("no deleted accounts awaiting purge (grace period {grace} s)");
+    }
+    for account in pending {
+        let purge_at = (account.deleted_at.parse::<aurora_atproto::syntax::Datetime>())
+            .map(|d| aurora_atproto::syntax::Datetime::from_unix_micros(d.unix_micros() + grace as i64 * 1_000_000))
+            .map(|d| d.as_str().to_owned())
+            .unwrap_or_default();
+        println!(
+            "{}  {}  deleted {}  purged after {}",
+            account.did,
+            account.handle.as_deref().unwrap_or("handle.invalid"),
+            account.deleted_at,
+            purge_at
+        );
+    }
+    Ok(())
+}
+
+/// Brings a deleted account back before its purge.
+async fn restore_account(config: config::Config, did: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = AppContext::build(config).await?;
+    aurora_locus::account::deletion::restore(&ctx, did).await?;
+    println!("restored {did}");
     Ok(())
 }
 
@@ -116,10 +155,18 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
     aurora_locus::crawl::notify(&ctx);
     let collector = ctx.clone();
     tokio::spawn(async move {
-        // Uploads no record claimed are removed after their grace period, and old events are trimmed.
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
-        loop {
+        // Each minute, deleted accounts past their grace period are purged; each quarter hour,
+        // uploads no record claimed are removed and old events trimmed.
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        for minute in 0u64.. {
             every.tick().await;
+            match aurora_locus::account::deletion::purge_due(&collector).await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging deleted accounts failed"),
+            }
+            if minute % 15 != 0 {
+                continue;
+            }
             match aurora_locus::blobs::collect_garbage(&collector).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "removed unclaimed uploads"),

@@ -12,6 +12,7 @@ mod m0005_records;
 mod m0006_preferences;
 mod m0007_blobs;
 mod m0008_clustered_repo_blocks;
+mod m0009_account_deletion;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_preferences::Migration),
             Box::new(m0007_blobs::Migration),
             Box::new(m0008_clustered_repo_blocks::Migration),
+            Box::new(m0009_account_deletion::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Accounts: the actor and account rows, credentials, sessions and app passwords. Reads take
 //! any connection; everything that must change together takes a transaction.
 
+pub mod deletion;
 pub mod email;
 pub mod email_token;
 pub mod handle;
@@ -57,19 +58,21 @@ pub enum Lookup<'a> {
     Email(&'a str),
 }
 
+/// Finds a hosted account. A deleted account waiting out its grace period is not found: to
+/// everything but restoring and purging it, it is gone.
 pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Option<Account>, DbErr> {
+    let live = actor::Entity::find().filter(actor::Column::DeletedAt.is_null());
     let actor = match lookup {
-        Lookup::Did(did) => actor::Entity::find_by_id(did.to_owned()).one(conn).await?,
-        Lookup::Handle(handle) => {
-            actor::Entity::find().filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await?
-        }
+        Lookup::Did(did) => live.filter(actor::Column::Did.eq(did)).one(conn).await?,
+        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await?,
         Lookup::Email(email) => {
             let Some(account) =
                 account::Entity::find().filter(account::Column::Email.eq(email.to_lowercase())).one(conn).await?
             else {
                 return Ok(None);
             };
-            return Ok(actor::Entity::find_by_id(account.did.clone())
+            return Ok(live
+                .filter(actor::Column::Did.eq(account.did.as_str()))
                 .one(conn)
                 .await?
                 .map(|actor| Account { actor, account: Some(account) }));
@@ -114,6 +117,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
         created_at: Set(now.clone()),
         deactivated_at: Set(new.deactivated.then(|| now.clone())),
         delete_after: Set(None),
+        deleted_at: Set(None),
         takedown_ref: Set(None),
     })
     .exec_without_returning(conn)

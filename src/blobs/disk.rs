@@ -119,4 +119,11 @@ impl BlobStore for DiskBlobStore {
             _ => Ok(()),
         }
     }
+
+    async fn delete_account(&self, did: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_dir_all(self.account_dir(did)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
 }

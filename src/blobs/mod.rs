@@ -45,6 +45,8 @@ pub trait BlobStore: Send + Sync {
     fn path(&self, did: &str, cid: &Cid) -> impl Future<Output = Result<Option<PathBuf>, BlobError>> + Send;
     fn delete(&self, did: &str, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     fn delete_temp(&self, key: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
+    /// Removes every permanent blob of `did` (a purged account).
+    fn delete_account(&self, did: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
 }
 
 /// How many leading bytes are kept for sniffing: enough for every image header `imagesize` reads.

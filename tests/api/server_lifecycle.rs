@@ -96,3 +96,106 @@ app_test!(deactivating_and_reactivating_an_account_is_reported_and_sequenced, |a
     let deactivated = aurora_atproto::data::ipld_to_json(&deactivated).expect("json");
     assert_eq!((deactivated["active"].as_bool(), deactivated["status"].as_str()), (Some(false), Some("deactivated")));
 });
+
+app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purged, [
+    "AURORA_ACCOUNT_DELETION_GRACE_SECS" => "3600",
+], |app| {
+    use aurora_locus::account::deletion;
+    use aurora_locus::blobs::BlobStore;
+    use aurora_locus::db::entities::{actor, repo_block, repo_seq};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let account = app.create_account("gwen").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let upload = app
+        .client
+        .post(app.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(&token)
+        .header("content-type", "application/octet-stream")
+        .body(b"gwen's file".to_vec())
+        .send()
+        .await
+        .expect("upload");
+    let blob: Value = upload.json().await.expect("json");
+    let body = json!({ "repo": did, "collection": "com.example.file",
+        "record": { "$type": "com.example.file", "file": blob["blob"] } });
+    let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+    assert_eq!(status, 200, "{created}");
+    let cid: cid::Cid = blob["blob"]["ref"]["$link"].as_str().expect("cid").parse().expect("cid");
+    let delete_with_code = |code: String| json!({ "did": did, "password": "gwen-password", "token": code });
+
+    let (status, _) = app.call(Method::POST, "com.atproto.server.requestAccountDelete", Some(&token), None).await;
+    assert_eq!(status, 200);
+    let code = app.smtp.last_code_for("gwen@example.com").expect("code");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete_with_code(code)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Offline at once: no login, no sessions, nothing served, the firehose forgot it.
+    let login = json!({ "identifier": "gwen.test", "password": "gwen-password" });
+    assert_eq!(app.post_json("/xrpc/com.atproto.server.createSession", &login).await.0, 401);
+    let (status, _) = app.call(Method::POST, "com.atproto.server.refreshSession", account["refreshJwt"].as_str(), None).await;
+    assert_eq!(status, 401);
+    let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
+    let (status, _) = app.get_json(&format!("/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")).await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=com.example.file"))
+        .await;
+    assert_eq!(status, 400);
+    let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=gwen.test").await;
+    assert_eq!(resolved["error"], "HandleNotFound");
+    let (status, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
+    assert_eq!((status, repo_status["active"].as_bool(), repo_status["status"].as_str()), (200, Some(false), Some("deleted")));
+    let events = repo_seq::Entity::find().filter(repo_seq::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");
+    assert_eq!(events.len(), 1, "only the deletion event remains");
+    // The handle and email stay reserved while it can come back.
+    let again = json!({ "handle": "gwen.test", "email": "gwen2@example.com", "password": "other-password" });
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &again).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("HandleNotAvailable")), "{body}");
+    // Its data is still here.
+    assert!(app.ctx.blobs.path(&did, &cid).await.expect("path").is_some(), "blob kept during the grace period");
+    assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 0, "not due yet");
+
+    // Restored: served again, and the firehose tells relays to pick it up.
+    deletion::restore(&app.ctx, &did).await.expect("restore");
+    let (status, session) = app.post_json("/xrpc/com.atproto.server.createSession", &login).await;
+    assert_eq!(status, 200, "{session}");
+    let (status, _) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    assert_eq!(status, 200);
+    let (_, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
+    assert_eq!(repo_status["active"].as_bool(), Some(true));
+    let types: Vec<String> = repo_seq::Entity::find()
+        .filter(repo_seq::Column::Did.eq(did.as_str()))
+        .all(&app.ctx.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types, ["account", "account", "identity", "sync"]);
+
+    // Deleted again, and this time left past its grace period: purged, files and all.
+    let token = session["accessJwt"].as_str().expect("access");
+    app.call(Method::POST, "com.atproto.server.requestAccountDelete", Some(token), None).await;
+    let code = app.smtp.last_code_for("gwen@example.com").expect("code");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete_with_code(code)).await;
+    assert_eq!(status, 200, "{body}");
+    actor::Entity::update_many()
+        .col_expr(actor::Column::DeletedAt, sea_orm::sea_query::Expr::value("2000-01-01T00:00:00.000Z"))
+        .filter(actor::Column::Did.eq(did.as_str()))
+        .exec(&app.ctx.db)
+        .await
+        .expect("age the deletion");
+    assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 1);
+    let blocks = repo_block::Entity::find().filter(repo_block::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");
+    assert!(blocks.is_empty(), "the repository is gone");
+    assert!(app.ctx.blobs.path(&did, &cid).await.expect("path").is_none(), "the blob file is gone");
+    let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
+    assert!(matches!(deletion::restore(&app.ctx, &did).await, Err(deletion::RestoreError::NotPending(_))));
+    // The handle is free again.
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &again).await;
+    assert_eq!(status, 200, "{body}");
+});

@@ -11,6 +11,8 @@ pub struct Model {
     pub deactivated_at: Option<String>,
     pub delete_after: Option<String>,
     pub takedown_ref: Option<String>,
+    /// Set when the account was deleted; its data is purged once the grace period has passed.
+    pub deleted_at: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,9 +15,8 @@ use crate::account::email_token::{self, TokenProblem};
 use crate::account::{self, email, password, Account, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::db::entities::{account as account_row, actor, refresh_token, repo_seq};
+use crate::db::entities::{account as account_row, refresh_token};
 use crate::mail::Purpose;
-use crate::sequencer::{self, AccountStatus};
 
 pub(crate) fn token_error(problem: TokenProblem) -> XrpcError {
     match problem {
@@ -163,9 +162,8 @@ pub async fn request_account_delete(ctx: &AppContext, req: &RequestContext) -> X
     send_code(ctx, &creds.did, Purpose::DeleteAccount).await
 }
 
-/// Deletes the account at once: its rows, repository and sessions go in one transaction, an
-/// `#account` event with status `deleted` is sequenced, and its earlier events are purged so the
-/// firehose no longer serves its data.
+/// Deletes the account once its password and the mailed token check out (see
+/// [`account::deletion`] for what deleting does).
 pub async fn delete_account(ctx: &AppContext, input: dla::Input) -> XrpcResult<()> {
     if input.password.len() > 512 {
         return Err(XrpcError::auth_required("Password too long. Consider resetting your password."));
@@ -186,16 +184,5 @@ pub async fn delete_account(ctx: &AppContext, input: dla::Input) -> XrpcResult<(
         .await
         .map_err(internal)?
         .map_err(token_error)?;
-    // Every per-account table cascades from the actor row.
-    actor::Entity::delete_by_id(did.to_owned()).exec(&txn).await.map_err(internal)?;
-    let seq = sequencer::account(&txn, did, AccountStatus::Deleted).await.map_err(internal)?;
-    repo_seq::Entity::delete_many()
-        .filter(repo_seq::Column::Did.eq(did))
-        .filter(repo_seq::Column::Seq.lt(seq))
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
-    txn.commit().await.map_err(internal)?;
-    ctx.firehose.poke();
-    Ok(())
+    account::deletion::delete(ctx, txn, did).await.map_err(internal)
 }

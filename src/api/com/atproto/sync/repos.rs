@@ -62,11 +62,13 @@ pub async fn latest_commit(ctx: &AppContext, params: glc::Params) -> XrpcResult<
 
 pub async fn repo_status(ctx: &AppContext, params: grs::Params) -> XrpcResult<grs::Output> {
     let did = params.did.as_str();
-    let found = account::find(&ctx.db, Lookup::Did(did))
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::declared("RepoNotFound", Some(format!("Could not find repo for DID: {did}"))))?;
-    let status = found.status();
+    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
+    let status = match found {
+        Some(found) => found.status(),
+        // A deleted account awaiting purge is reported as such until it is gone.
+        None if awaiting_purge(ctx, did).await? => AccountStatus::Deleted,
+        None => return Err(XrpcError::declared("RepoNotFound", Some(format!("Could not find repo for DID: {did}")))),
+    };
     let rev = crate::repo::root(&ctx.db, did).await.map_err(internal)?.map(|r| r.rev);
     Ok(grs::Output {
         did: params.did,
@@ -78,6 +80,11 @@ pub async fn repo_status(ctx: &AppContext, params: grs::Params) -> XrpcResult<gr
         },
         extra: Default::default(),
     })
+}
+
+async fn awaiting_purge(ctx: &AppContext, did: &str) -> XrpcResult<bool> {
+    let actor = actor::Entity::find_by_id(did.to_owned()).one(&ctx.db).await.map_err(internal)?;
+    Ok(actor.is_some_and(|a| a.deleted_at.is_some()))
 }
 
 pub async fn list_repos(ctx: &AppContext, params: lr::Params) -> XrpcResult<lr::Output> {
@@ -92,6 +99,7 @@ pub async fn list_repos(ctx: &AppContext, params: lr::Params) -> XrpcResult<lr::
     for root in roots {
         let actor = actor::Entity::find_by_id(root.did.clone()).one(&ctx.db).await.map_err(internal)?;
         let status = match actor {
+            Some(a) if a.deleted_at.is_some() => AccountStatus::Deleted,
             Some(a) if a.takedown_ref.is_some() => AccountStatus::Takendown,
             Some(a) if a.deactivated_at.is_some() => AccountStatus::Deactivated,
             _ => AccountStatus::Active,
