@@ -13,6 +13,7 @@ mod m0006_preferences;
 mod m0007_blobs;
 mod m0008_clustered_repo_blocks;
 mod m0009_account_deletion;
+mod m0010_email_auth_factor;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_blobs::Migration),
             Box::new(m0008_clustered_repo_blocks::Migration),
             Box::new(m0009_account_deletion::Migration),
+            Box::new(m0010_email_auth_factor::Migration),
         ]
     }
 }

@@ -39,6 +39,11 @@ impl Account {
         self.account.as_ref().is_some_and(|a| a.email_confirmed_at.is_some())
     }
 
+    /// Whether a password login also needs a mailed code.
+    pub fn email_auth_factor(&self) -> bool {
+        self.account.as_ref().is_some_and(|a| a.email_auth_factor)
+    }
+
     /// Takedown outranks deactivation.
     pub fn status(&self) -> AccountStatus {
         if self.actor.takedown_ref.is_some() {
@@ -129,6 +134,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
             email_confirmed_at: Set(None),
             password_hash: Set(password_hash),
             invites_disabled: Set(false),
+            email_auth_factor: Set(false),
         })
         .exec_without_returning(conn)
         .await?;

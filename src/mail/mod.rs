@@ -32,6 +32,7 @@ pub enum Purpose {
     ResetPassword,
     DeleteAccount,
     PlcOperation,
+    SignIn,
 }
 
 impl Purpose {
@@ -42,6 +43,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::DeleteAccount => "delete_account",
             Purpose::PlcOperation => "plc_operation",
+            Purpose::SignIn => "sign_in",
         }
     }
 
@@ -71,6 +73,11 @@ impl Purpose {
                 "PLC Update Operation Requested",
                 "Someone asked to change your account's identity (for example to move it to another server). To allow it, enter this code:",
                 "If this was not you, change your password now: your identity has not changed.",
+            ),
+            Purpose::SignIn => (
+                "Sign-in Code",
+                "Your account asks for a code from your email to sign in. Enter this code to finish signing in:",
+                "If this was not you, someone knows your password: change it now.",
             ),
         }
     }

@@ -170,3 +170,75 @@ app_test!(an_account_is_deleted_with_password_and_mailed_code, |app| {
         app.call(Method::POST, "com.atproto.server.refreshSession", account["refreshJwt"].as_str(), None).await;
     assert_eq!(status, 401);
 });
+
+app_test!(email_as_a_second_factor_asks_for_a_mailed_code_at_password_login, |app| {
+    let account = app.create_account("zoe").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let factor = |code: Option<&str>, on: bool| {
+        let mut body = json!({ "email": "zoe@example.com", "emailAuthFactor": on });
+        if let Some(code) = code {
+            body["token"] = code.into();
+        }
+        body
+    };
+    // Only a confirmed address can be a sign-in factor.
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.updateEmail", Some(token), Some(&factor(None, true))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
+    app.call(Method::POST, "com.atproto.server.requestEmailConfirmation", Some(token), None).await;
+    let code = app.smtp.last_code_for("zoe@example.com").expect("code");
+    let confirm = json!({ "email": "zoe@example.com", "token": code });
+    assert_eq!(app.call(Method::POST, "com.atproto.server.confirmEmail", Some(token), Some(&confirm)).await.0, 200);
+    app.call(Method::POST, "com.atproto.server.requestEmailUpdate", Some(token), None).await;
+    let code = app.smtp.last_code_for("zoe@example.com").expect("code");
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.updateEmail", Some(token), Some(&factor(Some(&code), true))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
+    assert_eq!((session["emailAuthFactor"].as_bool(), session["emailConfirmed"].as_bool()), (Some(true), Some(true)));
+
+    // A password alone now gets a code mailed and the lexicon's error.
+    let login = |code: Option<&str>| {
+        let mut body = json!({ "identifier": "zoe.test", "password": "zoe-password" });
+        if let Some(code) = code {
+            body["authFactorToken"] = code.into();
+        }
+        body
+    };
+    let mails = app.smtp.messages().len();
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createSession", &login(None)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("AuthFactorTokenRequired")), "{body}");
+    assert_eq!(app.smtp.messages().len(), mails + 1);
+    assert!(app.smtp.messages().last().expect("mail").data.contains("Subject: Sign-in Code"));
+    let code = app.smtp.last_code_for("zoe@example.com").expect("code");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createSession", &login(Some("AAAAA-AAAAA"))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "{body}");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createSession", &login(Some(&code))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["accessJwt"].is_string());
+    // Spent: the same code does not sign in twice.
+    let (status, _) = app.post_json("/xrpc/com.atproto.server.createSession", &login(Some(&code))).await;
+    assert_eq!(status, 400);
+    // A wrong password never reaches the second factor (and mails nothing).
+    let mails = app.smtp.messages().len();
+    let wrong = json!({ "identifier": "zoe.test", "password": "not-it" });
+    assert_eq!(app.post_json("/xrpc/com.atproto.server.createSession", &wrong).await.0, 401);
+    assert_eq!(app.smtp.messages().len(), mails);
+
+    // App passwords sign in without it.
+    let (_, app_password) = app
+        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "reader" })))
+        .await;
+    let with_app = json!({ "identifier": "zoe.test", "password": app_password["password"] });
+    assert_eq!(app.post_json("/xrpc/com.atproto.server.createSession", &with_app).await.0, 200);
+
+    // Turned off again (with a fresh update code), a password is enough.
+    app.call(Method::POST, "com.atproto.server.requestEmailUpdate", Some(token), None).await;
+    let code = app.smtp.last_code_for("zoe@example.com").expect("code");
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.updateEmail", Some(token), Some(&factor(Some(&code), false))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.createSession", &login(None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["emailAuthFactor"].as_bool(), Some(false));
+});

@@ -10,6 +10,8 @@ pub struct Model {
     pub email_confirmed_at: Option<String>,
     pub password_hash: String,
     pub invites_disabled: bool,
+    /// Password logins also need a mailed code.
+    pub email_auth_factor: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -109,13 +109,25 @@ pub async fn update_email(ctx: &AppContext, req: &RequestContext, input: ue::Inp
     if found.email() != Some(address.as_str()) && account::email_taken(&txn, &address).await.map_err(internal)? {
         return Err(XrpcError::invalid_request("This email address is already in use, please use a different email."));
     }
-    account_row::Entity::update_many()
-        .col_expr(account_row::Column::Email, Expr::value(Some(address)))
-        .col_expr(account_row::Column::EmailConfirmedAt, Expr::value(Option::<String>::None))
-        .filter(account_row::Column::Did.eq(creds.did.as_str()))
-        .exec(&txn)
-        .await
-        .map_err(internal)?;
+    let changed = found.email() != Some(address.as_str());
+    // The second factor needs an address the user has proved they read.
+    if input.email_auth_factor == Some(true) && (changed || !found.email_confirmed()) {
+        return Err(XrpcError::invalid_request("Confirm your email address before using it to sign in."));
+    }
+    let mut update = account_row::Entity::update_many().filter(account_row::Column::Did.eq(creds.did.as_str()));
+    if changed {
+        update = update
+            .col_expr(account_row::Column::Email, Expr::value(Some(address)))
+            .col_expr(account_row::Column::EmailConfirmedAt, Expr::value(Option::<String>::None))
+            // A new, unconfirmed address cannot be a sign-in factor.
+            .col_expr(account_row::Column::EmailAuthFactor, Expr::value(false));
+    }
+    if let Some(factor) = input.email_auth_factor {
+        update = update.col_expr(account_row::Column::EmailAuthFactor, Expr::value(factor && !changed));
+    }
+    if changed || input.email_auth_factor.is_some() {
+        update.exec(&txn).await.map_err(internal)?;
+    }
     email_token::delete_all(&txn, &creds.did).await.map_err(internal)?;
     txn.commit().await.map_err(internal)
 }

@@ -36,6 +36,7 @@ fn session_output<T: DeserializeOwned>(account: &Account, tokens: Option<&TokenP
     });
     if let Some(email) = account.email() {
         out["email"] = email.into();
+        out["emailAuthFactor"] = account.email_auth_factor().into();
     }
     if let Some(status) = status.as_str() {
         out["status"] = status.into();
@@ -78,6 +79,11 @@ pub async fn create_session(ctx: &AppContext, input: cs::Input) -> XrpcResult<cs
             _ => return Err(wrong_credentials()),
         }
     };
+    // The second factor guards the account password; app passwords are for apps that cannot
+    // ask for a code, and carry no account-management rights.
+    if scope == Scope::Access && found.email_auth_factor() {
+        second_factor(ctx, &found, input.auth_factor_token.as_deref()).await?;
+    }
     let pair = if found.status() == AccountStatus::Takendown {
         if input.allow_takendown != Some(true) {
             return Err(taken_down());
@@ -89,6 +95,31 @@ pub async fn create_session(ctx: &AppContext, input: cs::Input) -> XrpcResult<cs
         issue(ctx, found.did(), scope, app_password_name.as_deref()).await?
     };
     session_output(&found, Some(&pair))
+}
+
+/// Checks (and spends) the mailed sign-in code; without one, mails a code and asks for it.
+async fn second_factor(ctx: &AppContext, found: &Account, token: Option<&str>) -> XrpcResult<()> {
+    use crate::account::email_token;
+    use crate::mail::Purpose;
+    let Some(token) = token else {
+        match super::email::send_code(ctx, found.did(), Purpose::SignIn).await {
+            // A code went out moments ago: the one in the inbox is still good.
+            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {}
+            other => other?,
+        }
+        return Err(XrpcError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthFactorTokenRequired",
+            Some("A sign in code has been sent to your email address".into()),
+        ));
+    };
+    let txn = ctx.db.begin().await.map_err(internal)?;
+    email_token::verify(&txn, found.did(), Purpose::SignIn, token)
+        .await
+        .map_err(internal)?
+        .map_err(super::email::token_error)?;
+    email_token::consume(&txn, found.did(), Purpose::SignIn).await.map_err(internal)?;
+    txn.commit().await.map_err(internal)
 }
 
 /// Issues a token pair and stores its refresh token.
