@@ -71,6 +71,10 @@ pub struct Config {
     pub crawlers: Vec<String>,
     pub bsky_app_view: Option<(String, String)>,
     pub report_service: Option<(String, String)>,
+    /// Moderation service for `tools.ozone.*` (PDS_MOD_SERVICE_URL / PDS_MOD_SERVICE_DID).
+    pub mod_service: Option<(String, String)>,
+    /// Largest proxied response body (PDS_PROXY_MAX_RESPONSE_SIZE, bytes).
+    pub proxy_max_response_bytes: u64,
     pub email_smtp_url: Option<Secret>,
     pub email_from_address: Option<String>,
     pub repo_backfill_limit_ms: u64,
@@ -301,6 +305,8 @@ impl Config {
             crawlers,
             bsky_app_view: pair(source, "PDS_BSKY_APP_VIEW_URL", "PDS_BSKY_APP_VIEW_DID")?,
             report_service,
+            mod_service: pair(source, "PDS_MOD_SERVICE_URL", "PDS_MOD_SERVICE_DID")?,
+            proxy_max_response_bytes: parse_num(source, "PDS_PROXY_MAX_RESPONSE_SIZE", 10 * 1024 * 1024u64)?,
             email_smtp_url,
             email_from_address,
             // The reference keeps a day of firehose history by default.

@@ -28,6 +28,7 @@ pub struct AppContext {
     pub blobs: crate::blobs::DiskBlobStore,
     pub crawlers: crate::crawl::Crawlers,
     pub firehose: crate::firehose::Firehose,
+    pub proxy: crate::proxy::Proxy,
 }
 
 impl AppContext {
@@ -49,6 +50,7 @@ impl AppContext {
             );
         }
         let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
+        let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
         let firehose =
             crate::firehose::Firehose::start(db.clone(), config.firehose_buffer).await.map_err(BuildError::Database)?;
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
@@ -66,6 +68,7 @@ impl AppContext {
             blobs,
             crawlers: Default::default(),
             firehose,
+            proxy,
         }))
     }
 

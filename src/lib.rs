@@ -13,6 +13,7 @@ pub mod identity;
 pub mod keys;
 pub mod mail;
 pub mod plc;
+pub mod proxy;
 pub mod repo;
 pub mod sequencer;
 pub mod server;

@@ -21,7 +21,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     let limits = aurora_xrpc::BodyLimits { json: ctx.config.json_body_limit };
     aurora_generated::routes::routes(api, Route::new())
         .at("/xrpc/_health", get(web::health::health))
-        .at("/xrpc/*", web::unknown_method)
+        .at("/xrpc/*", crate::proxy::forward)
         .at("/", get(web::landing::landing))
         .at("/robots.txt", get(web::landing::robots))
         .at("/docs", get(web::docs::swagger_ui))

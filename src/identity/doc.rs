@@ -36,6 +36,13 @@ pub fn pds_endpoint(did: &str, doc: &Value) -> Option<String> {
     service["serviceEndpoint"].as_str().map(|e| e.trim_end_matches('/').to_owned())
 }
 
+/// The endpoint of the service with id `#<id>`, whatever its type (for proxying to it).
+pub fn service_endpoint(did: &str, doc: &Value, id: &str) -> Option<String> {
+    let fragment = format!("#{id}");
+    let service = doc["service"].as_array()?.iter().find(|s| matches_id(s, did, &fragment))?;
+    service["serviceEndpoint"].as_str().map(|e| e.trim_end_matches('/').to_owned())
+}
+
 /// The handle the document claims (`at://<handle>` in `alsoKnownAs`).
 pub fn atproto_handle(doc: &Value) -> Option<String> {
     doc["alsoKnownAs"]

@@ -2,8 +2,8 @@
 //! (the PLC directory, or `did:web` over HTTPS), with a database cache, and reading what a PDS
 //! needs out of a DID document.
 
-mod doc;
-mod guard;
+pub mod doc;
+pub mod guard;
 mod resolver;
 
 pub use doc::{atproto_handle, atproto_key, pds_endpoint};

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod helpers;
+mod appview_double;
 mod dns_double;
 mod plc_double;
 mod samples;
@@ -14,6 +15,7 @@ mod foundation;
 mod identity;
 mod migration;
 mod preferences;
+mod proxy;
 mod repo_blobs;
 mod repo_records;
 mod server_accounts;

@@ -8,7 +8,7 @@ pub(crate) mod email;
 mod invites;
 mod lifecycle;
 mod reserve_signing_key;
-mod service_auth;
+pub(crate) mod service_auth;
 mod session;
 
 use aurora_generated::com::atproto::server::{

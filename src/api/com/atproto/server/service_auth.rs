@@ -71,9 +71,16 @@ pub async fn get_service_auth(ctx: &AppContext, req: &RequestContext, params: Pa
         }
         Some(exp) => exp,
     };
-    let key = crate::keys::signing_key(ctx, &creds.did).await?;
+    let token = mint(ctx, &creds.did, &params.aud, lxm, exp).await?;
+    Ok(Output { token, extra: Default::default() })
+}
+
+/// A service-auth token from `iss` (signed with its repository key) for `aud`, bound to `lxm`
+/// when given, expiring at `exp`. Callers check what the caller may ask for.
+pub async fn mint(ctx: &AppContext, iss: &str, aud: &str, lxm: Option<&str>, exp: i64) -> XrpcResult<String> {
+    let key = crate::keys::signing_key(ctx, iss).await?;
     let mut jti = [0u8; 16];
     rand::rng().fill_bytes(&mut jti);
-    let claims = Claims { iat: now, iss: &creds.did, aud: &params.aud, exp, lxm, jti: hex::encode(jti) };
-    Ok(Output { token: jwt::sign_es(&claims, &key), extra: Default::default() })
+    let claims = Claims { iat: now_secs(), iss, aud, exp, lxm, jti: hex::encode(jti) };
+    Ok(jwt::sign_es(&claims, &key))
 }

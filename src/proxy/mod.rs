@@ -1,0 +1,252 @@
+//! Service proxying: XRPC methods Aurora does not serve itself go to the service that does —
+//! the one an `atproto-proxy: <did>#<service-id>` header names, else the configured AppView
+//! (PDS_BSKY_APP_VIEW_*), moderation service (`tools.ozone.*`) or report service
+//! (`createReport`). Each forwarded call carries a short service-auth token from the caller,
+//! signed with their repository key. Bodies stream both ways; only error bodies are read, to
+//! pass the upstream's XRPC error on.
+
+mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use poem::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use poem::web::Data;
+use poem::{handler, Body, IntoResponse, Request, Response};
+
+use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+
+use crate::auth::{methods, now_secs, Scope};
+use crate::context::AppContext;
+
+pub use target::{Target, TargetError};
+
+/// Request headers passed on to the upstream service.
+const FORWARDED_REQUEST_HEADERS: &[&str] = &["accept-language", "atproto-accept-labelers", "x-bsky-topics"];
+/// Response headers passed back to the client.
+const FORWARDED_RESPONSE_HEADERS: &[&str] =
+    &["content-type", "content-language", "atproto-repo-rev", "atproto-content-labelers", "retry-after"];
+/// How long a forwarded call's service token lives.
+const TOKEN_LIFETIME_SECS: i64 = 60;
+/// Largest upstream error body read to find its XRPC error.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The outbound HTTP client for proxied calls: no redirects, bounded waits, and (outside
+/// development mode) connections only to public addresses.
+pub struct Proxy {
+    client: reqwest::Client,
+}
+
+impl Proxy {
+    pub fn new(dev_mode: bool) -> Result<Proxy, String> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(30))
+            .user_agent(concat!("aurora-locus/", env!("CARGO_PKG_VERSION")));
+        if !dev_mode {
+            builder = builder.dns_resolver(Arc::new(target::PublicOnly)).https_only(true);
+        }
+        Ok(Proxy { client: builder.build().map_err(|e| e.to_string())? })
+    }
+}
+
+/// The catch-all for `/xrpc/<nsid>` methods without a local route.
+#[handler]
+pub async fn forward(request: &Request, body: Body, Data(ctx): Data<&Arc<AppContext>>) -> Response {
+    match proxy(ctx, request, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Response> {
+    let nsid = request.uri().path().trim_start_matches("/xrpc/");
+    if nsid.parse::<aurora_xrpc::codegen::Nsid>().is_err() {
+        return Err(XrpcError::new(StatusCode::NOT_FOUND, "NotFound", Some(format!("no such method: {nsid}"))));
+    }
+    if ![Method::GET, Method::HEAD, Method::POST].contains(request.method()) {
+        return Err(XrpcError::invalid_request("XRPC requests only supports GET and POST"));
+    }
+    let body = (request.method() == Method::POST).then(|| reqwest::Body::wrap_stream(body.into_bytes_stream()));
+    let path_and_query = request.uri().path_and_query().map_or(request.uri().path(), |p| p.as_str());
+    let outgoing =
+        Outgoing { method: request.method().clone(), nsid, path_and_query, headers: request.headers(), body };
+    let response = call(ctx, outgoing).await?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers = forwarded_headers(response.headers());
+    // Streamed through; a body that runs past the limit is cut off.
+    let limit = ctx.config.proxy_max_response_bytes;
+    let mut seen = 0u64;
+    let stream = response.bytes_stream().map_err(std::io::Error::other).and_then(move |chunk| {
+        seen += chunk.len() as u64;
+        let outcome = if seen > limit {
+            Err(std::io::Error::other("upstream response exceeded the size limit"))
+        } else {
+            Ok(chunk)
+        };
+        std::future::ready(outcome)
+    });
+    let mut out = Response::builder().status(status).body(Body::from_bytes_stream(stream.boxed()));
+    out.headers_mut().extend(headers);
+    Ok(out)
+}
+
+/// Forwards a method served here only by proxy and reads its JSON answer (bounded by the
+/// response limit); for `createReport`, whose route is generated.
+pub async fn call_json<T: serde::de::DeserializeOwned>(
+    ctx: &AppContext,
+    req: &RequestContext,
+    nsid: &str,
+    input: &impl serde::Serialize,
+) -> XrpcResult<T> {
+    let body = serde_json::to_vec(input).map_err(crate::api::internal)?;
+    let mut headers = req.headers.clone();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.remove("content-length");
+    headers.remove("content-encoding");
+    let path = format!("/xrpc/{nsid}");
+    let outgoing =
+        Outgoing { method: Method::POST, nsid, path_and_query: &path, headers: &headers, body: Some(body.into()) };
+    let response = call(ctx, outgoing).await?;
+    let limit = ctx.config.proxy_max_response_bytes as usize;
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| upstream_failure("Upstream response was cut short"))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > limit {
+            return Err(upstream_failure("Upstream response too large"));
+        }
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|_| upstream_failure("Upstream answered something that is not the method's output"))
+}
+
+struct Outgoing<'a> {
+    method: Method,
+    nsid: &'a str,
+    path_and_query: &'a str,
+    headers: &'a HeaderMap,
+    body: Option<reqwest::Body>,
+}
+
+/// Checks the caller may have `nsid` forwarded, finds the target, sends the call with a
+/// service token, and returns a successful upstream response (errors become XRPC errors).
+async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Response> {
+    let nsid = out.nsid;
+    // Account management is never done by another service on the user's behalf.
+    if methods::is_protected(nsid) {
+        return Err(bad_token_method());
+    }
+    let header = out.headers.get("atproto-proxy");
+    let default = target::default_for(ctx, nsid);
+    if header.is_none() && default.is_none() {
+        return Err(XrpcError::method_not_implemented(nsid));
+    }
+    // Only signed-in callers make this server look up DID documents.
+    let req = RequestContext { nsid: "", headers: out.headers.clone(), remote_addr: None };
+    let creds = ctx.verifier().standard(&req)?;
+    let target = match (header, default) {
+        (Some(header), _) => {
+            let header = header.to_str().map_err(|_| XrpcError::invalid_request("invalid proxy header"))?;
+            target::from_header(ctx, header).await.map_err(TargetError::into_xrpc)?
+        }
+        (None, Some(default)) => default,
+        (None, None) => return Err(XrpcError::method_not_implemented(nsid)),
+    };
+    if methods::is_privileged(nsid) && !matches!(creds.scope, Scope::Access | Scope::AppPassPrivileged) {
+        return Err(bad_token_method());
+    }
+    let exp = now_secs() + TOKEN_LIFETIME_SECS;
+    let token =
+        crate::api::com::atproto::server::service_auth::mint(ctx, &creds.did, &target.did, Some(nsid), exp).await?;
+
+    let url = format!("{}{}", target.url.trim_end_matches('/'), out.path_and_query);
+    let mut upstream = ctx
+        .proxy
+        .client
+        .request(out.method.clone(), url)
+        .bearer_auth(token)
+        // Compressed or not, the client gets what our own compression layer gives it.
+        .header("accept-encoding", "identity");
+    for name in FORWARDED_REQUEST_HEADERS {
+        if let Some(value) = out.headers.get(*name) {
+            upstream = upstream.header(*name, value.clone());
+        }
+    }
+    if let Some(body) = out.body {
+        for name in ["content-type", "content-encoding", "content-length"] {
+            if let Some(value) = out.headers.get(name) {
+                upstream = upstream.header(name, value.clone());
+            }
+        }
+        upstream = upstream.body(body);
+    }
+    let response = upstream.send().await.map_err(|e| {
+        tracing::warn!(nsid, upstream = target.url, error = %e, "proxied call failed");
+        upstream_failure("Upstream service unreachable")
+    })?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if status.as_u16() >= 400 {
+        return Err(upstream_error(status, response).await);
+    }
+    if response.content_length().is_some_and(|len| len > ctx.config.proxy_max_response_bytes) {
+        return Err(upstream_failure("Upstream response too large"));
+    }
+    Ok(response)
+}
+
+fn bad_token_method() -> XrpcError {
+    XrpcError::new(StatusCode::BAD_REQUEST, "InvalidToken", Some("Bad token method".into()))
+}
+
+fn upstream_failure(message: &str) -> XrpcError {
+    XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", Some(message.into()))
+}
+
+fn forwarded_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for name in FORWARDED_RESPONSE_HEADERS {
+        if let Some(value) = upstream.get(*name).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+            headers.insert(*name, value);
+        }
+    }
+    headers
+}
+
+/// The upstream's own XRPC error, passed on; a 500 there is an `UpstreamFailure` here.
+async fn upstream_error(status: StatusCode, response: reqwest::Response) -> XrpcError {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ERROR_BODY {
+            break;
+        }
+    }
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", field("message"));
+    }
+    let name = field("error").unwrap_or_else(|| default_error_name(status).to_owned());
+    XrpcError::new(status, name, field("message"))
+}
+
+fn default_error_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "AuthenticationRequired",
+        403 => "Forbidden",
+        404 => "XRPCNotSupported",
+        413 => "PayloadTooLarge",
+        429 => "RateLimitExceeded",
+        501 => "MethodNotImplemented",
+        502 => "UpstreamFailure",
+        503 => "NotEnoughResources",
+        504 => "UpstreamTimeout",
+        s if s >= 500 => "InternalServerError",
+        _ => "InvalidRequest",
+    }
+}

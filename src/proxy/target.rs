@@ -1,0 +1,89 @@
+//! Where a proxied call goes: the service an `atproto-proxy` header names (resolved through
+//! the DID's document), or the configured default for the method.
+
+use std::net::SocketAddr;
+
+use aurora_xrpc::XrpcError;
+
+use crate::context::AppContext;
+use crate::identity::guard::is_public;
+
+/// A service to forward to: its DID (the token audience) and base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub did: String,
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    BadHeader(&'static str),
+    #[error("could not resolve proxy did")]
+    Unresolvable,
+    #[error("could not resolve proxy did service url")]
+    NoService,
+}
+
+impl TargetError {
+    pub fn into_xrpc(self) -> XrpcError {
+        XrpcError::invalid_request(self.to_string())
+    }
+}
+
+/// The default service for `nsid`, as the reference routes it: moderation tooling to the
+/// moderation service, reports to the report service, everything else to the AppView.
+pub fn default_for(ctx: &AppContext, nsid: &str) -> Option<Target> {
+    let config = &ctx.config;
+    let service = if nsid.starts_with("tools.ozone.") {
+        config.mod_service.as_ref()
+    } else if nsid == "com.atproto.moderation.createReport" {
+        config.report_service.as_ref()
+    } else {
+        config.bsky_app_view.as_ref()
+    };
+    service.map(|(url, did)| Target { did: did.clone(), url: url.clone() })
+}
+
+/// Parses `did#service-id` and finds the service's endpoint.
+pub async fn from_header(ctx: &AppContext, header: &str) -> Result<Target, TargetError> {
+    if header.contains(' ') {
+        return Err(TargetError::BadHeader("proxy header cannot contain spaces"));
+    }
+    let (did, id) = match header.split_once('#') {
+        None => return Err(TargetError::BadHeader("no service id specified in proxy header")),
+        Some(("", _)) => return Err(TargetError::BadHeader("no did specified in proxy header")),
+        Some((_, "")) => return Err(TargetError::BadHeader("no service id specified in proxy header")),
+        Some((_, id)) if id.contains('#') => return Err(TargetError::BadHeader("invalid proxy header format")),
+        Some(parts) => parts,
+    };
+    if did.parse::<aurora_xrpc::codegen::Did>().is_err() {
+        return Err(TargetError::BadHeader("invalid did in proxy header"));
+    }
+    // The configured AppView needs no lookup.
+    if let Some((url, app_view)) = &ctx.config.bsky_app_view {
+        if did == app_view && id == "bsky_appview" {
+            return Ok(Target { did: did.to_owned(), url: url.clone() });
+        }
+    }
+    let doc = ctx.resolver.did_doc(did, false).await.map_err(|_| TargetError::Unresolvable)?;
+    let url = crate::identity::doc::service_endpoint(did, &doc, id).ok_or(TargetError::NoService)?;
+    Ok(Target { did: did.to_owned(), url })
+}
+
+/// A DNS resolver for the proxy client that refuses names resolving to anything but public
+/// unicast addresses, so a DID document cannot point the server at its own network.
+pub struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
+                return Err(format!("{host} does not resolve only to public addresses").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
