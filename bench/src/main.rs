@@ -3,6 +3,7 @@
 //!
 //! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync | --no-sync]
 
+mod proxy;
 mod sync;
 
 use std::process::Stdio;
@@ -26,6 +27,11 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
+    /// The `q` quantile of the samples (sorted by [`Stats::report`]).
+    pub fn quantile(&self, q: f64) -> Duration {
+        self.samples[((self.samples.len() as f64 - 1.0) * q).round() as usize]
+    }
+
     pub fn report(&mut self) {
         self.samples.sort();
         let pick = |q: f64| self.samples[((self.samples.len() as f64 - 1.0) * q).round() as usize];
@@ -72,12 +78,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?.port()
     };
+    let (app_view_url, app_view_did) = proxy::start_app_view().await?;
     let data = tempfile::tempdir()?;
     let mut child = tokio::process::Command::new(&binary)
         .env_clear()
         .env("PDS_PORT", port.to_string())
         .env("PDS_DATA_DIRECTORY", data.path())
         .env("PDS_DID_PLC_URL", format!("http://127.0.0.1:{plc_port}"))
+        .env("PDS_BSKY_APP_VIEW_URL", &app_view_url)
+        .env("PDS_BSKY_APP_VIEW_DID", &app_view_did)
+        // Plain HTTP to the loopback stand-in AppView.
+        .env("PDS_DEV_MODE", "true")
         .env("AURORA_LOG", "warn")
         .env("AURORA_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
@@ -152,6 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let token = session["accessJwt"].as_str().ok_or("no token")?.to_owned();
     let did = session["did"].as_str().ok_or("no did")?.to_owned();
+    proxy::overhead(&client, &base, &app_view_url, &token, 1000).await?;
     let records = records_n(&args);
     let post = |i: usize| {
         json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {

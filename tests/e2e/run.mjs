@@ -6,9 +6,47 @@ import { AtpAgent } from '@atproto/api'
 import { IdResolver } from '@atproto/identity'
 import { verifyRepoCar, verifyProofs, verifyDiffCar, readCarWithRoot, MemoryBlockstore, Repo } from '@atproto/repo'
 import { Firehose } from '@atproto/sync'
-import { startPlc, startAurora, expiredAccessToken, lastMailedCode, test, assert, expectXrpcError, finish } from './harness.mjs'
+import http from 'node:http'
+import { verifyJwt } from '@atproto/xrpc-server'
+import { startPlc, startAurora, freePort, expiredAccessToken, lastMailedCode, test, assert, expectXrpcError, finish } from './harness.mjs'
+/**
+ * A stand-in AppView: every call must carry a service token that @atproto/xrpc-server's own
+ * verifier accepts (signature against the caller's DID document, audience, method).
+ */
+async function startAppView(plcUrl) {
+  const port = await freePort()
+  const did = `did:web:localhost%3A${port}`
+  const idResolver = new IdResolver({ plcUrl, fetch: globalThis.fetch })
+  const seen = []
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://localhost')
+    const lxm = url.pathname.replace('/xrpc/', '')
+    const reply = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'atproto-repo-rev': '3laaaaaaaaaa2' })
+      res.end(JSON.stringify(body))
+    }
+    try {
+      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+      const payload = await verifyJwt(token, did, lxm, (iss, force) => idResolver.did.resolveAtprotoKey(iss, force))
+      seen.push({ lxm, iss: payload.iss })
+      if (lxm === 'app.bsky.actor.getProfile') {
+        reply(200, { did: payload.iss, handle: 'alice.test', displayName: 'Alice (from the AppView)', followersCount: 3 })
+      } else if (lxm === 'app.bsky.feed.getTimeline') {
+        reply(200, { feed: [], cursor: 'next-page' })
+      } else {
+        reply(501, { error: 'MethodNotImplemented', message: lxm })
+      }
+    } catch (err) {
+      reply(401, { error: 'BadJwt', message: String(err?.message ?? err) })
+    }
+  })
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return { url: `http://localhost:${port}`, did, seen, close: () => new Promise((r) => server.close(r)) }
+}
+
 const plcServer = await startPlc()
-const aurora = await startAurora(plcServer.url)
+const appView = await startAppView(plcServer.url)
+const aurora = await startAurora(plcServer.url, { PDS_BSKY_APP_VIEW_URL: appView.url, PDS_BSKY_APP_VIEW_DID: appView.did })
 try {
   const agent = new AtpAgent({ service: aurora.url })
   const handle = 'alice.test'
@@ -248,6 +286,16 @@ try {
     assert(data.preferences.length === 1 && data.preferences[0].enabled === true, JSON.stringify(data))
   })
 
+  await test('app.bsky reads go through Aurora to the AppView with a service token it verifies', async () => {
+    const { data: profile } = await agent.getProfile({ actor: did })
+    assert(profile.did === did && profile.displayName === 'Alice (from the AppView)', JSON.stringify(profile))
+    const { data: timeline, headers } = await agent.getTimeline({ limit: 10 })
+    assert(Array.isArray(timeline.feed) && timeline.cursor === 'next-page', JSON.stringify(timeline))
+    assert(headers['atproto-repo-rev'] === '3laaaaaaaaaa2', `headers ${JSON.stringify(headers)}`)
+    const calls = appView.seen.filter((c) => c.iss === did).map((c) => c.lxm)
+    assert(calls.includes('app.bsky.actor.getProfile') && calls.includes('app.bsky.feed.getTimeline'), JSON.stringify(appView.seen))
+  })
+
   await test('logout ends the session', async () => {
     const other = new AtpAgent({ service: aurora.url })
     await other.login({ identifier: handle, password })
@@ -261,6 +309,7 @@ try {
   })
 } finally {
   await aurora.stop()
+  await appView.close()
   await plcServer.close()
 }
 
