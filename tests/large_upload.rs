@@ -1,0 +1,90 @@
+//! A 50 MB upload against the server binary: streamed to disk while hashed, so the server's
+//! memory does not grow with the blob.
+
+// Shared with the api tests.
+#[allow(dead_code)]
+#[path = "api/plc_double.rs"]
+mod plc_double;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const CHUNK: usize = 64 * 1024;
+const CHUNKS: usize = 800; // 50 MiB + change: 52,428,800 bytes
+
+fn chunk(i: usize) -> Vec<u8> {
+    // Varied bytes, so nothing along the way can compress them away.
+    (0..CHUNK).map(|j| ((i * 31 + j * 7) % 251) as u8).collect()
+}
+
+/// The peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mb_upload_streams_through_with_bounded_memory() {
+    let plc = plc_double::PlcDouble::start().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", data.path())
+        .env("PDS_PORT", port.to_string())
+        .env("PDS_DID_PLC_URL", &plc.url)
+        .env("PDS_BLOB_UPLOAD_LIMIT", (60 * 1024 * 1024).to_string())
+        .env("AURORA_LOG", "error")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let pid = server.id().expect("pid");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let account: Value = client
+        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
+        .json(&json!({ "handle": "big.test", "email": "big@example.com", "password": "big-password" }))
+        .send()
+        .await
+        .expect("createAccount")
+        .json()
+        .await
+        .expect("json");
+    let token = account["accessJwt"].as_str().expect("token");
+    let before = peak_rss_kib(pid);
+
+    let body = futures_util::stream::iter((0..CHUNKS).map(|i| Ok::<_, std::io::Error>(chunk(i))));
+    let response = client
+        .post(format!("{base}/xrpc/com.atproto.repo.uploadBlob"))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", (CHUNK * CHUNKS).to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), 200);
+    let uploaded: Value = response.json().await.expect("json");
+    let after = peak_rss_kib(pid);
+
+    let mut hash = Sha256::new();
+    for i in 0..CHUNKS {
+        hash.update(chunk(i));
+    }
+    let expected = aurora_atproto::cids::from_sha256(0x55, hash.finalize().into());
+    assert_eq!(uploaded["blob"]["size"].as_u64(), Some((CHUNK * CHUNKS) as u64));
+    assert_eq!(uploaded["blob"]["ref"]["$link"].as_str(), Some(expected.to_string().as_str()));
+    let growth_mib = after.saturating_sub(before) / 1024;
+    println!("peak RSS {before} KiB before, {after} KiB after the upload");
+    assert!(growth_mib < 16, "peak memory grew by {growth_mib} MiB for a 50 MiB upload ({before} → {after} KiB)");
+}
