@@ -5,6 +5,7 @@
 //! signed with their repository key. Bodies stream both ways; only error bodies are read, to
 //! pass the upstream's XRPC error on.
 
+mod read_after_write;
 mod target;
 
 use std::sync::Arc;
@@ -73,9 +74,19 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     let path_and_query = request.uri().path_and_query().map_or(request.uri().path(), |p| p.as_str());
     let outgoing =
         Outgoing { method: request.method().clone(), nsid, path_and_query, headers: request.headers(), body };
-    let response = call(ctx, outgoing).await?;
+    let response = match call(ctx, outgoing).await {
+        Ok(response) => response,
+        Err(error) if nsid == "app.bsky.feed.getPostThread" && error.error == "NotFound" => {
+            return own_new_thread(ctx, request).await?.ok_or(error);
+        }
+        Err(error) => return Err(error),
+    };
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = forwarded_headers(response.headers());
+    let rev = response.headers().get("atproto-repo-rev").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (true, StatusCode::OK, Some(rev)) = (read_after_write::applies(nsid), status, rev) {
+        return merged(ctx, request, nsid, &rev, response, headers).await;
+    }
     // Streamed through; a body that runs past the limit is cut off.
     let limit = ctx.config.proxy_max_response_bytes;
     let mut seen = 0u64;
@@ -91,6 +102,65 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     let mut out = Response::builder().status(status).body(Body::from_bytes_stream(stream.boxed()));
     out.headers_mut().extend(headers);
     Ok(out)
+}
+
+fn query_pairs(request: &Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn caller(ctx: &AppContext, request: &Request) -> XrpcResult<String> {
+    let req = RequestContext { nsid: "", headers: request.headers().clone(), remote_addr: None };
+    Ok(ctx.verifier().standard(&req)?.did)
+}
+
+/// Reads an answer whole (within the limit), merges the caller's newer records into it, and
+/// sends the result — or the answer as it came when there is nothing to merge.
+async fn merged(
+    ctx: &AppContext,
+    request: &Request,
+    nsid: &str,
+    rev: &str,
+    response: reqwest::Response,
+    headers: HeaderMap,
+) -> XrpcResult<Response> {
+    let bytes = read_limited(ctx, response).await?;
+    let did = caller(ctx, request)?;
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(value) => read_after_write::merge(ctx, &did, nsid, &query_pairs(request), rev, value)
+            .await
+            .map_err(crate::api::internal)?
+            .and_then(|merged| serde_json::to_vec(&merged).ok()),
+        Err(_) => None,
+    };
+    let mut out = match body {
+        Some(body) => Response::builder().status(StatusCode::OK).body(body),
+        None => Response::builder().status(StatusCode::OK).body(bytes),
+    };
+    out.headers_mut().extend(headers);
+    Ok(out)
+}
+
+/// `getPostThread` for the caller's own post that the AppView does not know yet.
+async fn own_new_thread(ctx: &AppContext, request: &Request) -> XrpcResult<Option<Response>> {
+    let did = caller(ctx, request)?;
+    let query = query_pairs(request);
+    let Some(uri) = query.iter().find(|(k, _)| k == "uri").map(|(_, v)| v.as_str()) else { return Ok(None) };
+    let thread = read_after_write::local_thread(ctx, &did, uri).await.map_err(crate::api::internal)?;
+    Ok(thread.map(|thread| poem::web::Json(thread).into_response()))
+}
+
+async fn read_limited(ctx: &AppContext, response: reqwest::Response) -> XrpcResult<Vec<u8>> {
+    let limit = ctx.config.proxy_max_response_bytes as usize;
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| upstream_failure("Upstream response was cut short"))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > limit {
+            return Err(upstream_failure("Upstream response too large"));
+        }
+    }
+    Ok(bytes)
 }
 
 /// Forwards a method served here only by proxy and reads its JSON answer (bounded by the
@@ -110,16 +180,7 @@ pub async fn call_json<T: serde::de::DeserializeOwned>(
     let outgoing =
         Outgoing { method: Method::POST, nsid, path_and_query: &path, headers: &headers, body: Some(body.into()) };
     let response = call(ctx, outgoing).await?;
-    let limit = ctx.config.proxy_max_response_bytes as usize;
-    let mut bytes = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| upstream_failure("Upstream response was cut short"))?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > limit {
-            return Err(upstream_failure("Upstream response too large"));
-        }
-    }
+    let bytes = read_limited(ctx, response).await?;
     serde_json::from_slice(&bytes)
         .map_err(|_| upstream_failure("Upstream answered something that is not the method's output"))
 }

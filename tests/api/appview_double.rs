@@ -128,6 +128,8 @@ async fn verify(state: &State, request: &Request, nsid: &str) -> Result<String, 
 #[derive(serde::Deserialize)]
 struct Size {
     size: Option<usize>,
+    /// The rev the answer claims to be indexed up to.
+    rev: Option<String>,
 }
 
 #[handler]
@@ -158,15 +160,15 @@ async fn xrpc(
             response.headers_mut().insert("content-language", "en".parse().expect("header"));
             response
         }
-        "app.bsky.feed.getTimeline" => {
+        "app.bsky.feed.getTimeline" | "app.bsky.feed.searchPosts" => {
             // A big answer, sent in pieces.
-            let size = size.size.unwrap_or(1024);
-            let padding = "x".repeat(size);
+            let padding = "x".repeat(size.size.unwrap_or(0));
             let text = format!("{{\"feed\":[],\"cursor\":\"{padding}\"}}");
             let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
                 text.into_bytes().chunks(64 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
             Response::builder()
                 .content_type("application/json")
+                .header("atproto-repo-rev", size.rev.as_deref().unwrap_or("3laaaaaaaaaa2"))
                 .body(Body::from_bytes_stream(futures_util::stream::iter(chunks)))
         }
         "app.bsky.feed.getPostThread" => error(StatusCode::BAD_REQUEST, "NotFound", "Post not found"),

@@ -86,14 +86,15 @@ async fn large_answers_stream_through_up_to_the_size_limit() {
     let app = spawn(&double, &[("PDS_PROXY_MAX_RESPONSE_SIZE", "3000000")]).await;
     let account = app.create_account("quin").await;
     let token = account["accessJwt"].as_str().expect("access");
-    let (status, _, body) = get(&app, "app.bsky.feed.getTimeline?size=2500000", Some(token), &[]).await;
+    // searchPosts gets nothing merged into it, so it streams straight through.
+    let (status, _, body) = get(&app, "app.bsky.feed.searchPosts?q=x&size=2500000", Some(token), &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body.len(), 2_500_000 + r#"{"feed":[],"cursor":""}"#.len(), "every byte arrives");
     assert_eq!(json_of(&body)["feed"], json!([]));
     // Past the limit the answer is cut off: the client never gets a complete body.
     let response = app
         .client
-        .get(format!("{}/xrpc/app.bsky.feed.getTimeline?size=4000000", app.url))
+        .get(format!("{}/xrpc/app.bsky.feed.searchPosts?q=x&size=4000000", app.url))
         .bearer_auth(token)
         .send()
         .await
@@ -103,6 +104,9 @@ async fn large_answers_stream_through_up_to_the_size_limit() {
         Err(_) => false,
     };
     assert!(!complete, "an over-limit answer is not passed on whole");
+    // An answer that is merged into is read whole first, and refused past the limit.
+    let (status, _, body) = get(&app, "app.bsky.feed.getTimeline?size=4000000", Some(token), &[]).await;
+    assert_eq!((status, json_of(&body)["error"].as_str()), (502, Some("UpstreamFailure")));
 }
 
 #[tokio::test]
@@ -181,4 +185,48 @@ async fn without_a_service_or_a_reachable_one_the_answer_says_so() {
     let token = account["accessJwt"].as_str().expect("access");
     let (status, _, body) = get(&app, "app.bsky.feed.getTimeline", Some(token), &[]).await;
     assert_eq!((status, json_of(&body)["error"].as_str()), (502, Some("UpstreamFailure")));
+}
+
+#[tokio::test]
+async fn the_users_newer_records_are_merged_into_the_app_views_answers() {
+    let double = AppViewDouble::start().await;
+    let app = spawn(&double, &[]).await;
+    let account = app.create_account("vic").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+        "$type": "app.bsky.feed.post", "text": "just now", "createdAt": "2024-05-01T12:00:00.000Z" } });
+    let (_, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+    let uri = created["uri"].as_str().expect("uri");
+
+    // The AppView has not seen the post: it comes first in the timeline anyway.
+    let (status, _, body) = get(&app, "app.bsky.feed.getTimeline?limit=10", Some(token), &[]).await;
+    let timeline = json_of(&body);
+    assert_eq!(status, 200, "{timeline}");
+    assert_eq!(timeline["feed"][0]["post"]["uri"], uri, "{timeline}");
+    assert_eq!(timeline["feed"][0]["post"]["cid"], created["cid"]);
+    assert_eq!(timeline["feed"][0]["post"]["author"]["did"], did);
+    assert_eq!(timeline["feed"][0]["post"]["record"]["text"], "just now");
+    assert_eq!(timeline["cursor"], "", "the AppView's own fields are kept");
+
+    // Once the AppView has caught up (its rev is newer), its answer goes out as it is.
+    let (_, _, body) = get(&app, "app.bsky.feed.getTimeline?rev=7zzzzzzzzzzzz", Some(token), &[]).await;
+    assert_eq!(json_of(&body)["feed"], json!([]));
+
+    // A just-saved profile shows at once.
+    let profile = json!({ "repo": did, "collection": "app.bsky.actor.profile", "rkey": "self",
+        "record": { "$type": "app.bsky.actor.profile", "displayName": "Vic, locally" } });
+    let (status, _) = app.call(Method::POST, "com.atproto.repo.putRecord", Some(token), Some(&profile)).await;
+    assert_eq!(status, 200);
+    let (_, _, body) = get(&app, &format!("app.bsky.actor.getProfile?actor={did}"), Some(token), &[]).await;
+    let profile = json_of(&body);
+    assert_eq!(profile["displayName"], "Vic, locally", "{profile}");
+    assert_eq!(profile["handle"], "from-the-appview.test", "the rest is the AppView's");
+
+    // The new post's thread, which the AppView answers NotFound for, is built here.
+    let (status, _, body) = get(&app, &format!("app.bsky.feed.getPostThread?uri={uri}"), Some(token), &[]).await;
+    let thread = json_of(&body);
+    assert_eq!(status, 200, "{thread}");
+    assert_eq!(thread["thread"]["post"]["uri"], uri);
+    assert_eq!(thread["thread"]["post"]["author"]["displayName"], "Vic, locally");
 }
