@@ -286,11 +286,15 @@ try {
     assert(data.preferences.length === 1 && data.preferences[0].enabled === true, JSON.stringify(data))
   })
 
-  await test('app.bsky reads go through Aurora to the AppView with a service token it verifies', async () => {
+  await test('app.bsky reads go through Aurora to the AppView, merged with what the user just wrote', async () => {
+    // The stand-in answers as of an old rev: the profile saved earlier in this run and a post
+    // made now are merged in by Aurora.
+    const { uri } = await agent.post({ text: 'posted just before reading the timeline', createdAt: new Date().toISOString() })
     const { data: profile } = await agent.getProfile({ actor: did })
-    assert(profile.did === did && profile.displayName === 'Alice (from the AppView)', JSON.stringify(profile))
+    assert(profile.did === did && profile.displayName === 'Alice after' && profile.followersCount === 3, JSON.stringify(profile))
     const { data: timeline, headers } = await agent.getTimeline({ limit: 10 })
-    assert(Array.isArray(timeline.feed) && timeline.cursor === 'next-page', JSON.stringify(timeline))
+    assert(timeline.cursor === 'next-page', JSON.stringify(timeline))
+    assert(timeline.feed[0]?.post.uri === uri && timeline.feed[0].post.author.did === did, JSON.stringify(timeline.feed[0]))
     assert(headers['atproto-repo-rev'] === '3laaaaaaaaaa2', `headers ${JSON.stringify(headers)}`)
     const calls = appView.seen.filter((c) => c.iss === did).map((c) => c.lxm)
     assert(calls.includes('app.bsky.actor.getProfile') && calls.includes('app.bsky.feed.getTimeline'), JSON.stringify(appView.seen))
