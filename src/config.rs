@@ -71,6 +71,9 @@ pub struct Config {
     pub crawlers: Vec<String>,
     pub bsky_app_view: Option<(String, String)>,
     pub report_service: Option<(String, String)>,
+    /// Chat service for `chat.bsky.*` without a proxy header (AURORA_CHAT_URL /
+    /// AURORA_CHAT_DID); the AppView otherwise, as the reference routes them.
+    pub chat_service: Option<(String, String)>,
     /// Moderation service for `tools.ozone.*` (PDS_MOD_SERVICE_URL / PDS_MOD_SERVICE_DID).
     pub mod_service: Option<(String, String)>,
     /// Largest proxied response body (PDS_PROXY_MAX_RESPONSE_SIZE, bytes).
@@ -305,6 +308,7 @@ impl Config {
             crawlers,
             bsky_app_view: pair(source, "PDS_BSKY_APP_VIEW_URL", "PDS_BSKY_APP_VIEW_DID")?,
             report_service,
+            chat_service: pair(source, "AURORA_CHAT_URL", "AURORA_CHAT_DID")?,
             mod_service: pair(source, "PDS_MOD_SERVICE_URL", "PDS_MOD_SERVICE_DID")?,
             proxy_max_response_bytes: parse_num(source, "PDS_PROXY_MAX_RESPONSE_SIZE", 10 * 1024 * 1024u64)?,
             email_smtp_url,

@@ -1,5 +1,6 @@
-//! A 50 MB upload against the server binary: streamed to disk while hashed, so the server's
-//! memory does not grow with the blob.
+//! Large bodies against the server binary: a 50 MB upload is streamed to disk while hashed,
+//! and a 50 MB answer from a proxied service is streamed through; neither grows the server's
+//! memory.
 
 // Shared with the api tests.
 #[allow(dead_code)]
@@ -86,5 +87,81 @@ async fn a_50_mb_upload_streams_through_with_bounded_memory() {
     assert_eq!(uploaded["blob"]["ref"]["$link"].as_str(), Some(expected.to_string().as_str()));
     let growth_mib = after.saturating_sub(before) / 1024;
     println!("peak RSS {before} KiB before, {after} KiB after the upload");
-    assert!(growth_mib < 16, "peak memory grew by {growth_mib} MiB for a 50 MiB upload ({before} → {after} KiB)");
+    assert!(growth_mib < 8, "peak memory grew by {growth_mib} MiB for a 50 MiB upload ({before} → {after} KiB)");
+}
+
+#[poem::handler]
+fn big_answer() -> poem::Response {
+    let chunks = (0..CHUNKS).map(|i| Ok::<_, std::io::Error>(bytes::Bytes::from(chunk(i))));
+    poem::Response::builder()
+        .content_type("application/octet-stream")
+        .body(poem::Body::from_bytes_stream(futures_util::stream::iter(chunks)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mb_proxied_answer_streams_through_with_bounded_memory() {
+    use poem::listener::{Acceptor, Listener};
+    let app_view = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.expect("bind");
+    let app_view_port = app_view.local_addr()[0].as_socket_addr().expect("addr").port();
+    tokio::spawn(poem::Server::new_with_acceptor(app_view).run(poem::Route::new().at("/xrpc/*", big_answer)));
+    let plc = plc_double::PlcDouble::start().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", data.path())
+        .env("PDS_PORT", port.to_string())
+        .env("PDS_DID_PLC_URL", &plc.url)
+        .env("PDS_DEV_MODE", "true")
+        .env("PDS_BSKY_APP_VIEW_URL", format!("http://127.0.0.1:{app_view_port}"))
+        .env("PDS_BSKY_APP_VIEW_DID", format!("did:web:localhost%3A{app_view_port}"))
+        .env("PDS_PROXY_MAX_RESPONSE_SIZE", (60 * 1024 * 1024).to_string())
+        .env("AURORA_LOG", "error")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let pid = server.id().expect("pid");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let account: Value = client
+        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
+        .json(&json!({ "handle": "reader.test", "email": "reader@example.com", "password": "reader-password" }))
+        .send()
+        .await
+        .expect("createAccount")
+        .json()
+        .await
+        .expect("json");
+    let token = account["accessJwt"].as_str().expect("token");
+    let before = peak_rss_kib(pid);
+    let mut response = client
+        .get(format!("{base}/xrpc/app.bsky.feed.searchPosts?q=everything"))
+        .bearer_auth(token)
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .expect("proxied call");
+    assert_eq!(response.status(), 200);
+    let mut hash = Sha256::new();
+    let mut received = 0;
+    while let Some(piece) = response.chunk().await.expect("body") {
+        received += piece.len();
+        hash.update(&piece);
+    }
+    let after = peak_rss_kib(pid);
+    let mut expected = Sha256::new();
+    for i in 0..CHUNKS {
+        expected.update(chunk(i));
+    }
+    assert_eq!(received, CHUNK * CHUNKS);
+    assert_eq!(hash.finalize(), expected.finalize(), "every byte arrives as sent");
+    let growth_mib = after.saturating_sub(before) / 1024;
+    println!("peak RSS {before} KiB before, {after} KiB after the proxied answer");
+    assert!(growth_mib < 8, "peak memory grew by {growth_mib} MiB for a 50 MiB answer ({before} → {after} KiB)");
 }

@@ -220,6 +220,7 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
     if methods::is_privileged(nsid) && !matches!(creds.scope, Scope::Access | Scope::AppPassPrivileged) {
         return Err(bad_token_method());
     }
+    target::check_url(&target.url, ctx.config.dev_mode).map_err(TargetError::into_xrpc)?;
     let exp = now_secs() + TOKEN_LIFETIME_SECS;
     let token =
         crate::api::com::atproto::server::service_auth::mint(ctx, &creds.did, &target.did, Some(nsid), exp).await?;
@@ -277,7 +278,8 @@ fn forwarded_headers(upstream: &reqwest::header::HeaderMap) -> HeaderMap {
     headers
 }
 
-/// The upstream's own XRPC error, passed on; a 500 there is an `UpstreamFailure` here.
+/// The upstream's own XRPC error, passed on; a server error there is an `UpstreamFailure`
+/// here.
 async fn upstream_error(status: StatusCode, response: reqwest::Response) -> XrpcError {
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
@@ -289,7 +291,7 @@ async fn upstream_error(status: StatusCode, response: reqwest::Response) -> Xrpc
     }
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
+    if status.is_server_error() {
         return XrpcError::new(StatusCode::BAD_GATEWAY, "UpstreamFailure", field("message"));
     }
     let name = field("error").unwrap_or_else(|| default_error_name(status).to_owned());
@@ -303,11 +305,6 @@ fn default_error_name(status: StatusCode) -> &'static str {
         404 => "XRPCNotSupported",
         413 => "PayloadTooLarge",
         429 => "RateLimitExceeded",
-        501 => "MethodNotImplemented",
-        502 => "UpstreamFailure",
-        503 => "NotEnoughResources",
-        504 => "UpstreamTimeout",
-        s if s >= 500 => "InternalServerError",
         _ => "InvalidRequest",
     }
 }

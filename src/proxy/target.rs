@@ -23,6 +23,8 @@ pub enum TargetError {
     Unresolvable,
     #[error("could not resolve proxy did service url")]
     NoService,
+    #[error("proxy target must be a public https service")]
+    Refused,
 }
 
 impl TargetError {
@@ -32,13 +34,16 @@ impl TargetError {
 }
 
 /// The default service for `nsid`, as the reference routes it: moderation tooling to the
-/// moderation service, reports to the report service, everything else to the AppView.
+/// moderation service, reports to the report service, chat to the chat service when one is
+/// configured, everything else to the AppView.
 pub fn default_for(ctx: &AppContext, nsid: &str) -> Option<Target> {
     let config = &ctx.config;
     let service = if nsid.starts_with("tools.ozone.") {
         config.mod_service.as_ref()
     } else if nsid == "com.atproto.moderation.createReport" {
         config.report_service.as_ref()
+    } else if nsid.starts_with("chat.bsky.") && config.chat_service.is_some() {
+        config.chat_service.as_ref()
     } else {
         config.bsky_app_view.as_ref()
     };
@@ -71,6 +76,24 @@ pub async fn from_header(ctx: &AppContext, header: &str) -> Result<Target, Targe
     Ok(Target { did: did.to_owned(), url })
 }
 
+/// Outside development mode a target must be `https` and, when its host is an address rather
+/// than a name (which the resolver below never sees), a public one.
+pub fn check_url(url: &str, dev_mode: bool) -> Result<(), TargetError> {
+    if dev_mode {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(url).map_err(|_| TargetError::Refused)?;
+    if parsed.scheme() != "https" {
+        return Err(TargetError::Refused);
+    }
+    match parsed.host() {
+        Some(url::Host::Ipv4(ip)) if !is_public(ip.into()) => Err(TargetError::Refused),
+        Some(url::Host::Ipv6(ip)) if !is_public(ip.into()) => Err(TargetError::Refused),
+        Some(_) => Ok(()),
+        None => Err(TargetError::Refused),
+    }
+}
+
 /// A DNS resolver for the proxy client that refuses names resolving to anything but public
 /// unicast addresses, so a DID document cannot point the server at its own network.
 pub struct PublicOnly;
@@ -85,5 +108,30 @@ impl reqwest::dns::Resolve for PublicOnly {
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[test]
+    fn targets_outside_development_mode_are_public_https_services() {
+        for url in ["http://example.com", "https://127.0.0.1", "https://10.1.2.3:8443", "https://[::1]", "file:///etc"]
+        {
+            assert!(check_url(url, false).is_err(), "{url}");
+        }
+        assert!(check_url("https://api.bsky.app", false).is_ok());
+        assert!(check_url("http://127.0.0.1:2584", true).is_ok(), "development mode allows loopback");
+    }
+
+    #[tokio::test]
+    async fn the_proxy_resolver_refuses_names_of_private_addresses() {
+        for name in ["localhost"] {
+            let resolved = PublicOnly.resolve(name.parse().expect("name")).await;
+            assert!(resolved.is_err(), "{name} resolved");
+        }
     }
 }

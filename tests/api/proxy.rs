@@ -230,3 +230,25 @@ async fn the_users_newer_records_are_merged_into_the_app_views_answers() {
     assert_eq!(thread["thread"]["post"]["uri"], uri);
     assert_eq!(thread["thread"]["post"]["author"]["displayName"], "Vic, locally");
 }
+
+#[tokio::test]
+async fn chat_goes_to_the_configured_chat_service_without_a_header() {
+    let chat = AppViewDouble::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let (url, did) = (format!("http://localhost:{closed}"), format!("did:web:localhost%3A{closed}"));
+    let settings = [
+        ("PDS_BSKY_APP_VIEW_URL", url.as_str()),
+        ("PDS_BSKY_APP_VIEW_DID", did.as_str()),
+        ("AURORA_CHAT_URL", chat.url.as_str()),
+        ("AURORA_CHAT_DID", chat.did.as_str()),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &settings).await.expect("app");
+    chat.use_plc(&app.plc.url);
+    let account = app.create_account("wes").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let (status, _, body) = get(&app, "chat.bsky.convo.listConvos", Some(token), &[]).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // Everything else still goes to the (unreachable) AppView.
+    let (status, _, _) = get(&app, "app.bsky.feed.getTimeline", Some(token), &[]).await;
+    assert_eq!(status, 502);
+}
