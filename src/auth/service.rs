@@ -18,6 +18,11 @@ struct Claims {
     lxm: Option<String>,
 }
 
+/// Longest a token may still have to live: service tokens are minted for minutes (at most an
+/// hour, plus some clock skew). A longer-lived one would widen the window in which a captured
+/// token can be replayed.
+const MAX_LIFETIME_SECS: i64 = 65 * 60;
+
 fn refused(name: &'static str, message: impl Into<String>) -> XrpcError {
     XrpcError::new(StatusCode::UNAUTHORIZED, name, Some(message.into()))
 }
@@ -31,6 +36,9 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
     let claims: Claims = jwt::claims(payload).map_err(|_| refused("BadJwt", "poorly formatted jwt"))?;
     if super::now_secs() > claims.exp {
         return Err(refused("JwtExpired", "jwt expired"));
+    }
+    if claims.exp > super::now_secs() + MAX_LIFETIME_SECS {
+        return Err(refused("BadJwt", "jwt expires too far in the future"));
     }
     match claims.lxm.as_deref() {
         Some(lxm) if lxm == method => {}

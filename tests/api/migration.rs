@@ -34,6 +34,17 @@ async fn an_identity_moves_to_a_second_server_and_activates_there() {
     let (status, _) =
         new.call(Method::POST, "com.atproto.server.createAccount", Some(service_token), Some(&someone_else)).await;
     assert_eq!(status, 401, "the token proves only its issuer");
+    // A token made to live for hours (a wide replay window) is refused, however well signed.
+    let key = aurora_locus::keys::signing_key(&old.ctx, did).await.expect("key");
+    let now = aurora_locus::auth::now_secs();
+    let long_lived = aurora_locus::auth::jwt::sign_es(
+        &json!({ "iss": did, "aud": "did:web:pds2.example", "lxm": "com.atproto.server.createAccount",
+            "iat": now, "exp": now + 3 * 60 * 60, "jti": "long" }),
+        &key,
+    );
+    let (status, body) =
+        new.call(Method::POST, "com.atproto.server.createAccount", Some(&long_lived), Some(&sign_up)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("BadJwt")), "{body}");
     let (status, created) =
         new.call(Method::POST, "com.atproto.server.createAccount", Some(service_token), Some(&sign_up)).await;
     assert_eq!(status, 200, "{created}");
