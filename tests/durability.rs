@@ -4,35 +4,17 @@
 
 // Shared with the api tests.
 #[allow(dead_code)]
+#[path = "support/binary.rs"]
+mod binary;
+#[allow(dead_code)]
 #[path = "api/plc_double.rs"]
 mod plc_double;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aurora_atproto::car::{export_repo, verify_repo, CarLimits};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-
-async fn start(data: &std::path::Path, port: u16, plc: &str) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
-        .env_clear()
-        .env("PDS_DATA_DIRECTORY", data)
-        .env("PDS_PORT", port.to_string())
-        .env("PDS_DID_PLC_URL", plc)
-        .env("AURORA_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("http://127.0.0.1:{port}/xrpc/_health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_kill_during_concurrent_writes() {
@@ -40,7 +22,7 @@ async fn acknowledged_writes_survive_a_kill_during_concurrent_writes() {
     let data = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(data.path(), port, &plc.url).await;
+    let mut server = binary::start(data.path(), port, &plc.url, &[]).await;
     let client = reqwest::Client::new();
     let account: Value = client
         .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
@@ -83,7 +65,7 @@ async fn acknowledged_writes_survive_a_kill_during_concurrent_writes() {
     }
     assert!(acknowledged.len() >= 4, "the writers got going before the kill ({})", acknowledged.len());
 
-    let _server = start(data.path(), port, &plc.url).await;
+    let _server = binary::start(data.path(), port, &plc.url, &[]).await;
     for uri in &acknowledged {
         let rkey = uri.rsplit('/').next().expect("rkey");
         let response = client

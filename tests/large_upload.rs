@@ -4,13 +4,13 @@
 
 // Shared with the api tests.
 #[allow(dead_code)]
+#[path = "support/binary.rs"]
+mod binary;
+#[allow(dead_code)]
 #[path = "api/plc_double.rs"]
 mod plc_double;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const CHUNK: usize = 64 * 1024;
@@ -32,35 +32,13 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn a_50_mb_upload_streams_through_with_bounded_memory() {
     let plc = plc_double::PlcDouble::start().await;
     let data = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = binary::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
-        .env_clear()
-        .env("PDS_DATA_DIRECTORY", data.path())
-        .env("PDS_PORT", port.to_string())
-        .env("PDS_DID_PLC_URL", &plc.url)
-        .env("PDS_BLOB_UPLOAD_LIMIT", (60 * 1024 * 1024).to_string())
-        .env("AURORA_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
+    let limit = [("PDS_BLOB_UPLOAD_LIMIT", (60 * 1024 * 1024).to_string())];
+    let server = binary::start(data.path(), port, &plc.url, &limit).await;
     let pid = server.id().expect("pid");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let account: Value = client
-        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
-        .json(&json!({ "handle": "big.test", "email": "big@example.com", "password": "big-password" }))
-        .send()
-        .await
-        .expect("createAccount")
-        .json()
-        .await
-        .expect("json");
+    let account = binary::create_account(&base, "big").await;
     let token = account["accessJwt"].as_str().expect("token");
     let before = peak_rss_kib(pid);
 
@@ -106,38 +84,18 @@ async fn a_50_mb_proxied_answer_streams_through_with_bounded_memory() {
     tokio::spawn(poem::Server::new_with_acceptor(app_view).run(poem::Route::new().at("/xrpc/*", big_answer)));
     let plc = plc_double::PlcDouble::start().await;
     let data = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = binary::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"))
-        .env_clear()
-        .env("PDS_DATA_DIRECTORY", data.path())
-        .env("PDS_PORT", port.to_string())
-        .env("PDS_DID_PLC_URL", &plc.url)
-        .env("PDS_DEV_MODE", "true")
-        .env("PDS_BSKY_APP_VIEW_URL", format!("http://127.0.0.1:{app_view_port}"))
-        .env("PDS_BSKY_APP_VIEW_DID", format!("did:web:localhost%3A{app_view_port}"))
-        .env("PDS_PROXY_MAX_RESPONSE_SIZE", (60 * 1024 * 1024).to_string())
-        .env("AURORA_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
+    let settings = [
+        ("PDS_DEV_MODE", "true".to_owned()),
+        ("PDS_BSKY_APP_VIEW_URL", format!("http://127.0.0.1:{app_view_port}")),
+        ("PDS_BSKY_APP_VIEW_DID", format!("did:web:localhost%3A{app_view_port}")),
+        ("PDS_PROXY_MAX_RESPONSE_SIZE", (60 * 1024 * 1024).to_string()),
+    ];
+    let server = binary::start(data.path(), port, &plc.url, &settings).await;
     let pid = server.id().expect("pid");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let account: Value = client
-        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
-        .json(&json!({ "handle": "reader.test", "email": "reader@example.com", "password": "reader-password" }))
-        .send()
-        .await
-        .expect("createAccount")
-        .json()
-        .await
-        .expect("json");
+    let account = binary::create_account(&base, "reader").await;
     let token = account["accessJwt"].as_str().expect("token");
     let before = peak_rss_kib(pid);
     let mut response = client

@@ -1,0 +1,48 @@
+//! Starting the server binary for tests that need a real process (crashes, memory use).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Starts the binary on `port` with its data in `data` and the given PLC directory (plus any
+/// `extra` settings), and waits until it answers its health check.
+pub async fn start(data: &std::path::Path, port: u16, plc: &str, extra: &[(&str, String)]) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_aurora-locus"));
+    command
+        .env_clear()
+        .env("PDS_DATA_DIRECTORY", data)
+        .env("PDS_PORT", port.to_string())
+        .env("PDS_DID_PLC_URL", plc)
+        .env("AURORA_LOG", "error");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let child = command.stdout(Stdio::null()).kill_on_drop(true).spawn().expect("start the server");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("http://127.0.0.1:{port}/xrpc/_health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port()
+}
+
+/// Signs up `name` (password `<name>-password`) and returns the createAccount answer.
+pub async fn create_account(base: &str, name: &str) -> serde_json::Value {
+    let body = serde_json::json!({
+        "handle": format!("{name}.test"), "email": format!("{name}@example.com"), "password": format!("{name}-password")
+    });
+    reqwest::Client::new()
+        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
+        .json(&body)
+        .send()
+        .await
+        .expect("createAccount")
+        .json()
+        .await
+        .expect("json")
+}
