@@ -105,6 +105,28 @@ impl CommitData {
     }
 }
 
+/// A repository's state apart from its store: what a writer keeps in memory between commits,
+/// so the next commit starts from the decoded tree instead of fetching it again.
+#[derive(Clone)]
+pub struct RepoHead {
+    commit_cid: Cid,
+    commit: Commit,
+    mst: Mst,
+}
+
+impl RepoHead {
+    /// The commit this state is at.
+    pub fn commit_cid(&self) -> Cid {
+        self.commit_cid
+    }
+
+    /// How many decoded nodes the tree holds beyond those it built itself: a measure of the
+    /// memory the state keeps, for callers that bound it.
+    pub fn cached_nodes(&self) -> usize {
+        self.mst.cached_nodes()
+    }
+}
+
 /// A repository at one commit, reading through `S`.
 pub struct Repo<S> {
     store: S,
@@ -145,6 +167,17 @@ impl<S: BlockStore> Repo<S> {
             data.new_blocks.extend(empty);
         }
         Ok((repo, data))
+    }
+
+    /// The repository at `head`, reading through `store`; `head` must come from a repository
+    /// over the same blocks.
+    pub fn from_head(store: S, head: RepoHead) -> Repo<S> {
+        Repo { store, commit_cid: head.commit_cid, commit: head.commit, mst: head.mst }
+    }
+
+    /// The state to resume from with [`Repo::from_head`].
+    pub fn into_head(self) -> RepoHead {
+        RepoHead { commit_cid: self.commit_cid, commit: self.commit, mst: self.mst }
     }
 
     /// The current commit.

@@ -36,14 +36,18 @@ impl Stats {
         self.samples.sort();
         let pick = |q: f64| self.samples[((self.samples.len() as f64 - 1.0) * q).round() as usize];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (now, peak) =
+            SERVER_PID.get().map_or((0, 0), |pid| (rss_now_kib(*pid).unwrap_or(0), rss_kib(*pid).unwrap_or(0)));
         println!(
-            "{:<16} n={:<5} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {:>8.1} ops/s",
+            "{:<16} n={:<5} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {:>8.1} ops/s  RSS {:>3} MiB (peak {:>3} MiB)",
             self.name,
             self.samples.len(),
             ms(pick(0.5)),
             ms(pick(0.99)),
             ms(pick(1.0)),
-            self.samples.len() as f64 / self.wall.as_secs_f64()
+            self.samples.len() as f64 / self.wall.as_secs_f64(),
+            now / 1024,
+            peak / 1024
         );
     }
 }
@@ -52,10 +56,22 @@ fn records_n(args: &[String]) -> usize {
     args.iter().position(|a| a == "--records").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(400)
 }
 
-pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+/// The server's process, for the memory figures each report line carries.
+static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The server's peak resident memory so far.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn rss_now_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
 }
 
 #[tokio::main]
@@ -91,10 +107,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("PDS_DEV_MODE", "true")
         .env("AURORA_LOG", "warn")
         .env("AURORA_LOG_FORMAT", "json")
+        // Allocator tuning to compare, passed through when set.
+        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_")))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or("no pid")?;
+    let _ = SERVER_PID.set(pid);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();

@@ -44,15 +44,19 @@ impl Account {
         self.account.as_ref().is_some_and(|a| a.email_auth_factor)
     }
 
-    /// Takedown outranks deactivation.
     pub fn status(&self) -> AccountStatus {
-        if self.actor.takedown_ref.is_some() {
-            AccountStatus::Takendown
-        } else if self.actor.deactivated_at.is_some() {
-            AccountStatus::Deactivated
-        } else {
-            AccountStatus::Active
-        }
+        actor_status(&self.actor)
+    }
+}
+
+/// An actor's hosting status. Takedown outranks deactivation.
+pub fn actor_status(actor: &actor::Model) -> AccountStatus {
+    if actor.takedown_ref.is_some() {
+        AccountStatus::Takendown
+    } else if actor.deactivated_at.is_some() {
+        AccountStatus::Deactivated
+    } else {
+        AccountStatus::Active
     }
 }
 
@@ -86,6 +90,17 @@ pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Op
     let Some(actor) = actor else { return Ok(None) };
     let account = account::Entity::find_by_id(actor.did.clone()).one(conn).await?;
     Ok(Some(Account { actor, account }))
+}
+
+/// The actor row alone of a hosted account, found by DID or handle (one read, for hot paths
+/// that need no credentials); a deleted account waiting out its grace period is not found.
+pub async fn find_actor<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Option<actor::Model>, DbErr> {
+    let live = actor::Entity::find().filter(actor::Column::DeletedAt.is_null());
+    match lookup {
+        Lookup::Did(did) => live.filter(actor::Column::Did.eq(did)).one(conn).await,
+        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await,
+        Lookup::Email(_) => Ok(find(conn, lookup).await?.map(|a| a.actor)),
+    }
 }
 
 /// Finds by DID or handle, whichever `identifier` is.

@@ -52,8 +52,7 @@ where
         verified.ok_or_else(|| XrpcError::invalid_request(format!("Repository does not verify: {last_error}")))?;
 
     // The imported state, signed by this server's key for this account.
-    let lock = ctx.write_locks.lock_for(did);
-    let _guard = lock.lock().await;
+    let _guard = ctx.writers.exclusive(did).await;
     let current = super::root(&ctx.db, did).await.map_err(internal)?;
     let floor = match &current {
         Some(root) if root.rev.as_str() > repo.commit.rev.as_str() => root.rev.parse().ok(),

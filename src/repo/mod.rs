@@ -5,8 +5,10 @@ use cid::Cid;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
+mod batch;
 pub mod export;
 pub mod import;
+mod prepare;
 pub mod writer;
 
 use aurora_atproto::blockstore::{BlockMap, BlockStore, BlockStoreError};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cid::Cid;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ConnectionTrait, DbErr, Set};
 
 use aurora_atproto::commit::Commit;
 use aurora_atproto::data::{self, Ipld};
@@ -70,15 +70,39 @@ async fn next_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 const SEQ_LOCK: i64 = 0x6175_7273_6571;
 
 async fn append<C: ConnectionTrait>(conn: &C, did: &str, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
-    let row = repo_seq::ActiveModel {
-        seq: Set(next_seq(conn).await?),
-        did: Set(did.to_owned()),
-        event_type: Set(kind.to_owned()),
-        event: Set(body),
-        invalidated: Set(false),
-        sequenced_at: Set(time.to_owned()),
-    };
-    Ok(row.insert(conn).await?.seq)
+    append_all(conn, vec![NewEvent { did: did.to_owned(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
+}
+
+/// An event encoded ahead of its transaction.
+pub struct NewEvent {
+    did: String,
+    kind: String,
+    body: Vec<u8>,
+    time: String,
+}
+
+/// Appends `events` in order with consecutive numbers, in one statement; the first number.
+pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+    use sea_orm::EntityTrait;
+    let first = next_seq(conn).await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for (seq, event) in (first..).zip(events) {
+        rows.push(repo_seq::ActiveModel {
+            seq: Set(seq),
+            did: Set(event.did),
+            event_type: Set(event.kind),
+            event: Set(event.body),
+            invalidated: Set(false),
+            sequenced_at: Set(event.time),
+        });
+    }
+    // Few enough parameters per statement for either database, even for large batches.
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(100).collect();
+        repo_seq::Entity::insert_many(chunk).exec_without_returning(conn).await?;
+    }
+    Ok(first)
 }
 
 /// `#identity`: the account's handle or DID document may have changed.
@@ -110,12 +134,17 @@ pub const MAX_COMMIT_OPS: usize = 200;
 /// `#commit`: a new commit, with its operations and the blocks a consumer needs to verify it;
 /// a commit over the spec's size limits is sequenced as `#sync` instead.
 pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
+    append_all(conn, vec![commit_event(did, commit).await?]).await
+}
+
+/// The event [`commit`] appends, built without the database.
+pub async fn commit_event(did: &str, commit: &CommitData) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let blocks = commit.firehose_car().await.map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
     if blocks.len() > MAX_COMMIT_BLOCKS_BYTES || commit.ops.len() > MAX_COMMIT_OPS {
         // Too big for one frame under the sync spec's limits (`tooBig` is deprecated): announce
         // the new commit as a sync point instead, and consumers fetch the repository.
-        return sync(conn, did, &commit.commit).await;
+        return sync_event(did, &commit.commit).await;
     }
     let ops: Vec<Ipld> = commit.ops.iter().map(op).collect();
     let mut fields = vec![
@@ -133,7 +162,7 @@ pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData
     if let Some(prev) = commit.prev_data {
         fields.push(("prevData", Ipld::Link(prev)));
     }
-    append(conn, did, "commit", event(fields)?, time.as_str()).await
+    Ok(NewEvent { did: did.to_owned(), kind: "commit".into(), body: event(fields)?, time: time.as_str().to_owned() })
 }
 
 fn op(op: &RecordOp) -> Ipld {
@@ -155,6 +184,10 @@ fn op(op: &RecordOp) -> Ipld {
 
 /// `#sync`: the repository's current commit, for consumers to (re)synchronise from.
 pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> Result<i64, DbErr> {
+    append_all(conn, vec![sync_event(did, commit).await?]).await
+}
+
+async fn sync_event(did: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let (cid, bytes) = commit.to_block();
     let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
@@ -166,7 +199,7 @@ pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> R
         ("blocks", Ipld::Bytes(blocks)),
         ("time", s(time.as_str())),
     ];
-    append(conn, did, "sync", event(fields)?, time.as_str()).await
+    Ok(NewEvent { did: did.to_owned(), kind: "sync".into(), body: event(fields)?, time: time.as_str().to_owned() })
 }
 
 /// Deletes events sequenced more than `max_age_ms` ago (PDS_REPO_BACKFILL_LIMIT_MS): consumers

@@ -90,6 +90,11 @@ impl Mst {
         self.root.cid()
     }
 
+    /// How many nodes fetched from a store the tree keeps decoded.
+    pub fn cached_nodes(&self) -> usize {
+        self.cache().len()
+    }
+
     /// The record CID stored under `key`.
     pub async fn get<S: BlockStore>(&self, store: &S, key: &MstKey) -> Result<Option<Cid>, MstError> {
         let height = key.height();

@@ -2,18 +2,17 @@
 //! repository's blocks.
 
 use poem::http::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, Order, Query, SelectStatement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use aurora_atproto::blockstore::BlockStore;
 use aurora_generated::com::atproto::repo::{describe_repo as dsr, get_record as gr, list_records as lr};
 use aurora_xrpc::codegen::AtIdentifier;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{self, Account};
+use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::db::entities::record;
-use crate::repo::SqlBlockStore;
+use crate::db::entities::{actor, record, repo_block};
 use crate::sequencer::AccountStatus;
 
 fn repo_not_found(repo: &str) -> XrpcError {
@@ -21,22 +20,59 @@ fn repo_not_found(repo: &str) -> XrpcError {
 }
 
 /// The account whose repository `repo` names; served only while it is active.
-async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<Account> {
-    let found = account::find_by_identifier(&ctx.db, &repo.as_str().to_lowercase()).await.map_err(internal)?;
-    match found {
-        Some(a) if a.status() == AccountStatus::Active => Ok(a),
+async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<actor::Model> {
+    let identifier = repo.as_str().to_lowercase();
+    let lookup = if identifier.starts_with("did:") { Lookup::Did(&identifier) } else { Lookup::Handle(&identifier) };
+    match account::find_actor(&ctx.db, lookup).await.map_err(internal)? {
+        Some(a) if account::actor_status(&a) == AccountStatus::Active => Ok(a),
         _ => Err(repo_not_found(repo.as_str())),
     }
 }
 
-async fn value_of(ctx: &AppContext, did: &str, cid: &str) -> XrpcResult<serde_json::Value> {
-    let cid: cid::Cid = cid.parse().map_err(internal)?;
-    let bytes = SqlBlockStore::new(&ctx.db, did)
-        .get(&cid)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::internal(format!("record block {cid} of {did} is missing")))?;
-    let ipld = aurora_atproto::data::from_dag_cbor(&bytes).map_err(internal)?;
+/// A record's index row with its block, read together.
+struct Stored {
+    uri: String,
+    cid: String,
+    content: Option<Vec<u8>>,
+}
+
+/// Records of `did` with their blocks, in one query: `filter` narrows the index rows, and
+/// taken-down records are never returned.
+async fn stored(ctx: &AppContext, did: &str, narrow: impl FnOnce(&mut SelectStatement)) -> XrpcResult<Vec<Stored>> {
+    let mut query = Query::select();
+    query
+        .column((record::Entity, record::Column::Uri))
+        .column((record::Entity, record::Column::Cid))
+        .column((repo_block::Entity, repo_block::Column::Content))
+        .from(record::Entity)
+        .left_join(
+            repo_block::Entity,
+            Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
+                Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
+            ),
+        )
+        .and_where(Expr::col((record::Entity, record::Column::Did)).eq(did))
+        .and_where(Expr::col((record::Entity, record::Column::TakedownRef)).is_null());
+    narrow(&mut query);
+    let backend = ctx.db.get_database_backend();
+    let rows = ctx.db.query_all(backend.build(&query)).await.map_err(internal)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Stored {
+                uri: row.try_get("", "uri").map_err(internal)?,
+                cid: row.try_get("", "cid").map_err(internal)?,
+                content: row.try_get("", "content").map_err(internal)?,
+            })
+        })
+        .collect()
+}
+
+fn value_of(did: &str, stored: &Stored) -> XrpcResult<serde_json::Value> {
+    let bytes = stored
+        .content
+        .as_deref()
+        .ok_or_else(|| XrpcError::internal(format!("record block {} of {did} is missing", stored.cid)))?;
+    let ipld = aurora_atproto::data::from_dag_cbor(bytes).map_err(internal)?;
     aurora_atproto::data::ipld_to_json(&ipld).map_err(internal)
 }
 
@@ -45,17 +81,17 @@ fn wire<T: serde::de::DeserializeOwned>(text: &str) -> XrpcResult<T> {
 }
 
 pub async fn get_record(ctx: &AppContext, params: gr::Params) -> XrpcResult<gr::Output> {
-    let account = hosted(ctx, &params.repo).await?;
-    let uri = format!("at://{}/{}/{}", account.did(), params.collection, params.rkey);
-    let row = record::Entity::find_by_id(uri.clone()).one(&ctx.db).await.map_err(internal)?;
-    let row = row
-        .filter(|r| r.takedown_ref.is_none())
-        .filter(|r| params.cid.as_ref().is_none_or(|c| c.as_str() == r.cid))
-        .ok_or_else(|| {
-            XrpcError::new(StatusCode::NOT_FOUND, "RecordNotFound", Some(format!("Could not locate record: {uri}")))
-        })?;
+    let actor = hosted(ctx, &params.repo).await?;
+    let uri = format!("at://{}/{}/{}", actor.did, params.collection, params.rkey);
+    let found = stored(ctx, &actor.did, |q| {
+        q.and_where(Expr::col((record::Entity, record::Column::Uri)).eq(uri.as_str()));
+    })
+    .await?;
+    let row = found.into_iter().find(|r| params.cid.as_ref().is_none_or(|c| c.as_str() == r.cid)).ok_or_else(|| {
+        XrpcError::new(StatusCode::NOT_FOUND, "RecordNotFound", Some(format!("Could not locate record: {uri}")))
+    })?;
     Ok(gr::Output {
-        value: value_of(ctx, account.did(), &row.cid).await?,
+        value: value_of(&actor.did, &row)?,
         uri: wire(&uri)?,
         cid: Some(wire(&row.cid)?),
         extra: Default::default(),
@@ -63,29 +99,26 @@ pub async fn get_record(ctx: &AppContext, params: gr::Params) -> XrpcResult<gr::
 }
 
 pub async fn list_records(ctx: &AppContext, params: lr::Params) -> XrpcResult<lr::Output> {
-    let account = hosted(ctx, &params.repo).await?;
+    let actor = hosted(ctx, &params.repo).await?;
     let reverse = params.reverse.unwrap_or(false);
-    let mut query = record::Entity::find()
-        .filter(record::Column::Did.eq(account.did()))
-        .filter(record::Column::Collection.eq(params.collection.as_str()))
-        .filter(record::Column::TakedownRef.is_null());
-    // Newest first by default: record keys are TIDs, which sort by time.
-    if let Some(cursor) = &params.cursor {
-        query = if reverse {
-            query.filter(record::Column::Rkey.gt(cursor.as_str()))
-        } else {
-            query.filter(record::Column::Rkey.lt(cursor.as_str()))
-        };
-    }
-    let query =
-        if reverse { query.order_by_asc(record::Column::Rkey) } else { query.order_by_desc(record::Column::Rkey) };
     let limit = params.limit.clamp(1, 100) as u64;
-    let rows = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
-    let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.rkey.clone())).flatten();
+    let rkey = || Expr::col((record::Entity, record::Column::Rkey));
+    // Newest first by default: record keys are TIDs, which sort by time.
+    let rows = stored(ctx, &actor.did, |q| {
+        q.and_where(Expr::col((record::Entity, record::Column::Collection)).eq(params.collection.as_str()));
+        if let Some(cursor) = &params.cursor {
+            q.and_where(if reverse { rkey().gt(cursor.as_str()) } else { rkey().lt(cursor.as_str()) });
+        }
+        q.order_by((record::Entity, record::Column::Rkey), if reverse { Order::Asc } else { Order::Desc }).limit(limit);
+    })
+    .await?;
+    let cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().and_then(|r| r.uri.rsplit('/').next().map(str::to_owned)))
+        .flatten();
     let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
+    for row in &rows {
         records.push(lr::Record {
-            value: value_of(ctx, account.did(), &row.cid).await?,
+            value: value_of(&actor.did, row)?,
             uri: wire(&row.uri)?,
             cid: wire(&row.cid)?,
             extra: Default::default(),
@@ -95,22 +128,23 @@ pub async fn list_records(ctx: &AppContext, params: lr::Params) -> XrpcResult<lr
 }
 
 pub async fn describe_repo(ctx: &AppContext, params: dsr::Params) -> XrpcResult<dsr::Output> {
-    let account = hosted(ctx, &params.repo).await?;
+    let actor = hosted(ctx, &params.repo).await?;
     let collections: Vec<String> = record::Entity::find()
         .select_only()
         .column(record::Column::Collection)
         .distinct()
-        .filter(record::Column::Did.eq(account.did()))
+        .filter(record::Column::Did.eq(actor.did.as_str()))
         .order_by_asc(record::Column::Collection)
         .into_tuple()
         .all(&ctx.db)
         .await
         .map_err(internal)?;
-    let did_doc = ctx.resolver.did_doc(account.did(), false).await.map_err(internal)?;
-    let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_deref() == Some(account.handle());
+    let did_doc = ctx.resolver.did_doc(&actor.did, false).await.map_err(internal)?;
+    let handle = actor.handle.as_deref().unwrap_or("handle.invalid");
+    let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_deref() == Some(handle);
     Ok(dsr::Output {
-        handle: wire(account.handle())?,
-        did: wire(account.did())?,
+        handle: wire(handle)?,
+        did: wire(&actor.did)?,
         did_doc,
         collections: collections.iter().map(|c| wire(c)).collect::<XrpcResult<_>>()?,
         handle_is_correct,

@@ -1,6 +1,8 @@
 //! Record writes: `createRecord`, `putRecord`, `deleteRecord`, `applyWrites`. Each authorises
 //! the repository's owner, then hands the writes to the repository writer as one commit.
 
+use std::sync::Arc;
+
 use cid::Cid;
 use poem::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -25,10 +27,10 @@ async fn owner(ctx: &AppContext, req: &RequestContext, repo: &AtIdentifier) -> X
     let creds = ctx.verifier().standard(req)?;
     let named = match repo.as_str() {
         did if did.starts_with("did:") => did.to_owned(),
-        handle => account::find(&ctx.db, Lookup::Handle(handle))
+        handle => account::find_actor(&ctx.db, Lookup::Handle(handle))
             .await
             .map_err(internal)?
-            .map(|a| a.did().to_owned())
+            .map(|a| a.did)
             .unwrap_or_default(),
     };
     if named != creds.did {
@@ -44,8 +46,8 @@ async fn owner(ctx: &AppContext, req: &RequestContext, repo: &AtIdentifier) -> X
 
 /// Refuses accounts that are deactivated, taken down or gone.
 pub async fn require_active(ctx: &AppContext, did: &str) -> XrpcResult<()> {
-    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
-    match found.map(|a| a.status()) {
+    let found = account::find_actor(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
+    match found.as_ref().map(account::actor_status) {
         Some(AccountStatus::Active) => Ok(()),
         Some(AccountStatus::Takendown) => {
             Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", Some("Account has been taken down".into())))
@@ -69,7 +71,7 @@ fn meta(committed: &Committed) -> XrpcResult<CommitMeta> {
     Ok(CommitMeta { cid: wire(committed.cid.to_string())?, rev: wire(&committed.rev)?, extra: Default::default() })
 }
 
-pub async fn create_record(ctx: &AppContext, req: &RequestContext, input: cr::Input) -> XrpcResult<cr::Output> {
+pub async fn create_record(ctx: &Arc<AppContext>, req: &RequestContext, input: cr::Input) -> XrpcResult<cr::Output> {
     let did = owner(ctx, req, &input.repo).await?;
     let swap_commit = input.swap_commit.as_ref().map(cid).transpose()?;
     let write = Write::Create { collection: input.collection, rkey: input.rkey, record: input.record };
@@ -86,7 +88,7 @@ pub async fn create_record(ctx: &AppContext, req: &RequestContext, input: cr::In
     })
 }
 
-pub async fn put_record(ctx: &AppContext, req: &RequestContext, input: pr::Input) -> XrpcResult<pr::Output> {
+pub async fn put_record(ctx: &Arc<AppContext>, req: &RequestContext, input: pr::Input) -> XrpcResult<pr::Output> {
     let did = owner(ctx, req, &input.repo).await?;
     let swap_commit = input.swap_commit.as_ref().map(cid).transpose()?;
     let swap_record = input.swap_record.as_ref().map(cid).transpose()?.map(Some);
@@ -119,7 +121,7 @@ pub async fn put_record(ctx: &AppContext, req: &RequestContext, input: pr::Input
     }
 }
 
-pub async fn delete_record(ctx: &AppContext, req: &RequestContext, input: dr::Input) -> XrpcResult<dr::Output> {
+pub async fn delete_record(ctx: &Arc<AppContext>, req: &RequestContext, input: dr::Input) -> XrpcResult<dr::Output> {
     let did = owner(ctx, req, &input.repo).await?;
     let swap_commit = input.swap_commit.as_ref().map(cid).transpose()?;
     let swap_record = input.swap_record.as_ref().map(cid).transpose()?;
@@ -128,7 +130,7 @@ pub async fn delete_record(ctx: &AppContext, req: &RequestContext, input: dr::In
     Ok(dr::Output { commit: committed.as_ref().map(meta).transpose()?, extra: Default::default() })
 }
 
-pub async fn apply_writes(ctx: &AppContext, req: &RequestContext, input: aw::Input) -> XrpcResult<aw::Output> {
+pub async fn apply_writes(ctx: &Arc<AppContext>, req: &RequestContext, input: aw::Input) -> XrpcResult<aw::Output> {
     let did = owner(ctx, req, &input.repo).await?;
     if input.writes.len() > MAX_WRITES {
         return Err(XrpcError::invalid_request(format!("Too many writes. Max: {MAX_WRITES}")));

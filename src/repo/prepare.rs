@@ -1,0 +1,173 @@
+//! Preparing writes: everything about a write that needs no repository state — key rules,
+//! lexicon validation, DAG-CBOR encoding, the blobs a record references — done by the request's
+//! own task before it joins the repository's queue.
+
+use bytes::Bytes;
+use cid::Cid;
+use poem::http::StatusCode;
+use serde_json::Value;
+
+use aurora_atproto::data;
+use aurora_atproto::lexicon::Def;
+use aurora_atproto::syntax::{Nsid, RecordKey, Tid, TidClock};
+use aurora_xrpc::XrpcError;
+
+use crate::blobs::refs::{self, BlobReference};
+
+/// A requested change to one record.
+pub enum Write {
+    Create {
+        collection: Nsid,
+        rkey: Option<RecordKey>,
+        record: Value,
+    },
+    /// Creates or replaces (`putRecord`).
+    Put {
+        collection: Nsid,
+        rkey: RecordKey,
+        record: Value,
+        swap_record: Option<Option<Cid>>,
+    },
+    /// Replaces an existing record (`applyWrites#update`).
+    Update {
+        collection: Nsid,
+        rkey: RecordKey,
+        record: Value,
+    },
+    /// `must_exist`: whether deleting an absent record is an error (in a batch) or nothing to
+    /// do (`deleteRecord`).
+    Delete {
+        collection: Nsid,
+        rkey: RecordKey,
+        swap_record: Option<Cid>,
+        must_exist: bool,
+    },
+}
+
+pub(super) fn invalid_record(message: impl Into<String>) -> XrpcError {
+    XrpcError::new(StatusCode::BAD_REQUEST, "InvalidRecord", Some(message.into()))
+}
+
+pub(super) struct Prepared {
+    /// Blobs the record references.
+    pub(super) blobs: Vec<BlobReference>,
+    pub(super) collection: Nsid,
+    pub(super) rkey: RecordKey,
+    /// The encoded record, for creates and puts.
+    pub(super) block: Option<(Cid, Bytes)>,
+    pub(super) validation_status: Option<&'static str>,
+    pub(super) swap: Option<Option<Cid>>,
+    pub(super) kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Create,
+    Put,
+    Update,
+    Delete { must_exist: bool },
+}
+
+/// Validates a record per the `validate` flag and encodes it: `Some(true)` requires a known,
+/// valid lexicon; `None` validates when the lexicon is known; `Some(false)` skips lexicon
+/// validation. The data model's own rules (no floats, well-formed `$bytes`, `$link`, blobs)
+/// always apply.
+fn encode_record(
+    collection: &Nsid,
+    value: &Value,
+    validate: Option<bool>,
+) -> Result<((Cid, Bytes), Option<&'static str>), XrpcError> {
+    let Value::Object(map) = value else {
+        return Err(invalid_record("Record must be an object"));
+    };
+    match map.get("$type") {
+        Some(Value::String(t)) if t == collection.as_str() => {}
+        Some(Value::String(t)) => return Err(invalid_record(format!("Invalid $type: expected {collection}, got {t}"))),
+        _ => return Err(invalid_record("Record/$type must be a string")),
+    }
+    let status = match (validate, aurora_generated::catalog::validate_record(collection.as_str(), value)) {
+        (Some(false), _) => None,
+        (_, Some(Ok(()))) => Some("valid"),
+        (_, Some(Err(e))) => return Err(invalid_record(format!("Invalid {collection} record: {e}"))),
+        (Some(true), None) => {
+            return Err(invalid_record(format!("Lexicon not found: {collection} (validation was required)")))
+        }
+        (None, None) => Some("unknown"),
+    };
+    let ipld = data::json_to_ipld(value).map_err(|e| invalid_record(format!("Invalid record data: {e}")))?;
+    let bytes = data::to_dag_cbor(&ipld).map_err(|e| invalid_record(format!("Invalid record data: {e}")))?;
+    let cid = aurora_atproto::cids::for_dag_cbor(&bytes);
+    Ok(((cid, Bytes::from(bytes)), status))
+}
+
+/// Checks a record key against the key type the collection's lexicon declares.
+fn check_rkey(collection: &Nsid, rkey: &RecordKey) -> Result<(), XrpcError> {
+    let Some(Def::Record(def)) = aurora_generated::catalog::catalog().main(collection.as_str()) else {
+        return Ok(());
+    };
+    let ok = match def.key.as_deref() {
+        Some("tid") => rkey.as_str().parse::<Tid>().is_ok(),
+        Some("nsid") => rkey.as_str().parse::<Nsid>().is_ok(),
+        Some(literal) if literal.starts_with("literal:") => literal["literal:".len()..] == *rkey.as_str(),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid_record(format!(
+            "Invalid record key {rkey} for {collection}: the lexicon requires {}",
+            def.key.as_deref().unwrap_or("any")
+        )))
+    }
+}
+
+/// The key a new record gets when the client names none: `self` for literal:self records,
+/// otherwise a fresh TID.
+fn default_rkey(collection: &Nsid) -> RecordKey {
+    if let Some(Def::Record(def)) = aurora_generated::catalog::catalog().main(collection.as_str()) {
+        if let Some(literal) = def.key.as_deref().and_then(|k| k.strip_prefix("literal:")) {
+            if let Ok(rkey) = literal.parse() {
+                return rkey;
+            }
+        }
+    }
+    TidClock::global().next().as_str().parse().unwrap_or_else(|_| unreachable!("a TID is a valid record key"))
+}
+
+/// A create, put or update: key checked, record validated and encoded, blobs found.
+fn prepare_record(
+    collection: Nsid,
+    rkey: RecordKey,
+    record: &Value,
+    validate: Option<bool>,
+    swap: Option<Option<Cid>>,
+    kind: Kind,
+) -> Result<Prepared, XrpcError> {
+    check_rkey(&collection, &rkey)?;
+    let (block, validation_status) = encode_record(&collection, record, validate)?;
+    Ok(Prepared { blobs: refs::find(record), collection, rkey, block: Some(block), validation_status, swap, kind })
+}
+
+pub(super) fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> {
+    match write {
+        Write::Create { collection, rkey, record } => {
+            let rkey = rkey.unwrap_or_else(|| default_rkey(&collection));
+            prepare_record(collection, rkey, &record, validate, None, Kind::Create)
+        }
+        Write::Put { collection, rkey, record, swap_record } => {
+            prepare_record(collection, rkey, &record, validate, swap_record, Kind::Put)
+        }
+        Write::Update { collection, rkey, record } => {
+            prepare_record(collection, rkey, &record, validate, None, Kind::Update)
+        }
+        Write::Delete { collection, rkey, swap_record, must_exist } => Ok(Prepared {
+            blobs: Vec::new(),
+            collection,
+            rkey,
+            block: None,
+            validation_status: None,
+            swap: swap_record.map(Some),
+            kind: Kind::Delete { must_exist },
+        }),
+    }
+}
