@@ -105,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("PDS_BSKY_APP_VIEW_DID", &app_view_did)
         // Plain HTTP to the loopback stand-in AppView.
         .env("PDS_DEV_MODE", "true")
-        .env("AURORA_LOG", "warn")
+        .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .env("AURORA_LOG_FORMAT", "json")
         // Allocator tuning to compare, passed through when set.
         .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_")))
@@ -126,7 +126,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(_)) = lines.next_line().await {}
+            // Shown when AURORA_BENCH_LOG asks for more than warnings.
+            let show = std::env::var("AURORA_BENCH_LOG").is_ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if show {
+                    eprintln!("{line}");
+                }
+            }
         });
     }
     println!("aurora-bench: {binary}, {accounts} accounts; idle RSS peak {} KiB", rss_kib(pid).unwrap_or(0));

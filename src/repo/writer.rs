@@ -118,20 +118,29 @@ pub async fn apply(
 ) -> Result<Option<Committed>, XrpcError> {
     let prepared = writes.into_iter().map(|w| prepare::prepare(w, validate)).collect::<Result<Vec<_>, _>>()?;
     let writer = ctx.writers.get(did);
-    let (reply, answer) = oneshot::channel();
+    let (reply, mut answer) = oneshot::channel();
     writer.queue.lock().unwrap_or_else(PoisonError::into_inner).push(Job { prepared, swap_commit, reply });
 
-    let guard = writer.state.clone().lock_owned().await;
+    // Either a batch another request leads takes this write along, or this request gets the
+    // lock and leads the next batch itself, taking along everything queued meanwhile.
+    let guard = tokio::select! {
+        answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
+        guard = writer.state.clone().lock_owned() => guard,
+    };
     let jobs = std::mem::take(&mut *writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
-    if !jobs.is_empty() {
+    if jobs.is_empty() {
+        drop(guard);
+    } else {
         // On its own task: a caller that goes away mid-batch must not cancel the others' writes.
         let (ctx, did) = (ctx.clone(), did.to_owned());
         let batch = tokio::spawn(async move { run_batch(&ctx, &did, guard, jobs).await });
         batch.await.map_err(internal)?;
-    } else {
-        drop(guard);
     }
-    answer.await.unwrap_or_else(|_| Err(XrpcError::internal("the write was abandoned")))
+    answer.await.unwrap_or_else(|_| Err(abandoned()))
+}
+
+fn abandoned() -> XrpcError {
+    XrpcError::internal("the write was abandoned")
 }
 
 /// One request's commit, built in memory and waiting for the batch's transaction.
@@ -148,6 +157,7 @@ pub(super) struct Built {
 }
 
 async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Option<Cached>>, jobs: Vec<Job>) {
+    let begun = std::time::Instant::now();
     let cached = match current_state(ctx, did, state.take()).await {
         Ok(cached) => cached,
         Err(e) => {
@@ -180,7 +190,11 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
         *state = Some(Cached { head, key, commits });
         return;
     }
-    match super::batch::store(ctx, did, &built).await {
+    let build_micros = begun.elapsed().as_micros() as u64;
+    let stored = super::batch::store(ctx, did, &built).await;
+    let store_micros = begun.elapsed().as_micros() as u64 - build_micros;
+    tracing::debug!(did, commits = built.len(), build_micros, store_micros, "stored a batch");
+    match stored {
         Ok(released) => {
             let commits = commits + built.len();
             if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {

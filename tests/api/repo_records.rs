@@ -247,3 +247,84 @@ app_test!(concurrent_writers_to_one_repository_lose_nothing, |app| {
     assert_eq!(listed["records"].as_array().map(Vec::len), Some(40));
     assert_eq!(verify_commit_events(&app, &did).await, 40, "a linear chain of verifiable commits");
 });
+
+app_test!(writes_that_land_together_each_commit_or_fail_alone_and_leave_no_stale_state, |app| {
+    let account = app.create_account("batch").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let mut rkeys = Vec::new();
+    for i in 0..16 {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("p{i}")) });
+        let (status, created) =
+            app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+        assert_eq!(status, 200, "{created}");
+        rkeys.push(created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned());
+    }
+    // Eight writers at once: each edits one post, deletes another, and all race to create the
+    // same key, which exactly one may win. Queued together, they share transactions.
+    let shared = "3jzfcijpj2z2a";
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (client, token, did) = (app.client.clone(), token.clone(), did.clone());
+        let (edit, delete) = (rkeys[w].clone(), rkeys[w + 8].clone());
+        let url = |nsid: &str| app.xrpc(nsid);
+        let (put, remove, create) = (
+            url("com.atproto.repo.putRecord"),
+            url("com.atproto.repo.deleteRecord"),
+            url("com.atproto.repo.createRecord"),
+        );
+        tasks.push(tokio::spawn(async move {
+            let send = |url: String, body: Value| {
+                let (client, token) = (client.clone(), token.clone());
+                async move {
+                    let response = client.post(url).bearer_auth(token).json(&body).send().await.expect("send");
+                    (response.status().as_u16(), response.json::<Value>().await.expect("json"))
+                }
+            };
+            let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": edit, "record": post(&format!("edited {w}")) });
+            let (edited, _) = send(put, body).await;
+            let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": delete });
+            let (deleted, _) = send(remove, body).await;
+            let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": shared, "record": post(&format!("won by {w}")) });
+            let (created, answer) = send(create, body).await;
+            (edited, deleted, created, answer)
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        let (edited, deleted, created, answer) = task.await.expect("writer");
+        assert_eq!((edited, deleted), (200, 200));
+        match created {
+            200 => winners += 1,
+            400 => assert_eq!(answer["error"], "InvalidRequest", "{answer}"),
+            other => panic!("creating at a taken key answered {other}: {answer}"),
+        }
+    }
+    assert_eq!(winners, 1, "exactly one create at the shared key succeeds");
+
+    let (_, listed) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100"))
+        .await;
+    let texts: std::collections::BTreeSet<String> = listed["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["value"]["text"].as_str().expect("text").to_owned())
+        .collect();
+    assert_eq!(texts.len(), 9, "8 edited posts and the shared one: {texts:?}");
+    assert!((0..8).all(|w| texts.contains(&format!("edited {w}"))), "{texts:?}");
+    assert_eq!(verify_commit_events(&app, &did).await, 16 + 8 + 8 + 1, "one verifiable commit per write");
+
+    // The stored blocks are exactly the current tree's: nothing a batch replaced is left.
+    let response = app.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    let car = response.bytes().await.expect("CAR");
+    let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
+    let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &did);
+    let (walk, stats) = aurora_atproto::car::export_repo(&store, root, Vec::new()).await.expect("walk");
+    let (_, walked) = read_car(&walk[..], CarLimits::default()).await.expect("walk CAR");
+    assert_eq!(stats.records, 9);
+    assert_eq!(
+        blocks.keys().collect::<std::collections::BTreeSet<_>>(),
+        walked.keys().collect::<std::collections::BTreeSet<_>>()
+    );
+});
