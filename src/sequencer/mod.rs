@@ -46,9 +46,9 @@ fn event(fields: Vec<(&str, Ipld)>) -> Result<Vec<u8>, DbErr> {
     data::to_dag_cbor(&Ipld::Map(map)).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
-/// The next sequence number, taken so that numbers are handed out in commit order and a
-/// rolled-back transaction leaves no gap. SQLite has one writer at a time already; on
-/// PostgreSQL a transaction-scoped advisory lock makes sequencing transactions take turns from
+/// The next sequence number on PostgreSQL, taken so that numbers are handed out in commit
+/// order and a rolled-back transaction leaves no gap (a sequence would give neither): a
+/// transaction-scoped advisory lock makes sequencing transactions take turns from
 /// here until they commit (the tailer reads the log in number order, and must never find a
 /// lower number committed after a higher one).
 async fn next_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
@@ -81,14 +81,18 @@ pub struct NewEvent {
     time: String,
 }
 
-/// Appends `events` in order with consecutive numbers, in one statement; the first number.
+/// Appends `events` in order with consecutive numbers; the first number. SQLite numbers the
+/// rows itself: it has one writer at a time, so AUTOINCREMENT hands numbers out in commit
+/// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    use sea_orm::EntityTrait;
-    let first = next_seq(conn).await?;
+    use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
+    let assigned = conn.get_database_backend() == DbBackend::Sqlite;
+    let first = if assigned { None } else { Some(next_seq(conn).await?) };
+    let count = events.len() as i64;
     let mut rows = Vec::with_capacity(events.len());
-    for (seq, event) in (first..).zip(events) {
+    for (offset, event) in (0..).zip(events) {
         rows.push(repo_seq::ActiveModel {
-            seq: Set(seq),
+            seq: first.map_or(NotSet, |first| Set(first + offset)),
             did: Set(event.did),
             event_type: Set(event.kind),
             event: Set(event.body),
@@ -96,13 +100,18 @@ pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> 
             sequenced_at: Set(event.time),
         });
     }
+    let mut last = 0;
     // Few enough parameters per statement for either database, even for large batches.
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(100).collect();
-        repo_seq::Entity::insert_many(chunk).exec_without_returning(conn).await?;
+        if assigned {
+            last = repo_seq::Entity::insert_many(chunk).exec(conn).await?.last_insert_id;
+        } else {
+            repo_seq::Entity::insert_many(chunk).exec_without_returning(conn).await?;
+        }
     }
-    Ok(first)
+    Ok(first.unwrap_or(last - count + 1))
 }
 
 /// `#identity`: the account's handle or DID document may have changed.

@@ -2,7 +2,7 @@
 //! repository's blocks.
 
 use poem::http::StatusCode;
-use sea_orm::sea_query::{Expr, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use aurora_generated::com::atproto::repo::{describe_repo as dsr, get_record as gr, list_records as lr};
@@ -80,18 +80,58 @@ fn wire<T: serde::de::DeserializeOwned>(text: &str) -> XrpcResult<T> {
     serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(internal)
 }
 
+/// One round trip: the account, its record at the key and the record's block, joined.
 pub async fn get_record(ctx: &AppContext, params: gr::Params) -> XrpcResult<gr::Output> {
-    let actor = hosted(ctx, &params.repo).await?;
-    let uri = format!("at://{}/{}/{}", actor.did, params.collection, params.rkey);
-    let found = stored(ctx, &actor.did, |q| {
-        q.and_where(Expr::col((record::Entity, record::Column::Uri)).eq(uri.as_str()));
-    })
-    .await?;
-    let row = found.into_iter().find(|r| params.cid.as_ref().is_none_or(|c| c.as_str() == r.cid)).ok_or_else(|| {
+    let identifier = params.repo.as_str().to_lowercase();
+    let named = if identifier.starts_with("did:") {
+        Expr::col((actor::Entity, actor::Column::Did)).eq(identifier.as_str())
+    } else {
+        Expr::col((actor::Entity, actor::Column::Handle)).eq(identifier.as_str())
+    };
+    let mut query = Query::select();
+    query
+        .column((actor::Entity, actor::Column::Did))
+        .expr_as(Expr::col((actor::Entity, actor::Column::TakedownRef)), Alias::new("account_takedown"))
+        .column((actor::Entity, actor::Column::DeactivatedAt))
+        .column((record::Entity, record::Column::Cid))
+        .expr_as(Expr::col((record::Entity, record::Column::TakedownRef)), Alias::new("record_takedown"))
+        .column((repo_block::Entity, repo_block::Column::Content))
+        .from(actor::Entity)
+        .left_join(
+            record::Entity,
+            Expr::col((record::Entity, record::Column::Did))
+                .equals((actor::Entity, actor::Column::Did))
+                .and(Expr::col((record::Entity, record::Column::Collection)).eq(params.collection.as_str()))
+                .and(Expr::col((record::Entity, record::Column::Rkey)).eq(params.rkey.as_str())),
+        )
+        .left_join(
+            repo_block::Entity,
+            Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
+                Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
+            ),
+        )
+        .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
+        .and_where(named);
+    let backend = ctx.db.get_database_backend();
+    let row = ctx.db.query_one(backend.build(&query)).await.map_err(internal)?;
+    let Some(row) = row else { return Err(repo_not_found(params.repo.as_str())) };
+    let text = |column: &str| row.try_get::<Option<String>>("", column).map_err(internal);
+    let did: String = row.try_get("", "did").map_err(internal)?;
+    if text("account_takedown")?.is_some() || text("deactivated_at")?.is_some() {
+        return Err(repo_not_found(params.repo.as_str()));
+    }
+    let uri = format!("at://{did}/{}/{}", params.collection, params.rkey);
+    let found = match (text("cid")?, text("record_takedown")?) {
+        (Some(cid), None) if params.cid.as_ref().is_none_or(|c| c.as_str() == cid) => {
+            Some(Stored { uri: uri.clone(), cid, content: row.try_get("", "content").map_err(internal)? })
+        }
+        _ => None,
+    };
+    let row = found.ok_or_else(|| {
         XrpcError::new(StatusCode::NOT_FOUND, "RecordNotFound", Some(format!("Could not locate record: {uri}")))
     })?;
     Ok(gr::Output {
-        value: value_of(&actor.did, &row)?,
+        value: value_of(&did, &row)?,
         uri: wire(&uri)?,
         cid: Some(wire(&row.cid)?),
         extra: Default::default(),
