@@ -7,12 +7,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use cid::Cid;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
 
 use super::writer::Built;
 use crate::context::AppContext;
-use crate::db::entities::{blob, record, record_blob, repo_block, repo_root};
+use crate::db::entities::{actor, blob, record, record_blob, repo_block, repo_root};
 use crate::sequencer;
 
 /// Rows per multi-row statement: few enough parameters for either database.
@@ -20,7 +20,22 @@ const CHUNK: usize = 100;
 
 /// Stores `built` (consecutive commits, oldest first) and their events; the blobs that lost a
 /// reference and may now be unreferenced.
-pub(super) async fn store(ctx: &AppContext, did: &str, built: &[Built]) -> Result<Vec<String>, DbErr> {
+/// Why a batch was not stored.
+#[derive(Debug)]
+pub(super) enum StoreError {
+    /// The account may not write now, or the repository is no longer at the commit the batch
+    /// was built on.
+    Refused,
+    Db(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+pub(super) async fn store(ctx: &AppContext, did: &str, built: &[&Built]) -> Result<Vec<String>, StoreError> {
     let (Some(first), Some(last)) = (built.first(), built.last()) else { return Ok(Vec::new()) };
     let mut events = Vec::with_capacity(built.len());
     for commit in built {
@@ -170,16 +185,27 @@ pub(super) async fn store(ctx: &AppContext, did: &str, built: &[Built]) -> Resul
             .await?;
     }
 
-    // The root moves from the commit the batch was built on, or nothing is stored: a writer
-    // elsewhere (another server on the same database) that moved it first wins.
-    let update = repo_root::Entity::update_many()
+    // The root moves only from the commit the batch was built on, and only while the account
+    // is active: one statement checks both, so a writer never needs a separate read first.
+    let active = Query::select()
+        .expr(Expr::val(1))
+        .from(actor::Entity)
+        .and_where(Expr::col((actor::Entity, actor::Column::Did)).eq(did))
+        .and_where(Expr::col((actor::Entity, actor::Column::TakedownRef)).is_null())
+        .and_where(Expr::col((actor::Entity, actor::Column::DeactivatedAt)).is_null())
+        .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
+        .to_owned();
+    let moved = repo_root::Entity::update_many()
         .col_expr(repo_root::Column::Cid, Expr::value(last.data.cid.to_string()))
         .col_expr(repo_root::Column::Rev, Expr::value(last.data.commit.rev.as_str()))
         .col_expr(repo_root::Column::IndexedAt, Expr::value(aurora_atproto::syntax::Datetime::now().as_str()))
         .filter(repo_root::Column::Did.eq(did))
-        .filter(repo_root::Column::Cid.eq(first.base.to_string()));
-    if update.exec(&txn).await?.rows_affected != 1 {
-        return Err(DbErr::Custom(format!("the repository {did} moved while this commit was built")));
+        .filter(repo_root::Column::Cid.eq(first.base.to_string()))
+        .filter(Expr::exists(active))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Err(StoreError::Refused);
     }
     sequencer::append_all(&txn, events).await?;
     txn.commit().await?;

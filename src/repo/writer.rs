@@ -157,87 +157,120 @@ pub(super) struct Built {
 }
 
 async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Option<Cached>>, jobs: Vec<Job>) {
-    let begun = std::time::Instant::now();
-    let cached = match current_state(ctx, did, state.take()).await {
-        Ok(cached) => cached,
-        Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-            return;
-        }
-    };
-    let Cached { mut head, key, commits } = cached;
-    let mut built = Vec::new();
-    let mut waiting = Vec::new();
-    for job in jobs {
-        let mut repo = Repo::from_head(SqlBlockStore::new(&ctx.db, did), head.clone());
-        match build(ctx, did, &mut repo, &job, &key).await {
-            Ok(Some(commit)) => {
-                head = repo.into_head();
-                built.push(commit);
-                waiting.push(job.reply);
-            }
-            Ok(None) => {
-                let _ = job.reply.send(Ok(None));
-            }
-            Err(e) => {
-                let _ = job.reply.send(Err(e));
-            }
-        }
-    }
-    if built.is_empty() {
-        *state = Some(Cached { head, key, commits });
-        return;
-    }
-    let build_micros = begun.elapsed().as_micros() as u64;
-    let stored = super::batch::store(ctx, did, &built).await;
-    let store_micros = begun.elapsed().as_micros() as u64 - build_micros;
-    tracing::debug!(did, commits = built.len(), build_micros, store_micros, "stored a batch");
-    match stored {
-        Ok(released) => {
-            let commits = commits + built.len();
-            if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
-                *state = Some(Cached { head, key, commits });
-            }
-            drop(state);
-            for (reply, commit) in waiting.into_iter().zip(built) {
-                let committed = Committed {
-                    cid: commit.data.cid,
-                    rev: commit.data.commit.rev.to_string(),
-                    outcomes: commit.outcomes,
-                };
-                let _ = reply.send(Ok(Some(committed)));
-            }
-            ctx.firehose.poke();
-            crate::crawl::notify(ctx);
-            if !released.is_empty() {
-                if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &released).await {
-                    tracing::warn!(did, error = %e, "could not release dereferenced blobs");
+    let mut cached = state.take();
+    let mut answers = Vec::new();
+    // A cached state can be stale only if another server moved the repository; the store
+    // notices, and the batch is rebuilt once on the state read afresh.
+    for attempt in 0..2 {
+        let fresh = match cached.take() {
+            Some(cached) => cached,
+            None => match load_state(ctx, did).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    answers = jobs.iter().map(|_| Err(e.clone())).collect();
+                    break;
+                }
+            },
+        };
+        let (head, results) = build_all(ctx, did, &fresh, &jobs).await;
+        let built: Vec<&Built> = results.iter().filter_map(|r| r.as_ref().ok().and_then(Option::as_ref)).collect();
+        let stored = if !built.is_empty() {
+            super::batch::store(ctx, did, &built).await
+        } else if results.iter().any(|r| matches!(r, Ok(None))) {
+            // Nothing to store, so nothing checked the account: a no-op answers as a write would.
+            match crate::api::com::atproto::repo::require_active(ctx, did).await {
+                Ok(()) => Ok(Vec::new()),
+                Err(refusal) => {
+                    answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
+                    break;
                 }
             }
-        }
-        Err(e) => {
-            // Nothing was stored: the state stays unset and is reloaded from the database.
-            drop(state);
-            let error = internal(e);
-            for reply in waiting {
-                let _ = reply.send(Err(error.clone()));
+        } else {
+            Ok(Vec::new())
+        };
+        match stored {
+            Ok(released) => {
+                let commits = fresh.commits + built.len();
+                if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
+                    *state = Some(Cached { head, key: fresh.key, commits });
+                }
+                drop(state);
+                if !built.is_empty() {
+                    ctx.firehose.poke();
+                    crate::crawl::notify(ctx);
+                }
+                answers = results.into_iter().map(|r| r.map(|b| b.map(Built::committed))).collect();
+                send(jobs, answers);
+                if !released.is_empty() {
+                    if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &released).await {
+                        tracing::warn!(did, error = %e, "could not release dereferenced blobs");
+                    }
+                }
+                return;
+            }
+            Err(super::batch::StoreError::Refused) => {
+                // The account may no longer write (deactivated, taken down, deleted), or the
+                // repository moved under a stale state.
+                if let Err(refusal) = crate::api::com::atproto::repo::require_active(ctx, did).await {
+                    answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
+                    break;
+                }
+                if attempt == 1 {
+                    let error = XrpcError::internal(format!("the repository {did} kept moving"));
+                    answers = jobs.iter().map(|_| Err(error.clone())).collect();
+                }
+            }
+            Err(super::batch::StoreError::Db(e)) => {
+                let error = internal(e);
+                answers = jobs.iter().map(|_| Err(error.clone())).collect();
+                break;
             }
         }
+    }
+    // Nothing was stored: the state stays unset and is read afresh by the next batch.
+    drop(state);
+    send(jobs, answers);
+}
+
+fn send(jobs: Vec<Job>, answers: Vec<Reply>) {
+    for (job, answer) in jobs.into_iter().zip(answers) {
+        let _ = job.reply.send(answer);
     }
 }
 
-/// The cached state if it is still the repository's current commit, else a fresh one.
-async fn current_state(ctx: &AppContext, did: &str, cached: Option<Cached>) -> Result<Cached, XrpcError> {
-    let root = super::root(&ctx.db, did)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| XrpcError::internal(format!("{did} has no repository")))?;
-    let root_cid: Cid = root.cid.parse().map_err(internal)?;
-    if let Some(cached) = cached.filter(|c| c.head.commit_cid() == root_cid) {
-        return Ok(cached);
+impl Built {
+    fn committed(self) -> Committed {
+        Committed { cid: self.data.cid, rev: self.data.commit.rev.to_string(), outcomes: self.outcomes }
     }
+}
+
+/// Builds each job's commit on the one before; a job that fails leaves the state as it was.
+async fn build_all(
+    ctx: &AppContext,
+    did: &str,
+    state: &Cached,
+    jobs: &[Job],
+) -> (RepoHead, Vec<Result<Option<Built>, XrpcError>>) {
+    let mut head = state.head.clone();
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut repo = Repo::from_head(SqlBlockStore::new(&ctx.db, did), head.clone());
+        let result = build(ctx, did, &mut repo, job, &state.key).await;
+        if matches!(result, Ok(Some(_))) {
+            head = repo.into_head();
+        }
+        results.push(result);
+    }
+    (head, results)
+}
+
+/// The repository's current state, read from the database.
+async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, XrpcError> {
+    let Some(root) = super::root(&ctx.db, did).await.map_err(internal)? else {
+        crate::api::com::atproto::repo::require_active(ctx, did).await?;
+        return Err(XrpcError::internal(format!("{did} has no repository")));
+    };
+    let root_cid: Cid = root.cid.parse().map_err(internal)?;
     let key = crate::keys::signing_key(ctx, did).await?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(internal)?;
     Ok(Cached { head: repo.into_head(), key, commits: 0 })

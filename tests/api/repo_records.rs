@@ -328,3 +328,60 @@ app_test!(writes_that_land_together_each_commit_or_fail_alone_and_leave_no_stale
         walked.keys().collect::<std::collections::BTreeSet<_>>()
     );
 });
+
+app_test!(writes_are_refused_while_the_account_is_deactivated_and_resume_after, |app| {
+    let account = app.create_account("dormant").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let create = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post("before") });
+    let (status, _) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    assert_eq!(status, 200);
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.deactivateAccount", Some(token), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refused) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    assert_eq!((status, refused["error"].as_str()), (401, Some("AccountDeactivated")), "{refused}");
+    let absent = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": "3jzfcijpj2z2a" });
+    let (status, refused) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&absent)).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("AccountDeactivated")),
+        "even a write with nothing to do"
+    );
+    let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(verify_commit_events(&app, did).await, 2);
+});
+
+app_test!(a_writer_whose_cached_repository_moved_under_it_rebuilds_on_the_current_commit, |app| {
+    let account = app.create_account("shared").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let create = |text: &str| json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
+    let (status, _) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create("one"))).await;
+    assert_eq!(status, 200);
+    // A second server on the same database commits behind this one's cached state.
+    let other = aurora_locus::context::AppContext::build(app.ctx.config.clone()).await.expect("second server");
+    let write = aurora_locus::repo::writer::Write::Create {
+        collection: "app.bsky.feed.post".parse().expect("nsid"),
+        rkey: None,
+        record: post("two"),
+    };
+    let elsewhere = aurora_locus::repo::writer::apply(&other, did, vec![write], None, None)
+        .await
+        .expect("the other server writes")
+        .expect("a commit");
+    let (status, here) =
+        app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create("three"))).await;
+    assert_eq!(status, 200, "{here}");
+    assert!(
+        here["commit"]["rev"].as_str().expect("rev") > elsewhere.rev.as_str(),
+        "built on the other server's commit"
+    );
+    let (_, listed) =
+        app.get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post")).await;
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(3), "{listed}");
+    assert_eq!(verify_commit_events(&app, did).await, 3, "one linear chain");
+});

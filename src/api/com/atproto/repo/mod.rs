@@ -4,6 +4,8 @@ mod blobs;
 mod read;
 mod write;
 
+pub(crate) use write::require_active;
+
 use aurora_generated::com::atproto::repo::{
     apply_writes as aw, create_record as cr, delete_record as dr, describe_repo as dsr, get_record as gr,
     list_missing_blobs as lmb, list_records as lr, put_record as pr, upload_blob as ub, Service,
