@@ -122,21 +122,46 @@ pub async fn apply(
     writer.queue.lock().unwrap_or_else(PoisonError::into_inner).push(Job { prepared, swap_commit, reply });
 
     // Either a batch another request leads takes this write along, or this request gets the
-    // lock and leads the next batch itself, taking along everything queued meanwhile.
-    let guard = tokio::select! {
-        answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
-        guard = writer.state.clone().lock_owned() => guard,
-    };
-    let jobs = std::mem::take(&mut *writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
-    if jobs.is_empty() {
-        drop(guard);
-    } else {
+    // lock and leads the next batch itself, taking along what was queued meanwhile (up to a
+    // bound, so one transaction stays reasonable; the rest go in the next batch).
+    loop {
+        let guard = tokio::select! {
+            answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
+            guard = writer.state.clone().lock_owned() => guard,
+        };
+        let jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        if jobs.is_empty() {
+            drop(guard);
+            continue;
+        }
         // On its own task: a caller that goes away mid-batch must not cancel the others' writes.
         let (ctx, did) = (ctx.clone(), did.to_owned());
         let batch = tokio::spawn(async move { run_batch(&ctx, &did, guard, jobs).await });
         batch.await.map_err(internal)?;
     }
-    answer.await.unwrap_or_else(|_| Err(abandoned()))
+}
+
+/// The most record writes one batch takes on (a single larger request still goes alone).
+const MAX_BATCH_WRITES: usize = 1_000;
+
+/// The oldest queued jobs, up to [`MAX_BATCH_WRITES`] writes and at least one job.
+fn next_batch(queue: &mut Vec<Job>) -> Vec<Job> {
+    let count = batch_len(queue.iter().map(|job| job.prepared.len()));
+    queue.drain(..count).collect()
+}
+
+/// How many of the queued jobs, of these sizes, the next batch takes.
+fn batch_len(sizes: impl IntoIterator<Item = usize>) -> usize {
+    let mut writes = 0;
+    let mut count = 0;
+    for size in sizes {
+        writes += size.max(1);
+        if count > 0 && writes > MAX_BATCH_WRITES {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 fn abandoned() -> XrpcError {
@@ -190,17 +215,21 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
         };
         match stored {
             Ok(released) => {
+                let built_any = !built.is_empty();
                 let commits = fresh.commits + built.len();
                 if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
                     *state = Some(Cached { head, key: fresh.key, commits });
                 }
-                drop(state);
-                if !built.is_empty() {
-                    ctx.firehose.poke();
-                    crate::crawl::notify(ctx);
-                }
                 answers = results.into_iter().map(|r| r.map(|b| b.map(Built::committed))).collect();
+                // Answered before the lock is released, so a waiter that gets the lock next
+                // finds its answer ready rather than an empty queue.
                 send(jobs, answers);
+                drop(state);
+                if !built_any {
+                    return;
+                }
+                ctx.firehose.poke();
+                crate::crawl::notify(ctx);
                 if !released.is_empty() {
                     if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &released).await {
                         tracing::warn!(did, error = %e, "could not release dereferenced blobs");
@@ -228,8 +257,8 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
         }
     }
     // Nothing was stored: the state stays unset and is read afresh by the next batch.
-    drop(state);
     send(jobs, answers);
+    drop(state);
 }
 
 fn send(jobs: Vec<Job>, answers: Vec<Reply>) {
@@ -386,4 +415,18 @@ async fn claim_blobs<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_the_oldest_jobs_up_to_the_write_bound_but_always_one() {
+        assert_eq!(batch_len([]), 0);
+        assert_eq!(batch_len([1; 8]), 8);
+        assert_eq!(batch_len([200; 6]), 5);
+        assert_eq!(batch_len([0, 999, 1]), 2, "an empty job still counts");
+        assert_eq!(batch_len([5_000, 1]), 1, "a larger request goes alone");
+    }
 }
