@@ -77,25 +77,8 @@ pub(super) async fn store(ctx: &AppContext, did: &str, built: &[&Built]) -> Resu
     }
 
     let txn = ctx.db.begin().await?;
-    let present: Vec<repo_block::ActiveModel> = blocks
-        .iter()
-        .filter_map(|(cid, entry)| entry.map(|(bytes, rev)| (cid, bytes, rev)))
-        .map(|(cid, bytes, rev)| repo_block::ActiveModel {
-            did: Set(did.to_owned()),
-            cid: Set(cid.to_string()),
-            rev: Set(rev.to_owned()),
-            size: Set(bytes.len() as i32),
-            content: Set(bytes.to_vec()),
-        })
-        .collect();
-    for chunk in present.chunks(CHUNK) {
-        repo_block::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    let present = blocks.iter().filter_map(|(cid, entry)| entry.map(|(bytes, rev)| (cid, bytes, rev)));
+    super::insert_blocks(&txn, did, present).await?;
     let gone: Vec<String> =
         blocks.iter().filter(|(_, entry)| entry.is_none()).map(|(cid, _)| cid.to_string()).collect();
     for chunk in gone.chunks(500) {

@@ -70,25 +70,7 @@ impl<C: ConnectionTrait + Sync> BlockStore for SqlBlockStore<'_, C> {
 /// Call inside the transaction that also sequences the commit's event.
 pub async fn persist_commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<(), DbErr> {
     let rev = commit.commit.rev.as_str().to_owned();
-    let rows: Vec<repo_block::ActiveModel> = commit
-        .new_blocks
-        .iter()
-        .map(|(cid, bytes)| repo_block::ActiveModel {
-            did: Set(did.to_owned()),
-            cid: Set(cid.to_string()),
-            rev: Set(rev.clone()),
-            size: Set(bytes.len() as i32),
-            content: Set(bytes.to_vec()),
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        repo_block::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned(),
-            )
-            .exec_without_returning(conn)
-            .await?;
-    }
+    insert_blocks(conn, did, commit.new_blocks.iter().map(|(cid, bytes)| (cid, bytes, rev.as_str()))).await?;
     let removed: Vec<String> =
         commit.removed_blocks.iter().filter(|cid| !commit.new_blocks.contains_key(cid)).map(Cid::to_string).collect();
     for chunk in removed.chunks(500) {
@@ -112,6 +94,35 @@ pub async fn persist_commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &Co
         )
         .exec_without_returning(conn)
         .await?;
+    Ok(())
+}
+
+/// Stores blocks of `did`, each with the rev of the commit that wrote it; a block already
+/// stored stays as it is.
+pub(crate) async fn insert_blocks<'a, C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    blocks: impl IntoIterator<Item = (&'a Cid, &'a Bytes, &'a str)>,
+) -> Result<(), DbErr> {
+    let rows: Vec<repo_block::ActiveModel> = blocks
+        .into_iter()
+        .map(|(cid, bytes, rev)| repo_block::ActiveModel {
+            did: Set(did.to_owned()),
+            cid: Set(cid.to_string()),
+            rev: Set(rev.to_owned()),
+            size: Set(bytes.len() as i32),
+            content: Set(bytes.to_vec()),
+        })
+        .collect();
+    // Few enough parameters per statement for either database.
+    for chunk in rows.chunks(100) {
+        repo_block::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
     Ok(())
 }
 
