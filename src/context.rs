@@ -17,6 +17,8 @@ use crate::plc::PlcClient;
 pub struct AppContext {
     pub config: Config,
     pub db: DatabaseConnection,
+    /// On SQLite, the connection repository commits are stored through.
+    pub sqlite_writer: Option<crate::db::SqliteWriter>,
     pub tokens: Tokens,
     pub keys: KeyVault,
     pub plc: PlcClient,
@@ -39,6 +41,8 @@ impl AppContext {
         let rotation_key =
             Keypair::from_private_bytes(KeyType::K256, &rotation_bytes).map_err(|_| BuildError::RotationKey)?;
         let db = crate::db::connect(&config.database_url).await.map_err(BuildError::Database)?;
+        let sqlite_writer = crate::db::SqliteWriter::open(&config.database_url)
+            .map_err(|e| BuildError::Database(sea_orm::DbErr::Custom(format!("cannot open the SQLite writer: {e}"))))?;
         let tokens = Tokens::new(config.jwt_secret.expose(), &config.service_did);
         let keys = KeyVault::new(config.plc_rotation_key_hex.expose());
         let plc = PlcClient::new(&config.did_plc_url);
@@ -58,6 +62,7 @@ impl AppContext {
         Ok(Arc::new(AppContext {
             config,
             db,
+            sqlite_writer,
             tokens,
             keys,
             plc,

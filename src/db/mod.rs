@@ -2,6 +2,9 @@
 //! and migrations serve both.
 
 pub mod entities;
+mod sqlite_writer;
+
+pub use sqlite_writer::SqliteWriter;
 
 use std::time::Duration;
 
@@ -20,7 +23,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     if is_sqlite {
         // One writer at a time is all SQLite allows; readers run beside it under WAL. FULL
         // synchronous mode makes every acknowledged commit durable, as the reference PDS's is.
-        options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|opts| {
+        // A connection to a local file cannot go stale: no need to ping it on every checkout.
+        options.max_connections(8).min_connections(1).test_before_acquire(false).map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
@@ -49,17 +53,35 @@ pub async fn sqlite_journal_mode(db: &DatabaseConnection) -> Result<Option<Strin
 }
 
 fn ensure_sqlite_dir(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return;
-    }
+    let Some(path) = sqlite_path(url) else { return };
     if let Some(parent) = std::path::Path::new(path).parent() {
         let _ = std::fs::create_dir_all(parent);
     }
 }
 
+/// The file a `sqlite:` URL names; `None` for other URLs and in-memory databases.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite:")?;
+    let path = path.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
 /// A cheap round trip, for the health check.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn a_sqlite_url_names_its_file() {
+        assert_eq!(sqlite_path("sqlite:///srv/pds/aurora.sqlite?mode=rwc"), Some("/srv/pds/aurora.sqlite"));
+        assert_eq!(sqlite_path("sqlite://./data/aurora.sqlite"), Some("./data/aurora.sqlite"));
+        assert_eq!(sqlite_path("sqlite:aurora.sqlite"), Some("aurora.sqlite"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/pds"), None);
+    }
 }

@@ -11,8 +11,14 @@
 //! on takes frames from the ring, skipping any it already sent. Because every broadcast frame
 //! was read from the log after its transaction committed, and sequence numbers are assigned in
 //! commit order, a consumer sees every sequence number once and in order.
+//!
+//! While nobody listens live, the tailer reads nothing: it only moves its position to the
+//! newest event it knows was committed. It learns that number before it checks for listeners,
+//! and a listener joins the broadcast before it reads the head of the log, so whatever a new
+//! listener needs lies after the tailer's position.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -41,6 +47,10 @@ struct Shared {
     db: DatabaseConnection,
     wake: Notify,
     live: broadcast::Sender<Arc<LiveFrame>>,
+    /// The highest sequence number a poke reported committed.
+    committed: AtomicI64,
+    /// A poke did not say which numbers it committed.
+    unreported: AtomicBool,
 }
 
 /// The server's firehose: wakes the tailer after commits and hands out consumer streams.
@@ -53,23 +63,38 @@ impl Firehose {
     /// consumer may fall behind by.
     pub async fn start(db: DatabaseConnection, buffer: usize) -> Result<Firehose, DbErr> {
         let head = head(&db).await?;
-        let shared = Arc::new(Shared { db, wake: Notify::new(), live: broadcast::channel(buffer.max(1)).0 });
+        let shared = Arc::new(Shared {
+            db,
+            wake: Notify::new(),
+            live: broadcast::channel(buffer.max(1)).0,
+            committed: AtomicI64::new(head),
+            unreported: AtomicBool::new(false),
+        });
         tokio::spawn(tail(Arc::downgrade(&shared), head));
         Ok(Firehose { shared })
     }
 
     /// Call after committing a transaction that sequenced events.
     pub fn poke(&self) {
+        self.shared.unreported.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
+    /// Call after committing a transaction whose events end at `seq`.
+    pub fn poke_at(&self, seq: i64) {
+        self.shared.committed.fetch_max(seq, Ordering::AcqRel);
         self.shared.wake.notify_one();
     }
 
     /// The frames for a subscriber starting after `cursor` (or at the head, live only).
     pub async fn subscribe(&self, cursor: Option<i64>) -> Result<BoxStream<'static, Vec<u8>>, DbErr> {
         let db = self.shared.db.clone();
+        // Joined before the head is read: see the module notes.
+        let live = self.shared.live.subscribe();
         let head = head(&db).await?;
         let mut pending = VecDeque::new();
         let (last, phase) = match cursor {
-            None => (head, Phase::Live(self.shared.live.subscribe())),
+            None => (head, Phase::Live(live)),
             Some(cursor) if cursor > head => {
                 let frame = error_frame("FutureCursor", "Cursor in the future.");
                 return Ok(stream::iter([frame]).boxed());
@@ -101,6 +126,25 @@ async fn tail(shared: Weak<Shared>, mut last: i64) {
     loop {
         let Some(firehose) = shared.upgrade() else { return };
         let _ = tokio::time::timeout(IDLE_POLL, firehose.wake.notified()).await;
+        if firehose.live.receiver_count() == 0 {
+            // The newest committed number first, then the check for listeners.
+            let committed = if firehose.unreported.swap(false, Ordering::AcqRel) {
+                match head(&firehose.db).await {
+                    Ok(head) => head,
+                    Err(e) => {
+                        tracing::error!(error = %e, "firehose tailer cannot read the event log");
+                        firehose.unreported.store(true, Ordering::Release);
+                        continue;
+                    }
+                }
+            } else {
+                firehose.committed.load(Ordering::Acquire)
+            };
+            if firehose.live.receiver_count() == 0 {
+                last = last.max(committed);
+                continue;
+            }
+        }
         loop {
             match read_after(&firehose.db, last).await {
                 Ok(rows) => {

@@ -204,17 +204,17 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
         } else if results.iter().any(|r| matches!(r, Ok(None))) {
             // Nothing to store, so nothing checked the account: a no-op answers as a write would.
             match crate::api::com::atproto::repo::require_active(ctx, did).await {
-                Ok(()) => Ok(Vec::new()),
+                Ok(()) => Ok(super::batch::Stored::default()),
                 Err(refusal) => {
                     answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
                     break;
                 }
             }
         } else {
-            Ok(Vec::new())
+            Ok(super::batch::Stored::default())
         };
         match stored {
-            Ok(released) => {
+            Ok(super::batch::Stored { released, last_seq }) => {
                 let built_any = !built.is_empty();
                 let commits = fresh.commits + built.len();
                 if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
@@ -228,7 +228,7 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
                 if !built_any {
                     return;
                 }
-                ctx.firehose.poke();
+                ctx.firehose.poke_at(last_seq);
                 crate::crawl::notify(ctx);
                 if !released.is_empty() {
                     if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &released).await {
@@ -249,7 +249,7 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
                     answers = jobs.iter().map(|_| Err(error.clone())).collect();
                 }
             }
-            Err(super::batch::StoreError::Db(e)) => {
+            Err(e) => {
                 let error = internal(e);
                 answers = jobs.iter().map(|_| Err(error.clone())).collect();
                 break;

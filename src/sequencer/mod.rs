@@ -114,6 +114,18 @@ pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> 
     Ok(first.unwrap_or(last - count + 1))
 }
 
+/// [`append_all`] inside a transaction of SQLite's writer connection (`AUTOINCREMENT` numbers
+/// the rows, in commit order); the last number.
+pub(crate) fn append_all_sqlite(txn: &rusqlite::Transaction<'_>, events: Vec<NewEvent>) -> rusqlite::Result<i64> {
+    let mut insert = txn.prepare_cached(
+        "INSERT INTO repo_seq (did, event_type, event, invalidated, sequenced_at) VALUES (?1, ?2, ?3, FALSE, ?4)",
+    )?;
+    for event in events {
+        insert.execute(rusqlite::params![event.did, event.kind, event.body, event.time])?;
+    }
+    Ok(txn.last_insert_rowid())
+}
+
 /// `#identity`: the account's handle or DID document may have changed.
 pub async fn identity<C: ConnectionTrait>(conn: &C, did: &str, handle: Option<&str>) -> Result<i64, DbErr> {
     let time = Datetime::now();
