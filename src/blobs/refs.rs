@@ -1,7 +1,10 @@
 //! Finding the blobs a record references.
 
 use cid::Cid;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::Value;
+
+use crate::db::entities::record_blob;
 
 /// A blob reference inside a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,6 +12,23 @@ pub struct BlobReference {
     pub cid: Cid,
     pub mime_type: String,
     pub size: Option<u64>,
+}
+
+/// The blobs the stored records `uris` reference, as stored (a blob once per record).
+pub async fn stored_for<C: ConnectionTrait>(conn: &C, uris: &[&str]) -> Result<Vec<String>, DbErr> {
+    let mut cids = Vec::new();
+    // Few enough values per `IN (…)` list for either database.
+    for chunk in uris.chunks(500) {
+        let found: Vec<String> = record_blob::Entity::find()
+            .select_only()
+            .column(record_blob::Column::BlobCid)
+            .filter(record_blob::Column::RecordUri.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        cids.extend(found);
+    }
+    Ok(cids)
 }
 
 /// Every blob reference in `value` (typed `{"$type":"blob"}` and legacy `{"cid","mimeType"}`).

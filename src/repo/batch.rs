@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use cid::Cid;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
 
 use super::writer::Built;
 use crate::context::AppContext;
@@ -291,15 +291,8 @@ async fn store_pooled(
     }
 
     let mut released = std::mem::take(&mut effect.released);
+    released.extend(crate::blobs::refs::stored_for(&txn, &effect.stored_before).await?);
     for chunk in effect.stored_before.chunks(IN_LIST) {
-        let old: Vec<String> = record_blob::Entity::find()
-            .select_only()
-            .column(record_blob::Column::BlobCid)
-            .filter(record_blob::Column::RecordUri.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        released.extend(old);
         record_blob::Entity::delete_many()
             .filter(record_blob::Column::RecordUri.is_in(chunk.iter().copied()))
             .exec(&txn)

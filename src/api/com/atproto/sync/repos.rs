@@ -274,7 +274,7 @@ pub async fn list_blobs(ctx: &AppContext, params: lb::Params) -> XrpcResult<lb::
     }
     // With `since`, only blobs that records written after that rev reference.
     if let Some(since) = &params.since {
-        use crate::db::entities::{record, record_blob};
+        use crate::db::entities::record;
         let uris: Vec<String> = record::Entity::find()
             .select_only()
             .column(record::Column::Uri)
@@ -284,18 +284,8 @@ pub async fn list_blobs(ctx: &AppContext, params: lb::Params) -> XrpcResult<lb::
             .all(&ctx.db)
             .await
             .map_err(internal)?;
-        let mut cids: Vec<String> = Vec::new();
-        for chunk in uris.chunks(500) {
-            let found: Vec<String> = record_blob::Entity::find()
-                .select_only()
-                .column(record_blob::Column::BlobCid)
-                .filter(record_blob::Column::RecordUri.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(&ctx.db)
-                .await
-                .map_err(internal)?;
-            cids.extend(found);
-        }
+        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
+        let cids = crate::blobs::refs::stored_for(&ctx.db, &uris).await.map_err(internal)?;
         query = query.filter(blob::Column::Cid.is_in(cids));
     }
     let rows = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
