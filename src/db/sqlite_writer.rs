@@ -4,7 +4,8 @@
 //! those hand-offs cost more than SQLite's own work. SQLite takes one writer at a time in any
 //! case, and a connection that is the usual writer keeps its page cache warm between commits.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -12,22 +13,26 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// How often the checkpointer copies committed pages from the log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// The log size (in pages) at which a commit checkpoints by itself.
-const CHECKPOINT_INLINE_PAGES: i64 = 4_096;
+/// The log size (in pages) from which the checkpointer also lets the log start over.
+const REWIND_PAGES: i64 = 1_024;
+/// The log size (in pages) at which a commit checkpoints by itself, should the checkpointer
+/// fall behind.
+const CHECKPOINT_INLINE_PAGES: i64 = 16_384;
 
 /// Starts the thread that checkpoints the database at `path` until the sender is dropped.
 ///
 /// Its PASSIVE checkpoints copy committed pages into the database beside the commits, holding
-/// nobody up. Under a steady stream of commits they never quite catch up, and only a complete
-/// checkpoint lets the log start over; so once the log reaches [`CHECKPOINT_INLINE_PAGES`] a
-/// commit checkpoints by itself (the few pages left) and the next one rewinds the log.
-fn checkpointer(path: &str) -> rusqlite::Result<std::sync::mpsc::Sender<()>> {
+/// nobody up. But the log only starts over after a checkpoint that copied all of it, and under
+/// a steady stream of commits a checkpoint running beside them never quite does. So once the
+/// log is long, the checkpointer copies the few pages left while holding the writer
+/// connection: commits wait for that short copy instead of a commit stopping to copy the lot.
+fn checkpointer(path: &str, writer: Arc<Mutex<Connection>>) -> rusqlite::Result<mpsc::Sender<()>> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
-        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+            if let Err(e) = checkpoint(&conn, &writer) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }
         }
@@ -38,11 +43,24 @@ fn checkpointer(path: &str) -> rusqlite::Result<std::sync::mpsc::Sender<()>> {
     Ok(stop)
 }
 
+fn checkpoint(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
+    let passive = |conn: &Connection| -> rusqlite::Result<i64> {
+        // (busy, pages in the log, pages copied)
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+    };
+    if passive(conn)? >= REWIND_PAGES {
+        // The lock is not fair: against commits with no pause between them this could wait
+        // long, and meanwhile the commits' own checkpoint keeps the log bounded.
+        passive(&writer.lock().unwrap_or_else(PoisonError::into_inner))?;
+    }
+    Ok(())
+}
+
 /// The writer connection, with the same durability settings as the pool's.
 pub struct SqliteWriter {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     /// Dropping it stops the checkpointer.
-    _checkpoints: std::sync::mpsc::Sender<()>,
+    _checkpoints: mpsc::Sender<()>,
 }
 
 impl SqliteWriter {
@@ -57,12 +75,13 @@ impl SqliteWriter {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.set_prepared_statement_cache_capacity(32);
-        // Checkpoints mostly run beside the commits rather than inside one now and then.
+        // Checkpoints run beside the commits rather than inside one now and then.
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_INLINE_PAGES)?;
-        // After a burst, the rewound log is cut back to this size (bytes).
+        // After a burst, the log is cut back to this size (bytes) when it starts over.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        let checkpoints = checkpointer(path)?;
-        Ok(Some(SqliteWriter { conn: Mutex::new(conn), _checkpoints: checkpoints }))
+        let conn = Arc::new(Mutex::new(conn));
+        let checkpoints = checkpointer(path, conn.clone())?;
+        Ok(Some(SqliteWriter { conn, _checkpoints: checkpoints }))
     }
 
     /// Runs `work` in one transaction, committed when it returns `Ok` and rolled back
@@ -86,5 +105,39 @@ impl SqliteWriter {
             Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteWriter;
+
+    #[test]
+    fn the_log_starts_over_under_a_steady_stream_of_commits() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("log.sqlite");
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID"))
+            .expect("a table");
+        let writer = SqliteWriter::open(&format!("sqlite://{}", path.display())).expect("opens").expect("a file");
+        // Each commit puts about 20 pages in the log: some 50,000 in all, far past the point
+        // where a commit would checkpoint by itself.
+        for _ in 0..2_500 {
+            writer
+                .transaction(|txn| {
+                    for _ in 0..20 {
+                        txn.execute("INSERT INTO t VALUES (randomblob(32), randomblob(400))", [])?;
+                    }
+                    Ok::<_, rusqlite::Error>(())
+                })
+                .expect("a commit");
+            // The pause a server has between commits, building the next one.
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        let log = std::fs::metadata(format!("{}-wal", path.display())).expect("the log").len();
+        assert!(log < 32 << 20, "the log grew to {log} bytes");
+        let rows: i64 =
+            writer.transaction(|txn| txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))).expect("a count");
+        assert_eq!(rows, 50_000);
     }
 }
