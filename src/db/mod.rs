@@ -12,6 +12,9 @@ use aurora_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 
+/// How long a SQLite connection waits for another's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects and brings the schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
@@ -28,7 +31,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .create_if_missing(true)
                 // SQLite runs on a worker thread that hands rows over through a channel of
                 // this many; the default of 50 makes a repository export switch threads every

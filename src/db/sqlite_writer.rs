@@ -27,8 +27,7 @@ const CHECKPOINT_INLINE_PAGES: i64 = 16_384;
 /// log is long, the checkpointer copies the few pages left while holding the writer
 /// connection: commits wait for that short copy instead of a commit stopping to copy the lot.
 fn checkpointer(path: &str, writer: Arc<Mutex<Connection>>) -> rusqlite::Result<mpsc::Sender<()>> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    let conn = connect(path)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
@@ -56,6 +55,14 @@ fn checkpoint(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result
     Ok(())
 }
 
+/// A connection to the existing database file at `path`, waiting for the write lock as the
+/// pool's connections do.
+fn connect(path: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(super::SQLITE_BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
 /// The writer connection, with the same durability settings as the pool's.
 pub struct SqliteWriter {
     conn: Arc<Mutex<Connection>>,
@@ -67,9 +74,7 @@ impl SqliteWriter {
     /// Opens the database file `url` names (`sqlite://path?…`); `None` for other databases.
     pub fn open(url: &str) -> rusqlite::Result<Option<SqliteWriter>> {
         let Some(path) = super::sqlite_path(url) else { return Ok(None) };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        let conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before it is acknowledged, as through the pool.
         conn.pragma_update(None, "synchronous", "FULL")?;
