@@ -55,8 +55,10 @@ impl AppContext {
         }
         let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
         let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
-        let firehose =
-            crate::firehose::Firehose::start(db.clone(), config.firehose_buffer).await.map_err(BuildError::Database)?;
+        let log_sync = sqlite_writer.as_ref().map(crate::db::SqliteWriter::log_sync);
+        let firehose = crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync)
+            .await
+            .map_err(BuildError::Database)?;
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
             .map_err(BuildError::Resolver)?;
         Ok(Arc::new(AppContext {

@@ -3,8 +3,10 @@
 
 pub mod entities;
 mod sqlite_writer;
+mod wal_sync;
 
 pub use sqlite_writer::SqliteWriter;
+pub use wal_sync::WalSync;
 
 use std::time::Duration;
 

@@ -3,6 +3,10 @@
 //! is a round trip to sqlx's worker thread; a commit takes about seven, and on a small machine
 //! those hand-offs cost more than SQLite's own work. SQLite takes one writer at a time in any
 //! case, and a connection that is the usual writer keeps its page cache warm between commits.
+//!
+//! The writer commits without waiting for the disk: a commit counts as done once
+//! [`SqliteWriter::synced`] says so, which syncs the log for every commit made meanwhile (see
+//! [`WalSync`]).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,6 +14,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::wal_sync::WalSync;
 
 /// How often the checkpointer copies committed pages from the log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -63,9 +69,10 @@ fn connect(path: &str) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The writer connection, with the same durability settings as the pool's.
+/// The writer connection: commits durable as the pool's are, once synced.
 pub struct SqliteWriter {
     conn: Arc<Mutex<Connection>>,
+    sync: Arc<WalSync>,
     /// Dropping it stops the checkpointer.
     _checkpoints: mpsc::Sender<()>,
 }
@@ -76,34 +83,53 @@ impl SqliteWriter {
         let Some(path) = super::sqlite_path(url) else { return Ok(None) };
         let conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a commit is on disk before it is acknowledged, as through the pool.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL: commits do not sync the log themselves; the syncing thread does, and a
+        // commit is acknowledged only after that (see `synced`). Checkpoints still sync.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.set_prepared_statement_cache_capacity(32);
         // Checkpoints run beside the commits rather than inside one now and then.
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_INLINE_PAGES)?;
         // After a burst, the log is cut back to this size (bytes) when it starts over.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM repo_seq", [], |row| row.get(0))?;
+        let sync = Arc::new(WalSync::new(path, head));
         let conn = Arc::new(Mutex::new(conn));
         let checkpoints = checkpointer(path, conn.clone())?;
-        Ok(Some(SqliteWriter { conn, _checkpoints: checkpoints }))
+        Ok(Some(SqliteWriter { conn, sync, _checkpoints: checkpoints }))
+    }
+
+    /// Waits until every transaction this writer committed before the call is on disk.
+    pub async fn synced(&self) {
+        self.sync.wait().await;
+    }
+
+    /// How far the event log may be read by what leaves the server.
+    pub fn log_sync(&self) -> Arc<WalSync> {
+        self.sync.clone()
     }
 
     /// Runs `work` in one transaction, committed when it returns `Ok` and rolled back
-    /// otherwise. The transaction takes SQLite's write lock at its start, so it never has to
-    /// give up halfway for another writer.
+    /// otherwise; `work` also returns the newest event sequence number the transaction wrote
+    /// (0 for none). The transaction takes SQLite's write lock at its start, so it never has
+    /// to give up halfway for another writer. The commit is written but not yet on disk when
+    /// this returns: await [`SqliteWriter::synced`] before acknowledging it.
     ///
-    /// It blocks the calling thread for the length of the transaction (its sync to disk
-    /// included); on a multi-threaded runtime the thread's other tasks move elsewhere meanwhile.
+    /// It blocks the calling thread for the length of the transaction; on a multi-threaded
+    /// runtime the thread's other tasks move elsewhere meanwhile.
     pub fn transaction<T, E: From<rusqlite::Error>>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+        work: impl FnOnce(&Transaction<'_>) -> Result<(T, i64), E>,
     ) -> Result<T, E> {
         let run = || {
             let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
             let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = work(&txn)?;
-            txn.commit()?;
+            let (out, seq) = work(&txn)?;
+            // Announced before anyone can read the events, so readers of the log hold back.
+            self.sync.announce(seq);
+            let committed = txn.commit();
+            self.sync.finished(seq);
+            committed?;
             Ok(out)
         };
         match Handle::try_current().map(|handle| handle.runtime_flavor()) {
@@ -117,13 +143,53 @@ impl SqliteWriter {
 mod tests {
     use super::SqliteWriter;
 
-    #[test]
-    fn the_log_starts_over_under_a_steady_stream_of_commits() {
+    #[tokio::test]
+    async fn events_stay_unreadable_until_their_commit_is_synced() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("log.sqlite");
         rusqlite::Connection::open(&path)
-            .and_then(|c| c.execute_batch("CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID"))
-            .expect("a table");
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); \
+                     INSERT INTO repo_seq (v) VALUES ('before')",
+                )
+            })
+            .expect("a log");
+        let writer = SqliteWriter::open(&format!("sqlite://{}", path.display())).expect("opens").expect("a file");
+        let log = writer.log_sync();
+        assert_eq!(log.limit(), None, "everything before the writer opened is on disk");
+        let seq = writer
+            .transaction(|txn| {
+                txn.execute("INSERT INTO repo_seq (v) VALUES ('new')", [])?;
+                Ok::<_, rusqlite::Error>((txn.last_insert_rowid(), txn.last_insert_rowid()))
+            })
+            .expect("a commit");
+        assert_eq!(seq, 2);
+        assert_eq!(log.limit(), Some(1), "the new event waits for the sync");
+        writer.synced().await;
+        assert_eq!(log.limit(), None);
+        // A transaction that fails after announcing nothing leaves the log readable.
+        let failed = writer.transaction(|txn| {
+            txn.execute("INSERT INTO nowhere VALUES (1)", [])?;
+            Ok::<_, rusqlite::Error>(((), 3))
+        });
+        assert!(failed.is_err());
+        assert_eq!(log.limit(), None);
+        writer.synced().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_log_starts_over_under_a_steady_stream_of_commits() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("log.sqlite");
+        rusqlite::Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID; \
+                     CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT)",
+                )
+            })
+            .expect("tables");
         let writer = SqliteWriter::open(&format!("sqlite://{}", path.display())).expect("opens").expect("a file");
         // Each commit puts about 20 pages in the log: some 50,000 in all, far past the point
         // where a commit would checkpoint by itself.
@@ -133,16 +199,19 @@ mod tests {
                     for _ in 0..20 {
                         txn.execute("INSERT INTO t VALUES (randomblob(32), randomblob(400))", [])?;
                     }
-                    Ok::<_, rusqlite::Error>(())
+                    Ok::<_, rusqlite::Error>(((), 0))
                 })
                 .expect("a commit");
-            // The pause a server has between commits, building the next one.
-            std::thread::sleep(std::time::Duration::from_micros(100));
+            // A server's writer waits for the sync before it answers and gets the next write.
+            writer.synced().await;
         }
         let log = std::fs::metadata(format!("{}-wal", path.display())).expect("the log").len();
         assert!(log < 32 << 20, "the log grew to {log} bytes");
-        let rows: i64 =
-            writer.transaction(|txn| txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))).expect("a count");
+        let rows: i64 = writer
+            .transaction(|txn| {
+                Ok::<_, rusqlite::Error>((txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?, 0))
+            })
+            .expect("a count");
         assert_eq!(rows, 50_000);
     }
 }

@@ -16,6 +16,10 @@
 //! newest event it knows was committed. It learns that number before it checks for listeners,
 //! and a listener joins the broadcast before it reads the head of the log, so whatever a new
 //! listener needs lies after the tailer's position.
+//!
+//! On SQLite, commits are readable a moment before they are synced to disk; the log is read
+//! no further than the last synced event (see [`crate::db::WalSync`]), so no event goes out
+//! that a crash could still take back.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -29,6 +33,7 @@ use tokio::sync::{broadcast, Notify};
 use aurora_atproto::data::{self, Ipld};
 
 use crate::db::entities::repo_seq;
+use crate::db::WalSync;
 
 /// Events read from the log per query.
 const PAGE: u64 = 500;
@@ -45,6 +50,8 @@ struct LiveFrame {
 
 struct Shared {
     db: DatabaseConnection,
+    /// On SQLite: how far the log is on disk.
+    log: Option<Arc<WalSync>>,
     wake: Notify,
     live: broadcast::Sender<Arc<LiveFrame>>,
     /// The highest sequence number a poke reported committed.
@@ -60,11 +67,13 @@ pub struct Firehose {
 
 impl Firehose {
     /// Starts the tailer at the log's current head. `buffer` is how many live frames a
-    /// consumer may fall behind by.
-    pub async fn start(db: DatabaseConnection, buffer: usize) -> Result<Firehose, DbErr> {
-        let head = head(&db).await?;
+    /// consumer may fall behind by; `log` tells how far the log is on disk, where commits can
+    /// be read before they are.
+    pub async fn start(db: DatabaseConnection, buffer: usize, log: Option<Arc<WalSync>>) -> Result<Firehose, DbErr> {
+        let head = head(&db, log.as_deref()).await?;
         let shared = Arc::new(Shared {
             db,
+            log,
             wake: Notify::new(),
             live: broadcast::channel(buffer.max(1)).0,
             committed: AtomicI64::new(head),
@@ -89,9 +98,10 @@ impl Firehose {
     /// The frames for a subscriber starting after `cursor` (or at the head, live only).
     pub async fn subscribe(&self, cursor: Option<i64>) -> Result<BoxStream<'static, Vec<u8>>, DbErr> {
         let db = self.shared.db.clone();
+        let log = self.shared.log.clone();
         // Joined before the head is read: see the module notes.
         let live = self.shared.live.subscribe();
-        let head = head(&db).await?;
+        let head = head(&db, log.as_deref()).await?;
         let mut pending = VecDeque::new();
         let (last, phase) = match cursor {
             None => (head, Phase::Live(live)),
@@ -111,7 +121,8 @@ impl Firehose {
                 _ => (cursor, Phase::Backfill),
             },
         };
-        let consumer = Consumer { shared: Arc::downgrade(&self.shared), db, last, phase, pending, finished: false };
+        let consumer =
+            Consumer { shared: Arc::downgrade(&self.shared), db, log, last, phase, pending, finished: false };
         Ok(stream::unfold(consumer, |mut consumer| async move {
             let frame = consumer.next().await?;
             Some((frame, consumer))
@@ -129,7 +140,7 @@ async fn tail(shared: Weak<Shared>, mut last: i64) {
         if firehose.live.receiver_count() == 0 {
             // The newest committed number first, then the check for listeners.
             let committed = if firehose.unreported.swap(false, Ordering::AcqRel) {
-                match head(&firehose.db).await {
+                match head(&firehose.db, firehose.log.as_deref()).await {
                     Ok(head) => head,
                     Err(e) => {
                         tracing::error!(error = %e, "firehose tailer cannot read the event log");
@@ -146,7 +157,7 @@ async fn tail(shared: Weak<Shared>, mut last: i64) {
             }
         }
         loop {
-            match read_after(&firehose.db, last).await {
+            match read_after(&firehose.db, firehose.log.as_deref(), last).await {
                 Ok(rows) => {
                     let full = rows.len() as u64 == PAGE;
                     for row in rows {
@@ -179,6 +190,7 @@ enum Phase {
 struct Consumer {
     shared: Weak<Shared>,
     db: DatabaseConnection,
+    log: Option<Arc<WalSync>>,
     /// The last sequence number queued for this consumer.
     last: i64,
     phase: Phase,
@@ -197,7 +209,7 @@ impl Consumer {
             }
             match &mut self.phase {
                 Phase::Backfill => {
-                    let rows = match read_after(&self.db, self.last).await {
+                    let rows = match read_after(&self.db, self.log.as_deref(), self.last).await {
                         Ok(rows) => rows,
                         Err(e) => return Some(self.fail(e)),
                     };
@@ -210,7 +222,7 @@ impl Consumer {
                     let shared = self.shared.upgrade()?;
                     let receiver = shared.live.subscribe();
                     self.queue(rows);
-                    match read_after(&self.db, self.last).await {
+                    match read_after(&self.db, self.log.as_deref(), self.last).await {
                         Ok(rows) => self.queue(rows),
                         Err(e) => return Some(self.fail(e)),
                     }
@@ -250,14 +262,20 @@ impl Consumer {
     }
 }
 
-async fn read_after(db: &DatabaseConnection, seq: i64) -> Result<Vec<repo_seq::Model>, DbErr> {
-    repo_seq::Entity::find()
+/// The next page of events after `seq`, none of them past what is on disk.
+async fn read_after(db: &DatabaseConnection, log: Option<&WalSync>, seq: i64) -> Result<Vec<repo_seq::Model>, DbErr> {
+    let mut rows = repo_seq::Entity::find()
         .filter(repo_seq::Column::Seq.gt(seq))
         .filter(repo_seq::Column::Invalidated.eq(false))
         .order_by_asc(repo_seq::Column::Seq)
         .limit(PAGE)
         .all(db)
-        .await
+        .await?;
+    // After the read: see `WalSync::limit`.
+    if let Some(limit) = log.and_then(WalSync::limit) {
+        rows.retain(|row| row.seq <= limit);
+    }
+    Ok(rows)
 }
 
 fn frame(header: Vec<(&str, Ipld)>, body: Ipld) -> Option<Vec<u8>> {
@@ -291,8 +309,10 @@ fn event_frame(row: &repo_seq::Model) -> Option<Vec<u8>> {
     frame(vec![("op", Ipld::Integer(1)), ("t", Ipld::String(format!("#{}", row.event_type)))], Ipld::Map(body))
 }
 
-async fn head(db: &DatabaseConnection) -> Result<i64, DbErr> {
-    Ok(repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(db).await?.map_or(0, |r| r.seq))
+/// The newest event that is on disk.
+async fn head(db: &DatabaseConnection, log: Option<&WalSync>) -> Result<i64, DbErr> {
+    let head = repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(db).await?.map_or(0, |r| r.seq);
+    Ok(log.and_then(WalSync::limit).map_or(head, |limit| head.min(limit)))
 }
 
 async fn oldest(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {

@@ -86,7 +86,10 @@ pub(super) async fn store(ctx: &AppContext, did: &str, built: &[&Built]) -> Resu
         return Ok(Stored::default());
     };
     let (released, last_seq) = match &ctx.sqlite_writer {
-        Some(writer) => writer.transaction(|txn| store_sqlite(txn, did, &mut effect))?,
+        Some(writer) => writer.transaction(|txn| {
+            let (released, last_seq) = store_sqlite(txn, did, &mut effect)?;
+            Ok::<_, StoreError>(((released, last_seq), last_seq))
+        })?,
         None => store_pooled(ctx, did, &mut effect).await?,
     };
     // Only blobs no current record of this batch references may have become unreferenced.

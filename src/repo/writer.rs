@@ -4,6 +4,8 @@
 //! before, and stores them all in one transaction — one sync to disk for the lot, where each
 //! request alone would pay its own. Between batches the lock keeps the repository's decoded
 //! tree and signing key, so a commit reads nothing but the current root from the database.
+//! On SQLite the lock is let go once the batch is written, before it is synced to disk: the
+//! next batch builds and stores during the sync, and the answers wait for it.
 //!
 //! Each request still gets its own commit, rev and `#commit` event, exactly as if it had been
 //! alone; a request that fails (a swap mismatch, an existing record) fails alone and the
@@ -122,23 +124,21 @@ pub async fn apply(
     writer.queue.lock().unwrap_or_else(PoisonError::into_inner).push(Job { prepared, swap_commit, reply });
 
     // Either a batch another request leads takes this write along, or this request gets the
-    // lock and leads the next batch itself, taking along what was queued meanwhile (up to a
-    // bound, so one transaction stays reasonable; the rest go in the next batch).
-    loop {
-        let guard = tokio::select! {
-            answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
-            guard = writer.state.clone().lock_owned() => guard,
-        };
-        let jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        if jobs.is_empty() {
-            drop(guard);
-            continue;
-        }
+    // lock and leads batches itself, taking along what was queued meanwhile (up to a bound per
+    // batch, so one transaction stays reasonable; the rest go in the next).
+    let guard = tokio::select! {
+        answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
+        guard = writer.state.clone().lock_owned() => guard,
+    };
+    let jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
+    if jobs.is_empty() {
+        // Only a leader takes jobs from the queue: one took this write and will answer.
+        drop(guard);
+    } else {
         // On its own task: a caller that goes away mid-batch must not cancel the others' writes.
-        let (ctx, did) = (ctx.clone(), did.to_owned());
-        let batch = tokio::spawn(async move { run_batch(&ctx, &did, guard, jobs).await });
-        batch.await.map_err(internal)?;
+        tokio::spawn(lead(ctx.clone(), did.to_owned(), writer, guard, jobs));
     }
+    answer.await.unwrap_or_else(|_| Err(abandoned()))
 }
 
 /// The most record writes one batch takes on (a single larger request still goes alone).
@@ -181,7 +181,72 @@ pub(super) struct Built {
     pub(super) paths: Vec<(String, String)>,
 }
 
-async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Option<Cached>>, jobs: Vec<Job>) {
+/// Leads batches while the lock is held: after each batch is stored, takes whatever queued
+/// meanwhile as the next, so a busy repository goes from one batch to the next without
+/// handing the lock around. Each stored batch is answered on its own task once it is on disk,
+/// while the next one is built.
+async fn lead(
+    ctx: Arc<AppContext>,
+    did: String,
+    writer: Arc<RepoWriter>,
+    mut state: OwnedMutexGuard<Option<Cached>>,
+    mut jobs: Vec<Job>,
+) {
+    loop {
+        let stored = run_batch(&ctx, &did, &mut state, jobs).await;
+        let next = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        if next.is_empty() {
+            drop(state);
+            if let Some(stored) = stored {
+                stored.answer(&ctx, &did).await;
+            }
+            return;
+        }
+        if let Some(stored) = stored {
+            let (ctx, did) = (ctx.clone(), did.clone());
+            tokio::spawn(async move { stored.answer(&ctx, &did).await });
+        }
+        jobs = next;
+    }
+}
+
+/// A batch written to the database, to be answered once it is on disk.
+struct StoredBatch {
+    jobs: Vec<Job>,
+    answers: Vec<Reply>,
+    /// Whether it made any commit (a batch of no-ops has nothing to sync or announce).
+    committed: bool,
+    stored: super::batch::Stored,
+}
+
+impl StoredBatch {
+    async fn answer(self, ctx: &AppContext, did: &str) {
+        let StoredBatch { jobs, answers, committed, stored } = self;
+        if committed {
+            if let Some(writer) = &ctx.sqlite_writer {
+                writer.synced().await;
+            }
+            ctx.firehose.poke_at(stored.last_seq);
+            crate::crawl::notify(ctx);
+            // Before answering, so a client that deleted a blob's last reference finds it gone.
+            if !stored.released.is_empty() {
+                if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &stored.released).await {
+                    tracing::warn!(did, error = %e, "could not release dereferenced blobs");
+                }
+            }
+        }
+        send(jobs, answers);
+    }
+}
+
+/// Builds and stores one batch; what was stored, still to be answered, or `None` when the
+/// batch failed as a whole and its jobs are answered already.
+async fn run_batch(
+    ctx: &AppContext,
+    did: &str,
+    state: &mut OwnedMutexGuard<Option<Cached>>,
+    jobs: Vec<Job>,
+) -> Option<StoredBatch> {
     let mut cached = state.take();
     let mut answers = Vec::new();
     // A cached state can be stale only if another server moved the repository; the store
@@ -214,28 +279,14 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
             Ok(super::batch::Stored::default())
         };
         match stored {
-            Ok(super::batch::Stored { released, last_seq }) => {
-                let built_any = !built.is_empty();
+            Ok(stored) => {
+                let committed = !built.is_empty();
                 let commits = fresh.commits + built.len();
                 if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
-                    *state = Some(Cached { head, key: fresh.key, commits });
+                    **state = Some(Cached { head, key: fresh.key, commits });
                 }
-                answers = results.into_iter().map(|r| r.map(|b| b.map(Built::committed))).collect();
-                // Answered before the lock is released, so a waiter that gets the lock next
-                // finds its answer ready rather than an empty queue.
-                send(jobs, answers);
-                drop(state);
-                if !built_any {
-                    return;
-                }
-                ctx.firehose.poke_at(last_seq);
-                crate::crawl::notify(ctx);
-                if !released.is_empty() {
-                    if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &released).await {
-                        tracing::warn!(did, error = %e, "could not release dereferenced blobs");
-                    }
-                }
-                return;
+                let answers = results.into_iter().map(|r| r.map(|b| b.map(Built::committed))).collect();
+                return Some(StoredBatch { jobs, answers, committed, stored });
             }
             Err(super::batch::StoreError::Refused) => {
                 // The account may no longer write (deactivated, taken down, deleted), or the
@@ -258,7 +309,7 @@ async fn run_batch(ctx: &AppContext, did: &str, mut state: OwnedMutexGuard<Optio
     }
     // Nothing was stored: the state stays unset and is read afresh by the next batch.
     send(jobs, answers);
-    drop(state);
+    None
 }
 
 fn send(jobs: Vec<Job>, answers: Vec<Reply>) {
