@@ -132,10 +132,16 @@ impl SqliteWriter {
             committed?;
             Ok(out)
         };
-        match Handle::try_current().map(|handle| handle.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        }
+        blocking_here(run)
+    }
+}
+
+/// Runs `work`, which blocks, on the calling thread; on a multi-threaded runtime the thread's
+/// other tasks move elsewhere meanwhile.
+pub(super) fn blocking_here<T>(work: impl FnOnce() -> T) -> T {
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
@@ -143,19 +149,21 @@ impl SqliteWriter {
 mod tests {
     use super::SqliteWriter;
 
-    #[tokio::test]
-    async fn events_stay_unreadable_until_their_commit_is_synced() {
+    /// A writer over a fresh database made by `schema`; the directory holds `log.sqlite`.
+    fn writer_over(schema: &str) -> (tempfile::TempDir, SqliteWriter) {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("log.sqlite");
-        rusqlite::Connection::open(&path)
-            .and_then(|c| {
-                c.execute_batch(
-                    "CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); \
-                     INSERT INTO repo_seq (v) VALUES ('before')",
-                )
-            })
-            .expect("a log");
+        rusqlite::Connection::open(&path).and_then(|c| c.execute_batch(schema)).expect("a schema");
         let writer = SqliteWriter::open(&format!("sqlite://{}", path.display())).expect("opens").expect("a file");
+        (dir, writer)
+    }
+
+    #[tokio::test]
+    async fn events_stay_unreadable_until_their_commit_is_synced() {
+        let (_dir, writer) = writer_over(
+            "CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT); \
+             INSERT INTO repo_seq (v) VALUES ('before')",
+        );
         let log = writer.log_sync();
         assert_eq!(log.limit(), None, "everything before the writer opened is on disk");
         let seq = writer
@@ -180,17 +188,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_log_starts_over_under_a_steady_stream_of_commits() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (dir, writer) = writer_over(
+            "CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID; \
+             CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT)",
+        );
         let path = dir.path().join("log.sqlite");
-        rusqlite::Connection::open(&path)
-            .and_then(|c| {
-                c.execute_batch(
-                    "CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID; \
-                     CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT)",
-                )
-            })
-            .expect("tables");
-        let writer = SqliteWriter::open(&format!("sqlite://{}", path.display())).expect("opens").expect("a file");
         // Each commit puts about 20 pages in the log: some 50,000 in all, far past the point
         // where a commit would checkpoint by itself.
         for _ in 0..2_500 {

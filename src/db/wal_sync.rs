@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::watch;
 
 /// Where the writer connection's commits are: written to the log, and synced to disk.
@@ -87,11 +86,9 @@ impl WalSync {
         // Read before the sync: whatever these count had finished writing.
         let commits = self.commits.load(Ordering::SeqCst);
         let written = self.written.load(Ordering::SeqCst);
-        let run = || sync(&mut self.file.lock().unwrap_or_else(PoisonError::into_inner), &self.log);
-        let synced = match Handle::try_current().map(|handle| handle.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        };
+        let synced = super::sqlite_writer::blocking_here(|| {
+            sync(&mut self.file.lock().unwrap_or_else(PoisonError::into_inner), &self.log)
+        });
         if let Err(e) = synced {
             // After a failed sync the kernel may have dropped the pages it could not write,
             // so a retry proves nothing: stop, and let SQLite recover from what is on disk at
