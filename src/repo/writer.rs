@@ -4,8 +4,8 @@
 //! before, and stores them all in one transaction — one sync to disk for the lot, where each
 //! request alone would pay its own. Between batches the lock keeps the repository's decoded
 //! tree and signing key, so a commit reads nothing but the current root from the database.
-//! On SQLite the lock is let go once the batch is written, before it is synced to disk: the
-//! next batch builds and stores during the sync, and the answers wait for it.
+//! The lock holder then leads whatever queued meanwhile as the next batch; on SQLite that one
+//! is built and stored while the batch before it is synced to disk, whose answers wait for it.
 //!
 //! Each request still gets its own commit, rev and `#commit` event, exactly as if it had been
 //! alone; a request that fails (a swap mismatch, an existing record) fails alone and the
