@@ -8,6 +8,7 @@
 //! [`SqliteWriter::synced`] says so, which syncs the log for every commit made meanwhile (see
 //! [`WalSync`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,15 +31,19 @@ const CHECKPOINT_INLINE_PAGES: i64 = 16_384;
 /// Its PASSIVE checkpoints copy committed pages into the database beside the commits, holding
 /// nobody up. But the log only starts over after a checkpoint that copied all of it, and under
 /// a steady stream of commits a checkpoint running beside them never quite does. So once the
-/// log is long, the checkpointer copies the few pages left while holding the writer
-/// connection: commits wait for that short copy instead of a commit stopping to copy the lot.
-fn checkpointer(path: &str, writer: Arc<Mutex<Connection>>) -> rusqlite::Result<mpsc::Sender<()>> {
+/// log is long, the checkpointer raises `rewind`, and the writer's next transaction first
+/// copies the few pages left itself: that commit waits for a short copy instead of one
+/// stopping to copy the lot. (Waiting for the writer's lock instead left it to chance: the
+/// writer takes the lock again the moment it lets go.)
+fn checkpointer(path: &str, rewind: Arc<AtomicBool>) -> rusqlite::Result<mpsc::Sender<()>> {
     let conn = connect(path)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-            if let Err(e) = checkpoint(&conn, &writer) {
-                tracing::warn!(error = %e, "SQLite checkpoint failed");
+            match checkpoint(&conn) {
+                Ok(left) if left >= REWIND_PAGES => rewind.store(true, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
             }
         }
     });
@@ -48,17 +53,10 @@ fn checkpointer(path: &str, writer: Arc<Mutex<Connection>>) -> rusqlite::Result<
     Ok(stop)
 }
 
-fn checkpoint(conn: &Connection, writer: &Mutex<Connection>) -> rusqlite::Result<()> {
-    let passive = |conn: &Connection| -> rusqlite::Result<i64> {
-        // (busy, pages in the log, pages copied)
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-    };
-    if passive(conn)? >= REWIND_PAGES {
-        // The lock is not fair: against commits with no pause between them this could wait
-        // long, and meanwhile the commits' own checkpoint keeps the log bounded.
-        passive(&writer.lock().unwrap_or_else(PoisonError::into_inner))?;
-    }
-    Ok(())
+/// A PASSIVE checkpoint on `conn`; how many pages the log holds.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    // (busy, pages in the log, pages copied)
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 /// A connection to the existing database file at `path`, waiting for the write lock as the
@@ -69,9 +67,20 @@ fn connect(path: &str) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Why the writer could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start the thread that syncs the log: {0}")]
+    SyncThread(std::io::Error),
+}
+
 /// The writer connection: commits durable as the pool's are, once synced.
 pub struct SqliteWriter {
-    conn: Arc<Mutex<Connection>>,
+    conn: Mutex<Connection>,
+    /// The checkpointer asks the next transaction to finish its checkpoint.
+    rewind: Arc<AtomicBool>,
     sync: Arc<WalSync>,
     /// Dropping it stops the checkpointer.
     _checkpoints: mpsc::Sender<()>,
@@ -79,7 +88,7 @@ pub struct SqliteWriter {
 
 impl SqliteWriter {
     /// Opens the database file `url` names (`sqlite://path?…`); `None` for other databases.
-    pub fn open(url: &str) -> rusqlite::Result<Option<SqliteWriter>> {
+    pub fn open(url: &str) -> Result<Option<SqliteWriter>, OpenError> {
         let Some(path) = super::sqlite_path(url) else { return Ok(None) };
         let conn = connect(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -93,10 +102,10 @@ impl SqliteWriter {
         // After a burst, the log is cut back to this size (bytes) when it starts over.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM repo_seq", [], |row| row.get(0))?;
-        let sync = Arc::new(WalSync::new(path, head));
-        let conn = Arc::new(Mutex::new(conn));
-        let checkpoints = checkpointer(path, conn.clone())?;
-        Ok(Some(SqliteWriter { conn, sync, _checkpoints: checkpoints }))
+        let sync = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
+        let rewind = Arc::new(AtomicBool::new(false));
+        let checkpoints = checkpointer(path, rewind.clone())?;
+        Ok(Some(SqliteWriter { conn: Mutex::new(conn), rewind, sync, _checkpoints: checkpoints }))
     }
 
     /// Waits until every transaction this writer committed before the call is on disk.
@@ -123,6 +132,11 @@ impl SqliteWriter {
     ) -> Result<T, E> {
         let run = || {
             let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.rewind.swap(false, Ordering::Relaxed) {
+                if let Err(e) = checkpoint(&conn) {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
             let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (out, seq) = work(&txn)?;
             // Announced before anyone can read the events, so readers of the log hold back.
@@ -136,9 +150,15 @@ impl SqliteWriter {
     }
 }
 
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        self.sync.close();
+    }
+}
+
 /// Runs `work`, which blocks, on the calling thread; on a multi-threaded runtime the thread's
 /// other tasks move elsewhere meanwhile.
-pub(super) fn blocking_here<T>(work: impl FnOnce() -> T) -> T {
+fn blocking_here<T>(work: impl FnOnce() -> T) -> T {
     match Handle::try_current().map(|handle| handle.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
@@ -166,6 +186,7 @@ mod tests {
         );
         let log = writer.log_sync();
         assert_eq!(log.limit(), None, "everything before the writer opened is on disk");
+        log.hold(true);
         let seq = writer
             .transaction(|txn| {
                 txn.execute("INSERT INTO repo_seq (v) VALUES ('new')", [])?;
@@ -174,6 +195,7 @@ mod tests {
             .expect("a commit");
         assert_eq!(seq, 2);
         assert_eq!(log.limit(), Some(1), "the new event waits for the sync");
+        log.hold(false);
         writer.synced().await;
         assert_eq!(log.limit(), None);
         // A transaction that fails after announcing nothing leaves the log readable.
