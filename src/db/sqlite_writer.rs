@@ -5,8 +5,8 @@
 //! case, and a connection that is the usual writer keeps its page cache warm between commits.
 //!
 //! The writer commits without waiting for the disk: a commit counts as done once
-//! [`SqliteWriter::synced`] says so, which syncs the log for every commit made meanwhile (see
-//! [`WalSync`]).
+//! [`SqliteWriter::synced`] says so, after the thread that syncs the log has synced it past
+//! that commit (see [`WalSync`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
