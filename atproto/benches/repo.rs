@@ -76,44 +76,68 @@ fn mst(c: &mut Criterion) {
     group.finish();
 }
 
+/// A post-sized record for `key`: a type, ~150 characters of text, a timestamp.
+fn post(n: usize, key: &MstKey) -> RecordWrite {
+    let record = Ipld::Map(BTreeMap::from([
+        ("$type".to_owned(), Ipld::String(key.collection().to_owned())),
+        ("text".to_owned(), Ipld::String(format!("{n:>6} {}", "lorem ipsum ".repeat(12)))),
+        ("createdAt".to_owned(), Ipld::String("2024-01-01T00:00:00.000Z".to_owned())),
+    ]));
+    RecordWrite::Create {
+        collection: key.collection().parse().unwrap(),
+        rkey: key.rkey().parse().unwrap(),
+        record: Bytes::from(serde_ipld_dagcbor::to_vec(&record).unwrap()),
+    }
+}
+
+/// A stored repository of 10k post-sized records, its key and its commit.
+fn stored_repo(rt: &tokio::runtime::Runtime, store: &MemoryBlockStore) -> (Keypair, Cid) {
+    let key = Keypair::generate(KeyType::K256);
+    let writes = random_keys(10_000).iter().enumerate().map(|(n, key)| post(n, key)).collect();
+    let (_, data) =
+        rt.block_on(Repo::create(store, "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap(), &key, writes)).unwrap();
+    rt.block_on(store.put_many(data.new_blocks)).unwrap();
+    (key, data.cid)
+}
+
+/// Building one commit as `createRecord` does: the tree edit, the diff, the signed commit and
+/// the firehose's covering proofs (what the repository's writer does per commit).
+fn commit(c: &mut Criterion) {
+    let rt = runtime();
+    let store = MemoryBlockStore::new();
+    let (key, commit) = stored_repo(&rt, &store);
+    let head = rt.block_on(Repo::load(&store, commit)).unwrap().into_head();
+    // Past every stored key, as a new TID-keyed post is.
+    let next = MstKey::new("app.bsky.feed.post", "zzzzzzzzzzzzz").unwrap();
+
+    let mut group = c.benchmark_group("commit");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("create 1 record in a 10k-record repo", |b| {
+        b.iter_batched(
+            || Repo::from_head(&store, head.clone()),
+            |mut repo| black_box(rt.block_on(repo.apply_writes(vec![post(0, &next)], &key)).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn car_export(c: &mut Criterion) {
     let rt = runtime();
     let store = MemoryBlockStore::new();
-    let key = Keypair::generate(KeyType::K256);
-    // Post-sized records: a type, ~150 characters of text, a timestamp.
-    let writes = random_keys(10_000)
-        .into_iter()
-        .enumerate()
-        .map(|(n, key)| {
-            let record = Ipld::Map(BTreeMap::from([
-                ("$type".to_owned(), Ipld::String(key.collection().to_owned())),
-                ("text".to_owned(), Ipld::String(format!("{n:>6} {}", "lorem ipsum ".repeat(12)))),
-                ("createdAt".to_owned(), Ipld::String("2024-01-01T00:00:00.000Z".to_owned())),
-            ]));
-            RecordWrite::Create {
-                collection: key.collection().parse().unwrap(),
-                rkey: key.rkey().parse().unwrap(),
-                record: Bytes::from(serde_ipld_dagcbor::to_vec(&record).unwrap()),
-            }
-        })
-        .collect();
-    let (_, data) =
-        rt.block_on(Repo::create(&store, "did:plc:abcdefghijklmnopqrstuvwx".parse().unwrap(), &key, writes)).unwrap();
-    rt.block_on(store.put_many(data.new_blocks)).unwrap();
-    let (car, _) = rt.block_on(export_repo(&store, data.cid, Vec::new())).unwrap();
+    let (_, commit) = stored_repo(&rt, &store);
+    let (car, _) = rt.block_on(export_repo(&store, commit, Vec::new())).unwrap();
 
     let mut group = c.benchmark_group("car");
     group.sample_size(20);
     group.throughput(Throughput::Bytes(car.len() as u64));
     group.bench_function("export a 10k-record repo", |b| {
         b.iter(|| {
-            rt.block_on(async {
-                black_box(export_repo(&store, data.cid, Vec::with_capacity(car.len())).await.unwrap())
-            })
+            rt.block_on(async { black_box(export_repo(&store, commit, Vec::with_capacity(car.len())).await.unwrap()) })
         })
     });
     group.finish();
 }
 
-criterion_group!(benches, mst, car_export);
+criterion_group!(benches, mst, commit, car_export);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ mod proxy;
 mod sync;
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -38,8 +39,10 @@ impl Stats {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let (now, peak) =
             SERVER_PID.get().map_or((0, 0), |pid| (rss_now_kib(*pid).unwrap_or(0), rss_kib(*pid).unwrap_or(0)));
+        let cpu = SERVER_PID.get().and_then(|pid| cpu_ticks(*pid)).unwrap_or(0);
+        let spent = cpu.saturating_sub(CPU_AT_LAST_REPORT.swap(cpu, Ordering::Relaxed));
         println!(
-            "{:<16} n={:<5} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {:>8.1} ops/s  RSS {:>3} MiB (peak {:>3} MiB)",
+            "{:<16} n={:<5} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {:>8.1} ops/s  RSS {:>3} MiB (peak {:>3} MiB)  CPU {:>5.0} µs/op",
             self.name,
             self.samples.len(),
             ms(pick(0.5)),
@@ -47,7 +50,8 @@ impl Stats {
             ms(pick(1.0)),
             self.samples.len() as f64 / self.wall.as_secs_f64(),
             now / 1024,
-            peak / 1024
+            peak / 1024,
+            spent as f64 * 1e6 / TICKS_PER_SECOND / self.samples.len() as f64
         );
     }
 }
@@ -58,6 +62,21 @@ fn records_n(args: &[String]) -> usize {
 
 /// The server's process, for the memory figures each report line carries.
 static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// The kernel's clock tick for process CPU times (`USER_HZ`), 100 on every Linux ABI we run on.
+const TICKS_PER_SECOND: f64 = 100.0;
+/// The server's CPU time (ticks) when the previous line was reported: each line shows the
+/// server's CPU time per operation since the one before it, a steadier figure than
+/// throughput on a machine whose speed drifts.
+static CPU_AT_LAST_REPORT: AtomicU64 = AtomicU64::new(0);
+
+/// User plus system CPU time of all the server's threads so far, in ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+}
 
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -270,7 +270,7 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, MstError> {
 }
 
 fn encode_block(node: &Node) -> (Cid, Bytes) {
-    (node.cid(), Bytes::from(node.encode()))
+    node.block()
 }
 
 #[cfg(test)]

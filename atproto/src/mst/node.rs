@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use cid::Cid;
 
 use super::key::{common_prefix_len, height, MstKey};
@@ -55,16 +56,20 @@ pub(crate) struct Node {
     pub(crate) layer: Option<u8>,
     /// Computed on first use; known up front for a node decoded from a block.
     cid: OnceLock<Cid>,
+    /// The encoding the CID was computed from, for a node built in memory: the commit that
+    /// built the node writes it, and its firehose event carries it, so it is encoded once.
+    /// Decoded nodes leave it empty rather than keep a second copy of what the store holds.
+    bytes: OnceLock<Bytes>,
 }
 
 impl Node {
     pub(crate) fn new(left: Option<Link>, entries: Vec<Entry>, layer: u8) -> Node {
         let layer = if entries.is_empty() { None } else { Some(layer) };
-        Node { left, entries, layer, cid: OnceLock::new() }
+        Node { left, entries, layer, cid: OnceLock::new(), bytes: OnceLock::new() }
     }
 
     pub(crate) fn empty() -> Node {
-        Node { left: None, entries: Vec::new(), layer: None, cid: OnceLock::new() }
+        Node { left: None, entries: Vec::new(), layer: None, cid: OnceLock::new(), bytes: OnceLock::new() }
     }
 
     /// Neither entries nor a subtree: pruned everywhere except as the root of an empty tree.
@@ -73,7 +78,13 @@ impl Node {
     }
 
     pub(crate) fn cid(&self) -> Cid {
-        *self.cid.get_or_init(|| cids::for_dag_cbor(&self.encode()))
+        *self.cid.get_or_init(|| cids::for_dag_cbor(self.bytes.get_or_init(|| Bytes::from(self.encode()))))
+    }
+
+    /// The node as a block: its CID and canonical bytes.
+    pub(crate) fn block(&self) -> (Cid, Bytes) {
+        let cid = self.cid();
+        (cid, self.bytes.get().cloned().unwrap_or_else(|| Bytes::from(self.encode())))
     }
 
     /// The subtree before entry `index` (the left link for 0): where keys that sort between
@@ -344,7 +355,7 @@ fn decode_node(reader: &mut Reader<'_>) -> Decoded<Node> {
     }
     reader.key("l")?;
     let left = subtree_link(reader.optional_link()?)?;
-    Ok(Node { left, entries, layer, cid: OnceLock::new() })
+    Ok(Node { left, entries, layer, cid: OnceLock::new(), bytes: OnceLock::new() })
 }
 
 #[cfg(test)]
