@@ -15,6 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
@@ -61,7 +62,7 @@ impl Wanted {
 impl WalSync {
     /// Tracks the log of the database at `path`, whose newest event is `head`, and starts the
     /// thread that syncs it (until [`WalSync::close`]).
-    pub(super) fn start(path: &str, head: i64) -> std::io::Result<Arc<WalSync>> {
+    pub(super) fn start(path: &str, head: i64) -> std::io::Result<(Arc<WalSync>, JoinHandle<()>)> {
         let sync = Arc::new(WalSync {
             log: PathBuf::from(format!("{path}-wal")),
             announced: AtomicI64::new(head),
@@ -73,11 +74,12 @@ impl WalSync {
             done: watch::Sender::new(0),
         });
         let syncer = sync.clone();
-        std::thread::Builder::new().name("sqlite-sync".into()).spawn(move || syncer.run())?;
-        Ok(sync)
+        let thread = std::thread::Builder::new().name("sqlite-sync".into()).spawn(move || syncer.run())?;
+        Ok((sync, thread))
     }
 
-    /// Stops the syncing thread once it has served whoever waits now.
+    /// Stops the syncing thread once it has served whoever waits now: join it before the log
+    /// may go (the last connection closing removes it), or its last sync finds no log.
     pub(super) fn close(&self) {
         self.wanted.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
         self.wake.notify_one();
