@@ -84,11 +84,9 @@ pub struct SqliteWriter {
     /// The checkpointer asks the next transaction to finish its checkpoint.
     rewind: Arc<AtomicBool>,
     sync: Arc<WalSync>,
-    /// The thread that syncs the log.
-    syncer: Option<std::thread::JoinHandle<()>>,
     /// Dropping it stops the checkpointer.
     _checkpoints: mpsc::Sender<()>,
-    /// How many times a transaction finished the checkpointer's checkpoint.
+    /// How many times a transaction took over the checkpointer's checkpoint.
     #[cfg(test)]
     rewinds: std::sync::atomic::AtomicUsize,
 }
@@ -109,14 +107,13 @@ impl SqliteWriter {
         // After a burst, the log is cut back to this size (bytes) when it starts over.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM repo_seq", [], |row| row.get(0))?;
-        let (sync, syncer) = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
+        let sync = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
         let rewind = Arc::new(AtomicBool::new(false));
         let checkpoints = checkpointer(path, rewind.clone())?;
         Ok(Some(SqliteWriter {
             conn: Mutex::new(conn),
             rewind,
             sync,
-            syncer: Some(syncer),
             _checkpoints: checkpoints,
             #[cfg(test)]
             rewinds: Default::default(),
@@ -169,13 +166,8 @@ impl SqliteWriter {
 
 impl Drop for SqliteWriter {
     fn drop(&mut self) {
+        // Before the connection closes (after this body).
         self.sync.close();
-        // Before the connection closes: the last one to close removes the log.
-        if let Some(syncer) = self.syncer.take() {
-            if syncer.join().is_err() {
-                tracing::error!("the thread syncing the SQLite log panicked");
-            }
-        }
     }
 }
 

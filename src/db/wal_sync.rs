@@ -36,6 +36,8 @@ pub struct WalSync {
     wake: Condvar,
     /// How many commits are known to be on disk.
     done: watch::Sender<u64>,
+    /// The syncing thread, until [`WalSync::close`] joins it.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -62,7 +64,7 @@ impl Wanted {
 impl WalSync {
     /// Tracks the log of the database at `path`, whose newest event is `head`, and starts the
     /// thread that syncs it (until [`WalSync::close`]).
-    pub(super) fn start(path: &str, head: i64) -> std::io::Result<(Arc<WalSync>, JoinHandle<()>)> {
+    pub(super) fn start(path: &str, head: i64) -> std::io::Result<Arc<WalSync>> {
         let sync = Arc::new(WalSync {
             log: PathBuf::from(format!("{path}-wal")),
             announced: AtomicI64::new(head),
@@ -72,17 +74,24 @@ impl WalSync {
             wanted: Mutex::new(Wanted::default()),
             wake: Condvar::new(),
             done: watch::Sender::new(0),
+            thread: Mutex::new(None),
         });
         let syncer = sync.clone();
         let thread = std::thread::Builder::new().name("sqlite-sync".into()).spawn(move || syncer.run())?;
-        Ok((sync, thread))
+        *sync.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
+        Ok(sync)
     }
 
-    /// Stops the syncing thread once it has served whoever waits now: join it before the log
-    /// may go (the last connection closing removes it), or its last sync finds no log.
+    /// Stops the syncing thread once it has served whoever waits now, and waits for it. Call
+    /// it before the writer's connection closes: the last connection to close removes the
+    /// log, and a sync that found no log would stop the process.
     pub(super) fn close(&self) {
         self.wanted.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
         self.wake.notify_one();
+        let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if thread.is_some_and(|thread| thread.join().is_err()) {
+            tracing::error!("the thread syncing the SQLite log panicked");
+        }
     }
 
     /// Holds syncs back (or lets them go again).
