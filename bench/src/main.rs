@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .env("AURORA_LOG_FORMAT", "json")
         // Allocator tuning to compare, passed through when set.
-        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_")))
+        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_")))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;

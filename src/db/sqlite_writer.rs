@@ -1,20 +1,24 @@
 //! SQLite's commit path. Repository commits are stored on one connection the server keeps for
-//! them, run statement after statement on the calling thread. Through the pool, each statement
-//! is a round trip to sqlx's worker thread; a commit takes about seven, and on a small machine
-//! those hand-offs cost more than SQLite's own work. SQLite takes one writer at a time in any
-//! case, and a connection that is the usual writer keeps its page cache warm between commits.
+//! them, on a thread of its own. Through the pool, each statement is a round trip to sqlx's
+//! worker thread; a commit takes about seven, and on a small machine those hand-offs cost more
+//! than SQLite's own work. Here a whole transaction is one hand-off, and the caller goes on
+//! with other work (building the next commits) while it runs. SQLite takes one writer at a
+//! time in any case, and a connection that is the usual writer keeps its page cache warm
+//! between commits.
 //!
 //! The writer commits without waiting for the disk: a commit counts as done once
 //! [`SqliteWriter::synced`] says so, after the thread that syncs the log has synced it past
 //! that commit (see [`WalSync`]).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::oneshot;
 
 use super::wal_sync::WalSync;
 
@@ -76,19 +80,71 @@ pub enum OpenError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot start the thread that syncs the log: {0}")]
     SyncThread(std::io::Error),
+    #[error("cannot start the writer's thread: {0}")]
+    WriterThread(std::io::Error),
 }
+
+/// A transaction for the writer's thread to run.
+type Job = Box<dyn FnOnce(&mut Connected) + Send>;
 
 /// The writer connection: commits durable as the pool's are, once synced.
 pub struct SqliteWriter {
-    conn: Mutex<Connection>,
-    /// The checkpointer asks the next transaction to finish its checkpoint.
-    rewind: Arc<AtomicBool>,
+    /// Hands transactions to the writer's thread; dropped to stop it.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// The writer's thread, which owns the connection.
+    thread: Option<JoinHandle<()>>,
     sync: Arc<WalSync>,
     /// Dropping it stops the checkpointer.
     _checkpoints: mpsc::Sender<()>,
     /// How many times a transaction took over the checkpointer's checkpoint.
     #[cfg(test)]
-    rewinds: std::sync::atomic::AtomicUsize,
+    rewinds: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What the writer's thread keeps between transactions.
+struct Connected {
+    conn: Connection,
+    /// The checkpointer asks the next transaction to finish its checkpoint.
+    rewind: Arc<AtomicBool>,
+    sync: Arc<WalSync>,
+    #[cfg(test)]
+    rewinds: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Connected {
+    /// Runs the transactions handed over until the writer is dropped.
+    fn serve(mut self, jobs: mpsc::Receiver<Job>) {
+        while let Ok(job) = jobs.recv() {
+            // A transaction that panics is rolled back as it unwinds; its caller gets an error
+            // and the writer goes on serving the others.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut self))).is_err() {
+                tracing::error!("a transaction on the SQLite writer panicked");
+            }
+        }
+        // Before the connection closes (when this returns).
+        self.sync.close();
+    }
+
+    fn transaction<T, E: From<rusqlite::Error>>(
+        &mut self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<(T, i64), E>,
+    ) -> Result<T, E> {
+        if self.rewind.swap(false, Ordering::Relaxed) {
+            if let Err(e) = checkpoint(&self.conn) {
+                tracing::warn!(error = %e, "SQLite checkpoint failed");
+            }
+            #[cfg(test)]
+            self.rewinds.fetch_add(1, Ordering::Relaxed);
+        }
+        let txn = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, seq) = work(&txn)?;
+        // Announced before anyone can read the events, so readers of the log hold back.
+        self.sync.announce(seq);
+        let committed = txn.commit();
+        self.sync.finished(seq);
+        committed?;
+        Ok(out)
+    }
 }
 
 impl SqliteWriter {
@@ -110,13 +166,30 @@ impl SqliteWriter {
         let sync = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
         let rewind = Arc::new(AtomicBool::new(false));
         let checkpoints = checkpointer(path, rewind.clone())?;
-        Ok(Some(SqliteWriter {
-            conn: Mutex::new(conn),
+        #[cfg(test)]
+        let rewinds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connected = Connected {
+            conn,
             rewind,
+            sync: sync.clone(),
+            #[cfg(test)]
+            rewinds: rewinds.clone(),
+        };
+        let (jobs, incoming) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || connected.serve(incoming))
+            .map_err(|e| {
+                sync.close();
+                OpenError::WriterThread(e)
+            })?;
+        Ok(Some(SqliteWriter {
+            jobs: Some(jobs),
+            thread: Some(thread),
             sync,
             _checkpoints: checkpoints,
             #[cfg(test)]
-            rewinds: Default::default(),
+            rewinds,
         }))
     }
 
@@ -130,54 +203,51 @@ impl SqliteWriter {
         self.sync.clone()
     }
 
-    /// Runs `work` in one transaction, committed when it returns `Ok` and rolled back
-    /// otherwise; `work` also returns the newest event sequence number the transaction wrote
-    /// (0 for none). The transaction takes SQLite's write lock at its start, so it never has
-    /// to give up halfway for another writer. The commit is written but not yet on disk when
-    /// this returns: await [`SqliteWriter::synced`] before acknowledging it.
+    /// Runs `work` in one transaction on the writer's thread, committed when it returns `Ok`
+    /// and rolled back otherwise; `work` also returns the newest event sequence number the
+    /// transaction wrote (0 for none). The transaction takes SQLite's write lock at its start,
+    /// so it never has to give up halfway for another writer. The commit is written but not
+    /// yet on disk when the returned future resolves: await [`SqliteWriter::synced`] before
+    /// acknowledging it.
     ///
-    /// It blocks the calling thread for the length of the transaction; on a multi-threaded
-    /// runtime the thread's other tasks move elsewhere meanwhile.
-    pub fn transaction<T, E: From<rusqlite::Error>>(
-        &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<(T, i64), E>,
-    ) -> Result<T, E> {
-        let run = || {
-            let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            if self.rewind.swap(false, Ordering::Relaxed) {
-                if let Err(e) = checkpoint(&conn) {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed");
-                }
-                #[cfg(test)]
-                self.rewinds.fetch_add(1, Ordering::Relaxed);
+    /// The transaction starts as soon as the writer's thread is free, whether or not the
+    /// returned future is polled: the caller can do other work meanwhile.
+    pub fn transaction<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, E>> + Send + 'static
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+        W: FnOnce(&Transaction<'_>) -> Result<(T, i64), E> + Send + 'static,
+    {
+        let (done, outcome) = oneshot::channel();
+        let job: Job = Box::new(move |connected: &mut Connected| {
+            let _ = done.send(connected.transaction(work));
+        });
+        let handed = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        async move {
+            if !handed {
+                return Err(writer_gone());
             }
-            let txn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (out, seq) = work(&txn)?;
-            // Announced before anyone can read the events, so readers of the log hold back.
-            self.sync.announce(seq);
-            let committed = txn.commit();
-            self.sync.finished(seq);
-            committed?;
-            Ok(out)
-        };
-        blocking_here(run)
+            outcome.await.unwrap_or_else(|_| Err(writer_gone()))
+        }
     }
 }
 
 impl Drop for SqliteWriter {
     fn drop(&mut self) {
-        // Before the connection closes (after this body).
-        self.sync.close();
+        // The thread finishes what it was handed, then stops syncing and closes the connection.
+        drop(self.jobs.take());
+        if self.thread.take().is_some_and(|thread| thread.join().is_err()) {
+            tracing::error!("the SQLite writer's thread panicked");
+        }
     }
 }
 
-/// Runs `work`, which blocks, on the calling thread; on a multi-threaded runtime the thread's
-/// other tasks move elsewhere meanwhile.
-fn blocking_here<T>(work: impl FnOnce() -> T) -> T {
-    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
+/// The error a transaction gets when the writer's thread did not finish it.
+fn writer_gone<E: From<rusqlite::Error>>() -> E {
+    E::from(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+        Some("the SQLite writer did not finish the transaction".into()),
+    ))
 }
 
 #[cfg(test)]
@@ -207,6 +277,7 @@ mod tests {
                 txn.execute("INSERT INTO repo_seq (v) VALUES ('new')", [])?;
                 Ok::<_, rusqlite::Error>((txn.last_insert_rowid(), txn.last_insert_rowid()))
             })
+            .await
             .expect("a commit");
         assert_eq!(seq, 2);
         assert_eq!(log.limit(), Some(1), "the new event waits for the sync");
@@ -214,13 +285,36 @@ mod tests {
         writer.synced().await;
         assert_eq!(log.limit(), None);
         // A transaction that fails after announcing nothing leaves the log readable.
-        let failed = writer.transaction(|txn| {
-            txn.execute("INSERT INTO nowhere VALUES (1)", [])?;
-            Ok::<_, rusqlite::Error>(((), 3))
-        });
+        let failed = writer
+            .transaction(|txn| {
+                txn.execute("INSERT INTO nowhere VALUES (1)", [])?;
+                Ok::<_, rusqlite::Error>(((), 3))
+            })
+            .await;
         assert!(failed.is_err());
         assert_eq!(log.limit(), None);
         writer.synced().await;
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_panics_is_rolled_back_and_the_writer_goes_on() {
+        let (_dir, writer) =
+            writer_over("CREATE TABLE t (v INTEGER); CREATE TABLE repo_seq (seq INTEGER PRIMARY KEY AUTOINCREMENT)");
+        let panicked = writer
+            .transaction(|txn| -> Result<((), i64), rusqlite::Error> {
+                txn.execute("INSERT INTO t VALUES (1)", [])?;
+                panic!("a transaction gives up halfway");
+            })
+            .await;
+        assert!(panicked.is_err(), "its caller gets an error");
+        let count: i64 = writer
+            .transaction(|txn| {
+                txn.execute("INSERT INTO t VALUES (2)", [])?;
+                Ok::<_, rusqlite::Error>((txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?, 0))
+            })
+            .await
+            .expect("the next transaction runs");
+        assert_eq!(count, 1, "the panicked transaction's row was rolled back");
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -240,6 +334,7 @@ mod tests {
                     }
                     Ok::<_, rusqlite::Error>(((), 0))
                 })
+                .await
                 .expect("a commit");
             // A server's writer waits for the sync before it answers and gets the next write.
             writer.synced().await;
@@ -253,6 +348,7 @@ mod tests {
             .transaction(|txn| {
                 Ok::<_, rusqlite::Error>((txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?, 0))
             })
+            .await
             .expect("a count");
         assert_eq!(rows, 50_000);
     }

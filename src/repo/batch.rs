@@ -4,13 +4,17 @@
 //! Each commit still gets its own `#commit` event.
 //!
 //! On SQLite the transaction runs on the server's own writer connection, statement after
-//! statement on the calling thread (see [`crate::db::SqliteWriter`]); on PostgreSQL it goes
-//! through the pool in a handful of multi-row statements.
+//! statement on its thread (see [`crate::db::SqliteWriter`]); on PostgreSQL it goes through
+//! the pool in a handful of multi-row statements. Either way it runs beside its caller, which
+//! builds the repository's next commits meanwhile.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
+use futures_util::future::Either;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
 
@@ -80,31 +84,51 @@ pub(super) struct Stored {
     pub(super) last_seq: i64,
 }
 
-/// Stores `built` (consecutive commits, oldest first) and their events.
-pub(super) async fn store(ctx: &AppContext, did: &str, built: &[&Built]) -> Result<Stored, StoreError> {
-    let Some(mut effect) = NetEffect::of(did, built).await? else {
-        return Ok(Stored::default());
-    };
-    let (released, last_seq) = match &ctx.sqlite_writer {
-        Some(writer) => writer.transaction(|txn| {
-            let (released, last_seq) = store_sqlite(txn, did, &mut effect)?;
-            Ok::<_, StoreError>(((released, last_seq), last_seq))
-        })?,
-        None => store_pooled(ctx, did, &mut effect).await?,
-    };
-    // Only blobs no current record of this batch references may have become unreferenced.
-    let kept: BTreeSet<&str> = effect.claimed.iter().map(String::as_str).collect();
-    let released = released.into_iter().filter(|cid| !kept.contains(cid.as_str())).collect();
-    Ok(Stored { released, last_seq })
+/// Starts storing `commits` (consecutive, oldest first) with their `events`: on SQLite's writer
+/// thread, or through the pool on a task of its own. The store goes on whether or not the
+/// returned future is polled, so the caller can build the next commits meanwhile; the future
+/// resolves to what was stored, with the commits handed back.
+pub(super) fn store(
+    ctx: &Arc<AppContext>,
+    did: &str,
+    commits: Vec<Built>,
+    events: Vec<NewEvent>,
+) -> impl Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send + 'static {
+    let did = did.to_owned();
+    match &ctx.sqlite_writer {
+        Some(writer) => Either::Left(writer.transaction(move |txn| {
+            let stored = match NetEffect::of(&commits, events) {
+                Some(mut effect) => {
+                    let (released, last_seq) = store_sqlite(txn, &did, &mut effect)?;
+                    effect.stored(released, last_seq)
+                }
+                None => Stored::default(),
+            };
+            let last_seq = stored.last_seq;
+            Ok::<_, StoreError>(((stored, commits), last_seq))
+        })),
+        None => {
+            let ctx = ctx.clone();
+            let task = tokio::spawn(async move {
+                let stored = match NetEffect::of(&commits, events) {
+                    Some(mut effect) => {
+                        let (released, last_seq) = store_pooled(&ctx, &did, &mut effect).await?;
+                        effect.stored(released, last_seq)
+                    }
+                    None => Stored::default(),
+                };
+                Ok((stored, commits))
+            });
+            Either::Right(async move {
+                task.await.unwrap_or_else(|e| Err(DbErr::Custom(format!("the store did not finish: {e}")).into()))
+            })
+        }
+    }
 }
 
 impl<'a> NetEffect<'a> {
-    async fn of(did: &str, built: &[&'a Built]) -> Result<Option<NetEffect<'a>>, DbErr> {
-        let (Some(first), Some(last)) = (built.first(), built.last()) else { return Ok(None) };
-        let mut events = Vec::with_capacity(built.len());
-        for commit in built {
-            events.push(sequencer::commit_event(did, &commit.data).await?);
-        }
+    fn of(built: &'a [Built], events: Vec<NewEvent>) -> Option<NetEffect<'a>> {
+        let (Some(first), Some(last)) = (built.first(), built.last()) else { return None };
 
         // Per block: present (with bytes) or gone, as the last commit touching it left it.
         let mut blocks: HashMap<&Cid, Option<(&Bytes, &str)>> = HashMap::new();
@@ -148,7 +172,7 @@ impl<'a> NetEffect<'a> {
         let claimed = claimed.into_iter().cloned().collect();
         let (present, gone): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|(_, entry)| entry.is_some());
         let (kept, deleted): (Vec<_>, Vec<_>) = records.into_iter().partition(|(_, entry)| entry.is_some());
-        Ok(Some(NetEffect {
+        Some(NetEffect {
             blocks: present
                 .into_iter()
                 .filter_map(|(cid, entry)| entry.map(|(bytes, rev)| (cid, bytes, rev)))
@@ -175,7 +199,16 @@ impl<'a> NetEffect<'a> {
             rev: last.data.commit.rev.as_str(),
             now: crate::account::now(),
             events,
-        }))
+        })
+    }
+
+    /// What is left to do once the batch is stored, given the blobs that may have lost their
+    /// last reference and the last event's number.
+    fn stored(self, released: BTreeSet<String>, last_seq: i64) -> Stored {
+        // Only blobs no current record of this batch references may have become unreferenced.
+        let kept: BTreeSet<&str> = self.claimed.iter().map(String::as_str).collect();
+        let released = released.into_iter().filter(|cid| !kept.contains(cid.as_str())).collect();
+        Stored { released, last_seq }
     }
 }
 

@@ -12,6 +12,8 @@
 //! others build on the commit before it.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use cid::Cid;
@@ -22,6 +24,7 @@ use aurora_atproto::crypto::Keypair;
 use aurora_atproto::repo::{CommitData, RecordWrite, Repo, RepoError, RepoHead};
 use aurora_xrpc::XrpcError;
 
+use super::batch::{StoreError, Stored};
 pub use super::prepare::Write;
 use super::prepare::{self, invalid_record, Kind, Prepared};
 use super::SqlBlockStore;
@@ -30,6 +33,7 @@ use crate::blobs::refs::BlobReference;
 use crate::blobs::BlobStore;
 use crate::context::AppContext;
 use crate::db::entities::blob;
+use crate::sequencer::NewEvent;
 
 /// What happened to one write.
 #[derive(Clone, Debug)]
@@ -181,10 +185,11 @@ pub(super) struct Built {
     pub(super) paths: Vec<(String, String)>,
 }
 
-/// Leads batches while the lock is held: after each batch is stored, takes whatever queued
+/// Leads batches while the lock is held: after building each batch, takes whatever queued
 /// meanwhile as the next, so a busy repository goes from one batch to the next without
-/// handing the lock around. Each stored batch is answered on its own task once it is on disk,
-/// while the next one is built.
+/// handing the lock around. Storing and building overlap: while one batch is stored, the next
+/// is built on the state it leaves behind (and built again, should it not land). Each stored
+/// batch is answered on its own task once it is on disk.
 async fn lead(
     ctx: Arc<AppContext>,
     did: String,
@@ -192,21 +197,166 @@ async fn lead(
     mut state: OwnedMutexGuard<Option<Cached>>,
     mut jobs: Vec<Job>,
 ) {
+    let mut storing: Option<Storing> = None;
     loop {
-        let stored = run_batch(&ctx, &did, &mut state, jobs).await;
-        let next = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        if next.is_empty() {
-            drop(state);
-            if let Some(stored) = stored {
-                stored.answer(&ctx, &did).await;
+        if state.is_none() {
+            // The state is read afresh from the database, which must hold the batch before.
+            if let Some(before) = storing.take() {
+                before.land(&ctx, &did, &mut state).await;
             }
-            return;
         }
-        if let Some(stored) = stored {
-            let (ctx, did) = (ctx.clone(), did.clone());
-            tokio::spawn(async move { stored.answer(&ctx, &did).await });
+        let mut batch = build_batch(&ctx, &did, &mut state, jobs).await;
+        if let Some(before) = storing.take() {
+            if !before.land(&ctx, &did, &mut state).await {
+                // Built on commits that were not stored: build it again on what was.
+                if let Some(stale) = batch {
+                    batch = build_batch(&ctx, &did, &mut state, stale.jobs).await;
+                }
+            }
         }
-        jobs = next;
+        storing = batch.map(|batch| Storing::start(&ctx, &did, batch));
+        jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        if jobs.is_empty() {
+            if let Some(last) = storing.take() {
+                last.land(&ctx, &did, &mut state).await;
+            }
+            jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
+            if jobs.is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// A batch whose commits are built.
+struct BuiltBatch {
+    jobs: Vec<Job>,
+    /// Per job: whether it made a commit (the next of `commits`) or nothing, or why it failed.
+    results: Vec<Result<bool, XrpcError>>,
+    commits: Vec<Built>,
+    events: Vec<NewEvent>,
+}
+
+/// Builds each job's commit on the one before, starting from the cached state (read afresh
+/// when there is none), and leaves in `state` the repository as it will be once the batch is
+/// stored. A job that fails leaves the state as it was. `None` when the state could not be
+/// read: the jobs are answered.
+async fn build_batch(ctx: &AppContext, did: &str, state: &mut Option<Cached>, jobs: Vec<Job>) -> Option<BuiltBatch> {
+    let cached = match state.take() {
+        Some(cached) => cached,
+        None => match load_state(ctx, did).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let answers = jobs.iter().map(|_| Err(e.clone())).collect();
+                send(jobs, answers);
+                return None;
+            }
+        },
+    };
+    let mut head = cached.head;
+    let mut results = Vec::with_capacity(jobs.len());
+    let (mut commits, mut events) = (Vec::new(), Vec::new());
+    for job in &jobs {
+        let mut repo = Repo::from_head(SqlBlockStore::new(&ctx.db, did), head.clone());
+        let result = build(ctx, did, &mut repo, job, &cached.key).await;
+        results.push(result.map(|built| match built {
+            Some((built, event)) => {
+                head = repo.into_head();
+                commits.push(built);
+                events.push(event);
+                true
+            }
+            None => false,
+        }));
+    }
+    let count = cached.commits + commits.len();
+    if count < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
+        *state = Some(Cached { head, key: cached.key, commits: count });
+    }
+    Some(BuiltBatch { jobs, results, commits, events })
+}
+
+/// A batch on its way into the database.
+struct Storing {
+    jobs: Vec<Job>,
+    results: Vec<Result<bool, XrpcError>>,
+    /// The store under way; `None` when the batch made no commit.
+    stored: Option<StoreUnderWay>,
+}
+
+/// A store under way: what it stored, with the commits handed back.
+type StoreUnderWay = Pin<Box<dyn Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send>>;
+
+impl Storing {
+    /// Starts storing `batch`'s commits.
+    fn start(ctx: &Arc<AppContext>, did: &str, batch: BuiltBatch) -> Storing {
+        let BuiltBatch { jobs, results, commits, events } = batch;
+        let stored = (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events)) as _);
+        Storing { jobs, results, stored }
+    }
+
+    /// Waits for the store to end, and has the batch answered once it is on disk. Whether the
+    /// repository is now what the batch's build left in `state`; if not, `state` holds what
+    /// it is instead, or nothing (to be read afresh).
+    async fn land(self, ctx: &Arc<AppContext>, did: &str, state: &mut Option<Cached>) -> bool {
+        let mut storing = self;
+        let mut retried = false;
+        loop {
+            let Storing { jobs, results, stored } = storing;
+            let outcome = match stored {
+                Some(stored) => stored.await,
+                None if results.iter().any(|r| matches!(r, Ok(false))) => {
+                    // Nothing to store, so nothing checked the account: a no-op answers as a
+                    // write would.
+                    match crate::api::com::atproto::repo::require_active(ctx, did).await {
+                        Ok(()) => Ok((Stored::default(), Vec::new())),
+                        Err(refusal) => {
+                            let answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
+                            send(jobs, answers);
+                            return true;
+                        }
+                    }
+                }
+                None => Ok((Stored::default(), Vec::new())),
+            };
+            let error = match outcome {
+                Ok((stored, commits)) => {
+                    let committed = !commits.is_empty();
+                    let mut commits = commits.into_iter();
+                    let answers = results
+                        .into_iter()
+                        .map(|result| result.map(|made| made.then(|| commits.next().map(Built::committed)).flatten()))
+                        .collect();
+                    let batch = StoredBatch { jobs, answers, committed, stored };
+                    let (ctx, did) = (ctx.clone(), did.to_owned());
+                    tokio::spawn(async move { batch.answer(&ctx, &did).await });
+                    return !retried;
+                }
+                Err(StoreError::Refused) => {
+                    // The account may no longer write (deactivated, taken down, deleted), or
+                    // the repository moved under a stale state (another server wrote to it):
+                    // then the batch is built once more on the state read afresh.
+                    *state = None;
+                    match crate::api::com::atproto::repo::require_active(ctx, did).await {
+                        Err(refusal) => refusal,
+                        Ok(()) if retried => XrpcError::internal(format!("the repository {did} kept moving")),
+                        Ok(()) => {
+                            retried = true;
+                            let Some(batch) = build_batch(ctx, did, state, jobs).await else { return false };
+                            storing = Storing::start(ctx, did, batch);
+                            continue;
+                        }
+                    }
+                }
+                Err(e) => {
+                    *state = None;
+                    internal(e)
+                }
+            };
+            let answers = jobs.iter().map(|_| Err(error.clone())).collect();
+            send(jobs, answers);
+            return false;
+        }
     }
 }
 
@@ -216,7 +366,7 @@ struct StoredBatch {
     answers: Vec<Reply>,
     /// Whether it made any commit (a batch of no-ops has nothing to sync or announce).
     committed: bool,
-    stored: super::batch::Stored,
+    stored: Stored,
 }
 
 impl StoredBatch {
@@ -239,79 +389,6 @@ impl StoredBatch {
     }
 }
 
-/// Builds and stores one batch; what was stored, still to be answered, or `None` when the
-/// batch failed as a whole and its jobs are answered already.
-async fn run_batch(
-    ctx: &AppContext,
-    did: &str,
-    state: &mut OwnedMutexGuard<Option<Cached>>,
-    jobs: Vec<Job>,
-) -> Option<StoredBatch> {
-    let mut cached = state.take();
-    let mut answers = Vec::new();
-    // A cached state can be stale only if another server moved the repository; the store
-    // notices, and the batch is rebuilt once on the state read afresh.
-    for attempt in 0..2 {
-        let fresh = match cached.take() {
-            Some(cached) => cached,
-            None => match load_state(ctx, did).await {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    answers = jobs.iter().map(|_| Err(e.clone())).collect();
-                    break;
-                }
-            },
-        };
-        let (head, results) = build_all(ctx, did, &fresh, &jobs).await;
-        let built: Vec<&Built> = results.iter().filter_map(|r| r.as_ref().ok().and_then(Option::as_ref)).collect();
-        let stored = if !built.is_empty() {
-            super::batch::store(ctx, did, &built).await
-        } else if results.iter().any(|r| matches!(r, Ok(None))) {
-            // Nothing to store, so nothing checked the account: a no-op answers as a write would.
-            match crate::api::com::atproto::repo::require_active(ctx, did).await {
-                Ok(()) => Ok(super::batch::Stored::default()),
-                Err(refusal) => {
-                    answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
-                    break;
-                }
-            }
-        } else {
-            Ok(super::batch::Stored::default())
-        };
-        match stored {
-            Ok(stored) => {
-                let committed = !built.is_empty();
-                let commits = fresh.commits + built.len();
-                if commits < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
-                    **state = Some(Cached { head, key: fresh.key, commits });
-                }
-                let answers = results.into_iter().map(|r| r.map(|b| b.map(Built::committed))).collect();
-                return Some(StoredBatch { jobs, answers, committed, stored });
-            }
-            Err(super::batch::StoreError::Refused) => {
-                // The account may no longer write (deactivated, taken down, deleted), or the
-                // repository moved under a stale state.
-                if let Err(refusal) = crate::api::com::atproto::repo::require_active(ctx, did).await {
-                    answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
-                    break;
-                }
-                if attempt == 1 {
-                    let error = XrpcError::internal(format!("the repository {did} kept moving"));
-                    answers = jobs.iter().map(|_| Err(error.clone())).collect();
-                }
-            }
-            Err(e) => {
-                let error = internal(e);
-                answers = jobs.iter().map(|_| Err(error.clone())).collect();
-                break;
-            }
-        }
-    }
-    // Nothing was stored: the state stays unset and is read afresh by the next batch.
-    send(jobs, answers);
-    None
-}
-
 fn send(jobs: Vec<Job>, answers: Vec<Reply>) {
     for (job, answer) in jobs.into_iter().zip(answers) {
         let _ = job.reply.send(answer);
@@ -322,26 +399,6 @@ impl Built {
     fn committed(self) -> Committed {
         Committed { cid: self.data.cid, rev: self.data.commit.rev.to_string(), outcomes: self.outcomes }
     }
-}
-
-/// Builds each job's commit on the one before; a job that fails leaves the state as it was.
-async fn build_all(
-    ctx: &AppContext,
-    did: &str,
-    state: &Cached,
-    jobs: &[Job],
-) -> (RepoHead, Vec<Result<Option<Built>, XrpcError>>) {
-    let mut head = state.head.clone();
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let mut repo = Repo::from_head(SqlBlockStore::new(&ctx.db, did), head.clone());
-        let result = build(ctx, did, &mut repo, job, &state.key).await;
-        if matches!(result, Ok(Some(_))) {
-            head = repo.into_head();
-        }
-        results.push(result);
-    }
-    (head, results)
 }
 
 /// The repository's current state, read from the database.
@@ -356,15 +413,15 @@ async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, XrpcError> {
     Ok(Cached { head: repo.into_head(), key, commits: 0 })
 }
 
-/// Builds one request's commit on `repo`, which it advances; `None` when there is nothing to
-/// do. Claims the blobs the records reference.
+/// Builds one request's commit and its `#commit` event on `repo`, which it advances; `None`
+/// when there is nothing to do. Claims the blobs the records reference.
 async fn build(
     ctx: &AppContext,
     did: &str,
     repo: &mut Repo<SqlBlockStore<'_, sea_orm::DatabaseConnection>>,
     job: &Job,
     key: &Keypair,
-) -> Result<Option<Built>, XrpcError> {
+) -> Result<Option<(Built, NewEvent)>, XrpcError> {
     if let Some(expected) = job.swap_commit {
         if expected != repo.commit_cid() {
             return Err(invalid_swap(format!("Commit was at {}", repo.commit_cid())));
@@ -430,7 +487,8 @@ async fn build(
         RepoError::RecordNotFound(key) => XrpcError::invalid_request(format!("Record not found: {key}")),
         other => internal(other),
     })?;
-    Ok(Some(Built { base, data, outcomes, blobs, created, paths }))
+    let event = crate::sequencer::commit_event(did, &data).await.map_err(internal)?;
+    Ok(Some((Built { base, data, outcomes, blobs, created, paths }, event)))
 }
 
 /// Every referenced blob must have been uploaded by this account with the type the record
