@@ -173,6 +173,50 @@ async fn a_tree_of_valid_nodes_in_the_wrong_order_is_refused() {
     assert!(matches!(error, CarError::KeysOutOfOrder(ref k) if *k == high.parse::<MstKey>().unwrap()), "{error}");
 }
 
+/// Verifies a tree whose root node is `root` among `nodes`, each record value being `record(0)`.
+async fn verify_tree(root: Cid, nodes: Vec<(Cid, Bytes)>) -> Result<(), CarError> {
+    let key = Keypair::generate(KeyType::P256);
+    let commit = UnsignedCommit::new(did(), root, Tid::now()).sign(&key);
+    let (commit_cid, commit_bytes) = commit.to_block();
+    let mut blocks: BlockMap = nodes.into_iter().collect();
+    blocks.insert(commit_cid, commit_bytes);
+    blocks.insert(cids::for_dag_cbor(&record(0)), record(0));
+    verify_repo(commit_cid, blocks, &did(), &key.public_key()).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn nodes_out_of_their_layers_are_refused() {
+    let keys: Vec<String> = (0..).map(|n| format!("com.example.record/k{n}")).take(2_000).collect();
+    let at = |layer: u8| keys.iter().filter(move |key| height(key.as_bytes()) == layer);
+    let (low, high) = (at(0).next().unwrap(), at(1).next().unwrap());
+    let higher = at(2).find(|key| *key > low && *key > high).unwrap();
+    let value = cids::for_dag_cbor(&record(0));
+    let malformed = |result: Result<(), CarError>, reason: &str| {
+        let error = result.err().unwrap();
+        assert!(matches!(error, CarError::Mst(aurora_atproto::mst::MstError::MalformedTree { .. })), "{error}");
+        assert!(error.to_string().contains(reason), "{error}");
+    };
+
+    // A layer-0 node hung straight under a layer-2 key skips layer 1.
+    let leaf = node(None, &[(low, value, None)]);
+    let skipping = node(Some(leaf.0), &[(higher, value, None)]);
+    malformed(verify_tree(skipping.0, vec![leaf.clone(), skipping]).await, "wrong layer");
+    // Through an empty layer-1 node it is a valid tree.
+    let bridge = node(Some(leaf.0), &[]);
+    let bridged = node(Some(bridge.0), &[(higher, value, None)]);
+    verify_tree(bridged.0, vec![leaf.clone(), bridge, bridged]).await.unwrap();
+    // An empty node with nothing under it has no place inside a tree.
+    let hollow = node(None, &[]);
+    let over_hollow = node(Some(hollow.0), &[(high, value, None)]);
+    malformed(verify_tree(over_hollow.0, vec![hollow, over_hollow]).await, "empty node inside");
+    // Nor may the root be an empty node over a subtree.
+    let empty_root = node(Some(leaf.0), &[]);
+    malformed(verify_tree(empty_root.0, vec![leaf.clone(), empty_root]).await, "root is an empty node");
+    // Nothing hangs below layer 0.
+    let below = node(Some(leaf.0), &[(low, value, None)]);
+    malformed(verify_tree(below.0, vec![leaf, below]).await, "below the lowest layer");
+}
+
 #[tokio::test]
 async fn corrupting_an_export_anywhere_never_panics() {
     let store = MemoryBlockStore::new();

@@ -4,11 +4,12 @@ use bytes::Bytes;
 use cid::Cid;
 use tokio::io::AsyncRead;
 
+use super::walk::{walk_tree, Visit};
 use super::{read_car, CarError, CarLimits};
-use crate::blockstore::{BlockMap, MemoryBlockStore};
+use crate::blockstore::BlockMap;
 use crate::commit::Commit;
 use crate::crypto::PublicKey;
-use crate::mst::{ListOptions, Mst, MstKey};
+use crate::mst::MstKey;
 use crate::syntax::Did;
 
 /// A repository whose every block has been checked.
@@ -46,24 +47,21 @@ pub async fn verify_repo(root: Cid, blocks: BlockMap, did: &Did, key: &PublicKey
     commit.check_did(did)?;
     commit.verify(key)?;
 
-    let store = MemoryBlockStore::from_blocks(blocks);
-    let mst = Mst::load(commit.data);
-    // Listing loads and checks every node; strictly ascending keys across nodes is what makes
-    // the nodes one search tree rather than a pile of valid nodes.
-    let entries = mst.list(&store, ListOptions::all()).await?;
-    let mut kept = mst.blocks(&store).await?;
-    kept.insert(root, commit_bytes);
-    let mut records = Vec::with_capacity(entries.len());
-    let mut previous: Option<&MstKey> = None;
-    let all = store.into_blocks();
-    for (key, cid) in &entries {
-        if previous.is_some_and(|previous| previous >= key) {
-            return Err(CarError::KeysOutOfOrder(key.clone()));
-        }
-        previous = Some(key);
-        let bytes = all.get(cid).ok_or_else(|| CarError::MissingRecord { key: key.clone(), cid: *cid })?;
-        kept.insert(*cid, bytes.clone());
-        records.push((key.clone(), *cid, bytes.clone()));
-    }
+    let mut kept = BlockMap::from([(root, commit_bytes)]);
+    let mut records = Vec::new();
+    walk_tree(
+        commit.data,
+        |cid| Ok(blocks.get(cid).cloned()),
+        |visit| {
+            match visit {
+                Visit::Node { cid, bytes } => kept.insert(*cid, bytes.clone()),
+                Visit::Record { key, cid, bytes } => {
+                    records.push((key.clone(), *cid, bytes.clone()));
+                    kept.insert(*cid, bytes.clone())
+                }
+            };
+            Ok(())
+        },
+    )?;
     Ok(VerifiedRepo { commit_cid: root, commit, records, blocks: kept })
 }
