@@ -1,18 +1,28 @@
 //! `importRepo`: replaces an account's repository with one exported elsewhere (an account
-//! moving here). The CAR is verified in full — every block hash, the MST, and the commit's
-//! signature by the DID's key (or this account's own key, for a re-import) — then re-signed by
-//! this server under a newer rev, and stored with its record index in one transaction.
+//! moving here). The CAR is put aside on disk as it arrives ([`StagedCar`]), then verified in
+//! full — every block hash, the MST, and the commit's signature by the DID's key (or this
+//! account's own key, for a re-import) — and then stored, re-signed by this server under a
+//! newer rev, with its record index in one transaction. Both passes walk the tree block by
+//! block, so memory stays small whatever the repository's size.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use bytes::Bytes;
+use cid::Cid;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, TransactionTrait};
+use tokio::sync::mpsc;
 
-use aurora_atproto::car::{read_car, verify_repo, CarLimits, VerifiedRepo};
-use aurora_atproto::commit::{next_rev, UnsignedCommit};
+use aurora_atproto::car::{walk_tree, CarError, CarLimits, Visit};
+use aurora_atproto::commit::{next_rev, Commit, UnsignedCommit};
+use aurora_atproto::crypto::PublicKey;
+use aurora_atproto::mst::MstKey;
 use aurora_atproto::repo::CommitData;
 use aurora_atproto::syntax::Did;
 use aurora_xrpc::XrpcError;
 
+use super::staging::{StageError, StagedCar};
 use crate::api::internal;
 use crate::blobs::refs;
 use crate::context::AppContext;
@@ -22,92 +32,211 @@ use crate::sequencer::{self, AccountStatus};
 /// The largest repository accepted in one import.
 pub const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
 
+/// What one store statement round takes at most: items, and bytes of blocks.
+const CHUNK_ITEMS: usize = 500;
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
 pub async fn import<R>(ctx: &AppContext, did: &str, reader: R) -> Result<usize, XrpcError>
 where
     R: tokio::io::AsyncRead + Unpin + Send,
 {
     let limits = CarLimits { max_total_size: MAX_IMPORT_BYTES as u64, ..CarLimits::default() };
-    let (root, blocks) = read_car(reader, limits)
-        .await
-        .map_err(|e| XrpcError::invalid_request(format!("Invalid repository CAR: {e}")))?;
+    let dir = ctx.config.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
+    let staged = StagedCar::read(reader, limits, &dir).await.map_err(|e| match e {
+        StageError::Car(e) => XrpcError::invalid_request(format!("Invalid repository CAR: {e}")),
+        StageError::Disk(e) => internal(e),
+    })?;
+    let staged = Arc::new(staged);
     let did_typed: Did = did.parse().map_err(internal)?;
     let own_key = crate::keys::signing_key(ctx, did).await?;
-    let mut candidates = Vec::new();
+    let mut keys = Vec::new();
     if let Ok(doc) = ctx.resolver.did_doc(did, true).await {
-        candidates.extend(crate::identity::atproto_key(did, &doc));
+        keys.extend(crate::identity::atproto_key(did, &doc));
     }
-    candidates.push(own_key.public_key());
-    let mut verified: Option<VerifiedRepo> = None;
-    let mut last_error = String::new();
-    for key in &candidates {
-        match verify_repo(root, blocks.clone(), &did_typed, key).await {
-            Ok(repo) => {
-                verified = Some(repo);
-                break;
-            }
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    let repo =
-        verified.ok_or_else(|| XrpcError::invalid_request(format!("Repository does not verify: {last_error}")))?;
+    keys.push(own_key.public_key());
+    let (commit, records) = {
+        let (staged, did) = (staged.clone(), did_typed.clone());
+        tokio::task::spawn_blocking(move || verify(&staged, &did, &keys)).await.map_err(internal)??
+    };
 
     // The imported state, signed by this server's key for this account.
     let _guard = ctx.writers.exclusive(did).await;
     let current = super::root(&ctx.db, did).await.map_err(internal)?;
     let floor = match &current {
-        Some(root) if root.rev.as_str() > repo.commit.rev.as_str() => root.rev.parse().ok(),
-        _ => Some(repo.commit.rev.clone()),
+        Some(root) if root.rev.as_str() > commit.rev.as_str() => root.rev.parse().ok(),
+        _ => Some(commit.rev.clone()),
     };
-    let commit = UnsignedCommit::new(did_typed, repo.commit.data, next_rev(floor.as_ref())).sign(&own_key);
-    let (commit_cid, commit_bytes) = commit.to_block();
-    let mut new_blocks = repo.blocks.clone();
-    new_blocks.remove(&repo.commit_cid);
-    new_blocks.insert(commit_cid, commit_bytes);
+    let signed = UnsignedCommit::new(did_typed, commit.data, next_rev(floor.as_ref())).sign(&own_key);
+    let (commit_cid, commit_bytes) = signed.to_block();
     let data = CommitData {
         cid: commit_cid,
-        commit: commit.clone(),
+        commit: signed.clone(),
         since: None,
         prev_data: None,
         ops: Vec::new(),
-        new_blocks,
+        new_blocks: [(commit_cid, commit_bytes)].into_iter().collect(),
         removed_blocks: Vec::new(),
         firehose_blocks: Default::default(),
     };
-    let rev = commit.rev.as_str().to_owned();
-    let now = crate::account::now();
+    let rev = signed.rev.as_str().to_owned();
     let txn = ctx.db.begin().await.map_err(internal)?;
     repo_block::Entity::delete_many().filter(repo_block::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
     record::Entity::delete_many().filter(record::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
     record_blob::Entity::delete_many().filter(record_blob::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
+    store_tree(&txn, did, &rev, staged, commit.data).await?;
     super::persist_commit(&txn, did, &data).await.map_err(internal)?;
-    for (key, cid, bytes) in &repo.records {
-        let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
-        let entry = super::IndexedRecord {
-            did,
-            uri: &uri,
-            collection: key.collection(),
-            rkey: key.rkey(),
-            cid,
-            rev: &rev,
-            indexed_at: &now,
-        };
-        super::index_record(&txn, entry).await.map_err(internal)?;
-        let value = aurora_atproto::data::from_dag_cbor(bytes)
-            .and_then(|ipld| aurora_atproto::data::ipld_to_json(&ipld))
-            .map_err(|e| XrpcError::invalid_request(format!("Record {uri} is not valid data: {e}")))?;
-        let cids: BTreeSet<String> = refs::find(&value).into_iter().map(|r| r.cid.to_string()).collect();
-        for blob_cid in cids {
-            super::add_blob_reference(&txn, did, &uri, &blob_cid).await.map_err(internal)?;
-        }
-    }
     let active = crate::account::find(&txn, crate::account::Lookup::Did(did))
         .await
         .map_err(internal)?
         .is_some_and(|a| a.status() == AccountStatus::Active);
     if active {
-        sequencer::sync(&txn, did, &commit).await.map_err(internal)?;
+        sequencer::sync(&txn, did, &signed).await.map_err(internal)?;
     }
     txn.commit().await.map_err(internal)?;
     ctx.firehose.poke();
-    Ok(repo.records.len())
+    Ok(records)
+}
+
+/// Checks the staged repository: the commit is for `did` and signed by one of `keys`, the tree
+/// is complete and well-formed, and every record is valid data. The commit, and how many
+/// records there are.
+fn verify(staged: &StagedCar, did: &Did, keys: &[PublicKey]) -> Result<(Commit, usize), XrpcError> {
+    let invalid = |e: CarError| XrpcError::invalid_request(format!("Repository does not verify: {e}"));
+    let root = staged.root();
+    let bytes = staged.get(&root).map_err(invalid)?.ok_or(CarError::RootBlockMissing(root)).map_err(invalid)?;
+    let commit = Commit::from_bytes(&bytes).map_err(|e| invalid(e.into()))?;
+    commit.check_did(did).map_err(|e| invalid(e.into()))?;
+    let mut refusal = None;
+    if !keys.iter().any(|key| commit.verify(key).map_err(|e| refusal = Some(e)).is_ok()) {
+        return Err(refusal.map_or_else(|| XrpcError::invalid_request("Repository does not verify"), |e| invalid(e.into())));
+    }
+    let mut records = 0;
+    walk_tree(
+        commit.data,
+        |cid| staged.get(cid),
+        |visit| {
+            if let Visit::Record { key, bytes, .. } = visit {
+                record_blobs(key, bytes)?;
+                records += 1;
+            }
+            Ok(())
+        },
+    )
+    .map_err(invalid)?;
+    Ok((commit, records))
+}
+
+/// The blobs a record references, after checking that it is valid data.
+fn record_blobs(key: &MstKey, bytes: &[u8]) -> Result<BTreeSet<String>, CarError> {
+    let value = aurora_atproto::data::from_dag_cbor(bytes)
+        .and_then(|ipld| aurora_atproto::data::ipld_to_json(&ipld))
+        .map_err(|e| CarError::Malformed(format!("record {key} is not valid data: {e}")))?;
+    Ok(refs::find(&value).into_iter().map(|r| r.cid.to_string()).collect())
+}
+
+/// What the store pass hands the transaction.
+enum Item {
+    Block(Cid, Bytes),
+    Record { key: MstKey, cid: Cid, blobs: BTreeSet<String> },
+}
+
+/// Stores the verified tree under `root` — its nodes, its records and their index and blob
+/// references — walking it once more on a blocking thread that hands the transaction a chunk at
+/// a time.
+async fn store_tree(
+    txn: &DatabaseTransaction,
+    did: &str,
+    rev: &str,
+    staged: Arc<StagedCar>,
+    root: Cid,
+) -> Result<(), XrpcError> {
+    let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
+    let walker = tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        let walked = walk_tree(
+            root,
+            |cid| staged.get(cid),
+            |visit| {
+                match visit {
+                    Visit::Node { cid, bytes: block } => {
+                        bytes += block.len();
+                        chunk.push(Item::Block(*cid, block.clone()));
+                    }
+                    Visit::Record { key, cid, bytes: block } => {
+                        bytes += block.len();
+                        let blobs = record_blobs(key, block)?;
+                        chunk.push(Item::Block(*cid, block.clone()));
+                        chunk.push(Item::Record { key: key.clone(), cid: *cid, blobs });
+                    }
+                }
+                if chunk.len() >= CHUNK_ITEMS || bytes >= CHUNK_BYTES {
+                    bytes = 0;
+                    chunks
+                        .blocking_send(Ok(std::mem::take(&mut chunk)))
+                        .map_err(|_| CarError::Io(std::io::Error::other("the import was abandoned")))?;
+                }
+                Ok(())
+            },
+        );
+        let last = walked.map(|()| chunk);
+        let _ = chunks.blocking_send(last);
+    });
+    let now = crate::account::now();
+    while let Some(chunk) = incoming.recv().await {
+        let chunk = chunk.map_err(|e| XrpcError::invalid_request(format!("Repository does not verify: {e}")))?;
+        store_chunk(txn, did, rev, &now, chunk).await.map_err(internal)?;
+    }
+    walker.await.map_err(internal)
+}
+
+async fn store_chunk(
+    txn: &DatabaseTransaction,
+    did: &str,
+    rev: &str,
+    now: &str,
+    chunk: Vec<Item>,
+) -> Result<(), sea_orm::DbErr> {
+    let blocks = chunk.iter().filter_map(|item| match item {
+        Item::Block(cid, bytes) => Some((cid, bytes, rev)),
+        Item::Record { .. } => None,
+    });
+    super::insert_blocks(txn, did, blocks).await?;
+    let mut rows = Vec::new();
+    let mut references = Vec::new();
+    for item in chunk {
+        let Item::Record { key, cid, blobs } = item else { continue };
+        let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
+        references.extend(blobs.into_iter().map(|blob| record_blob::ActiveModel {
+            blob_cid: Set(blob),
+            record_uri: Set(uri.clone()),
+            did: Set(did.to_owned()),
+        }));
+        rows.push(record::ActiveModel {
+            uri: Set(uri),
+            cid: Set(cid.to_string()),
+            did: Set(did.to_owned()),
+            collection: Set(key.collection().to_owned()),
+            rkey: Set(key.rkey().to_owned()),
+            rev: Set(rev.to_owned()),
+            indexed_at: Set(now.to_owned()),
+            takedown_ref: Set(None),
+        });
+    }
+    // Few enough parameters per statement for either database.
+    for part in rows.chunks(100) {
+        record::Entity::insert_many(part.to_vec()).exec_without_returning(txn).await?;
+    }
+    for part in references.chunks(100) {
+        record_blob::Entity::insert_many(part.to_vec())
+            .on_conflict(
+                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }

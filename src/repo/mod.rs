@@ -9,6 +9,7 @@ mod batch;
 pub mod export;
 pub mod import;
 mod prepare;
+mod staging;
 pub mod writer;
 
 use aurora_atproto::blockstore::{BlockMap, BlockStore, BlockStoreError};
