@@ -88,6 +88,8 @@ pub struct Config {
     /// (AURORA_ACCOUNT_DELETION_GRACE_SECS; 0, the default, purges at once).
     pub account_deletion_grace_secs: u64,
     pub accepting_repo_imports: bool,
+    /// The largest repository CAR `importRepo` takes, in bytes.
+    pub max_repo_import_size: u64,
     pub privacy_policy_url: Option<String>,
     pub terms_of_service_url: Option<String>,
     pub contact_email_address: Option<String>,
@@ -318,6 +320,7 @@ impl Config {
             account_deletion_grace_secs: parse_num(source, "AURORA_ACCOUNT_DELETION_GRACE_SECS", 0u64)?,
             firehose_buffer: parse_num(source, "AURORA_FIREHOSE_BUFFER", 500usize)?.max(1),
             accepting_repo_imports: parse_bool(source, "PDS_ACCEPTING_REPO_IMPORTS", true)?,
+            max_repo_import_size: parse_num(source, "PDS_MAX_REPO_IMPORT_SIZE", 512 * 1024 * 1024)?,
             privacy_policy_url: parse_url(source, "PDS_PRIVACY_POLICY_URL")?,
             terms_of_service_url: parse_url(source, "PDS_TERMS_OF_SERVICE_URL")?,
             contact_email_address: source.get("PDS_CONTACT_EMAIL_ADDRESS"),

@@ -355,6 +355,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     upload.wall = wall.elapsed();
     upload.report();
     println!("  = {:.1} MiB/s", 20.0 / upload.wall.as_secs_f64());
+
+    // The repository built so far, exported and imported back: an import is staged on disk,
+    // so the peak below should not grow with the repository's size.
+    let car = client.get(format!("{base}/xrpc/com.atproto.sync.getRepo?did={did}")).send().await?.bytes().await?;
+    let mut import = Stats { name: "importRepo", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = client
+            .post(format!("{base}/xrpc/com.atproto.repo.importRepo"))
+            .bearer_auth(&token)
+            .header("content-type", "application/vnd.ipld.car")
+            .body(car.clone())
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(format!("importRepo failed: {}", r.text().await?).into());
+        }
+        import.samples.push(t.elapsed());
+    }
+    import.wall = wall.elapsed();
+    import.report();
+    println!(
+        "  = a {:.1} MiB repository in {:.0} ms",
+        car.len() as f64 / 1048576.0,
+        import.quantile(0.5).as_secs_f64() * 1000.0
+    );
     println!("peak RSS {} KiB", rss_kib(pid).unwrap_or(0));
     let _ = child.kill().await;
     Ok(())

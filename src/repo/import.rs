@@ -29,9 +29,6 @@ use crate::context::AppContext;
 use crate::db::entities::{record, record_blob, repo_block};
 use crate::sequencer::{self, AccountStatus};
 
-/// The largest repository accepted in one import.
-pub const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
-
 /// What one store statement round takes at most: items, and bytes of blocks.
 const CHUNK_ITEMS: usize = 500;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -40,7 +37,7 @@ pub async fn import<R>(ctx: &AppContext, did: &str, reader: R) -> Result<usize, 
 where
     R: tokio::io::AsyncRead + Unpin + Send,
 {
-    let limits = CarLimits { max_total_size: MAX_IMPORT_BYTES as u64, ..CarLimits::default() };
+    let limits = CarLimits { max_total_size: ctx.config.max_repo_import_size, ..CarLimits::default() };
     let dir = ctx.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
     let staged = StagedCar::read(reader, limits, &dir).await.map_err(|e| match e {
@@ -109,7 +106,9 @@ fn verify(staged: &StagedCar, did: &Did, keys: &[PublicKey]) -> Result<(Commit, 
     commit.check_did(did).map_err(|e| invalid(e.into()))?;
     let mut refusal = None;
     if !keys.iter().any(|key| commit.verify(key).map_err(|e| refusal = Some(e)).is_ok()) {
-        return Err(refusal.map_or_else(|| XrpcError::invalid_request("Repository does not verify"), |e| invalid(e.into())));
+        return Err(
+            refusal.map_or_else(|| XrpcError::invalid_request("Repository does not verify"), |e| invalid(e.into()))
+        );
     }
     let mut records = 0;
     walk_tree(

@@ -63,10 +63,8 @@ impl StagedCar {
             }
             out.write_all(&bytes).await.map_err(StageError::Disk)?;
             // Blocks are capped far below 4 GiB by the reader's limits.
-            let len = u32::try_from(bytes.len()).map_err(|_| CarError::BlockTooLarge {
-                size: bytes.len(),
-                max: limits.max_block_size,
-            })?;
+            let len = u32::try_from(bytes.len())
+                .map_err(|_| CarError::BlockTooLarge { size: bytes.len(), max: limits.max_block_size })?;
             index.insert(key, (offset, len));
             offset += u64::from(len);
         }

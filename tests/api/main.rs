@@ -17,6 +17,7 @@ mod migration;
 mod preferences;
 mod proxy;
 mod repo_blobs;
+mod repo_import;
 mod repo_records;
 mod server_accounts;
 mod server_email;

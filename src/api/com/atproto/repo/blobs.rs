@@ -179,7 +179,7 @@ pub async fn import_repo(ctx: &AppContext, req: &RequestContext, input: RawBody)
     if !ctx.config.accepting_repo_imports {
         return Err(XrpcError::invalid_request("Service is not accepting repo imports"));
     }
-    if input.content_length.is_some_and(|length| length > crate::repo::import::MAX_IMPORT_BYTES as u64) {
+    if input.content_length.is_some_and(|length| length > ctx.config.max_repo_import_size) {
         return Err(XrpcError::payload_too_large("Repository is too large to import"));
     }
     let reader = tokio_util::io::StreamReader::new(input.body.into_bytes_stream().map_err(std::io::Error::other));
