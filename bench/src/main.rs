@@ -355,6 +355,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     upload.wall = wall.elapsed();
     upload.report();
     println!("  = {:.1} MiB/s", 20.0 / upload.wall.as_secs_f64());
+    println!("peak RSS {} KiB", rss_kib(pid).unwrap_or(0));
 
     // The repository built so far, exported and imported back: an import is staged on disk,
     // so the peak below should not grow with the repository's size.
@@ -378,11 +379,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     import.wall = wall.elapsed();
     import.report();
     println!(
-        "  = a {:.1} MiB repository in {:.0} ms",
+        "  = a {:.1} MiB repository in {:.0} ms; peak RSS with imports {} KiB",
         car.len() as f64 / 1048576.0,
-        import.quantile(0.5).as_secs_f64() * 1000.0
+        import.quantile(0.5).as_secs_f64() * 1000.0,
+        rss_kib(pid).unwrap_or(0)
     );
-    println!("peak RSS {} KiB", rss_kib(pid).unwrap_or(0));
     let _ = child.kill().await;
     Ok(())
 }
