@@ -83,11 +83,13 @@ where
     record_blob::Entity::delete_many().filter(record_blob::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
     store_tree(&txn, did, &rev, staged, commit.data).await?;
     super::persist_commit(&txn, did, &data).await.map_err(internal)?;
-    let active = crate::account::find(&txn, crate::account::Lookup::Did(did))
-        .await
-        .map_err(internal)?
-        .is_some_and(|a| a.status() == AccountStatus::Active);
-    if active {
+    let status =
+        crate::account::find(&txn, crate::account::Lookup::Did(did)).await.map_err(internal)?.map(|a| a.status());
+    if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
+        // Dropping the transaction rolls the import back.
+        return Err(refused);
+    }
+    if status == Some(AccountStatus::Active) {
         sequencer::sync(&txn, did, &signed).await.map_err(internal)?;
     }
     txn.commit().await.map_err(internal)?;

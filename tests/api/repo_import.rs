@@ -306,3 +306,41 @@ app_test!(missing_blobs_are_listed_page_by_page_until_uploaded, |app| {
     assert_eq!(left.len(), 2, "{page}");
     assert!(!left.contains(&cids[1].as_str()), "the uploaded one is no longer missing: {page}");
 });
+
+app_test!(a_taken_down_account_can_neither_write_upload_nor_import_with_a_token_it_still_holds, |app| {
+    use aurora_locus::db::entities::actor;
+    let account = app.create_account("omar").await;
+    let token = account["accessJwt"].as_str().expect("token");
+    let did = account["did"].as_str().expect("did");
+    create(&app, token, did, "3kaaaaaaaaaa2", post("before")).await;
+    let car = export(&app, did).await;
+    let root = || async { aurora_locus::repo::root(&app.ctx.db, did).await.expect("root").expect("a repository").cid };
+    let before = root().await;
+    actor::Entity::update_many()
+        .col_expr(actor::Column::TakedownRef, sea_orm::sea_query::Expr::value("takedown-1"))
+        .filter(actor::Column::Did.eq(did))
+        .exec(&app.ctx.db)
+        .await
+        .expect("taken down");
+
+    let write = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post("after") });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&write)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("AccountTakedown")), "{body}");
+    let response = app
+        .client
+        .post(app.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(token)
+        .header("content-type", "text/plain")
+        .body("some text")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "AccountTakedown", "{body}");
+    let (status, body) = import(&app, token, car).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("AccountTakedown")), "{body}");
+    assert_eq!(root().await, before, "nothing changed");
+    let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("RepoTakendown")), "{body}");
+});

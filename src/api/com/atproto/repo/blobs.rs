@@ -176,6 +176,12 @@ pub async fn list_missing(
 pub async fn import_repo(ctx: &AppContext, req: &RequestContext, input: RawBody) -> XrpcResult<()> {
     use futures_util::TryStreamExt;
     let creds = ctx.verifier().full(req)?;
+    // A token outlives a takedown by up to its lifetime; the account's status is checked
+    // here, and again where the import is stored.
+    let found = crate::account::find_actor(&ctx.db, crate::account::Lookup::Did(&creds.did)).await.map_err(internal)?;
+    if let Some(refused) = super::write::refusal(found.as_ref().map(crate::account::actor_status), true) {
+        return Err(refused);
+    }
     if !ctx.config.accepting_repo_imports {
         return Err(XrpcError::invalid_request("Service is not accepting repo imports"));
     }

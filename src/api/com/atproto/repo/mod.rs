@@ -4,7 +4,7 @@ mod blobs;
 mod read;
 mod write;
 
-pub(crate) use write::require_active;
+pub(crate) use write::{refusal, require_active};
 
 use aurora_generated::com::atproto::repo::{
     apply_writes as aw, create_record as cr, delete_record as dr, describe_repo as dsr, get_record as gr,

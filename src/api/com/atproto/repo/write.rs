@@ -48,15 +48,28 @@ async fn owner(ctx: &AppContext, req: &RequestContext, repo: &AtIdentifier) -> X
 /// Refuses accounts that are deactivated, taken down or gone.
 pub async fn require_active(ctx: &AppContext, did: &str) -> XrpcResult<()> {
     let found = account::find_actor(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
-    match found.as_ref().map(account::actor_status) {
-        Some(AccountStatus::Active) => Ok(()),
-        Some(AccountStatus::Takendown) => {
-            Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", Some("Account has been taken down".into())))
-        }
+    match refusal(found.as_ref().map(account::actor_status), false) {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
+}
+
+/// Why an account of `status` (`None`: there is none) may not change its repository, if it
+/// may not; a deactivated one may when `deactivated_may` (an account moving here imports its
+/// repository before it is activated).
+pub fn refusal(status: Option<AccountStatus>, deactivated_may: bool) -> Option<XrpcError> {
+    match status {
+        Some(AccountStatus::Active) => None,
+        Some(AccountStatus::Deactivated) if deactivated_may => None,
+        Some(AccountStatus::Takendown) => Some(XrpcError::new(
+            StatusCode::UNAUTHORIZED,
+            "AccountTakedown",
+            Some("Account has been taken down".into()),
+        )),
         Some(_) => {
-            Err(XrpcError::new(StatusCode::UNAUTHORIZED, "AccountDeactivated", Some("Account is deactivated".into())))
+            Some(XrpcError::new(StatusCode::UNAUTHORIZED, "AccountDeactivated", Some("Account is deactivated".into())))
         }
-        None => Err(XrpcError::new(StatusCode::FORBIDDEN, "AccountNotFound", Some("Account not found".into()))),
+        None => Some(XrpcError::new(StatusCode::FORBIDDEN, "AccountNotFound", Some("Account not found".into()))),
     }
 }
 
