@@ -1,5 +1,6 @@
 //! A large repository import against the server binary: the CAR is staged on disk and walked
-//! block by block, so the server's memory does not grow with the repository's size.
+//! block by block, so the server's memory does not grow with the repository's size, and other
+//! accounts go on writing meanwhile.
 
 // Shared with the api tests.
 #[allow(dead_code)]
@@ -62,6 +63,33 @@ async fn a_20_mb_repository_imports_with_bounded_memory() {
     assert!(car.len() > 20_000_000, "a {} byte CAR", car.len());
     let before = peak_rss_kib(pid);
 
+    // Another account keeps writing throughout: its commits wait for the import's transaction
+    // rather than fail.
+    let other = binary::create_account(&base, "busy").await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (client, base, done) = (client.clone(), base.clone(), done.clone());
+        let token = other["accessJwt"].as_str().expect("token").to_owned();
+        let did = other["did"].as_str().expect("did").to_owned();
+        tokio::spawn(async move {
+            let mut written = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+                    "$type": "app.bsky.feed.post", "text": "meanwhile", "createdAt": "2024-05-01T12:00:00.000Z" } });
+                let response = client
+                    .post(format!("{base}/xrpc/com.atproto.repo.createRecord"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("createRecord");
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                written += 1;
+            }
+            written
+        })
+    };
+
     let response = client
         .post(format!("{base}/xrpc/com.atproto.repo.importRepo"))
         .bearer_auth(token)
@@ -72,6 +100,9 @@ async fn a_20_mb_repository_imports_with_bounded_memory() {
         .expect("importRepo");
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
     let after = peak_rss_kib(pid);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.expect("the other account's writes all succeeded");
+    assert!(written > 0);
     let (status, listed): (u16, Value) = {
         let url = format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=com.example.hoard&limit=1");
         let response = client.get(url).send().await.expect("listRecords");
@@ -83,6 +114,8 @@ async fn a_20_mb_repository_imports_with_bounded_memory() {
 
     let growth_mib = after.saturating_sub(before) / 1024;
     println!("peak RSS {before} KiB before, {after} KiB after importing a {} byte repository", car.len());
-    // Held in memory, the CAR alone would be 20 MB, and its parsed blocks as much again.
-    assert!(growth_mib < 12, "peak memory grew by {growth_mib} MiB for a 20 MB import ({before} → {after} KiB)");
+    // Held in memory, the CAR alone would be 20 MB, and its parsed blocks as much again (a
+    // 5.8 MB CAR once grew the peak by 48 MiB). What remains is the index of blocks, the chunks
+    // in flight and the database connection's page cache through a 20 MB transaction.
+    assert!(growth_mib < 32, "peak memory grew by {growth_mib} MiB for a 20 MB import ({before} → {after} KiB)");
 }

@@ -51,9 +51,14 @@ impl Account {
 
 /// An actor's hosting status. Takedown outranks deactivation.
 pub fn actor_status(actor: &actor::Model) -> AccountStatus {
-    if actor.takedown_ref.is_some() {
+    status_of(actor.takedown_ref.is_some(), actor.deactivated_at.is_some())
+}
+
+/// The hosting status of an actor taken down or not, deactivated or not.
+pub fn status_of(taken_down: bool, deactivated: bool) -> AccountStatus {
+    if taken_down {
         AccountStatus::Takendown
-    } else if actor.deactivated_at.is_some() {
+    } else if deactivated {
         AccountStatus::Deactivated
     } else {
         AccountStatus::Active

@@ -29,6 +29,9 @@ use crate::context::AppContext;
 use crate::db::entities::{record, record_blob, repo_block};
 use crate::sequencer::{self, AccountStatus};
 
+/// The page cache of SQLite's writer connection during an import (negative: KiB).
+const IMPORT_CACHE_KIB: i64 = -512;
+
 /// What one store statement round takes at most: items, and bytes of blocks.
 const CHUNK_ITEMS: usize = 500;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -77,24 +80,180 @@ where
         firehose_blocks: Default::default(),
     };
     let rev = signed.rev.as_str().to_owned();
-    let txn = ctx.db.begin().await.map_err(internal)?;
-    repo_block::Entity::delete_many().filter(repo_block::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
-    record::Entity::delete_many().filter(record::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
-    record_blob::Entity::delete_many().filter(record_blob::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
-    store_tree(&txn, did, &rev, staged, commit.data).await?;
-    super::persist_commit(&txn, did, &data).await.map_err(internal)?;
-    let status =
-        crate::account::find(&txn, crate::account::Lookup::Did(did)).await.map_err(internal)?.map(|a| a.status());
-    if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
-        // Dropping the transaction rolls the import back.
-        return Err(refused);
+    let replacement = Replacement { did: did.to_owned(), rev, root: commit.data, data, staged };
+    match &ctx.sqlite_writer {
+        Some(writer) => {
+            // On the writer's own connection: other accounts' commits queue behind the import
+            // instead of waiting for SQLite's write lock, which a large import holds for longer
+            // than they would wait.
+            let event = sequencer::sync_event(did, &signed).await.map_err(internal)?;
+            writer
+                .transaction(move |txn| replacement.store_sqlite(txn, event))
+                .await
+                .map_err(StoreFailure::into_xrpc)?;
+            writer.synced().await;
+        }
+        None => replacement.store_pooled(ctx, &signed).await?,
     }
-    if status == Some(AccountStatus::Active) {
-        sequencer::sync(&txn, did, &signed).await.map_err(internal)?;
-    }
-    txn.commit().await.map_err(internal)?;
     ctx.firehose.poke();
     Ok(records)
+}
+
+/// What replaces the account's repository: the verified tree under `root`, read from `staged`,
+/// and the commit signed for it here.
+struct Replacement {
+    did: String,
+    rev: String,
+    root: Cid,
+    data: CommitData,
+    staged: Arc<StagedCar>,
+}
+
+/// Why an import's transaction on SQLite's writer was rolled back.
+#[derive(Debug, thiserror::Error)]
+enum StoreFailure {
+    #[error("the account may not import: {0:?}")]
+    Refused(XrpcError),
+    #[error(transparent)]
+    Invalid(CarError),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreFailure {
+    fn into_xrpc(self) -> XrpcError {
+        match self {
+            StoreFailure::Refused(refused) => refused,
+            StoreFailure::Invalid(e) => XrpcError::invalid_request(format!("Repository does not verify: {e}")),
+            StoreFailure::Sqlite(e) => internal(e),
+        }
+    }
+}
+
+impl Replacement {
+    /// The replacement as one transaction on SQLite's writer connection, appending `event` (the
+    /// `#sync`) when the account is active; the event's number, or 0.
+    fn store_sqlite(
+        self,
+        txn: &rusqlite::Transaction<'_>,
+        event: sequencer::NewEvent,
+    ) -> Result<((), i64), StoreFailure> {
+        use rusqlite::OptionalExtension;
+        let status = txn
+            .query_row(
+                "SELECT takedown_ref IS NOT NULL, deactivated_at IS NOT NULL FROM actor WHERE did = ?1 AND deleted_at IS NULL",
+                [self.did.as_str()],
+                |row| Ok(crate::account::status_of(row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
+            return Err(StoreFailure::Refused(refused));
+        }
+        // A transaction this large would otherwise grow the connection's page cache past its
+        // usual size; a small one spills to the log sooner. Restored afterwards.
+        let cache: i64 = txn.query_row("PRAGMA cache_size", [], |row| row.get(0))?;
+        txn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
+        let replaced = self.replace(txn, event, status);
+        txn.pragma_update(None, "cache_size", cache)?;
+        replaced
+    }
+
+    fn replace(
+        self,
+        txn: &rusqlite::Transaction<'_>,
+        event: sequencer::NewEvent,
+        status: Option<AccountStatus>,
+    ) -> Result<((), i64), StoreFailure> {
+        use rusqlite::params;
+        let did = self.did.as_str();
+        for table in ["repo_block", "record", "record_blob"] {
+            txn.execute(&format!("DELETE FROM {table} WHERE did = ?1"), [did])?;
+        }
+        let mut block = txn.prepare_cached(
+            "INSERT INTO repo_block (did, cid, rev, size, content) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?;
+        let mut record = txn.prepare_cached(
+            "INSERT INTO record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+        )?;
+        let mut reference = txn.prepare_cached(
+            "INSERT INTO record_blob (blob_cid, record_uri, did) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?;
+        let now = crate::account::now();
+        // The database's own error, kept aside while the walk reports only that it stopped.
+        let mut failed = None;
+        let walked = walk_tree(
+            self.root,
+            |cid| self.staged.get(cid),
+            |visit| {
+                let stored = match visit {
+                    Visit::Node { cid, bytes } => block
+                        .execute(params![did, cid.to_string(), self.rev, bytes.len() as i64, bytes.as_ref()])
+                        .map(|_| ()),
+                    Visit::Record { key, cid, bytes } => {
+                        let blobs = record_blobs(key, bytes)?;
+                        let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
+                        let cid = cid.to_string();
+                        block
+                            .execute(params![did, cid, self.rev, bytes.len() as i64, bytes.as_ref()])
+                            .and_then(|_| {
+                                record.execute(params![uri, cid, did, key.collection(), key.rkey(), self.rev, now])
+                            })
+                            .and_then(|_| {
+                                blobs.iter().try_for_each(|blob| reference.execute(params![blob, uri, did]).map(|_| ()))
+                            })
+                    }
+                };
+                stored.map_err(|e| {
+                    failed = Some(e);
+                    CarError::Io(std::io::Error::other("the database refused a row"))
+                })
+            },
+        );
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        walked.map_err(StoreFailure::Invalid)?;
+        for (cid, bytes) in &self.data.new_blocks {
+            block.execute(params![did, cid.to_string(), self.rev, bytes.len() as i64, bytes.as_ref()])?;
+        }
+        txn.execute(
+            "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
+            params![did, self.data.cid.to_string(), self.rev, aurora_atproto::syntax::Datetime::now().as_str()],
+        )?;
+        let seq = match status {
+            Some(AccountStatus::Active) => sequencer::append_all_sqlite(txn, vec![event])?,
+            _ => 0,
+        };
+        Ok(((), seq))
+    }
+
+    /// The replacement as one transaction through the connection pool (PostgreSQL), the tree
+    /// handed over in chunks.
+    async fn store_pooled(self, ctx: &AppContext, signed: &Commit) -> Result<(), XrpcError> {
+        let did = self.did.as_str();
+        let txn = ctx.db.begin().await.map_err(internal)?;
+        repo_block::Entity::delete_many().filter(repo_block::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
+        record::Entity::delete_many().filter(record::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
+        record_blob::Entity::delete_many()
+            .filter(record_blob::Column::Did.eq(did))
+            .exec(&txn)
+            .await
+            .map_err(internal)?;
+        store_tree(&txn, did, &self.rev, self.staged, self.root).await?;
+        super::persist_commit(&txn, did, &self.data).await.map_err(internal)?;
+        let status =
+            crate::account::find(&txn, crate::account::Lookup::Did(did)).await.map_err(internal)?.map(|a| a.status());
+        if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
+            // Dropping the transaction rolls the import back.
+            return Err(refused);
+        }
+        if status == Some(AccountStatus::Active) {
+            sequencer::sync(&txn, did, signed).await.map_err(internal)?;
+        }
+        txn.commit().await.map_err(internal)
+    }
 }
 
 /// Checks the staged repository: the commit is for `did` and signed by one of `keys`, the tree

@@ -208,7 +208,8 @@ pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> R
     append_all(conn, vec![sync_event(did, commit).await?]).await
 }
 
-async fn sync_event(did: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
+/// The `#sync` event for `commit`, encoded ahead of its transaction.
+pub(crate) async fn sync_event(did: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let (cid, bytes) = commit.to_block();
     let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
