@@ -12,13 +12,6 @@ mod plc_double;
 
 use serde_json::{json, Value};
 
-/// The peak resident memory of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("number")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_20_mb_repository_imports_with_bounded_memory() {
     let plc = plc_double::PlcDouble::start().await;
@@ -61,7 +54,7 @@ async fn a_20_mb_repository_imports_with_bounded_memory() {
         .await
         .expect("CAR");
     assert!(car.len() > 20_000_000, "a {} byte CAR", car.len());
-    let before = peak_rss_kib(pid);
+    let before = binary::peak_rss_kib(pid);
 
     // Another account keeps writing throughout: its commits wait for the import's transaction
     // rather than fail.
@@ -99,7 +92,7 @@ async fn a_20_mb_repository_imports_with_bounded_memory() {
         .await
         .expect("importRepo");
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
-    let after = peak_rss_kib(pid);
+    let after = binary::peak_rss_kib(pid);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.await.expect("the other account's writes all succeeded");
     assert!(written > 0);

@@ -21,13 +21,6 @@ fn chunk(i: usize) -> Vec<u8> {
     (0..CHUNK).map(|j| ((i * 31 + j * 7) % 251) as u8).collect()
 }
 
-/// The peak resident memory of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("number")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_50_mb_upload_streams_through_with_bounded_memory() {
     let plc = plc_double::PlcDouble::start().await;
@@ -40,7 +33,7 @@ async fn a_50_mb_upload_streams_through_with_bounded_memory() {
     let client = reqwest::Client::new();
     let account = binary::create_account(&base, "big").await;
     let token = account["accessJwt"].as_str().expect("token");
-    let before = peak_rss_kib(pid);
+    let before = binary::peak_rss_kib(pid);
 
     let body = futures_util::stream::iter((0..CHUNKS).map(|i| Ok::<_, std::io::Error>(chunk(i))));
     let response = client
@@ -54,7 +47,7 @@ async fn a_50_mb_upload_streams_through_with_bounded_memory() {
         .expect("upload");
     assert_eq!(response.status(), 200);
     let uploaded: Value = response.json().await.expect("json");
-    let after = peak_rss_kib(pid);
+    let after = binary::peak_rss_kib(pid);
 
     let mut hash = Sha256::new();
     for i in 0..CHUNKS {
@@ -97,7 +90,7 @@ async fn a_50_mb_proxied_answer_streams_through_with_bounded_memory() {
     let client = reqwest::Client::new();
     let account = binary::create_account(&base, "reader").await;
     let token = account["accessJwt"].as_str().expect("token");
-    let before = peak_rss_kib(pid);
+    let before = binary::peak_rss_kib(pid);
     let mut response = client
         .get(format!("{base}/xrpc/app.bsky.feed.searchPosts?q=everything"))
         .bearer_auth(token)
@@ -112,7 +105,7 @@ async fn a_50_mb_proxied_answer_streams_through_with_bounded_memory() {
         received += piece.len();
         hash.update(&piece);
     }
-    let after = peak_rss_kib(pid);
+    let after = binary::peak_rss_kib(pid);
     let mut expected = Sha256::new();
     for i in 0..CHUNKS {
         expected.update(chunk(i));

@@ -168,6 +168,19 @@ impl TestApp {
         account
     }
 
+    /// An access token for `handle`, from a new ordinary app password named `name` that the
+    /// session `token` creates.
+    pub async fn app_password_session(&self, token: &str, handle: &str, name: &str) -> String {
+        let body = serde_json::json!({ "name": name });
+        let (status, created) =
+            self.call(reqwest::Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&body)).await;
+        assert_eq!(status, 200, "createAppPassword: {created}");
+        let login = serde_json::json!({ "identifier": handle, "password": created["password"] });
+        let (status, session) = self.post_json("/xrpc/com.atproto.server.createSession", &login).await;
+        assert_eq!(status, 200, "createSession: {session}");
+        session["accessJwt"].as_str().expect("an app session").to_owned()
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let response = self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request");
         let status = response.status().as_u16();

@@ -22,16 +22,8 @@ app_test!(preferences_round_trip_and_personal_details_stay_private, |app| {
     assert_eq!(status, 400, "only app.bsky preferences");
 
     // An ordinary app password neither sees nor overwrites personal details.
-    let (_, created) = app
-        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "app" })))
-        .await;
-    let (_, session) = app
-        .post_json(
-            "/xrpc/com.atproto.server.createSession",
-            &json!({ "identifier": "bella.test", "password": created["password"] }),
-        )
-        .await;
-    let limited = session["accessJwt"].as_str().expect("app session");
+    let limited = app.app_password_session(token, "bella.test", "app").await;
+    let limited = limited.as_str();
     let (_, seen) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(limited), None).await;
     assert_eq!(seen["preferences"].as_array().map(Vec::len), Some(2), "{seen}");
     let replace = json!({ "preferences": [{ "$type": "app.bsky.actor.defs#adultContentPref", "enabled": true }] });

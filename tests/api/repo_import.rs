@@ -184,17 +184,8 @@ app_test!(an_import_that_does_not_verify_changes_nothing, |app| {
     assert_eq!(rkeys(&app, did).await, ["3kaaaaaaaaaa2"]);
 
     // An app password may not replace the repository.
-    let (_, created) = app
-        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "app" })))
-        .await;
-    let (_, session) = app
-        .post_json(
-            "/xrpc/com.atproto.server.createSession",
-            &json!({ "identifier": "jude.test", "password": created["password"] }),
-        )
-        .await;
-    let limited = session["accessJwt"].as_str().expect("app session");
-    let (status, body) = import(&app, limited, valid.clone()).await;
+    let limited = app.app_password_session(token, "jude.test", "app").await;
+    let (status, body) = import(&app, &limited, valid.clone()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "{body}");
     let (status, body) = import(&app, "", valid.clone()).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("AuthRequired")), "{body}");

@@ -44,16 +44,8 @@ app_test!(service_auth_tokens_are_signed_by_the_repo_key_with_the_requested_clai
     assert_eq!(status, 401);
 
     // An ordinary app password may not act for private methods.
-    let (_, created) = app
-        .call(Method::POST, "com.atproto.server.createAppPassword", Some(token), Some(&json!({ "name": "bot" })))
-        .await;
-    let (_, session) = app
-        .post_json(
-            "/xrpc/com.atproto.server.createSession",
-            &json!({ "identifier": "ivan.test", "password": created["password"] }),
-        )
-        .await;
-    let app_token = session["accessJwt"].as_str().expect("app session");
+    let app_token = app.app_password_session(token, "ivan.test", "bot").await;
+    let app_token = app_token.as_str();
     let path = "com.atproto.server.getServiceAuth?aud=did:web:chat.example&lxm=chat.bsky.convo.sendMessage";
     let (status, body) = app.call(Method::GET, path, Some(app_token), None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");

@@ -46,3 +46,10 @@ pub async fn create_account(base: &str, name: &str) -> serde_json::Value {
         .await
         .expect("json")
 }
+
+/// The peak resident memory of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("number")
+}
