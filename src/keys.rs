@@ -100,6 +100,31 @@ fn parse_key_type(name: &str) -> Result<KeyType, KeyError> {
     }
 }
 
+/// Reserved keys (`reserveSigningKey`) are sealed under this associated data, since their
+/// account may not exist yet.
+pub const RESERVED_SEAL_CONTEXT: &str = "reserved";
+
+/// The key reserved for `did`, removed from the reservations (it becomes the account's key).
+pub async fn take_reserved(
+    ctx: &crate::context::AppContext,
+    did: &str,
+) -> Result<Option<Keypair>, aurora_xrpc::XrpcError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    use crate::db::entities::reserved_key;
+    let Some(row) = reserved_key::Entity::find()
+        .filter(reserved_key::Column::Did.eq(did))
+        .one(&ctx.db)
+        .await
+        .map_err(aurora_xrpc::XrpcError::internal)?
+    else {
+        return Ok(None);
+    };
+    let key = ctx.keys.unseal(RESERVED_SEAL_CONTEXT, "k256", &row.sealed).map_err(aurora_xrpc::XrpcError::internal)?;
+    reserved_key::Entity::delete_by_id(row.key_did).exec(&ctx.db).await.map_err(aurora_xrpc::XrpcError::internal)?;
+    Ok(Some(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,53 @@ pub fn emit(ir: &Ir) -> Files {
     emit_folders(ir, &mut files);
     files.insert("catalog.rs".into(), render("lexicons/", &catalog_tokens(ir)));
     files.insert("routes.rs".into(), render("lexicons/", &routes_tokens(ir)));
+    files.insert("auth.rs".into(), render("codegen/method-auth.json", &auth_tokens(ir)));
     files
+}
+
+/// The auth table as data: each served method's rule, and the protected and privileged lists
+/// the proxy and service-token minting consult.
+fn auth_tokens(ir: &Ir) -> TokenStream {
+    let served = ir.modules.values().filter_map(|m| m.method.as_ref().filter(|m| m.served).map(|method| (m, method)));
+    let rules = served.map(|(module, method)| {
+        let nsid = &module.nsid;
+        let auth = method.auth.tokens();
+        quote!((#nsid, #auth),)
+    });
+    let mut protected = ir.protected.clone();
+    protected.sort();
+    let mut privileged = ir.privileged.clone();
+    privileged.sort();
+    quote! {
+        //! How each method authenticates, from `codegen/method-auth.json`.
+
+        use crate::rt;
+
+        /// Every served method's rule (also its `Endpoint::AUTH`).
+        pub const SERVED: &[(&str, rt::Auth)] = &[#(#rules)*];
+
+        /// Methods that manage the account itself: the proxy never forwards them and no
+        /// service-auth token is minted for them.
+        pub const PROTECTED: &[&str] = &[#(#protected),*];
+
+        /// Methods, served or proxied, that need a full session or a privileged app password.
+        pub const PRIVILEGED: &[&str] = &[#(#privileged),*];
+
+        /// The rule of a served method.
+        pub fn of(nsid: &str) -> Option<rt::Auth> {
+            SERVED.iter().find(|(m, _)| *m == nsid).map(|(_, auth)| *auth)
+        }
+
+        /// Whether `nsid` manages the account itself (NSIDs compare without regard to case).
+        pub fn is_protected(nsid: &str) -> bool {
+            PROTECTED.iter().any(|m| m.eq_ignore_ascii_case(nsid))
+        }
+
+        /// Whether `nsid` needs a full session or a privileged app password.
+        pub fn is_privileged(nsid: &str) -> bool {
+            PRIVILEGED.iter().any(|m| m.eq_ignore_ascii_case(nsid))
+        }
+    }
 }
 
 fn render(source: &str, tokens: &TokenStream) -> String {
@@ -85,19 +131,22 @@ fn module_tokens(module: &Module) -> TokenStream {
     let nsid = &module.nsid;
     let mut header = format!(" `{nsid}`");
     if let Some(method) = &module.method {
-        header.push_str(&format!(": {}, auth `{}`.", method.kind.as_str(), method.auth));
+        header.push_str(&format!(": {}. Auth: {}.", method.kind.as_str(), method.auth.describe()));
     } else if let Some(record) = &module.record {
         header.push_str(&format!(": record, key `{}`.", record.key.as_deref().unwrap_or("any")));
     } else {
         header.push_str(": definitions.");
     }
     let mut docs = vec![header];
-    let description = module.description.clone().or_else(|| {
-        module.items.iter().find_map(|i| match i {
-            Item::Struct(s) if s.name == "Record" || s.name == "Main" => s.doc.clone(),
-            _ => None,
-        })
-    });
+    let description =
+        module.description.clone().or_else(|| module.method.as_ref().and_then(|m| m.description.clone())).or_else(
+            || {
+                module.items.iter().find_map(|i| match i {
+                    Item::Struct(s) if s.name == "Record" || s.name == "Main" => s.doc.clone(),
+                    _ => None,
+                })
+            },
+        );
     if let Some(text) = description.filter(|d| !d.trim().is_empty()) {
         docs.push(String::new());
         docs.extend(text.lines().map(|l| format!(" {}", l.trim_end())));
@@ -263,11 +312,28 @@ fn string_enum_tokens(e: &StringEnum) -> TokenStream {
         let v = ident(v);
         quote! { Self::#v => #wire, }
     });
-    let from_str = e.values.iter().map(|(v, wire)| {
-        let v = ident(v);
-        quote! { #wire => Self::#v, }
-    });
+    let from_str: Vec<TokenStream> = e
+        .values
+        .iter()
+        .map(|(v, wire)| {
+            let v = ident(v);
+            quote! { #wire => Self::#v, }
+        })
+        .collect();
     let wires: Vec<&str> = e.values.iter().map(|(_, w)| w.as_str()).collect();
+    let from_wire = (!e.closed).then(|| {
+        let from_str = from_str.clone();
+        quote! {
+            impl From<&str> for #name {
+                fn from(value: &str) -> Self {
+                    match value {
+                        #(#from_str)*
+                        _ => Self::Other(value.to_owned()),
+                    }
+                }
+            }
+        }
+    });
     let (other_variant, other_str, parse) = if e.closed {
         (
             quote! {},
@@ -314,6 +380,8 @@ fn string_enum_tokens(e: &StringEnum) -> TokenStream {
             }
         }
 
+        #from_wire
+
         impl rt::Serialize for #name {
             fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
@@ -344,7 +412,8 @@ fn method_tokens(m: &Method) -> TokenStream {
         MethodKind::Procedure => "Procedure",
         MethodKind::Subscription => "Subscription",
     });
-    let auth = ident(&names::camel(&m.auth));
+    let auth = m.auth.tokens();
+    let credential = m.auth.credential().unwrap_or_else(|| quote!(()));
     let params = if m.has_params { quote!(Params) } else { quote!(rt::NoParams) };
     let (input_codec, input_value) = input_kind(&m.input, "Input");
     let (output_codec, output_value) = match (&m.kind, &m.output) {
@@ -387,15 +456,18 @@ fn method_tokens(m: &Method) -> TokenStream {
             if m.has_params { (quote!(params), quote!(params,)) } else { (quote!(_params), quote!()) };
         let (input_arg, input_pass) =
             if m.input == BodyIr::None { (quote!(_input), quote!()) } else { (quote!(input), quote!(input,)) };
+        let (auth_arg, auth_pass) =
+            if m.auth.credential().is_some() { (quote!(auth), quote!(auth,)) } else { (quote!(_auth), quote!()) };
         quote! {
             impl<S: super::Service + ?Sized> rt::Handler<S> for Endpoint {
                 fn call(
                     service: &S,
                     ctx: rt::RequestContext,
+                    #auth_arg: #credential,
                     #params_arg: #params,
                     #input_arg: #input_value,
                 ) -> impl std::future::Future<Output = rt::XrpcResult<#output_value>> + Send {
-                    service.#f(ctx, #params_pass #input_pass)
+                    service.#f(ctx, #auth_pass #params_pass #input_pass)
                 }
             }
         }
@@ -410,7 +482,8 @@ fn method_tokens(m: &Method) -> TokenStream {
         impl rt::Method for Endpoint {
             const NSID: &'static str = NSID;
             const KIND: rt::MethodKind = rt::MethodKind::#kind;
-            const AUTH: rt::Auth = rt::Auth::#auth;
+            const AUTH: rt::Auth = #auth;
+            type Credential = #credential;
             const INPUT_ENCODING: Option<&'static str> = #input_encoding;
             const OUTPUT_ENCODING: Option<&'static str> = #output_encoding;
             type Params = #params;
@@ -436,6 +509,10 @@ fn service_method(module: &Module, m: &Method) -> TokenStream {
     let leaf = ident(module.path.last().map(String::as_str).unwrap_or_default());
     let mut args = Vec::new();
     let mut names_used = vec![quote!(ctx)];
+    if let Some(credential) = m.auth.credential() {
+        args.push(quote!(auth: #credential));
+        names_used.push(quote!(auth));
+    }
     if m.has_params {
         args.push(quote!(params: #leaf::Params));
         names_used.push(quote!(params));
@@ -457,9 +534,16 @@ fn service_method(module: &Module, m: &Method) -> TokenStream {
         (_, BodyIr::Json(_)) => quote!(#leaf::Output),
         (_, BodyIr::Raw(_)) => quote!(rt::RawBody),
     };
-    let d = format!(" `{}` ({}). Unless implemented, answers `MethodNotImplemented`.", module.nsid, m.kind.as_str());
+    let mut docs =
+        vec![format!(" `{}` ({}). Unless implemented, answers `MethodNotImplemented`.", module.nsid, m.kind.as_str())];
+    if let Some(description) = m.description.as_deref().filter(|d| !d.trim().is_empty()) {
+        docs.push(String::new());
+        docs.extend(description.lines().map(|l| format!(" {}", l.trim_end())));
+    }
+    docs.push(String::new());
+    docs.push(format!(" Auth: {}.", m.auth.describe()));
     quote! {
-        #[doc = #d]
+        #(#[doc = #docs])*
         fn #f(
             &self,
             ctx: rt::RequestContext,
@@ -536,6 +620,8 @@ fn emit_folders(ir: &Ir, files: &mut Files) {
         pub(crate) use aurora_xrpc::codegen as rt;
 
         #[rustfmt::skip]
+        pub mod auth;
+        #[rustfmt::skip]
         pub mod catalog;
         #[rustfmt::skip]
         pub mod routes;
@@ -603,10 +689,11 @@ fn routes_tokens(ir: &Ir) -> TokenStream {
 
         use crate::rt;
 
-        /// Everything the server implements: one service trait per served namespace.
-        pub trait Services: #(#bounds)+* {}
+        /// Everything the server implements: one service trait per served namespace, and the
+        /// authenticator the runtime checks every request's credentials with first.
+        pub trait Services: rt::Authenticator + #(#bounds)+* {}
 
-        impl<T: #(#bounds)+*> Services for T {}
+        impl<T: rt::Authenticator + #(#bounds)+*> Services for T {}
 
         /// The NSIDs that get typed routes.
         pub const SERVED: &[&str] = &[#(#nsids),*];

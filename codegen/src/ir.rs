@@ -6,12 +6,17 @@ use std::path::PathBuf;
 
 use aurora_atproto::lexicon::{self as lex, Catalog, Def, Field};
 
+use crate::auth::{AuthKind, AuthTable};
 use crate::names;
 
 #[derive(Debug)]
 pub struct Ir {
     /// Modules by NSID, in NSID order.
     pub modules: BTreeMap<String, Module>,
+    /// Methods that manage the account itself: never proxied, no service tokens for them.
+    pub protected: Vec<String>,
+    /// Methods that need a full session or a privileged app password.
+    pub privileged: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -125,7 +130,9 @@ pub struct Method {
     pub input: BodyIr,
     pub output: BodyIr,
     pub errors: Vec<(String, Option<String>)>,
-    pub auth: String,
+    pub auth: AuthKind,
+    /// What the lexicon says the method does.
+    pub description: Option<String>,
     /// `com.atproto.repo` for `com.atproto.repo.createRecord`.
     pub namespace: String,
     pub fn_name: String,
@@ -173,23 +180,6 @@ pub enum IrError {
     NameClash(String, String),
     #[error("{0}#{1}: {2}")]
     Unsupported(String, String, String),
-}
-
-/// How each method authenticates, from `codegen/method-auth.json`.
-pub struct AuthTable(BTreeMap<String, String>);
-
-impl AuthTable {
-    pub fn new(entries: BTreeMap<String, String>) -> Self {
-        Self(entries)
-    }
-
-    fn lookup(&self, nsid: &str) -> String {
-        if let Some(kind) = self.0.get(nsid) {
-            return kind.clone();
-        }
-        let namespace = nsid.rsplit_once('.').map_or(nsid, |(ns, _)| ns);
-        self.0.get(&format!("{namespace}.*")).cloned().unwrap_or_else(|| "access".to_owned())
-    }
 }
 
 /// The Rust name of a definition's main type.
@@ -240,7 +230,7 @@ pub fn build(catalog: &Catalog, auth: &AuthTable, served: &[&str]) -> Result<Ir,
         };
         modules.insert(doc.id.clone(), module);
     }
-    let mut ir = Ir { modules };
+    let mut ir = Ir { modules, protected: auth.protected.clone(), privileged: auth.privileged.clone() };
     box_recursive_fields(&mut ir);
     Ok(ir)
 }
@@ -304,13 +294,17 @@ impl ModuleBuilder<'_> {
             Def::Query(q) => {
                 self.params(q.parameters.as_ref(), true)?;
                 let output = self.body("Output", q.output.as_ref())?;
-                *method = Some(self.method(MethodKind::Query, true, BodyIr::None, output, &q.errors, auth));
+                let mut m = self.method(MethodKind::Query, true, BodyIr::None, output, &q.errors, auth);
+                m.description = q.description.clone();
+                *method = Some(m);
             }
             Def::Procedure(p) => {
                 let has_params = self.params(p.parameters.as_ref(), false)?;
                 let input = self.body("Input", p.input.as_ref())?;
                 let output = self.body("Output", p.output.as_ref())?;
-                *method = Some(self.method(MethodKind::Procedure, has_params, input, output, &p.errors, auth));
+                let mut m = self.method(MethodKind::Procedure, has_params, input, output, &p.errors, auth);
+                m.description = p.description.clone();
+                *method = Some(m);
             }
             Def::Subscription(s) => {
                 self.params(s.parameters.as_ref(), true)?;
@@ -322,7 +316,9 @@ impl ModuleBuilder<'_> {
                     }
                 }
                 let output = BodyIr::Raw("application/vnd.atproto.frames".into());
-                *method = Some(self.method(MethodKind::Subscription, true, BodyIr::None, output, &s.errors, auth));
+                let mut m = self.method(MethodKind::Subscription, true, BodyIr::None, output, &s.errors, auth);
+                m.description = s.description.clone();
+                *method = Some(m);
             }
             Def::PermissionSet(_) => {}
             other => {
@@ -354,6 +350,7 @@ impl ModuleBuilder<'_> {
             output,
             errors: errors.iter().map(|e| (e.name.clone(), e.description.clone())).collect(),
             auth: auth.lookup(self.nsid),
+            description: None,
             namespace: namespace.to_owned(),
             fn_name: names::snake(last),
             served: self.served,

@@ -3,12 +3,12 @@
 //! Parse every lexicon into a [`Catalog`], resolve it into an [`ir::Ir`], then emit. The output
 //! depends only on the lexicon files and this crate, so every run is byte-identical.
 
+pub mod auth;
 pub mod emit;
 pub mod ir;
 pub mod names;
 pub mod openapi;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aurora_atproto::lexicon::Catalog;
@@ -76,9 +76,8 @@ pub const SERVED: &[&str] = &["com.atproto.", "app.bsky.actor.getPreferences", "
 pub fn generate(lexicons: &Path, auth_table: &Path, served: &[&str], version: &str) -> Result<Output, CodegenError> {
     let catalog = load_catalog(lexicons)?;
     let auth_text = std::fs::read_to_string(auth_table).map_err(io(auth_table))?;
-    let auth: BTreeMap<String, String> = serde_json::from_str(&auth_text)
-        .map_err(|e| CodegenError::Lexicon { path: auth_table.to_owned(), message: e.to_string() })?;
-    let auth = ir::AuthTable::new(auth.into_iter().filter(|(k, _)| !k.starts_with('_')).collect());
+    let auth = auth::AuthTable::parse(&auth_text)
+        .map_err(|message| CodegenError::Lexicon { path: auth_table.to_owned(), message })?;
     let ir = ir::build(&catalog, &auth, served)?;
     Ok(Output { rust: emit::emit(&ir), openapi: openapi::document(&ir, &catalog, version) })
 }

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use aurora_atproto::lexicon::{self as lex, Catalog, Def, Field};
 
+use crate::auth::AuthKind;
 use crate::ir::{BodyIr, Ir, MethodKind};
 
 /// The OpenAPI document as pretty-printed JSON with a trailing newline.
@@ -26,10 +27,14 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
         let mut op = Map::new();
         op.insert("operationId".into(), json!(module.nsid));
         op.insert("tags".into(), json!([tag]));
-        op.insert("summary".into(), json!(module.nsid));
-        if let Some(d) = description {
-            op.insert("description".into(), json!(d));
+        // Swagger lists operations by summary: the lexicon's first sentence says what each does.
+        op.insert("summary".into(), json!(summary(description.as_deref()).unwrap_or(&module.nsid)));
+        let mut text = description.clone().unwrap_or_default();
+        if !text.is_empty() {
+            text.push_str("\n\n");
         }
+        text.push_str(&format!("**Auth:** {}.", method.auth.describe()));
+        op.insert("description".into(), json!(text));
         if let Some(params) = params {
             op.insert("parameters".into(), Value::Array(parameters(params, &module.nsid)));
         }
@@ -61,21 +66,17 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
         let mut responses = Map::new();
         responses.insert("200".into(), ok);
         responses.insert("400".into(), error_response("Bad request", &declared));
-        if method.auth != "none" {
-            responses.insert("401".into(), error_response("Unauthorized", &["AuthRequired"]));
+        if method.auth != AuthKind::None {
+            responses.insert(
+                "401".into(),
+                error_response("Unauthorized", &["AuthenticationRequired", "AuthMissing", "AccountTakedown"]),
+            );
         }
         responses.insert("500".into(), error_response("Internal server error", &["InternalServerError"]));
         responses.insert("501".into(), error_response("Not implemented", &["MethodNotImplemented"]));
         op.insert("responses".into(), Value::Object(responses));
-        let security = match method.auth.as_str() {
-            "none" => json!([]),
-            "optional" => json!([{}, { "Bearer": [] }]),
-            "admin" => json!([{ "Basic": [] }]),
-            "refresh" => json!([{ "Refresh": [] }]),
-            _ => json!([{ "Bearer": [] }]),
-        };
-        op.insert("security".into(), security);
-        op.insert("x-atproto-auth".into(), json!(method.auth));
+        op.insert("security".into(), method.auth.security());
+        op.insert("x-atproto-auth".into(), json!(method.auth.describe()));
         let verb = if method.kind == MethodKind::Query { "get" } else { "post" };
         paths.insert(format!("/xrpc/{}", module.nsid), json!({ verb: op }));
     }
@@ -150,15 +151,24 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "Bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token from com.atproto.server.createSession, or a service-auth token." },
-                "Refresh": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A refresh token from com.atproto.server.createSession." },
-                "Basic": { "type": "http", "scheme": "basic", "description": "admin and PDS_ADMIN_PASSWORD." }
+                "Session": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token from com.atproto.server.createSession or refreshSession, opened with the account password or an app password; each method says which it accepts." },
+                "Refresh": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A refresh token from com.atproto.server.createSession or refreshSession." },
+                "ServiceAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A service-auth token: a JWT signed with the issuer's atproto key, for this server (aud) and this method (lxm)." },
+                "Admin": { "type": "http", "scheme": "basic", "description": "User admin, password PDS_ADMIN_PASSWORD." }
             }
         }
     });
     let mut text = serde_json::to_string_pretty(&document).expect("a JSON value always serialises");
     text.push('\n');
     text
+}
+
+/// The first sentence of a description, for a one-line summary.
+fn summary(description: Option<&str>) -> Option<&str> {
+    let text = description?.trim();
+    let end = text.find(". ").map_or(text.len(), |i| i + 1);
+    let first = text[..end].trim();
+    (!first.is_empty()).then_some(first)
 }
 
 fn content_type(body: &BodyIr) -> String {

@@ -2,12 +2,13 @@
 //! XRPC routes for every method Aurora serves, wired to the service traits.
 use std::sync::Arc;
 use crate::rt;
-/// Everything the server implements: one service trait per served namespace.
-pub trait Services: crate::app::bsky::actor::Service + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service {}
+/// Everything the server implements: one service trait per served namespace, and the
+/// authenticator the runtime checks every request's credentials with first.
+pub trait Services: rt::Authenticator + crate::app::bsky::actor::Service + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service {}
 impl<
-    T: crate::app::bsky::actor::Service + crate::com::atproto::admin::Service
-        + crate::com::atproto::identity::Service + crate::com::atproto::label::Service
-        + crate::com::atproto::lexicon::Service
+    T: rt::Authenticator + crate::app::bsky::actor::Service
+        + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service
+        + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service
         + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service
         + crate::com::atproto::server::Service + crate::com::atproto::sync::Service
         + crate::com::atproto::temp::Service,

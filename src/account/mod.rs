@@ -1,12 +1,14 @@
 //! Accounts: the actor and account rows, credentials, sessions and app passwords. Reads take
 //! any connection; everything that must change together takes a transaction.
 
+pub mod codes;
 pub mod deletion;
 pub mod email;
 pub mod email_token;
 pub mod handle;
 pub mod invites;
 pub mod password;
+pub mod status;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};

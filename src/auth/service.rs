@@ -1,11 +1,12 @@
 //! Inbound service auth: a JWT another atproto service (or an account acting through one)
 //! signed with the issuer's `#atproto` key, for this server (`aud`) and one method (`lxm`).
 
-use poem::http::StatusCode;
 use serde::Deserialize;
 
-use aurora_xrpc::XrpcError;
+use aurora_atproto::syntax::{Did, Nsid};
+use aurora_xrpc::auth::Service;
 
+use super::error::AuthError;
 use super::jwt;
 use crate::identity::{self, Resolver};
 
@@ -23,12 +24,12 @@ struct Claims {
 /// token can be replayed.
 const MAX_LIFETIME_SECS: i64 = 65 * 60;
 
-fn refused(name: &'static str, message: impl Into<String>) -> XrpcError {
-    XrpcError::new(StatusCode::UNAUTHORIZED, name, Some(message.into()))
+fn refused(name: &'static str, message: impl Into<String>) -> AuthError {
+    AuthError::Service(name, message.into())
 }
 
-/// Verifies `token` for `method` on this server; returns the issuer's DID.
-pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Resolver) -> Result<String, XrpcError> {
+/// Verifies `token` for `method` on this server.
+pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Resolver) -> Result<Service, AuthError> {
     let (header, _, _, payload) = jwt::split(token).map_err(|_| refused("BadJwt", "poorly formatted jwt"))?;
     if let Some(typ) = header.typ.as_deref().filter(|t| matches!(*t, "at+jwt" | "refresh+jwt" | "dpop+jwt")) {
         return Err(refused("BadJwtType", format!("Invalid jwt type \"{typ}\"")));
@@ -59,9 +60,11 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
         return Err(refused("BadJwtAudience", "jwt audience does not match service did"));
     }
     let issuer = claims.iss.split('#').next().unwrap_or_default().to_owned();
-    if issuer.parse::<aurora_atproto::syntax::Did>().is_err() {
+    let Ok(iss) = issuer.parse::<Did>() else {
         return Err(refused("BadJwtIss", "jwt issuer is not a DID"));
-    }
+    };
+    let aud: Did = claims.aud.parse().map_err(|_| refused("BadJwtAudience", "jwt audience is not a DID"))?;
+    let lxm: Option<Nsid> = claims.lxm.as_deref().and_then(|m| m.parse().ok());
     // A signature that fails against a cached document is retried once against a fresh one:
     // the issuer may have rotated its key.
     for fresh in [false, true] {
@@ -70,8 +73,40 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
         let key = identity::atproto_key(&issuer, &doc)
             .ok_or_else(|| refused("BadJwtIss", "missing or bad key in did doc"))?;
         if jwt::verify_es(token, &key).is_ok() {
-            return Ok(issuer);
+            return Ok(Service { iss, aud, lxm });
         }
     }
     Err(refused("BadJwtSignature", "jwt signature does not match jwt issuer"))
+}
+
+/// Longest lifetime getServiceAuth grants a token bound to one method, and one that is not.
+pub const MAX_WITH_METHOD_SECS: i64 = 60 * 60;
+pub const MAX_WITHOUT_METHOD_SECS: i64 = 60;
+
+#[derive(serde::Serialize)]
+struct MintedClaims<'a> {
+    iat: i64,
+    iss: &'a str,
+    aud: &'a str,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lxm: Option<&'a str>,
+    jti: String,
+}
+
+/// A service-auth token from `iss` (signed with its repository key) for `aud`, bound to `lxm`
+/// when given, expiring at `exp`. Callers check what the caller may ask for.
+pub async fn mint(
+    ctx: &crate::context::AppContext,
+    iss: &str,
+    aud: &str,
+    lxm: Option<&str>,
+    exp: i64,
+) -> Result<String, aurora_xrpc::XrpcError> {
+    use rand::RngCore;
+    let key = crate::keys::signing_key(ctx, iss).await?;
+    let mut jti = [0u8; 16];
+    rand::rng().fill_bytes(&mut jti);
+    let claims = MintedClaims { iat: super::now_secs(), iss, aud, exp, lxm, jti: hex::encode(jti) };
+    Ok(jwt::sign_es(&claims, &key))
 }

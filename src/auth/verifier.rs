@@ -1,64 +1,50 @@
-//! Checks the `Authorization` header against what a method requires and names the failure the
-//! way clients expect: 401 `AuthRequired` without credentials, 401 `ExpiredToken` for an
-//! expired token (official clients refresh on any 401), 401 `InvalidToken` for anything else
-//! wrong with a token, 400 `InvalidToken` "Bad token scope" for a token of the wrong kind.
+//! Verifies this server's own credentials — session tokens and the administrator's password —
+//! into the typed credentials handlers receive, failing with an [`AuthError`] that names what
+//! was wrong the way the reference PDS does.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use poem::http::StatusCode;
 
-use aurora_xrpc::{RequestContext, XrpcError};
+use aurora_atproto::syntax::Did;
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Grant, Refresh};
+use aurora_xrpc::RequestContext;
 
+use super::error::AuthError;
 use super::jwt::{self, JwtError};
 use super::tokens::{now_secs, AccessClaims, RefreshClaims, Scope, Tokens};
 
-/// The verified caller of a method that takes an access token or app password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessCredentials {
-    pub did: String,
-    pub scope: Scope,
+/// The scheme of an `Authorization` header, as the reference's servers parse it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Basic,
+    Bearer,
+    Dpop,
 }
 
-/// The verified bearer of a refresh token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefreshCredentials {
-    pub did: String,
-    pub jti: String,
-}
-
-fn invalid_token(message: &str) -> XrpcError {
-    XrpcError::new(StatusCode::UNAUTHORIZED, "InvalidToken", Some(message.to_owned()))
-}
-
-fn expired_token() -> XrpcError {
-    XrpcError::new(StatusCode::UNAUTHORIZED, "ExpiredToken", Some("Token has expired".to_owned()))
-}
-
-/// The scheme and credentials of the `Authorization` header, if there is one.
-fn authorization(ctx: &RequestContext) -> Result<Option<(&str, &str)>, XrpcError> {
+/// The scheme and credentials of the `Authorization` header; `None` without one.
+pub fn authorization(ctx: &RequestContext) -> Result<Option<(Scheme, &str)>, AuthError> {
     let Some(value) = ctx.header("authorization") else { return Ok(None) };
-    let mut parts = value.split(' ').filter(|p| !p.is_empty());
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(scheme), Some(credentials), None) => Ok(Some((scheme, credentials))),
-        _ => {
-            Err(XrpcError::new(StatusCode::BAD_REQUEST, "InvalidToken", Some("Malformed authorization header".into())))
-        }
-    }
+    let mut parts = value.split(' ');
+    let (Some(scheme), Some(credentials), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(AuthError::MalformedHeader);
+    };
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Scheme::Basic,
+        "bearer" => Scheme::Bearer,
+        "dpop" => Scheme::Dpop,
+        _ => return Err(AuthError::UnsupportedScheme(scheme.to_owned())),
+    };
+    Ok(Some((scheme, credentials)))
 }
 
-fn bearer(ctx: &RequestContext) -> Result<&str, XrpcError> {
-    match authorization(ctx)? {
-        None => Err(XrpcError::auth_required("Authentication Required")),
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token),
-        Some(_) => Err(invalid_token("Unexpected authorization type")),
-    }
+/// The bearer token, if the header carries one.
+pub fn bearer(ctx: &RequestContext) -> Result<Option<&str>, AuthError> {
+    Ok(authorization(ctx)?.and_then(|(scheme, token)| (scheme == Scheme::Bearer).then_some(token)))
 }
 
-fn map_jwt(error: JwtError) -> XrpcError {
+fn unverifiable(error: JwtError) -> AuthError {
     match error {
-        JwtError::Malformed | JwtError::WrongHeader | JwtError::BadSignature => {
-            invalid_token("Token could not be verified")
-        }
+        JwtError::Malformed | JwtError::WrongHeader | JwtError::BadSignature => AuthError::Unverifiable,
     }
 }
 
@@ -73,68 +59,75 @@ impl<'a> Verifier<'a> {
         Self { tokens, admin_password }
     }
 
-    /// An access token whose scope is one of `allowed`.
-    pub fn access(&self, ctx: &RequestContext, allowed: &[Scope]) -> Result<AccessCredentials, XrpcError> {
-        let token = bearer(ctx)?;
-        let claims: AccessClaims = jwt::verify_hs256(token, "at+jwt", self.tokens.secret()).map_err(map_jwt)?;
+    /// A session credential meeting `rule`.
+    pub fn access(&self, ctx: &RequestContext, rule: AccessRule) -> Result<Access, AuthError> {
+        let token = match authorization(ctx)? {
+            None => return Err(AuthError::Missing),
+            Some((Scheme::Bearer, token)) => token,
+            // OAuth access tokens are not issued by this server (yet), so none can be valid.
+            Some(_) => return Err(AuthError::UnexpectedScheme),
+        };
+        let claims: AccessClaims = jwt::verify_hs256(token, "at+jwt", self.tokens.secret()).map_err(unverifiable)?;
         if claims.aud != self.tokens.service_did() {
-            return Err(invalid_token("Token could not be verified"));
+            return Err(AuthError::Unverifiable);
         }
         if claims.exp.is_some_and(|exp| exp <= now_secs()) {
-            return Err(expired_token());
+            return Err(AuthError::Expired);
         }
-        if claims.lxm.is_some() || !claims.sub.starts_with("did:") {
-            return Err(invalid_token("Malformed token"));
+        // A service-auth token (`lxm`) is never a session, whoever signed it.
+        if claims.lxm.is_some() {
+            return Err(AuthError::MalformedToken);
         }
-        match Scope::parse(&claims.scope) {
-            Some(scope) if allowed.contains(&scope) => Ok(AccessCredentials { did: claims.sub, scope }),
-            _ => Err(XrpcError::new(StatusCode::BAD_REQUEST, "InvalidToken", Some("Bad token scope".into()))),
+        let did: Did = claims.sub.parse().map_err(|_| AuthError::MalformedToken)?;
+        let grant = match Scope::parse(&claims.scope) {
+            Some(Scope::Access) => Grant::Session,
+            Some(Scope::AppPass) => Grant::AppPassword { privileged: false },
+            Some(Scope::AppPassPrivileged) => Grant::AppPassword { privileged: true },
+            Some(Scope::Takendown) if rule.takendown => Grant::Takendown,
+            _ => return Err(AuthError::BadScope),
+        };
+        let access = Access { did, grant };
+        if access.is_takendown() || access.meets(rule.level) {
+            Ok(access)
+        } else {
+            Err(AuthError::BadScope)
         }
     }
 
-    /// An access token from any session, app passwords included.
-    pub fn standard(&self, ctx: &RequestContext) -> Result<AccessCredentials, XrpcError> {
-        self.access(ctx, &[Scope::Access, Scope::AppPassPrivileged, Scope::AppPass])
-    }
-
-    /// An access token from a session opened with the account password.
-    pub fn full(&self, ctx: &RequestContext) -> Result<AccessCredentials, XrpcError> {
-        self.access(ctx, &[Scope::Access])
-    }
-
-    /// A refresh token. `allow_expired` is for logging out with a token that has run out.
-    pub fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> Result<RefreshCredentials, XrpcError> {
-        let token = bearer(ctx)?;
-        let claims: RefreshClaims = jwt::verify_hs256(token, "refresh+jwt", self.tokens.secret()).map_err(map_jwt)?;
-        if claims.aud != self.tokens.service_did() || claims.scope != Scope::Refresh.as_str() {
-            return Err(invalid_token("Token could not be verified"));
+    /// A refresh token; `allow_expired` for signing out with one that has run out.
+    pub fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> Result<Refresh, AuthError> {
+        let token = bearer(ctx)?.ok_or(AuthError::Missing)?;
+        let claims: RefreshClaims =
+            jwt::verify_hs256(token, "refresh+jwt", self.tokens.secret()).map_err(unverifiable)?;
+        if claims.aud != self.tokens.service_did() {
+            return Err(AuthError::Unverifiable);
         }
         if !allow_expired && claims.exp.is_some_and(|exp| exp <= now_secs()) {
-            return Err(expired_token());
+            return Err(AuthError::Expired);
         }
-        if !claims.sub.starts_with("did:") || claims.jti.is_empty() {
-            return Err(invalid_token("Malformed token"));
+        let did: Did = claims.sub.parse().map_err(|_| AuthError::MalformedToken)?;
+        if claims.scope != Scope::Refresh.as_str() {
+            return Err(AuthError::BadScope);
         }
-        Ok(RefreshCredentials { did: claims.sub, jti: claims.jti })
+        if claims.jti.is_empty() {
+            return Err(AuthError::MissingTokenId);
+        }
+        Ok(Refresh { did, token_id: claims.jti })
     }
 
     /// The administrator's basic credentials (`admin` and PDS_ADMIN_PASSWORD).
-    pub fn admin(&self, ctx: &RequestContext) -> Result<(), XrpcError> {
-        let refused = || XrpcError::auth_required("Authentication Required");
-        let Some((scheme, credentials)) = authorization(ctx).map_err(|_| refused())? else {
-            return Err(refused());
+    pub fn admin(&self, ctx: &RequestContext) -> Result<Admin, AuthError> {
+        let Some((Scheme::Basic, credentials)) = authorization(ctx)? else {
+            return Err(AuthError::AdminRequired);
         };
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(refused());
-        }
-        let decoded = STANDARD.decode(credentials).map_err(|_| refused())?;
-        let text = String::from_utf8(decoded).map_err(|_| refused())?;
-        let (user, password) = text.split_once(':').ok_or_else(refused)?;
-        let password_ok: bool = constant_time_eq(password.as_bytes(), self.admin_password.as_bytes());
+        let decoded = STANDARD.decode(credentials).map_err(|_| AuthError::AdminRequired)?;
+        let text = String::from_utf8(decoded).map_err(|_| AuthError::AdminRequired)?;
+        let (user, password) = text.split_once(':').ok_or(AuthError::AdminRequired)?;
+        let password_ok = constant_time_eq(password.as_bytes(), self.admin_password.as_bytes());
         if user == "admin" && password_ok {
-            Ok(())
+            Ok(Admin)
         } else {
-            Err(refused())
+            Err(AuthError::AdminRequired)
         }
     }
 }
@@ -160,22 +153,43 @@ mod tests {
         RequestContext::new("com.example.test", headers, None)
     }
 
-    #[test]
-    fn an_access_token_opens_methods_of_its_scope_only() {
-        let tokens = Tokens::new("secret", "did:web:pds.test");
-        let verifier = Verifier::new(&tokens, "admin-pass");
-        let app = tokens.access("did:plc:alice", Scope::AppPass);
-        let creds = verifier.standard(&ctx(Some(&format!("Bearer {app}")))).expect("standard");
-        assert_eq!(creds.did, "did:plc:alice");
-        let error = verifier.full(&ctx(Some(&format!("Bearer {app}")))).expect_err("app password on full");
-        assert_eq!((error.status.as_u16(), error.error.as_ref()), (400, "InvalidToken"));
+    fn bearer_of(token: &str) -> RequestContext {
+        ctx(Some(&format!("Bearer {token}")))
     }
 
     #[test]
-    fn missing_expired_and_forged_tokens_get_distinct_errors() {
+    fn an_app_password_opens_standard_methods_only() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
         let verifier = Verifier::new(&tokens, "admin-pass");
-        assert_eq!(verifier.standard(&ctx(None)).expect_err("none").error, "AuthRequired");
+        let app = tokens.access("did:plc:alice", Scope::AppPass);
+        let access = verifier.access(&bearer_of(&app), AccessRule::STANDARD).expect("standard");
+        assert_eq!(access.did.as_str(), "did:plc:alice");
+        assert_eq!(access.grant, Grant::AppPassword { privileged: false });
+        assert_eq!(verifier.access(&bearer_of(&app), AccessRule::FULL), Err(AuthError::BadScope));
+        assert_eq!(verifier.access(&bearer_of(&app), AccessRule::PRIVILEGED), Err(AuthError::BadScope));
+        let privileged = tokens.access("did:plc:alice", Scope::AppPassPrivileged);
+        assert!(verifier.access(&bearer_of(&privileged), AccessRule::PRIVILEGED).is_ok());
+    }
+
+    #[test]
+    fn a_takendown_session_opens_only_methods_that_accept_it() {
+        let tokens = Tokens::new("secret", "did:web:pds.test");
+        let verifier = Verifier::new(&tokens, "admin-pass");
+        let token = tokens.access("did:plc:alice", Scope::Takendown);
+        assert_eq!(verifier.access(&bearer_of(&token), AccessRule::STANDARD), Err(AuthError::BadScope));
+        let access = verifier.access(&bearer_of(&token), AccessRule::FULL.with_takendown()).expect("takendown");
+        assert!(access.is_takendown());
+    }
+
+    #[test]
+    fn missing_malformed_expired_and_forged_tokens_get_distinct_errors() {
+        let tokens = Tokens::new("secret", "did:web:pds.test");
+        let verifier = Verifier::new(&tokens, "admin-pass");
+        let rule = AccessRule::STANDARD;
+        assert_eq!(verifier.access(&ctx(None), rule), Err(AuthError::Missing));
+        assert_eq!(verifier.access(&ctx(Some("Bearer")), rule), Err(AuthError::MalformedHeader));
+        assert_eq!(verifier.access(&ctx(Some("Token abc")), rule), Err(AuthError::UnsupportedScheme("Token".into())));
+        assert_eq!(verifier.access(&ctx(Some("Basic abc")), rule), Err(AuthError::UnexpectedScheme));
         let expired = jwt::sign_hs256(
             "at+jwt",
             &AccessClaims {
@@ -188,16 +202,13 @@ mod tests {
             },
             b"secret",
         );
-        let error = verifier.standard(&ctx(Some(&format!("Bearer {expired}")))).expect_err("expired");
-        assert_eq!((error.status.as_u16(), error.error.as_ref()), (401, "ExpiredToken"));
+        assert_eq!(verifier.access(&bearer_of(&expired), rule), Err(AuthError::Expired));
         let forged = Tokens::new("other", "did:web:pds.test").access("did:plc:alice", Scope::Access);
-        let error = verifier.standard(&ctx(Some(&format!("Bearer {forged}")))).expect_err("forged");
-        assert_eq!((error.status.as_u16(), error.error.as_ref()), (401, "InvalidToken"));
+        assert_eq!(verifier.access(&bearer_of(&forged), rule), Err(AuthError::Unverifiable));
         let refresh = tokens.refresh("did:plc:alice", "jti").0;
-        assert!(
-            verifier.standard(&ctx(Some(&format!("Bearer {refresh}")))).is_err(),
-            "a refresh token is no access token"
-        );
+        assert_eq!(verifier.access(&bearer_of(&refresh), rule), Err(AuthError::Unverifiable));
+        let access = tokens.access("did:plc:alice", Scope::Access);
+        assert_eq!(verifier.refresh(&bearer_of(&access), false), Err(AuthError::Unverifiable));
     }
 
     #[test]
@@ -209,5 +220,6 @@ mod tests {
         assert!(verifier.admin(&ctx(Some(&basic("admin:wrong")))).is_err());
         assert!(verifier.admin(&ctx(Some(&basic("root:admin:pass")))).is_err());
         assert!(verifier.admin(&ctx(None)).is_err());
+        assert!(verifier.admin(&ctx(Some("Bearer abc"))).is_err());
     }
 }

@@ -18,7 +18,10 @@ use poem::{handler, Body, IntoResponse, Request, Response};
 
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
-use crate::auth::{methods, now_secs, Scope};
+use aurora_generated::auth as methods;
+use aurora_xrpc::auth::{Access, AccessRule, Level};
+
+use crate::auth::now_secs;
 use crate::context::AppContext;
 
 pub use target::{Target, TargetError};
@@ -72,8 +75,14 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     }
     let body = (request.method() == Method::POST).then(|| reqwest::Body::wrap_stream(body.into_bytes_stream()));
     let path_and_query = request.uri().path_and_query().map_or(request.uri().path(), |p| p.as_str());
-    let outgoing =
-        Outgoing { method: request.method().clone(), nsid, path_and_query, headers: request.headers(), body };
+    let outgoing = Outgoing {
+        method: request.method().clone(),
+        nsid,
+        path_and_query,
+        headers: request.headers(),
+        body,
+        auth: None,
+    };
     let response = match call(ctx, outgoing).await {
         Ok(response) => response,
         Err(error) if nsid == "app.bsky.feed.getPostThread" && error.error == "NotFound" => {
@@ -108,9 +117,11 @@ fn query_pairs(request: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect()
 }
 
-fn caller(ctx: &AppContext, request: &Request) -> XrpcResult<String> {
-    let req = RequestContext { nsid: "", headers: request.headers().clone(), remote_addr: None };
-    Ok(ctx.verifier().standard(&req)?.did)
+/// The caller of a forwarded method, verified as the generated rules say: any session, and a
+/// full or privileged one for the privileged methods (checked once the target is known).
+fn caller(ctx: &AppContext, headers: &HeaderMap) -> XrpcResult<Access> {
+    let req = RequestContext { nsid: "", headers: headers.clone(), remote_addr: None };
+    Ok(ctx.verifier().access(&req, AccessRule::STANDARD)?)
 }
 
 /// Reads an answer whole (within the limit), merges the caller's newer records into it, and
@@ -124,7 +135,7 @@ async fn merged(
     headers: HeaderMap,
 ) -> XrpcResult<Response> {
     let bytes = read_limited(ctx, response).await?;
-    let did = caller(ctx, request)?;
+    let did = caller(ctx, request.headers())?.did.as_str().to_owned();
     let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(value) => read_after_write::merge(ctx, &did, nsid, &query_pairs(request), rev, value)
             .await
@@ -142,7 +153,7 @@ async fn merged(
 
 /// `getPostThread` for the caller's own post that the AppView does not know yet.
 async fn own_new_thread(ctx: &AppContext, request: &Request) -> XrpcResult<Option<Response>> {
-    let did = caller(ctx, request)?;
+    let did = caller(ctx, request.headers())?.did.as_str().to_owned();
     let query = query_pairs(request);
     let Some(uri) = query.iter().find(|(k, _)| k == "uri").map(|(_, v)| v.as_str()) else { return Ok(None) };
     let thread = read_after_write::local_thread(ctx, &did, uri).await.map_err(crate::api::internal)?;
@@ -168,6 +179,7 @@ async fn read_limited(ctx: &AppContext, response: reqwest::Response) -> XrpcResu
 pub async fn call_json<T: serde::de::DeserializeOwned>(
     ctx: &AppContext,
     req: &RequestContext,
+    auth: &Access,
     nsid: &str,
     input: &impl serde::Serialize,
 ) -> XrpcResult<T> {
@@ -177,8 +189,14 @@ pub async fn call_json<T: serde::de::DeserializeOwned>(
     headers.remove("content-length");
     headers.remove("content-encoding");
     let path = format!("/xrpc/{nsid}");
-    let outgoing =
-        Outgoing { method: Method::POST, nsid, path_and_query: &path, headers: &headers, body: Some(body.into()) };
+    let outgoing = Outgoing {
+        method: Method::POST,
+        nsid,
+        path_and_query: &path,
+        headers: &headers,
+        body: Some(body.into()),
+        auth: Some(auth),
+    };
     let response = call(ctx, outgoing).await?;
     let bytes = read_limited(ctx, response).await?;
     serde_json::from_slice(&bytes)
@@ -191,6 +209,8 @@ struct Outgoing<'a> {
     path_and_query: &'a str,
     headers: &'a HeaderMap,
     body: Option<reqwest::Body>,
+    /// The caller, when the method's generated route already authenticated it.
+    auth: Option<&'a Access>,
 }
 
 /// Checks the caller may have `nsid` forwarded, finds the target, sends the call with a
@@ -207,8 +227,10 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
         return Err(XrpcError::method_not_implemented(nsid));
     }
     // Only signed-in callers make this server look up DID documents.
-    let req = RequestContext { nsid: "", headers: out.headers.clone(), remote_addr: None };
-    let creds = ctx.verifier().standard(&req)?;
+    let creds = match out.auth {
+        Some(auth) => auth.clone(),
+        None => caller(ctx, out.headers)?,
+    };
     let target = match (header, default) {
         (Some(header), _) => {
             let header = header.to_str().map_err(|_| XrpcError::invalid_request("invalid proxy header"))?;
@@ -217,13 +239,12 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
         (None, Some(default)) => default,
         (None, None) => return Err(XrpcError::method_not_implemented(nsid)),
     };
-    if methods::is_privileged(nsid) && !matches!(creds.scope, Scope::Access | Scope::AppPassPrivileged) {
+    if methods::is_privileged(nsid) && !creds.meets(Level::Privileged) {
         return Err(bad_token_method());
     }
     target::check_url(&target.url, ctx.config.dev_mode).map_err(TargetError::into_xrpc)?;
     let exp = now_secs() + TOKEN_LIFETIME_SECS;
-    let token =
-        crate::api::com::atproto::server::service_auth::mint(ctx, &creds.did, &target.did, Some(nsid), exp).await?;
+    let token = crate::auth::service::mint(ctx, creds.did.as_str(), &target.did, Some(nsid), exp).await?;
 
     let url = format!("{}{}", target.url.trim_end_matches('/'), out.path_and_query);
     let mut upstream = ctx

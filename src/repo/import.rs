@@ -113,7 +113,7 @@ struct Replacement {
 #[derive(Debug, thiserror::Error)]
 enum StoreFailure {
     #[error("the account may not import: {0:?}")]
-    Refused(XrpcError),
+    Refused(crate::account::status::Refusal),
     #[error(transparent)]
     Invalid(CarError),
     #[error(transparent)]
@@ -123,7 +123,7 @@ enum StoreFailure {
 impl StoreFailure {
     fn into_xrpc(self) -> XrpcError {
         match self {
-            StoreFailure::Refused(refused) => refused,
+            StoreFailure::Refused(refused) => refused.into(),
             StoreFailure::Invalid(e) => XrpcError::invalid_request(format!("Repository does not verify: {e}")),
             StoreFailure::Sqlite(e) => internal(e),
         }
@@ -146,7 +146,7 @@ impl Replacement {
                 |row| Ok(crate::account::status_of(row.get(0)?, row.get(1)?)),
             )
             .optional()?;
-        if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
+        if let Err(refused) = crate::account::status::writable(status, true) {
             return Err(StoreFailure::Refused(refused));
         }
         // A transaction this large would otherwise grow the connection's page cache past its
@@ -245,9 +245,9 @@ impl Replacement {
         super::persist_commit(&txn, did, &self.data).await.map_err(internal)?;
         let status =
             crate::account::find(&txn, crate::account::Lookup::Did(did)).await.map_err(internal)?.map(|a| a.status());
-        if let Some(refused) = crate::api::com::atproto::repo::refusal(status, true) {
+        if let Err(refused) = crate::account::status::writable(status, true) {
             // Dropping the transaction rolls the import back.
-            return Err(refused);
+            return Err(refused.into());
         }
         if status == Some(AccountStatus::Active) {
             sequencer::sync(&txn, did, signed).await.map_err(internal)?;

@@ -9,6 +9,7 @@ mod batch;
 pub mod export;
 pub mod import;
 mod prepare;
+pub mod records;
 mod staging;
 pub mod writer;
 

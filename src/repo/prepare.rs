@@ -44,6 +44,25 @@ pub enum Write {
     },
 }
 
+/// Whether a written record was checked against its lexicon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidationStatus {
+    /// Its lexicon is known and the record is valid.
+    Valid,
+    /// Its lexicon is not known here, so only the data model's rules were checked.
+    Unknown,
+}
+
+impl ValidationStatus {
+    /// The lexicons' name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationStatus::Valid => "valid",
+            ValidationStatus::Unknown => "unknown",
+        }
+    }
+}
+
 pub(super) fn invalid_record(message: impl Into<String>) -> XrpcError {
     XrpcError::new(StatusCode::BAD_REQUEST, "InvalidRecord", Some(message.into()))
 }
@@ -55,7 +74,7 @@ pub(super) struct Prepared {
     pub(super) rkey: RecordKey,
     /// The encoded record, for creates and puts.
     pub(super) block: Option<(Cid, Bytes)>,
-    pub(super) validation_status: Option<&'static str>,
+    pub(super) validation_status: Option<ValidationStatus>,
     pub(super) swap: Option<Option<Cid>>,
     pub(super) kind: Kind,
 }
@@ -76,7 +95,7 @@ fn encode_record(
     collection: &Nsid,
     value: &Value,
     validate: Option<bool>,
-) -> Result<((Cid, Bytes), Option<&'static str>), XrpcError> {
+) -> Result<((Cid, Bytes), Option<ValidationStatus>), XrpcError> {
     let Value::Object(map) = value else {
         return Err(invalid_record("Record must be an object"));
     };
@@ -87,12 +106,12 @@ fn encode_record(
     }
     let status = match (validate, aurora_generated::catalog::validate_record(collection.as_str(), value)) {
         (Some(false), _) => None,
-        (_, Some(Ok(()))) => Some("valid"),
+        (_, Some(Ok(()))) => Some(ValidationStatus::Valid),
         (_, Some(Err(e))) => return Err(invalid_record(format!("Invalid {collection} record: {e}"))),
         (Some(true), None) => {
             return Err(invalid_record(format!("Lexicon not found: {collection} (validation was required)")))
         }
-        (None, None) => Some("unknown"),
+        (None, None) => Some(ValidationStatus::Unknown),
     };
     let ipld = data::json_to_ipld(value).map_err(|e| invalid_record(format!("Invalid record data: {e}")))?;
     let bytes = data::to_dag_cbor(&ipld).map_err(|e| invalid_record(format!("Invalid record data: {e}")))?;

@@ -25,8 +25,8 @@ use aurora_atproto::repo::{CommitData, RecordWrite, Repo, RepoError, RepoHead};
 use aurora_xrpc::XrpcError;
 
 use super::batch::{StoreError, Stored};
-pub use super::prepare::Write;
 use super::prepare::{self, invalid_record, Kind, Prepared};
+pub use super::prepare::{ValidationStatus, Write};
 use super::SqlBlockStore;
 use crate::api::internal;
 use crate::blobs::refs::BlobReference;
@@ -41,7 +41,7 @@ pub struct WriteOutcome {
     pub uri: String,
     pub cid: Option<Cid>,
     /// `valid` or `unknown`; `None` for deletions and unvalidated writes.
-    pub validation_status: Option<&'static str>,
+    pub validation_status: Option<ValidationStatus>,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +49,11 @@ pub struct Committed {
     pub cid: Cid,
     pub rev: String,
     pub outcomes: Vec<WriteOutcome>,
+}
+
+/// A swap CID from a request, which the lexicon only checks for syntax.
+pub fn parse_cid(text: &aurora_xrpc::codegen::CidString) -> Result<Cid, XrpcError> {
+    text.to_cid().map_err(|_| XrpcError::invalid_request(format!("{text} is not a CID")))
 }
 
 fn invalid_swap(message: impl Into<String>) -> XrpcError {
@@ -308,7 +313,7 @@ impl Storing {
                 None if results.iter().any(|r| matches!(r, Ok(false))) => {
                     // Nothing to store, so nothing checked the account: a no-op answers as a
                     // write would.
-                    match crate::api::com::atproto::repo::require_active(ctx, did).await {
+                    match crate::account::status::require_writable(ctx, did, false).await {
                         Ok(()) => Ok((Stored::default(), Vec::new())),
                         Err(refusal) => {
                             let answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
@@ -337,7 +342,7 @@ impl Storing {
                     // the repository moved under a stale state (another server wrote to it):
                     // then the batch is built once more on the state read afresh.
                     *state = None;
-                    match crate::api::com::atproto::repo::require_active(ctx, did).await {
+                    match crate::account::status::require_writable(ctx, did, false).await {
                         Err(refusal) => refusal,
                         Ok(()) if retried => XrpcError::internal(format!("the repository {did} kept moving")),
                         Ok(()) => {
@@ -404,7 +409,7 @@ impl Built {
 /// The repository's current state, read from the database.
 async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, XrpcError> {
     let Some(root) = super::root(&ctx.db, did).await.map_err(internal)? else {
-        crate::api::com::atproto::repo::require_active(ctx, did).await?;
+        crate::account::status::require_writable(ctx, did, false).await?;
         return Err(XrpcError::internal(format!("{did} has no repository")));
     };
     let root_cid: Cid = root.cid.parse().map_err(internal)?;

@@ -12,8 +12,9 @@ pub use aurora_atproto::syntax::{
     AtIdentifier, AtUri, CidString, Datetime, Did, Handle, Language, Nsid, RecordKey, Tid, Uri,
 };
 
+pub use crate::auth::{self, AccessRule, Auth, Authenticator, Level};
 pub use crate::endpoint::endpoint;
-pub use crate::method::{Auth, FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
+pub use crate::method::{FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
 pub use crate::values::{
     default_bool, default_int, from_tagged, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes, CidLink,
     TaggedObject, UnknownObject,

@@ -10,6 +10,7 @@ use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
 
 use aurora_atproto::lexicon::{Catalog, Def, ParamsSchema, Validator};
 
+use crate::auth::{Authenticator, Credential};
 use crate::method::{FrameStream, Handler, InputBody, MethodKind, OutputBody};
 use crate::{RequestContext, XrpcError, XrpcResult};
 
@@ -33,7 +34,7 @@ impl Default for BodyLimits {
 /// The endpoint for method `E` served by `services`.
 pub fn endpoint<S, E>(services: Arc<S>, catalog: &'static Catalog) -> impl Endpoint<Output = Response>
 where
-    S: ?Sized + Send + Sync + 'static,
+    S: ?Sized + Authenticator + Send + Sync + 'static,
     E: Handler<S>,
 {
     poem::endpoint::make(move |request: Request| {
@@ -44,7 +45,7 @@ where
 
 async fn serve<S, E>(services: &S, catalog: &'static Catalog, mut request: Request) -> Response
 where
-    S: ?Sized + Send + Sync,
+    S: ?Sized + Authenticator + Send + Sync,
     E: Handler<S>,
 {
     let expected = match E::KIND {
@@ -66,12 +67,18 @@ where
         request.headers().clone(),
         request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
     );
+    // Parameters, then credentials, then the body: the order the reference's XRPC server
+    // checks them in, so a request wrong in several ways gets the same first error.
+    let auth = match <E::Credential as Credential>::authenticate(services, E::AUTH, &ctx).await {
+        Ok(auth) => auth,
+        Err(e) => return e.into_response(),
+    };
     let body = request.take_body();
     let input = match <E::Input as InputBody>::read(&request, body, catalog, E::NSID).await {
         Ok(input) => input,
         Err(e) => return e.into_response(),
     };
-    let output = match E::call(services, ctx, params, input).await {
+    let output = match E::call(services, ctx, auth, params, input).await {
         Ok(output) => output,
         Err(e) => return e.into_response(),
     };

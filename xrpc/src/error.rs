@@ -32,9 +32,9 @@ impl XrpcError {
         Self::new(StatusCode::BAD_REQUEST, name, message)
     }
 
-    /// 401 `AuthRequired`.
+    /// 401 `AuthenticationRequired`: the credentials are missing or wrong (the reference's name).
     pub fn auth_required(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "AuthRequired", Some(message.into()))
+        Self::new(StatusCode::UNAUTHORIZED, "AuthenticationRequired", Some(message.into()))
     }
 
     /// 403 `Forbidden`.

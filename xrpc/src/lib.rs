@@ -2,6 +2,7 @@
 //! request context, the data-model value types, and the poem glue that parses parameters and
 //! bodies against the lexicons, calls a service method and writes its answer.
 
+pub mod auth;
 pub mod codegen;
 mod context;
 mod endpoint;
@@ -9,10 +10,11 @@ mod error;
 mod method;
 mod values;
 
+pub use auth::{Auth, Authenticator};
 pub use context::RequestContext;
 pub use endpoint::{endpoint, BodyLimits};
 pub use error::{XrpcError, XrpcResult};
 pub use method::{
-    Auth, Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,
+    Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,
 };
 pub use values::{BlobRef, Bytes, CidLink, TaggedObject, UnknownObject};

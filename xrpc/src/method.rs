@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use aurora_atproto::lexicon::{Catalog, Def, Validator};
 
+use crate::auth::{Auth, Credential};
 use crate::endpoint::BodyLimits;
 use crate::{RequestContext, XrpcError, XrpcResult};
 
@@ -20,32 +21,13 @@ pub enum MethodKind {
     Subscription,
 }
 
-/// How a method authenticates its caller (from `codegen/method-auth.json`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// Public.
-    None,
-    /// Public, with more for an authenticated caller.
-    Optional,
-    /// An access token or app password.
-    Access,
-    /// A full session or a privileged app password.
-    AccessPrivileged,
-    /// A full session only: app passwords may not manage the account.
-    AccessFull,
-    /// A refresh token.
-    Refresh,
-    /// The administrator's basic credentials.
-    Admin,
-    /// A service-auth token from another atproto service.
-    Service,
-}
-
 /// One XRPC method: its NSID, kind, auth, and how its parameters and bodies are carried.
 pub trait Method: Send + Sync + 'static {
     const NSID: &'static str;
     const KIND: MethodKind;
     const AUTH: Auth;
+    /// What the handler receives once [`Self::AUTH`] is satisfied.
+    type Credential: Credential;
     const INPUT_ENCODING: Option<&'static str>;
     const OUTPUT_ENCODING: Option<&'static str>;
     type Params: DeserializeOwned + Send + 'static;
@@ -58,6 +40,7 @@ pub trait Handler<S: ?Sized>: Method {
     fn call(
         service: &S,
         ctx: RequestContext,
+        auth: Self::Credential,
         params: Self::Params,
         input: <Self::Input as InputBody>::Value,
     ) -> impl Future<Output = XrpcResult<<Self::Output as OutputBody>::Value>> + Send;

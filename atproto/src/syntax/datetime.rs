@@ -64,6 +64,11 @@ impl Datetime {
         self.text
     }
 
+    /// The UTC calendar date: year, month (1–12) and day (1–31).
+    pub fn utc_date(&self) -> (i64, i64, i64) {
+        civil_from_days(self.unix_micros.div_euclid(MICROS_PER_SECOND).div_euclid(SECONDS_PER_DAY))
+    }
+
     /// Microseconds since the Unix epoch (negative before 1970), finer digits truncated.
     pub fn unix_micros(&self) -> i64 {
         self.unix_micros

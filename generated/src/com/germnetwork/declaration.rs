@@ -61,6 +61,16 @@ impl MessageMeShowButtonTo {
         }
     }
 }
+impl From<&str> for MessageMeShowButtonTo {
+    fn from(value: &str) -> Self {
+        match value {
+            "none" => Self::None,
+            "usersIFollow" => Self::UsersIFollow,
+            "everyone" => Self::Everyone,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for MessageMeShowButtonTo {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -72,6 +72,17 @@ impl ContentLabelPrefVisibility {
         }
     }
 }
+impl From<&str> for ContentLabelPrefVisibility {
+    fn from(value: &str) -> Self {
+        match value {
+            "ignore" => Self::Ignore,
+            "show" => Self::Show,
+            "warn" => Self::Warn,
+            "hide" => Self::Hide,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ContentLabelPrefVisibility {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -239,6 +250,15 @@ impl MutedWordActorTarget {
         }
     }
 }
+impl From<&str> for MutedWordActorTarget {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "exclude-following" => Self::ExcludeFollowing,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for MutedWordActorTarget {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -295,6 +315,15 @@ impl MutedWordTarget {
             Self::Content => "content",
             Self::Tag => "tag",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for MutedWordTarget {
+    fn from(value: &str) -> Self {
+        match value {
+            "content" => Self::Content,
+            "tag" => Self::Tag,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -749,6 +778,16 @@ impl ProfileAssociatedActivitySubscriptionAllowSubscriptions {
         }
     }
 }
+impl From<&str> for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
+    fn from(value: &str) -> Self {
+        match value {
+            "followers" => Self::Followers,
+            "mutuals" => Self::Mutuals,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ProfileAssociatedActivitySubscriptionAllowSubscriptions {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -800,6 +839,16 @@ impl ProfileAssociatedChatAllowGroupInvites {
         }
     }
 }
+impl From<&str> for ProfileAssociatedChatAllowGroupInvites {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "none" => Self::None,
+            "following" => Self::Following,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ProfileAssociatedChatAllowGroupInvites {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -838,6 +887,16 @@ impl ProfileAssociatedChatAllowIncoming {
             Self::None => "none",
             Self::Following => "following",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ProfileAssociatedChatAllowIncoming {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "none" => Self::None,
+            "following" => Self::Following,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -893,6 +952,15 @@ impl ProfileAssociatedGermShowButtonTo {
             Self::UsersIFollow => "usersIFollow",
             Self::Everyone => "everyone",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ProfileAssociatedGermShowButtonTo {
+    fn from(value: &str) -> Self {
+        match value {
+            "usersIFollow" => Self::UsersIFollow,
+            "everyone" => Self::Everyone,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -1071,6 +1139,16 @@ impl SavedFeedType {
         }
     }
 }
+impl From<&str> for SavedFeedType {
+    fn from(value: &str) -> Self {
+        match value {
+            "feed" => Self::Feed,
+            "list" => Self::List,
+            "timeline" => Self::Timeline,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for SavedFeedType {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -1173,6 +1251,14 @@ impl StatusViewStatus {
         }
     }
 }
+impl From<&str> for StatusViewStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.actor.status#live" => Self::Live,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for StatusViewStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -1249,6 +1335,18 @@ impl ThreadViewPrefSort {
         }
     }
 }
+impl From<&str> for ThreadViewPrefSort {
+    fn from(value: &str) -> Self {
+        match value {
+            "oldest" => Self::Oldest,
+            "newest" => Self::Newest,
+            "most-likes" => Self::MostLikes,
+            "random" => Self::Random,
+            "hotness" => Self::Hotness,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ThreadViewPrefSort {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -1314,6 +1412,16 @@ impl VerificationStateTrustedVerifierStatus {
         }
     }
 }
+impl From<&str> for VerificationStateTrustedVerifierStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "valid" => Self::Valid,
+            "invalid" => Self::Invalid,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for VerificationStateTrustedVerifierStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -1353,6 +1461,16 @@ impl VerificationStateVerifiedStatus {
             Self::Invalid => "invalid",
             Self::None => "none",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for VerificationStateVerifiedStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "valid" => Self::Valid,
+            "invalid" => Self::Invalid,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

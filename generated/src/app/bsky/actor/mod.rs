@@ -15,23 +15,33 @@ pub mod status;
 /// The `app.bsky.actor` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `app.bsky.actor.getPreferences` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get private preferences attached to the current account. Expected use is synchronization between multiple devices, and import/export during account migration. Requires auth.
+    ///
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
     fn get_preferences(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: get_preferences::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_preferences::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_preferences::NSID)) }
     }
     /// `app.bsky.actor.putPreferences` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Set the private preferences attached to the account.
+    ///
+    /// Auth: a session (account password or app password).
     fn put_preferences(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: put_preferences::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(put_preferences::NSID)) }
     }
 }

@@ -57,6 +57,14 @@ impl RecordStatus {
         }
     }
 }
+impl From<&str> for RecordStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.actor.status#live" => Self::Live,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for RecordStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

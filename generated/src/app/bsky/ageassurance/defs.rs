@@ -29,6 +29,17 @@ impl Access {
         }
     }
 }
+impl From<&str> for Access {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "none" => Self::None,
+            "safe" => Self::Safe,
+            "full" => Self::Full,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for Access {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -75,6 +86,14 @@ impl ConfigRegionAdditionalVerificationMethodsItem {
         }
     }
 }
+impl From<&str> for ConfigRegionAdditionalVerificationMethodsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "device" => Self::Device,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ConfigRegionAdditionalVerificationMethodsItem {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -111,6 +130,16 @@ impl ConfigRegionPlatformsItem {
             Self::Ios => "ios",
             Self::Android => "android",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ConfigRegionPlatformsItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "web" => Self::Web,
+            "ios" => Self::Ios,
+            "android" => Self::Android,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -401,6 +430,17 @@ impl EventAccess {
         }
     }
 }
+impl From<&str> for EventAccess {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "none" => Self::None,
+            "safe" => Self::Safe,
+            "full" => Self::Full,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for EventAccess {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -444,6 +484,17 @@ impl EventStatus {
             Self::Assured => "assured",
             Self::Blocked => "blocked",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for EventStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            "blocked" => Self::Blocked,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -565,6 +616,17 @@ impl Status {
             Self::Assured => "assured",
             Self::Blocked => "blocked",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for Status {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            "blocked" => Self::Blocked,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -36,6 +36,15 @@ impl MainPresentation {
         }
     }
 }
+impl From<&str> for MainPresentation {
+    fn from(value: &str) -> Self {
+        match value {
+            "default" => Self::Default,
+            "gif" => Self::Gif,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for MainPresentation {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -91,6 +100,15 @@ impl ViewPresentation {
             Self::Default => "default",
             Self::Gif => "gif",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ViewPresentation {
+    fn from(value: &str) -> Self {
+        match value {
+            "default" => Self::Default,
+            "gif" => Self::Gif,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -117,6 +117,15 @@ impl GeneratorViewContentMode {
         }
     }
 }
+impl From<&str> for GeneratorViewContentMode {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.feed.defs#contentModeUnspecified" => Self::ContentModeUnspecified,
+            "app.bsky.feed.defs#contentModeVideo" => Self::ContentModeVideo,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for GeneratorViewContentMode {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -235,6 +244,25 @@ impl InteractionEvent {
             Self::InteractionQuote => "app.bsky.feed.defs#interactionQuote",
             Self::InteractionShare => "app.bsky.feed.defs#interactionShare",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for InteractionEvent {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.feed.defs#requestLess" => Self::RequestLess,
+            "app.bsky.feed.defs#requestMore" => Self::RequestMore,
+            "app.bsky.feed.defs#clickthroughItem" => Self::ClickthroughItem,
+            "app.bsky.feed.defs#clickthroughAuthor" => Self::ClickthroughAuthor,
+            "app.bsky.feed.defs#clickthroughReposter" => Self::ClickthroughReposter,
+            "app.bsky.feed.defs#clickthroughEmbed" => Self::ClickthroughEmbed,
+            "app.bsky.feed.defs#interactionSeen" => Self::InteractionSeen,
+            "app.bsky.feed.defs#interactionLike" => Self::InteractionLike,
+            "app.bsky.feed.defs#interactionRepost" => Self::InteractionRepost,
+            "app.bsky.feed.defs#interactionReply" => Self::InteractionReply,
+            "app.bsky.feed.defs#interactionQuote" => Self::InteractionQuote,
+            "app.bsky.feed.defs#interactionShare" => Self::InteractionShare,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -30,6 +30,15 @@ impl RecordContentMode {
         }
     }
 }
+impl From<&str> for RecordContentMode {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.feed.defs#contentModeUnspecified" => Self::ContentModeUnspecified,
+            "app.bsky.feed.defs#contentModeVideo" => Self::ContentModeVideo,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for RecordContentMode {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

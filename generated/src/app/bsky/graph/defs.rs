@@ -45,6 +45,16 @@ impl ListPurpose {
         }
     }
 }
+impl From<&str> for ListPurpose {
+    fn from(value: &str) -> Self {
+        match value {
+            "app.bsky.graph.defs#modlist" => Self::Modlist,
+            "app.bsky.graph.defs#curatelist" => Self::Curatelist,
+            "app.bsky.graph.defs#referencelist" => Self::Referencelist,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ListPurpose {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -34,6 +34,16 @@ impl RecordAllowSubscriptions {
         }
     }
 }
+impl From<&str> for RecordAllowSubscriptions {
+    fn from(value: &str) -> Self {
+        match value {
+            "followers" => Self::Followers,
+            "mutuals" => Self::Mutuals,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for RecordAllowSubscriptions {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -33,6 +33,15 @@ impl ChatPreferenceInclude {
         }
     }
 }
+impl From<&str> for ChatPreferenceInclude {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "accepted" => Self::Accepted,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ChatPreferenceInclude {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -79,6 +88,15 @@ impl FilterablePreferenceInclude {
             Self::All => "all",
             Self::Follows => "follows",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for FilterablePreferenceInclude {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "follows" => Self::Follows,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -26,6 +26,16 @@ impl AgeAssuranceEventStatus {
         }
     }
 }
+impl From<&str> for AgeAssuranceEventStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for AgeAssuranceEventStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -100,6 +110,17 @@ impl AgeAssuranceStateStatus {
             Self::Assured => "assured",
             Self::Blocked => "blocked",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for AgeAssuranceStateStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            "blocked" => Self::Blocked,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -181,6 +202,14 @@ impl SkeletonTrendStatus {
         match self {
             Self::Hot => "hot",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for SkeletonTrendStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "hot" => Self::Hot,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -300,6 +329,14 @@ impl TrendViewStatus {
         match self {
             Self::Hot => "hot",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for TrendViewStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "hot" => Self::Hot,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -32,6 +32,18 @@ impl JobStatusFailureCode {
         }
     }
 }
+impl From<&str> for JobStatusFailureCode {
+    fn from(value: &str) -> Self {
+        match value {
+            "validation_failure" => Self::ValidationFailure,
+            "encoding_failure" => Self::EncodingFailure,
+            "pds_upload_failure" => Self::PdsUploadFailure,
+            "pds_upload_unsupported_blob_size" => Self::PdsUploadUnsupportedBlobSize,
+            "generic_failure" => Self::GenericFailure,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for JobStatusFailureCode {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -91,6 +103,22 @@ impl JobStatusState {
             Self::JobStateCompleted => "JOB_STATE_COMPLETED",
             Self::JobStateFailed => "JOB_STATE_FAILED",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for JobStatusState {
+    fn from(value: &str) -> Self {
+        match value {
+            "JOB_STATE_CREATED" => Self::JobStateCreated,
+            "JOB_STATE_ENCODING" => Self::JobStateEncoding,
+            "JOB_STATE_ENCODED" => Self::JobStateEncoded,
+            "JOB_STATE_SCANNING" => Self::JobStateScanning,
+            "JOB_STATE_SCANNED" => Self::JobStateScanned,
+            "JOB_STATE_UPLOADING" => Self::JobStateUploading,
+            "JOB_STATE_UPLOADED" => Self::JobStateUploaded,
+            "JOB_STATE_COMPLETED" => Self::JobStateCompleted,
+            "JOB_STATE_FAILED" => Self::JobStateFailed,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

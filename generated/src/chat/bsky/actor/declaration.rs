@@ -34,6 +34,16 @@ impl RecordAllowGroupInvites {
         }
     }
 }
+impl From<&str> for RecordAllowGroupInvites {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "none" => Self::None,
+            "following" => Self::Following,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for RecordAllowGroupInvites {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -72,6 +82,16 @@ impl RecordAllowIncoming {
             Self::None => "none",
             Self::Following => "following",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for RecordAllowIncoming {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "none" => Self::None,
+            "following" => Self::Following,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -43,6 +43,15 @@ impl MemberRole {
         }
     }
 }
+impl From<&str> for MemberRole {
+    fn from(value: &str) -> Self {
+        match value {
+            "owner" => Self::Owner,
+            "standard" => Self::Standard,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for MemberRole {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

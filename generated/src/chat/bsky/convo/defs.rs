@@ -22,6 +22,15 @@ impl ConvoKind {
         }
     }
 }
+impl From<&str> for ConvoKind {
+    fn from(value: &str) -> Self {
+        match value {
+            "direct" => Self::Direct,
+            "group" => Self::Group,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ConvoKind {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -59,6 +68,16 @@ impl ConvoLockStatus {
             Self::Locked => "locked",
             Self::LockedPermanently => "locked-permanently",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ConvoLockStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unlocked" => Self::Unlocked,
+            "locked" => Self::Locked,
+            "locked-permanently" => Self::LockedPermanently,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -108,6 +127,15 @@ impl ConvoStatus {
             Self::Request => "request",
             Self::Accepted => "accepted",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ConvoStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "request" => Self::Request,
+            "accepted" => Self::Accepted,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

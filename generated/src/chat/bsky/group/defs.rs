@@ -132,6 +132,15 @@ impl JoinRule {
         }
     }
 }
+impl From<&str> for JoinRule {
+    fn from(value: &str) -> Self {
+        match value {
+            "anyone" => Self::Anyone,
+            "followedByOwner" => Self::FollowedByOwner,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for JoinRule {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -166,6 +175,15 @@ impl LinkEnabledStatus {
             Self::Enabled => "enabled",
             Self::Disabled => "disabled",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for LinkEnabledStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "enabled" => Self::Enabled,
+            "disabled" => Self::Disabled,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -22,6 +22,15 @@ impl ChatPreferenceInclude {
         }
     }
 }
+impl From<&str> for ChatPreferenceInclude {
+    fn from(value: &str) -> Self {
+        match value {
+            "all" => Self::All,
+            "follows" => Self::Follows,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ChatPreferenceInclude {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

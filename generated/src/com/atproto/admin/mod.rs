@@ -20,158 +20,233 @@ pub mod update_subject_status;
 /// The `com.atproto.admin` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.admin.deleteAccount` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Delete a user account as an administrator.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn delete_account(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: delete_account::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(delete_account::NSID)) }
     }
     /// `com.atproto.admin.disableAccountInvites` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Disable an account from receiving new invite codes, but does not invalidate existing codes.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn disable_account_invites(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: disable_account_invites::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async {
             Err(rt::XrpcError::method_not_implemented(disable_account_invites::NSID))
         }
     }
     /// `com.atproto.admin.disableInviteCodes` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Disable some set of codes and/or all codes associated with a set of users.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn disable_invite_codes(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: disable_invite_codes::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(disable_invite_codes::NSID)) }
     }
     /// `com.atproto.admin.enableAccountInvites` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Re-enable an account's ability to receive invite codes.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn enable_account_invites(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: enable_account_invites::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async {
             Err(rt::XrpcError::method_not_implemented(enable_account_invites::NSID))
         }
     }
     /// `com.atproto.admin.getAccountInfo` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get details about an account.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn get_account_info(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         params: get_account_info::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_account_info::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_account_info::NSID)) }
     }
     /// `com.atproto.admin.getAccountInfos` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get details about some accounts.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn get_account_infos(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         params: get_account_infos::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_account_infos::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_account_infos::NSID)) }
     }
     /// `com.atproto.admin.getInviteCodes` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get an admin view of invite codes.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn get_invite_codes(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         params: get_invite_codes::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_invite_codes::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_invite_codes::NSID)) }
     }
     /// `com.atproto.admin.getSubjectStatus` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get the service-specific admin status of a subject (account, record, or blob).
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn get_subject_status(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         params: get_subject_status::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_subject_status::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_subject_status::NSID)) }
     }
     /// `com.atproto.admin.searchAccounts` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get list of accounts that matches your search query.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn search_accounts(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         params: search_accounts::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<search_accounts::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(search_accounts::NSID)) }
     }
     /// `com.atproto.admin.sendEmail` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Send email to a user's account email address.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn send_email(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: send_email::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<send_email::Output>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(send_email::NSID)) }
     }
     /// `com.atproto.admin.updateAccountEmail` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Administrative action to update an account's email.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn update_account_email(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: update_account_email::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(update_account_email::NSID)) }
     }
     /// `com.atproto.admin.updateAccountHandle` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Administrative action to update an account's handle.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn update_account_handle(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: update_account_handle::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(update_account_handle::NSID)) }
     }
     /// `com.atproto.admin.updateAccountPassword` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Update the password for a user account as an administrator.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn update_account_password(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: update_account_password::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async {
             Err(rt::XrpcError::method_not_implemented(update_account_password::NSID))
         }
     }
     /// `com.atproto.admin.updateAccountSigningKey` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Administrative action to update an account's signing key in their Did document.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn update_account_signing_key(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: update_account_signing_key::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async {
             Err(rt::XrpcError::method_not_implemented(update_account_signing_key::NSID))
         }
     }
     /// `com.atproto.admin.updateSubjectStatus` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Update the service-specific admin status of a subject (account, record, or blob).
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn update_subject_status(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: update_subject_status::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<update_subject_status::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(update_subject_status::NSID)) }
     }
 }

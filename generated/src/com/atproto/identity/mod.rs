@@ -14,14 +14,19 @@ pub mod update_handle;
 /// The `com.atproto.identity` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.identity.getRecommendedDidCredentials` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Describe the credentials that should be included in the DID doc of an account that is migrating to this service.
+    ///
+    /// Auth: a session (account password or app password).
     fn get_recommended_did_credentials(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: get_recommended_did_credentials::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_recommended_did_credentials::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async {
             Err(
                 rt::XrpcError::method_not_implemented(
@@ -31,22 +36,32 @@ pub trait Service: Send + Sync + 'static {
         }
     }
     /// `com.atproto.identity.refreshIdentity` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Request that the server re-resolve an identity (DID and handle). The server may ignore this request, or require authentication, depending on the role, implementation, and policy of the server.
+    ///
+    /// Auth: public; a session, when sent, must be valid.
     fn refresh_identity(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Access>,
         input: refresh_identity::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<refresh_identity::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(refresh_identity::NSID)) }
     }
     /// `com.atproto.identity.requestPlcOperationSignature` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Request an email with a code to in order to request a signed PLC operation. Requires Auth.
+    ///
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
     fn request_plc_operation_signature(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async {
             Err(
                 rt::XrpcError::method_not_implemented(
@@ -56,6 +71,10 @@ pub trait Service: Send + Sync + 'static {
         }
     }
     /// `com.atproto.identity.resolveDid` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Resolves DID to DID document. Does not bi-directionally verify handle.
+    ///
+    /// Auth: public.
     fn resolve_did(
         &self,
         ctx: rt::RequestContext,
@@ -65,6 +84,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(resolve_did::NSID)) }
     }
     /// `com.atproto.identity.resolveHandle` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Resolves an atproto handle (hostname) to a DID. Does not necessarily bi-directionally verify against the the DID document.
+    ///
+    /// Auth: public.
     fn resolve_handle(
         &self,
         ctx: rt::RequestContext,
@@ -76,6 +99,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(resolve_handle::NSID)) }
     }
     /// `com.atproto.identity.resolveIdentity` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Resolves an identity (DID or Handle) to a full identity (DID document and verified handle).
+    ///
+    /// Auth: public.
     fn resolve_identity(
         &self,
         ctx: rt::RequestContext,
@@ -87,32 +114,47 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(resolve_identity::NSID)) }
     }
     /// `com.atproto.identity.signPlcOperation` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Signs a PLC operation to update some value(s) in the requesting DID's document.
+    ///
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
     fn sign_plc_operation(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: sign_plc_operation::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<sign_plc_operation::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(sign_plc_operation::NSID)) }
     }
     /// `com.atproto.identity.submitPlcOperation` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Validates a PLC operation to ensure that it doesn't violate a service's constraints or get the identity into a bad state, then submits it to the PLC registry
+    ///
+    /// Auth: a session (account password or app password).
     fn submit_plc_operation(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: submit_plc_operation::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(submit_plc_operation::NSID)) }
     }
     /// `com.atproto.identity.updateHandle` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Updates the current account's handle. Verifies handle validity, and updates did:plc document if necessary. Implemented by PDS, and requires auth.
+    ///
+    /// Auth: a session (account password or app password).
     fn update_handle(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: update_handle::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(update_handle::NSID)) }
     }
 }

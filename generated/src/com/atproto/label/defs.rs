@@ -75,6 +75,21 @@ impl LabelValue {
         }
     }
 }
+impl From<&str> for LabelValue {
+    fn from(value: &str) -> Self {
+        match value {
+            "!hide" => Self::Hide,
+            "!warn" => Self::Warn,
+            "!no-unauthenticated" => Self::NoUnauthenticated,
+            "porn" => Self::Porn,
+            "sexual" => Self::Sexual,
+            "nudity" => Self::Nudity,
+            "graphic-media" => Self::GraphicMedia,
+            "bot" => Self::Bot,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for LabelValue {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -122,6 +137,16 @@ impl LabelValueDefinitionBlurs {
         }
     }
 }
+impl From<&str> for LabelValueDefinitionBlurs {
+    fn from(value: &str) -> Self {
+        match value {
+            "content" => Self::Content,
+            "media" => Self::Media,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for LabelValueDefinitionBlurs {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -164,6 +189,16 @@ impl LabelValueDefinitionDefaultSetting {
         }
     }
 }
+impl From<&str> for LabelValueDefinitionDefaultSetting {
+    fn from(value: &str) -> Self {
+        match value {
+            "ignore" => Self::Ignore,
+            "warn" => Self::Warn,
+            "hide" => Self::Hide,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for LabelValueDefinitionDefaultSetting {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -203,6 +238,16 @@ impl LabelValueDefinitionSeverity {
             Self::Alert => "alert",
             Self::None => "none",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for LabelValueDefinitionSeverity {
+    fn from(value: &str) -> Self {
+        match value {
+            "inform" => Self::Inform,
+            "alert" => Self::Alert,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

@@ -6,14 +6,19 @@ pub mod schema;
 /// The `com.atproto.lexicon` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.lexicon.resolveLexicon` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Resolves an atproto lexicon (NSID) to a schema.
+    ///
+    /// Auth: a session (account password or app password).
     fn resolve_lexicon(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: resolve_lexicon::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<resolve_lexicon::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(resolve_lexicon::NSID)) }
     }
 }

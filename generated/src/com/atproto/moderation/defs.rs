@@ -221,6 +221,112 @@ impl ReasonType {
         }
     }
 }
+impl From<&str> for ReasonType {
+    fn from(value: &str) -> Self {
+        match value {
+            "com.atproto.moderation.defs#reasonSpam" => Self::ReasonSpam,
+            "com.atproto.moderation.defs#reasonViolation" => Self::ReasonViolation,
+            "com.atproto.moderation.defs#reasonMisleading" => Self::ReasonMisleading,
+            "com.atproto.moderation.defs#reasonSexual" => Self::ReasonSexual,
+            "com.atproto.moderation.defs#reasonRude" => Self::ReasonRude,
+            "com.atproto.moderation.defs#reasonOther" => Self::ReasonOther,
+            "com.atproto.moderation.defs#reasonAppeal" => Self::ReasonAppeal,
+            "tools.ozone.report.defs#reasonAppeal" => {
+                Self::ToolsOzoneReportDefsReasonAppeal
+            }
+            "tools.ozone.report.defs#reasonOther" => {
+                Self::ToolsOzoneReportDefsReasonOther
+            }
+            "tools.ozone.report.defs#reasonViolenceAnimal" => Self::ReasonViolenceAnimal,
+            "tools.ozone.report.defs#reasonViolenceThreats" => {
+                Self::ReasonViolenceThreats
+            }
+            "tools.ozone.report.defs#reasonViolenceGraphicContent" => {
+                Self::ReasonViolenceGraphicContent
+            }
+            "tools.ozone.report.defs#reasonViolenceGlorification" => {
+                Self::ReasonViolenceGlorification
+            }
+            "tools.ozone.report.defs#reasonViolenceExtremistContent" => {
+                Self::ReasonViolenceExtremistContent
+            }
+            "tools.ozone.report.defs#reasonViolenceTrafficking" => {
+                Self::ReasonViolenceTrafficking
+            }
+            "tools.ozone.report.defs#reasonViolenceOther" => Self::ReasonViolenceOther,
+            "tools.ozone.report.defs#reasonSexualAbuseContent" => {
+                Self::ReasonSexualAbuseContent
+            }
+            "tools.ozone.report.defs#reasonSexualNCII" => Self::ReasonSexualNcii,
+            "tools.ozone.report.defs#reasonSexualDeepfake" => Self::ReasonSexualDeepfake,
+            "tools.ozone.report.defs#reasonSexualAnimal" => Self::ReasonSexualAnimal,
+            "tools.ozone.report.defs#reasonSexualUnlabeled" => {
+                Self::ReasonSexualUnlabeled
+            }
+            "tools.ozone.report.defs#reasonSexualOther" => Self::ReasonSexualOther,
+            "tools.ozone.report.defs#reasonChildSafetyCSAM" => {
+                Self::ReasonChildSafetyCsam
+            }
+            "tools.ozone.report.defs#reasonChildSafetyGroom" => {
+                Self::ReasonChildSafetyGroom
+            }
+            "tools.ozone.report.defs#reasonChildSafetyPrivacy" => {
+                Self::ReasonChildSafetyPrivacy
+            }
+            "tools.ozone.report.defs#reasonChildSafetyHarassment" => {
+                Self::ReasonChildSafetyHarassment
+            }
+            "tools.ozone.report.defs#reasonChildSafetyOther" => {
+                Self::ReasonChildSafetyOther
+            }
+            "tools.ozone.report.defs#reasonHarassmentTroll" => {
+                Self::ReasonHarassmentTroll
+            }
+            "tools.ozone.report.defs#reasonHarassmentTargeted" => {
+                Self::ReasonHarassmentTargeted
+            }
+            "tools.ozone.report.defs#reasonHarassmentHateSpeech" => {
+                Self::ReasonHarassmentHateSpeech
+            }
+            "tools.ozone.report.defs#reasonHarassmentDoxxing" => {
+                Self::ReasonHarassmentDoxxing
+            }
+            "tools.ozone.report.defs#reasonHarassmentOther" => {
+                Self::ReasonHarassmentOther
+            }
+            "tools.ozone.report.defs#reasonMisleadingBot" => Self::ReasonMisleadingBot,
+            "tools.ozone.report.defs#reasonMisleadingImpersonation" => {
+                Self::ReasonMisleadingImpersonation
+            }
+            "tools.ozone.report.defs#reasonMisleadingSpam" => Self::ReasonMisleadingSpam,
+            "tools.ozone.report.defs#reasonMisleadingScam" => Self::ReasonMisleadingScam,
+            "tools.ozone.report.defs#reasonMisleadingElections" => {
+                Self::ReasonMisleadingElections
+            }
+            "tools.ozone.report.defs#reasonMisleadingOther" => {
+                Self::ReasonMisleadingOther
+            }
+            "tools.ozone.report.defs#reasonRuleSiteSecurity" => {
+                Self::ReasonRuleSiteSecurity
+            }
+            "tools.ozone.report.defs#reasonRuleProhibitedSales" => {
+                Self::ReasonRuleProhibitedSales
+            }
+            "tools.ozone.report.defs#reasonRuleBanEvasion" => Self::ReasonRuleBanEvasion,
+            "tools.ozone.report.defs#reasonRuleOther" => Self::ReasonRuleOther,
+            "tools.ozone.report.defs#reasonSelfHarmContent" => {
+                Self::ReasonSelfHarmContent
+            }
+            "tools.ozone.report.defs#reasonSelfHarmED" => Self::ReasonSelfHarmEd,
+            "tools.ozone.report.defs#reasonSelfHarmStunts" => Self::ReasonSelfHarmStunts,
+            "tools.ozone.report.defs#reasonSelfHarmSubstances" => {
+                Self::ReasonSelfHarmSubstances
+            }
+            "tools.ozone.report.defs#reasonSelfHarmOther" => Self::ReasonSelfHarmOther,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ReasonType {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -376,6 +482,16 @@ impl SubjectType {
             Self::Record => "record",
             Self::Chat => "chat",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for SubjectType {
+    fn from(value: &str) -> Self {
+        match value {
+            "account" => Self::Account,
+            "record" => Self::Record,
+            "chat" => Self::Chat,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

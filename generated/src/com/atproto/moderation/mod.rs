@@ -6,14 +6,19 @@ pub mod defs;
 /// The `com.atproto.moderation` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.moderation.createReport` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Submit a moderation report regarding an atproto account or record. Implemented by moderation services (with PDS proxying), and requires auth.
+    ///
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
     fn create_report(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: create_report::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_report::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_report::NSID)) }
     }
 }

@@ -16,37 +16,56 @@ pub mod upload_blob;
 /// The `com.atproto.repo` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.repo.applyWrites` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Apply a batch transaction of repository creates, updates, and deletes. Requires auth, implemented by PDS.
+    ///
+    /// Auth: a session (account password or app password).
     fn apply_writes(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: apply_writes::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<apply_writes::Output>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(apply_writes::NSID)) }
     }
     /// `com.atproto.repo.createRecord` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create a single new repository record. Requires auth, implemented by PDS.
+    ///
+    /// Auth: a session (account password or app password).
     fn create_record(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: create_record::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_record::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_record::NSID)) }
     }
     /// `com.atproto.repo.deleteRecord` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Delete a repository record, or ensure it doesn't exist. Requires auth, implemented by PDS.
+    ///
+    /// Auth: a session (account password or app password).
     fn delete_record(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: delete_record::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<delete_record::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(delete_record::NSID)) }
     }
     /// `com.atproto.repo.describeRepo` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get information about an account and repository, including the list of collections. Does not require auth.
+    ///
+    /// Auth: public.
     fn describe_repo(
         &self,
         ctx: rt::RequestContext,
@@ -58,6 +77,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(describe_repo::NSID)) }
     }
     /// `com.atproto.repo.getRecord` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get a single record from a repository. Does not require auth.
+    ///
+    /// Auth: public.
     fn get_record(
         &self,
         ctx: rt::RequestContext,
@@ -67,26 +90,40 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_record::NSID)) }
     }
     /// `com.atproto.repo.importRepo` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Import a repo in the form of a CAR file. Requires Content-Length HTTP header to be set.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn import_repo(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: rt::RawBody,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(import_repo::NSID)) }
     }
     /// `com.atproto.repo.listMissingBlobs` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Returns a list of missing blobs for the requesting account. Intended to be used in the account migration flow.
+    ///
+    /// Auth: a session (account password or app password).
     fn list_missing_blobs(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: list_missing_blobs::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<list_missing_blobs::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_missing_blobs::NSID)) }
     }
     /// `com.atproto.repo.listRecords` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// List a range of records in a repository, matching a specific collection. Does not require auth.
+    ///
+    /// Auth: public.
     fn list_records(
         &self,
         ctx: rt::RequestContext,
@@ -96,21 +133,31 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(list_records::NSID)) }
     }
     /// `com.atproto.repo.putRecord` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Write a repository record, creating or updating it as needed. Requires auth, implemented by PDS.
+    ///
+    /// Auth: a session (account password or app password).
     fn put_record(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: put_record::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<put_record::Output>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(put_record::NSID)) }
     }
     /// `com.atproto.repo.uploadBlob` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Upload a new blob, to be referenced from a repository record. The blob will be deleted if it is not referenced within a time window (eg, minutes). Blob restrictions (mimetype, size, etc) are enforced when the reference is created. Requires auth, implemented by PDS.
+    ///
+    /// Auth: a session (account password or app password), or a service-auth token for this method.
     fn upload_blob(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Caller,
         input: rt::RawBody,
     ) -> impl std::future::Future<Output = rt::XrpcResult<upload_blob::Output>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(upload_blob::NSID)) }
     }
 }

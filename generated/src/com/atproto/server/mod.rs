@@ -30,78 +30,117 @@ pub mod update_email;
 /// The `com.atproto.server` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.server.activateAccount` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Activates a currently deactivated account. Used to finalize account migration after the account's repo is imported and identity is setup.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn activate_account(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async { Err(rt::XrpcError::method_not_implemented(activate_account::NSID)) }
     }
     /// `com.atproto.server.checkAccountStatus` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Returns the status of an account, especially as pertaining to import or recovery. Can be called many times over the course of an account migration. Requires auth and can only be called pertaining to oneself.
+    ///
+    /// Auth: a session (account password or app password).
     fn check_account_status(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: check_account_status::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<check_account_status::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(check_account_status::NSID)) }
     }
     /// `com.atproto.server.confirmEmail` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Confirm an email using a token from com.atproto.server.requestEmailConfirmation.
+    ///
+    /// Auth: a session (account password or app password).
     fn confirm_email(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: confirm_email::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(confirm_email::NSID)) }
     }
     /// `com.atproto.server.createAccount` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create an account. Implemented by PDS.
+    ///
+    /// Auth: public, or a service-auth token for this method.
     fn create_account(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Service>,
         input: create_account::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_account::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_account::NSID)) }
     }
     /// `com.atproto.server.createAppPassword` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create an App Password.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn create_app_password(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: create_app_password::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_app_password::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_app_password::NSID)) }
     }
     /// `com.atproto.server.createInviteCode` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create an invite code.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn create_invite_code(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: create_invite_code::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_invite_code::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_invite_code::NSID)) }
     }
     /// `com.atproto.server.createInviteCodes` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create invite codes.
+    ///
+    /// Auth: the administrator (HTTP Basic).
     fn create_invite_codes(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
         input: create_invite_codes::Input,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<create_invite_codes::Output>,
     > + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(create_invite_codes::NSID)) }
     }
     /// `com.atproto.server.createSession` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Create an authentication session.
+    ///
+    /// Auth: public.
     fn create_session(
         &self,
         ctx: rt::RequestContext,
@@ -113,15 +152,24 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(create_session::NSID)) }
     }
     /// `com.atproto.server.deactivateAccount` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Deactivates a currently active account. Stops serving of repo, and future writes to repo until reactivated. Used to finalize account migration with the old host after the account has been activated on the new host.
+    ///
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
     fn deactivate_account(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: deactivate_account::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(deactivate_account::NSID)) }
     }
     /// `com.atproto.server.deleteAccount` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Delete an actor's account with a token and password. Can only be called after requesting a deletion token. Requires auth.
+    ///
+    /// Auth: public.
     fn delete_account(
         &self,
         ctx: rt::RequestContext,
@@ -131,14 +179,23 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(delete_account::NSID)) }
     }
     /// `com.atproto.server.deleteSession` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Delete the current session. Requires auth using the 'refreshJwt' (not the 'accessJwt').
+    ///
+    /// Auth: a refresh token, expired or not.
     fn delete_session(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Refresh,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async { Err(rt::XrpcError::method_not_implemented(delete_session::NSID)) }
     }
     /// `com.atproto.server.describeServer` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Describes the server's account creation requirements and capabilities. Implemented by PDS.
+    ///
+    /// Auth: public.
     fn describe_server(
         &self,
         ctx: rt::RequestContext,
@@ -150,90 +207,134 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(describe_server::NSID)) }
     }
     /// `com.atproto.server.getAccountInviteCodes` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get all invite codes for the current account. Requires auth.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn get_account_invite_codes(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: get_account_invite_codes::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_account_invite_codes::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async {
             Err(rt::XrpcError::method_not_implemented(get_account_invite_codes::NSID))
         }
     }
     /// `com.atproto.server.getServiceAuth` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get a signed token on behalf of the requesting DID for the requested service.
+    ///
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
     fn get_service_auth(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: get_service_auth::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_service_auth::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_service_auth::NSID)) }
     }
     /// `com.atproto.server.getSession` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get information about the current auth session. Requires auth.
+    ///
+    /// Auth: a session (account password or app password).
     fn get_session(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: get_session::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<get_session::Output>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_session::NSID)) }
     }
     /// `com.atproto.server.listAppPasswords` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// List all App Passwords.
+    ///
+    /// Auth: a session (account password or app password).
     fn list_app_passwords(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: list_app_passwords::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<list_app_passwords::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_app_passwords::NSID)) }
     }
     /// `com.atproto.server.refreshSession` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Refresh an authentication session. Requires auth using the 'refreshJwt' (not the 'accessJwt').
+    ///
+    /// Auth: a refresh token.
     fn refresh_session(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Refresh,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<refresh_session::Output>,
     > + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async { Err(rt::XrpcError::method_not_implemented(refresh_session::NSID)) }
     }
     /// `com.atproto.server.requestAccountDelete` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Initiate a user account deletion via email.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn request_account_delete(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async {
             Err(rt::XrpcError::method_not_implemented(request_account_delete::NSID))
         }
     }
     /// `com.atproto.server.requestEmailConfirmation` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Request an email with a code to confirm ownership of email.
+    ///
+    /// Auth: a session (account password or app password).
     fn request_email_confirmation(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async {
             Err(rt::XrpcError::method_not_implemented(request_email_confirmation::NSID))
         }
     }
     /// `com.atproto.server.requestEmailUpdate` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Request a token in order to update email.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn request_email_update(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<request_email_update::Output>,
     > + Send {
-        let _ = (ctx,);
+        let _ = (ctx, auth);
         async { Err(rt::XrpcError::method_not_implemented(request_email_update::NSID)) }
     }
     /// `com.atproto.server.requestPasswordReset` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Initiate a user account password reset via email.
+    ///
+    /// Auth: public.
     fn request_password_reset(
         &self,
         ctx: rt::RequestContext,
@@ -245,6 +346,10 @@ pub trait Service: Send + Sync + 'static {
         }
     }
     /// `com.atproto.server.reserveSigningKey` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Reserve a repo signing key, for use with account creation. Necessary so that a DID PLC update operation can be constructed during an account migraiton. Public and does not require auth; implemented by PDS. NOTE: this endpoint may change when full account migration is implemented.
+    ///
+    /// Auth: public.
     fn reserve_signing_key(
         &self,
         ctx: rt::RequestContext,
@@ -256,6 +361,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(reserve_signing_key::NSID)) }
     }
     /// `com.atproto.server.resetPassword` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Reset a user account password using a token.
+    ///
+    /// Auth: public.
     fn reset_password(
         &self,
         ctx: rt::RequestContext,
@@ -265,21 +374,31 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(reset_password::NSID)) }
     }
     /// `com.atproto.server.revokeAppPassword` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Revoke an App Password by name.
+    ///
+    /// Auth: a session (account password or app password).
     fn revoke_app_password(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: revoke_app_password::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(revoke_app_password::NSID)) }
     }
     /// `com.atproto.server.updateEmail` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Update an account's email.
+    ///
+    /// Auth: a session opened with the account password (no app passwords).
     fn update_email(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: update_email::Input,
     ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(update_email::NSID)) }
     }
 }

@@ -31,6 +31,18 @@ impl HostStatus {
         }
     }
 }
+impl From<&str> for HostStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "active" => Self::Active,
+            "idle" => Self::Idle,
+            "offline" => Self::Offline,
+            "throttled" => Self::Throttled,
+            "banned" => Self::Banned,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for HostStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

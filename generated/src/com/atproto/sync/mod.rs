@@ -21,6 +21,10 @@ pub mod subscribe_repos;
 /// The `com.atproto.sync` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `com.atproto.sync.getBlob` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get a blob associated with a given account. Returns the full blob as originally uploaded. Does not require auth; implemented by PDS.
+    ///
+    /// Auth: public.
     fn get_blob(
         &self,
         ctx: rt::RequestContext,
@@ -30,6 +34,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_blob::NSID)) }
     }
     /// `com.atproto.sync.getBlocks` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get data blocks from a given repo, by CID. For example, intermediate MST nodes, or records. Does not require auth; implemented by PDS.
+    ///
+    /// Auth: public.
     fn get_blocks(
         &self,
         ctx: rt::RequestContext,
@@ -39,6 +47,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_blocks::NSID)) }
     }
     /// `com.atproto.sync.getCheckout` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// DEPRECATED - please use com.atproto.sync.getRepo instead
+    ///
+    /// Auth: public.
     fn get_checkout(
         &self,
         ctx: rt::RequestContext,
@@ -48,6 +60,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_checkout::NSID)) }
     }
     /// `com.atproto.sync.getHead` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// DEPRECATED - please use com.atproto.sync.getLatestCommit instead
+    ///
+    /// Auth: public.
     fn get_head(
         &self,
         ctx: rt::RequestContext,
@@ -57,6 +73,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_head::NSID)) }
     }
     /// `com.atproto.sync.getHostStatus` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Returns information about a specified upstream host, as consumed by the server. Implemented by relays.
+    ///
+    /// Auth: public.
     fn get_host_status(
         &self,
         ctx: rt::RequestContext,
@@ -68,6 +88,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_host_status::NSID)) }
     }
     /// `com.atproto.sync.getLatestCommit` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get the current commit CID & revision of the specified repo. Does not require auth.
+    ///
+    /// Auth: public.
     fn get_latest_commit(
         &self,
         ctx: rt::RequestContext,
@@ -79,6 +103,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_latest_commit::NSID)) }
     }
     /// `com.atproto.sync.getRecord` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get data blocks needed to prove the existence or non-existence of record in the current version of repo. Does not require auth.
+    ///
+    /// Auth: public.
     fn get_record(
         &self,
         ctx: rt::RequestContext,
@@ -88,6 +116,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_record::NSID)) }
     }
     /// `com.atproto.sync.getRepo` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Download a repository export as CAR file. Optionally only a 'diff' since a previous revision. Does not require auth; implemented by PDS.
+    ///
+    /// Auth: public.
     fn get_repo(
         &self,
         ctx: rt::RequestContext,
@@ -97,6 +129,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_repo::NSID)) }
     }
     /// `com.atproto.sync.getRepoStatus` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Get the hosting status for a repository, on this server. Expected to be implemented by PDS and Relay.
+    ///
+    /// Auth: public.
     fn get_repo_status(
         &self,
         ctx: rt::RequestContext,
@@ -108,6 +144,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(get_repo_status::NSID)) }
     }
     /// `com.atproto.sync.listBlobs` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// List blob CIDs for an account, since some repo revision. Does not require auth; implemented by PDS.
+    ///
+    /// Auth: public.
     fn list_blobs(
         &self,
         ctx: rt::RequestContext,
@@ -117,6 +157,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(list_blobs::NSID)) }
     }
     /// `com.atproto.sync.listHosts` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Enumerates upstream hosts (eg, PDS or relay instances) that this service consumes from. Implemented by relays.
+    ///
+    /// Auth: public.
     fn list_hosts(
         &self,
         ctx: rt::RequestContext,
@@ -126,6 +170,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(list_hosts::NSID)) }
     }
     /// `com.atproto.sync.listRepos` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Enumerates all the DID, rev, and commit CID for all repos hosted by this service. Does not require auth; implemented by PDS and Relay.
+    ///
+    /// Auth: public.
     fn list_repos(
         &self,
         ctx: rt::RequestContext,
@@ -135,6 +183,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(list_repos::NSID)) }
     }
     /// `com.atproto.sync.listReposByCollection` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Enumerates all the DIDs which have records with the given collection NSID.
+    ///
+    /// Auth: public.
     fn list_repos_by_collection(
         &self,
         ctx: rt::RequestContext,
@@ -148,6 +200,10 @@ pub trait Service: Send + Sync + 'static {
         }
     }
     /// `com.atproto.sync.notifyOfUpdate` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Notify a crawling service of a recent update, and that crawling should resume. Intended use is after a gap between repo stream events caused the crawling service to disconnect. Does not require auth; implemented by Relay. DEPRECATED: just use com.atproto.sync.requestCrawl
+    ///
+    /// Auth: public.
     fn notify_of_update(
         &self,
         ctx: rt::RequestContext,
@@ -157,6 +213,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(notify_of_update::NSID)) }
     }
     /// `com.atproto.sync.requestCrawl` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Request a service to persistently crawl hosted repos. Expected use is new PDS instances declaring their existence to Relays. Does not require auth.
+    ///
+    /// Auth: public.
     fn request_crawl(
         &self,
         ctx: rt::RequestContext,
@@ -166,6 +226,10 @@ pub trait Service: Send + Sync + 'static {
         async { Err(rt::XrpcError::method_not_implemented(request_crawl::NSID)) }
     }
     /// `com.atproto.sync.subscribeRepos` (subscription). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Repository event stream, aka Firehose endpoint. Outputs repo commits with diff data, and identity update events, for all repositories on the current server. See the atproto specifications for details around stream sequencing, repo versioning, CAR diff format, and more. Public and does not require auth; implemented by PDS and Relay.
+    ///
+    /// Auth: public.
     fn subscribe_repos(
         &self,
         ctx: rt::RequestContext,

@@ -34,6 +34,19 @@ impl AccountEventStatus {
         }
     }
 }
+impl From<&str> for AccountEventStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "deactivated" => Self::Deactivated,
+            "deleted" => Self::Deleted,
+            "takendown" => Self::Takendown,
+            "suspended" => Self::Suspended,
+            "tombstoned" => Self::Tombstoned,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for AccountEventStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -98,6 +111,18 @@ impl AccountHostingStatus {
             Self::Deactivated => "deactivated",
             Self::Unknown => "unknown",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for AccountHostingStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "takendown" => Self::Takendown,
+            "suspended" => Self::Suspended,
+            "deleted" => Self::Deleted,
+            "deactivated" => Self::Deactivated,
+            "unknown" => Self::Unknown,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -215,6 +240,16 @@ impl AgeAssuranceEventStatus {
         }
     }
 }
+impl From<&str> for AgeAssuranceEventStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "unknown" => Self::Unknown,
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for AgeAssuranceEventStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -291,6 +326,16 @@ impl AgeAssuranceOverrideEventStatus {
             Self::Reset => "reset",
             Self::Blocked => "blocked",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for AgeAssuranceOverrideEventStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "assured" => Self::Assured,
+            "reset" => Self::Reset,
+            "blocked" => Self::Blocked,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -690,6 +735,15 @@ impl ModEventTakedownTargetServicesItem {
             Self::Appview => "appview",
             Self::Pds => "pds",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ModEventTakedownTargetServicesItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "appview" => Self::Appview,
+            "pds" => Self::Pds,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -1692,6 +1746,16 @@ impl RecordEventOp {
         }
     }
 }
+impl From<&str> for RecordEventOp {
+    fn from(value: &str) -> Self {
+        match value {
+            "create" => Self::Create,
+            "update" => Self::Update,
+            "delete" => Self::Delete,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for RecordEventOp {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -1743,6 +1807,15 @@ impl RecordHostingStatus {
             Self::Deleted => "deleted",
             Self::Unknown => "unknown",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for RecordHostingStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "deleted" => Self::Deleted,
+            "unknown" => Self::Unknown,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -2046,6 +2119,14 @@ impl ScheduledActionViewAction {
         }
     }
 }
+impl From<&str> for ScheduledActionViewAction {
+    fn from(value: &str) -> Self {
+        match value {
+            "takedown" => Self::Takedown,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ScheduledActionViewAction {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -2086,6 +2167,17 @@ impl ScheduledActionViewStatus {
             Self::Cancelled => "cancelled",
             Self::Failed => "failed",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ScheduledActionViewStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "executed" => Self::Executed,
+            "cancelled" => Self::Cancelled,
+            "failed" => Self::Failed,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -2199,6 +2291,17 @@ impl SubjectReviewState {
         }
     }
 }
+impl From<&str> for SubjectReviewState {
+    fn from(value: &str) -> Self {
+        match value {
+            "tools.ozone.moderation.defs#reviewOpen" => Self::ReviewOpen,
+            "tools.ozone.moderation.defs#reviewEscalated" => Self::ReviewEscalated,
+            "tools.ozone.moderation.defs#reviewClosed" => Self::ReviewClosed,
+            "tools.ozone.moderation.defs#reviewNone" => Self::ReviewNone,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for SubjectReviewState {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -2248,6 +2351,18 @@ impl SubjectStatusViewAgeAssuranceState {
         }
     }
 }
+impl From<&str> for SubjectStatusViewAgeAssuranceState {
+    fn from(value: &str) -> Self {
+        match value {
+            "pending" => Self::Pending,
+            "assured" => Self::Assured,
+            "unknown" => Self::Unknown,
+            "reset" => Self::Reset,
+            "blocked" => Self::Blocked,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for SubjectStatusViewAgeAssuranceState {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -2286,6 +2401,15 @@ impl SubjectStatusViewAgeAssuranceUpdatedBy {
             Self::Admin => "admin",
             Self::User => "user",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for SubjectStatusViewAgeAssuranceUpdatedBy {
+    fn from(value: &str) -> Self {
+        match value {
+            "admin" => Self::Admin,
+            "user" => Self::User,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

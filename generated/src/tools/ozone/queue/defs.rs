@@ -80,6 +80,17 @@ impl QueueViewSubjectTypesItem {
         }
     }
 }
+impl From<&str> for QueueViewSubjectTypesItem {
+    fn from(value: &str) -> Self {
+        match value {
+            "account" => Self::Account,
+            "record" => Self::Record,
+            "message" => Self::Message,
+            "conversation" => Self::Conversation,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for QueueViewSubjectTypesItem {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

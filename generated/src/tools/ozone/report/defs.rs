@@ -32,6 +32,18 @@ impl AssignmentActivityPreviousStatus {
         }
     }
 }
+impl From<&str> for AssignmentActivityPreviousStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for AssignmentActivityPreviousStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -117,6 +129,18 @@ impl CloseActivityPreviousStatus {
         }
     }
 }
+impl From<&str> for CloseActivityPreviousStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for CloseActivityPreviousStatus {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -177,6 +201,18 @@ impl EscalationActivityPreviousStatus {
             Self::Queued => "queued",
             Self::Assigned => "assigned",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for EscalationActivityPreviousStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -317,6 +353,18 @@ impl QueueActivityPreviousStatus {
             Self::Queued => "queued",
             Self::Assigned => "assigned",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for QueueActivityPreviousStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -601,6 +649,101 @@ impl ReasonType {
         }
     }
 }
+impl From<&str> for ReasonType {
+    fn from(value: &str) -> Self {
+        match value {
+            "tools.ozone.report.defs#reasonAppeal" => Self::ReasonAppeal,
+            "tools.ozone.report.defs#reasonOther" => Self::ReasonOther,
+            "tools.ozone.report.defs#reasonViolenceAnimal" => Self::ReasonViolenceAnimal,
+            "tools.ozone.report.defs#reasonViolenceThreats" => {
+                Self::ReasonViolenceThreats
+            }
+            "tools.ozone.report.defs#reasonViolenceGraphicContent" => {
+                Self::ReasonViolenceGraphicContent
+            }
+            "tools.ozone.report.defs#reasonViolenceGlorification" => {
+                Self::ReasonViolenceGlorification
+            }
+            "tools.ozone.report.defs#reasonViolenceExtremistContent" => {
+                Self::ReasonViolenceExtremistContent
+            }
+            "tools.ozone.report.defs#reasonViolenceTrafficking" => {
+                Self::ReasonViolenceTrafficking
+            }
+            "tools.ozone.report.defs#reasonViolenceOther" => Self::ReasonViolenceOther,
+            "tools.ozone.report.defs#reasonSexualAbuseContent" => {
+                Self::ReasonSexualAbuseContent
+            }
+            "tools.ozone.report.defs#reasonSexualNCII" => Self::ReasonSexualNcii,
+            "tools.ozone.report.defs#reasonSexualDeepfake" => Self::ReasonSexualDeepfake,
+            "tools.ozone.report.defs#reasonSexualAnimal" => Self::ReasonSexualAnimal,
+            "tools.ozone.report.defs#reasonSexualUnlabeled" => {
+                Self::ReasonSexualUnlabeled
+            }
+            "tools.ozone.report.defs#reasonSexualOther" => Self::ReasonSexualOther,
+            "tools.ozone.report.defs#reasonChildSafetyCSAM" => {
+                Self::ReasonChildSafetyCsam
+            }
+            "tools.ozone.report.defs#reasonChildSafetyGroom" => {
+                Self::ReasonChildSafetyGroom
+            }
+            "tools.ozone.report.defs#reasonChildSafetyPrivacy" => {
+                Self::ReasonChildSafetyPrivacy
+            }
+            "tools.ozone.report.defs#reasonChildSafetyHarassment" => {
+                Self::ReasonChildSafetyHarassment
+            }
+            "tools.ozone.report.defs#reasonChildSafetyOther" => {
+                Self::ReasonChildSafetyOther
+            }
+            "tools.ozone.report.defs#reasonHarassmentTroll" => {
+                Self::ReasonHarassmentTroll
+            }
+            "tools.ozone.report.defs#reasonHarassmentTargeted" => {
+                Self::ReasonHarassmentTargeted
+            }
+            "tools.ozone.report.defs#reasonHarassmentHateSpeech" => {
+                Self::ReasonHarassmentHateSpeech
+            }
+            "tools.ozone.report.defs#reasonHarassmentDoxxing" => {
+                Self::ReasonHarassmentDoxxing
+            }
+            "tools.ozone.report.defs#reasonHarassmentOther" => {
+                Self::ReasonHarassmentOther
+            }
+            "tools.ozone.report.defs#reasonMisleadingBot" => Self::ReasonMisleadingBot,
+            "tools.ozone.report.defs#reasonMisleadingImpersonation" => {
+                Self::ReasonMisleadingImpersonation
+            }
+            "tools.ozone.report.defs#reasonMisleadingSpam" => Self::ReasonMisleadingSpam,
+            "tools.ozone.report.defs#reasonMisleadingScam" => Self::ReasonMisleadingScam,
+            "tools.ozone.report.defs#reasonMisleadingElections" => {
+                Self::ReasonMisleadingElections
+            }
+            "tools.ozone.report.defs#reasonMisleadingOther" => {
+                Self::ReasonMisleadingOther
+            }
+            "tools.ozone.report.defs#reasonRuleSiteSecurity" => {
+                Self::ReasonRuleSiteSecurity
+            }
+            "tools.ozone.report.defs#reasonRuleProhibitedSales" => {
+                Self::ReasonRuleProhibitedSales
+            }
+            "tools.ozone.report.defs#reasonRuleBanEvasion" => Self::ReasonRuleBanEvasion,
+            "tools.ozone.report.defs#reasonRuleOther" => Self::ReasonRuleOther,
+            "tools.ozone.report.defs#reasonSelfHarmContent" => {
+                Self::ReasonSelfHarmContent
+            }
+            "tools.ozone.report.defs#reasonSelfHarmED" => Self::ReasonSelfHarmEd,
+            "tools.ozone.report.defs#reasonSelfHarmStunts" => Self::ReasonSelfHarmStunts,
+            "tools.ozone.report.defs#reasonSelfHarmSubstances" => {
+                Self::ReasonSelfHarmSubstances
+            }
+            "tools.ozone.report.defs#reasonSelfHarmOther" => Self::ReasonSelfHarmOther,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ReasonType {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -763,6 +906,18 @@ impl ReopenActivityPreviousStatus {
             Self::Queued => "queued",
             Self::Assigned => "assigned",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ReopenActivityPreviousStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -977,6 +1132,18 @@ impl ReportViewStatus {
             Self::Queued => "queued",
             Self::Assigned => "assigned",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ReportViewStatus {
+    fn from(value: &str) -> Self {
+        match value {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "escalated" => Self::Escalated,
+            "queued" => Self::Queued,
+            "assigned" => Self::Assigned,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

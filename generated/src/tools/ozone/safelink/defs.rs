@@ -25,6 +25,16 @@ impl ActionType {
         }
     }
 }
+impl From<&str> for ActionType {
+    fn from(value: &str) -> Self {
+        match value {
+            "block" => Self::Block,
+            "warn" => Self::Warn,
+            "whitelist" => Self::Whitelist,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for ActionType {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -96,6 +106,16 @@ impl EventType {
         }
     }
 }
+impl From<&str> for EventType {
+    fn from(value: &str) -> Self {
+        match value {
+            "addRule" => Self::AddRule,
+            "updateRule" => Self::UpdateRule,
+            "removeRule" => Self::RemoveRule,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for EventType {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -131,6 +151,15 @@ impl PatternType {
             Self::Domain => "domain",
             Self::Url => "url",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for PatternType {
+    fn from(value: &str) -> Self {
+        match value {
+            "domain" => Self::Domain,
+            "url" => Self::Url,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }
@@ -174,6 +203,17 @@ impl ReasonType {
             Self::Phishing => "phishing",
             Self::None => "none",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for ReasonType {
+    fn from(value: &str) -> Self {
+        match value {
+            "csam" => Self::Csam,
+            "spam" => Self::Spam,
+            "phishing" => Self::Phishing,
+            "none" => Self::None,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

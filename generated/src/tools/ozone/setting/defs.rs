@@ -28,6 +28,17 @@ impl OptionDefManagerRole {
         }
     }
 }
+impl From<&str> for OptionDefManagerRole {
+    fn from(value: &str) -> Self {
+        match value {
+            "tools.ozone.team.defs#roleModerator" => Self::RoleModerator,
+            "tools.ozone.team.defs#roleTriage" => Self::RoleTriage,
+            "tools.ozone.team.defs#roleAdmin" => Self::RoleAdmin,
+            "tools.ozone.team.defs#roleVerifier" => Self::RoleVerifier,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for OptionDefManagerRole {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
@@ -64,6 +75,15 @@ impl OptionDefScope {
             Self::Instance => "instance",
             Self::Personal => "personal",
             Self::Other(value) => value,
+        }
+    }
+}
+impl From<&str> for OptionDefScope {
+    fn from(value: &str) -> Self {
+        match value {
+            "instance" => Self::Instance,
+            "personal" => Self::Personal,
+            _ => Self::Other(value.to_owned()),
         }
     }
 }

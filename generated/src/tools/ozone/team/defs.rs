@@ -28,6 +28,17 @@ impl MemberRole {
         }
     }
 }
+impl From<&str> for MemberRole {
+    fn from(value: &str) -> Self {
+        match value {
+            "tools.ozone.team.defs#roleAdmin" => Self::RoleAdmin,
+            "tools.ozone.team.defs#roleModerator" => Self::RoleModerator,
+            "tools.ozone.team.defs#roleTriage" => Self::RoleTriage,
+            "tools.ozone.team.defs#roleVerifier" => Self::RoleVerifier,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for MemberRole {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -1,56 +1,157 @@
 //! `com.atproto.identity`: resolving handles and DIDs, changing the handle, and the PLC
-//! operations an account signs to move or change its identity.
+//! operations an account signs to move or change its identity. One file per method.
 
-mod plc_operations;
-mod resolve;
+mod get_recommended_did_credentials;
+mod refresh_identity;
+mod request_plc_operation_signature;
+mod resolve_did;
+mod resolve_handle;
+mod resolve_identity;
+mod sign_plc_operation;
+mod submit_plc_operation;
 mod update_handle;
 
-use aurora_generated::com::atproto::identity::{
-    get_recommended_did_credentials as grdc, refresh_identity as ri, resolve_did as rd, resolve_handle as rh,
-    resolve_identity as rid, sign_plc_operation as spo, submit_plc_operation as sub, update_handle as uh, Service,
-};
-use aurora_xrpc::{RequestContext, XrpcResult};
+use aurora_generated::com::atproto::identity::{self as lex, defs::IdentityInfo, Service};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
-use crate::api::Api;
+use crate::account;
+use crate::api::{internal, Api};
+use crate::context::AppContext;
+use crate::identity::{self, ResolveError};
+use crate::sequencer::AccountStatus;
 
 impl Service for Api {
-    async fn resolve_handle(&self, _ctx: RequestContext, params: rh::Params) -> XrpcResult<rh::Output> {
-        resolve::resolve_handle(&self.ctx, params).await
-    }
-
-    async fn resolve_did(&self, _ctx: RequestContext, params: rd::Params) -> XrpcResult<rd::Output> {
-        resolve::resolve_did(&self.ctx, params).await
-    }
-
-    async fn resolve_identity(&self, _ctx: RequestContext, params: rid::Params) -> XrpcResult<rid::Output> {
-        resolve::identity(&self.ctx, params.identifier.as_str(), false).await
-    }
-
-    async fn refresh_identity(&self, _ctx: RequestContext, input: ri::Input) -> XrpcResult<ri::Output> {
-        resolve::identity(&self.ctx, input.identifier.as_str(), true).await
-    }
-
-    async fn update_handle(&self, ctx: RequestContext, input: uh::Input) -> XrpcResult<()> {
-        update_handle::update_handle(&self.ctx, &ctx, input).await
-    }
-
     async fn get_recommended_did_credentials(
         &self,
-        ctx: RequestContext,
-        _params: grdc::Params,
-    ) -> XrpcResult<grdc::Output> {
-        plc_operations::recommended_credentials(&self.ctx, &ctx).await
+        _ctx: RequestContext,
+        auth: Access,
+        _params: lex::get_recommended_did_credentials::Params,
+    ) -> XrpcResult<lex::get_recommended_did_credentials::Output> {
+        get_recommended_did_credentials::handle(&self.ctx, auth).await
     }
 
-    async fn request_plc_operation_signature(&self, ctx: RequestContext) -> XrpcResult<()> {
-        plc_operations::request_signature(&self.ctx, &ctx).await
+    async fn refresh_identity(
+        &self,
+        _ctx: RequestContext,
+        _auth: Option<Access>,
+        input: lex::refresh_identity::Input,
+    ) -> XrpcResult<lex::refresh_identity::Output> {
+        refresh_identity::handle(&self.ctx, input).await
     }
 
-    async fn sign_plc_operation(&self, ctx: RequestContext, input: spo::Input) -> XrpcResult<spo::Output> {
-        plc_operations::sign(&self.ctx, &ctx, input).await
+    async fn request_plc_operation_signature(&self, _ctx: RequestContext, auth: Access) -> XrpcResult<()> {
+        request_plc_operation_signature::handle(&self.ctx, auth).await
     }
 
-    async fn submit_plc_operation(&self, ctx: RequestContext, input: sub::Input) -> XrpcResult<()> {
-        plc_operations::submit(&self.ctx, &ctx, input).await
+    async fn resolve_did(
+        &self,
+        _ctx: RequestContext,
+        params: lex::resolve_did::Params,
+    ) -> XrpcResult<lex::resolve_did::Output> {
+        resolve_did::handle(&self.ctx, params).await
     }
+
+    async fn resolve_handle(
+        &self,
+        _ctx: RequestContext,
+        params: lex::resolve_handle::Params,
+    ) -> XrpcResult<lex::resolve_handle::Output> {
+        resolve_handle::handle(&self.ctx, params).await
+    }
+
+    async fn resolve_identity(
+        &self,
+        _ctx: RequestContext,
+        params: lex::resolve_identity::Params,
+    ) -> XrpcResult<lex::resolve_identity::Output> {
+        resolve_identity::handle(&self.ctx, params).await
+    }
+
+    async fn sign_plc_operation(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::sign_plc_operation::Input,
+    ) -> XrpcResult<lex::sign_plc_operation::Output> {
+        sign_plc_operation::handle(&self.ctx, auth, input).await
+    }
+
+    async fn submit_plc_operation(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::submit_plc_operation::Input,
+    ) -> XrpcResult<()> {
+        submit_plc_operation::handle(&self.ctx, auth, input).await
+    }
+
+    async fn update_handle(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::update_handle::Input,
+    ) -> XrpcResult<()> {
+        update_handle::handle(&self.ctx, auth, input).await
+    }
+}
+
+fn handle_not_found() -> XrpcError {
+    XrpcError::declared("HandleNotFound", Some("Unable to resolve handle".into()))
+}
+
+fn did_error(error: ResolveError) -> XrpcError {
+    match error {
+        ResolveError::NotFound(what) => XrpcError::declared("DidNotFound", Some(format!("DID not found: {what}"))),
+        ResolveError::Failed(reason) => XrpcError::new(
+            poem::http::StatusCode::BAD_GATEWAY,
+            "UpstreamFailure",
+            Some(format!("DID resolution failed: {reason}")),
+        ),
+        ResolveError::Db(e) => internal(e),
+    }
+}
+
+/// The DID of a handle. Handles under this server's domains are answered from its accounts;
+/// any other domain is its owner's to say, so it is asked (DNS, then HTTPS) every time.
+async fn did_for_handle(ctx: &AppContext, handle: &str, fresh: bool) -> XrpcResult<Option<String>> {
+    let handle = handle.to_lowercase();
+    let hosted_here = ctx
+        .config
+        .service_handle_domains
+        .iter()
+        .any(|domain| handle.ends_with(domain.as_str()) || handle == domain.trim_start_matches('.'));
+    if !hosted_here {
+        return Ok(ctx.resolver.resolve_handle(&handle, fresh).await);
+    }
+    let found = account::find(&ctx.db, account::Lookup::Handle(&handle)).await.map_err(internal)?;
+    Ok(found.filter(|a| a.status() == AccountStatus::Active).map(|a| a.did().to_owned()))
+}
+
+/// A DID or handle, verified both ways: the handle must name the DID and the DID's document
+/// must claim the handle; otherwise the handle is reported as `handle.invalid`.
+async fn identity_info(
+    ctx: &AppContext,
+    identifier: &aurora_xrpc::codegen::AtIdentifier,
+    refresh: bool,
+) -> XrpcResult<IdentityInfo> {
+    use aurora_xrpc::codegen::AtIdentifier;
+    let did = match identifier {
+        AtIdentifier::Did(did) => did.as_str().to_owned(),
+        AtIdentifier::Handle(handle) => {
+            did_for_handle(ctx, handle.as_str(), refresh).await?.ok_or_else(handle_not_found)?
+        }
+    };
+    let doc = ctx.resolver.did_doc(&did, refresh).await.map_err(did_error)?;
+    let claimed = identity::atproto_handle(&doc);
+    let handle = match claimed {
+        Some(handle) if did_for_handle(ctx, &handle, refresh).await?.as_deref() == Some(did.as_str()) => handle,
+        _ => "handle.invalid".to_owned(),
+    };
+    Ok(IdentityInfo {
+        did: did.parse().map_err(internal)?,
+        handle: handle.parse().map_err(internal)?,
+        did_doc: doc,
+        extra: Default::default(),
+    })
 }

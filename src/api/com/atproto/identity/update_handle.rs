@@ -5,20 +5,22 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait};
 
 use aurora_generated::com::atproto::identity::update_handle::Input;
-use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::{XrpcError, XrpcResult};
 
 use crate::account::{self, handle, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::actor;
+use crate::plc::Operation;
 use crate::sequencer;
 
 fn not_available(message: &str) -> XrpcError {
     XrpcError::declared("HandleNotAvailable", Some(message.to_owned()))
 }
 
-pub async fn update_handle(ctx: &AppContext, req: &RequestContext, input: Input) -> XrpcResult<()> {
-    let creds = ctx.verifier().standard(req)?;
+pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
+    let did = auth.did.as_str();
     let requested = input.handle.as_str().to_lowercase();
     let hosted_here = ctx.config.service_handle_domains.iter().any(|d| requested.ends_with(d.as_str()));
     let new_handle = if hosted_here {
@@ -31,23 +33,23 @@ pub async fn update_handle(ctx: &AppContext, req: &RequestContext, input: Input)
             .to_owned()
     } else {
         // A handle on the person's own domain must already point at their DID.
-        if ctx.resolver.resolve_handle(&requested, true).await.as_deref() != Some(creds.did.as_str()) {
+        if ctx.resolver.resolve_handle(&requested, true).await.as_deref() != Some(did) {
             return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
         }
         requested
     };
     if let Some(holder) = account::find(&ctx.db, Lookup::Handle(&new_handle)).await.map_err(internal)? {
-        if holder.did() != creds.did {
+        if holder.did() != did {
             return Err(not_available(&format!("Handle already taken: {new_handle}")));
         }
     }
-    if creds.did.starts_with("did:plc:") {
-        super::plc_operations::update_plc_handle(ctx, &creds.did, &new_handle).await?;
+    if auth.did.method() == "plc" {
+        update_plc_handle(ctx, did, &new_handle).await?;
     }
     let txn = ctx.db.begin().await.map_err(internal)?;
     let updated = actor::Entity::update_many()
         .col_expr(actor::Column::Handle, Expr::value(Some(new_handle.clone())))
-        .filter(actor::Column::Did.eq(creds.did.as_str()))
+        .filter(actor::Column::Did.eq(did))
         .exec(&txn)
         .await;
     if let Err(e) = updated {
@@ -56,8 +58,17 @@ pub async fn update_handle(ctx: &AppContext, req: &RequestContext, input: Input)
             _ => internal(e),
         });
     }
-    sequencer::identity(&txn, &creds.did, Some(&new_handle)).await.map_err(internal)?;
+    sequencer::identity(&txn, did, Some(&new_handle)).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
     ctx.firehose.poke();
     Ok(())
+}
+
+/// Points the DID's `alsoKnownAs` at a new handle, signed with this server's rotation key.
+async fn update_plc_handle(ctx: &AppContext, did: &str, handle: &str) -> XrpcResult<()> {
+    let last = ctx.plc.last_operation(did).await.map_err(XrpcError::from)?;
+    let mut also_known_as = vec![format!("at://{handle}")];
+    also_known_as.extend(last.op.also_known_as.iter().filter(|aka| !aka.starts_with("at://")).cloned());
+    let op = Operation { also_known_as, prev: Some(last.cid()), ..last.op.clone() };
+    ctx.plc.submit(did, &op.sign(&ctx.rotation_key)).await.map_err(XrpcError::from)
 }

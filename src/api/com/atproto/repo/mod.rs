@@ -1,57 +1,155 @@
-//! `com.atproto.repo`: records. Methods not implemented here answer `MethodNotImplemented`.
+//! `com.atproto.repo`: records and blobs in the account's own repository. One file per method;
+//! the repository's owner is the only writer.
 
-mod blobs;
-mod read;
-mod write;
+mod apply_writes;
+mod create_record;
+mod delete_record;
+mod describe_repo;
+mod get_record;
+mod import_repo;
+mod list_missing_blobs;
+mod list_records;
+mod put_record;
+mod upload_blob;
 
-pub(crate) use write::{refusal, require_active};
+use aurora_generated::com::atproto::repo::{self as lex, defs::CommitMeta, Service};
+use aurora_xrpc::auth::{Access, Caller};
+use aurora_xrpc::codegen::AtIdentifier;
+use aurora_xrpc::{RawBody, RequestContext, XrpcError, XrpcResult};
 
-use aurora_generated::com::atproto::repo::{
-    apply_writes as aw, create_record as cr, delete_record as dr, describe_repo as dsr, get_record as gr,
-    list_missing_blobs as lmb, list_records as lr, put_record as pr, upload_blob as ub, Service,
-};
-use aurora_xrpc::{RawBody, RequestContext, XrpcResult};
-
-use crate::api::Api;
+use crate::account::{self, Lookup};
+use crate::api::{internal, Api};
+use crate::context::AppContext;
+use crate::repo::writer::Committed;
+use crate::sequencer::AccountStatus;
 
 impl Service for Api {
-    async fn create_record(&self, ctx: RequestContext, input: cr::Input) -> XrpcResult<cr::Output> {
-        write::create_record(&self.ctx, &ctx, input).await
+    async fn apply_writes(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::apply_writes::Input,
+    ) -> XrpcResult<lex::apply_writes::Output> {
+        apply_writes::handle(&self.ctx, auth, input).await
     }
 
-    async fn put_record(&self, ctx: RequestContext, input: pr::Input) -> XrpcResult<pr::Output> {
-        write::put_record(&self.ctx, &ctx, input).await
+    async fn create_record(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::create_record::Input,
+    ) -> XrpcResult<lex::create_record::Output> {
+        create_record::handle(&self.ctx, auth, input).await
     }
 
-    async fn delete_record(&self, ctx: RequestContext, input: dr::Input) -> XrpcResult<dr::Output> {
-        write::delete_record(&self.ctx, &ctx, input).await
+    async fn delete_record(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::delete_record::Input,
+    ) -> XrpcResult<lex::delete_record::Output> {
+        delete_record::handle(&self.ctx, auth, input).await
     }
 
-    async fn apply_writes(&self, ctx: RequestContext, input: aw::Input) -> XrpcResult<aw::Output> {
-        write::apply_writes(&self.ctx, &ctx, input).await
+    async fn describe_repo(
+        &self,
+        _ctx: RequestContext,
+        params: lex::describe_repo::Params,
+    ) -> XrpcResult<lex::describe_repo::Output> {
+        describe_repo::handle(&self.ctx, params).await
     }
 
-    async fn get_record(&self, _ctx: RequestContext, params: gr::Params) -> XrpcResult<gr::Output> {
-        read::get_record(&self.ctx, params).await
+    async fn get_record(
+        &self,
+        _ctx: RequestContext,
+        params: lex::get_record::Params,
+    ) -> XrpcResult<lex::get_record::Output> {
+        get_record::handle(&self.ctx, params).await
     }
 
-    async fn list_records(&self, _ctx: RequestContext, params: lr::Params) -> XrpcResult<lr::Output> {
-        read::list_records(&self.ctx, params).await
+    async fn import_repo(&self, _ctx: RequestContext, auth: Access, input: RawBody) -> XrpcResult<()> {
+        import_repo::handle(&self.ctx, auth, input).await
     }
 
-    async fn describe_repo(&self, _ctx: RequestContext, params: dsr::Params) -> XrpcResult<dsr::Output> {
-        read::describe_repo(&self.ctx, params).await
+    async fn list_missing_blobs(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        params: lex::list_missing_blobs::Params,
+    ) -> XrpcResult<lex::list_missing_blobs::Output> {
+        list_missing_blobs::handle(&self.ctx, auth, params).await
     }
 
-    async fn upload_blob(&self, ctx: RequestContext, input: RawBody) -> XrpcResult<ub::Output> {
-        blobs::upload_blob(&self.ctx, &ctx, input).await
+    async fn list_records(
+        &self,
+        _ctx: RequestContext,
+        params: lex::list_records::Params,
+    ) -> XrpcResult<lex::list_records::Output> {
+        list_records::handle(&self.ctx, params).await
     }
 
-    async fn import_repo(&self, ctx: RequestContext, input: RawBody) -> XrpcResult<()> {
-        blobs::import_repo(&self.ctx, &ctx, input).await
+    async fn put_record(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::put_record::Input,
+    ) -> XrpcResult<lex::put_record::Output> {
+        put_record::handle(&self.ctx, auth, input).await
     }
 
-    async fn list_missing_blobs(&self, ctx: RequestContext, params: lmb::Params) -> XrpcResult<lmb::Output> {
-        blobs::list_missing(&self.ctx, &ctx, params).await
+    async fn upload_blob(
+        &self,
+        _ctx: RequestContext,
+        auth: Caller,
+        input: RawBody,
+    ) -> XrpcResult<lex::upload_blob::Output> {
+        upload_blob::handle(&self.ctx, auth, input).await
+    }
+}
+
+/// The caller's DID, once `repo` is known to name the caller's own repository. Whether the
+/// account may write is checked where the commit is stored, in the statement that moves the
+/// repository's root (see `repo::batch`).
+async fn own_repo(ctx: &AppContext, auth: Access, repo: &AtIdentifier) -> XrpcResult<String> {
+    let named = match repo {
+        AtIdentifier::Did(did) => did.as_str() == auth.did.as_str(),
+        AtIdentifier::Handle(handle) => account::find_actor(&ctx.db, Lookup::Handle(handle.as_str()))
+            .await
+            .map_err(internal)?
+            .is_some_and(|a| a.did == auth.did.as_str()),
+    };
+    if !named {
+        return Err(XrpcError::forbidden("Cannot write to another account's repository"));
+    }
+    Ok(auth.did.as_str().to_owned())
+}
+
+/// The commit a write made, as the lexicon reports it.
+fn commit_meta(committed: &Committed) -> XrpcResult<CommitMeta> {
+    Ok(CommitMeta {
+        cid: committed.cid.into(),
+        rev: committed.rev.parse().map_err(internal)?,
+        extra: Default::default(),
+    })
+}
+
+fn repo_not_found(repo: &str) -> XrpcError {
+    XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "RepoNotFound", Some(format!("Could not find repo: {repo}")))
+}
+
+/// The account whose repository `repo` names; served only while it is active.
+async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<crate::db::entities::actor::Model> {
+    // DIDs are case-sensitive; handles are stored lowercased.
+    let handle;
+    let lookup = match repo {
+        AtIdentifier::Did(did) => Lookup::Did(did.as_str()),
+        AtIdentifier::Handle(h) => {
+            handle = h.as_str().to_lowercase();
+            Lookup::Handle(&handle)
+        }
+    };
+    match account::find_actor(&ctx.db, lookup).await.map_err(internal)? {
+        Some(a) if account::actor_status(&a) == AccountStatus::Active => Ok(a),
+        _ => Err(repo_not_found(repo.as_str())),
     }
 }

@@ -10,12 +10,13 @@ use sea_orm::{DbErr, EntityTrait, Set, SqlErr, TransactionTrait};
 use aurora_atproto::blockstore::MemoryBlockStore;
 use aurora_atproto::crypto::{KeyType, Keypair};
 use aurora_atproto::repo::Repo;
-use aurora_generated::com::atproto::server::create_account::{self as ca, Error, Input, Output};
-use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+use aurora_generated::com::atproto::server::create_account::{Error, Input, Output};
+use aurora_xrpc::auth::Service as ServiceAuth;
+use aurora_xrpc::{XrpcError, XrpcResult};
 
 use crate::account::{self, email, handle, invites, password, NewAccount};
 use crate::api::internal;
-use crate::auth::{service, Scope};
+use crate::auth::Scope;
 use crate::context::AppContext;
 use crate::db::entities::signing_key;
 use crate::keys;
@@ -27,25 +28,21 @@ const INVITE_USED_UP: &str = "invite code used up";
 /// Longest password accepted for a new account.
 const MAX_PASSWORD: usize = 256;
 
-pub async fn create_account(ctx: &AppContext, req: &RequestContext, input: Input) -> XrpcResult<Output> {
+pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -> XrpcResult<Output> {
     let (handle, email, password) = validate(ctx, &input).await?;
     let mut signing_key = Keypair::generate(KeyType::K256);
     // An existing DID (an account moving here) proves itself with a service-auth token, keeps
     // its identity where it is, and starts deactivated until the move is finished.
     let (did, did_doc, migrating) = match &input.did {
         Some(requested) => {
-            let issuer = match req.bearer_token() {
-                Some(token) => Some(service::verify(token, &ctx.config.service_did, ca::NSID, &ctx.resolver).await?),
-                None => None,
-            };
-            if issuer.as_deref() != Some(requested.as_str()) {
+            if auth.as_ref().map(|a| &a.iss) != Some(requested) {
                 return Err(XrpcError::auth_required(format!("Missing auth to create account with did: {requested}")));
             }
             let doc =
                 ctx.resolver.did_doc(requested.as_str(), true).await.map_err(|e| {
                     XrpcError::from(Error::UnresolvableDid(Some(format!("Could not resolve DID: {e}"))))
                 })?;
-            if let Some(reserved) = super::reserve_signing_key::take_for(ctx, requested.as_str()).await? {
+            if let Some(reserved) = keys::take_reserved(ctx, requested.as_str()).await? {
                 signing_key = reserved;
             }
             (requested.as_str().to_owned(), doc, true)

@@ -5,7 +5,7 @@ use aurora_xrpc::{XrpcError, XrpcResult};
 
 use crate::context::AppContext;
 
-pub fn describe_server(ctx: &AppContext) -> XrpcResult<Output> {
+pub fn handle(ctx: &AppContext) -> XrpcResult<Output> {
     let config = &ctx.config;
     let uri = |value: &Option<String>| value.as_deref().and_then(|v| v.parse().ok());
     Ok(Output {

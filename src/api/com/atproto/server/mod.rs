@@ -1,126 +1,283 @@
-//! `com.atproto.server`: accounts, sessions and app passwords. Methods not implemented here
-//! answer `MethodNotImplemented`.
+//! `com.atproto.server`: accounts, sessions, app passwords, email flows and invite codes. One
+//! file per method.
 
-mod app_passwords;
+mod activate_account;
+mod check_account_status;
+mod confirm_email;
 mod create_account;
+mod create_app_password;
+mod create_invite_code;
+mod create_invite_codes;
+mod create_session;
+mod deactivate_account;
+mod delete_account;
+mod delete_session;
 mod describe_server;
-pub(crate) mod email;
-mod invites;
-mod lifecycle;
+mod get_account_invite_codes;
+mod get_service_auth;
+mod get_session;
+mod list_app_passwords;
+mod refresh_session;
+mod request_account_delete;
+mod request_email_confirmation;
+mod request_email_update;
+mod request_password_reset;
 mod reserve_signing_key;
-pub(crate) mod service_auth;
-mod session;
+mod reset_password;
+mod revoke_app_password;
+mod update_email;
 
-use aurora_generated::com::atproto::server::{
-    check_account_status as cas, confirm_email as ce, create_account as ca, create_app_password as cap,
-    create_invite_code as cic, create_invite_codes as cics, create_session as cs, deactivate_account as da,
-    delete_account as dla, describe_server as dsv, get_account_invite_codes as gaic, get_service_auth as gsa,
-    get_session as gs, list_app_passwords as lap, refresh_session as rs, request_email_update as reu,
-    request_password_reset as rpr, reserve_signing_key as rsk, reset_password as rp, revoke_app_password as rap,
-    update_email as ue, Service,
-};
-use aurora_xrpc::{RequestContext, XrpcResult};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use crate::api::Api;
+use aurora_generated::com::atproto::server::{self as lex, Service};
+use aurora_xrpc::auth::{Access, Admin, Refresh, Service as ServiceAuth};
+use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
+
+use crate::account::Account;
+use crate::api::{internal, Api};
+use crate::auth::TokenPair;
+use crate::context::AppContext;
+use crate::sequencer::AccountStatus;
 
 impl Service for Api {
-    async fn describe_server(&self, _ctx: RequestContext, _params: dsv::Params) -> XrpcResult<dsv::Output> {
-        describe_server::describe_server(&self.ctx)
+    async fn activate_account(&self, _ctx: RequestContext, auth: Access) -> XrpcResult<()> {
+        activate_account::handle(&self.ctx, auth).await
     }
 
-    async fn create_account(&self, ctx: RequestContext, input: ca::Input) -> XrpcResult<ca::Output> {
-        create_account::create_account(&self.ctx, &ctx, input).await
+    async fn check_account_status(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        _params: lex::check_account_status::Params,
+    ) -> XrpcResult<lex::check_account_status::Output> {
+        check_account_status::handle(&self.ctx, auth).await
     }
 
-    async fn create_session(&self, _ctx: RequestContext, input: cs::Input) -> XrpcResult<cs::Output> {
-        session::create_session(&self.ctx, input).await
+    async fn confirm_email(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::confirm_email::Input,
+    ) -> XrpcResult<()> {
+        confirm_email::handle(&self.ctx, auth, input).await
     }
 
-    async fn get_session(&self, ctx: RequestContext, _params: gs::Params) -> XrpcResult<gs::Output> {
-        session::get_session(&self.ctx, &ctx).await
+    async fn create_account(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<ServiceAuth>,
+        input: lex::create_account::Input,
+    ) -> XrpcResult<lex::create_account::Output> {
+        create_account::handle(&self.ctx, auth, input).await
     }
 
-    async fn refresh_session(&self, ctx: RequestContext) -> XrpcResult<rs::Output> {
-        session::refresh_session(&self.ctx, &ctx).await
+    async fn create_app_password(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::create_app_password::Input,
+    ) -> XrpcResult<lex::create_app_password::Output> {
+        create_app_password::handle(&self.ctx, auth, input).await
     }
 
-    async fn delete_session(&self, ctx: RequestContext) -> XrpcResult<()> {
-        session::delete_session(&self.ctx, &ctx).await
+    async fn create_invite_code(
+        &self,
+        _ctx: RequestContext,
+        _auth: Admin,
+        input: lex::create_invite_code::Input,
+    ) -> XrpcResult<lex::create_invite_code::Output> {
+        create_invite_code::handle(&self.ctx, input).await
     }
 
-    async fn create_app_password(&self, ctx: RequestContext, input: cap::Input) -> XrpcResult<cap::Output> {
-        app_passwords::create(&self.ctx, &ctx, input).await
+    async fn create_invite_codes(
+        &self,
+        _ctx: RequestContext,
+        _auth: Admin,
+        input: lex::create_invite_codes::Input,
+    ) -> XrpcResult<lex::create_invite_codes::Output> {
+        create_invite_codes::handle(&self.ctx, input).await
     }
 
-    async fn list_app_passwords(&self, ctx: RequestContext, _params: lap::Params) -> XrpcResult<lap::Output> {
-        app_passwords::list(&self.ctx, &ctx).await
+    async fn create_session(
+        &self,
+        _ctx: RequestContext,
+        input: lex::create_session::Input,
+    ) -> XrpcResult<lex::create_session::Output> {
+        create_session::handle(&self.ctx, input).await
     }
 
-    async fn revoke_app_password(&self, ctx: RequestContext, input: rap::Input) -> XrpcResult<()> {
-        app_passwords::revoke(&self.ctx, &ctx, input).await
+    async fn deactivate_account(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::deactivate_account::Input,
+    ) -> XrpcResult<()> {
+        deactivate_account::handle(&self.ctx, auth, input).await
     }
 
-    async fn get_service_auth(&self, ctx: RequestContext, params: gsa::Params) -> XrpcResult<gsa::Output> {
-        service_auth::get_service_auth(&self.ctx, &ctx, params).await
+    async fn delete_account(&self, _ctx: RequestContext, input: lex::delete_account::Input) -> XrpcResult<()> {
+        delete_account::handle(&self.ctx, input).await
     }
 
-    async fn activate_account(&self, ctx: RequestContext) -> XrpcResult<()> {
-        lifecycle::activate(&self.ctx, &ctx).await
+    async fn delete_session(&self, _ctx: RequestContext, auth: Refresh) -> XrpcResult<()> {
+        delete_session::handle(&self.ctx, auth).await
     }
 
-    async fn deactivate_account(&self, ctx: RequestContext, input: da::Input) -> XrpcResult<()> {
-        lifecycle::deactivate(&self.ctx, &ctx, input).await
+    async fn describe_server(
+        &self,
+        _ctx: RequestContext,
+        _params: lex::describe_server::Params,
+    ) -> XrpcResult<lex::describe_server::Output> {
+        describe_server::handle(&self.ctx)
     }
 
-    async fn check_account_status(&self, ctx: RequestContext, _params: cas::Params) -> XrpcResult<cas::Output> {
-        lifecycle::check_account_status(&self.ctx, &ctx).await
+    async fn get_account_invite_codes(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        params: lex::get_account_invite_codes::Params,
+    ) -> XrpcResult<lex::get_account_invite_codes::Output> {
+        get_account_invite_codes::handle(&self.ctx, auth, params).await
     }
 
-    async fn request_email_confirmation(&self, ctx: RequestContext) -> XrpcResult<()> {
-        email::request_email_confirmation(&self.ctx, &ctx).await
+    async fn get_service_auth(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        params: lex::get_service_auth::Params,
+    ) -> XrpcResult<lex::get_service_auth::Output> {
+        get_service_auth::handle(&self.ctx, auth, params).await
     }
 
-    async fn confirm_email(&self, ctx: RequestContext, input: ce::Input) -> XrpcResult<()> {
-        email::confirm_email(&self.ctx, &ctx, input).await
+    async fn get_session(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        _params: lex::get_session::Params,
+    ) -> XrpcResult<lex::get_session::Output> {
+        get_session::handle(&self.ctx, auth).await
     }
 
-    async fn request_email_update(&self, ctx: RequestContext) -> XrpcResult<reu::Output> {
-        email::request_email_update(&self.ctx, &ctx).await
+    async fn list_app_passwords(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        _params: lex::list_app_passwords::Params,
+    ) -> XrpcResult<lex::list_app_passwords::Output> {
+        list_app_passwords::handle(&self.ctx, auth).await
     }
 
-    async fn update_email(&self, ctx: RequestContext, input: ue::Input) -> XrpcResult<()> {
-        email::update_email(&self.ctx, &ctx, input).await
+    async fn refresh_session(&self, _ctx: RequestContext, auth: Refresh) -> XrpcResult<lex::refresh_session::Output> {
+        refresh_session::handle(&self.ctx, auth).await
     }
 
-    async fn request_password_reset(&self, _ctx: RequestContext, input: rpr::Input) -> XrpcResult<()> {
-        email::request_password_reset(&self.ctx, input).await
+    async fn request_account_delete(&self, _ctx: RequestContext, auth: Access) -> XrpcResult<()> {
+        request_account_delete::handle(&self.ctx, auth).await
     }
 
-    async fn reset_password(&self, _ctx: RequestContext, input: rp::Input) -> XrpcResult<()> {
-        email::reset_password(&self.ctx, input).await
+    async fn request_email_confirmation(&self, _ctx: RequestContext, auth: Access) -> XrpcResult<()> {
+        request_email_confirmation::handle(&self.ctx, auth).await
     }
 
-    async fn request_account_delete(&self, ctx: RequestContext) -> XrpcResult<()> {
-        email::request_account_delete(&self.ctx, &ctx).await
+    async fn request_email_update(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+    ) -> XrpcResult<lex::request_email_update::Output> {
+        request_email_update::handle(&self.ctx, auth).await
     }
 
-    async fn delete_account(&self, _ctx: RequestContext, input: dla::Input) -> XrpcResult<()> {
-        email::delete_account(&self.ctx, input).await
+    async fn request_password_reset(
+        &self,
+        _ctx: RequestContext,
+        input: lex::request_password_reset::Input,
+    ) -> XrpcResult<()> {
+        request_password_reset::handle(&self.ctx, input).await
     }
 
-    async fn create_invite_code(&self, ctx: RequestContext, input: cic::Input) -> XrpcResult<cic::Output> {
-        invites::create_one(&self.ctx, &ctx, input).await
+    async fn reserve_signing_key(
+        &self,
+        _ctx: RequestContext,
+        input: lex::reserve_signing_key::Input,
+    ) -> XrpcResult<lex::reserve_signing_key::Output> {
+        reserve_signing_key::handle(&self.ctx, input).await
     }
 
-    async fn create_invite_codes(&self, ctx: RequestContext, input: cics::Input) -> XrpcResult<cics::Output> {
-        invites::create_many(&self.ctx, &ctx, input).await
+    async fn reset_password(&self, _ctx: RequestContext, input: lex::reset_password::Input) -> XrpcResult<()> {
+        reset_password::handle(&self.ctx, input).await
     }
 
-    async fn get_account_invite_codes(&self, ctx: RequestContext, params: gaic::Params) -> XrpcResult<gaic::Output> {
-        invites::for_account(&self.ctx, &ctx, params).await
+    async fn revoke_app_password(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::revoke_app_password::Input,
+    ) -> XrpcResult<()> {
+        revoke_app_password::handle(&self.ctx, auth, input).await
     }
 
-    async fn reserve_signing_key(&self, _ctx: RequestContext, input: rsk::Input) -> XrpcResult<rsk::Output> {
-        reserve_signing_key::reserve(&self.ctx, input).await
+    async fn update_email(
+        &self,
+        _ctx: RequestContext,
+        auth: Access,
+        input: lex::update_email::Input,
+    ) -> XrpcResult<()> {
+        update_email::handle(&self.ctx, auth, input).await
     }
+}
+
+/// A session answer (`createSession`, `refreshSession`, `getSession` share their fields; the
+/// first two add tokens), built once and read into the method's own output type.
+fn session_output<T: DeserializeOwned>(account: &Account, tokens: Option<&TokenPair>) -> XrpcResult<T> {
+    let status = account.status();
+    let mut out = serde_json::json!({
+        "did": account.did(),
+        "handle": account.handle(),
+        "emailConfirmed": account.email_confirmed(),
+        "active": status == AccountStatus::Active,
+    });
+    if let Some(email) = account.email() {
+        out["email"] = email.into();
+        out["emailAuthFactor"] = account.email_auth_factor().into();
+    }
+    if let Some(status) = status.as_str() {
+        out["status"] = status.into();
+    }
+    if let Some(tokens) = tokens {
+        out["accessJwt"] = tokens.access_jwt.clone().into();
+        out["refreshJwt"] = tokens.refresh_jwt.clone().into();
+    }
+    serde_json::from_value(out).map_err(internal)
+}
+
+fn account_not_found() -> XrpcError {
+    XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "AccountNotFound", Some("Account not found".into()))
+}
+
+fn taken_down() -> XrpcError {
+    XrpcError::new(poem::http::StatusCode::UNAUTHORIZED, "AccountTakedown", Some("Account has been taken down".into()))
+}
+
+/// Whether the DID's identity points at this server, or why not.
+async fn identity_problem(ctx: &AppContext, did: &str) -> XrpcResult<Option<String>> {
+    if !did.starts_with("did:plc:") {
+        return Ok(Some("Only did:plc identities can be checked by this version".into()));
+    }
+    let data: Value = match ctx.plc.data(did).await {
+        Ok(data) => data,
+        Err(e) => return Ok(Some(format!("Could not resolve DID: {e}"))),
+    };
+    let rotation = ctx.rotation_key.did_key();
+    if !data["rotationKeys"].as_array().is_some_and(|keys| keys.iter().any(|k| k.as_str() == Some(&rotation))) {
+        return Ok(Some("Server rotation key not included in PLC DID data".into()));
+    }
+    if data["services"]["atproto_pds"]["endpoint"].as_str() != Some(ctx.config.public_url.as_str()) {
+        return Ok(Some("DID document atproto_pds service endpoint does not match PDS public url".into()));
+    }
+    let key = crate::keys::signing_key(ctx, did).await?;
+    if data["verificationMethods"]["atproto"].as_str() != Some(key.did_key().as_str()) {
+        return Ok(Some("DID document verification method does not match expected signing key".into()));
+    }
+    Ok(None)
 }

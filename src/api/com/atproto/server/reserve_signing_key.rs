@@ -11,11 +11,9 @@ use aurora_xrpc::XrpcResult;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::reserved_key;
+use crate::keys::RESERVED_SEAL_CONTEXT;
 
-/// Reserved keys are sealed under this associated data, since their account may not exist yet.
-const SEAL_CONTEXT: &str = "reserved";
-
-pub async fn reserve(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
+pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     let did = input.did.map(|d| d.as_str().to_owned());
     if let Some(did) = &did {
         let existing = reserved_key::Entity::find()
@@ -31,23 +29,11 @@ pub async fn reserve(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     reserved_key::Entity::insert(reserved_key::ActiveModel {
         key_did: Set(key.did_key()),
         did: Set(did),
-        sealed: Set(ctx.keys.seal(SEAL_CONTEXT, &key)),
+        sealed: Set(ctx.keys.seal(RESERVED_SEAL_CONTEXT, &key)),
         created_at: Set(crate::account::now()),
     })
     .exec_without_returning(&ctx.db)
     .await
     .map_err(internal)?;
     Ok(Output { signing_key: key.did_key(), extra: Default::default() })
-}
-
-/// The key reserved for `did`, removed from the reservations (it becomes the account's key).
-pub async fn take_for(ctx: &AppContext, did: &str) -> XrpcResult<Option<Keypair>> {
-    let Some(row) =
-        reserved_key::Entity::find().filter(reserved_key::Column::Did.eq(did)).one(&ctx.db).await.map_err(internal)?
-    else {
-        return Ok(None);
-    };
-    let key = ctx.keys.unseal(SEAL_CONTEXT, "k256", &row.sealed).map_err(internal)?;
-    reserved_key::Entity::delete_by_id(row.key_did).exec(&ctx.db).await.map_err(internal)?;
-    Ok(Some(key))
 }

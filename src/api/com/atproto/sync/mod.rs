@@ -1,62 +1,136 @@
-//! `com.atproto.sync`: what relays and other services read. Methods not implemented here
-//! answer `MethodNotImplemented`.
+//! `com.atproto.sync`: what relays and other services read. One file per method.
 
-mod repos;
+mod get_blob;
+mod get_blocks;
+mod get_checkout;
+mod get_head;
+mod get_latest_commit;
+mod get_record;
+mod get_repo;
+mod get_repo_status;
+mod list_blobs;
+mod list_repos;
+mod subscribe_repos;
 
-use aurora_generated::com::atproto::sync::{
-    get_blob as gb, get_blocks as gbl, get_checkout as gc, get_head as gh, get_latest_commit as glc, get_record as gr,
-    get_repo as grp, get_repo_status as grs, list_blobs as lb, list_repos as lr, subscribe_repos as sr, Service,
-};
+use aurora_generated::com::atproto::sync::{self as lex, Service};
 use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
 
-use crate::api::Api;
+use crate::account::{self, Account, Lookup};
+use crate::api::{internal, Api};
+use crate::context::AppContext;
+use crate::db::entities::repo_root;
+use crate::sequencer::AccountStatus;
+
+const CAR: &str = "application/vnd.ipld.car";
 
 impl Service for Api {
-    async fn get_latest_commit(&self, _ctx: RequestContext, params: glc::Params) -> XrpcResult<glc::Output> {
-        repos::latest_commit(&self.ctx, params).await
+    async fn get_blob(&self, ctx: RequestContext, params: lex::get_blob::Params) -> XrpcResult<RawBody> {
+        get_blob::handle(&self.ctx, params, ctx.header("range")).await
     }
 
-    async fn get_repo_status(&self, _ctx: RequestContext, params: grs::Params) -> XrpcResult<grs::Output> {
-        repos::repo_status(&self.ctx, params).await
+    async fn get_blocks(&self, _ctx: RequestContext, params: lex::get_blocks::Params) -> XrpcResult<RawBody> {
+        get_blocks::handle(&self.ctx, params).await
     }
 
-    async fn list_repos(&self, _ctx: RequestContext, params: lr::Params) -> XrpcResult<lr::Output> {
-        repos::list_repos(&self.ctx, params).await
+    async fn get_checkout(&self, _ctx: RequestContext, params: lex::get_checkout::Params) -> XrpcResult<RawBody> {
+        get_checkout::handle(&self.ctx, params).await
     }
 
-    async fn get_repo(&self, _ctx: RequestContext, params: grp::Params) -> XrpcResult<RawBody> {
-        repos::get_repo(&self.ctx, params).await
+    async fn get_head(&self, _ctx: RequestContext, params: lex::get_head::Params) -> XrpcResult<lex::get_head::Output> {
+        get_head::handle(&self.ctx, params).await
     }
 
-    async fn get_record(&self, _ctx: RequestContext, params: gr::Params) -> XrpcResult<RawBody> {
-        repos::get_record(&self.ctx, params).await
+    async fn get_latest_commit(
+        &self,
+        _ctx: RequestContext,
+        params: lex::get_latest_commit::Params,
+    ) -> XrpcResult<lex::get_latest_commit::Output> {
+        get_latest_commit::handle(&self.ctx, params).await
     }
 
-    async fn get_blob(&self, ctx: RequestContext, params: gb::Params) -> XrpcResult<RawBody> {
-        repos::get_blob(&self.ctx, params, ctx.header("range")).await
+    async fn get_record(&self, _ctx: RequestContext, params: lex::get_record::Params) -> XrpcResult<RawBody> {
+        get_record::handle(&self.ctx, params).await
     }
 
-    async fn get_blocks(&self, _ctx: RequestContext, params: gbl::Params) -> XrpcResult<RawBody> {
-        repos::get_blocks(&self.ctx, params).await
+    async fn get_repo(&self, _ctx: RequestContext, params: lex::get_repo::Params) -> XrpcResult<RawBody> {
+        get_repo::handle(&self.ctx, params).await
     }
 
-    async fn list_blobs(&self, _ctx: RequestContext, params: lb::Params) -> XrpcResult<lb::Output> {
-        repos::list_blobs(&self.ctx, params).await
+    async fn get_repo_status(
+        &self,
+        _ctx: RequestContext,
+        params: lex::get_repo_status::Params,
+    ) -> XrpcResult<lex::get_repo_status::Output> {
+        get_repo_status::handle(&self.ctx, params).await
     }
 
-    /// Deprecated in favour of getLatestCommit; still served, as the reference does.
-    async fn get_head(&self, _ctx: RequestContext, params: gh::Params) -> XrpcResult<gh::Output> {
-        let latest = repos::latest_commit(&self.ctx, glc::Params { did: params.did }).await?;
-        Ok(gh::Output { root: latest.cid, extra: Default::default() })
+    async fn list_blobs(
+        &self,
+        _ctx: RequestContext,
+        params: lex::list_blobs::Params,
+    ) -> XrpcResult<lex::list_blobs::Output> {
+        list_blobs::handle(&self.ctx, params).await
     }
 
-    /// Deprecated in favour of getRepo; still served, as the reference does.
-    async fn get_checkout(&self, _ctx: RequestContext, params: gc::Params) -> XrpcResult<RawBody> {
-        repos::get_repo(&self.ctx, grp::Params { did: params.did, since: None }).await
+    async fn list_repos(
+        &self,
+        _ctx: RequestContext,
+        params: lex::list_repos::Params,
+    ) -> XrpcResult<lex::list_repos::Output> {
+        list_repos::handle(&self.ctx, params).await
     }
 
-    async fn subscribe_repos(&self, _ctx: RequestContext, params: sr::Params) -> XrpcResult<FrameStream> {
-        let frames = self.ctx.firehose.subscribe(params.cursor).await.map_err(crate::api::internal)?;
-        Ok(FrameStream(frames))
+    async fn subscribe_repos(
+        &self,
+        _ctx: RequestContext,
+        params: lex::subscribe_repos::Params,
+    ) -> XrpcResult<FrameStream> {
+        subscribe_repos::handle(&self.ctx, params).await
     }
+}
+
+/// Why a repository is not served, with the message the client sees.
+enum Unavailable {
+    NotFound(String),
+    Takendown(String),
+    Suspended(String),
+    Deactivated(String),
+}
+
+/// Each method that reads a repository declares the same four reasons it may not be served.
+macro_rules! unavailable_is_declared_by {
+    ($($method:ident),*) => {$(
+        impl From<Unavailable> for lex::$method::Error {
+            fn from(reason: Unavailable) -> Self {
+                match reason {
+                    Unavailable::NotFound(message) => Self::RepoNotFound(Some(message)),
+                    Unavailable::Takendown(message) => Self::RepoTakendown(Some(message)),
+                    Unavailable::Suspended(message) => Self::RepoSuspended(Some(message)),
+                    Unavailable::Deactivated(message) => Self::RepoDeactivated(Some(message)),
+                }
+            }
+        }
+    )*};
+}
+
+unavailable_is_declared_by!(get_blob, get_blocks, get_latest_commit, get_record, get_repo, list_blobs);
+
+/// The account, unless its repository is not served.
+async fn available(ctx: &AppContext, did: &str) -> XrpcResult<Result<Account, Unavailable>> {
+    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
+    Ok(match found {
+        None => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
+        Some(a) => match a.status() {
+            AccountStatus::Active => Ok(a),
+            AccountStatus::Takendown => Err(Unavailable::Takendown(format!("Repo has been takendown: {did}"))),
+            AccountStatus::Suspended => Err(Unavailable::Suspended(format!("Repo has been suspended: {did}"))),
+            _ => Err(Unavailable::Deactivated(format!("Repo has been deactivated: {did}"))),
+        },
+    })
+}
+
+/// The repository's current root.
+async fn root(ctx: &AppContext, did: &str) -> XrpcResult<Result<repo_root::Model, Unavailable>> {
+    let found = crate::repo::root(&ctx.db, did).await.map_err(internal)?;
+    Ok(found.ok_or_else(|| Unavailable::NotFound(format!("Could not find root for DID: {did}"))))
 }

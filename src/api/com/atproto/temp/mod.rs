@@ -1,13 +1,20 @@
 //! `com.atproto.temp`: methods not implemented here answer `MethodNotImplemented`.
 
+mod check_signup_queue;
+
 use aurora_generated::com::atproto::temp::{check_signup_queue as csq, Service};
+use aurora_xrpc::auth::Access;
 use aurora_xrpc::{RequestContext, XrpcResult};
 
 use crate::api::Api;
 
 impl Service for Api {
-    /// This server signs people up at once; there is no queue to wait in.
-    async fn check_signup_queue(&self, _ctx: RequestContext, _params: csq::Params) -> XrpcResult<csq::Output> {
-        Ok(csq::Output { activated: true, place_in_queue: None, estimated_time_ms: None, extra: Default::default() })
+    async fn check_signup_queue(
+        &self,
+        _ctx: RequestContext,
+        _auth: Option<Access>,
+        _params: csq::Params,
+    ) -> XrpcResult<csq::Output> {
+        Ok(check_signup_queue::handle())
     }
 }

@@ -1,0 +1,222 @@
+//! `codegen/method-auth.json`: how each served method authenticates, and which methods need
+//! more than an ordinary session. One source for the runtime's checks (`Endpoint::AUTH`), the
+//! credential type each handler receives, the proxy's lists, and the OpenAPI security.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use serde::Deserialize;
+
+/// The table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    #[serde(rename = "_comment", default)]
+    _comment: Option<serde_json::Value>,
+    /// NSID (or `namespace.*`) → kind; methods not listed take [`AuthKind::DEFAULT`].
+    pub methods: BTreeMap<String, String>,
+    /// Methods no service-auth token may be minted for and the proxy never forwards: they
+    /// manage the account itself.
+    pub protected: Vec<String>,
+    /// Methods (served or proxied) that need a full session or a privileged app password.
+    pub privileged: Vec<String>,
+}
+
+/// How much of an account a session must be allowed to act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Standard,
+    Privileged,
+    Full,
+}
+
+/// One method's rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    None,
+    Optional,
+    Access {
+        level: Level,
+        takendown: bool,
+    },
+    /// A session, or a service-auth token (a service acting for the account).
+    AccessOrService {
+        level: Level,
+        takendown: bool,
+    },
+    Refresh {
+        allow_expired: bool,
+    },
+    Admin,
+    Service,
+    ServiceOptional,
+}
+
+impl AuthKind {
+    pub const DEFAULT: &'static str = "access";
+
+    /// Parses a kind: `none`, `optional`, `access`, `access-privileged`, `access-full` (each
+    /// access kind optionally `+takendown`, and `access-or-service`), `refresh`,
+    /// `refresh-expired`, `admin`, `service`, `service-optional`.
+    pub fn parse(text: &str) -> Option<AuthKind> {
+        let (base, takendown) = match text.strip_suffix("+takendown") {
+            Some(base) => (base, true),
+            None => (text, false),
+        };
+        let access = |level| Some(AuthKind::Access { level, takendown });
+        let simple = |kind| (!takendown).then_some(kind);
+        match base {
+            "access" => access(Level::Standard),
+            "access-privileged" => access(Level::Privileged),
+            "access-full" => access(Level::Full),
+            "access-or-service" => Some(AuthKind::AccessOrService { level: Level::Standard, takendown }),
+            "none" => simple(AuthKind::None),
+            "optional" => simple(AuthKind::Optional),
+            "refresh" => simple(AuthKind::Refresh { allow_expired: false }),
+            "refresh-expired" => simple(AuthKind::Refresh { allow_expired: true }),
+            "admin" => simple(AuthKind::Admin),
+            "service" => simple(AuthKind::Service),
+            "service-optional" => simple(AuthKind::ServiceOptional),
+            _ => None,
+        }
+    }
+
+    /// The `rt::Auth` value for `Endpoint::AUTH`.
+    pub fn tokens(self) -> TokenStream {
+        match self {
+            AuthKind::None => quote!(rt::Auth::None),
+            AuthKind::Optional => quote!(rt::Auth::Optional),
+            AuthKind::Access { level, takendown } => {
+                let rule = rule(level, takendown);
+                quote!(rt::Auth::Access(#rule))
+            }
+            AuthKind::AccessOrService { level, takendown } => {
+                let rule = rule(level, takendown);
+                quote!(rt::Auth::AccessOrService(#rule))
+            }
+            AuthKind::Refresh { allow_expired } => quote!(rt::Auth::Refresh { allow_expired: #allow_expired }),
+            AuthKind::Admin => quote!(rt::Auth::Admin),
+            AuthKind::Service => quote!(rt::Auth::Service),
+            AuthKind::ServiceOptional => quote!(rt::Auth::ServiceOptional),
+        }
+    }
+
+    /// The credential type the handler receives; `None` for public methods, which take none.
+    pub fn credential(self) -> Option<TokenStream> {
+        match self {
+            AuthKind::None => None,
+            AuthKind::Optional => Some(quote!(Option<rt::auth::Access>)),
+            AuthKind::Access { .. } => Some(quote!(rt::auth::Access)),
+            AuthKind::AccessOrService { .. } => Some(quote!(rt::auth::Caller)),
+            AuthKind::Refresh { .. } => Some(quote!(rt::auth::Refresh)),
+            AuthKind::Admin => Some(quote!(rt::auth::Admin)),
+            AuthKind::Service => Some(quote!(rt::auth::Service)),
+            AuthKind::ServiceOptional => Some(quote!(Option<rt::auth::Service>)),
+        }
+    }
+
+    /// Who may call, in words (module headers and OpenAPI).
+    pub fn describe(self) -> String {
+        let level = |level, takendown: bool| {
+            let who = match level {
+                Level::Standard => "a session (account password or app password)",
+                Level::Privileged => "a session opened with the account password or a privileged app password",
+                Level::Full => "a session opened with the account password (no app passwords)",
+            };
+            if takendown {
+                format!("{who}; a taken-down account's session is accepted")
+            } else {
+                who.to_owned()
+            }
+        };
+        match self {
+            AuthKind::None => "public".to_owned(),
+            AuthKind::Optional => "public; a session, when sent, must be valid".to_owned(),
+            AuthKind::Access { level: l, takendown } => level(l, takendown),
+            AuthKind::AccessOrService { level: l, takendown } => {
+                format!("{}, or a service-auth token for this method", level(l, takendown))
+            }
+            AuthKind::Refresh { allow_expired: false } => "a refresh token".to_owned(),
+            AuthKind::Refresh { allow_expired: true } => "a refresh token, expired or not".to_owned(),
+            AuthKind::Admin => "the administrator (HTTP Basic)".to_owned(),
+            AuthKind::Service => "a service-auth token for this method".to_owned(),
+            AuthKind::ServiceOptional => "public, or a service-auth token for this method".to_owned(),
+        }
+    }
+
+    /// The OpenAPI security requirements: alternatives, each naming its schemes.
+    pub fn security(self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            AuthKind::None => json!([]),
+            AuthKind::Optional => json!([{}, { "Session": [] }]),
+            AuthKind::Access { .. } => json!([{ "Session": [] }]),
+            AuthKind::AccessOrService { .. } => json!([{ "Session": [] }, { "ServiceAuth": [] }]),
+            AuthKind::Refresh { .. } => json!([{ "Refresh": [] }]),
+            AuthKind::Admin => json!([{ "Admin": [] }]),
+            AuthKind::Service => json!([{ "ServiceAuth": [] }]),
+            AuthKind::ServiceOptional => json!([{}, { "ServiceAuth": [] }]),
+        }
+    }
+}
+
+fn rule(level: Level, takendown: bool) -> TokenStream {
+    let base = match level {
+        Level::Standard => quote!(rt::AccessRule::STANDARD),
+        Level::Privileged => quote!(rt::AccessRule::PRIVILEGED),
+        Level::Full => quote!(rt::AccessRule::FULL),
+    };
+    if takendown {
+        quote!(#base.with_takendown())
+    } else {
+        base
+    }
+}
+
+/// The table with every kind parsed.
+pub struct AuthTable {
+    methods: BTreeMap<String, AuthKind>,
+    pub protected: Vec<String>,
+    pub privileged: Vec<String>,
+}
+
+impl AuthTable {
+    pub fn parse(text: &str) -> Result<AuthTable, String> {
+        let file: AuthFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut methods = BTreeMap::new();
+        for (nsid, kind) in file.methods {
+            let parsed = AuthKind::parse(&kind).ok_or_else(|| format!("{nsid}: unknown auth kind {kind:?}"))?;
+            methods.insert(nsid, parsed);
+        }
+        Ok(AuthTable { methods, protected: file.protected, privileged: file.privileged })
+    }
+
+    /// The rule for `nsid`: its own entry, else its namespace's `ns.*` entry, else a session.
+    pub fn lookup(&self, nsid: &str) -> AuthKind {
+        if let Some(kind) = self.methods.get(nsid) {
+            return *kind;
+        }
+        let namespace = nsid.rsplit_once('.').map_or(nsid, |(ns, _)| ns);
+        self.methods
+            .get(&format!("{namespace}.*"))
+            .copied()
+            .unwrap_or(AuthKind::Access { level: Level::Standard, takendown: false })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_with_their_takendown_suffix_and_nothing_else_does() {
+        assert_eq!(
+            AuthKind::parse("access-full+takendown"),
+            Some(AuthKind::Access { level: Level::Full, takendown: true })
+        );
+        assert_eq!(AuthKind::parse("refresh-expired"), Some(AuthKind::Refresh { allow_expired: true }));
+        assert_eq!(AuthKind::parse("admin+takendown"), None);
+        assert_eq!(AuthKind::parse("acess"), None);
+    }
+}

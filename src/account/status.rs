@@ -1,0 +1,67 @@
+//! An account's hosting status, and the one rule for whether it may change its repository.
+
+use poem::http::StatusCode;
+use sea_orm::{ConnectionTrait, DbErr};
+
+use aurora_xrpc::XrpcError;
+
+pub use crate::sequencer::AccountStatus;
+
+/// Why an account may not change its repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the account has been taken down")]
+    Takendown,
+    #[error("the account is deactivated")]
+    Deactivated,
+    #[error("there is no such account")]
+    NotFound,
+}
+
+/// Whether an account of `status` (`None`: there is none) may change its repository. Only an
+/// active one may, and a deactivated one too when `deactivated_may` (an account moving here
+/// brings its repository and blobs before it is activated).
+pub fn writable(status: Option<AccountStatus>, deactivated_may: bool) -> Result<(), Refusal> {
+    match status {
+        Some(AccountStatus::Active) => Ok(()),
+        Some(AccountStatus::Deactivated) if deactivated_may => Ok(()),
+        Some(AccountStatus::Takendown) => Err(Refusal::Takendown),
+        Some(_) => Err(Refusal::Deactivated),
+        None => Err(Refusal::NotFound),
+    }
+}
+
+/// [`writable`] for `did` as the database has it now.
+pub async fn check_writable<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    deactivated_may: bool,
+) -> Result<Result<(), Refusal>, DbErr> {
+    let found = super::find_actor(conn, super::Lookup::Did(did)).await?;
+    Ok(writable(found.as_ref().map(super::actor_status), deactivated_may))
+}
+
+impl From<Refusal> for XrpcError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Takendown => {
+                XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", Some("Account has been taken down".into()))
+            }
+            Refusal::Deactivated => {
+                XrpcError::new(StatusCode::UNAUTHORIZED, "AccountDeactivated", Some("Account is deactivated".into()))
+            }
+            Refusal::NotFound => {
+                XrpcError::new(StatusCode::FORBIDDEN, "AccountNotFound", Some("Account not found".into()))
+            }
+        }
+    }
+}
+
+/// [`check_writable`], answered as the client sees it.
+pub async fn require_writable(
+    ctx: &crate::context::AppContext,
+    did: &str,
+    deactivated_may: bool,
+) -> Result<(), XrpcError> {
+    check_writable(&ctx.db, did, deactivated_may).await.map_err(XrpcError::internal)?.map_err(XrpcError::from)
+}

@@ -1,0 +1,88 @@
+//! `com.atproto.repo.applyWrites`: up to 200 creates, updates and deletes, all in one commit
+//! or none.
+
+use std::sync::Arc;
+
+use aurora_generated::com::atproto::repo::apply_writes::{
+    CreateResult, DeleteResult, Input, InputWritesItem, Output, OutputResultsItem, UpdateResult,
+};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use super::{commit_meta, own_repo};
+use crate::api::internal;
+use crate::context::AppContext;
+use crate::repo::writer::{self, Write, WriteOutcome};
+
+/// The most writes one call may carry (the lexicon's own limit).
+const MAX_WRITES: usize = 200;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Create,
+    Update,
+    Delete,
+}
+
+pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcResult<Output> {
+    let did = own_repo(ctx, auth, &input.repo).await?;
+    if input.writes.len() > MAX_WRITES {
+        return Err(XrpcError::invalid_request(format!("Too many writes. Max: {MAX_WRITES}")));
+    }
+    let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
+    let (kinds, writes): (Vec<Kind>, Vec<Write>) = input
+        .writes
+        .into_iter()
+        .map(|w| match w {
+            InputWritesItem::Create(c) => {
+                (Kind::Create, Write::Create { collection: c.collection, rkey: c.rkey, record: c.value })
+            }
+            InputWritesItem::Update(u) => {
+                (Kind::Update, Write::Update { collection: u.collection, rkey: u.rkey, record: u.value })
+            }
+            InputWritesItem::Delete(d) => (
+                Kind::Delete,
+                Write::Delete { collection: d.collection, rkey: d.rkey, swap_record: None, must_exist: true },
+            ),
+        })
+        .unzip();
+    let Some(committed) = writer::apply(ctx, &did, writes, input.validate, swap_commit).await? else {
+        return Ok(Output { commit: None, results: Some(Vec::new()), extra: Default::default() });
+    };
+    let results = kinds
+        .iter()
+        .zip(&committed.outcomes)
+        .map(|(kind, outcome)| result(*kind, outcome))
+        .collect::<XrpcResult<Vec<_>>>()?;
+    Ok(Output { commit: Some(commit_meta(&committed)?), results: Some(results), extra: Default::default() })
+}
+
+fn result(kind: Kind, outcome: &WriteOutcome) -> XrpcResult<OutputResultsItem> {
+    let written = || -> XrpcResult<_> {
+        let cid = outcome.cid.ok_or_else(|| XrpcError::internal("a write produced no record"))?;
+        Ok((outcome.uri.parse().map_err(internal)?, cid.into(), outcome.validation_status.map(|s| s.as_str())))
+    };
+    Ok(match kind {
+        Kind::Create => {
+            let (uri, cid, validation_status) = written()?;
+            let validation_status = validation_status.map(Into::into);
+            OutputResultsItem::CreateResult(Box::new(CreateResult {
+                uri,
+                cid,
+                validation_status,
+                extra: Default::default(),
+            }))
+        }
+        Kind::Update => {
+            let (uri, cid, validation_status) = written()?;
+            let validation_status = validation_status.map(Into::into);
+            OutputResultsItem::UpdateResult(Box::new(UpdateResult {
+                uri,
+                cid,
+                validation_status,
+                extra: Default::default(),
+            }))
+        }
+        Kind::Delete => OutputResultsItem::DeleteResult(Box::new(DeleteResult { extra: Default::default() })),
+    })
+}

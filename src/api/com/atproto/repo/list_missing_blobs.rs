@@ -1,0 +1,64 @@
+//! `com.atproto.repo.listMissingBlobs`: blobs the caller's records reference but that were
+//! never uploaded here (after an import), one entry per blob, in CID order.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use aurora_generated::com::atproto::repo::list_missing_blobs::{Output, Params, RecordBlob};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::XrpcResult;
+
+use crate::api::internal;
+use crate::context::AppContext;
+use crate::db::entities::{blob, record_blob};
+
+pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {
+    let did = auth.did.as_str();
+    let limit = params.limit.clamp(1, 1000) as usize;
+    let mut query = record_blob::Entity::find().filter(record_blob::Column::Did.eq(did));
+    if let Some(cursor) = &params.cursor {
+        query = query.filter(record_blob::Column::BlobCid.gt(cursor.as_str()));
+    }
+    let mut blobs = Vec::new();
+    let mut last = None;
+    // Scan references in CID order, skipping those whose blob is present, until a page is full.
+    let mut offset = 0;
+    'scan: loop {
+        let rows = query
+            .clone()
+            .order_by_asc(record_blob::Column::BlobCid)
+            .offset(offset)
+            .limit(500)
+            .all(&ctx.db)
+            .await
+            .map_err(internal)?;
+        if rows.is_empty() {
+            break;
+        }
+        offset += rows.len() as u64;
+        for row in rows {
+            if last.as_deref() == Some(row.blob_cid.as_str()) {
+                continue;
+            }
+            let present = blob::Entity::find()
+                .filter(blob::Column::Did.eq(did))
+                .filter(blob::Column::Cid.eq(row.blob_cid.as_str()))
+                .one(&ctx.db)
+                .await
+                .map_err(internal)?
+                .is_some();
+            last = Some(row.blob_cid.clone());
+            if !present {
+                blobs.push(RecordBlob {
+                    cid: row.blob_cid.parse().map_err(internal)?,
+                    record_uri: row.record_uri.parse().map_err(internal)?,
+                    extra: Default::default(),
+                });
+                if blobs.len() == limit {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    let cursor = (blobs.len() == limit).then(|| blobs.last().map(|b| b.cid.as_str().to_owned())).flatten();
+    Ok(Output { blobs, cursor, extra: Default::default() })
+}

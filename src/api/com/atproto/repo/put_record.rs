@@ -1,0 +1,45 @@
+//! `com.atproto.repo.putRecord`: creates or replaces one record, in a commit of its own.
+
+use std::sync::Arc;
+
+use aurora_generated::com::atproto::repo::put_record::{Input, Output};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use super::{commit_meta, own_repo};
+use crate::api::internal;
+use crate::context::AppContext;
+use crate::repo::writer::{self, Write};
+
+pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcResult<Output> {
+    let did = own_repo(ctx, auth, &input.repo).await?;
+    let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
+    let swap_record = input.swap_record.as_ref().map(writer::parse_cid).transpose()?.map(Some);
+    let uri = format!("at://{did}/{}/{}", input.collection, input.rkey);
+    let write =
+        Write::Put { collection: input.collection, rkey: input.rkey, record: input.record.clone(), swap_record };
+    match writer::apply(ctx, &did, vec![write], input.validate, swap_commit).await? {
+        Some(committed) => {
+            let outcome = &committed.outcomes[0];
+            Ok(Output {
+                uri: outcome.uri.parse().map_err(internal)?,
+                cid: outcome.cid.ok_or_else(|| XrpcError::internal("a put produced no record"))?.into(),
+                commit: Some(commit_meta(&committed)?),
+                validation_status: outcome.validation_status.map(|s| s.as_str().into()),
+                extra: Default::default(),
+            })
+        }
+        // The record already held exactly this value: nothing to commit.
+        None => {
+            let ipld = aurora_atproto::data::json_to_ipld(&input.record).map_err(internal)?;
+            let (cid, _) = aurora_atproto::data::cid_for_ipld(&ipld).map_err(internal)?;
+            Ok(Output {
+                uri: uri.parse().map_err(internal)?,
+                cid: cid.into(),
+                commit: None,
+                validation_status: None,
+                extra: Default::default(),
+            })
+        }
+    }
+}

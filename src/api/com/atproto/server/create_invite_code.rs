@@ -1,0 +1,23 @@
+//! `com.atproto.server.createInviteCode`: one invite code, made by the administrator.
+
+use aurora_generated::com::atproto::server::create_invite_code::{Input, Output};
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use crate::account::invites;
+use crate::api::internal;
+use crate::context::AppContext;
+
+pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
+    let code = invites::new_code(&ctx.config.hostname);
+    let for_account = input.for_account.map_or_else(|| "admin".to_owned(), |d| d.as_str().to_owned());
+    invites::create(&ctx.db, &code, use_count(input.use_count)?, &for_account, "admin").await.map_err(internal)?;
+    Ok(Output { code, extra: Default::default() })
+}
+
+/// A code's number of uses, which must be at least one.
+pub(super) fn use_count(count: i64) -> XrpcResult<i32> {
+    i32::try_from(count)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| XrpcError::invalid_request("useCount must be at least 1"))
+}

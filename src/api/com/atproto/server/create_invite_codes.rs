@@ -1,0 +1,32 @@
+//! `com.atproto.server.createInviteCodes`: codes in bulk, for accounts or for the
+//! administrator.
+
+use aurora_generated::com::atproto::server::create_invite_codes::{AccountCodes, Input, Output};
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use super::create_invite_code::use_count;
+use crate::account::invites;
+use crate::api::internal;
+use crate::context::AppContext;
+
+pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
+    let use_count = use_count(input.use_count)?;
+    if !(1..=1000).contains(&input.code_count) {
+        return Err(XrpcError::invalid_request("codeCount must be between 1 and 1000"));
+    }
+    let accounts: Vec<String> = match input.for_accounts {
+        Some(dids) if !dids.is_empty() => dids.iter().map(|d| d.as_str().to_owned()).collect(),
+        _ => vec!["admin".to_owned()],
+    };
+    let mut codes = Vec::new();
+    for account in accounts {
+        let mut these = Vec::new();
+        for _ in 0..input.code_count {
+            let code = invites::new_code(&ctx.config.hostname);
+            invites::create(&ctx.db, &code, use_count, &account, "admin").await.map_err(internal)?;
+            these.push(code);
+        }
+        codes.push(AccountCodes { account, codes: these, extra: Default::default() });
+    }
+    Ok(Output { codes, extra: Default::default() })
+}

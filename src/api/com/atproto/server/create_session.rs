@@ -1,0 +1,104 @@
+//! `com.atproto.server.createSession`: signs in with the account password (and a mailed code
+//! when the account asks for one) or an app password.
+
+use poem::http::StatusCode;
+use sea_orm::TransactionTrait;
+
+use aurora_generated::com::atproto::server::create_session::{Input, Output};
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use super::{session_output, taken_down};
+use crate::account::{self, codes, email_token, password, Account, Lookup};
+use crate::api::internal;
+use crate::auth::{Scope, TokenPair};
+use crate::context::AppContext;
+use crate::mail::Purpose;
+use crate::sequencer::AccountStatus;
+
+/// Longest password a login compares (longer ones cannot have been set).
+const MAX_LOGIN_PASSWORD: usize = 512;
+
+fn wrong_credentials() -> XrpcError {
+    XrpcError::auth_required("Invalid identifier or password")
+}
+
+pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
+    if input.password.len() > MAX_LOGIN_PASSWORD {
+        return Err(XrpcError::auth_required("Password too long. Consider resetting your password."));
+    }
+    let identifier = input.identifier.trim().to_lowercase();
+    let found = if identifier.contains('@') {
+        account::find(&ctx.db, Lookup::Email(&identifier)).await
+    } else {
+        account::find_by_identifier(&ctx.db, &identifier).await
+    }
+    .map_err(internal)?;
+    let Some(found) = found else {
+        password::verify_nothing(input.password).await;
+        return Err(wrong_credentials());
+    };
+    let Some(credentials) = found.account.clone() else {
+        password::verify_nothing(input.password).await;
+        return Err(wrong_credentials());
+    };
+    let (scope, app_password_name) = if password::verify(input.password.clone(), credentials.password_hash).await {
+        (Scope::Access, None)
+    } else {
+        let hash = password::hash_app_password(found.did(), input.password).await;
+        match account::app_password_by_hash(&ctx.db, found.did(), &hash).await.map_err(internal)? {
+            // A taken-down account may not use app passwords at all.
+            Some(app) if found.status() != AccountStatus::Takendown => {
+                (if app.privileged { Scope::AppPassPrivileged } else { Scope::AppPass }, Some(app.name))
+            }
+            _ => return Err(wrong_credentials()),
+        }
+    };
+    // The second factor guards the account password; app passwords are for apps that cannot
+    // ask for a code, and carry no account-management rights.
+    if scope == Scope::Access && found.email_auth_factor() {
+        second_factor(ctx, &found, input.auth_factor_token.as_deref()).await?;
+    }
+    let pair = if found.status() == AccountStatus::Takendown {
+        if input.allow_takendown != Some(true) {
+            return Err(taken_down());
+        }
+        // A taken-down session can only look at its status: its refresh token is never stored,
+        // so it cannot be renewed.
+        ctx.tokens.pair(found.did(), Scope::Takendown, &crate::auth::tokens_new_refresh_id())
+    } else {
+        issue(ctx, found.did(), scope, app_password_name.as_deref()).await?
+    };
+    session_output(&found, Some(&pair))
+}
+
+/// Checks (and spends) the mailed sign-in code; without one, mails a code and asks for it.
+async fn second_factor(ctx: &AppContext, found: &Account, token: Option<&str>) -> XrpcResult<()> {
+    let Some(token) = token else {
+        match codes::send_code(ctx, found.did(), Purpose::SignIn).await {
+            // A code went out moments ago: the one in the inbox is still good.
+            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {}
+            other => other?,
+        }
+        return Err(XrpcError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthFactorTokenRequired",
+            Some("A sign in code has been sent to your email address".into()),
+        ));
+    };
+    let txn = ctx.db.begin().await.map_err(internal)?;
+    email_token::verify(&txn, found.did(), Purpose::SignIn, token)
+        .await
+        .map_err(internal)?
+        .map_err(codes::token_error)?;
+    email_token::consume(&txn, found.did(), Purpose::SignIn).await.map_err(internal)?;
+    txn.commit().await.map_err(internal)
+}
+
+/// Issues a token pair and stores its refresh token.
+async fn issue(ctx: &AppContext, did: &str, scope: Scope, app_password: Option<&str>) -> XrpcResult<TokenPair> {
+    let pair = ctx.tokens.pair(did, scope, &crate::auth::tokens_new_refresh_id());
+    account::store_refresh_token(&ctx.db, did, &pair.refresh_id, pair.refresh_expires_at, app_password)
+        .await
+        .map_err(internal)?;
+    Ok(pair)
+}

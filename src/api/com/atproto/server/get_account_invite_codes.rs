@@ -1,0 +1,42 @@
+//! `com.atproto.server.getAccountInviteCodes`: the invite codes made for the account, with who
+//! used them.
+
+use aurora_generated::com::atproto::server::defs::{InviteCode, InviteCodeUse};
+use aurora_generated::com::atproto::server::get_account_invite_codes::{Output, Params};
+use aurora_xrpc::auth::Access;
+use aurora_xrpc::XrpcResult;
+
+use crate::account::invites;
+use crate::api::internal;
+use crate::context::AppContext;
+
+pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {
+    let mut codes = Vec::new();
+    for (code, used) in invites::for_account(&ctx.db, auth.did.as_str()).await.map_err(internal)? {
+        let fully_used = used.len() as i64 >= i64::from(code.available_uses);
+        if code.disabled || (!params.include_used && fully_used) {
+            continue;
+        }
+        let uses = used
+            .into_iter()
+            .map(|u| {
+                Ok(InviteCodeUse {
+                    used_by: u.used_by.parse().map_err(internal)?,
+                    used_at: u.used_at.parse().map_err(internal)?,
+                    extra: Default::default(),
+                })
+            })
+            .collect::<XrpcResult<Vec<_>>>()?;
+        codes.push(InviteCode {
+            code: code.code,
+            available: i64::from(code.available_uses),
+            disabled: code.disabled,
+            for_account: code.for_account,
+            created_by: code.created_by,
+            created_at: code.created_at.parse().map_err(internal)?,
+            uses,
+            extra: Default::default(),
+        });
+    }
+    Ok(Output { codes, extra: Default::default() })
+}

@@ -1,0 +1,59 @@
+//! `com.atproto.server.getServiceAuth`: a short-lived token, signed with the account's
+//! repository key, that another atproto service accepts as proof of who is calling.
+
+use aurora_generated::auth as methods;
+use aurora_generated::com::atproto::server::get_service_auth::{Error, Output, Params};
+use aurora_xrpc::auth::{Access, Level};
+use aurora_xrpc::{XrpcError, XrpcResult};
+
+use crate::auth::service::{mint, MAX_WITHOUT_METHOD_SECS, MAX_WITH_METHOD_SECS};
+use crate::auth::{now_secs, AuthError};
+use crate::context::AppContext;
+
+fn is_service_reference(aud: &str) -> bool {
+    let did = aud.split_once('#').map_or(aud, |(did, _)| did);
+    (did.starts_with("did:plc:") || did.starts_with("did:web:")) && did.parse::<aurora_xrpc::codegen::Did>().is_ok()
+}
+
+pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {
+    if !is_service_reference(&params.aud) {
+        return Err(XrpcError::invalid_request("aud must be a valid atproto DID or did#serviceId reference"));
+    }
+    let lxm = params.lxm.as_ref().map(|m| m.as_str());
+    // A taken-down account may only move away: it may ask for nothing but a sign-up elsewhere.
+    if auth.is_takendown() && lxm != Some("com.atproto.server.createAccount") {
+        return Err(AuthError::BadScope.into());
+    }
+    if let Some(method) = lxm.filter(|m| methods::is_privileged(m)) {
+        if !auth.meets(Level::Privileged) {
+            return Err(XrpcError::invalid_request(format!(
+                "insufficient access to request a service auth token for the following method: {method}"
+            )));
+        }
+    }
+    let now = now_secs();
+    let exp = match params.exp {
+        None => now + MAX_WITHOUT_METHOD_SECS,
+        Some(exp) if exp < now => return Err(Error::BadExpiration(Some("expiration is in past".into())).into()),
+        Some(exp) if exp - now > MAX_WITH_METHOD_SECS => {
+            return Err(Error::BadExpiration(Some(
+                "cannot request a token with an expiration more than an hour in the future".into(),
+            ))
+            .into())
+        }
+        Some(exp) if lxm.is_none() && exp - now > MAX_WITHOUT_METHOD_SECS => {
+            return Err(Error::BadExpiration(Some(
+                "cannot request a method-less token with an expiration more than a minute in the future".into(),
+            ))
+            .into())
+        }
+        Some(exp) => exp,
+    };
+    if let Some(method) = lxm.filter(|m| methods::is_protected(m)) {
+        return Err(XrpcError::invalid_request(format!(
+            "cannot request a service auth token for the following protected method: {method}"
+        )));
+    }
+    let token = mint(ctx, auth.did.as_str(), &params.aud, lxm, exp).await?;
+    Ok(Output { token, extra: Default::default() })
+}

@@ -1,0 +1,15 @@
+//! `com.atproto.sync.getHead` (deprecated in favour of getLatestCommit; still served, as the
+//! reference does): the CID of a repository's current commit.
+
+use aurora_generated::com::atproto::sync::{
+    get_head::{Output, Params},
+    get_latest_commit,
+};
+use aurora_xrpc::XrpcResult;
+
+use crate::context::AppContext;
+
+pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
+    let latest = super::get_latest_commit::handle(ctx, get_latest_commit::Params { did: params.did }).await?;
+    Ok(Output { root: latest.cid, extra: Default::default() })
+}

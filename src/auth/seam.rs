@@ -1,0 +1,53 @@
+//! The authentication seam: the XRPC runtime asks [`Api`] for each request's credentials,
+//! as the method's generated rule says, before its handler runs. Handlers receive the typed
+//! credential and never verify anything themselves.
+
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Service};
+use aurora_xrpc::{RequestContext, XrpcResult};
+
+use super::error::AuthError;
+use super::{jwt, service};
+use crate::api::Api;
+
+impl Authenticator for Api {
+    async fn access(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Access> {
+        Ok(self.ctx.verifier().access(ctx, rule)?)
+    }
+
+    async fn caller(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Caller> {
+        // Service-auth tokens carry the method they were minted for; sessions never do.
+        if let Some(token) = super::bearer(ctx)? {
+            if is_service_token(token) {
+                return Ok(Caller::Service(self.service(ctx).await?));
+            }
+        }
+        Ok(Caller::Access(self.access(ctx, rule).await?))
+    }
+
+    async fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> XrpcResult<Refresh> {
+        Ok(self.ctx.verifier().refresh(ctx, allow_expired)?)
+    }
+
+    async fn admin(&self, ctx: &RequestContext) -> XrpcResult<Admin> {
+        Ok(self.ctx.verifier().admin(ctx)?)
+    }
+
+    async fn service(&self, ctx: &RequestContext) -> XrpcResult<Service> {
+        let Some(token) = super::bearer(ctx)? else {
+            return Err(AuthError::Service("MissingJwt", "missing jwt".into()).into());
+        };
+        Ok(service::verify(token, &self.ctx.config.service_did, ctx.nsid, &self.ctx.resolver).await?)
+    }
+}
+
+/// Whether a bearer token is a service-auth token: its claims name a method (`lxm`).
+fn is_service_token(token: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        lxm: Option<serde_json::Value>,
+    }
+    jwt::split(token)
+        .ok()
+        .and_then(|(_, _, _, payload)| jwt::claims::<Claims>(payload).ok())
+        .is_some_and(|claims| claims.lxm.is_some_and(|lxm| !lxm.is_null()))
+}

@@ -1,0 +1,140 @@
+//! Reading records: the record index joined with the repository's blocks.
+
+use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::Value;
+
+use aurora_atproto::syntax::{AtIdentifier, Nsid, RecordKey};
+
+use crate::db::entities::{actor, record, repo_block};
+
+/// A record's index row with its block, read together.
+pub struct StoredRecord {
+    pub uri: String,
+    pub cid: String,
+    pub content: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("record block {0} is missing")]
+    MissingBlock(String),
+    #[error("record block {0} does not decode: {1}")]
+    Undecodable(String, String),
+}
+
+impl StoredRecord {
+    /// The record's value as JSON.
+    pub fn value(&self) -> Result<Value, ReadError> {
+        let bytes = self.content.as_deref().ok_or_else(|| ReadError::MissingBlock(self.cid.clone()))?;
+        let undecodable = |e: &dyn std::fmt::Display| ReadError::Undecodable(self.cid.clone(), e.to_string());
+        let ipld = aurora_atproto::data::from_dag_cbor(bytes).map_err(|e| undecodable(&e))?;
+        aurora_atproto::data::ipld_to_json(&ipld).map_err(|e| undecodable(&e))
+    }
+
+    /// The record key: the URI's last segment.
+    pub fn rkey(&self) -> &str {
+        self.uri.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// Records of `did` with their blocks, in one query: `narrow` narrows the index rows, and
+/// taken-down records are never returned.
+pub async fn stored<C: ConnectionTrait>(
+    conn: &C,
+    did: &str,
+    narrow: impl FnOnce(&mut SelectStatement),
+) -> Result<Vec<StoredRecord>, DbErr> {
+    let mut query = Query::select();
+    query
+        .column((record::Entity, record::Column::Uri))
+        .column((record::Entity, record::Column::Cid))
+        .column((repo_block::Entity, repo_block::Column::Content))
+        .from(record::Entity)
+        .left_join(
+            repo_block::Entity,
+            Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
+                Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
+            ),
+        )
+        .and_where(Expr::col((record::Entity, record::Column::Did)).eq(did))
+        .and_where(Expr::col((record::Entity, record::Column::TakedownRef)).is_null());
+    narrow(&mut query);
+    let backend = conn.get_database_backend();
+    let rows = conn.query_all(backend.build(&query)).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoredRecord {
+                uri: row.try_get("", "uri")?,
+                cid: row.try_get("", "cid")?,
+                content: row.try_get("", "content")?,
+            })
+        })
+        .collect()
+}
+
+/// What one lookup of a record by its repository and key found.
+pub enum Lookup {
+    /// No account by that identifier (or one deleted).
+    NoRepo,
+    /// The account exists but its repository is not served (taken down or deactivated).
+    Unavailable,
+    /// The account, and its record if there is one (and it is not taken down).
+    Found { did: String, record: Option<StoredRecord> },
+}
+
+/// One round trip: the account `repo` names, its record at `collection`/`rkey` and the
+/// record's block, joined.
+pub async fn find<C: ConnectionTrait>(
+    conn: &C,
+    repo: &AtIdentifier,
+    collection: &Nsid,
+    rkey: &RecordKey,
+) -> Result<Lookup, DbErr> {
+    // DIDs are case-sensitive; handles are stored lowercased.
+    let named = match repo {
+        AtIdentifier::Did(did) => Expr::col((actor::Entity, actor::Column::Did)).eq(did.as_str()),
+        AtIdentifier::Handle(handle) => {
+            Expr::col((actor::Entity, actor::Column::Handle)).eq(handle.as_str().to_lowercase())
+        }
+    };
+    let mut query = Query::select();
+    query
+        .column((actor::Entity, actor::Column::Did))
+        .expr_as(Expr::col((actor::Entity, actor::Column::TakedownRef)), Alias::new("account_takedown"))
+        .column((actor::Entity, actor::Column::DeactivatedAt))
+        .column((record::Entity, record::Column::Uri))
+        .column((record::Entity, record::Column::Cid))
+        .expr_as(Expr::col((record::Entity, record::Column::TakedownRef)), Alias::new("record_takedown"))
+        .column((repo_block::Entity, repo_block::Column::Content))
+        .from(actor::Entity)
+        .left_join(
+            record::Entity,
+            Expr::col((record::Entity, record::Column::Did))
+                .equals((actor::Entity, actor::Column::Did))
+                .and(Expr::col((record::Entity, record::Column::Collection)).eq(collection.as_str()))
+                .and(Expr::col((record::Entity, record::Column::Rkey)).eq(rkey.as_str())),
+        )
+        .left_join(
+            repo_block::Entity,
+            Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
+                Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
+            ),
+        )
+        .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
+        .and_where(named);
+    let backend = conn.get_database_backend();
+    let Some(row) = conn.query_one(backend.build(&query)).await? else { return Ok(Lookup::NoRepo) };
+    let text = |column: &str| row.try_get::<Option<String>>("", column);
+    if text("account_takedown")?.is_some() || text("deactivated_at")?.is_some() {
+        return Ok(Lookup::Unavailable);
+    }
+    let did: String = row.try_get("", "did")?;
+    let record = match (text("uri")?, text("cid")?, text("record_takedown")?) {
+        (Some(uri), Some(cid), None) => Some(StoredRecord { uri, cid, content: row.try_get("", "content")? }),
+        _ => None,
+    };
+    Ok(Lookup::Found { did, record })
+}

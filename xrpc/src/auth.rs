@@ -1,0 +1,265 @@
+//! The authentication seam: how each method authenticates its caller (generated from
+//! `codegen/method-auth.json` as [`Method::AUTH`](crate::Method::AUTH)), and the typed
+//! credential its handler receives. The runtime authenticates every request before its handler
+//! runs, through the server's [`Authenticator`]; a handler never checks credentials itself.
+
+use std::future::Future;
+
+use aurora_atproto::syntax::{Did, Nsid};
+
+use crate::{RequestContext, XrpcError, XrpcResult};
+
+/// How much of an account a session credential must be allowed to act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Any session, app passwords included.
+    Standard,
+    /// A session opened with the account password, or with a privileged app password.
+    Privileged,
+    /// A session opened with the account password.
+    Full,
+}
+
+/// What a method asks of a session credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessRule {
+    pub level: Level,
+    /// Whether a taken-down account's session (which can only learn its status) is accepted.
+    pub takendown: bool,
+}
+
+impl AccessRule {
+    pub const STANDARD: AccessRule = AccessRule { level: Level::Standard, takendown: false };
+    pub const PRIVILEGED: AccessRule = AccessRule { level: Level::Privileged, takendown: false };
+    pub const FULL: AccessRule = AccessRule { level: Level::Full, takendown: false };
+
+    pub const fn with_takendown(self) -> AccessRule {
+        AccessRule { takendown: true, ..self }
+    }
+}
+
+/// How a method authenticates its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Public: credentials, if any, are not looked at.
+    None,
+    /// Public, with more for a caller who sends a session credential (which must then be valid).
+    Optional,
+    /// A session credential.
+    Access(AccessRule),
+    /// A session credential, or a service-auth token from a service acting for the account
+    /// (which `lxm` in the token tells apart).
+    AccessOrService(AccessRule),
+    /// A refresh token; `allow_expired` for signing out with one that has run out.
+    Refresh { allow_expired: bool },
+    /// The administrator's basic credentials.
+    Admin,
+    /// A service-auth token another atproto service signed for this server and method.
+    Service,
+    /// A service-auth token when one is sent (an account moving here), else public.
+    ServiceOptional,
+}
+
+/// How a session credential was granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A session opened with the account password.
+    Session,
+    /// A session opened with an app password.
+    AppPassword { privileged: bool },
+    /// A taken-down account that signed in to learn its status.
+    Takendown,
+}
+
+/// The account a session credential acts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub did: Did,
+    pub grant: Grant,
+}
+
+impl Access {
+    /// Whether this credential meets `level`.
+    pub fn meets(&self, level: Level) -> bool {
+        match (&self.grant, level) {
+            (Grant::Takendown, _) => false,
+            (Grant::Session, _) | (Grant::AppPassword { .. }, Level::Standard) => true,
+            (Grant::AppPassword { privileged }, Level::Privileged) => *privileged,
+            (Grant::AppPassword { .. }, Level::Full) => false,
+        }
+    }
+
+    /// Whether the account is taken down (its session can only learn its status).
+    pub fn is_takendown(&self) -> bool {
+        self.grant == Grant::Takendown
+    }
+}
+
+/// The bearer of a refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refresh {
+    pub did: Did,
+    /// The token's id, which the database tracks for rotation and revocation.
+    pub token_id: String,
+}
+
+/// The administrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admin;
+
+/// Another atproto service, or an account acting through one, with a token it signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The issuer's DID (without a `#service` fragment).
+    pub iss: Did,
+    /// The audience: this server's DID.
+    pub aud: Did,
+    /// The method the token was minted for.
+    pub lxm: Option<Nsid>,
+}
+
+/// The caller of a method that takes a session or a service acting for the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Access(Access),
+    Service(Service),
+}
+
+impl Caller {
+    /// The account acted for: the session's, or the token's issuer.
+    pub fn did(&self) -> &Did {
+        match self {
+            Caller::Access(access) => &access.did,
+            Caller::Service(service) => &service.iss,
+        }
+    }
+}
+
+/// Verifies credentials for the runtime; the server implements it once.
+pub trait Authenticator: Send + Sync {
+    fn access(&self, ctx: &RequestContext, rule: AccessRule) -> impl Future<Output = XrpcResult<Access>> + Send;
+    /// A session meeting `rule`, or a service-auth token for the method.
+    fn caller(&self, ctx: &RequestContext, rule: AccessRule) -> impl Future<Output = XrpcResult<Caller>> + Send;
+    fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> impl Future<Output = XrpcResult<Refresh>> + Send;
+    fn admin(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Admin>> + Send;
+    fn service(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Service>> + Send;
+}
+
+/// A credential a handler receives; generated code names the one that goes with each
+/// method's [`Auth`].
+pub trait Credential: Sized + Send + 'static {
+    fn authenticate<A: Authenticator + ?Sized>(
+        authenticator: &A,
+        auth: Auth,
+        ctx: &RequestContext,
+    ) -> impl Future<Output = XrpcResult<Self>> + Send;
+}
+
+/// Generated metadata pairs each [`Auth`] with its credential type; a mismatch is a bug in the
+/// generator, answered as an internal error rather than a panic.
+fn mismatch(auth: Auth, credential: &str) -> XrpcError {
+    XrpcError::internal(format!("method metadata says {auth:?} but its handler takes {credential}"))
+}
+
+/// Public methods take no credential.
+impl Credential for () {
+    async fn authenticate<A: Authenticator + ?Sized>(_: &A, auth: Auth, _: &RequestContext) -> XrpcResult<()> {
+        match auth {
+            Auth::None => Ok(()),
+            other => Err(mismatch(other, "nothing")),
+        }
+    }
+}
+
+impl Credential for Access {
+    async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Access> {
+        match auth {
+            Auth::Access(rule) => a.access(ctx, rule).await,
+            other => Err(mismatch(other, "Access")),
+        }
+    }
+}
+
+impl Credential for Option<Access> {
+    async fn authenticate<A: Authenticator + ?Sized>(
+        a: &A,
+        auth: Auth,
+        ctx: &RequestContext,
+    ) -> XrpcResult<Option<Access>> {
+        match auth {
+            Auth::Optional if ctx.header("authorization").is_none() => Ok(None),
+            Auth::Optional => a.access(ctx, AccessRule::STANDARD).await.map(Some),
+            other => Err(mismatch(other, "Option<Access>")),
+        }
+    }
+}
+
+impl Credential for Caller {
+    async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Caller> {
+        match auth {
+            Auth::AccessOrService(rule) => a.caller(ctx, rule).await,
+            other => Err(mismatch(other, "Caller")),
+        }
+    }
+}
+
+impl Credential for Refresh {
+    async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Refresh> {
+        match auth {
+            Auth::Refresh { allow_expired } => a.refresh(ctx, allow_expired).await,
+            other => Err(mismatch(other, "Refresh")),
+        }
+    }
+}
+
+impl Credential for Admin {
+    async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Admin> {
+        match auth {
+            Auth::Admin => a.admin(ctx).await,
+            other => Err(mismatch(other, "Admin")),
+        }
+    }
+}
+
+impl Credential for Service {
+    async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Service> {
+        match auth {
+            Auth::Service => a.service(ctx).await,
+            other => Err(mismatch(other, "Service")),
+        }
+    }
+}
+
+impl Credential for Option<Service> {
+    async fn authenticate<A: Authenticator + ?Sized>(
+        a: &A,
+        auth: Auth,
+        ctx: &RequestContext,
+    ) -> XrpcResult<Option<Service>> {
+        match auth {
+            Auth::ServiceOptional if ctx.header("authorization").is_none() => Ok(None),
+            Auth::ServiceOptional => a.service(ctx).await.map(Some),
+            other => Err(mismatch(other, "Option<Service>")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(grant: Grant) -> Access {
+        Access { did: "did:plc:alice".parse().expect("did"), grant }
+    }
+
+    #[test]
+    fn an_app_password_meets_the_standard_level_and_a_privileged_one_the_privileged_level() {
+        let plain = access(Grant::AppPassword { privileged: false });
+        let privileged = access(Grant::AppPassword { privileged: true });
+        let session = access(Grant::Session);
+        assert!(plain.meets(Level::Standard) && !plain.meets(Level::Privileged) && !plain.meets(Level::Full));
+        assert!(privileged.meets(Level::Privileged) && !privileged.meets(Level::Full));
+        assert!(session.meets(Level::Full));
+        assert!(!access(Grant::Takendown).meets(Level::Standard));
+    }
+}
