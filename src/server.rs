@@ -15,10 +15,20 @@ use crate::api::Api;
 use crate::context::AppContext;
 use crate::web;
 
+/// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or
+/// `AURORA_JSON_BODY_LIMIT` if larger), as the reference PDS's do.
+const RECORD_WRITES: &[&str] =
+    &["com.atproto.repo.applyWrites", "com.atproto.repo.createRecord", "com.atproto.repo.putRecord"];
+const RECORD_WRITE_JSON_LIMIT: usize = 1_000_000;
+
 /// The complete endpoint tree.
 pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     let api = Arc::new(Api::new(ctx.clone()));
-    let limits = aurora_xrpc::BodyLimits { json: ctx.config.json_body_limit };
+    let limits = aurora_xrpc::BodyLimits {
+        json: ctx.config.json_body_limit,
+        large_json: ctx.config.json_body_limit.max(RECORD_WRITE_JSON_LIMIT),
+        large_json_methods: RECORD_WRITES,
+    };
     aurora_generated::routes::routes(api, Route::new())
         .at("/xrpc/_health", get(web::health::health))
         .at("/xrpc/*", crate::proxy::forward)
@@ -38,6 +48,28 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
             "x-request-id",
         ]))
         .around(observe)
+        .around(canonical_path)
+}
+
+/// Routes `/xrpc/<nsid>/` and NSIDs in another case to the method they name, as the
+/// reference's router does (it ignores case and a trailing slash); everything else passes as is.
+async fn canonical_path<E: Endpoint>(next: E, mut request: Request) -> poem::Result<E::Output> {
+    if let Some(nsid) = request.uri().path().strip_prefix("/xrpc/") {
+        let served = aurora_generated::routes::SERVED;
+        if served.binary_search(&nsid).is_err() {
+            let trimmed = nsid.strip_suffix('/').unwrap_or(nsid);
+            if let Some(canonical) = served.iter().find(|m| m.eq_ignore_ascii_case(trimmed)) {
+                let path_and_query = match request.uri().query() {
+                    Some(query) => format!("/xrpc/{canonical}?{query}"),
+                    None => format!("/xrpc/{canonical}"),
+                };
+                if let Ok(uri) = path_and_query.parse() {
+                    *request.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    next.call(request).await
 }
 
 /// Gives every request an id and a span, logs its outcome, and renders any error poem raises

@@ -39,11 +39,13 @@ pub enum AuthKind {
     Access {
         level: Level,
         takendown: bool,
+        checked: bool,
     },
     /// A session, or a service-auth token (a service acting for the account).
     AccessOrService {
         level: Level,
         takendown: bool,
+        checked: bool,
     },
     Refresh {
         allow_expired: bool,
@@ -51,26 +53,37 @@ pub enum AuthKind {
     Admin,
     Service,
     ServiceOptional,
+    /// Public; the account itself (a session, taken down or not) or the administrator sees more.
+    OptionalOrAdmin {
+        takendown: bool,
+    },
 }
 
 impl AuthKind {
     pub const DEFAULT: &'static str = "access";
 
-    /// Parses a kind: `none`, `optional`, `access`, `access-privileged`, `access-full` (each
-    /// access kind optionally `+takendown`, and `access-or-service`), `refresh`,
-    /// `refresh-expired`, `admin`, `service`, `service-optional`.
+    /// Parses a kind: `none`, `optional`, `access`, `access-privileged`, `access-full`,
+    /// `access-or-service` (each access kind with optional modifiers `+takendown` and
+    /// `+checked`), `refresh`, `refresh-expired`, `admin`, `service`, `service-optional`, `optional-or-admin` (with
+    /// `+takendown`).
     pub fn parse(text: &str) -> Option<AuthKind> {
-        let (base, takendown) = match text.strip_suffix("+takendown") {
-            Some(base) => (base, true),
-            None => (text, false),
-        };
-        let access = |level| Some(AuthKind::Access { level, takendown });
-        let simple = |kind| (!takendown).then_some(kind);
+        let mut parts = text.split('+');
+        let base = parts.next()?;
+        let (mut takendown, mut checked) = (false, false);
+        for modifier in parts {
+            match modifier {
+                "takendown" if !takendown => takendown = true,
+                "checked" if !checked => checked = true,
+                _ => return None,
+            }
+        }
+        let access = |level| Some(AuthKind::Access { level, takendown, checked });
+        let simple = |kind| (!takendown && !checked).then_some(kind);
         match base {
             "access" => access(Level::Standard),
             "access-privileged" => access(Level::Privileged),
             "access-full" => access(Level::Full),
-            "access-or-service" => Some(AuthKind::AccessOrService { level: Level::Standard, takendown }),
+            "access-or-service" => Some(AuthKind::AccessOrService { level: Level::Standard, takendown, checked }),
             "none" => simple(AuthKind::None),
             "optional" => simple(AuthKind::Optional),
             "refresh" => simple(AuthKind::Refresh { allow_expired: false }),
@@ -78,6 +91,7 @@ impl AuthKind {
             "admin" => simple(AuthKind::Admin),
             "service" => simple(AuthKind::Service),
             "service-optional" => simple(AuthKind::ServiceOptional),
+            "optional-or-admin" if !checked => Some(AuthKind::OptionalOrAdmin { takendown }),
             _ => None,
         }
     }
@@ -87,18 +101,22 @@ impl AuthKind {
         match self {
             AuthKind::None => quote!(rt::Auth::None),
             AuthKind::Optional => quote!(rt::Auth::Optional),
-            AuthKind::Access { level, takendown } => {
-                let rule = rule(level, takendown);
+            AuthKind::Access { level, takendown, checked } => {
+                let rule = rule(level, takendown, checked);
                 quote!(rt::Auth::Access(#rule))
             }
-            AuthKind::AccessOrService { level, takendown } => {
-                let rule = rule(level, takendown);
+            AuthKind::AccessOrService { level, takendown, checked } => {
+                let rule = rule(level, takendown, checked);
                 quote!(rt::Auth::AccessOrService(#rule))
             }
             AuthKind::Refresh { allow_expired } => quote!(rt::Auth::Refresh { allow_expired: #allow_expired }),
             AuthKind::Admin => quote!(rt::Auth::Admin),
             AuthKind::Service => quote!(rt::Auth::Service),
             AuthKind::ServiceOptional => quote!(rt::Auth::ServiceOptional),
+            AuthKind::OptionalOrAdmin { takendown } => {
+                let rule = rule(Level::Standard, takendown, false);
+                quote!(rt::Auth::OptionalOrAdmin(#rule))
+            }
         }
     }
 
@@ -113,35 +131,42 @@ impl AuthKind {
             AuthKind::Admin => Some(quote!(rt::auth::Admin)),
             AuthKind::Service => Some(quote!(rt::auth::Service)),
             AuthKind::ServiceOptional => Some(quote!(Option<rt::auth::Service>)),
+            AuthKind::OptionalOrAdmin { .. } => Some(quote!(Option<rt::auth::Viewer>)),
         }
     }
 
     /// Who may call, in words (module headers and OpenAPI).
     pub fn describe(self) -> String {
-        let level = |level, takendown: bool| {
-            let who = match level {
+        let level = |level, takendown: bool, checked: bool| {
+            let mut who = match level {
                 Level::Standard => "a session (account password or app password)",
                 Level::Privileged => "a session opened with the account password or a privileged app password",
                 Level::Full => "a session opened with the account password (no app passwords)",
-            };
-            if takendown {
-                format!("{who}; a taken-down account's session is accepted")
-            } else {
-                who.to_owned()
             }
+            .to_owned();
+            if takendown {
+                who.push_str("; a taken-down account's session is accepted");
+            }
+            if checked {
+                who.push_str("; the account must exist and not be taken down");
+            }
+            who
         };
         match self {
             AuthKind::None => "public".to_owned(),
             AuthKind::Optional => "public; a session, when sent, must be valid".to_owned(),
-            AuthKind::Access { level: l, takendown } => level(l, takendown),
-            AuthKind::AccessOrService { level: l, takendown } => {
-                format!("{}, or a service-auth token for this method", level(l, takendown))
+            AuthKind::Access { level: l, takendown, checked } => level(l, takendown, checked),
+            AuthKind::AccessOrService { level: l, takendown, checked } => {
+                format!("{}, or a service-auth token for this method", level(l, takendown, checked))
             }
             AuthKind::Refresh { allow_expired: false } => "a refresh token".to_owned(),
             AuthKind::Refresh { allow_expired: true } => "a refresh token, expired or not".to_owned(),
             AuthKind::Admin => "the administrator (HTTP Basic)".to_owned(),
             AuthKind::Service => "a service-auth token for this method".to_owned(),
             AuthKind::ServiceOptional => "public, or a service-auth token for this method".to_owned(),
+            AuthKind::OptionalOrAdmin { .. } => {
+                "public; the account's own session or the administrator also sees it while it is not active".to_owned()
+            }
         }
     }
 
@@ -157,21 +182,24 @@ impl AuthKind {
             AuthKind::Admin => json!([{ "Admin": [] }]),
             AuthKind::Service => json!([{ "ServiceAuth": [] }]),
             AuthKind::ServiceOptional => json!([{}, { "ServiceAuth": [] }]),
+            AuthKind::OptionalOrAdmin { .. } => json!([{}, { "Session": [] }, { "Admin": [] }]),
         }
     }
 }
 
-fn rule(level: Level, takendown: bool) -> TokenStream {
-    let base = match level {
+fn rule(level: Level, takendown: bool, checked: bool) -> TokenStream {
+    let mut rule = match level {
         Level::Standard => quote!(rt::AccessRule::STANDARD),
         Level::Privileged => quote!(rt::AccessRule::PRIVILEGED),
         Level::Full => quote!(rt::AccessRule::FULL),
     };
     if takendown {
-        quote!(#base.with_takendown())
-    } else {
-        base
+        rule = quote!(#rule.with_takendown());
     }
+    if checked {
+        rule = quote!(#rule.checked());
+    }
+    rule
 }
 
 /// The table with every kind parsed.
@@ -198,10 +226,11 @@ impl AuthTable {
             return *kind;
         }
         let namespace = nsid.rsplit_once('.').map_or(nsid, |(ns, _)| ns);
-        self.methods
-            .get(&format!("{namespace}.*"))
-            .copied()
-            .unwrap_or(AuthKind::Access { level: Level::Standard, takendown: false })
+        self.methods.get(&format!("{namespace}.*")).copied().unwrap_or(AuthKind::Access {
+            level: Level::Standard,
+            takendown: false,
+            checked: false,
+        })
     }
 }
 
@@ -210,13 +239,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_parse_with_their_takendown_suffix_and_nothing_else_does() {
+    fn kinds_parse_with_their_modifiers_and_nothing_else_does() {
         assert_eq!(
             AuthKind::parse("access-full+takendown"),
-            Some(AuthKind::Access { level: Level::Full, takendown: true })
+            Some(AuthKind::Access { level: Level::Full, takendown: true, checked: false })
+        );
+        assert_eq!(
+            AuthKind::parse("access+checked+takendown"),
+            Some(AuthKind::Access { level: Level::Standard, takendown: true, checked: true })
         );
         assert_eq!(AuthKind::parse("refresh-expired"), Some(AuthKind::Refresh { allow_expired: true }));
         assert_eq!(AuthKind::parse("admin+takendown"), None);
+        assert_eq!(AuthKind::parse("access+checked+checked"), None);
         assert_eq!(AuthKind::parse("acess"), None);
     }
 }

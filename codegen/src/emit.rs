@@ -21,7 +21,7 @@ pub fn emit(ir: &Ir) -> Files {
     emit_folders(ir, &mut files);
     files.insert("catalog.rs".into(), render("lexicons/", &catalog_tokens(ir)));
     files.insert("routes.rs".into(), render("lexicons/", &routes_tokens(ir)));
-    files.insert("auth.rs".into(), render("codegen/method-auth.json", &auth_tokens(ir)));
+    files.insert("auth.rs".into(), render("lexicons/ and codegen/method-auth.json", &auth_tokens(ir)));
     files
 }
 
@@ -209,6 +209,10 @@ fn struct_tokens(s: &Struct) -> TokenStream {
             Presence::RequiredNullable => quote! { #d #[serde(rename = #json)] pub #rust: Option<#t>, },
             Presence::Optional => quote! {
                 #d #[serde(rename = #json, default, skip_serializing_if = "Option::is_none")] pub #rust: Option<#t>,
+            },
+            Presence::OptionalNullable => quote! {
+                #d #[serde(rename = #json, default, skip_serializing_if = "Option::is_none", deserialize_with = "rt::nullable")]
+                pub #rust: Option<Option<#t>>,
             },
             Presence::Defaulted(value) => {
                 let default = match value {

@@ -67,6 +67,8 @@ pub enum Presence {
     /// Must be present, may be `null`.
     RequiredNullable,
     Optional,
+    /// May be absent or `null`, which mean different things (`Some(None)` is `null`).
+    OptionalNullable,
     /// May be absent, in which case the lexicon's default applies.
     Defaulted(DefaultValue),
 }
@@ -414,7 +416,8 @@ impl ModuleBuilder<'_> {
                 (true, true, _) => Presence::RequiredNullable,
                 (true, false, _) => Presence::Required,
                 (false, _, Some(d)) => Presence::Defaulted(d),
-                (false, _, None) => Presence::Optional,
+                (false, true, None) => Presence::OptionalNullable,
+                (false, false, None) => Presence::Optional,
             };
             let doc = field.description().map(str::to_owned);
             fields.push(FieldIr { json: json.clone(), rust: names::snake(json), ty, presence, doc });

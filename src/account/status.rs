@@ -41,6 +41,16 @@ pub async fn check_writable<C: ConnectionTrait>(
     Ok(writable(found.as_ref().map(super::actor_status), deactivated_may))
 }
 
+/// Whether `did` names a hosted account that is not taken down: what the authentication seam
+/// checks on every request to a method marked `+checked`.
+pub async fn check_present<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Result<(), Refusal>, DbErr> {
+    Ok(match super::find_actor(conn, super::Lookup::Did(did)).await? {
+        None => Err(Refusal::NotFound),
+        Some(actor) if actor.takedown_ref.is_some() => Err(Refusal::Takendown),
+        Some(_) => Ok(()),
+    })
+}
+
 impl From<Refusal> for XrpcError {
     fn from(refusal: Refusal) -> Self {
         match refusal {

@@ -13,4 +13,4 @@ pub use error::AuthError;
 pub use tokens::{
     new_refresh_id as tokens_new_refresh_id, now_secs, AccessClaims, RefreshClaims, Scope, TokenPair, Tokens,
 };
-pub use verifier::{authorization, bearer, constant_time_eq, Scheme, Verifier};
+pub use verifier::{authorization, bearer, constant_time_eq, Verifier};

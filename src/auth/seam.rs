@@ -3,22 +3,31 @@
 //! credential and never verify anything themselves.
 
 use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Service};
-use aurora_xrpc::{RequestContext, XrpcResult};
+use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use super::error::AuthError;
 use super::{jwt, service};
+use crate::account;
 use crate::api::Api;
 
 impl Authenticator for Api {
     async fn access(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Access> {
-        Ok(self.ctx.verifier().access(ctx, rule)?)
+        let access = self.ctx.verifier().access(ctx, rule)?;
+        if rule.checked {
+            self.check_present(access.did.as_str()).await?;
+        }
+        Ok(access)
     }
 
     async fn caller(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Caller> {
         // Service-auth tokens carry the method they were minted for; sessions never do.
         if let Some(token) = super::bearer(ctx)? {
             if is_service_token(token) {
-                return Ok(Caller::Service(self.service(ctx).await?));
+                let service = self.service(ctx).await?;
+                if rule.checked {
+                    self.check_present(service.iss.as_str()).await?;
+                }
+                return Ok(Caller::Service(service));
             }
         }
         Ok(Caller::Access(self.access(ctx, rule).await?))
@@ -37,6 +46,14 @@ impl Authenticator for Api {
             return Err(AuthError::Service("MissingJwt", "missing jwt".into()).into());
         };
         Ok(service::verify(token, &self.ctx.config.service_did, ctx.nsid, &self.ctx.resolver).await?)
+    }
+}
+
+impl Api {
+    /// The account must be hosted here and not taken down.
+    async fn check_present(&self, did: &str) -> XrpcResult<()> {
+        let present = account::status::check_present(&self.ctx.db, did).await.map_err(XrpcError::internal)?;
+        Ok(present?)
     }
 }
 

@@ -54,6 +54,8 @@ impl Scope {
 pub struct AccessClaims {
     pub scope: String,
     pub aud: String,
+    /// Required; a token without one is refused as malformed rather than as unreadable.
+    #[serde(default)]
     pub sub: String,
     pub iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +69,10 @@ pub struct AccessClaims {
 pub struct RefreshClaims {
     pub scope: String,
     pub aud: String,
+    #[serde(default)]
     pub sub: String,
+    /// Required; a token without one is refused by name rather than as unreadable.
+    #[serde(default)]
     pub jti: String,
     pub iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

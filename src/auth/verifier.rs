@@ -6,35 +6,19 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use aurora_atproto::syntax::Did;
-use aurora_xrpc::auth::{Access, AccessRule, Admin, Grant, Refresh};
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Grant, HeaderError, Refresh, Scheme};
 use aurora_xrpc::RequestContext;
 
 use super::error::AuthError;
 use super::jwt::{self, JwtError};
 use super::tokens::{now_secs, AccessClaims, RefreshClaims, Scope, Tokens};
 
-/// The scheme of an `Authorization` header, as the reference's servers parse it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Basic,
-    Bearer,
-    Dpop,
-}
-
 /// The scheme and credentials of the `Authorization` header; `None` without one.
 pub fn authorization(ctx: &RequestContext) -> Result<Option<(Scheme, &str)>, AuthError> {
-    let Some(value) = ctx.header("authorization") else { return Ok(None) };
-    let mut parts = value.split(' ');
-    let (Some(scheme), Some(credentials), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(AuthError::MalformedHeader);
-    };
-    let scheme = match scheme.to_ascii_lowercase().as_str() {
-        "basic" => Scheme::Basic,
-        "bearer" => Scheme::Bearer,
-        "dpop" => Scheme::Dpop,
-        _ => return Err(AuthError::UnsupportedScheme(scheme.to_owned())),
-    };
-    Ok(Some((scheme, credentials)))
+    aurora_xrpc::auth::authorization(ctx).map_err(|e| match e {
+        HeaderError::Malformed => AuthError::MalformedHeader,
+        HeaderError::UnsupportedScheme(scheme) => AuthError::UnsupportedScheme(scheme),
+    })
 }
 
 /// The bearer token, if the header carries one.

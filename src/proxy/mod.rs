@@ -68,7 +68,7 @@ pub async fn forward(request: &Request, body: Body, Data(ctx): Data<&Arc<AppCont
 async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Response> {
     let nsid = request.uri().path().trim_start_matches("/xrpc/");
     if nsid.parse::<aurora_xrpc::codegen::Nsid>().is_err() {
-        return Err(XrpcError::new(StatusCode::NOT_FOUND, "NotFound", Some(format!("no such method: {nsid}"))));
+        return Err(XrpcError::invalid_request("invalid xrpc path"));
     }
     if ![Method::GET, Method::HEAD, Method::POST].contains(request.method()) {
         return Err(XrpcError::invalid_request("XRPC requests only supports GET and POST"));
@@ -183,6 +183,11 @@ pub async fn call_json<T: serde::de::DeserializeOwned>(
     nsid: &str,
     input: &impl serde::Serialize,
 ) -> XrpcResult<T> {
+    // A method served here only by forwarding it is refused as a request, not as unknown, when
+    // there is nowhere to forward it.
+    if !req.headers.contains_key("atproto-proxy") && target::default_for(ctx, nsid).is_none() {
+        return Err(XrpcError::invalid_request(format!("No service configured for {nsid}")));
+    }
     let body = serde_json::to_vec(input).map_err(crate::api::internal)?;
     let mut headers = req.headers.clone();
     headers.insert("content-type", HeaderValue::from_static("application/json"));

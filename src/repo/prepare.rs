@@ -4,14 +4,13 @@
 
 use bytes::Bytes;
 use cid::Cid;
-use poem::http::StatusCode;
 use serde_json::Value;
 
 use aurora_atproto::data;
 use aurora_atproto::lexicon::Def;
 use aurora_atproto::syntax::{Nsid, RecordKey, Tid, TidClock};
-use aurora_xrpc::XrpcError;
 
+use super::error::WriteError;
 use crate::blobs::refs::{self, BlobReference};
 
 /// A requested change to one record.
@@ -63,8 +62,8 @@ impl ValidationStatus {
     }
 }
 
-pub(super) fn invalid_record(message: impl Into<String>) -> XrpcError {
-    XrpcError::new(StatusCode::BAD_REQUEST, "InvalidRecord", Some(message.into()))
+pub(super) fn invalid_record(message: impl Into<String>) -> WriteError {
+    WriteError::InvalidRecord(message.into())
 }
 
 pub(super) struct Prepared {
@@ -93,17 +92,22 @@ pub(super) enum Kind {
 /// always apply.
 fn encode_record(
     collection: &Nsid,
-    value: &Value,
+    value: &mut Value,
     validate: Option<bool>,
-) -> Result<((Cid, Bytes), Option<ValidationStatus>), XrpcError> {
+) -> Result<((Cid, Bytes), Option<ValidationStatus>), WriteError> {
     let Value::Object(map) = value else {
         return Err(invalid_record("Record must be an object"));
     };
-    match map.get("$type") {
-        Some(Value::String(t)) if t == collection.as_str() => {}
-        Some(Value::String(t)) => return Err(invalid_record(format!("Invalid $type: expected {collection}, got {t}"))),
+    // A record without a `$type` is of its collection's type, as the reference PDS fills it in.
+    match map.entry("$type").or_insert_with(|| Value::String(collection.to_string())) {
+        Value::String(t) if t == collection.as_str() => {}
+        Value::String(t) if validate != Some(false) => {
+            return Err(invalid_record(format!("Invalid $type: expected {collection}, got {t}")))
+        }
+        Value::String(_) => {}
         _ => return Err(invalid_record("Record/$type must be a string")),
     }
+    let value = &*value;
     let status = match (validate, aurora_generated::catalog::validate_record(collection.as_str(), value)) {
         (Some(false), _) => None,
         (_, Some(Ok(()))) => Some(ValidationStatus::Valid),
@@ -120,7 +124,7 @@ fn encode_record(
 }
 
 /// Checks a record key against the key type the collection's lexicon declares.
-fn check_rkey(collection: &Nsid, rkey: &RecordKey) -> Result<(), XrpcError> {
+fn check_rkey(collection: &Nsid, rkey: &RecordKey) -> Result<(), WriteError> {
     let Some(Def::Record(def)) = aurora_generated::catalog::catalog().main(collection.as_str()) else {
         return Ok(());
     };
@@ -157,27 +161,27 @@ fn default_rkey(collection: &Nsid) -> RecordKey {
 fn prepare_record(
     collection: Nsid,
     rkey: RecordKey,
-    record: &Value,
+    mut record: Value,
     validate: Option<bool>,
     swap: Option<Option<Cid>>,
     kind: Kind,
-) -> Result<Prepared, XrpcError> {
+) -> Result<Prepared, WriteError> {
     check_rkey(&collection, &rkey)?;
-    let (block, validation_status) = encode_record(&collection, record, validate)?;
-    Ok(Prepared { blobs: refs::find(record), collection, rkey, block: Some(block), validation_status, swap, kind })
+    let (block, validation_status) = encode_record(&collection, &mut record, validate)?;
+    Ok(Prepared { blobs: refs::find(&record), collection, rkey, block: Some(block), validation_status, swap, kind })
 }
 
-pub(super) fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, XrpcError> {
+pub(super) fn prepare(write: Write, validate: Option<bool>) -> Result<Prepared, WriteError> {
     match write {
         Write::Create { collection, rkey, record } => {
             let rkey = rkey.unwrap_or_else(|| default_rkey(&collection));
-            prepare_record(collection, rkey, &record, validate, None, Kind::Create)
+            prepare_record(collection, rkey, record, validate, None, Kind::Create)
         }
         Write::Put { collection, rkey, record, swap_record } => {
-            prepare_record(collection, rkey, &record, validate, swap_record, Kind::Put)
+            prepare_record(collection, rkey, record, validate, swap_record, Kind::Put)
         }
         Write::Update { collection, rkey, record } => {
-            prepare_record(collection, rkey, &record, validate, None, Kind::Update)
+            prepare_record(collection, rkey, record, validate, None, Kind::Update)
         }
         Write::Delete { collection, rkey, swap_record, must_exist } => Ok(Prepared {
             blobs: Vec::new(),

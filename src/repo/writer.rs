@@ -22,13 +22,12 @@ use tokio::sync::{oneshot, OwnedMutexGuard};
 
 use aurora_atproto::crypto::Keypair;
 use aurora_atproto::repo::{CommitData, RecordWrite, Repo, RepoError, RepoHead};
-use aurora_xrpc::XrpcError;
 
 use super::batch::{StoreError, Stored};
+pub use super::error::WriteError;
 use super::prepare::{self, invalid_record, Kind, Prepared};
 pub use super::prepare::{ValidationStatus, Write};
 use super::SqlBlockStore;
-use crate::api::internal;
 use crate::blobs::refs::BlobReference;
 use crate::blobs::BlobStore;
 use crate::context::AppContext;
@@ -52,12 +51,21 @@ pub struct Committed {
 }
 
 /// A swap CID from a request, which the lexicon only checks for syntax.
-pub fn parse_cid(text: &aurora_xrpc::codegen::CidString) -> Result<Cid, XrpcError> {
-    text.to_cid().map_err(|_| XrpcError::invalid_request(format!("{text} is not a CID")))
+pub fn parse_cid(text: &aurora_xrpc::codegen::CidString) -> Result<Cid, aurora_xrpc::XrpcError> {
+    text.to_cid().map_err(|_| aurora_xrpc::XrpcError::invalid_request(format!("{text} is not a CID")))
 }
 
-fn invalid_swap(message: impl Into<String>) -> XrpcError {
-    XrpcError::declared("InvalidSwap", Some(message.into()))
+fn invalid_swap(message: impl Into<String>) -> WriteError {
+    WriteError::Swap(message.into())
+}
+
+fn internal(cause: impl std::fmt::Display) -> WriteError {
+    WriteError::internal(cause)
+}
+
+/// Whether the account may change its repository now (only an active one may).
+async fn writable(ctx: &AppContext, did: &str) -> Result<(), WriteError> {
+    Ok(crate::account::status::check_writable(&ctx.db, did, false).await.map_err(internal)??)
 }
 
 /// A cached state is dropped after this many commits (the nodes built since loading stay in
@@ -86,7 +94,7 @@ struct Cached {
     commits: usize,
 }
 
-type Reply = Result<Option<Committed>, XrpcError>;
+type Reply = Result<Option<Committed>, WriteError>;
 
 struct Job {
     prepared: Vec<Prepared>,
@@ -126,7 +134,7 @@ pub async fn apply(
     writes: Vec<Write>,
     validate: Option<bool>,
     swap_commit: Option<Cid>,
-) -> Result<Option<Committed>, XrpcError> {
+) -> Result<Option<Committed>, WriteError> {
     let prepared = writes.into_iter().map(|w| prepare::prepare(w, validate)).collect::<Result<Vec<_>, _>>()?;
     let writer = ctx.writers.get(did);
     let (reply, mut answer) = oneshot::channel();
@@ -173,8 +181,8 @@ fn batch_len(sizes: impl IntoIterator<Item = usize>) -> usize {
     count
 }
 
-fn abandoned() -> XrpcError {
-    XrpcError::internal("the write was abandoned")
+fn abandoned() -> WriteError {
+    WriteError::internal("the write was abandoned")
 }
 
 /// One request's commit, built in memory and waiting for the batch's transaction.
@@ -237,7 +245,7 @@ async fn lead(
 struct BuiltBatch {
     jobs: Vec<Job>,
     /// Per job: whether it made a commit (the next of `commits`) or nothing, or why it failed.
-    results: Vec<Result<bool, XrpcError>>,
+    results: Vec<Result<bool, WriteError>>,
     commits: Vec<Built>,
     events: Vec<NewEvent>,
 }
@@ -284,7 +292,7 @@ async fn build_batch(ctx: &AppContext, did: &str, state: &mut Option<Cached>, jo
 /// A batch on its way into the database.
 struct Storing {
     jobs: Vec<Job>,
-    results: Vec<Result<bool, XrpcError>>,
+    results: Vec<Result<bool, WriteError>>,
     /// The store under way; `None` when the batch made no commit.
     stored: Option<StoreUnderWay>,
 }
@@ -313,7 +321,7 @@ impl Storing {
                 None if results.iter().any(|r| matches!(r, Ok(false))) => {
                     // Nothing to store, so nothing checked the account: a no-op answers as a
                     // write would.
-                    match crate::account::status::require_writable(ctx, did, false).await {
+                    match writable(ctx, did).await {
                         Ok(()) => Ok((Stored::default(), Vec::new())),
                         Err(refusal) => {
                             let answers = jobs.iter().map(|_| Err(refusal.clone())).collect();
@@ -342,9 +350,9 @@ impl Storing {
                     // the repository moved under a stale state (another server wrote to it):
                     // then the batch is built once more on the state read afresh.
                     *state = None;
-                    match crate::account::status::require_writable(ctx, did, false).await {
+                    match writable(ctx, did).await {
                         Err(refusal) => refusal,
-                        Ok(()) if retried => XrpcError::internal(format!("the repository {did} kept moving")),
+                        Ok(()) if retried => WriteError::internal(format!("the repository {did} kept moving")),
                         Ok(()) => {
                             retried = true;
                             let Some(batch) = build_batch(ctx, did, state, jobs).await else { return false };
@@ -407,13 +415,13 @@ impl Built {
 }
 
 /// The repository's current state, read from the database.
-async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, XrpcError> {
+async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, WriteError> {
     let Some(root) = super::root(&ctx.db, did).await.map_err(internal)? else {
-        crate::account::status::require_writable(ctx, did, false).await?;
-        return Err(XrpcError::internal(format!("{did} has no repository")));
+        writable(ctx, did).await?;
+        return Err(WriteError::internal(format!("{did} has no repository")));
     };
     let root_cid: Cid = root.cid.parse().map_err(internal)?;
-    let key = crate::keys::signing_key(ctx, did).await?;
+    let key = crate::keys::signing_key(ctx, did).await.map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(internal)?;
     Ok(Cached { head: repo.into_head(), key, commits: 0 })
 }
@@ -426,7 +434,7 @@ async fn build(
     repo: &mut Repo<SqlBlockStore<'_, sea_orm::DatabaseConnection>>,
     job: &Job,
     key: &Keypair,
-) -> Result<Option<(Built, NewEvent)>, XrpcError> {
+) -> Result<Option<(Built, NewEvent)>, WriteError> {
     if let Some(expected) = job.swap_commit {
         if expected != repo.commit_cid() {
             return Err(invalid_swap(format!("Commit was at {}", repo.commit_cid())));
@@ -440,7 +448,9 @@ async fn build(
     for p in &job.prepared {
         let uri = format!("at://{did}/{}/{}", p.collection, p.rkey);
         let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(internal)?;
-        if let Some(expected) = p.swap {
+        // Deleting a record that is not there is nothing to do, whatever it was expected to be.
+        let absent_delete = matches!(p.kind, Kind::Delete { must_exist: false }) && current.is_none();
+        if let Some(expected) = p.swap.filter(|_| !absent_delete) {
             if current != expected {
                 return Err(invalid_swap(format!(
                     "Record was at {}",
@@ -451,14 +461,14 @@ async fn build(
         let (collection, rkey) = (p.collection.clone(), p.rkey.clone());
         let outcome = match (p.kind, current, &p.block) {
             (Kind::Create, Some(_), _) => {
-                return Err(XrpcError::invalid_request(format!("Record already exists at {uri}")));
+                return Err(WriteError::AlreadyExists(uri));
             }
             (Kind::Create | Kind::Put, None, Some((cid, bytes))) => {
                 record_writes.push(RecordWrite::Create { collection, rkey, record: bytes.clone() });
                 WriteOutcome { uri, cid: Some(*cid), validation_status: p.validation_status }
             }
             (Kind::Update, None, _) => {
-                return Err(XrpcError::invalid_request(format!("Record not found: {uri}")));
+                return Err(WriteError::NotFound(uri));
             }
             (Kind::Put | Kind::Update, Some(existing), Some((cid, bytes))) => {
                 if existing != *cid {
@@ -471,10 +481,10 @@ async fn build(
                 WriteOutcome { uri, cid: None, validation_status: None }
             }
             (Kind::Delete { must_exist: true }, None, _) => {
-                return Err(XrpcError::invalid_request(format!("Record not found: {uri}")));
+                return Err(WriteError::NotFound(uri));
             }
             (Kind::Delete { must_exist: false }, None, _) => continue,
-            (_, _, None) => return Err(XrpcError::internal("a create or put without a record")),
+            (_, _, None) => return Err(WriteError::internal("a create or put without a record")),
         };
         outcomes.push(outcome);
         paths.push((p.collection.to_string(), p.rkey.to_string()));
@@ -487,9 +497,9 @@ async fn build(
     claim_blobs(ctx, did, blobs.iter().flatten()).await?;
     let base = repo.commit_cid();
     let data = repo.apply_writes(record_writes, key).await.map_err(|e| match e {
-        RepoError::DuplicateWrite(key) => XrpcError::invalid_request(format!("More than one write to {key}")),
-        RepoError::RecordExists(key) => XrpcError::invalid_request(format!("Record already exists at {key}")),
-        RepoError::RecordNotFound(key) => XrpcError::invalid_request(format!("Record not found: {key}")),
+        RepoError::DuplicateWrite(key) => WriteError::DuplicateWrite(key.to_string()),
+        RepoError::RecordExists(key) => WriteError::AlreadyExists(key.to_string()),
+        RepoError::RecordNotFound(key) => WriteError::NotFound(key.to_string()),
         other => internal(other),
     })?;
     let event = crate::sequencer::commit_event(did, &data).await.map_err(internal)?;
@@ -503,7 +513,7 @@ async fn claim_blobs<'a>(
     ctx: &AppContext,
     did: &str,
     references: impl Iterator<Item = &'a BlobReference>,
-) -> Result<(), XrpcError> {
+) -> Result<(), WriteError> {
     for reference in references {
         let row = blob::Entity::find()
             .filter(blob::Column::Did.eq(did))
@@ -511,7 +521,7 @@ async fn claim_blobs<'a>(
             .one(&ctx.db)
             .await
             .map_err(internal)?
-            .ok_or_else(|| XrpcError::invalid_request(format!("Could not find blob: {}", reference.cid)))?;
+            .ok_or_else(|| WriteError::BlobNotFound(reference.cid.to_string()))?;
         if row.mime_type != reference.mime_type {
             return Err(invalid_record(format!(
                 "Referenced Mimetype does not match stored blob. Expected: {}, Got: {}",

@@ -15,7 +15,12 @@ app_test!(preferences_round_trip_and_personal_details_stay_private, |app| {
     assert_eq!(status, 200, "{body}");
     let (status, got) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(token), None).await;
     assert_eq!(status, 200, "{got}");
-    assert_eq!(got["preferences"], prefs["preferences"], "kept exactly, unknown types included");
+    let mut expected = prefs["preferences"].as_array().expect("prefs").clone();
+    // Derived from the birth date when read, as the reference PDS does; never stored.
+    expected.push(json!({
+        "$type": "app.bsky.actor.defs#declaredAgePref", "isOverAge13": true, "isOverAge16": true, "isOverAge18": true
+    }));
+    assert_eq!(got["preferences"], json!(expected), "kept exactly, unknown types included");
 
     let bad = json!({ "preferences": [{ "$type": "com.example.pref", "x": 1 }] });
     let (status, _) = app.call(Method::POST, "app.bsky.actor.putPreferences", Some(token), Some(&bad)).await;
@@ -25,7 +30,10 @@ app_test!(preferences_round_trip_and_personal_details_stay_private, |app| {
     let limited = app.app_password_session(token, "bella.test", "app").await;
     let limited = limited.as_str();
     let (_, seen) = app.call(Method::GET, "app.bsky.actor.getPreferences", Some(limited), None).await;
-    assert_eq!(seen["preferences"].as_array().map(Vec::len), Some(2), "{seen}");
+    let seen: Vec<&str> =
+        seen["preferences"].as_array().expect("prefs").iter().filter_map(|p| p["$type"].as_str()).collect();
+    assert!(!seen.contains(&"app.bsky.actor.defs#personalDetailsPref"), "{seen:?}");
+    assert!(seen.contains(&"app.bsky.actor.defs#declaredAgePref"), "the derived age is not private: {seen:?}");
     let replace = json!({ "preferences": [{ "$type": "app.bsky.actor.defs#adultContentPref", "enabled": true }] });
     let (status, _) = app.call(Method::POST, "app.bsky.actor.putPreferences", Some(limited), Some(&replace)).await;
     assert_eq!(status, 200);

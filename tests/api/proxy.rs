@@ -67,7 +67,7 @@ async fn app_bsky_calls_go_to_the_app_view_with_a_verified_service_token() {
 
     // Signed-in callers only.
     let (status, _, body) = get(&app, &path, None, &[]).await;
-    assert_eq!((status, json_of(&body)["error"].as_str()), (401, Some("AuthRequired")));
+    assert_eq!((status, json_of(&body)["error"].as_str()), (401, Some("AuthMissing")));
 
     // The AppView's own errors are passed on; its failures are an UpstreamFailure here.
     let (status, _, body) = get(&app, "app.bsky.feed.getPostThread?uri=at://x", Some(token), &[]).await;

@@ -114,7 +114,7 @@ async fn uploads_over_the_limit_are_refused() {
     let account = app.create_account("edna").await;
     let token = account["accessJwt"].as_str().expect("access");
     let (status, body) = upload(&app, token, &vec![7u8; 5000], "application/octet-stream").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("BlobTooLarge")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (413, Some("PayloadTooLarge")), "{body}");
     let (status, _) = upload(&app, token, &vec![7u8; 900], "application/octet-stream").await;
     assert_eq!(status, 200);
     let (status, _) = app

@@ -114,7 +114,7 @@ app_test!(an_import_replaces_the_repository_and_writing_goes_on_from_it, |app| {
             "/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey=3kaaaaaaaaad2"
         ))
         .await;
-    assert_eq!((status, gone["error"].as_str()), (404, Some("RecordNotFound")), "{gone}");
+    assert_eq!((status, gone["error"].as_str()), (400, Some("RecordNotFound")), "{gone}");
     let after = latest_commit(&app, did).await;
     let rev = after["rev"].as_str().expect("rev");
     assert!(rev > before["rev"].as_str().expect("rev") && rev > exported_rev.as_str(), "a newer rev: {after}");
@@ -188,7 +188,7 @@ app_test!(an_import_that_does_not_verify_changes_nothing, |app| {
     let (status, body) = import(&app, &limited, valid.clone()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "{body}");
     let (status, body) = import(&app, "", valid.clone()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("AuthRequired")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (401, Some("AuthMissing")), "{body}");
     assert_eq!(latest_commit(&app, did).await, before);
 
     // The same repository, properly signed, is taken.

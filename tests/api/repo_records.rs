@@ -97,7 +97,7 @@ app_test!(records_are_created_read_listed_updated_and_deleted, |app| {
     let (status, deleted) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
     assert_eq!(status, 200, "{deleted}");
     let (status, missing) = app.get_json(&get).await;
-    assert_eq!((status, missing["error"].as_str()), (404, Some("RecordNotFound")));
+    assert_eq!((status, missing["error"].as_str()), (400, Some("RecordNotFound")));
 
     assert_eq!(verify_commit_events(&app, did).await, 3, "create, update and delete events verify");
 });
@@ -112,7 +112,7 @@ app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     };
     let too_long = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&"x".repeat(3001)) });
     let (status, body) = write(too_long.clone()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRecord")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
     let mut skip = too_long.clone();
     skip["validate"] = json!(false);
     let (status, body) = write(skip).await;
@@ -131,7 +131,7 @@ app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     let float =
         json!({ "repo": did, "collection": "com.example.thing", "record": { "$type": "com.example.thing", "n": 1.5 } });
     let (status, body) = write(float).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRecord")), "floats are not data: {body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "floats are not data: {body}");
     let wrong_type =
         json!({ "repo": did, "collection": "app.bsky.feed.post", "record": { "$type": "app.bsky.feed.like" } });
     assert_eq!(write(wrong_type).await.0, 400);
@@ -158,9 +158,18 @@ app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidSwap")), "{body}");
 
     let other = app.create_account("yuri").await;
-    let (status, _) =
+    let (status, body) =
         write(json!({ "repo": other["did"], "collection": "app.bsky.feed.post", "record": post("x") })).await;
-    assert_eq!(status, 403, "nobody writes to another's repository");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("AuthenticationRequired")),
+        "nobody writes to another's repository"
+    );
+    let (status, body) = write(
+        json!({ "repo": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "collection": "app.bsky.feed.post", "record": post("x") }),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("AccountNotFound")), "{body}");
     let (status, _) = app
         .call(
             Method::POST,

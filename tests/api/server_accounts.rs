@@ -78,8 +78,8 @@ app_test!(sign_up_refuses_bad_or_taken_handles_and_emails, |app| {
     let attempt =
         |handle: &str, email: &str| json!({ "handle": handle, "email": email, "password": "a-good-password" });
     let cases = [
-        (attempt("alice.test", "other@example.com"), "HandleNotAvailable"),
-        (attempt("ALICE.test", "other@example.com"), "HandleNotAvailable"),
+        (attempt("alice.test", "other@example.com"), "InvalidRequest"),
+        (attempt("ALICE.test", "other@example.com"), "InvalidRequest"),
         (attempt("bob.test", "alice@example.com"), "InvalidRequest"),
         (attempt("bob.test", "ALICE@example.com"), "InvalidRequest"),
         (attempt("bo.test", "bo@example.com"), "InvalidHandle"),
@@ -88,7 +88,7 @@ app_test!(sign_up_refuses_bad_or_taken_handles_and_emails, |app| {
         (attempt("bob.test", "not-an-email"), "InvalidRequest"),
         (json!({ "handle": "bob.test", "email": "bob@example.com" }), "InvalidPassword"),
         (json!({ "handle": "bob.test", "password": "a-good-password" }), "InvalidRequest"),
-        (json!({ "handle": "bob.test", "email": "bob@example.com", "password": "x".repeat(257) }), "InvalidPassword"),
+        (json!({ "handle": "bob.test", "email": "bob@example.com", "password": "x".repeat(257) }), "InvalidRequest"),
     ];
     for (input, expected) in cases {
         let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &input).await;
@@ -106,7 +106,7 @@ app_test!(hosted_handles_resolve_locally_and_by_well_known, |app| {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["did"], account["did"]);
     let (status, body) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nobody.test").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("HandleNotFound")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
 
     let response = app
         .client
@@ -218,7 +218,11 @@ app_test!(reserved_signing_keys_are_stable_per_did_and_the_service_did_document_
     let (_, fresh) = reserve(None).await;
     assert_ne!(fresh["signingKey"], key);
 
-    let (status, queue) = app.get_json("/xrpc/com.atproto.temp.checkSignupQueue").await;
+    let (status, _) = app.get_json("/xrpc/com.atproto.temp.checkSignupQueue").await;
+    assert_eq!(status, 401, "only a signed-up account asks");
+    let account = app.create_account("quinn").await;
+    let (status, queue) =
+        app.call(reqwest::Method::GET, "com.atproto.temp.checkSignupQueue", account["accessJwt"].as_str(), None).await;
     assert_eq!((status, queue["activated"].as_bool()), (200, Some(true)));
 
     let (status, doc) = app.get_json("/.well-known/did.json").await;

@@ -125,8 +125,8 @@ app_test!(a_forgotten_password_is_reset_with_the_mailed_code, |app| {
     assert_eq!(status, 401, "the old password is gone");
     let (status, _) = app.post_json("/xrpc/com.atproto.server.createSession", &login("new-secret-1")).await;
     assert_eq!(status, 200);
-    let (status, _) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(&old_refresh), None).await;
-    assert_eq!(status, 401, "sessions from before the reset end");
+    let (status, body) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(&old_refresh), None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("ExpiredToken")), "sessions from before the reset end");
 });
 
 app_test!(an_account_is_deleted_with_password_and_mailed_code, |app| {
@@ -153,7 +153,7 @@ app_test!(an_account_is_deleted_with_password_and_mailed_code, |app| {
         .await;
     assert_eq!(status, 401);
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nick.test").await;
-    assert_eq!(resolved["error"], "HandleNotFound");
+    assert_eq!(resolved["error"], "InvalidRequest");
     use aurora_locus::db::entities::{repo_block, repo_seq};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let events =
@@ -168,7 +168,7 @@ app_test!(an_account_is_deleted_with_password_and_mailed_code, |app| {
     assert!(blocks.is_empty(), "the repository is gone");
     let (status, _) =
         app.call(Method::POST, "com.atproto.server.refreshSession", account["refreshJwt"].as_str(), None).await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 400, "the account's sessions are gone with it");
 });
 
 app_test!(email_as_a_second_factor_asks_for_a_mailed_code_at_password_login, |app| {

@@ -69,7 +69,7 @@ app_test!(deactivating_and_reactivating_an_account_is_reported_and_sequenced, |a
     let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
     assert_eq!((session["active"].as_bool(), session["status"].as_str()), (Some(false), Some("deactivated")));
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=judy.test").await;
-    assert_eq!(resolved["error"], "HandleNotFound", "a deactivated account's handle is not served");
+    assert_eq!(resolved["error"], "InvalidRequest", "a deactivated account's handle is not served");
 
     let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
     assert_eq!(status, 200, "{body}");
@@ -127,7 +127,7 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     let login = json!({ "identifier": "gwen.test", "password": "gwen-password" });
     assert_eq!(app.post_json("/xrpc/com.atproto.server.createSession", &login).await.0, 401);
     let (status, _) = app.call(Method::POST, "com.atproto.server.refreshSession", account["refreshJwt"].as_str(), None).await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 400);
     let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
     let (status, _) = app.get_json(&format!("/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")).await;
@@ -137,7 +137,7 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
         .await;
     assert_eq!(status, 400);
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=gwen.test").await;
-    assert_eq!(resolved["error"], "HandleNotFound");
+    assert_eq!(resolved["error"], "InvalidRequest");
     let (status, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
     assert_eq!((status, repo_status["active"].as_bool(), repo_status["status"].as_str()), (200, Some(false), Some("deleted")));
     let events = repo_seq::Entity::find().filter(repo_seq::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");
@@ -145,7 +145,8 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     // The handle and email stay reserved while it can come back.
     let again = json!({ "handle": "gwen.test", "email": "gwen2@example.com", "password": "other-password" });
     let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &again).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("HandleNotAvailable")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.starts_with("Handle already taken")), "{body}");
     // Its data is still here.
     assert!(app.ctx.blobs.path(&did, &cid).await.expect("path").is_some(), "blob kept during the grace period");
     assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 0, "not due yet");

@@ -22,7 +22,7 @@ app_test!(a_person_logs_in_by_handle_did_or_email, |app| {
     }
     for (identifier, password) in [("erin.test", "wrong"), ("nobody.test", "erin-password"), ("x@example.com", "p")] {
         let (status, body) = login(&app, identifier, password).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("AuthRequired")), "{identifier}");
+        assert_eq!((status, body["error"].as_str()), (401, Some("AuthenticationRequired")), "{identifier}");
         assert_eq!(body["message"], "Invalid identifier or password");
     }
 });
@@ -30,18 +30,18 @@ app_test!(a_person_logs_in_by_handle_did_or_email, |app| {
 app_test!(tokens_are_checked_for_presence_kind_and_forgery, |app| {
     let account = app.create_account("frank").await;
     let (status, body) = app.call(Method::GET, "com.atproto.server.getSession", None, None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("AuthRequired")));
+    assert_eq!((status, body["error"].as_str()), (401, Some("AuthMissing")));
     let refresh = account["refreshJwt"].as_str().expect("refresh");
     let (status, body) = app.call(Method::GET, "com.atproto.server.getSession", Some(refresh), None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("InvalidToken")), "a refresh token is not an access token");
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "a refresh token is not an access token");
     let access = account["accessJwt"].as_str().expect("access");
     let mut forged = access.to_owned();
     forged.pop();
     forged.push(if access.ends_with('A') { 'B' } else { 'A' });
     let (status, body) = app.call(Method::GET, "com.atproto.server.getSession", Some(&forged), None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("InvalidToken")));
-    let (status, _) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(access), None).await;
-    assert_eq!(status, 401, "an access token cannot refresh");
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")));
+    let (status, body) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(access), None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "an access token cannot refresh");
 });
 
 app_test!(refreshing_rotates_the_refresh_token_with_a_grace_period, |app| {
@@ -75,7 +75,7 @@ app_test!(refreshing_rotates_the_refresh_token_with_a_grace_period, |app| {
     let (status, _) = app.call(Method::POST, "com.atproto.server.deleteSession", Some(&second), None).await;
     assert_eq!(status, 200);
     let (status, body) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(&second), None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("ExpiredToken")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("ExpiredToken")), "{body}");
 });
 
 app_test!(app_passwords_open_limited_sessions_until_revoked, |app| {
@@ -119,6 +119,7 @@ app_test!(app_passwords_open_limited_sessions_until_revoked, |app| {
     assert_eq!(status, 200);
     let (status, _) = login(&app, "hank.test", &secret).await;
     assert_eq!(status, 401, "a revoked app password no longer logs in");
-    let (status, _) = app.call(Method::POST, "com.atproto.server.refreshSession", Some(&limited_refresh), None).await;
-    assert_eq!(status, 401, "its sessions end too");
+    let (status, body) =
+        app.call(Method::POST, "com.atproto.server.refreshSession", Some(&limited_refresh), None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("ExpiredToken")), "its sessions end too");
 });

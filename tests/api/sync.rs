@@ -216,7 +216,7 @@ app_test!(get_blocks_answers_the_asked_blocks_in_a_rootless_car_or_names_the_mis
     let absent = aurora_atproto::cids::for_dag_cbor(b"\xa0").to_string();
     let (status, error) =
         app.get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={record}&cids={absent}")).await;
-    assert_eq!((status, error["error"].as_str()), (400, Some("BlockNotFound")), "{error}");
+    assert_eq!((status, error["error"].as_str()), (400, Some("InvalidRequest")), "{error}");
     assert!(error["message"].as_str().expect("message").contains(&absent), "{error}");
 
     let (status, error) = app.get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids=notacid")).await;

@@ -26,15 +26,22 @@ pub struct AccessRule {
     pub level: Level,
     /// Whether a taken-down account's session (which can only learn its status) is accepted.
     pub takendown: bool,
+    /// Whether the account is looked up on every request: it must exist and not be taken down,
+    /// so a takedown stops its tokens at once rather than when they expire.
+    pub checked: bool,
 }
 
 impl AccessRule {
-    pub const STANDARD: AccessRule = AccessRule { level: Level::Standard, takendown: false };
-    pub const PRIVILEGED: AccessRule = AccessRule { level: Level::Privileged, takendown: false };
-    pub const FULL: AccessRule = AccessRule { level: Level::Full, takendown: false };
+    pub const STANDARD: AccessRule = AccessRule { level: Level::Standard, takendown: false, checked: false };
+    pub const PRIVILEGED: AccessRule = AccessRule { level: Level::Privileged, takendown: false, checked: false };
+    pub const FULL: AccessRule = AccessRule { level: Level::Full, takendown: false, checked: false };
 
     pub const fn with_takendown(self) -> AccessRule {
         AccessRule { takendown: true, ..self }
+    }
+
+    pub const fn checked(self) -> AccessRule {
+        AccessRule { checked: true, ..self }
     }
 }
 
@@ -58,6 +65,9 @@ pub enum Auth {
     Service,
     /// A service-auth token when one is sent (an account moving here), else public.
     ServiceOptional,
+    /// Public, with more for the account itself (a session meeting the rule) or the
+    /// administrator; credentials, when sent, must be valid.
+    OptionalOrAdmin(AccessRule),
 }
 
 /// How a session credential was granted.
@@ -135,6 +145,67 @@ impl Caller {
     }
 }
 
+/// Who is looking at something public that its owner and the administrator see more of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Access(Access),
+    Admin(Admin),
+}
+
+impl Viewer {
+    /// Whether this viewer is `did` itself or the administrator.
+    pub fn is_self_or_admin(&self, did: &str) -> bool {
+        match self {
+            Viewer::Access(access) => access.did.as_str() == did,
+            Viewer::Admin(_) => true,
+        }
+    }
+}
+
+/// The scheme of an `Authorization` header, as the reference's servers parse it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Basic,
+    Bearer,
+    Dpop,
+}
+
+/// Why an `Authorization` header could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Not exactly `<scheme> <credentials>`.
+    Malformed,
+    /// A scheme XRPC does not use.
+    UnsupportedScheme(String),
+}
+
+impl From<HeaderError> for XrpcError {
+    fn from(error: HeaderError) -> Self {
+        let message = match error {
+            HeaderError::Malformed => "Malformed authorization header".to_owned(),
+            HeaderError::UnsupportedScheme(scheme) => format!("Unsupported authorization type: {scheme}"),
+        };
+        XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "InvalidToken", Some(message))
+    }
+}
+
+/// The scheme and credentials of the `Authorization` header; `None` without one (an empty
+/// header is none).
+pub fn authorization(ctx: &RequestContext) -> Result<Option<(Scheme, &str)>, HeaderError> {
+    let Some(value) = ctx.header("authorization").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let mut parts = value.split(' ');
+    let (Some(scheme), Some(credentials), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(HeaderError::Malformed);
+    };
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Scheme::Basic,
+        "bearer" => Scheme::Bearer,
+        "dpop" => Scheme::Dpop,
+        _ => return Err(HeaderError::UnsupportedScheme(scheme.to_owned())),
+    };
+    Ok(Some((scheme, credentials)))
+}
+
 /// Verifies credentials for the runtime; the server implements it once.
 pub trait Authenticator: Send + Sync {
     fn access(&self, ctx: &RequestContext, rule: AccessRule) -> impl Future<Output = XrpcResult<Access>> + Send;
@@ -187,7 +258,7 @@ impl Credential for Option<Access> {
         ctx: &RequestContext,
     ) -> XrpcResult<Option<Access>> {
         match auth {
-            Auth::Optional if ctx.header("authorization").is_none() => Ok(None),
+            Auth::Optional if authorization(ctx)?.is_none() => Ok(None),
             Auth::Optional => a.access(ctx, AccessRule::STANDARD).await.map(Some),
             other => Err(mismatch(other, "Option<Access>")),
         }
@@ -199,6 +270,21 @@ impl Credential for Caller {
         match auth {
             Auth::AccessOrService(rule) => a.caller(ctx, rule).await,
             other => Err(mismatch(other, "Caller")),
+        }
+    }
+}
+
+impl Credential for Option<Viewer> {
+    async fn authenticate<A: Authenticator + ?Sized>(
+        a: &A,
+        auth: Auth,
+        ctx: &RequestContext,
+    ) -> XrpcResult<Option<Viewer>> {
+        let Auth::OptionalOrAdmin(rule) = auth else { return Err(mismatch(auth, "Option<Viewer>")) };
+        match authorization(ctx)? {
+            None => Ok(None),
+            Some((Scheme::Basic, _)) => a.admin(ctx).await.map(|admin| Some(Viewer::Admin(admin))),
+            Some(_) => a.access(ctx, rule).await.map(|access| Some(Viewer::Access(access))),
         }
     }
 }
@@ -236,10 +322,14 @@ impl Credential for Option<Service> {
         auth: Auth,
         ctx: &RequestContext,
     ) -> XrpcResult<Option<Service>> {
-        match auth {
-            Auth::ServiceOptional if ctx.header("authorization").is_none() => Ok(None),
-            Auth::ServiceOptional => a.service(ctx).await.map(Some),
-            other => Err(mismatch(other, "Option<Service>")),
+        if auth != Auth::ServiceOptional {
+            return Err(mismatch(auth, "Option<Service>"));
+        }
+        match authorization(ctx)? {
+            None => Ok(None),
+            Some((Scheme::Bearer, _)) => a.service(ctx).await.map(Some),
+            // Only a service-auth token could be meant; any other credential is a mistake.
+            Some(_) => Err(XrpcError::auth_required("Invalid authorization header")),
         }
     }
 }

@@ -16,8 +16,8 @@ pub use crate::auth::{self, AccessRule, Auth, Authenticator, Level};
 pub use crate::endpoint::endpoint;
 pub use crate::method::{FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
 pub use crate::values::{
-    default_bool, default_int, from_tagged, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes, CidLink,
-    TaggedObject, UnknownObject,
+    default_bool, default_int, from_tagged, nullable, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes,
+    CidLink, TaggedObject, UnknownObject,
 };
 pub use crate::{RequestContext, XrpcError, XrpcResult};
 

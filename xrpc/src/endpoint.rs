@@ -22,12 +22,26 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct BodyLimits {
     /// Largest JSON body accepted, in bytes.
     pub json: usize,
+    /// Largest JSON body the methods in `large_json_methods` accept.
+    pub large_json: usize,
+    pub large_json_methods: &'static [&'static str],
+}
+
+impl BodyLimits {
+    /// The largest JSON body `nsid` accepts.
+    pub fn json_for(&self, nsid: &str) -> usize {
+        if self.large_json_methods.contains(&nsid) {
+            self.large_json
+        } else {
+            self.json
+        }
+    }
 }
 
 impl Default for BodyLimits {
     fn default() -> Self {
         // The reference PDS accepts JSON bodies up to 150 KiB.
-        Self { json: 150 * 1024 }
+        Self { json: 150 * 1024, large_json: 150 * 1024, large_json_methods: &[] }
     }
 }
 

@@ -102,7 +102,7 @@ impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
         if !essence.eq_ignore_ascii_case("application/json") {
             return Err(XrpcError::invalid_request(format!("Wrong request encoding (Content-Type): {essence}")));
         }
-        let limit = request.data::<BodyLimits>().copied().unwrap_or_default().json;
+        let limit = request.data::<BodyLimits>().copied().unwrap_or_default().json_for(nsid);
         let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
             poem::error::ReadBodyError::PayloadTooLarge => {
                 XrpcError::payload_too_large(format!("request body is larger than {limit} bytes"))

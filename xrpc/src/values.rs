@@ -219,6 +219,14 @@ pub fn default_int<const N: i64>() -> i64 {
 }
 
 /// `#[serde(default = "default_bool::<B>")]` for boolean fields with a lexicon default.
+/// Deserialises a field that may be absent (`None`, through `#[serde(default)]`) or `null`
+/// (`Some(None)`), which a lexicon's `nullable` keeps apart.
+pub fn nullable<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 pub fn default_bool<const B: bool>() -> bool {
     B
 }

@@ -4,6 +4,8 @@
 #![allow(clippy::all, clippy::pedantic, unused_imports)]
 pub(crate) use aurora_xrpc::codegen as rt;
 #[rustfmt::skip]
+pub mod auth;
+#[rustfmt::skip]
 pub mod catalog;
 #[rustfmt::skip]
 pub mod routes;

@@ -27,6 +27,16 @@ impl Flavour {
         }
     }
 }
+impl From<&str> for Flavour {
+    fn from(value: &str) -> Self {
+        match value {
+            "org.example.golden.defs#sweet" => Self::Sweet,
+            "org.example.golden.defs#sour" => Self::Sour,
+            "plain" => Self::Plain,
+            _ => Self::Other(value.to_owned()),
+        }
+    }
+}
 impl rt::Serialize for Flavour {
     fn serialize<S: rt::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

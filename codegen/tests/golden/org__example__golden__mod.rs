@@ -9,30 +9,45 @@ pub mod upload;
 /// The `org.example.golden` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `org.example.golden.getThings` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Lists things.
+    ///
+    /// Auth: public; a session, when sent, must be valid.
     fn get_things(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Access>,
         params: get_things::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<get_things::Output>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_things::NSID)) }
     }
     /// `org.example.golden.subscribe` (subscription). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// A stream of events.
+    ///
+    /// Auth: a session (account password or app password).
     fn subscribe(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         params: subscribe::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::FrameStream>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(subscribe::NSID)) }
     }
     /// `org.example.golden.upload` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Takes raw bytes, answers a reference.
+    ///
+    /// Auth: a session (account password or app password).
     fn upload(
         &self,
         ctx: rt::RequestContext,
+        auth: rt::auth::Access,
         input: rt::RawBody,
     ) -> impl std::future::Future<Output = rt::XrpcResult<upload::Output>> + Send {
-        let _ = (ctx, input);
+        let _ = (ctx, auth, input);
         async { Err(rt::XrpcError::method_not_implemented(upload::NSID)) }
     }
 }

@@ -160,8 +160,13 @@ pub struct Record {
     pub link: Option<rt::CidLink>,
     #[serde(rename = "mode", default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<crate::org::example::golden::thing::RecordMode>,
-    #[serde(rename = "note", default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    #[serde(
+        rename = "note",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "rt::nullable"
+    )]
+    pub note: Option<Option<String>>,
     #[serde(rename = "only", default, skip_serializing_if = "Option::is_none")]
     pub only: Option<crate::org::example::golden::thing::RecordOnly>,
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]

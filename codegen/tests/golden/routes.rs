@@ -2,9 +2,10 @@
 //! XRPC routes for every method Aurora serves, wired to the service traits.
 use std::sync::Arc;
 use crate::rt;
-/// Everything the server implements: one service trait per served namespace.
-pub trait Services: crate::org::example::golden::Service {}
-impl<T: crate::org::example::golden::Service> Services for T {}
+/// Everything the server implements: one service trait per served namespace, and the
+/// authenticator the runtime checks every request's credentials with first.
+pub trait Services: rt::Authenticator + crate::org::example::golden::Service {}
+impl<T: rt::Authenticator + crate::org::example::golden::Service> Services for T {}
 /// The NSIDs that get typed routes.
 pub const SERVED: &[&str] = &[
     "org.example.golden.getThings",

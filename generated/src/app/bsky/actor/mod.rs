@@ -34,7 +34,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Set the private preferences attached to the account.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); the account must exist and not be taken down.
     fn put_preferences(
         &self,
         ctx: rt::RequestContext,

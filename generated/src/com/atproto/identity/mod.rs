@@ -147,7 +147,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Updates the current account's handle. Verifies handle validity, and updates did:plc document if necessary. Implemented by PDS, and requires auth.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); the account must exist and not be taken down.
     fn update_handle(
         &self,
         ctx: rt::RequestContext,

@@ -93,7 +93,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Import a repo in the form of a CAR file. Requires Content-Length HTTP header to be set.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn import_repo(
         &self,
         ctx: rt::RequestContext,
@@ -150,7 +150,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Upload a new blob, to be referenced from a repository record. The blob will be deleted if it is not referenced within a time window (eg, minutes). Blob restrictions (mimetype, size, etc) are enforced when the reference is created. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password), or a service-auth token for this method.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down, or a service-auth token for this method.
     fn upload_blob(
         &self,
         ctx: rt::RequestContext,

@@ -24,8 +24,13 @@ pub struct Input {
     #[serde(rename = "swapCommit", default, skip_serializing_if = "Option::is_none")]
     pub swap_commit: Option<rt::CidString>,
     /// Compare and swap with the previous record by CID. WARNING: nullable and optional field; may cause problems with golang implementation
-    #[serde(rename = "swapRecord", default, skip_serializing_if = "Option::is_none")]
-    pub swap_record: Option<rt::CidString>,
+    #[serde(
+        rename = "swapRecord",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "rt::nullable"
+    )]
+    pub swap_record: Option<Option<rt::CidString>>,
     /// Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to require it, or leave unset to validate only for known Lexicons.
     #[serde(rename = "validate", default, skip_serializing_if = "Option::is_none")]
     pub validate: Option<bool>,

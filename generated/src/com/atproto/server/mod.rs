@@ -62,7 +62,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Confirm an email using a token from com.atproto.server.requestEmailConfirmation.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); the account must exist and not be taken down.
     fn confirm_email(
         &self,
         ctx: rt::RequestContext,
@@ -92,7 +92,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Create an App Password.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn create_app_password(
         &self,
         ctx: rt::RequestContext,
@@ -210,7 +210,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get all invite codes for the current account. Requires auth.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn get_account_invite_codes(
         &self,
         ctx: rt::RequestContext,
@@ -289,7 +289,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Initiate a user account deletion via email.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn request_account_delete(
         &self,
         ctx: rt::RequestContext,
@@ -304,7 +304,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request an email with a code to confirm ownership of email.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); the account must exist and not be taken down.
     fn request_email_confirmation(
         &self,
         ctx: rt::RequestContext,
@@ -319,7 +319,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request a token in order to update email.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn request_email_update(
         &self,
         ctx: rt::RequestContext,
@@ -391,7 +391,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Update an account's email.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
     fn update_email(
         &self,
         ctx: rt::RequestContext,

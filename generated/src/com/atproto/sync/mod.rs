@@ -24,52 +24,56 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get a blob associated with a given account. Returns the full blob as originally uploaded. Does not require auth; implemented by PDS.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_blob(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_blob::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::RawBody>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_blob::NSID)) }
     }
     /// `com.atproto.sync.getBlocks` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Get data blocks from a given repo, by CID. For example, intermediate MST nodes, or records. Does not require auth; implemented by PDS.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_blocks(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_blocks::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::RawBody>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_blocks::NSID)) }
     }
     /// `com.atproto.sync.getCheckout` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// DEPRECATED - please use com.atproto.sync.getRepo instead
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_checkout(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_checkout::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::RawBody>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_checkout::NSID)) }
     }
     /// `com.atproto.sync.getHead` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// DEPRECATED - please use com.atproto.sync.getLatestCommit instead
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_head(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_head::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<get_head::Output>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_head::NSID)) }
     }
     /// `com.atproto.sync.getHostStatus` (query). Unless implemented, answers `MethodNotImplemented`.
@@ -91,41 +95,44 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get the current commit CID & revision of the specified repo. Does not require auth.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_latest_commit(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_latest_commit::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<get_latest_commit::Output>,
     > + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_latest_commit::NSID)) }
     }
     /// `com.atproto.sync.getRecord` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Get data blocks needed to prove the existence or non-existence of record in the current version of repo. Does not require auth.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_record(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_record::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::RawBody>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_record::NSID)) }
     }
     /// `com.atproto.sync.getRepo` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Download a repository export as CAR file. Optionally only a 'diff' since a previous revision. Does not require auth; implemented by PDS.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn get_repo(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: get_repo::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<rt::RawBody>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_repo::NSID)) }
     }
     /// `com.atproto.sync.getRepoStatus` (query). Unless implemented, answers `MethodNotImplemented`.
@@ -147,13 +154,14 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// List blob CIDs for an account, since some repo revision. Does not require auth; implemented by PDS.
     ///
-    /// Auth: public.
+    /// Auth: public; the account's own session or the administrator also sees it while it is not active.
     fn list_blobs(
         &self,
         ctx: rt::RequestContext,
+        auth: Option<rt::auth::Viewer>,
         params: list_blobs::Params,
     ) -> impl std::future::Future<Output = rt::XrpcResult<list_blobs::Output>> + Send {
-        let _ = (ctx, params);
+        let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_blobs::NSID)) }
     }
     /// `com.atproto.sync.listHosts` (query). Unless implemented, answers `MethodNotImplemented`.

@@ -47,11 +47,11 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Check accounts location in signup queue.
     ///
-    /// Auth: public; a session, when sent, must be valid.
+    /// Auth: a session (account password or app password).
     fn check_signup_queue(
         &self,
         ctx: rt::RequestContext,
-        auth: Option<rt::auth::Access>,
+        auth: rt::auth::Access,
         params: check_signup_queue::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<check_signup_queue::Output>,

@@ -96,8 +96,10 @@ impl Service for Api {
     }
 }
 
+/// The reference answers an unresolvable handle with `InvalidRequest`, not the lexicon's
+/// `HandleNotFound`; clients look for the former.
 fn handle_not_found() -> XrpcError {
-    XrpcError::declared("HandleNotFound", Some("Unable to resolve handle".into()))
+    XrpcError::invalid_request("Unable to resolve handle")
 }
 
 fn did_error(error: ResolveError) -> XrpcError {

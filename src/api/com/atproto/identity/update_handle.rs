@@ -22,21 +22,19 @@ fn not_available(message: &str) -> XrpcError {
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
     let did = auth.did.as_str();
     let requested = input.handle.as_str().to_lowercase();
-    let hosted_here = ctx.config.service_handle_domains.iter().any(|d| requested.ends_with(d.as_str()));
-    let new_handle = if hosted_here {
-        handle::check_local(&requested, &ctx.config.service_handle_domains)
-            .map_err(|e| match e {
-                handle::HandleError::Reserved => not_available("Reserved handle"),
-                other => XrpcError::declared("InvalidHandle", Some(other.to_string())),
-            })?
-            .as_str()
-            .to_owned()
-    } else {
-        // A handle on the person's own domain must already point at their DID.
-        if ctx.resolver.resolve_handle(&requested, true).await.as_deref() != Some(did) {
-            return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
+    let new_handle = match handle::check_local(&requested, &ctx.config.service_handle_domains) {
+        Ok(local) => local.into_string(),
+        Err(handle::HandleError::Reserved) => return Err(not_available("Reserved handle")),
+        Err(handle::HandleError::Invalid(reason)) => {
+            return Err(XrpcError::declared("InvalidHandle", Some(reason)));
         }
-        requested
+        // A handle on the person's own domain must already point at their DID.
+        Err(handle::HandleError::UnsupportedDomain) => {
+            if ctx.resolver.resolve_handle(&requested, true).await.as_deref() != Some(did) {
+                return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
+            }
+            requested
+        }
     };
     if let Some(holder) = account::find(&ctx.db, Lookup::Handle(&new_handle)).await.map_err(internal)? {
         if holder.did() != did {

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use aurora_generated::com::atproto::repo::apply_writes::{
-    CreateResult, DeleteResult, Input, InputWritesItem, Output, OutputResultsItem, UpdateResult,
+    CreateResult, DeleteResult, Error, Input, InputWritesItem, Output, OutputResultsItem, UpdateResult,
 };
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo};
+use super::{commit_meta, own_repo, write_error};
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write, WriteOutcome};
@@ -46,7 +46,10 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
             ),
         })
         .unzip();
-    let Some(committed) = writer::apply(ctx, &did, writes, input.validate, swap_commit).await? else {
+    let Some(committed) = writer::apply(ctx, &did, writes, input.validate, swap_commit)
+        .await
+        .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?
+    else {
         return Ok(Output { commit: None, results: Some(Vec::new()), extra: Default::default() });
     };
     let results = kinds

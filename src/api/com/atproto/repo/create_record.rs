@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use aurora_generated::com::atproto::repo::create_record::{Input, Output};
+use aurora_generated::com::atproto::repo::create_record::{Error, Input, Output};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo};
+use super::{commit_meta, own_repo, write_error};
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
@@ -16,7 +16,8 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
     let write = Write::Create { collection: input.collection, rkey: input.rkey, record: input.record };
     let committed = writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
-        .await?
+        .await
+        .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?
         .ok_or_else(|| XrpcError::internal("a create produced no commit"))?;
     let outcome = &committed.outcomes[0];
     Ok(Output {

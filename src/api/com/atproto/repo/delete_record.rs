@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use aurora_generated::com::atproto::repo::delete_record::{Input, Output};
+use aurora_generated::com::atproto::repo::delete_record::{Error, Input, Output};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::XrpcResult;
 
-use super::{commit_meta, own_repo};
+use super::{commit_meta, own_repo, write_error};
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
 
@@ -16,6 +16,8 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
     let swap_record = input.swap_record.as_ref().map(writer::parse_cid).transpose()?;
     let write = Write::Delete { collection: input.collection, rkey: input.rkey, swap_record, must_exist: false };
-    let committed = writer::apply(ctx, &did, vec![write], None, swap_commit).await?;
+    let committed = writer::apply(ctx, &did, vec![write], None, swap_commit)
+        .await
+        .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?;
     Ok(Output { commit: committed.as_ref().map(commit_meta).transpose()?, extra: Default::default() })
 }

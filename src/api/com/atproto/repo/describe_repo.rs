@@ -4,15 +4,30 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use aurora_generated::com::atproto::repo::describe_repo::{Output, Params};
-use aurora_xrpc::XrpcResult;
+use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::hosted;
+use super::named;
+use poem::http::StatusCode;
+
+use crate::account;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::record;
+use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    let actor = hosted(ctx, &params.repo).await?;
+    let repo = params.repo.as_str();
+    let status = |name: &'static str, message: String| XrpcError::new(StatusCode::BAD_REQUEST, name, Some(message));
+    let actor = match named(ctx, &params.repo).await? {
+        None => return Err(status("RepoNotFound", format!("Could not find repo for DID: {repo}"))),
+        Some(actor) => match account::actor_status(&actor) {
+            AccountStatus::Active => actor,
+            AccountStatus::Takendown => {
+                return Err(status("RepoTakendown", format!("Repo has been takendown: {repo}")))
+            }
+            _ => return Err(status("RepoDeactivated", format!("Repo has been deactivated: {repo}"))),
+        },
+    };
     let collections: Vec<String> = record::Entity::find()
         .select_only()
         .column(record::Column::Collection)

@@ -20,7 +20,7 @@ use aurora_xrpc::{RawBody, RequestContext, XrpcError, XrpcResult};
 use crate::account::{self, Lookup};
 use crate::api::{internal, Api};
 use crate::context::AppContext;
-use crate::repo::writer::Committed;
+use crate::repo::writer::{Committed, WriteError};
 use crate::sequencer::AccountStatus;
 
 impl Service for Api {
@@ -107,21 +107,44 @@ impl Service for Api {
     }
 }
 
-/// The caller's DID, once `repo` is known to name the caller's own repository. Whether the
-/// account may write is checked where the commit is stored, in the statement that moves the
-/// repository's root (see `repo::batch`).
+/// The caller's DID, once `repo` is known to name the caller's own repository. The account
+/// `repo` names is refused as the reference refuses it (missing, taken down, deactivated), then
+/// anyone else's repository. Writing to one's own DID needs no read here: whether the account
+/// may write is checked where the commit is stored, in the statement that moves the
+/// repository's root (see `repo::batch`), and refused with the same answers.
 async fn own_repo(ctx: &AppContext, auth: Access, repo: &AtIdentifier) -> XrpcResult<String> {
-    let named = match repo {
-        AtIdentifier::Did(did) => did.as_str() == auth.did.as_str(),
-        AtIdentifier::Handle(handle) => account::find_actor(&ctx.db, Lookup::Handle(handle.as_str()))
-            .await
-            .map_err(internal)?
-            .is_some_and(|a| a.did == auth.did.as_str()),
-    };
-    if !named {
-        return Err(XrpcError::forbidden("Cannot write to another account's repository"));
+    if let AtIdentifier::Did(did) = repo {
+        if *did == auth.did {
+            return Ok(auth.did.into_string());
+        }
     }
-    Ok(auth.did.as_str().to_owned())
+    let lookup = match repo {
+        AtIdentifier::Did(did) => Lookup::Did(did.as_str()),
+        AtIdentifier::Handle(handle) => Lookup::Handle(handle.as_str()),
+    };
+    let named = account::find_actor(&ctx.db, lookup).await.map_err(internal)?;
+    account::status::writable(named.as_ref().map(account::actor_status), false)?;
+    match named {
+        Some(actor) if actor.did == auth.did.as_str() => Ok(actor.did),
+        _ => Err(XrpcError::auth_required("Authentication Required")),
+    }
+}
+
+/// A write's failure, answered as the reference answers it; `swap` makes the method's own
+/// `InvalidSwap`.
+fn write_error(error: WriteError, swap: impl FnOnce(Option<String>) -> XrpcError) -> XrpcError {
+    match error {
+        WriteError::Swap(message) => swap(Some(message)),
+        WriteError::InvalidRecord(_)
+        | WriteError::AlreadyExists(_)
+        | WriteError::NotFound(_)
+        | WriteError::DuplicateWrite(_) => XrpcError::invalid_request(error.to_string()),
+        WriteError::BlobNotFound(_) => {
+            XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "BlobNotFound", Some(error.to_string()))
+        }
+        WriteError::Refused(refusal) => refusal.into(),
+        WriteError::Internal(cause) => XrpcError::internal(cause),
+    }
 }
 
 /// The commit a write made, as the lexicon reports it.
@@ -137,19 +160,19 @@ fn repo_not_found(repo: &str) -> XrpcError {
     XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "RepoNotFound", Some(format!("Could not find repo: {repo}")))
 }
 
-/// The account whose repository `repo` names; served only while it is active.
+/// The account `repo` names, while it is active; otherwise the repository is not found.
 async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<crate::db::entities::actor::Model> {
-    // DIDs are case-sensitive; handles are stored lowercased.
-    let handle;
+    match named(ctx, repo).await? {
+        Some(actor) if account::actor_status(&actor) == AccountStatus::Active => Ok(actor),
+        _ => Err(XrpcError::invalid_request(format!("Could not find repo: {repo}"))),
+    }
+}
+
+/// The account `repo` names, whatever its status.
+async fn named(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<Option<crate::db::entities::actor::Model>> {
     let lookup = match repo {
         AtIdentifier::Did(did) => Lookup::Did(did.as_str()),
-        AtIdentifier::Handle(h) => {
-            handle = h.as_str().to_lowercase();
-            Lookup::Handle(&handle)
-        }
+        AtIdentifier::Handle(handle) => Lookup::Handle(handle.as_str()),
     };
-    match account::find_actor(&ctx.db, lookup).await.map_err(internal)? {
-        Some(a) if account::actor_status(&a) == AccountStatus::Active => Ok(a),
-        _ => Err(repo_not_found(repo.as_str())),
-    }
+    account::find_actor(&ctx.db, lookup).await.map_err(internal)
 }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use aurora_generated::com::atproto::repo::put_record::{Input, Output};
+use aurora_generated::com::atproto::repo::put_record::{Error, Input, Output};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo};
+use super::{commit_meta, own_repo, write_error};
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
@@ -14,11 +14,16 @@ use crate::repo::writer::{self, Write};
 pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcResult<Output> {
     let did = own_repo(ctx, auth, &input.repo).await?;
     let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
-    let swap_record = input.swap_record.as_ref().map(writer::parse_cid).transpose()?.map(Some);
+    // Absent: no condition; null: the record must not exist yet; a CID: it must be at that CID.
+    let swap_record =
+        input.swap_record.as_ref().map(|swap| swap.as_ref().map(writer::parse_cid).transpose()).transpose()?;
     let uri = format!("at://{did}/{}/{}", input.collection, input.rkey);
     let write =
         Write::Put { collection: input.collection, rkey: input.rkey, record: input.record.clone(), swap_record };
-    match writer::apply(ctx, &did, vec![write], input.validate, swap_commit).await? {
+    match writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
+        .await
+        .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?
+    {
         Some(committed) => {
             let outcome = &committed.outcomes[0];
             Ok(Output {

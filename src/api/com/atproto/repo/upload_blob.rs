@@ -2,7 +2,6 @@
 //! temporary until a record references it (see the repository writer). A service acting for
 //! the account (a video service, say) may upload with a service-auth token.
 
-use poem::http::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -17,11 +16,7 @@ use crate::context::AppContext;
 use crate::db::entities::{blob, record_blob};
 
 fn too_large(limit: u64) -> XrpcError {
-    XrpcError::new(
-        StatusCode::BAD_REQUEST,
-        "BlobTooLarge",
-        Some(format!("This file is too large. It is {limit} bytes at most.")),
-    )
+    XrpcError::payload_too_large(format!("This file is too large. It is {limit} bytes at most."))
 }
 
 pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResult<Output> {

@@ -38,6 +38,14 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
             if auth.as_ref().map(|a| &a.iss) != Some(requested) {
                 return Err(XrpcError::auth_required(format!("Missing auth to create account with did: {requested}")));
             }
+            if account::find_actor(&ctx.db, account::Lookup::Did(requested.as_str())).await.map_err(internal)?.is_some()
+            {
+                return Err(XrpcError::new(
+                    poem::http::StatusCode::BAD_REQUEST,
+                    "AlreadyExists",
+                    Some("Repo already exists".into()),
+                ));
+            }
             let doc =
                 ctx.resolver.did_doc(requested.as_str(), true).await.map_err(|e| {
                     XrpcError::from(Error::UnresolvableDid(Some(format!("Could not resolve DID: {e}"))))
@@ -123,9 +131,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
                 Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("email") => {
                     XrpcError::invalid_request("Email already taken")
                 }
-                Some(SqlErr::UniqueConstraintViolation(_)) => {
-                    Error::HandleNotAvailable(Some("Handle already taken".into())).into()
-                }
+                Some(SqlErr::UniqueConstraintViolation(_)) => XrpcError::invalid_request("Handle already taken"),
                 _ if e.to_string().contains(INVITE_USED_UP) => {
                     Error::InvalidInviteCode(Some("Provided invite code not available".into())).into()
                 }
@@ -149,18 +155,16 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
     if input.plc_op.is_some() {
         return Err(XrpcError::invalid_request("Unsupported input: \"plcOp\""));
     }
-    let Some(password) = input.password.clone() else {
+    if input.password.as_ref().is_some_and(|p| p.len() > MAX_PASSWORD) {
+        return Err(XrpcError::invalid_request(format!(
+            "Password too long. Maximum length is {MAX_PASSWORD} characters."
+        )));
+    }
+    // The reference signs up accounts without a password (for an entryway to manage); here an
+    // account nobody could sign in to is refused.
+    let Some(password) = input.password.clone().filter(|p| !p.is_empty()) else {
         return Err(Error::InvalidPassword(Some("A password is required".into())).into());
     };
-    if password.len() > MAX_PASSWORD {
-        return Err(Error::InvalidPassword(Some(format!(
-            "Password too long. Maximum length is {MAX_PASSWORD} characters."
-        )))
-        .into());
-    }
-    if password.is_empty() {
-        return Err(Error::InvalidPassword(Some("Password must not be empty".into())).into());
-    }
     match input.invite_code.as_deref() {
         None if ctx.config.invite_required => {
             return Err(Error::InvalidInviteCode(Some("No invite code provided".into())).into());
@@ -196,7 +200,7 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
         },
     };
     if account::handle_taken(&ctx.db, handle.as_str()).await.map_err(internal)? {
-        return Err(Error::HandleNotAvailable(Some(format!("Handle already taken: {handle}"))).into());
+        return Err(XrpcError::invalid_request(format!("Handle already taken: {handle}")));
     }
     if account::email_taken(&ctx.db, &email).await.map_err(internal)? {
         return Err(XrpcError::invalid_request(format!("Email already taken: {email}")));

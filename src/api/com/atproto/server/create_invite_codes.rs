@@ -11,8 +11,10 @@ use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     let use_count = use_count(input.use_count)?;
-    if !(1..=1000).contains(&input.code_count) {
-        return Err(XrpcError::invalid_request("codeCount must be between 1 and 1000"));
+    // Zero codes is an empty answer, as the reference gives; more than a thousand at once is
+    // refused (the reference has no bound).
+    if !(0..=1000).contains(&input.code_count) {
+        return Err(XrpcError::invalid_request("codeCount must be between 0 and 1000"));
     }
     let accounts: Vec<String> = match input.for_accounts {
         Some(dids) if !dids.is_empty() => dids.iter().map(|d| d.as_str().to_owned()).collect(),

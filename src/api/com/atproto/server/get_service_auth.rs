@@ -10,9 +10,13 @@ use crate::auth::service::{mint, MAX_WITHOUT_METHOD_SECS, MAX_WITH_METHOD_SECS};
 use crate::auth::{now_secs, AuthError};
 use crate::context::AppContext;
 
+/// An atproto DID, or one with a `#service` fragment naming a service in its document.
 fn is_service_reference(aud: &str) -> bool {
-    let did = aud.split_once('#').map_or(aud, |(did, _)| did);
-    (did.starts_with("did:plc:") || did.starts_with("did:web:")) && did.parse::<aurora_xrpc::codegen::Did>().is_ok()
+    let (did, fragment) = aud.split_once('#').map_or((aud, None), |(did, fragment)| (did, Some(fragment)));
+    let did_ok = did.parse::<aurora_xrpc::codegen::Did>().is_ok_and(|d| matches!(d.method(), "plc" | "web"));
+    let fragment_ok =
+        fragment.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)));
+    did_ok && fragment_ok
 }
 
 pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {

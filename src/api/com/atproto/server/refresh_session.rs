@@ -22,10 +22,6 @@ fn revoked() -> XrpcError {
 
 pub async fn handle(ctx: &AppContext, auth: Refresh) -> XrpcResult<Output> {
     let did = auth.did.as_str();
-    // A revoked token (logout, password reset, deleted account) is refused before anything else.
-    if account::refresh_token(&ctx.db, &auth.token_id).await.map_err(internal)?.is_none() {
-        return Err(revoked());
-    }
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     let Some(found) = found else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {did}")));

@@ -6,6 +6,7 @@ use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use aurora_generated::com::atproto::sync::get_blob::{Error, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
 use super::available;
@@ -16,10 +17,16 @@ use crate::db::entities::blob;
 
 /// A blob's bytes, with headers that stop a browser from treating it as a page; one byte range
 /// if asked for.
-pub async fn handle(ctx: &AppContext, params: Params, range: Option<&str>) -> XrpcResult<RawBody> {
+pub async fn handle(
+    ctx: &AppContext,
+    viewer: Option<&Viewer>,
+    params: Params,
+    range: Option<&str>,
+) -> XrpcResult<RawBody> {
     let did = params.did.as_str();
-    available(ctx, did).await?.map_err(Error::from)?;
-    let not_found = || Error::BlobNotFound(Some("Blob not found".into()));
+    available(ctx, did, viewer).await?.map_err(Error::from)?;
+    // The reference answers `InvalidRequest`, not the lexicon's `BlobNotFound`.
+    let not_found = || XrpcError::invalid_request("Blob not found");
     let row = blob::Entity::find()
         .filter(blob::Column::Did.eq(did))
         .filter(blob::Column::Cid.eq(params.cid.as_str()))

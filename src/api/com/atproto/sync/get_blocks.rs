@@ -5,6 +5,7 @@ use cid::Cid;
 use aurora_atproto::blockstore::BlockStore;
 use aurora_atproto::car::car_bytes_without_root;
 use aurora_generated::com::atproto::sync::get_blocks::{Error, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
 use super::{available, CAR};
@@ -14,9 +15,9 @@ use crate::repo::SqlBlockStore;
 
 /// Blocks of a repository by CID, in the order asked for, as a CAR without a root; any
 /// missing CID fails the whole request, naming what is missing.
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<RawBody> {
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = params.did.as_str();
-    available(ctx, did).await?.map_err(Error::from)?;
+    available(ctx, did, viewer).await?.map_err(Error::from)?;
     let mut cids = Vec::with_capacity(params.cids.len());
     for cid in &params.cids {
         cids.push(
@@ -27,7 +28,8 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<RawBody> {
     let found = SqlBlockStore::new(&ctx.db, did).get_many(&cids).await.map_err(internal)?;
     let missing: Vec<String> = cids.iter().filter(|c| !found.contains_key(c)).map(Cid::to_string).collect();
     if !missing.is_empty() {
-        return Err(Error::BlockNotFound(Some(format!("Could not find cids: {}", missing.join(",")))).into());
+        // The reference answers `InvalidRequest`, not the lexicon's `BlockNotFound`.
+        return Err(XrpcError::invalid_request(format!("Could not find cids: {}", missing.join(","))));
     }
     let mut seen = std::collections::HashSet::new();
     let blocks = cids.into_iter().filter(|c| seen.insert(*c)).filter_map(|c| Some((c, found.get(&c)?.clone())));

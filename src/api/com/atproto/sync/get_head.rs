@@ -5,11 +5,12 @@ use aurora_generated::com::atproto::sync::{
     get_head::{Output, Params},
     get_latest_commit,
 };
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
 
 use crate::context::AppContext;
 
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    let latest = super::get_latest_commit::handle(ctx, get_latest_commit::Params { did: params.did }).await?;
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
+    let latest = super::get_latest_commit::handle(ctx, viewer, get_latest_commit::Params { did: params.did }).await?;
     Ok(Output { root: latest.cid, extra: Default::default() })
 }

@@ -1,14 +1,15 @@
 //! `com.atproto.sync.getLatestCommit`: the CID and rev of an active repository's current commit.
 
 use aurora_generated::com::atproto::sync::get_latest_commit::{Error, Output, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
 
 use super::{available, root};
 use crate::api::internal;
 use crate::context::AppContext;
 
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    available(ctx, params.did.as_str()).await?.map_err(Error::from)?;
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
+    available(ctx, params.did.as_str(), viewer).await?.map_err(Error::from)?;
     let root = root(ctx, params.did.as_str()).await?.map_err(Error::from)?;
     Ok(Output {
         cid: root.cid.parse().map_err(internal)?,

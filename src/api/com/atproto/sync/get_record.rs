@@ -6,6 +6,7 @@ use cid::Cid;
 use aurora_atproto::car::car_bytes;
 use aurora_atproto::repo::Repo;
 use aurora_generated::com::atproto::sync::get_record::{Error, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{RawBody, XrpcResult};
 
 use super::{available, root, CAR};
@@ -14,9 +15,9 @@ use crate::context::AppContext;
 use crate::repo::SqlBlockStore;
 
 /// A record with the commit and the MST nodes that prove it is (or is not) in the repository.
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<RawBody> {
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = params.did.as_str();
-    available(ctx, did).await?.map_err(Error::from)?;
+    available(ctx, did, viewer).await?.map_err(Error::from)?;
     let root = root(ctx, did).await?.map_err(Error::from)?;
     let commit: Cid = root.cid.parse().map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), commit).await.map_err(internal)?;

@@ -2,6 +2,7 @@
 //! streamed from one read snapshot.
 
 use aurora_generated::com::atproto::sync::get_repo::{Error, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{RawBody, XrpcResult};
 
 use super::{available, CAR};
@@ -10,9 +11,9 @@ use crate::context::AppContext;
 
 /// The whole repository as a CAR, streamed as it is read (memory stays bounded by the pipe);
 /// with `since`, only the blocks written after that rev, plus the current commit.
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<RawBody> {
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = params.did.as_str().to_owned();
-    available(ctx, &did).await?.map_err(Error::from)?;
+    available(ctx, &did, viewer).await?.map_err(Error::from)?;
     let snapshot = crate::repo::export::snapshot(&ctx.db, &did)
         .await
         .map_err(internal)?

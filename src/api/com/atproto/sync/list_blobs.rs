@@ -4,6 +4,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use aurora_generated::com::atproto::sync::list_blobs::{Error, Output, Params};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
 
 use super::available;
@@ -11,9 +12,9 @@ use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::blob;
 
-pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
+pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
     let did = params.did.as_str();
-    available(ctx, did).await?.map_err(Error::from)?;
+    available(ctx, did, viewer).await?.map_err(Error::from)?;
     let limit = params.limit.clamp(1, 1000) as u64;
     let mut query = blob::Entity::find()
         .filter(blob::Column::Did.eq(did))

@@ -15,6 +15,9 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let limit = params.limit.clamp(1, 1000) as u64;
     let mut query = repo_root::Entity::find().order_by_asc(repo_root::Column::Did);
     if let Some(cursor) = &params.cursor {
+        // The cursor is the last DID of the previous page.
+        let cursor: aurora_atproto::syntax::Did =
+            cursor.parse().map_err(|_| aurora_xrpc::XrpcError::invalid_request("Malformed cursor"))?;
         query = query.filter(repo_root::Column::Did.gt(cursor.as_str()));
     }
     let roots = query.limit(limit).all(&ctx.db).await.map_err(internal)?;

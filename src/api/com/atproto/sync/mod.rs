@@ -13,6 +13,7 @@ mod list_repos;
 mod subscribe_repos;
 
 use aurora_generated::com::atproto::sync::{self as lex, Service};
+use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
 
 use crate::account::{self, Account, Lookup};
@@ -24,36 +25,67 @@ use crate::sequencer::AccountStatus;
 const CAR: &str = "application/vnd.ipld.car";
 
 impl Service for Api {
-    async fn get_blob(&self, ctx: RequestContext, params: lex::get_blob::Params) -> XrpcResult<RawBody> {
-        get_blob::handle(&self.ctx, params, ctx.header("range")).await
+    async fn get_blob(
+        &self,
+        ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_blob::Params,
+    ) -> XrpcResult<RawBody> {
+        get_blob::handle(&self.ctx, auth.as_ref(), params, ctx.header("range")).await
     }
 
-    async fn get_blocks(&self, _ctx: RequestContext, params: lex::get_blocks::Params) -> XrpcResult<RawBody> {
-        get_blocks::handle(&self.ctx, params).await
+    async fn get_blocks(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_blocks::Params,
+    ) -> XrpcResult<RawBody> {
+        get_blocks::handle(&self.ctx, auth.as_ref(), params).await
     }
 
-    async fn get_checkout(&self, _ctx: RequestContext, params: lex::get_checkout::Params) -> XrpcResult<RawBody> {
-        get_checkout::handle(&self.ctx, params).await
+    async fn get_checkout(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_checkout::Params,
+    ) -> XrpcResult<RawBody> {
+        get_checkout::handle(&self.ctx, auth.as_ref(), params).await
     }
 
-    async fn get_head(&self, _ctx: RequestContext, params: lex::get_head::Params) -> XrpcResult<lex::get_head::Output> {
-        get_head::handle(&self.ctx, params).await
+    async fn get_head(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_head::Params,
+    ) -> XrpcResult<lex::get_head::Output> {
+        get_head::handle(&self.ctx, auth.as_ref(), params).await
     }
 
     async fn get_latest_commit(
         &self,
         _ctx: RequestContext,
+        auth: Option<Viewer>,
         params: lex::get_latest_commit::Params,
     ) -> XrpcResult<lex::get_latest_commit::Output> {
-        get_latest_commit::handle(&self.ctx, params).await
+        get_latest_commit::handle(&self.ctx, auth.as_ref(), params).await
     }
 
-    async fn get_record(&self, _ctx: RequestContext, params: lex::get_record::Params) -> XrpcResult<RawBody> {
-        get_record::handle(&self.ctx, params).await
+    async fn get_record(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_record::Params,
+    ) -> XrpcResult<RawBody> {
+        get_record::handle(&self.ctx, auth.as_ref(), params).await
     }
 
-    async fn get_repo(&self, _ctx: RequestContext, params: lex::get_repo::Params) -> XrpcResult<RawBody> {
-        get_repo::handle(&self.ctx, params).await
+    async fn get_repo(
+        &self,
+        _ctx: RequestContext,
+        auth: Option<Viewer>,
+        params: lex::get_repo::Params,
+    ) -> XrpcResult<RawBody> {
+        get_repo::handle(&self.ctx, auth.as_ref(), params).await
     }
 
     async fn get_repo_status(
@@ -67,9 +99,10 @@ impl Service for Api {
     async fn list_blobs(
         &self,
         _ctx: RequestContext,
+        auth: Option<Viewer>,
         params: lex::list_blobs::Params,
     ) -> XrpcResult<lex::list_blobs::Output> {
-        list_blobs::handle(&self.ctx, params).await
+        list_blobs::handle(&self.ctx, auth.as_ref(), params).await
     }
 
     async fn list_repos(
@@ -115,11 +148,13 @@ macro_rules! unavailable_is_declared_by {
 
 unavailable_is_declared_by!(get_blob, get_blocks, get_latest_commit, get_record, get_repo, list_blobs);
 
-/// The account, unless its repository is not served.
-async fn available(ctx: &AppContext, did: &str) -> XrpcResult<Result<Account, Unavailable>> {
+/// The account, unless its repository is not served to `viewer`: the account itself and the
+/// administrator see it whatever its status.
+async fn available(ctx: &AppContext, did: &str, viewer: Option<&Viewer>) -> XrpcResult<Result<Account, Unavailable>> {
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     Ok(match found {
         None => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
+        Some(a) if viewer.is_some_and(|v| v.is_self_or_admin(did)) => Ok(a),
         Some(a) => match a.status() {
             AccountStatus::Active => Ok(a),
             AccountStatus::Takendown => Err(Unavailable::Takendown(format!("Repo has been takendown: {did}"))),

@@ -12,7 +12,7 @@ impl Service for Api {
     async fn check_signup_queue(
         &self,
         _ctx: RequestContext,
-        _auth: Option<Access>,
+        _auth: Access,
         _params: csq::Params,
     ) -> XrpcResult<csq::Output> {
         Ok(check_signup_queue::handle())
