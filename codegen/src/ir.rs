@@ -212,7 +212,8 @@ pub fn build(catalog: &Catalog, auth: &AuthTable, served: &[&str]) -> Result<Ir,
     let mut modules = BTreeMap::new();
     for doc in catalog.docs() {
         let reserved = doc.defs.iter().map(|(name, def)| def_type_name(name, def)).collect();
-        let served = served.iter().any(|prefix| doc.id.starts_with(prefix));
+        let excluded = served.iter().any(|entry| entry.strip_prefix('!') == Some(doc.id.as_str()));
+        let served = !excluded && served.iter().any(|prefix| !prefix.starts_with('!') && doc.id.starts_with(prefix));
         let mut builder =
             ModuleBuilder { catalog, nsid: &doc.id, items: Vec::new(), names: BTreeSet::new(), reserved, served };
         let mut method = None;

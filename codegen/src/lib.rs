@@ -69,7 +69,16 @@ pub struct Output {
 }
 
 /// The NSID prefixes (or whole NSIDs) whose methods Aurora serves itself; the rest are proxied.
-pub const SERVED: &[&str] = &["com.atproto.", "app.bsky.actor.getPreferences", "app.bsky.actor.putPreferences"];
+/// An entry `!<nsid>` leaves that method to the proxy although a prefix names it: the reference
+/// PDS forwards these to the AppView rather than serving them.
+pub const SERVED: &[&str] = &[
+    "com.atproto.",
+    "app.bsky.actor.getPreferences",
+    "app.bsky.actor.putPreferences",
+    "!com.atproto.label.queryLabels",
+    "!com.atproto.sync.notifyOfUpdate",
+    "!com.atproto.sync.requestCrawl",
+];
 
 /// Generates everything from the lexicons and the auth table. Methods whose NSID starts with
 /// one of `served` get service traits and routes.

@@ -50,7 +50,6 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         "com.atproto.identity.updateHandle",
         rt::Auth::Access(rt::AccessRule::STANDARD.checked()),
     ),
-    ("com.atproto.label.queryLabels", rt::Auth::Optional),
     ("com.atproto.label.subscribeLabels", rt::Auth::None),
     ("com.atproto.lexicon.resolveLexicon", rt::Auth::Access(rt::AccessRule::STANDARD)),
     (
@@ -169,8 +168,6 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
     ("com.atproto.sync.listHosts", rt::Auth::None),
     ("com.atproto.sync.listRepos", rt::Auth::None),
     ("com.atproto.sync.listReposByCollection", rt::Auth::None),
-    ("com.atproto.sync.notifyOfUpdate", rt::Auth::None),
-    ("com.atproto.sync.requestCrawl", rt::Auth::None),
     ("com.atproto.sync.subscribeRepos", rt::Auth::None),
     ("com.atproto.temp.addReservedHandle", rt::Auth::Access(rt::AccessRule::STANDARD)),
     ("com.atproto.temp.checkHandleAvailability", rt::Auth::None),

@@ -41,7 +41,6 @@ pub const SERVED: &[&str] = &[
     "com.atproto.identity.signPlcOperation",
     "com.atproto.identity.submitPlcOperation",
     "com.atproto.identity.updateHandle",
-    "com.atproto.label.queryLabels",
     "com.atproto.label.subscribeLabels",
     "com.atproto.lexicon.resolveLexicon",
     "com.atproto.moderation.createReport",
@@ -93,8 +92,6 @@ pub const SERVED: &[&str] = &[
     "com.atproto.sync.listHosts",
     "com.atproto.sync.listRepos",
     "com.atproto.sync.listReposByCollection",
-    "com.atproto.sync.notifyOfUpdate",
-    "com.atproto.sync.requestCrawl",
     "com.atproto.sync.subscribeRepos",
     "com.atproto.temp.addReservedHandle",
     "com.atproto.temp.checkHandleAvailability",
@@ -287,13 +284,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             rt::endpoint::<
                 S,
                 crate::com::atproto::identity::update_handle::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.label.queryLabels",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::label::query_labels::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
@@ -651,20 +641,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             rt::endpoint::<
                 S,
                 crate::com::atproto::sync::list_repos_by_collection::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.sync.notifyOfUpdate",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::sync::notify_of_update::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.sync.requestCrawl",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::sync::request_crawl::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(

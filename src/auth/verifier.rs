@@ -101,7 +101,8 @@ impl<'a> Verifier<'a> {
 
     /// The administrator's basic credentials (`admin` and PDS_ADMIN_PASSWORD).
     pub fn admin(&self, ctx: &RequestContext) -> Result<Admin, AuthError> {
-        let Some((Scheme::Basic, credentials)) = authorization(ctx)? else {
+        // Any other credential, even a malformed header, is simply not the administrator's.
+        let Ok(Some((Scheme::Basic, credentials))) = authorization(ctx) else {
             return Err(AuthError::AdminRequired);
         };
         let decoded = STANDARD.decode(credentials).map_err(|_| AuthError::AdminRequired)?;

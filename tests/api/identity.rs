@@ -19,7 +19,7 @@ app_test!(a_handle_change_updates_the_plc_directory_and_the_firehose, |app| {
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=olga2.test").await;
     assert_eq!(resolved["did"], did);
     let (_, old) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=olga.test").await;
-    assert_eq!(old["error"], "InvalidRequest", "{old}");
+    assert_eq!(old["error"], "HandleNotFound", "{old}");
 
     app.create_account("pete").await;
     let (status, body) = app

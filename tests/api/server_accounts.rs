@@ -106,7 +106,10 @@ app_test!(hosted_handles_resolve_locally_and_by_well_known, |app| {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["did"], account["did"]);
     let (status, body) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nobody.test").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("HandleNotFound")));
+    // Elsewhere a handle that does not resolve is an invalid request, as the reference answers.
+    let (status, body) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nobody.example.com").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
 
     let response = app
         .client

@@ -153,7 +153,7 @@ app_test!(an_account_is_deleted_with_password_and_mailed_code, |app| {
         .await;
     assert_eq!(status, 401);
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=nick.test").await;
-    assert_eq!(resolved["error"], "InvalidRequest");
+    assert_eq!(resolved["error"], "HandleNotFound");
     use aurora_locus::db::entities::{repo_block, repo_seq};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let events =

@@ -69,7 +69,7 @@ app_test!(deactivating_and_reactivating_an_account_is_reported_and_sequenced, |a
     let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
     assert_eq!((session["active"].as_bool(), session["status"].as_str()), (Some(false), Some("deactivated")));
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=judy.test").await;
-    assert_eq!(resolved["error"], "InvalidRequest", "a deactivated account's handle is not served");
+    assert_eq!(resolved["error"], "HandleNotFound", "a deactivated account's handle is not served");
 
     let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
     assert_eq!(status, 200, "{body}");
@@ -137,7 +137,7 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
         .await;
     assert_eq!(status, 400);
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=gwen.test").await;
-    assert_eq!(resolved["error"], "InvalidRequest");
+    assert_eq!(resolved["error"], "HandleNotFound");
     let (status, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
     assert_eq!((status, repo_status["active"].as_bool(), repo_status["status"].as_str()), (200, Some(false), Some("deleted")));
     let events = repo_seq::Entity::find().filter(repo_seq::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");

@@ -6,20 +6,6 @@ pub mod query_labels;
 pub mod subscribe_labels;
 /// The `com.atproto.label` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
-    /// `com.atproto.label.queryLabels` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Find labels relevant to the provided AT-URI patterns. Public endpoint for moderation services, though may return different or additional results with auth.
-    ///
-    /// Auth: public; a session, when sent, must be valid.
-    fn query_labels(
-        &self,
-        ctx: rt::RequestContext,
-        auth: Option<rt::auth::Access>,
-        params: query_labels::Params,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<query_labels::Output>> + Send {
-        let _ = (ctx, auth, params);
-        async { Err(rt::XrpcError::method_not_implemented(query_labels::NSID)) }
-    }
     /// `com.atproto.label.subscribeLabels` (subscription). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Subscribe to stream of labels (and negations). Public endpoint implemented by mod services. Uses same sequencing scheme as repo event stream.

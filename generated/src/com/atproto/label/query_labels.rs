@@ -43,14 +43,3 @@ impl rt::Method for Endpoint {
     type Input = rt::NoBody;
     type Output = rt::JsonBody<Output>;
 }
-impl<S: super::Service + ?Sized> rt::Handler<S> for Endpoint {
-    fn call(
-        service: &S,
-        ctx: rt::RequestContext,
-        auth: Option<rt::auth::Access>,
-        params: Params,
-        _input: (),
-    ) -> impl std::future::Future<Output = rt::XrpcResult<Output>> + Send {
-        service.query_labels(ctx, auth, params)
-    }
-}

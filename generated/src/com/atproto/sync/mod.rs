@@ -207,32 +207,6 @@ pub trait Service: Send + Sync + 'static {
             Err(rt::XrpcError::method_not_implemented(list_repos_by_collection::NSID))
         }
     }
-    /// `com.atproto.sync.notifyOfUpdate` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Notify a crawling service of a recent update, and that crawling should resume. Intended use is after a gap between repo stream events caused the crawling service to disconnect. Does not require auth; implemented by Relay. DEPRECATED: just use com.atproto.sync.requestCrawl
-    ///
-    /// Auth: public.
-    fn notify_of_update(
-        &self,
-        ctx: rt::RequestContext,
-        input: notify_of_update::Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
-        async { Err(rt::XrpcError::method_not_implemented(notify_of_update::NSID)) }
-    }
-    /// `com.atproto.sync.requestCrawl` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Request a service to persistently crawl hosted repos. Expected use is new PDS instances declaring their existence to Relays. Does not require auth.
-    ///
-    /// Auth: public.
-    fn request_crawl(
-        &self,
-        ctx: rt::RequestContext,
-        input: request_crawl::Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, input);
-        async { Err(rt::XrpcError::method_not_implemented(request_crawl::NSID)) }
-    }
     /// `com.atproto.sync.subscribeRepos` (subscription). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Repository event stream, aka Firehose endpoint. Outputs repo commits with diff data, and identity update events, for all repositories on the current server. See the atproto specifications for details around stream sequencing, repo versioning, CAR diff format, and more. Public and does not require auth; implemented by PDS and Relay.

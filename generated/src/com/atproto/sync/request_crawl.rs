@@ -40,14 +40,3 @@ impl rt::Method for Endpoint {
     type Input = rt::JsonBody<Input>;
     type Output = rt::NoBody;
 }
-impl<S: super::Service + ?Sized> rt::Handler<S> for Endpoint {
-    fn call(
-        service: &S,
-        ctx: rt::RequestContext,
-        _auth: (),
-        _params: rt::NoParams,
-        input: Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        service.request_crawl(ctx, input)
-    }
-}

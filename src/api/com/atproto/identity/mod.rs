@@ -96,10 +96,23 @@ impl Service for Api {
     }
 }
 
-/// The reference answers an unresolvable handle with `InvalidRequest`, not the lexicon's
-/// `HandleNotFound`; clients look for the former.
-fn handle_not_found() -> XrpcError {
-    XrpcError::invalid_request("Unable to resolve handle")
+/// An unresolvable handle. The reference answers `HandleNotFound` only for handles under its
+/// own domains, which it knows are not there; a handle elsewhere it could not resolve is an
+/// `InvalidRequest`.
+fn handle_not_found(ctx: &AppContext, handle: &str) -> XrpcError {
+    if is_hosted_domain(ctx, handle) {
+        lex::resolve_handle::Error::HandleNotFound(Some("Unable to resolve handle".into())).into()
+    } else {
+        XrpcError::invalid_request("Unable to resolve handle")
+    }
+}
+
+/// Whether `handle` (lowercased) is under one of this server's handle domains.
+fn is_hosted_domain(ctx: &AppContext, handle: &str) -> bool {
+    ctx.config
+        .service_handle_domains
+        .iter()
+        .any(|domain| handle.ends_with(domain.as_str()) || handle == domain.trim_start_matches('.'))
 }
 
 fn did_error(error: ResolveError) -> XrpcError {
@@ -118,12 +131,7 @@ fn did_error(error: ResolveError) -> XrpcError {
 /// any other domain is its owner's to say, so it is asked (DNS, then HTTPS) every time.
 async fn did_for_handle(ctx: &AppContext, handle: &str, fresh: bool) -> XrpcResult<Option<String>> {
     let handle = handle.to_lowercase();
-    let hosted_here = ctx
-        .config
-        .service_handle_domains
-        .iter()
-        .any(|domain| handle.ends_with(domain.as_str()) || handle == domain.trim_start_matches('.'));
-    if !hosted_here {
+    if !is_hosted_domain(ctx, &handle) {
         return Ok(ctx.resolver.resolve_handle(&handle, fresh).await);
     }
     let found = account::find(&ctx.db, account::Lookup::Handle(&handle)).await.map_err(internal)?;
@@ -140,9 +148,9 @@ async fn identity_info(
     use aurora_xrpc::codegen::AtIdentifier;
     let did = match identifier {
         AtIdentifier::Did(did) => did.as_str().to_owned(),
-        AtIdentifier::Handle(handle) => {
-            did_for_handle(ctx, handle.as_str(), refresh).await?.ok_or_else(handle_not_found)?
-        }
+        AtIdentifier::Handle(handle) => did_for_handle(ctx, handle.as_str(), refresh)
+            .await?
+            .ok_or_else(|| handle_not_found(ctx, &handle.as_str().to_lowercase()))?,
     };
     let doc = ctx.resolver.did_doc(&did, refresh).await.map_err(did_error)?;
     let claimed = identity::atproto_handle(&doc);

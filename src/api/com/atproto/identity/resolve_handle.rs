@@ -10,6 +10,6 @@ use crate::context::AppContext;
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     match did_for_handle(ctx, params.handle.as_str(), false).await? {
         Some(did) => Ok(Output { did: did.parse().map_err(internal)?, extra: Default::default() }),
-        None => Err(handle_not_found()),
+        None => Err(handle_not_found(ctx, &params.handle.as_str().to_lowercase())),
     }
 }

@@ -6,9 +6,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use aurora_generated::com::atproto::server::deactivate_account::Input;
 use aurora_xrpc::auth::Access;
-use aurora_xrpc::XrpcResult;
+use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::account_not_found;
 use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
@@ -17,7 +16,10 @@ use crate::sequencer::{self, AccountStatus};
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
     let did = auth.did.as_str();
-    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?.ok_or_else(account_not_found)?;
+    let found = account::find(&ctx.db, Lookup::Did(did))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| XrpcError::invalid_request("Account not found"))?;
     let txn = ctx.db.begin().await.map_err(internal)?;
     actor::Entity::update_many()
         .col_expr(actor::Column::DeactivatedAt, Expr::value(Some(account::now())))
