@@ -181,7 +181,7 @@ try {
     const { data: listed } = await agent.com.atproto.repo.listRecords({ repo: did, collection: 'app.bsky.feed.post', limit: 10 })
     assert(listed.records.length === 4, JSON.stringify(listed.records.map((r) => r.value.text)))
     await agent.deletePost(uri)
-    await expectXrpcError(agent.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey }), 404, 'RecordNotFound')
+    await expectXrpcError(agent.com.atproto.repo.getRecord({ repo: did, collection: 'app.bsky.feed.post', rkey }), 400, 'RecordNotFound')
     const { data: described } = await agent.com.atproto.repo.describeRepo({ repo: did })
     assert(described.collections.includes('app.bsky.actor.profile'), JSON.stringify(described))
   })
@@ -309,7 +309,8 @@ try {
       method: 'POST',
       headers: { authorization: `Bearer ${refreshJwt}` },
     })
-    assert(res.status === 401, `refresh after logout answered ${res.status}`)
+    const body = await res.json()
+    assert(res.status === 400 && body.error === 'ExpiredToken', `refresh after logout answered ${res.status} ${JSON.stringify(body)}`)
   })
 } finally {
   await aurora.stop()
