@@ -21,16 +21,19 @@
 //! no further than the last synced event (see [`crate::db::WalSync`]), so no event goes out
 //! that a crash could still take back.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
 use aurora_atproto::data::{self, Ipld};
+use aurora_generated::com::atproto::sync::subscribe_repos as lex;
+use aurora_xrpc::XrpcError;
 
 use crate::db::entities::repo_seq;
 use crate::db::WalSync;
@@ -106,16 +109,17 @@ impl Firehose {
         let (last, phase) = match cursor {
             None => (head, Phase::Live(live)),
             Some(cursor) if cursor > head => {
-                let frame = error_frame("FutureCursor", "Cursor in the future.");
+                let frame = error_frame(lex::Error::FutureCursor(Some("Cursor in the future.".into())).into());
                 return Ok(stream::iter([frame]).boxed());
             }
             Some(cursor) => match oldest(&db).await? {
                 // Older events were trimmed: say so, then start from the oldest kept.
                 Some(oldest) if cursor < oldest - 1 => {
-                    pending.push_back(info_frame(
-                        "OutdatedCursor",
-                        "Requested cursor exceeded limit. Possibly missing events",
-                    ));
+                    pending.push_back(info_frame(lex::Info {
+                        name: lex::InfoName::OutdatedCursor,
+                        message: Some("Requested cursor exceeded limit. Possibly missing events".into()),
+                        extra: Default::default(),
+                    }));
                     (oldest - 1, Phase::Backfill)
                 }
                 _ => (cursor, Phase::Backfill),
@@ -238,7 +242,8 @@ impl Consumer {
                     Ok(_) => self.phase = Phase::Backfill,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.finished = true;
-                        return Some(error_frame("ConsumerTooSlow", "Stream consumer too slow"));
+                        let too_slow = lex::Error::ConsumerTooSlow(Some("Stream consumer too slow".into()));
+                        return Some(error_frame(too_slow.into()));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -258,7 +263,11 @@ impl Consumer {
     fn fail(&mut self, error: DbErr) -> Vec<u8> {
         tracing::error!(error = %error, "firehose read failed");
         self.finished = true;
-        error_frame("InternalError", "the event log could not be read")
+        error_frame(XrpcError::new(
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            Some("the event log could not be read".into()),
+        ))
     }
 }
 
@@ -278,35 +287,45 @@ async fn read_after(db: &DatabaseConnection, log: Option<&WalSync>, seq: i64) ->
     Ok(rows)
 }
 
-fn frame(header: Vec<(&str, Ipld)>, body: Ipld) -> Option<Vec<u8>> {
-    let header: BTreeMap<String, Ipld> = header.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let mut out = data::to_dag_cbor(&Ipld::Map(header)).ok()?;
-    out.extend(data::to_dag_cbor(&body).ok()?);
+/// A frame's header: `op` 1 for a message of type `t`, -1 for an error (the event stream spec).
+#[derive(Serialize)]
+struct Header<'a> {
+    op: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    t: Option<&'a str>,
+}
+
+/// An error frame's body.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+fn frame(header: &Header<'_>, body: &impl Serialize) -> Option<Vec<u8>> {
+    let mut out = data::encode(header).ok()?;
+    out.extend(data::encode(body).ok()?);
     Some(out)
 }
 
-/// An error frame (`op: -1`); the stream ends after it.
-pub fn error_frame(error: &str, message: &str) -> Vec<u8> {
-    let body = Ipld::Map(BTreeMap::from([
-        ("error".to_owned(), Ipld::String(error.to_owned())),
-        ("message".to_owned(), Ipld::String(message.to_owned())),
-    ]));
-    frame(vec![("op", Ipld::Integer(-1))], body).unwrap_or_default()
+/// An error frame (`op: -1`) for one of the method's errors; the stream ends after it.
+pub fn error_frame(error: XrpcError) -> Vec<u8> {
+    let body = ErrorBody { error: &error.error, message: error.message.as_deref() };
+    frame(&Header { op: -1, t: None }, &body).unwrap_or_default()
 }
 
-fn info_frame(name: &str, message: &str) -> Vec<u8> {
-    let body = Ipld::Map(BTreeMap::from([
-        ("name".to_owned(), Ipld::String(name.to_owned())),
-        ("message".to_owned(), Ipld::String(message.to_owned())),
-    ]));
-    frame(vec![("op", Ipld::Integer(1)), ("t", Ipld::String("#info".to_owned()))], body).unwrap_or_default()
+fn info_frame(info: lex::Info) -> Vec<u8> {
+    frame(&Header { op: 1, t: Some("#info") }, &info).unwrap_or_default()
 }
 
-/// The frame of one stored event: its body with `seq` added, under a `#<type>` header.
+/// The frame of one stored event: the message the sequencer encoded from its lexicon type,
+/// with the row's number as its `seq`, under a `#<type>` header.
 fn event_frame(row: &repo_seq::Model) -> Option<Vec<u8>> {
     let Ipld::Map(mut body) = data::from_dag_cbor(&row.event).ok()? else { return None };
     body.insert("seq".to_owned(), Ipld::Integer(i128::from(row.seq)));
-    frame(vec![("op", Ipld::Integer(1)), ("t", Ipld::String(format!("#{}", row.event_type)))], Ipld::Map(body))
+    let kind = format!("#{}", row.event_type);
+    frame(&Header { op: 1, t: Some(&kind) }, &Ipld::Map(body))
 }
 
 /// The newest event that is on disk.

@@ -2,16 +2,17 @@
 //! event in the same transaction as the change itself, so the log never disagrees with the
 //! data. Events are stored as their DAG-CBOR body; the sequence number is the row's key.
 
-use std::collections::BTreeMap;
-
 use cid::Cid;
 use sea_orm::{ConnectionTrait, DbErr, Set};
+use serde::Serialize;
 
 use aurora_atproto::commit::Commit;
-use aurora_atproto::data::{self, Ipld};
+use aurora_atproto::data;
 use aurora_atproto::mst::RecordOp;
 use aurora_atproto::repo::CommitData;
-use aurora_atproto::syntax::Datetime;
+use aurora_atproto::syntax::{Datetime, Did, Handle};
+use aurora_generated::com::atproto::sync::subscribe_repos as lex;
+use aurora_xrpc::codegen::{Bytes, CidLink};
 
 use crate::db::entities::repo_seq;
 
@@ -26,24 +27,36 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// The lexicon's name for a status other than active.
     pub fn as_str(self) -> Option<&'static str> {
+        self.lexicon().map(|status| match status {
+            lex::AccountStatus::Deactivated => "deactivated",
+            lex::AccountStatus::Takendown => "takendown",
+            lex::AccountStatus::Suspended => "suspended",
+            _ => "deleted",
+        })
+    }
+
+    /// The `#account` event's status; `None` while active.
+    pub fn lexicon(self) -> Option<lex::AccountStatus> {
         match self {
             AccountStatus::Active => None,
-            AccountStatus::Deactivated => Some("deactivated"),
-            AccountStatus::Takendown => Some("takendown"),
-            AccountStatus::Suspended => Some("suspended"),
-            AccountStatus::Deleted => Some("deleted"),
+            AccountStatus::Deactivated => Some(lex::AccountStatus::Deactivated),
+            AccountStatus::Takendown => Some(lex::AccountStatus::Takendown),
+            AccountStatus::Suspended => Some(lex::AccountStatus::Suspended),
+            AccountStatus::Deleted => Some(lex::AccountStatus::Deleted),
         }
     }
 }
 
-fn s(text: &str) -> Ipld {
-    Ipld::String(text.to_owned())
+/// Encodes an event body, one of the lexicon's `subscribeRepos` messages. Its `seq` is
+/// written as 0: the number is the row's, set when the event is framed for a consumer.
+fn encode(body: &impl Serialize) -> Result<Vec<u8>, DbErr> {
+    data::encode(body).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
-fn event(fields: Vec<(&str, Ipld)>) -> Result<Vec<u8>, DbErr> {
-    let map: BTreeMap<String, Ipld> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    data::to_dag_cbor(&Ipld::Map(map)).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
+fn did(text: &str) -> Result<Did, DbErr> {
+    text.parse().map_err(|e| DbErr::Custom(format!("cannot sequence an event for {text}: {e}")))
 }
 
 /// The next sequence number on PostgreSQL, taken so that numbers are handed out in commit
@@ -127,24 +140,28 @@ pub(crate) fn append_all_sqlite(txn: &rusqlite::Transaction<'_>, events: Vec<New
 }
 
 /// `#identity`: the account's handle or DID document may have changed.
-pub async fn identity<C: ConnectionTrait>(conn: &C, did: &str, handle: Option<&str>) -> Result<i64, DbErr> {
+pub async fn identity<C: ConnectionTrait>(conn: &C, did_text: &str, handle: Option<&str>) -> Result<i64, DbErr> {
     let time = Datetime::now();
-    let mut fields = vec![("did", s(did)), ("time", s(time.as_str()))];
-    if let Some(handle) = handle {
-        fields.push(("handle", s(handle)));
-    }
-    append(conn, did, "identity", event(fields)?, time.as_str()).await
+    let handle: Option<Handle> = handle
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| DbErr::Custom(format!("cannot sequence the handle of {did_text}: {e}")))?;
+    let event = lex::Identity { did: did(did_text)?, handle, seq: 0, time: time.clone(), extra: Default::default() };
+    append(conn, did_text, "identity", encode(&event)?, time.as_str()).await
 }
 
 /// `#account`: the account's hosting status changed.
-pub async fn account<C: ConnectionTrait>(conn: &C, did: &str, status: AccountStatus) -> Result<i64, DbErr> {
+pub async fn account<C: ConnectionTrait>(conn: &C, did_text: &str, status: AccountStatus) -> Result<i64, DbErr> {
     let time = Datetime::now();
-    let mut fields =
-        vec![("did", s(did)), ("time", s(time.as_str())), ("active", Ipld::Bool(status == AccountStatus::Active))];
-    if let Some(status) = status.as_str() {
-        fields.push(("status", s(status)));
-    }
-    append(conn, did, "account", event(fields)?, time.as_str()).await
+    let event = lex::Account {
+        active: status == AccountStatus::Active,
+        did: did(did_text)?,
+        seq: 0,
+        status: status.lexicon(),
+        time: time.clone(),
+        extra: Default::default(),
+    };
+    append(conn, did_text, "account", encode(&event)?, time.as_str()).await
 }
 
 /// The sync spec's hard limit on a `#commit` event's `blocks`.
@@ -159,48 +176,50 @@ pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData
 }
 
 /// The event [`commit`] appends, built without the database.
-pub async fn commit_event(did: &str, commit: &CommitData) -> Result<NewEvent, DbErr> {
+pub async fn commit_event(did_text: &str, commit: &CommitData) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let blocks = commit.firehose_car().await.map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
     if blocks.len() > MAX_COMMIT_BLOCKS_BYTES || commit.ops.len() > MAX_COMMIT_OPS {
         // Too big for one frame under the sync spec's limits (`tooBig` is deprecated): announce
         // the new commit as a sync point instead, and consumers fetch the repository.
-        return sync_event(did, &commit.commit).await;
+        return sync_event(did_text, &commit.commit).await;
     }
-    let ops: Vec<Ipld> = commit.ops.iter().map(op).collect();
-    let mut fields = vec![
-        ("repo", s(did)),
-        ("commit", Ipld::Link(commit.cid)),
-        ("rev", s(commit.commit.rev.as_str())),
-        ("since", commit.since.as_ref().map_or(Ipld::Null, |t| s(t.as_str()))),
-        ("blocks", Ipld::Bytes(blocks)),
-        ("ops", Ipld::List(ops)),
-        ("blobs", Ipld::List(Vec::new())),
-        ("rebase", Ipld::Bool(false)),
-        ("tooBig", Ipld::Bool(false)),
-        ("time", s(time.as_str())),
-    ];
-    if let Some(prev) = commit.prev_data {
-        fields.push(("prevData", Ipld::Link(prev)));
-    }
-    Ok(NewEvent { did: did.to_owned(), kind: "commit".into(), body: event(fields)?, time: time.as_str().to_owned() })
+    let event = lex::Commit {
+        blobs: Vec::new(),
+        blocks: Bytes(blocks),
+        commit: CidLink(commit.cid),
+        ops: commit.ops.iter().map(op).collect(),
+        prev_data: commit.prev_data.map(CidLink),
+        rebase: false,
+        repo: did(did_text)?,
+        rev: commit.commit.rev.clone(),
+        seq: 0,
+        since: commit.since.clone(),
+        time: time.clone(),
+        too_big: false,
+        extra: Default::default(),
+    };
+    Ok(NewEvent {
+        did: did_text.to_owned(),
+        kind: "commit".into(),
+        body: encode(&event)?,
+        time: time.as_str().to_owned(),
+    })
 }
 
-fn op(op: &RecordOp) -> Ipld {
-    let (action, key, cid, prev): (&str, _, Option<Cid>, Option<Cid>) = match op {
-        RecordOp::Create { key, cid } => ("create", key, Some(*cid), None),
-        RecordOp::Update { key, cid, prev } => ("update", key, Some(*cid), Some(*prev)),
-        RecordOp::Delete { key, prev } => ("delete", key, None, Some(*prev)),
+fn op(op: &RecordOp) -> lex::RepoOp {
+    let (action, key, cid, prev): (_, _, Option<Cid>, Option<Cid>) = match op {
+        RecordOp::Create { key, cid } => (lex::RepoOpAction::Create, key, Some(*cid), None),
+        RecordOp::Update { key, cid, prev } => (lex::RepoOpAction::Update, key, Some(*cid), Some(*prev)),
+        RecordOp::Delete { key, prev } => (lex::RepoOpAction::Delete, key, None, Some(*prev)),
     };
-    let mut map = BTreeMap::from([
-        ("action".to_owned(), s(action)),
-        ("path".to_owned(), s(key.as_ref())),
-        ("cid".to_owned(), cid.map_or(Ipld::Null, Ipld::Link)),
-    ]);
-    if let Some(prev) = prev {
-        map.insert("prev".to_owned(), Ipld::Link(prev));
+    lex::RepoOp {
+        action,
+        cid: cid.map(CidLink),
+        path: key.as_ref().to_owned(),
+        prev: prev.map(CidLink),
+        extra: Default::default(),
     }
-    Ipld::Map(map)
 }
 
 /// `#sync`: the repository's current commit, for consumers to (re)synchronise from.
@@ -209,19 +228,26 @@ pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> R
 }
 
 /// The `#sync` event for `commit`, encoded ahead of its transaction.
-pub(crate) async fn sync_event(did: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
+pub(crate) async fn sync_event(did_text: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let (cid, bytes) = commit.to_block();
     let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
         .await
         .map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
-    let fields = vec![
-        ("did", s(did)),
-        ("rev", s(commit.rev.as_str())),
-        ("blocks", Ipld::Bytes(blocks)),
-        ("time", s(time.as_str())),
-    ];
-    Ok(NewEvent { did: did.to_owned(), kind: "sync".into(), body: event(fields)?, time: time.as_str().to_owned() })
+    let event = lex::Sync {
+        blocks: Bytes(blocks),
+        did: did(did_text)?,
+        rev: commit.rev.to_string(),
+        seq: 0,
+        time: time.clone(),
+        extra: Default::default(),
+    };
+    Ok(NewEvent {
+        did: did_text.to_owned(),
+        kind: "sync".into(),
+        body: encode(&event)?,
+        time: time.as_str().to_owned(),
+    })
 }
 
 /// Deletes events sequenced more than `max_age_ms` ago (PDS_REPO_BACKFILL_LIMIT_MS): consumers
@@ -240,4 +266,67 @@ pub async fn trim<C: ConnectionTrait>(conn: &C, max_age_ms: u64) -> Result<u64, 
         .exec(conn)
         .await?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use aurora_atproto::blockstore::MemoryBlockStore;
+    use aurora_atproto::crypto::{KeyType, Keypair};
+    use aurora_atproto::repo::{RecordWrite, Repo};
+
+    use super::*;
+
+    fn field<'a>(body: &'a data::Ipld, name: &str) -> &'a data::Ipld {
+        match body {
+            data::Ipld::Map(map) => map.get(name).unwrap_or_else(|| panic!("no {name} in {body:?}")),
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_commit_event_is_the_lexicons_message_in_canonical_dag_cbor() {
+        let key = Keypair::generate(KeyType::K256);
+        let did: Did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz".parse().expect("did");
+        let record = data::to_dag_cbor(
+            &data::json_to_ipld(&serde_json::json!({ "$type": "com.example.x", "n": 1 })).expect("ipld"),
+        )
+        .expect("cbor");
+        let write = RecordWrite::Create {
+            collection: "com.example.x".parse().expect("nsid"),
+            rkey: "3kaaaaaaaaaa2".parse().expect("rkey"),
+            record: record.into(),
+        };
+        let (_, commit) = Repo::create(MemoryBlockStore::new(), did.clone(), &key, vec![write]).await.expect("repo");
+        let event = commit_event(did.as_str(), &commit).await.expect("event");
+        // `from_dag_cbor` refuses anything but the canonical encoding, key order included.
+        let body = data::from_dag_cbor(&event.body).expect("canonical DAG-CBOR");
+        assert_eq!(field(&body, "repo"), &data::Ipld::String(did.to_string()));
+        assert_eq!(field(&body, "commit"), &data::Ipld::Link(commit.cid));
+        assert_eq!(field(&body, "rev"), &data::Ipld::String(commit.commit.rev.to_string()));
+        assert_eq!(field(&body, "since"), &data::Ipld::Null, "a first commit follows nothing");
+        assert!(matches!(field(&body, "blocks"), data::Ipld::Bytes(b) if !b.is_empty()));
+        let data::Ipld::List(ops) = field(&body, "ops") else { panic!("ops") };
+        assert_eq!(field(&ops[0], "action"), &data::Ipld::String("create".into()));
+        assert_eq!(field(&ops[0], "path"), &data::Ipld::String("com.example.x/3kaaaaaaaaaa2".into()));
+        assert!(matches!(field(&ops[0], "cid"), data::Ipld::Link(_)));
+        // Typed again, it is the generated message.
+        let typed: lex::Commit = data::decode(&event.body).expect("typed");
+        assert_eq!((typed.repo, typed.rebase, typed.too_big), (did, false, false));
+    }
+
+    #[tokio::test]
+    async fn account_and_identity_events_name_their_status_and_handle() {
+        let account = lex::Account {
+            active: false,
+            did: "did:plc:ewvi7nxzyoun6zhxrhs64oiz".parse().expect("did"),
+            seq: 0,
+            status: AccountStatus::Takendown.lexicon(),
+            time: Datetime::now(),
+            extra: Default::default(),
+        };
+        let body = data::from_dag_cbor(&encode(&account).expect("encode")).expect("canonical");
+        assert_eq!(field(&body, "status"), &data::Ipld::String("takendown".into()));
+        assert_eq!(field(&body, "active"), &data::Ipld::Bool(false));
+        assert_eq!(AccountStatus::Active.lexicon(), None);
+    }
 }

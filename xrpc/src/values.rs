@@ -17,12 +17,16 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-/// Bytes, written in JSON as `{"$bytes": "<base64>"}`.
+/// Bytes, written in JSON as `{"$bytes": "<base64>"}` and in DAG-CBOR as a byte string (the
+/// data model's two forms: serde formats that are not human-readable get the binary one).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Bytes(pub Vec<u8>);
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return serializer.serialize_bytes(&self.0);
+        }
         let mut map = serializer.serialize_map(Some(1))?;
         map.serialize_entry("$bytes", &BASE64.encode(&self.0))?;
         map.end()
@@ -31,6 +35,9 @@ impl Serialize for Bytes {
 
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Bytes(b.into_vec()));
+        }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Wire {
@@ -42,12 +49,15 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
-/// A CID link, written in JSON as `{"$link": "<cid>"}`.
+/// A CID link, written in JSON as `{"$link": "<cid>"}` and in DAG-CBOR as a tag-42 link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CidLink(pub cid::Cid);
 
 impl Serialize for CidLink {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return self.0.serialize(serializer);
+        }
         let mut map = serializer.serialize_map(Some(1))?;
         map.serialize_entry("$link", &self.0.to_string())?;
         map.end()
@@ -56,6 +66,9 @@ impl Serialize for CidLink {
 
 impl<'de> Deserialize<'de> for CidLink {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return cid::Cid::deserialize(deserializer).map(CidLink);
+        }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Wire {

@@ -13,6 +13,19 @@ pub fn to_dag_cbor(value: &Ipld) -> Result<Vec<u8>, DataError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|error| DataError::Encode(error.to_string()))
 }
 
+/// The DAG-CBOR encoding of a typed value (a generated lexicon type, say): serde's data model
+/// mapped onto DAG-CBOR, with map keys in canonical order. Values whose types write the data
+/// model's binary forms (bytes, links) when the format is not human-readable encode exactly as
+/// their [`Ipld`] would.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, DataError> {
+    serde_ipld_dagcbor::to_vec(value).map_err(|error| DataError::Encode(error.to_string()))
+}
+
+/// Decodes DAG-CBOR into a typed value (no canonical-form check: for values this server wrote).
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DataError> {
+    serde_ipld_dagcbor::from_slice(bytes).map_err(|error| DataError::Decode(error.to_string()))
+}
+
 /// Decodes DAG-CBOR strictly: the bytes must be exactly the canonical encoding of a value in the
 /// data model. Non-canonical key order, duplicate keys, floats, indefinite lengths, tags other
 /// than 42, non-minimal integers and trailing bytes are all refused, so that a value's bytes,

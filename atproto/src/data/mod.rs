@@ -16,7 +16,7 @@ mod rules;
 mod interop_tests;
 
 pub use blob::BlobRef;
-pub use cbor::{cid_for_ipld, cid_for_json, from_dag_cbor, to_dag_cbor};
+pub use cbor::{cid_for_ipld, cid_for_json, decode, encode, from_dag_cbor, to_dag_cbor};
 pub use ipld_core::ipld::Ipld;
 pub use json::{ipld_to_json, json_to_ipld, object_from_json};
 pub use rules::validate;
