@@ -2,6 +2,7 @@
 //! any connection; everything that must change together takes a transaction.
 
 pub mod codes;
+pub mod create;
 pub mod deletion;
 pub mod email;
 pub mod email_token;

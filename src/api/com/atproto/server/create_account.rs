@@ -1,11 +1,9 @@
 //! `com.atproto.server.createAccount`: a new account with a new did:plc identity, an empty
 //! signed repository, and a session.
 //!
-//! Pipeline: validate (pure) → create the identity at the PLC directory → one transaction that
-//! writes the account, its sealed signing key, the repository's first commit and the
-//! `#identity`, `#account`, `#commit` and `#sync` events → answer with tokens.
-
-use sea_orm::{DbErr, EntityTrait, Set, SqlErr, TransactionTrait};
+//! Pipeline: validate → create the identity at the PLC directory (or, for an account moving
+//! here, check its service-auth token) → register the account in one transaction
+//! (`account::create`) → answer with tokens.
 
 use aurora_atproto::blockstore::MemoryBlockStore;
 use aurora_atproto::crypto::{KeyType, Keypair};
@@ -14,16 +12,13 @@ use aurora_generated::com::atproto::server::create_account::{Error, Input, Outpu
 use aurora_xrpc::auth::Service as ServiceAuth;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{self, email, handle, invites, password, NewAccount};
+use crate::account::create::{CreateError, Registration};
+use crate::account::{self, email, handle, invites, password};
 use crate::api::internal;
 use crate::auth::Scope;
 use crate::context::AppContext;
-use crate::db::entities::signing_key;
 use crate::keys;
 use crate::plc::{self, Operation};
-use crate::sequencer::{self, AccountStatus};
-
-const INVITE_USED_UP: &str = "invite code used up";
 
 /// Longest password accepted for a new account.
 const MAX_PASSWORD: usize = 256;
@@ -81,64 +76,26 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
     let refresh_id = crate::auth::tokens_new_refresh_id();
     let pair = ctx.tokens.pair(&did, Scope::Access, &refresh_id);
 
-    let txn = ctx.db.begin().await.map_err(internal)?;
-    let written: Result<(), DbErr> = async {
-        account::insert(
-            &txn,
-            NewAccount {
-                did: &did,
-                handle: handle.as_str(),
-                email: Some(&email),
-                password_hash: Some(password_hash),
-                deactivated: migrating,
-            },
-        )
-        .await?;
-        signing_key::Entity::insert(signing_key::ActiveModel {
-            did: Set(did.clone()),
-            key_type: Set(keys::key_type_name(KeyType::K256).to_owned()),
-            sealed: Set(ctx.keys.seal(&did, &signing_key)),
-            created_at: Set(account::now()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        if let Some(code) = input.invite_code.as_deref() {
-            // Checked again inside the transaction, so two sign-ups cannot share a last use.
-            if !invites::is_available(&txn, code).await? {
-                return Err(DbErr::Custom(INVITE_USED_UP.into()));
-            }
-            invites::record_use(&txn, code, &did).await?;
-        }
-        crate::repo::persist_commit(&txn, &did, &commit).await?;
-        account::store_refresh_token(&txn, &did, &refresh_id, pair.refresh_expires_at, None).await?;
-        if !migrating {
-            sequencer::identity(&txn, &did, Some(handle.as_str())).await?;
-            sequencer::account(&txn, &did, AccountStatus::Active).await?;
-            sequencer::commit(&txn, &did, &commit).await?;
-            sequencer::sync(&txn, &did, &commit.commit).await?;
-        }
-        Ok(())
-    }
-    .await;
-    match written {
-        Ok(()) => {
-            txn.commit().await.map_err(internal)?;
-            ctx.firehose.poke();
-        }
-        // A concurrent sign-up took the handle or email between the check and the insert.
-        Err(e) => {
-            return Err(match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("email") => {
-                    XrpcError::invalid_request("Email already taken")
-                }
-                Some(SqlErr::UniqueConstraintViolation(_)) => XrpcError::invalid_request("Handle already taken"),
-                _ if e.to_string().contains(INVITE_USED_UP) => {
-                    Error::InvalidInviteCode(Some("Provided invite code not available".into())).into()
-                }
-                _ => internal(e),
-            })
-        }
-    }
+    let registration = Registration {
+        did: &did,
+        handle: handle.as_str(),
+        email: &email,
+        password_hash,
+        signing_key: &signing_key,
+        invite_code: input.invite_code.as_deref(),
+        commit: &commit,
+        refresh_id: &refresh_id,
+        refresh_expires_at: pair.refresh_expires_at,
+        deactivated: migrating,
+    };
+    account::create::register(ctx, registration).await.map_err(|e| match e {
+        // A concurrent sign-up took the handle, the email or the invite's last use between the
+        // checks and the transaction.
+        CreateError::HandleTaken => XrpcError::invalid_request("Handle already taken"),
+        CreateError::EmailTaken => XrpcError::invalid_request("Email already taken"),
+        CreateError::InviteUsedUp => Error::InvalidInviteCode(Some("Provided invite code not available".into())).into(),
+        CreateError::Db(e) => internal(e),
+    })?;
 
     Ok(Output {
         did: did.parse().map_err(internal)?,
