@@ -12,6 +12,7 @@ use super::{invites, NewAccount};
 use crate::context::AppContext;
 use crate::db::entities::signing_key;
 use crate::keys;
+use crate::repo::store::{Pooled, StoreError};
 use crate::sequencer::{self, AccountStatus};
 
 /// Everything a new account is made of, checked and prepared beforehand.
@@ -45,6 +46,15 @@ pub enum CreateError {
     InviteUsedUp,
     #[error(transparent)]
     Db(DbErr),
+}
+
+impl From<StoreError> for CreateError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Db(e) => e.into(),
+            other => CreateError::Db(DbErr::Custom(other.to_string())),
+        }
+    }
 }
 
 impl From<DbErr> for CreateError {
@@ -87,7 +97,7 @@ pub async fn register(ctx: &AppContext, new: Registration<'_>) -> Result<(), Cre
         }
         invites::record_use(&txn, code, did).await?;
     }
-    crate::repo::persist_commit(&txn, did, commit).await?;
+    crate::repo::persist_commit(&mut Pooled { txn: &txn }, did, commit).await?;
     super::store_refresh_token(&txn, did, new.refresh_id, new.refresh_expires_at, None).await?;
     if !new.deactivated {
         sequencer::identity(&txn, did, Some(handle)).await?;

@@ -1,7 +1,10 @@
 //! An account's hosting status, and the one rule for whether it may change its repository.
 
 use poem::http::StatusCode;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::db::entities::actor;
 
 use aurora_xrpc::XrpcError;
 
@@ -39,6 +42,20 @@ pub async fn check_writable<C: ConnectionTrait>(
 ) -> Result<Result<(), Refusal>, DbErr> {
     let found = super::find_actor(conn, super::Lookup::Did(did)).await?;
     Ok(writable(found.as_ref().map(super::actor_status), deactivated_may))
+}
+
+/// The one SQL form of "the account is active", for statements that may only change an active
+/// account's repository: `SELECT 1 FROM actor WHERE did = … AND` it is neither taken down,
+/// deactivated nor deleted. It says what [`super::actor_status`] says of the row.
+pub fn active(did: &str) -> SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from(actor::Entity)
+        .and_where(Expr::col((actor::Entity, actor::Column::Did)).eq(did))
+        .and_where(Expr::col((actor::Entity, actor::Column::TakedownRef)).is_null())
+        .and_where(Expr::col((actor::Entity, actor::Column::DeactivatedAt)).is_null())
+        .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
+        .to_owned()
 }
 
 /// Whether `did` names a hosted account that is not taken down: what the authentication seam

@@ -162,7 +162,15 @@ impl SqliteWriter {
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_INLINE_PAGES)?;
         // After a burst, the log is cut back to this size (bytes) when it starts over.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM repo_seq", [], |row| row.get(0))?;
+        let newest = {
+            use sea_orm::sea_query::{Expr, Func, Query, SqliteQueryBuilder};
+            let seq = Expr::col(super::entities::repo_seq::Column::Seq).max();
+            Query::select()
+                .expr(Func::coalesce([seq, Expr::val(0).into()]))
+                .from(super::entities::repo_seq::Entity)
+                .to_string(SqliteQueryBuilder)
+        };
+        let head: i64 = conn.query_row(&newest, [], |row| row.get(0))?;
         let sync = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
         let rewind = Arc::new(AtomicBool::new(false));
         let checkpoints = checkpointer(path, rewind.clone())?;

@@ -15,16 +15,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cid::Cid;
 use futures_util::future::Either;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::{Expr, OnConflict, Query, Value};
+use sea_orm::{DbErr, TransactionTrait};
 
+use super::store::{self, Backend};
 use super::writer::Built;
+use super::RecordKey;
 use crate::context::AppContext;
-use crate::db::entities::{actor, blob, record, record_blob, repo_block, repo_root};
-use crate::sequencer::{self, NewEvent};
+use crate::db::entities::{blob, record, record_blob, repo_block, repo_root};
+use crate::sequencer::NewEvent;
 
-/// Rows per multi-row statement: few enough parameters for either database.
-const CHUNK: usize = 100;
 /// Values per `IN (…)` list.
 const IN_LIST: usize = 500;
 
@@ -36,9 +36,19 @@ pub(super) enum StoreError {
     #[error("the repository's root did not move")]
     Refused,
     #[error(transparent)]
-    Db(#[from] DbErr),
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Store(#[from] store::StoreError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Store(error.into())
+    }
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        StoreError::Store(error.into())
+    }
 }
 
 /// One record row as the batch leaves it.
@@ -85,7 +95,7 @@ pub(super) struct Stored {
 }
 
 /// Starts storing `commits` (consecutive, oldest first) with their `events`: on SQLite's writer
-/// thread, or through the pool on a task of its own. The store goes on whether or not the
+/// thread, or through the pool on a task of its own; the same statements either way. The store goes on whether or not the
 /// returned future is polled, so the caller can build the next commits meanwhile; the future
 /// resolves to what was stored, with the commits handed back.
 pub(super) fn store(
@@ -99,7 +109,8 @@ pub(super) fn store(
         Some(writer) => Either::Left(writer.transaction(move |txn| {
             let stored = match NetEffect::of(&commits, events) {
                 Some(mut effect) => {
-                    let (released, last_seq) = store_sqlite(txn, &did, &mut effect)?;
+                    let mut backend = store::Sqlite { txn };
+                    let (released, last_seq) = store::run_ready(store_effect(&mut backend, &did, &mut effect))?;
                     effect.stored(released, last_seq)
                 }
                 None => Stored::default(),
@@ -112,7 +123,10 @@ pub(super) fn store(
             let task = tokio::spawn(async move {
                 let stored = match NetEffect::of(&commits, events) {
                     Some(mut effect) => {
-                        let (released, last_seq) = store_pooled(&ctx, &did, &mut effect).await?;
+                        let txn = ctx.db.begin().await?;
+                        let (released, last_seq) =
+                            store_effect(&mut store::Pooled { txn: &txn }, &did, &mut effect).await?;
+                        txn.commit().await?;
                         effect.stored(released, last_seq)
                     }
                     None => Stored::default(),
@@ -212,179 +226,76 @@ impl<'a> NetEffect<'a> {
     }
 }
 
-/// The batch on SQLite's writer connection; the blobs that may have lost their last reference,
-/// and the last event's number.
-fn store_sqlite(
-    txn: &rusqlite::Transaction<'_>,
+/// Stores the batch's net effect through `backend`, on either database: the blocks, the record
+/// index, the blob references, the new root and the events; the blobs that may have lost their
+/// last reference, and the last event's number. Every statement is built from the entities.
+async fn store_effect<B: Backend>(
+    backend: &mut B,
     did: &str,
     effect: &mut NetEffect<'_>,
 ) -> Result<(BTreeSet<String>, i64), StoreError> {
-    use rusqlite::params;
+    let block_rows = effect.blocks.iter().map(|(cid, bytes, rev)| super::block_row(did, cid, bytes, rev)).collect();
+    backend.insert(&super::block_insert(), block_rows).await?;
+    let gone = effect.gone.iter().map(|cid| Value::from(cid.as_str())).collect();
+    backend.delete_each(&super::blocks_of(did), repo_block::Column::Cid, gone).await?;
 
-    let mut insert = txn.prepare_cached(
-        "INSERT INTO repo_block (did, cid, rev, size, content) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-    )?;
-    for (cid, bytes, rev) in &effect.blocks {
-        insert.execute(params![did, cid.to_string(), rev, bytes.len() as i64, bytes.as_ref()])?;
-    }
-    let mut delete = txn.prepare_cached("DELETE FROM repo_block WHERE did = ?1 AND cid = ?2")?;
-    for cid in &effect.gone {
-        delete.execute(params![did, cid])?;
-    }
-
-    let mut upsert = txn.prepare_cached(
-        "INSERT INTO record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL) \
-         ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
-    )?;
-    for row in &effect.records {
-        upsert.execute(params![row.uri, row.cid, did, row.collection, row.rkey, row.rev, effect.now])?;
-    }
-    let mut delete = txn.prepare_cached("DELETE FROM record WHERE uri = ?1")?;
-    for uri in &effect.deleted {
-        delete.execute([uri])?;
-    }
+    let record_rows = effect
+        .records
+        .iter()
+        .map(|row| {
+            let key = RecordKey { uri: row.uri, collection: row.collection, rkey: row.rkey };
+            super::record_row(did, &key, &row.cid, row.rev, &effect.now)
+        })
+        .collect();
+    let upsert = super::record_insert()
+        .on_conflict(
+            OnConflict::column(record::Column::Uri)
+                .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
+                .to_owned(),
+        )
+        .to_owned();
+    backend.insert(&upsert, record_rows).await?;
+    let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
+    backend.delete_each(&Query::delete().from_table(record::Entity).to_owned(), record::Column::Uri, deleted).await?;
 
     // Blob references: records stored before this batch drop their old ones; every record
     // now written adds its current ones, and every referenced blob stops being temporary.
     let mut released = std::mem::take(&mut effect.released);
-    let mut old = txn.prepare_cached("SELECT blob_cid FROM record_blob WHERE record_uri = ?1")?;
-    let mut forget = txn.prepare_cached("DELETE FROM record_blob WHERE record_uri = ?1")?;
-    for uri in &effect.stored_before {
-        for cid in old.query_map([uri], |row| row.get::<_, String>(0))? {
-            released.insert(cid?);
-        }
-        forget.execute([uri])?;
+    for chunk in effect.stored_before.chunks(IN_LIST) {
+        let referenced = Query::select()
+            .column(record_blob::Column::BlobCid)
+            .from(record_blob::Entity)
+            .and_where(Expr::col(record_blob::Column::RecordUri).is_in(chunk.iter().copied()))
+            .to_owned();
+        released.extend(backend.select_text(&referenced).await?);
     }
-    let mut refer = txn.prepare_cached(
-        "INSERT INTO record_blob (blob_cid, record_uri, did) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-    )?;
-    for (uri, cid) in &effect.references {
-        refer.execute(params![cid, uri, did])?;
-    }
-    let mut claim = txn.prepare_cached("UPDATE blob SET temp_key = NULL WHERE did = ?1 AND cid = ?2")?;
-    for cid in &effect.claimed {
-        claim.execute(params![did, cid])?;
-    }
+    let before = effect.stored_before.iter().map(|uri| Value::from(*uri)).collect();
+    let forget = Query::delete().from_table(record_blob::Entity).to_owned();
+    backend.delete_each(&forget, record_blob::Column::RecordUri, before).await?;
+    let references = effect.references.iter().map(|(uri, cid)| super::blob_reference_row(did, uri, cid)).collect();
+    backend.insert(&super::blob_reference_insert(), references).await?;
+    let claim = Query::update()
+        .table(blob::Entity)
+        .value(blob::Column::TempKey, Option::<String>::None)
+        .and_where(Expr::col(blob::Column::Did).eq(did))
+        .to_owned();
+    let claimed = effect.claimed.iter().map(|cid| Value::from(cid.as_str())).collect();
+    backend.update_each(&claim, blob::Column::Cid, claimed).await?;
 
     // The root moves only from the commit the batch was built on, and only while the account
     // is active: one statement checks both, so a writer never needs a separate read first.
-    let moved = txn.prepare_cached(
-        "UPDATE repo_root SET cid = ?1, rev = ?2, indexed_at = ?3 WHERE did = ?4 AND cid = ?5 AND EXISTS \
-         (SELECT 1 FROM actor WHERE did = ?4 AND takedown_ref IS NULL AND deactivated_at IS NULL AND deleted_at IS NULL)",
-    )?
-    .execute(params![effect.root, effect.rev, aurora_atproto::syntax::Datetime::now().as_str(), did, effect.base])?;
-    if moved != 1 {
-        return Err(StoreError::Refused);
-    }
-    let last_seq = sequencer::append_all_sqlite(txn, std::mem::take(&mut effect.events))?;
-    Ok((released, last_seq))
-}
-
-/// The batch through the connection pool, in multi-row statements; the blobs that may have
-/// lost their last reference, and the last event's number.
-async fn store_pooled(
-    ctx: &AppContext,
-    did: &str,
-    effect: &mut NetEffect<'_>,
-) -> Result<(BTreeSet<String>, i64), StoreError> {
-    let txn = ctx.db.begin().await?;
-    super::insert_blocks(&txn, did, effect.blocks.iter().copied()).await?;
-    for chunk in effect.gone.chunks(IN_LIST) {
-        repo_block::Entity::delete_many()
-            .filter(repo_block::Column::Did.eq(did))
-            .filter(repo_block::Column::Cid.is_in(chunk.iter().cloned()))
-            .exec(&txn)
-            .await?;
-    }
-
-    let indexed: Vec<record::ActiveModel> = effect
-        .records
-        .iter()
-        .map(|row| record::ActiveModel {
-            uri: Set(row.uri.to_owned()),
-            cid: Set(row.cid.clone()),
-            did: Set(did.to_owned()),
-            collection: Set(row.collection.to_owned()),
-            rkey: Set(row.rkey.to_owned()),
-            rev: Set(row.rev.to_owned()),
-            indexed_at: Set(effect.now.clone()),
-            takedown_ref: Set(None),
-        })
-        .collect();
-    for chunk in indexed.chunks(CHUNK) {
-        record::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(record::Column::Uri)
-                    .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in effect.deleted.chunks(IN_LIST) {
-        record::Entity::delete_many().filter(record::Column::Uri.is_in(chunk.iter().copied())).exec(&txn).await?;
-    }
-
-    let mut released = std::mem::take(&mut effect.released);
-    released.extend(crate::blobs::refs::stored_for(&txn, &effect.stored_before).await?);
-    for chunk in effect.stored_before.chunks(IN_LIST) {
-        record_blob::Entity::delete_many()
-            .filter(record_blob::Column::RecordUri.is_in(chunk.iter().copied()))
-            .exec(&txn)
-            .await?;
-    }
-    let referencing: Vec<record_blob::ActiveModel> = effect
-        .references
-        .iter()
-        .map(|(uri, cid)| record_blob::ActiveModel {
-            blob_cid: Set(cid.clone()),
-            record_uri: Set((*uri).to_owned()),
-            did: Set(did.to_owned()),
-        })
-        .collect();
-    for chunk in referencing.chunks(CHUNK) {
-        record_blob::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in effect.claimed.chunks(IN_LIST) {
-        blob::Entity::update_many()
-            .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
-            .filter(blob::Column::Did.eq(did))
-            .filter(blob::Column::Cid.is_in(chunk.iter().cloned()))
-            .exec(&txn)
-            .await?;
-    }
-
-    let active = Query::select()
-        .expr(Expr::val(1))
-        .from(actor::Entity)
-        .and_where(Expr::col((actor::Entity, actor::Column::Did)).eq(did))
-        .and_where(Expr::col((actor::Entity, actor::Column::TakedownRef)).is_null())
-        .and_where(Expr::col((actor::Entity, actor::Column::DeactivatedAt)).is_null())
-        .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
+    let move_root = Query::update()
+        .table(repo_root::Entity)
+        .value(repo_root::Column::Cid, effect.root.as_str())
+        .value(repo_root::Column::Rev, effect.rev)
+        .value(repo_root::Column::IndexedAt, aurora_atproto::syntax::Datetime::now().as_str())
+        .and_where(Expr::col(repo_root::Column::Did).eq(did))
+        .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.as_str()))
+        .and_where(Expr::exists(crate::account::status::active(did)))
         .to_owned();
-    let moved = repo_root::Entity::update_many()
-        .col_expr(repo_root::Column::Cid, Expr::value(effect.root.as_str()))
-        .col_expr(repo_root::Column::Rev, Expr::value(effect.rev))
-        .col_expr(repo_root::Column::IndexedAt, Expr::value(aurora_atproto::syntax::Datetime::now().as_str()))
-        .filter(repo_root::Column::Did.eq(did))
-        .filter(repo_root::Column::Cid.eq(effect.base.as_str()))
-        .filter(Expr::exists(active))
-        .exec(&txn)
-        .await?;
-    if moved.rows_affected != 1 {
+    if backend.update(&move_root).await? != 1 {
         return Err(StoreError::Refused);
     }
-    let events = std::mem::take(&mut effect.events);
-    let count = events.len() as i64;
-    let first_seq = sequencer::append_all(&txn, events).await?;
-    txn.commit().await?;
-    Ok((released, first_seq + count - 1))
+    let last_seq = backend.append_events(std::mem::take(&mut effect.events)).await?;
+    Ok((released, last_seq))
 }

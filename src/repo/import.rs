@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::TransactionTrait;
 use tokio::sync::mpsc;
 
 use aurora_atproto::car::{walk_tree, CarError, CarLimits, Visit};
@@ -23,11 +23,13 @@ use aurora_atproto::syntax::Did;
 use aurora_xrpc::XrpcError;
 
 use super::staging::{StageError, StagedCar};
+use super::store::{self, Backend};
+use super::RecordKey;
 use crate::api::internal;
 use crate::blobs::refs;
 use crate::context::AppContext;
-use crate::db::entities::{record, record_blob, repo_block};
-use crate::sequencer::{self, AccountStatus};
+use crate::db::entities::{actor, record, record_blob};
+use crate::sequencer::{self, AccountStatus, NewEvent};
 
 /// The page cache of SQLite's writer connection during an import (negative: KiB).
 const IMPORT_CACHE_KIB: i64 = -512;
@@ -81,19 +83,19 @@ where
     };
     let rev = signed.rev.as_str().to_owned();
     let replacement = Replacement { did: did.to_owned(), rev, root: commit.data, data, staged };
+    let event = sequencer::sync_event(did, &signed).await.map_err(internal)?;
     match &ctx.sqlite_writer {
         Some(writer) => {
             // On the writer's own connection: other accounts' commits queue behind the import
             // instead of waiting for SQLite's write lock, which a large import holds for longer
             // than they would wait.
-            let event = sequencer::sync_event(did, &signed).await.map_err(internal)?;
             writer
                 .transaction(move |txn| replacement.store_sqlite(txn, event))
                 .await
                 .map_err(StoreFailure::into_xrpc)?;
             writer.synced().await;
         }
-        None => replacement.store_pooled(ctx, &signed).await?,
+        None => replacement.store_pooled(ctx, event).await?,
     }
     ctx.firehose.poke();
     Ok(records)
@@ -109,7 +111,7 @@ struct Replacement {
     staged: Arc<StagedCar>,
 }
 
-/// Why an import's transaction on SQLite's writer was rolled back.
+/// Why an import's transaction was rolled back.
 #[derive(Debug, thiserror::Error)]
 enum StoreFailure {
     #[error("the account may not import: {0:?}")]
@@ -117,7 +119,13 @@ enum StoreFailure {
     #[error(transparent)]
     Invalid(CarError),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Store(#[from] store::StoreError),
+}
+
+impl From<rusqlite::Error> for StoreFailure {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreFailure::Store(error.into())
+    }
 }
 
 impl StoreFailure {
@@ -125,134 +133,126 @@ impl StoreFailure {
         match self {
             StoreFailure::Refused(refused) => refused.into(),
             StoreFailure::Invalid(e) => XrpcError::invalid_request(format!("Repository does not verify: {e}")),
-            StoreFailure::Sqlite(e) => internal(e),
+            StoreFailure::Store(e) => internal(e),
         }
     }
 }
 
 impl Replacement {
-    /// The replacement as one transaction on SQLite's writer connection, appending `event` (the
-    /// `#sync`) when the account is active; the event's number, or 0.
-    fn store_sqlite(
-        self,
-        txn: &rusqlite::Transaction<'_>,
-        event: sequencer::NewEvent,
-    ) -> Result<((), i64), StoreFailure> {
-        use rusqlite::OptionalExtension;
-        let status = txn
-            .query_row(
-                "SELECT takedown_ref IS NOT NULL, deactivated_at IS NOT NULL FROM actor WHERE did = ?1 AND deleted_at IS NULL",
-                [self.did.as_str()],
-                |row| Ok(crate::account::status_of(row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        if let Err(refused) = crate::account::status::writable(status, true) {
-            return Err(StoreFailure::Refused(refused));
-        }
+    /// The replacement as one transaction on SQLite's writer connection, walking the tree there
+    /// and storing it a chunk at a time; the `#sync` event's number, or 0.
+    fn store_sqlite(self, txn: &rusqlite::Transaction<'_>, event: NewEvent) -> Result<((), i64), StoreFailure> {
+        let mut backend = store::Sqlite { txn };
+        let status = store::run_ready(self.begin(&mut backend))?;
         // A transaction this large would otherwise grow the connection's page cache past its
         // usual size; a small one spills to the log sooner. Restored afterwards.
         let cache: i64 = txn.query_row("PRAGMA cache_size", [], |row| row.get(0))?;
         txn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
-        let replaced = self.replace(txn, event, status);
-        txn.pragma_update(None, "cache_size", cache)?;
-        replaced
-    }
-
-    fn replace(
-        self,
-        txn: &rusqlite::Transaction<'_>,
-        event: sequencer::NewEvent,
-        status: Option<AccountStatus>,
-    ) -> Result<((), i64), StoreFailure> {
-        use rusqlite::params;
-        let did = self.did.as_str();
-        for table in ["repo_block", "record", "record_blob"] {
-            txn.execute(&format!("DELETE FROM {table} WHERE did = ?1"), [did])?;
-        }
-        let mut block = txn.prepare_cached(
-            "INSERT INTO repo_block (did, cid, rev, size, content) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        )?;
-        let mut record = txn.prepare_cached(
-            "INSERT INTO record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
-        )?;
-        let mut reference = txn.prepare_cached(
-            "INSERT INTO record_blob (blob_cid, record_uri, did) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )?;
         let now = crate::account::now();
+        let mut chunk = Chunk::default();
         // The database's own error, kept aside while the walk reports only that it stopped.
         let mut failed = None;
         let walked = walk_tree(
             self.root,
             |cid| self.staged.get(cid),
             |visit| {
-                let stored = match visit {
-                    Visit::Node { cid, bytes } => block
-                        .execute(params![did, cid.to_string(), self.rev, bytes.len() as i64, bytes.as_ref()])
-                        .map(|_| ()),
-                    Visit::Record { key, cid, bytes } => {
-                        let blobs = record_blobs(key, bytes)?;
-                        let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
-                        let cid = cid.to_string();
-                        block
-                            .execute(params![did, cid, self.rev, bytes.len() as i64, bytes.as_ref()])
-                            .and_then(|_| {
-                                record.execute(params![uri, cid, did, key.collection(), key.rkey(), self.rev, now])
-                            })
-                            .and_then(|_| {
-                                blobs.iter().try_for_each(|blob| reference.execute(params![blob, uri, did]).map(|_| ()))
-                            })
+                if chunk.add(visit)? {
+                    let full = std::mem::take(&mut chunk).items;
+                    if let Err(e) = store::run_ready(store_chunk(&mut backend, &self.did, &self.rev, &now, full)) {
+                        failed = Some(e);
+                        return Err(CarError::Io(std::io::Error::other("the database refused a row")));
                     }
-                };
-                stored.map_err(|e| {
-                    failed = Some(e);
-                    CarError::Io(std::io::Error::other("the database refused a row"))
-                })
+                }
+                Ok(())
             },
         );
         if let Some(e) = failed {
             return Err(e.into());
         }
         walked.map_err(StoreFailure::Invalid)?;
-        for (cid, bytes) in &self.data.new_blocks {
-            block.execute(params![did, cid.to_string(), self.rev, bytes.len() as i64, bytes.as_ref()])?;
-        }
-        txn.execute(
-            "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (did) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
-            params![did, self.data.cid.to_string(), self.rev, aurora_atproto::syntax::Datetime::now().as_str()],
-        )?;
-        let seq = match status {
-            Some(AccountStatus::Active) => sequencer::append_all_sqlite(txn, vec![event])?,
-            _ => 0,
-        };
+        store::run_ready(store_chunk(&mut backend, &self.did, &self.rev, &now, chunk.items))?;
+        let seq = store::run_ready(self.finish(&mut backend, status, event))?;
+        txn.pragma_update(None, "cache_size", cache)?;
         Ok(((), seq))
     }
 
     /// The replacement as one transaction through the connection pool (PostgreSQL), the tree
-    /// handed over in chunks.
-    async fn store_pooled(self, ctx: &AppContext, signed: &Commit) -> Result<(), XrpcError> {
-        let did = self.did.as_str();
+    /// walked on a blocking thread and handed over a chunk at a time.
+    async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), XrpcError> {
         let txn = ctx.db.begin().await.map_err(internal)?;
-        repo_block::Entity::delete_many().filter(repo_block::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
-        record::Entity::delete_many().filter(record::Column::Did.eq(did)).exec(&txn).await.map_err(internal)?;
-        record_blob::Entity::delete_many()
-            .filter(record_blob::Column::Did.eq(did))
-            .exec(&txn)
-            .await
-            .map_err(internal)?;
-        store_tree(&txn, did, &self.rev, self.staged, self.root).await?;
-        super::persist_commit(&txn, did, &self.data).await.map_err(internal)?;
-        let status =
-            crate::account::find(&txn, crate::account::Lookup::Did(did)).await.map_err(internal)?.map(|a| a.status());
-        if let Err(refused) = crate::account::status::writable(status, true) {
-            // Dropping the transaction rolls the import back.
-            return Err(refused.into());
+        let mut backend = store::Pooled { txn: &txn };
+        let status = self.begin(&mut backend).await.map_err(StoreFailure::into_xrpc)?;
+        let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
+        let (staged, root) = (self.staged.clone(), self.root);
+        let walker = tokio::task::spawn_blocking(move || {
+            let mut chunk = Chunk::default();
+            let walked = walk_tree(
+                root,
+                |cid| staged.get(cid),
+                |visit| {
+                    if chunk.add(visit)? {
+                        chunks
+                            .blocking_send(Ok(std::mem::take(&mut chunk).items))
+                            .map_err(|_| CarError::Io(std::io::Error::other("the import was abandoned")))?;
+                    }
+                    Ok(())
+                },
+            );
+            let _ = chunks.blocking_send(walked.map(|()| chunk.items));
+        });
+        let now = crate::account::now();
+        while let Some(chunk) = incoming.recv().await {
+            let chunk = chunk.map_err(|e| XrpcError::invalid_request(format!("Repository does not verify: {e}")))?;
+            store_chunk(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
         }
-        if status == Some(AccountStatus::Active) {
-            sequencer::sync(&txn, did, signed).await.map_err(internal)?;
-        }
+        walker.await.map_err(internal)?;
+        self.finish(&mut backend, status, event).await.map_err(StoreFailure::into_xrpc)?;
         txn.commit().await.map_err(internal)
+    }
+
+    /// Checks the account may import (a deactivated one may: it is moving here), then empties
+    /// its repository: blocks, record index and blob references. The account's status.
+    async fn begin<B: Backend>(&self, backend: &mut B) -> Result<Option<AccountStatus>, StoreFailure> {
+        let did = self.did.as_str();
+        let select = Query::select()
+            .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
+            .from(actor::Entity)
+            .and_where(Expr::col(actor::Column::Did).eq(did))
+            .and_where(Expr::col(actor::Column::DeletedAt).is_null())
+            .to_owned();
+        let rows = backend.select_texts(&select, 2).await?;
+        let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
+        crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
+        backend.delete(&super::blocks_of(did)).await?;
+        let records =
+            Query::delete().from_table(record::Entity).and_where(Expr::col(record::Column::Did).eq(did)).to_owned();
+        backend.delete(&records).await?;
+        let references = Query::delete()
+            .from_table(record_blob::Entity)
+            .and_where(Expr::col(record_blob::Column::Did).eq(did))
+            .to_owned();
+        backend.delete(&references).await?;
+        Ok(status)
+    }
+
+    /// Stores the commit signed here and makes it the root; appends the `#sync` event if the
+    /// account is active. The event's number, or 0.
+    async fn finish<B: Backend>(
+        &self,
+        backend: &mut B,
+        status: Option<AccountStatus>,
+        event: NewEvent,
+    ) -> Result<i64, StoreFailure> {
+        let did = self.did.as_str();
+        let blocks =
+            self.data.new_blocks.iter().map(|(cid, bytes)| super::block_row(did, cid, bytes, &self.rev)).collect();
+        backend.insert(&super::block_insert(), blocks).await?;
+        let root = super::root_row(did, &self.data.cid.to_string(), &self.rev);
+        backend.insert(&super::root_upsert(), vec![root]).await?;
+        Ok(match status {
+            Some(AccountStatus::Active) => backend.append_events(vec![event]).await?,
+            _ => 0,
+        })
     }
 }
 
@@ -301,102 +301,56 @@ enum Item {
     Record { key: MstKey, cid: Cid, blobs: BTreeSet<String> },
 }
 
-/// Stores the verified tree under `root` — its nodes, its records and their index and blob
-/// references — walking it once more on a blocking thread that hands the transaction a chunk at
-/// a time.
-async fn store_tree(
-    txn: &DatabaseTransaction,
-    did: &str,
-    rev: &str,
-    staged: Arc<StagedCar>,
-    root: Cid,
-) -> Result<(), XrpcError> {
-    let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
-    let walker = tokio::task::spawn_blocking(move || {
-        let mut chunk = Vec::new();
-        let mut bytes = 0;
-        let walked = walk_tree(
-            root,
-            |cid| staged.get(cid),
-            |visit| {
-                match visit {
-                    Visit::Node { cid, bytes: block } => {
-                        bytes += block.len();
-                        chunk.push(Item::Block(*cid, block.clone()));
-                    }
-                    Visit::Record { key, cid, bytes: block } => {
-                        bytes += block.len();
-                        let blobs = record_blobs(key, block)?;
-                        chunk.push(Item::Block(*cid, block.clone()));
-                        chunk.push(Item::Record { key: key.clone(), cid: *cid, blobs });
-                    }
-                }
-                if chunk.len() >= CHUNK_ITEMS || bytes >= CHUNK_BYTES {
-                    bytes = 0;
-                    chunks
-                        .blocking_send(Ok(std::mem::take(&mut chunk)))
-                        .map_err(|_| CarError::Io(std::io::Error::other("the import was abandoned")))?;
-                }
-                Ok(())
-            },
-        );
-        let last = walked.map(|()| chunk);
-        let _ = chunks.blocking_send(last);
-    });
-    let now = crate::account::now();
-    while let Some(chunk) = incoming.recv().await {
-        let chunk = chunk.map_err(|e| XrpcError::invalid_request(format!("Repository does not verify: {e}")))?;
-        store_chunk(txn, did, rev, &now, chunk).await.map_err(internal)?;
-    }
-    walker.await.map_err(internal)
+/// Items gathered from the walk until there are enough for one round of statements.
+#[derive(Default)]
+struct Chunk {
+    items: Vec<Item>,
+    bytes: usize,
 }
 
-async fn store_chunk(
-    txn: &DatabaseTransaction,
+impl Chunk {
+    /// Adds what the walk visited (checking that a record is valid data); whether the chunk is
+    /// now full.
+    fn add(&mut self, visit: Visit<'_>) -> Result<bool, CarError> {
+        match visit {
+            Visit::Node { cid, bytes } => {
+                self.bytes += bytes.len();
+                self.items.push(Item::Block(*cid, bytes.clone()));
+            }
+            Visit::Record { key, cid, bytes } => {
+                self.bytes += bytes.len();
+                let blobs = record_blobs(key, bytes)?;
+                self.items.push(Item::Block(*cid, bytes.clone()));
+                self.items.push(Item::Record { key: key.clone(), cid: *cid, blobs });
+            }
+        }
+        Ok(self.items.len() >= CHUNK_ITEMS || self.bytes >= CHUNK_BYTES)
+    }
+}
+
+/// Stores one chunk of the tree: its blocks, its records' index rows and blob references.
+async fn store_chunk<B: Backend>(
+    backend: &mut B,
     did: &str,
     rev: &str,
     now: &str,
     chunk: Vec<Item>,
-) -> Result<(), sea_orm::DbErr> {
-    let blocks = chunk.iter().filter_map(|item| match item {
-        Item::Block(cid, bytes) => Some((cid, bytes, rev)),
-        Item::Record { .. } => None,
-    });
-    super::insert_blocks(txn, did, blocks).await?;
-    let mut rows = Vec::new();
+) -> Result<(), store::StoreError> {
+    let mut blocks = Vec::new();
+    let mut records = Vec::new();
     let mut references = Vec::new();
     for item in chunk {
-        let Item::Record { key, cid, blobs } = item else { continue };
-        let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
-        references.extend(blobs.into_iter().map(|blob| record_blob::ActiveModel {
-            blob_cid: Set(blob),
-            record_uri: Set(uri.clone()),
-            did: Set(did.to_owned()),
-        }));
-        rows.push(record::ActiveModel {
-            uri: Set(uri),
-            cid: Set(cid.to_string()),
-            did: Set(did.to_owned()),
-            collection: Set(key.collection().to_owned()),
-            rkey: Set(key.rkey().to_owned()),
-            rev: Set(rev.to_owned()),
-            indexed_at: Set(now.to_owned()),
-            takedown_ref: Set(None),
-        });
+        match item {
+            Item::Block(cid, bytes) => blocks.push(super::block_row(did, &cid, &bytes, rev)),
+            Item::Record { key, cid, blobs } => {
+                let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
+                references.extend(blobs.iter().map(|blob| super::blob_reference_row(did, &uri, blob)));
+                let at = RecordKey { uri: &uri, collection: key.collection(), rkey: key.rkey() };
+                records.push(super::record_row(did, &at, &cid.to_string(), rev, now));
+            }
+        }
     }
-    // Few enough parameters per statement for either database.
-    for part in rows.chunks(100) {
-        record::Entity::insert_many(part.to_vec()).exec_without_returning(txn).await?;
-    }
-    for part in references.chunks(100) {
-        record_blob::Entity::insert_many(part.to_vec())
-            .on_conflict(
-                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
+    backend.insert(&super::block_insert(), blocks).await?;
+    backend.insert(&super::record_insert(), records).await?;
+    backend.insert(&super::blob_reference_insert(), references).await
 }

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use cid::Cid;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{DeleteStatement, Expr, InsertStatement, OnConflict, Query, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 mod batch;
 mod error;
@@ -12,6 +12,7 @@ pub mod import;
 mod prepare;
 pub mod records;
 mod staging;
+pub(crate) mod store;
 pub mod writer;
 
 use aurora_atproto::blockstore::{BlockMap, BlockStore, BlockStoreError};
@@ -69,64 +70,126 @@ impl<C: ConnectionTrait + Sync> BlockStore for SqlBlockStore<'_, C> {
     }
 }
 
-/// Writes a commit: its new blocks, the removal of blocks it no longer needs, and the new root.
-/// Call inside the transaction that also sequences the commit's event.
-pub async fn persist_commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<(), DbErr> {
-    let rev = commit.commit.rev.as_str().to_owned();
-    insert_blocks(conn, did, commit.new_blocks.iter().map(|(cid, bytes)| (cid, bytes, rev.as_str()))).await?;
-    let removed: Vec<String> =
-        commit.removed_blocks.iter().filter(|cid| !commit.new_blocks.contains_key(cid)).map(Cid::to_string).collect();
-    for chunk in removed.chunks(500) {
-        repo_block::Entity::delete_many()
-            .filter(repo_block::Column::Did.eq(did))
-            .filter(repo_block::Column::Cid.is_in(chunk.iter().cloned()))
-            .exec(conn)
-            .await?;
-    }
-    let root = repo_root::ActiveModel {
-        did: Set(did.to_owned()),
-        cid: Set(commit.cid.to_string()),
-        rev: Set(rev),
-        indexed_at: Set(aurora_atproto::syntax::Datetime::now().as_str().to_owned()),
-    };
-    repo_root::Entity::insert(root)
+/// Writes a commit through `backend`: its new blocks, the removal of blocks it no longer needs,
+/// and the new root. Call inside the transaction that also sequences the commit's event.
+pub(crate) async fn persist_commit<B: store::Backend>(
+    backend: &mut B,
+    did: &str,
+    commit: &CommitData,
+) -> Result<(), store::StoreError> {
+    let rev = commit.commit.rev.as_str();
+    let blocks = commit.new_blocks.iter().map(|(cid, bytes)| block_row(did, cid, bytes, rev)).collect();
+    backend.insert(&block_insert(), blocks).await?;
+    let removed = commit
+        .removed_blocks
+        .iter()
+        .filter(|cid| !commit.new_blocks.contains_key(cid))
+        .map(|cid| Value::from(cid.to_string()))
+        .collect();
+    backend.delete_each(&blocks_of(did), repo_block::Column::Cid, removed).await?;
+    backend.insert(&root_upsert(), vec![root_row(did, &commit.cid.to_string(), rev)]).await
+}
+
+/// The statement that stores repository blocks (a block already stored stays as it is); rows
+/// come from [`block_row`].
+pub(crate) fn block_insert() -> InsertStatement {
+    Query::insert()
+        .into_table(repo_block::Entity)
+        .columns([
+            repo_block::Column::Did,
+            repo_block::Column::Cid,
+            repo_block::Column::Rev,
+            repo_block::Column::Size,
+            repo_block::Column::Content,
+        ])
+        .on_conflict(OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned())
+        .to_owned()
+}
+
+/// A block of `did`, written by the commit of `rev`, for [`block_insert`].
+pub(crate) fn block_row(did: &str, cid: &Cid, bytes: &Bytes, rev: &str) -> Vec<Value> {
+    vec![did.into(), cid.to_string().into(), rev.into(), (bytes.len() as i32).into(), bytes.to_vec().into()]
+}
+
+/// Deletes blocks of `did` (narrowed further by the caller).
+pub(crate) fn blocks_of(did: &str) -> DeleteStatement {
+    Query::delete().from_table(repo_block::Entity).and_where(Expr::col(repo_block::Column::Did).eq(did)).to_owned()
+}
+
+/// Where a record is in its repository.
+pub(crate) struct RecordKey<'a> {
+    pub uri: &'a str,
+    pub collection: &'a str,
+    pub rkey: &'a str,
+}
+
+/// The statement that adds records to the index; rows come from [`record_row`].
+pub(crate) fn record_insert() -> InsertStatement {
+    use crate::db::entities::record;
+    Query::insert()
+        .into_table(record::Entity)
+        .columns([
+            record::Column::Uri,
+            record::Column::Cid,
+            record::Column::Did,
+            record::Column::Collection,
+            record::Column::Rkey,
+            record::Column::Rev,
+            record::Column::IndexedAt,
+            record::Column::TakedownRef,
+        ])
+        .to_owned()
+}
+
+/// A record of `did` at `key`, as of `rev`, for [`record_insert`].
+pub(crate) fn record_row(did: &str, key: &RecordKey<'_>, cid: &str, rev: &str, indexed_at: &str) -> Vec<Value> {
+    vec![
+        key.uri.into(),
+        cid.into(),
+        did.into(),
+        key.collection.into(),
+        key.rkey.into(),
+        rev.into(),
+        indexed_at.into(),
+        Option::<String>::None.into(),
+    ]
+}
+
+/// The statement that records which blobs a record references; rows come from
+/// [`blob_reference_row`].
+pub(crate) fn blob_reference_insert() -> InsertStatement {
+    use crate::db::entities::record_blob;
+    Query::insert()
+        .into_table(record_blob::Entity)
+        .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+        .on_conflict(
+            OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri]).do_nothing().to_owned(),
+        )
+        .to_owned()
+}
+
+/// Record `uri` of `did` references blob `cid`, for [`blob_reference_insert`].
+pub(crate) fn blob_reference_row(did: &str, uri: &str, cid: &str) -> Vec<Value> {
+    vec![cid.into(), uri.into(), did.into()]
+}
+
+/// The statement that makes a commit the repository's root, whatever it was; rows come from
+/// [`root_row`].
+pub(crate) fn root_upsert() -> InsertStatement {
+    Query::insert()
+        .into_table(repo_root::Entity)
+        .columns([repo_root::Column::Did, repo_root::Column::Cid, repo_root::Column::Rev, repo_root::Column::IndexedAt])
         .on_conflict(
             OnConflict::column(repo_root::Column::Did)
                 .update_columns([repo_root::Column::Cid, repo_root::Column::Rev, repo_root::Column::IndexedAt])
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+        .to_owned()
 }
 
-/// Stores blocks of `did`, each with the rev of the commit that wrote it; a block already
-/// stored stays as it is.
-pub(crate) async fn insert_blocks<'a, C: ConnectionTrait>(
-    conn: &C,
-    did: &str,
-    blocks: impl IntoIterator<Item = (&'a Cid, &'a Bytes, &'a str)>,
-) -> Result<(), DbErr> {
-    let rows: Vec<repo_block::ActiveModel> = blocks
-        .into_iter()
-        .map(|(cid, bytes, rev)| repo_block::ActiveModel {
-            did: Set(did.to_owned()),
-            cid: Set(cid.to_string()),
-            rev: Set(rev.to_owned()),
-            size: Set(bytes.len() as i32),
-            content: Set(bytes.to_vec()),
-        })
-        .collect();
-    // Few enough parameters per statement for either database.
-    for chunk in rows.chunks(100) {
-        repo_block::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned(),
-            )
-            .exec_without_returning(conn)
-            .await?;
-    }
-    Ok(())
+/// `did`'s root is now commit `cid` of `rev`, for [`root_upsert`].
+pub(crate) fn root_row(did: &str, cid: &str, rev: &str) -> Vec<Value> {
+    vec![did.into(), cid.into(), rev.into(), aurora_atproto::syntax::Datetime::now().as_str().into()]
 }
 
 /// The current commit of a repository.
@@ -154,59 +217,4 @@ pub async fn current_commit<C: ConnectionTrait + Sync>(
 pub async fn block_count<C: ConnectionTrait>(conn: &C, did: &str) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     repo_block::Entity::find().filter(repo_block::Column::Did.eq(did)).count(conn).await
-}
-
-/// A record as the index knows it.
-pub struct IndexedRecord<'a> {
-    pub did: &'a str,
-    pub uri: &'a str,
-    pub collection: &'a str,
-    pub rkey: &'a str,
-    pub cid: &'a Cid,
-    pub rev: &'a str,
-    pub indexed_at: &'a str,
-}
-
-/// Adds a record to the index, or points an existing entry at its new version.
-pub async fn index_record<C: ConnectionTrait>(conn: &C, r: IndexedRecord<'_>) -> Result<(), DbErr> {
-    use crate::db::entities::record;
-    record::Entity::insert(record::ActiveModel {
-        uri: Set(r.uri.to_owned()),
-        cid: Set(r.cid.to_string()),
-        did: Set(r.did.to_owned()),
-        collection: Set(r.collection.to_owned()),
-        rkey: Set(r.rkey.to_owned()),
-        rev: Set(r.rev.to_owned()),
-        indexed_at: Set(r.indexed_at.to_owned()),
-        takedown_ref: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(record::Column::Uri)
-            .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Records that `uri` references blob `blob_cid`.
-pub async fn add_blob_reference<C: ConnectionTrait>(
-    conn: &C,
-    did: &str,
-    uri: &str,
-    blob_cid: &str,
-) -> Result<(), DbErr> {
-    use crate::db::entities::record_blob;
-    record_blob::Entity::insert(record_blob::ActiveModel {
-        blob_cid: Set(blob_cid.to_owned()),
-        record_uri: Set(uri.to_owned()),
-        did: Set(did.to_owned()),
-    })
-    .on_conflict(
-        OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri]).do_nothing().to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await
-    .map(|_| ())
 }

@@ -3,6 +3,7 @@
 //! data. Events are stored as their DAG-CBOR body; the sequence number is the row's key.
 
 use cid::Cid;
+use sea_orm::sea_query::{InsertStatement, Query, Value};
 use sea_orm::{ConnectionTrait, DbErr, Set};
 use serde::Serialize;
 
@@ -127,16 +128,26 @@ pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> 
     Ok(first.unwrap_or(last - count + 1))
 }
 
-/// [`append_all`] inside a transaction of SQLite's writer connection (`AUTOINCREMENT` numbers
-/// the rows, in commit order); the last number.
-pub(crate) fn append_all_sqlite(txn: &rusqlite::Transaction<'_>, events: Vec<NewEvent>) -> rusqlite::Result<i64> {
-    let mut insert = txn.prepare_cached(
-        "INSERT INTO repo_seq (did, event_type, event, invalidated, sequenced_at) VALUES (?1, ?2, ?3, FALSE, ?4)",
-    )?;
-    for event in events {
-        insert.execute(rusqlite::params![event.did, event.kind, event.body, event.time])?;
+/// The statement that appends events without numbering them (SQLite's `AUTOINCREMENT` numbers
+/// them); [`NewEvent::into_row`] gives each event's values, in its column order.
+pub(crate) fn insert_statement() -> InsertStatement {
+    Query::insert()
+        .into_table(repo_seq::Entity)
+        .columns([
+            repo_seq::Column::Did,
+            repo_seq::Column::EventType,
+            repo_seq::Column::Event,
+            repo_seq::Column::Invalidated,
+            repo_seq::Column::SequencedAt,
+        ])
+        .to_owned()
+}
+
+impl NewEvent {
+    /// The event's values for [`insert_statement`].
+    pub(crate) fn into_row(self) -> Vec<Value> {
+        vec![self.did.into(), self.kind.into(), self.body.into(), false.into(), self.time.into()]
     }
-    Ok(txn.last_insert_rowid())
 }
 
 /// `#identity`: the account's handle or DID document may have changed.

@@ -1,0 +1,250 @@
+//! Where a repository write's statements run: SQLite's writer connection (rusqlite, on its own
+//! thread) or a transaction from the pool (PostgreSQL, or SQLite when the server has no writer
+//! connection, as in a few tests). The statements themselves are built once, by the callers,
+//! from the entities with sea-query, so both backends follow the schema; a backend only decides
+//! how to run rows: SQLite one cached prepared statement bound row by row (each statement is a
+//! function call there), the pool multi-row statements in chunks (each statement is a round
+//! trip there).
+
+use std::future::Future;
+
+use sea_orm::sea_query::{
+    DeleteStatement, Expr, InsertStatement, IntoColumnRef, SelectStatement, SimpleExpr, SqliteQueryBuilder,
+    UpdateStatement, Value,
+};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_query_rusqlite::{RusqliteBinder, RusqliteValue, RusqliteValues};
+
+use crate::sequencer::NewEvent;
+
+/// Rows per multi-row statement through the pool: few enough parameters for either database.
+const CHUNK: usize = 100;
+/// Values per `IN (…)` list through the pool.
+const IN_LIST: usize = 500;
+
+/// A failure of either backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a statement on SQLite's writer connection had to wait, which it never should")]
+    NotReady,
+}
+
+/// Runs the statements of a repository write inside one transaction.
+pub(crate) trait Backend {
+    /// Inserts `rows` (values in the order of `insert`'s columns, which has no values yet).
+    fn insert(
+        &mut self,
+        insert: &InsertStatement,
+        rows: Vec<Vec<Value>>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Runs `delete` once for each of `keys`, narrowed to rows whose `column` is that key.
+    fn delete_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        delete: &DeleteStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Runs `update` once for each of `keys`, narrowed to rows whose `column` is that key.
+    fn update_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        update: &UpdateStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Runs an update; how many rows it changed.
+    fn update(&mut self, update: &UpdateStatement) -> impl Future<Output = Result<u64, StoreError>>;
+    /// Runs a delete; how many rows it removed.
+    fn delete(&mut self, delete: &DeleteStatement) -> impl Future<Output = Result<u64, StoreError>>;
+    /// The first column of every row `select` finds, as text.
+    fn select_text(&mut self, select: &SelectStatement) -> impl Future<Output = Result<Vec<String>, StoreError>>;
+    /// Every column of every row `select` finds, as text or null.
+    fn select_texts(
+        &mut self,
+        select: &SelectStatement,
+        columns: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, StoreError>>;
+    /// Appends events with consecutive numbers in commit order; the last one's number.
+    fn append_events(&mut self, events: Vec<NewEvent>) -> impl Future<Output = Result<i64, StoreError>>;
+}
+
+/// SQLite's writer connection, inside a transaction on its thread. Its futures never wait:
+/// [`run_ready`] drives them there.
+pub(crate) struct Sqlite<'t, 'c> {
+    pub txn: &'t rusqlite::Transaction<'c>,
+}
+
+/// Drives a future that never waits (one of [`Sqlite`]'s), on the calling thread.
+pub(crate) fn run_ready<T, E: From<StoreError>>(future: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(StoreError::NotReady.into()),
+    }
+}
+
+impl Sqlite<'_, '_> {
+    fn run(&self, (sql, values): (String, RusqliteValues)) -> Result<u64, StoreError> {
+        let mut statement = self.txn.prepare_cached(&sql)?;
+        Ok(statement.execute(&*values.as_params())? as u64)
+    }
+}
+
+impl Backend for Sqlite<'_, '_> {
+    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        let Some(first) = rows.first() else { return Ok(()) };
+        // Every row binds the same one-row statement.
+        let first = first.iter().cloned().map(SimpleExpr::Value);
+        let (sql, _) = insert.clone().values_panic(first).build_rusqlite(SqliteQueryBuilder);
+        let mut statement = self.txn.prepare_cached(&sql)?;
+        for row in rows {
+            let values = RusqliteValues(row.into_iter().map(RusqliteValue).collect());
+            statement.execute(&*values.as_params())?;
+        }
+        Ok(())
+    }
+
+    async fn delete_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        delete: &DeleteStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> Result<(), StoreError> {
+        for key in keys {
+            self.run(delete.clone().and_where(Expr::col(column.clone()).eq(key)).build_rusqlite(SqliteQueryBuilder))?;
+        }
+        Ok(())
+    }
+
+    async fn update_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        update: &UpdateStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> Result<(), StoreError> {
+        for key in keys {
+            self.run(update.clone().and_where(Expr::col(column.clone()).eq(key)).build_rusqlite(SqliteQueryBuilder))?;
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, update: &UpdateStatement) -> Result<u64, StoreError> {
+        self.run(update.build_rusqlite(SqliteQueryBuilder))
+    }
+
+    async fn delete(&mut self, delete: &DeleteStatement) -> Result<u64, StoreError> {
+        self.run(delete.build_rusqlite(SqliteQueryBuilder))
+    }
+
+    async fn select_text(&mut self, select: &SelectStatement) -> Result<Vec<String>, StoreError> {
+        let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
+        let mut statement = self.txn.prepare_cached(&sql)?;
+        let rows = statement.query_map(&*values.as_params(), |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn select_texts(
+        &mut self,
+        select: &SelectStatement,
+        columns: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
+        let mut statement = self.txn.prepare_cached(&sql)?;
+        let rows = statement.query_map(&*values.as_params(), |row| (0..columns).map(|i| row.get(i)).collect())?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
+        // SQLite numbers the rows itself: one writer at a time, AUTOINCREMENT in commit order.
+        self.insert(&crate::sequencer::insert_statement(), events.into_iter().map(NewEvent::into_row).collect())
+            .await?;
+        Ok(self.txn.last_insert_rowid())
+    }
+}
+
+/// A transaction from the pool.
+pub(crate) struct Pooled<'t> {
+    pub txn: &'t DatabaseTransaction,
+}
+
+impl Pooled<'_> {
+    fn backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn run(&self, statement: Statement) -> Result<u64, StoreError> {
+        Ok(self.txn.execute(statement).await?.rows_affected())
+    }
+}
+
+impl Backend for Pooled<'_> {
+    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut statement = insert.clone();
+            for row in rows.by_ref().take(CHUNK) {
+                statement.values_panic(row.into_iter().map(SimpleExpr::Value));
+            }
+            self.run(self.backend().build(&statement)).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        delete: &DeleteStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> Result<(), StoreError> {
+        for chunk in keys.chunks(IN_LIST) {
+            let statement = delete.clone().and_where(Expr::col(column.clone()).is_in(chunk.iter().cloned())).to_owned();
+            self.run(self.backend().build(&statement)).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_each<C: IntoColumnRef + Clone>(
+        &mut self,
+        update: &UpdateStatement,
+        column: C,
+        keys: Vec<Value>,
+    ) -> Result<(), StoreError> {
+        for chunk in keys.chunks(IN_LIST) {
+            let statement = update.clone().and_where(Expr::col(column.clone()).is_in(chunk.iter().cloned())).to_owned();
+            self.run(self.backend().build(&statement)).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, update: &UpdateStatement) -> Result<u64, StoreError> {
+        self.run(self.backend().build(update)).await
+    }
+
+    async fn delete(&mut self, delete: &DeleteStatement) -> Result<u64, StoreError> {
+        self.run(self.backend().build(delete)).await
+    }
+
+    async fn select_text(&mut self, select: &SelectStatement) -> Result<Vec<String>, StoreError> {
+        let rows = self.txn.query_all(self.backend().build(select)).await?;
+        Ok(rows.iter().map(|row| row.try_get_by_index::<String>(0)).collect::<Result<_, _>>()?)
+    }
+
+    async fn select_texts(
+        &mut self,
+        select: &SelectStatement,
+        columns: usize,
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let rows = self.txn.query_all(self.backend().build(select)).await?;
+        let row = |row: &sea_orm::QueryResult| (0..columns).map(|i| row.try_get_by_index(i)).collect();
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
+        let count = events.len() as i64;
+        Ok(crate::sequencer::append_all(self.txn, events).await? + count - 1)
+    }
+}
