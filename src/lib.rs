@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod conformance;
 pub mod context;
 pub mod crawl;
 pub mod db;

@@ -36,6 +36,11 @@ fn tune_allocator() {}
 fn main() -> ExitCode {
     let started = Instant::now();
     tune_allocator();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The conformance tools need no configuration: they read files and the built-in lexicons.
+    if let Some(code) = conformance(&args) {
+        return code;
+    }
     if let Some(path) = std::env::var_os("AURORA_ENV_FILE") {
         if let Err(e) = config::load_env_file(std::path::Path::new(&path)) {
             eprintln!("aurora-locus: configuration error: {e}");
@@ -57,7 +62,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         None | Some("serve") => runtime.block_on(run(config, started)),
         Some("send-test-mail") => match args.get(1) {
@@ -86,11 +90,51 @@ fn main() -> ExitCode {
     }
 }
 
+/// `lexicon validate` and `repo verify`, if that is what was asked for.
+fn conformance(args: &[String]) -> Option<ExitCode> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match words.as_slice() {
+        ["lexicon", "validate", target, file] => std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {file}: {e}"))
+            .and_then(|json| aurora_locus::conformance::validate_lexicon(target, &json).map_err(|e| e.to_string()))
+            .map(|what| format!("{file}: {what}")),
+        ["lexicon", "validate", ..] => Err("usage: aurora-locus lexicon validate <nsid>[#def] <file.json>".into()),
+        ["repo", "verify", file, rest @ ..] => {
+            let key = match rest {
+                [] => Ok(None),
+                ["--key", key] => Ok(Some(*key)),
+                _ => Err("usage: aurora-locus repo verify <file.car> [--key <did:key>]".to_owned()),
+            };
+            key.and_then(|key| {
+                let car = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+                let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+                runtime.block_on(aurora_locus::conformance::verify_repo(&car, key)).map_err(|e| e.to_string())
+            })
+        }
+        ["repo", ..] => Err("usage: aurora-locus repo verify <file.car> [--key <did:key>]".into()),
+        _ => return None,
+    };
+    Some(match outcome {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            eprintln!("{problem}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
 const USAGE: &str = "usage: aurora-locus [serve]                 run the server (the default)
        aurora-locus send-test-mail <address>  send a test mail and print the mail server's answer
        aurora-locus relays                    each configured relay's last answer to requestCrawl, and the head seq
        aurora-locus deleted-accounts          deleted accounts still restorable, and when each will be purged
-       aurora-locus restore-account <did>     bring back a deleted account before it is purged";
+       aurora-locus restore-account <did>     bring back a deleted account before it is purged
+       aurora-locus lexicon validate <nsid>[#def] <file.json>
+                                              check a record (or #input, #output, #params, a named def) against its lexicon
+       aurora-locus repo verify <file.car> [--key <did:key>]
+                                              check an exported repository: blocks, tree, records, signature";
 
 /// Sends one mail through the configured transport and prints the server's exact answer, so an
 /// operator can check PDS_EMAIL_SMTP_URL without signing anyone up.

@@ -113,3 +113,28 @@ fn the_relays_command_reports_each_relay_and_the_head_seq() {
     assert!(stdout.contains("firehose head seq: 0"), "{stdout}");
     assert!(stdout.contains("https://relay.example.com: never asked yet"), "{stdout}");
 }
+
+#[test]
+fn lexicon_validate_says_what_is_valid_and_where_an_invalid_value_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"{"$type":"app.bsky.feed.post","text":"hi","createdAt":"2024-01-01T00:00:00.000Z"}"#)
+        .expect("write");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"$type":"app.bsky.feed.post","text":"hi","createdAt":"2024-01-01T00:00:00.000Z","langs":["not a language tag!"]}"#)
+        .expect("write");
+    // No configuration needed: an empty environment and no data directory.
+    let run = |file: &std::path::Path| {
+        binary().env_clear().args(["lexicon", "validate", "app.bsky.feed.post"]).arg(file).output().expect("run")
+    };
+    let output = run(&good);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("a valid app.bsky.feed.post record"));
+    let output = run(&bad);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Record/langs/0"), "the failing value's path: {stderr}");
+    let output = binary().env_clear().args(["repo", "verify"]).arg(&bad).output().expect("run");
+    assert!(!output.status.success(), "a JSON file is no CAR");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid CAR"));
+}
