@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod emit;
+pub mod formats;
 pub mod ir;
 pub mod names;
 pub mod openapi;

@@ -85,7 +85,11 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
     for doc in catalog.docs() {
         for (name, def) in &doc.defs {
             let schema = match def {
-                Def::Record(r) => object_schema(r.record.object(), &doc.id),
+                Def::Record(r) => {
+                    let mut schema = object_schema(r.record.object(), &doc.id);
+                    schema["properties"]["$type"] = json!({ "type": "string", "const": doc.id });
+                    schema
+                }
                 Def::Token(t) => {
                     json!({ "type": "string", "const": lex::DefRef { nsid: &doc.id, name, def }.type_name(), "description": t.description })
                 }
@@ -101,32 +105,43 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             schemas.insert(schema_name(&doc.id, name), schema);
         }
     }
+    let mut cid = json!({ "type": "string", "format": "cid" });
+    crate::formats::apply("cid", &mut cid);
     schemas.insert(
         "Blob".into(),
         json!({
-            "type": "object",
-            "description": "A reference to a blob: its CID, MIME type and size.",
-            "required": ["$type", "ref", "mimeType", "size"],
-            "properties": {
-                "$type": { "type": "string", "const": "blob" },
-                "ref": { "$ref": "#/components/schemas/CidLink" },
-                "mimeType": { "type": "string" },
-                "size": { "type": "integer" }
-            }
+            "description": "A reference to a blob: its CID, MIME type and size; or, in old repositories, the legacy form with a CID string and a MIME type.",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["$type", "ref", "mimeType", "size"],
+                    "properties": {
+                        "$type": { "type": "string", "const": "blob" },
+                        "ref": { "$ref": "#/components/schemas/CidLink" },
+                        "mimeType": { "type": "string" },
+                        "size": { "type": "integer", "minimum": 0 }
+                    }
+                },
+                {
+                    "type": "object",
+                    "required": ["cid", "mimeType"],
+                    "properties": { "cid": cid, "mimeType": { "type": "string" } }
+                }
+            ]
         }),
     );
     schemas.insert(
         "CidLink".into(),
         json!({
-            "type": "object", "required": ["$link"],
-            "properties": { "$link": { "type": "string", "format": "cid" } }
+            "type": "object", "required": ["$link"], "additionalProperties": false,
+            "properties": { "$link": cid }
         }),
     );
     schemas.insert(
         "Bytes".into(),
         json!({
-            "type": "object", "required": ["$bytes"],
-            "properties": { "$bytes": { "type": "string", "contentEncoding": "base64" } }
+            "type": "object", "required": ["$bytes"], "additionalProperties": false,
+            "properties": { "$bytes": { "type": "string", "contentEncoding": "base64", "pattern": "^[A-Za-z0-9+/]*={0,2}$" } }
         }),
     );
     schemas.insert(
@@ -147,6 +162,10 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             "license": { "name": "MIT OR Apache-2.0" }
         },
         "tags": tags,
+        "x-lexicon-rules-beyond-json-schema": crate::formats::LIMITS
+            .iter()
+            .map(|(rule, why)| json!({ "rule": rule, "why": why }))
+            .collect::<Vec<_>>(),
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -190,6 +209,16 @@ fn error_response(description: &str, names: &[&str]) -> Value {
             }
         } } }
     })
+}
+
+/// The `$type` a union member carries: `nsid` for a main definition, `nsid#name` otherwise.
+fn union_type(reference: &str, context: &str) -> String {
+    let (nsid, name) = lex::catalog_split_ref(reference, context);
+    if name == "main" {
+        nsid.to_owned()
+    } else {
+        format!("{nsid}#{name}")
+    }
 }
 
 /// OpenAPI component names may not contain `#`.
@@ -287,13 +316,21 @@ fn field_schema(field: &Field, context: &str) -> Value {
         }
         Field::String(st) => {
             let mut s = json!({ "type": "string" });
-            if let Some(f) = &st.format {
-                s["format"] = json!(if f == "datetime" { "date-time" } else { f.as_str() });
+            // Lexicon lengths count UTF-8 bytes, JSON Schema's characters (1 to 4 bytes each):
+            // the character bounds that hold whatever the characters are, and the exact ones.
+            if let Some(max) = st.max_length {
+                s["maxLength"] = json!(max);
+                s["x-maxBytes"] = json!(max);
             }
-            for (key, value) in [("minLength", st.min_length), ("maxLength", st.max_length)] {
-                if let Some(v) = value {
-                    s[key] = json!(v);
-                }
+            if let Some(min) = st.min_length {
+                s["minLength"] = json!(min.div_ceil(4));
+                s["x-minBytes"] = json!(min);
+            }
+            if let Some(f) = &st.format {
+                // The lexicon's own format names: JSON Schema knows none of them (not even
+                // datetime, whose RFC 3339 is laxer), so the pattern carries the rule.
+                s["format"] = json!(f);
+                crate::formats::apply(f, &mut s);
             }
             for (key, value) in [("x-minGraphemes", st.min_graphemes), ("x-maxGraphemes", st.max_graphemes)] {
                 if let Some(v) = value {
@@ -317,8 +354,10 @@ fn field_schema(field: &Field, context: &str) -> Value {
         }
         Field::Bytes(b) => {
             let mut s = json!({ "$ref": "#/components/schemas/Bytes" });
-            if let Some(v) = b.max_length {
-                s["x-maxLength"] = json!(v);
+            for (key, value) in [("x-minLength", b.min_length), ("x-maxLength", b.max_length)] {
+                if let Some(v) = value {
+                    s[key] = json!(v);
+                }
             }
             s
         }
@@ -333,7 +372,15 @@ fn field_schema(field: &Field, context: &str) -> Value {
             }
             s
         }
-        Field::Unknown(_) => json!({ "type": "object", "additionalProperties": true }),
+        // Any object but the data model's own: bytes, a link or a blob.
+        Field::Unknown(_) => json!({
+            "type": "object",
+            "not": { "anyOf": [
+                { "required": ["$bytes"] },
+                { "required": ["$link"] },
+                { "required": ["$type"], "properties": { "$type": { "const": "blob" } } }
+            ] }
+        }),
         Field::Array(a) => {
             let mut s = json!({ "type": "array", "items": field_schema(&a.items, context) });
             for (key, value) in [("minItems", a.min_length), ("maxItems", a.max_length)] {
@@ -346,8 +393,28 @@ fn field_schema(field: &Field, context: &str) -> Value {
         Field::Object(o) => object_schema(o, context),
         Field::Ref(r) => ref_schema(&r.target, context),
         Field::Union(u) => {
-            let refs: Vec<Value> = u.refs.iter().map(|r| ref_schema(r, context)).collect();
-            let mut s = json!({ "oneOf": refs });
+            // Each member is told apart by its `$type`, which the value must carry.
+            let types: Vec<String> = u.refs.iter().map(|r| union_type(r, context)).collect();
+            let mut members: Vec<Value> = u
+                .refs
+                .iter()
+                .zip(&types)
+                .map(|(r, t)| {
+                    json!({ "allOf": [
+                        ref_schema(r, context),
+                        { "type": "object", "required": ["$type"], "properties": { "$type": { "const": t } } }
+                    ] })
+                })
+                .collect();
+            if !u.closed {
+                // An open union also takes objects of types this lexicon version does not list.
+                members.push(json!({
+                    "type": "object",
+                    "required": ["$type"],
+                    "properties": { "$type": { "type": "string", "not": { "enum": types } } }
+                }));
+            }
+            let mut s = json!({ "oneOf": members });
             if !u.closed {
                 s["x-open-union"] = json!(true);
             }

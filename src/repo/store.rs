@@ -92,6 +92,19 @@ impl Sqlite<'_, '_> {
         let mut statement = self.txn.prepare_cached(&sql)?;
         Ok(statement.execute(&*values.as_params())? as u64)
     }
+
+    /// Runs a statement built for the first of `keys` once per key: its key condition is the
+    /// last one added, so the key is its last parameter, and the other parameters stay.
+    fn each_key(&self, (sql, mut values): (String, RusqliteValues), keys: Vec<Value>) -> Result<(), StoreError> {
+        let mut statement = self.txn.prepare_cached(&sql)?;
+        for key in keys {
+            if let Some(last) = values.0.last_mut() {
+                *last = RusqliteValue(key);
+            }
+            statement.execute(&*values.as_params())?;
+        }
+        Ok(())
+    }
 }
 
 impl Backend for Sqlite<'_, '_> {
@@ -114,10 +127,9 @@ impl Backend for Sqlite<'_, '_> {
         column: C,
         keys: Vec<Value>,
     ) -> Result<(), StoreError> {
-        for key in keys {
-            self.run(delete.clone().and_where(Expr::col(column.clone()).eq(key)).build_rusqlite(SqliteQueryBuilder))?;
-        }
-        Ok(())
+        let Some(first) = keys.first() else { return Ok(()) };
+        let built = delete.clone().and_where(Expr::col(column).eq(first.clone())).build_rusqlite(SqliteQueryBuilder);
+        self.each_key(built, keys)
     }
 
     async fn update_each<C: IntoColumnRef + Clone>(
@@ -126,10 +138,9 @@ impl Backend for Sqlite<'_, '_> {
         column: C,
         keys: Vec<Value>,
     ) -> Result<(), StoreError> {
-        for key in keys {
-            self.run(update.clone().and_where(Expr::col(column.clone()).eq(key)).build_rusqlite(SqliteQueryBuilder))?;
-        }
-        Ok(())
+        let Some(first) = keys.first() else { return Ok(()) };
+        let built = update.clone().and_where(Expr::col(column).eq(first.clone())).build_rusqlite(SqliteQueryBuilder);
+        self.each_key(built, keys)
     }
 
     async fn update(&mut self, update: &UpdateStatement) -> Result<u64, StoreError> {
