@@ -4,6 +4,7 @@
 //! sealed key cannot be moved to another account.
 
 use aurora_atproto::crypto::{KeyType, Keypair};
+use aurora_atproto::syntax::Did;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
@@ -45,21 +46,22 @@ impl KeyVault {
     }
 
     /// `nonce || ciphertext` of the key's private bytes, bound to `did`.
-    pub fn seal(&self, did: &str, key: &Keypair) -> Vec<u8> {
+    /// `owner` (the account's DID, or [`RESERVED_SEAL_CONTEXT`]) is bound in as associated data.
+    pub fn seal(&self, owner: &str, key: &Keypair) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let secret = key.to_private_bytes();
         // Encryption fails only for inputs beyond ChaCha20-Poly1305's 256 GiB limit.
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_slice(), aad: did.as_bytes() })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_slice(), aad: owner.as_bytes() })
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend(sealed);
         out
     }
 
-    pub fn unseal(&self, did: &str, key_type: &str, sealed: &[u8]) -> Result<Keypair, KeyError> {
+    pub fn unseal(&self, owner: &str, key_type: &str, sealed: &[u8]) -> Result<Keypair, KeyError> {
         let key_type = parse_key_type(key_type)?;
         if sealed.len() <= NONCE_LEN {
             return Err(KeyError::Unseal);
@@ -67,7 +69,7 @@ impl KeyVault {
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let secret = zeroize::Zeroizing::new(
             self.cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: did.as_bytes() })
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: owner.as_bytes() })
                 .map_err(|_| KeyError::Unseal)?,
         );
         Keypair::from_private_bytes(key_type, &secret).map_err(|e| KeyError::Invalid(e.to_string()))
@@ -75,14 +77,14 @@ impl KeyVault {
 }
 
 /// An account's signing key, unsealed for one use.
-pub async fn signing_key(ctx: &crate::context::AppContext, did: &str) -> Result<Keypair, aurora_xrpc::XrpcError> {
+pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Keypair, aurora_xrpc::XrpcError> {
     use sea_orm::EntityTrait;
     let row = crate::db::entities::signing_key::Entity::find_by_id(did.to_owned())
         .one(&ctx.db)
         .await
         .map_err(aurora_xrpc::XrpcError::internal)?
         .ok_or_else(|| aurora_xrpc::XrpcError::internal(format!("{did} has no signing key")))?;
-    ctx.keys.unseal(did, &row.key_type, &row.sealed).map_err(aurora_xrpc::XrpcError::internal)
+    ctx.keys.unseal(did.as_str(), &row.key_type, &row.sealed).map_err(aurora_xrpc::XrpcError::internal)
 }
 
 pub fn key_type_name(key_type: KeyType) -> &'static str {
@@ -107,7 +109,7 @@ pub const RESERVED_SEAL_CONTEXT: &str = "reserved";
 /// The key reserved for `did`, removed from the reservations (it becomes the account's key).
 pub async fn take_reserved(
     ctx: &crate::context::AppContext,
-    did: &str,
+    did: &Did,
 ) -> Result<Option<Keypair>, aurora_xrpc::XrpcError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 

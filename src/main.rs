@@ -162,7 +162,7 @@ async fn deleted_accounts(config: config::Config) -> Result<(), Box<dyn std::err
         println!(
             "{}  {}  deleted {}  purged after {}",
             account.did,
-            account.handle.as_deref().unwrap_or("handle.invalid"),
+            account.handle.as_ref().map_or(aurora_atproto::syntax::Handle::INVALID, |h| h.as_str()),
             account.deleted_at,
             purge_at
         );
@@ -172,8 +172,9 @@ async fn deleted_accounts(config: config::Config) -> Result<(), Box<dyn std::err
 
 /// Brings a deleted account back before its purge.
 async fn restore_account(config: config::Config, did: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let did: aurora_atproto::syntax::Did = did.parse()?;
     let ctx = AppContext::build(config).await?;
-    aurora_locus::account::deletion::restore(&ctx, did).await?;
+    aurora_locus::account::deletion::restore(&ctx, &did).await?;
     println!("restored {did}");
     Ok(())
 }

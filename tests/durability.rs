@@ -80,9 +80,10 @@ async fn acknowledged_writes_survive_a_kill_during_concurrent_writes() {
     let db = aurora_locus::db::connect(&format!("sqlite://{}?mode=rwc", data.path().join("aurora.sqlite").display()))
         .await
         .expect("open the database");
-    let root = aurora_locus::repo::root(&db, &did).await.expect("query").expect("root");
-    let store = aurora_locus::repo::SqlBlockStore::new(&db, &did);
-    let (car, _) = export_repo(&store, root.cid.parse().expect("cid"), Vec::new()).await.expect("export");
+    let typed: aurora_atproto::syntax::Did = did.parse().expect("a DID");
+    let root = aurora_locus::repo::root(&db, &typed).await.expect("query").expect("root");
+    let store = aurora_locus::repo::SqlBlockStore::new(&db, &typed);
+    let (car, _) = export_repo(&store, root.cid.to_cid().expect("cid"), Vec::new()).await.expect("export");
     let (car_root, blocks) = aurora_atproto::car::read_car(&car[..], CarLimits::default()).await.expect("read");
     let key = aurora_atproto::crypto::PublicKey::from_multikey(
         account["didDoc"]["verificationMethod"][0]["publicKeyMultibase"].as_str().expect("key"),

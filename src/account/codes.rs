@@ -2,6 +2,7 @@
 //! reads it: confirming or changing the address, resetting the password, deleting the account,
 //! signing a PLC operation, and signing in with a second factor.
 
+use aurora_atproto::syntax::Did;
 use poem::http::StatusCode;
 
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -29,7 +30,7 @@ pub fn token_error(problem: TokenProblem) -> XrpcError {
 }
 
 /// The account and its address; a client error when either is missing.
-pub async fn account_with_email(ctx: &AppContext, did: &str) -> XrpcResult<(Account, String)> {
+pub async fn account_with_email(ctx: &AppContext, did: &Did) -> XrpcResult<(Account, String)> {
     let found = find(&ctx.db, Lookup::Did(did))
         .await
         .map_err(XrpcError::internal)?
@@ -42,8 +43,8 @@ pub async fn account_with_email(ctx: &AppContext, did: &str) -> XrpcResult<(Acco
 }
 
 /// Creates a code for `purpose` and mails it to the account's address.
-pub async fn send_code(ctx: &AppContext, did: &str, purpose: Purpose) -> XrpcResult<()> {
+pub async fn send_code(ctx: &AppContext, did: &Did, purpose: Purpose) -> XrpcResult<()> {
     let (found, address) = account_with_email(ctx, did).await?;
     let token = email_token::create(&ctx.db, did, purpose).await.map_err(XrpcError::internal)?.map_err(token_error)?;
-    ctx.mailer.send_token(&address, found.handle(), purpose, &token).await.map_err(XrpcError::internal)
+    ctx.mailer.send_token(&address, found.handle().as_str(), purpose, &token).await.map_err(XrpcError::internal)
 }

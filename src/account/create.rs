@@ -7,6 +7,7 @@ use sea_orm::{DbErr, EntityTrait, Set, SqlErr, TransactionTrait};
 
 use aurora_atproto::crypto::{KeyType, Keypair};
 use aurora_atproto::repo::CommitData;
+use aurora_atproto::syntax::{Did, Handle};
 
 use super::{invites, NewAccount};
 use crate::context::AppContext;
@@ -17,8 +18,8 @@ use crate::sequencer::{self, AccountStatus};
 
 /// Everything a new account is made of, checked and prepared beforehand.
 pub struct Registration<'a> {
-    pub did: &'a str,
-    pub handle: &'a str,
+    pub did: &'a Did,
+    pub handle: &'a Handle,
     pub email: &'a str,
     pub password_hash: String,
     pub signing_key: &'a Keypair,
@@ -83,9 +84,9 @@ pub async fn register(ctx: &AppContext, new: Registration<'_>) -> Result<(), Cre
     )
     .await?;
     signing_key::Entity::insert(signing_key::ActiveModel {
-        did: Set(did.to_owned()),
+        did: Set(did.clone()),
         key_type: Set(keys::key_type_name(KeyType::K256).to_owned()),
-        sealed: Set(ctx.keys.seal(did, signing_key)),
+        sealed: Set(ctx.keys.seal(did.as_str(), signing_key)),
         created_at: Set(super::now()),
     })
     .exec_without_returning(&txn)

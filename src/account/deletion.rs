@@ -3,6 +3,7 @@
 //! repository and blobs are purged after `AURORA_ACCOUNT_DELETION_GRACE_SECS` (default 0:
 //! immediately); until then an operator can restore it (`aurora-locus restore-account`).
 
+use aurora_atproto::syntax::{Did, Handle};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 
@@ -13,7 +14,7 @@ use crate::sequencer::{self, AccountStatus};
 
 /// Deletes `did`'s account inside `txn` (in which the caller checked the credentials and spent
 /// the emailed token), and commits.
-pub async fn delete(ctx: &AppContext, txn: DatabaseTransaction, did: &str) -> Result<(), DbErr> {
+pub async fn delete(ctx: &AppContext, txn: DatabaseTransaction, did: &Did) -> Result<(), DbErr> {
     let immediate = ctx.config.account_deletion_grace_secs == 0;
     if immediate {
         // Every per-account table cascades from the actor row.
@@ -40,17 +41,17 @@ pub async fn delete(ctx: &AppContext, txn: DatabaseTransaction, did: &str) -> Re
     Ok(())
 }
 
-async fn remove_blobs(ctx: &AppContext, did: &str) {
+async fn remove_blobs(ctx: &AppContext, did: &Did) {
     if let Err(e) = ctx.blobs.delete_account(did).await {
-        tracing::warn!(did, error = %e, "could not remove a deleted account's blobs");
+        tracing::warn!(%did, error = %e, "could not remove a deleted account's blobs");
     }
 }
 
 /// A deleted account still inside its grace period.
 #[derive(Debug, Clone)]
 pub struct PendingDeletion {
-    pub did: String,
-    pub handle: Option<String>,
+    pub did: Did,
+    pub handle: Option<Handle>,
     pub deleted_at: String,
 }
 
@@ -85,7 +86,7 @@ pub async fn purge_due(ctx: &AppContext) -> Result<usize, DbErr> {
             .exec(&ctx.db)
             .await?;
         remove_blobs(ctx, &account.did).await;
-        tracing::info!(did = account.did, "purged a deleted account");
+        tracing::info!(did = %account.did, "purged a deleted account");
     }
     Ok(due.len())
 }
@@ -93,7 +94,7 @@ pub async fn purge_due(ctx: &AppContext) -> Result<usize, DbErr> {
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error("{0} is not a deleted account awaiting purge")]
-    NotPending(String),
+    NotPending(Did),
     #[error("database: {0}")]
     Database(#[from] DbErr),
 }
@@ -101,7 +102,7 @@ pub enum RestoreError {
 /// Brings a deleted account back within its grace period: it is served again and the firehose
 /// is told (`#account`, `#identity`, and `#sync` from its current commit) so relays resync it.
 /// Its sessions stay ended; its password and app passwords work again.
-pub async fn restore(ctx: &AppContext, did: &str) -> Result<(), RestoreError> {
+pub async fn restore(ctx: &AppContext, did: &Did) -> Result<(), RestoreError> {
     let txn = ctx.db.begin().await?;
     let Some(account) = actor::Entity::find()
         .filter(actor::Column::Did.eq(did))
@@ -109,7 +110,7 @@ pub async fn restore(ctx: &AppContext, did: &str) -> Result<(), RestoreError> {
         .one(&txn)
         .await?
     else {
-        return Err(RestoreError::NotPending(did.to_owned()));
+        return Err(RestoreError::NotPending(did.clone()));
     };
     actor::Entity::update_many()
         .col_expr(actor::Column::DeletedAt, Expr::value(Option::<String>::None))
@@ -124,7 +125,7 @@ pub async fn restore(ctx: &AppContext, did: &str) -> Result<(), RestoreError> {
         AccountStatus::Active
     };
     sequencer::account(&txn, did, status).await?;
-    sequencer::identity(&txn, did, account.handle.as_deref()).await?;
+    sequencer::identity(&txn, did, account.handle.as_ref()).await?;
     if let Some((_, commit)) = crate::repo::current_commit(&txn, did).await? {
         sequencer::sync(&txn, did, &commit).await?;
     }

@@ -1,6 +1,7 @@
 //! One-time codes mailed to an account: `XXXXX-XXXXX`, one live code per purpose, valid for 15
 //! minutes, compared without regard to case.
 
+use aurora_atproto::syntax::Did;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
@@ -31,11 +32,11 @@ fn secs(iso: &str) -> i64 {
 /// Issues a fresh code for `purpose`, replacing any earlier one.
 pub async fn create<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     purpose: Purpose,
 ) -> Result<Result<String, TokenProblem>, DbErr> {
     if let Some(existing) =
-        email_token::Entity::find_by_id((purpose.as_str().to_owned(), did.to_owned())).one(conn).await?
+        email_token::Entity::find_by_id((purpose.as_str().to_owned(), did.clone())).one(conn).await?
     {
         if crate::auth::now_secs() - secs(&existing.requested_at) < MIN_INTERVAL_SECS {
             return Ok(Err(TokenProblem::TooSoon));
@@ -44,7 +45,7 @@ pub async fn create<C: ConnectionTrait>(
     let token = new_code();
     email_token::Entity::insert(email_token::ActiveModel {
         purpose: Set(purpose.as_str().to_owned()),
-        did: Set(did.to_owned()),
+        did: Set(did.clone()),
         token: Set(token.clone()),
         requested_at: Set(super::now()),
     })
@@ -69,7 +70,7 @@ fn check(row: Option<email_token::Model>) -> Result<email_token::Model, TokenPro
 /// Checks `token` for `did` and `purpose`; does not consume it.
 pub async fn verify<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     purpose: Purpose,
     token: &str,
 ) -> Result<Result<(), TokenProblem>, DbErr> {
@@ -87,7 +88,7 @@ pub async fn find_did<C: ConnectionTrait>(
     conn: &C,
     purpose: Purpose,
     token: &str,
-) -> Result<Result<String, TokenProblem>, DbErr> {
+) -> Result<Result<Did, TokenProblem>, DbErr> {
     let row = email_token::Entity::find()
         .filter(email_token::Column::Purpose.eq(purpose.as_str()))
         .filter(email_token::Column::Token.eq(token.trim().to_uppercase()))
@@ -96,10 +97,10 @@ pub async fn find_did<C: ConnectionTrait>(
     Ok(check(row).map(|r| r.did))
 }
 
-pub async fn consume<C: ConnectionTrait>(conn: &C, did: &str, purpose: Purpose) -> Result<(), DbErr> {
-    email_token::Entity::delete_by_id((purpose.as_str().to_owned(), did.to_owned())).exec(conn).await.map(|_| ())
+pub async fn consume<C: ConnectionTrait>(conn: &C, did: &Did, purpose: Purpose) -> Result<(), DbErr> {
+    email_token::Entity::delete_by_id((purpose.as_str().to_owned(), did.clone())).exec(conn).await.map(|_| ())
 }
 
-pub async fn delete_all<C: ConnectionTrait>(conn: &C, did: &str) -> Result<(), DbErr> {
+pub async fn delete_all<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<(), DbErr> {
     email_token::Entity::delete_many().filter(email_token::Column::Did.eq(did)).exec(conn).await.map(|_| ())
 }

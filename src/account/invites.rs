@@ -4,6 +4,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, 
 
 use crate::db::entities::{invite_code, invite_code_use};
 
+use aurora_atproto::syntax::Did;
+
 /// A new code for this server: its host name with dots as dashes, then two random groups.
 pub fn new_code(hostname: &str) -> String {
     let random = super::password::random_base32(10);
@@ -40,10 +42,10 @@ pub async fn is_available<C: ConnectionTrait>(conn: &C, code: &str) -> Result<bo
     Ok((used as i64) < i64::from(row.available_uses))
 }
 
-pub async fn record_use<C: ConnectionTrait>(conn: &C, code: &str, used_by: &str) -> Result<(), DbErr> {
+pub async fn record_use<C: ConnectionTrait>(conn: &C, code: &str, used_by: &Did) -> Result<(), DbErr> {
     invite_code_use::Entity::insert(invite_code_use::ActiveModel {
         code: Set(code.to_owned()),
-        used_by: Set(used_by.to_owned()),
+        used_by: Set(used_by.clone()),
         used_at: Set(super::now()),
     })
     .exec_without_returning(conn)

@@ -14,6 +14,8 @@ pub mod status;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use aurora_atproto::syntax::{AtIdentifier, Did, Handle};
+
 use crate::db::entities::{account, actor, app_password, refresh_token};
 use crate::sequencer::AccountStatus;
 
@@ -25,13 +27,13 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn did(&self) -> &str {
+    pub fn did(&self) -> &Did {
         &self.actor.did
     }
 
     /// The handle, or `handle.invalid` when the account has none (as the protocol spells it).
-    pub fn handle(&self) -> &str {
-        self.actor.handle.as_deref().unwrap_or("handle.invalid")
+    pub fn handle(&self) -> Handle {
+        self.actor.handle.clone().unwrap_or_else(Handle::invalid)
     }
 
     pub fn email(&self) -> Option<&str> {
@@ -70,8 +72,8 @@ pub fn status_of(taken_down: bool, deactivated: bool) -> AccountStatus {
 
 /// How to find an account.
 pub enum Lookup<'a> {
-    Did(&'a str),
-    Handle(&'a str),
+    Did(&'a Did),
+    Handle(&'a Handle),
     Email(&'a str),
 }
 
@@ -81,7 +83,7 @@ pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Op
     let live = actor::Entity::find().filter(actor::Column::DeletedAt.is_null());
     let actor = match lookup {
         Lookup::Did(did) => live.filter(actor::Column::Did.eq(did)).one(conn).await?,
-        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await?,
+        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle)).one(conn).await?,
         Lookup::Email(email) => {
             let Some(account) =
                 account::Entity::find().filter(account::Column::Email.eq(email.to_lowercase())).one(conn).await?
@@ -89,7 +91,7 @@ pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Op
                 return Ok(None);
             };
             return Ok(live
-                .filter(actor::Column::Did.eq(account.did.as_str()))
+                .filter(actor::Column::Did.eq(&account.did))
                 .one(conn)
                 .await?
                 .map(|actor| Account { actor, account: Some(account) }));
@@ -106,21 +108,23 @@ pub async fn find_actor<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Res
     let live = actor::Entity::find().filter(actor::Column::DeletedAt.is_null());
     match lookup {
         Lookup::Did(did) => live.filter(actor::Column::Did.eq(did)).one(conn).await,
-        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle.to_lowercase())).one(conn).await,
+        Lookup::Handle(handle) => live.filter(actor::Column::Handle.eq(handle)).one(conn).await,
         Lookup::Email(_) => Ok(find(conn, lookup).await?.map(|a| a.actor)),
     }
 }
 
 /// Finds by DID or handle, whichever `identifier` is.
-pub async fn find_by_identifier<C: ConnectionTrait>(conn: &C, identifier: &str) -> Result<Option<Account>, DbErr> {
-    if identifier.starts_with("did:") {
-        find(conn, Lookup::Did(identifier)).await
-    } else {
-        find(conn, Lookup::Handle(identifier)).await
+pub async fn find_by_identifier<C: ConnectionTrait>(
+    conn: &C,
+    identifier: &AtIdentifier,
+) -> Result<Option<Account>, DbErr> {
+    match identifier {
+        AtIdentifier::Did(did) => find(conn, Lookup::Did(did)).await,
+        AtIdentifier::Handle(handle) => find(conn, Lookup::Handle(handle)).await,
     }
 }
 
-pub async fn handle_taken<C: ConnectionTrait>(conn: &C, handle: &str) -> Result<bool, DbErr> {
+pub async fn handle_taken<C: ConnectionTrait>(conn: &C, handle: &Handle) -> Result<bool, DbErr> {
     Ok(actor::Entity::find().filter(actor::Column::Handle.eq(handle)).one(conn).await?.is_some())
 }
 
@@ -130,8 +134,8 @@ pub async fn email_taken<C: ConnectionTrait>(conn: &C, email: &str) -> Result<bo
 
 /// The rows of a new account.
 pub struct NewAccount<'a> {
-    pub did: &'a str,
-    pub handle: &'a str,
+    pub did: &'a Did,
+    pub handle: &'a Handle,
     pub email: Option<&'a str>,
     pub password_hash: Option<String>,
     pub deactivated: bool,
@@ -140,8 +144,8 @@ pub struct NewAccount<'a> {
 pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result<(), DbErr> {
     let now = now();
     actor::Entity::insert(actor::ActiveModel {
-        did: Set(new.did.to_owned()),
-        handle: Set(Some(new.handle.to_owned())),
+        did: Set(new.did.clone()),
+        handle: Set(Some(new.handle.clone())),
         created_at: Set(now.clone()),
         deactivated_at: Set(new.deactivated.then(|| now.clone())),
         delete_after: Set(None),
@@ -152,7 +156,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
     .await?;
     if let Some(password_hash) = new.password_hash {
         account::Entity::insert(account::ActiveModel {
-            did: Set(new.did.to_owned()),
+            did: Set(new.did.clone()),
             email: Set(new.email.map(str::to_lowercase)),
             email_confirmed_at: Set(None),
             password_hash: Set(password_hash),
@@ -176,14 +180,14 @@ fn iso_from_secs(secs: i64) -> String {
 /// Records a refresh token so that it can be rotated and revoked.
 pub async fn store_refresh_token<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     id: &str,
     expires_at_secs: i64,
     app_password_name: Option<&str>,
 ) -> Result<(), DbErr> {
     refresh_token::Entity::insert(refresh_token::ActiveModel {
         id: Set(id.to_owned()),
-        did: Set(did.to_owned()),
+        did: Set(did.clone()),
         expires_at: Set(iso_from_secs(expires_at_secs)),
         app_password_name: Set(app_password_name.map(str::to_owned)),
         next_id: Set(None),
@@ -228,7 +232,7 @@ pub async fn delete_refresh_token<C: ConnectionTrait>(conn: &C, id: &str) -> Res
     refresh_token::Entity::delete_by_id(id.to_owned()).exec(conn).await.map(|_| ())
 }
 
-pub async fn delete_expired_refresh_tokens<C: ConnectionTrait>(conn: &C, did: &str) -> Result<(), DbErr> {
+pub async fn delete_expired_refresh_tokens<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<(), DbErr> {
     refresh_token::Entity::delete_many()
         .filter(refresh_token::Column::Did.eq(did))
         .filter(refresh_token::Column::ExpiresAt.lte(now()))
@@ -237,7 +241,7 @@ pub async fn delete_expired_refresh_tokens<C: ConnectionTrait>(conn: &C, did: &s
         .map(|_| ())
 }
 
-pub async fn app_passwords<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Vec<app_password::Model>, DbErr> {
+pub async fn app_passwords<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<Vec<app_password::Model>, DbErr> {
     app_password::Entity::find()
         .filter(app_password::Column::Did.eq(did))
         .order_by_desc(app_password::Column::CreatedAt)
@@ -247,7 +251,7 @@ pub async fn app_passwords<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Ve
 
 pub async fn app_password_by_hash<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     hash: &str,
 ) -> Result<Option<app_password::Model>, DbErr> {
     app_password::Entity::find()
@@ -259,10 +263,10 @@ pub async fn app_password_by_hash<C: ConnectionTrait>(
 
 pub async fn app_password<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     name: &str,
 ) -> Result<Option<app_password::Model>, DbErr> {
-    app_password::Entity::find_by_id((did.to_owned(), name.to_owned())).one(conn).await
+    app_password::Entity::find_by_id((did.clone(), name.to_owned())).one(conn).await
 }
 
 pub async fn insert_app_password<C: ConnectionTrait>(conn: &C, row: app_password::Model) -> Result<(), DbErr> {
@@ -279,8 +283,8 @@ pub async fn insert_app_password<C: ConnectionTrait>(conn: &C, row: app_password
 }
 
 /// Deletes an app password and every session opened with it.
-pub async fn revoke_app_password<C: ConnectionTrait>(conn: &C, did: &str, name: &str) -> Result<(), DbErr> {
-    app_password::Entity::delete_by_id((did.to_owned(), name.to_owned())).exec(conn).await?;
+pub async fn revoke_app_password<C: ConnectionTrait>(conn: &C, did: &Did, name: &str) -> Result<(), DbErr> {
+    app_password::Entity::delete_by_id((did.clone(), name.to_owned())).exec(conn).await?;
     refresh_token::Entity::delete_many()
         .filter(refresh_token::Column::Did.eq(did))
         .filter(refresh_token::Column::AppPasswordName.eq(name))

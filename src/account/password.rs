@@ -4,6 +4,8 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use aurora_atproto::syntax::Did;
+
 const KEY_LEN: usize = 64;
 
 fn params() -> scrypt::Params {
@@ -50,8 +52,8 @@ pub async fn verify_nothing(password: String) {
 
 /// App passwords are hashed with a salt derived from the DID, so a login can find the matching
 /// one by recomputing the hash.
-pub async fn hash_app_password(did: &str, password: String) -> String {
-    let salt = hex::encode(&Sha256::digest(did.as_bytes())[..16]);
+pub async fn hash_app_password(did: &Did, password: String) -> String {
+    let salt = hex::encode(&Sha256::digest(did.as_str().as_bytes())[..16]);
     tokio::task::spawn_blocking(move || derive(&password, &salt)).await.unwrap_or_default()
 }
 

@@ -1,5 +1,6 @@
 //! An account's hosting status, and the one rule for whether it may change its repository.
 
+use aurora_atproto::syntax::Did;
 use poem::http::StatusCode;
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -37,7 +38,7 @@ pub fn writable(status: Option<AccountStatus>, deactivated_may: bool) -> Result<
 /// [`writable`] for `did` as the database has it now.
 pub async fn check_writable<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     deactivated_may: bool,
 ) -> Result<Result<(), Refusal>, DbErr> {
     let found = super::find_actor(conn, super::Lookup::Did(did)).await?;
@@ -47,7 +48,7 @@ pub async fn check_writable<C: ConnectionTrait>(
 /// The one SQL form of "the account is active", for statements that may only change an active
 /// account's repository: `SELECT 1 FROM actor WHERE did = … AND` it is neither taken down,
 /// deactivated nor deleted. It says what [`super::actor_status`] says of the row.
-pub fn active(did: &str) -> SelectStatement {
+pub fn active(did: &Did) -> SelectStatement {
     Query::select()
         .expr(Expr::val(1))
         .from(actor::Entity)
@@ -60,7 +61,7 @@ pub fn active(did: &str) -> SelectStatement {
 
 /// Whether `did` names a hosted account that is not taken down: what the authentication seam
 /// checks on every request to a method marked `+checked`.
-pub async fn check_present<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Result<(), Refusal>, DbErr> {
+pub async fn check_present<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<Result<(), Refusal>, DbErr> {
     Ok(match super::find_actor(conn, super::Lookup::Did(did)).await? {
         None => Err(Refusal::NotFound),
         Some(actor) if actor.takedown_ref.is_some() => Err(Refusal::Takendown),
@@ -87,7 +88,7 @@ impl From<Refusal> for XrpcError {
 /// [`check_writable`], answered as the client sees it.
 pub async fn require_writable(
     ctx: &crate::context::AppContext,
-    did: &str,
+    did: &Did,
     deactivated_may: bool,
 ) -> Result<(), XrpcError> {
     check_writable(&ctx.db, did, deactivated_may).await.map_err(XrpcError::internal)?.map_err(XrpcError::from)

@@ -2,6 +2,7 @@
 //! as the method's generated rule says, before its handler runs. Handlers receive the typed
 //! credential and never verify anything themselves.
 
+use aurora_atproto::syntax::Did;
 use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Service};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
@@ -14,7 +15,7 @@ impl Authenticator for Api {
     async fn access(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Access> {
         let access = self.ctx.verifier().access(ctx, rule)?;
         if rule.checked {
-            self.check_present(access.did.as_str()).await?;
+            self.check_present(&access.did).await?;
         }
         Ok(access)
     }
@@ -25,7 +26,7 @@ impl Authenticator for Api {
             if is_service_token(token) {
                 let service = self.service(ctx).await?;
                 if rule.checked {
-                    self.check_present(service.iss.as_str()).await?;
+                    self.check_present(&service.iss).await?;
                 }
                 return Ok(Caller::Service(service));
             }
@@ -51,7 +52,7 @@ impl Authenticator for Api {
 
 impl Api {
     /// The account must be hosted here and not taken down.
-    async fn check_present(&self, did: &str) -> XrpcResult<()> {
+    async fn check_present(&self, did: &Did) -> XrpcResult<()> {
         let present = account::status::check_present(&self.ctx.db, did).await.map_err(XrpcError::internal)?;
         Ok(present?)
     }

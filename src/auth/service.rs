@@ -68,8 +68,7 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
     // A signature that fails against a cached document is retried once against a fresh one:
     // the issuer may have rotated its key.
     for fresh in [false, true] {
-        let doc =
-            resolver.did_doc(&issuer, fresh).await.map_err(|_| refused("BadJwtIss", "could not resolve iss did"))?;
+        let doc = resolver.did_doc(&iss, fresh).await.map_err(|_| refused("BadJwtIss", "could not resolve iss did"))?;
         let key = identity::atproto_key(&issuer, &doc)
             .ok_or_else(|| refused("BadJwtIss", "missing or bad key in did doc"))?;
         if jwt::verify_es(token, &key).is_ok() {
@@ -98,7 +97,7 @@ struct MintedClaims<'a> {
 /// when given, expiring at `exp`. Callers check what the caller may ask for.
 pub async fn mint(
     ctx: &crate::context::AppContext,
-    iss: &str,
+    iss: &Did,
     aud: &str,
     lxm: Option<&str>,
     exp: i64,
@@ -107,6 +106,6 @@ pub async fn mint(
     let key = crate::keys::signing_key(ctx, iss).await?;
     let mut jti = [0u8; 16];
     rand::rng().fill_bytes(&mut jti);
-    let claims = MintedClaims { iat: super::now_secs(), iss, aud, exp, lxm, jti: hex::encode(jti) };
+    let claims = MintedClaims { iat: super::now_secs(), iss: iss.as_str(), aud, exp, lxm, jti: hex::encode(jti) };
     Ok(jwt::sign_es(&claims, &key))
 }

@@ -7,6 +7,8 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use aurora_atproto::syntax::Did;
+
 use super::jwt;
 
 pub const ACCESS_LIFETIME_SECS: i64 = 2 * 60 * 60;
@@ -127,12 +129,12 @@ impl Tokens {
         &self.service_did
     }
 
-    pub fn access(&self, did: &str, scope: Scope) -> String {
+    pub fn access(&self, did: &Did, scope: Scope) -> String {
         let iat = now_secs();
         let claims = AccessClaims {
             scope: scope.as_str().to_owned(),
             aud: self.service_did.clone(),
-            sub: did.to_owned(),
+            sub: did.as_str().to_owned(),
             iat,
             exp: Some(iat + ACCESS_LIFETIME_SECS),
             lxm: None,
@@ -140,13 +142,13 @@ impl Tokens {
         jwt::sign_hs256("at+jwt", &claims, &self.secret)
     }
 
-    pub fn refresh(&self, did: &str, jti: &str) -> (String, i64) {
+    pub fn refresh(&self, did: &Did, jti: &str) -> (String, i64) {
         let iat = now_secs();
         let exp = iat + REFRESH_LIFETIME_SECS;
         let claims = RefreshClaims {
             scope: Scope::Refresh.as_str().to_owned(),
             aud: self.service_did.clone(),
-            sub: did.to_owned(),
+            sub: did.as_str().to_owned(),
             jti: jti.to_owned(),
             iat,
             exp: Some(exp),
@@ -155,7 +157,7 @@ impl Tokens {
     }
 
     /// An access token with `scope` and a refresh token with id `refresh_id`.
-    pub fn pair(&self, did: &str, scope: Scope, refresh_id: &str) -> TokenPair {
+    pub fn pair(&self, did: &Did, scope: Scope, refresh_id: &str) -> TokenPair {
         let (refresh_jwt, refresh_expires_at) = self.refresh(did, refresh_id);
         TokenPair {
             access_jwt: self.access(did, scope),

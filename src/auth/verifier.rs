@@ -138,6 +138,10 @@ mod tests {
         RequestContext::new("com.example.test", headers, None)
     }
 
+    fn alice() -> Did {
+        "did:plc:alice".parse().expect("a DID")
+    }
+
     fn bearer_of(token: &str) -> RequestContext {
         ctx(Some(&format!("Bearer {token}")))
     }
@@ -146,13 +150,13 @@ mod tests {
     fn an_app_password_opens_standard_methods_only() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
         let verifier = Verifier::new(&tokens, "admin-pass");
-        let app = tokens.access("did:plc:alice", Scope::AppPass);
+        let app = tokens.access(&alice(), Scope::AppPass);
         let access = verifier.access(&bearer_of(&app), AccessRule::STANDARD).expect("standard");
         assert_eq!(access.did.as_str(), "did:plc:alice");
         assert_eq!(access.grant, Grant::AppPassword { privileged: false });
         assert_eq!(verifier.access(&bearer_of(&app), AccessRule::FULL), Err(AuthError::BadScope));
         assert_eq!(verifier.access(&bearer_of(&app), AccessRule::PRIVILEGED), Err(AuthError::BadScope));
-        let privileged = tokens.access("did:plc:alice", Scope::AppPassPrivileged);
+        let privileged = tokens.access(&alice(), Scope::AppPassPrivileged);
         assert!(verifier.access(&bearer_of(&privileged), AccessRule::PRIVILEGED).is_ok());
     }
 
@@ -160,7 +164,7 @@ mod tests {
     fn a_takendown_session_opens_only_methods_that_accept_it() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
         let verifier = Verifier::new(&tokens, "admin-pass");
-        let token = tokens.access("did:plc:alice", Scope::Takendown);
+        let token = tokens.access(&alice(), Scope::Takendown);
         assert_eq!(verifier.access(&bearer_of(&token), AccessRule::STANDARD), Err(AuthError::BadScope));
         let access = verifier.access(&bearer_of(&token), AccessRule::FULL.with_takendown()).expect("takendown");
         assert!(access.is_takendown());
@@ -188,11 +192,11 @@ mod tests {
             b"secret",
         );
         assert_eq!(verifier.access(&bearer_of(&expired), rule), Err(AuthError::Expired));
-        let forged = Tokens::new("other", "did:web:pds.test").access("did:plc:alice", Scope::Access);
+        let forged = Tokens::new("other", "did:web:pds.test").access(&alice(), Scope::Access);
         assert_eq!(verifier.access(&bearer_of(&forged), rule), Err(AuthError::Unverifiable));
-        let refresh = tokens.refresh("did:plc:alice", "jti").0;
+        let refresh = tokens.refresh(&alice(), "jti").0;
         assert_eq!(verifier.access(&bearer_of(&refresh), rule), Err(AuthError::Unverifiable));
-        let access = tokens.access("did:plc:alice", Scope::Access);
+        let access = tokens.access(&alice(), Scope::Access);
         assert_eq!(verifier.refresh(&bearer_of(&access), false), Err(AuthError::Unverifiable));
     }
 

@@ -1,6 +1,7 @@
 //! Blobs on the local disk: `<root>/tmp/<random>` while temporary, then
 //! `<root>/<hash of DID>/<CID>`; moves are renames (atomic) followed by fsync.
 
+use aurora_atproto::syntax::Did;
 use std::path::{Path, PathBuf};
 
 use cid::Cid;
@@ -28,12 +29,12 @@ impl DiskBlobStore {
         Ok(self.root.join("tmp").join(key))
     }
 
-    fn account_dir(&self, did: &str) -> PathBuf {
-        let digest = Sha256::digest(did.as_bytes());
+    fn account_dir(&self, did: &Did) -> PathBuf {
+        let digest = Sha256::digest(did.as_str().as_bytes());
         self.root.join(hex::encode(&digest[..16]))
     }
 
-    fn blob_path(&self, did: &str, cid: &Cid) -> PathBuf {
+    fn blob_path(&self, did: &Did, cid: &Cid) -> PathBuf {
         self.account_dir(did).join(cid.to_string())
     }
 }
@@ -85,7 +86,7 @@ impl BlobStore for DiskBlobStore {
         Ok(TempBlob { key, cid, size, head })
     }
 
-    async fn make_permanent(&self, key: &str, did: &str, cid: &Cid) -> Result<(), BlobError> {
+    async fn make_permanent(&self, key: &str, did: &Did, cid: &Cid) -> Result<(), BlobError> {
         let from = self.temp_path(key)?;
         let dir = self.account_dir(did);
         tokio::fs::create_dir_all(&dir).await?;
@@ -101,12 +102,12 @@ impl BlobStore for DiskBlobStore {
         Ok(())
     }
 
-    async fn path(&self, did: &str, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
+    async fn path(&self, did: &Did, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
         let path = self.blob_path(did, cid);
         Ok(tokio::fs::try_exists(&path).await?.then_some(path))
     }
 
-    async fn delete(&self, did: &str, cid: &Cid) -> Result<(), BlobError> {
+    async fn delete(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
         match tokio::fs::remove_file(self.blob_path(did, cid)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -120,7 +121,7 @@ impl BlobStore for DiskBlobStore {
         }
     }
 
-    async fn delete_account(&self, did: &str) -> Result<(), BlobError> {
+    async fn delete_account(&self, did: &Did) -> Result<(), BlobError> {
         match tokio::fs::remove_dir_all(self.account_dir(did)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),

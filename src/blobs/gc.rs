@@ -1,6 +1,8 @@
 //! Removing blobs nobody needs: uploads no record claimed within the grace period, and blobs
 //! whose last referencing record was changed or deleted.
 
+use aurora_atproto::syntax::Did;
+use cid::Cid;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::BlobStore;
@@ -11,12 +13,12 @@ use crate::db::entities::{blob, record_blob};
 pub const TEMP_GRACE_SECS: i64 = 60 * 60;
 
 /// Deletes `did`'s permanent blobs among `cids` that no record references any more.
-pub async fn release_unreferenced(ctx: &AppContext, did: &str, cids: &[String]) -> Result<usize, sea_orm::DbErr> {
+pub async fn release_unreferenced(ctx: &AppContext, did: &Did, cids: &[Cid]) -> Result<usize, sea_orm::DbErr> {
     let mut released = 0;
     for cid in cids {
         let referenced = record_blob::Entity::find()
             .filter(record_blob::Column::Did.eq(did))
-            .filter(record_blob::Column::BlobCid.eq(cid.as_str()))
+            .filter(record_blob::Column::BlobCid.eq(cid.to_string()))
             .one(&ctx.db)
             .await?
             .is_some();
@@ -25,14 +27,12 @@ pub async fn release_unreferenced(ctx: &AppContext, did: &str, cids: &[String]) 
         }
         blob::Entity::delete_many()
             .filter(blob::Column::Did.eq(did))
-            .filter(blob::Column::Cid.eq(cid.as_str()))
+            .filter(blob::Column::Cid.eq(cid.to_string()))
             .filter(blob::Column::TempKey.is_null())
             .exec(&ctx.db)
             .await?;
-        if let Ok(parsed) = cid.parse() {
-            if let Err(e) = ctx.blobs.delete(did, &parsed).await {
-                tracing::warn!(did, cid, error = %e, "could not delete a released blob");
-            }
+        if let Err(e) = ctx.blobs.delete(did, cid).await {
+            tracing::warn!(%did, %cid, error = %e, "could not delete a released blob");
         }
         released += 1;
     }
@@ -53,8 +53,8 @@ pub async fn collect_garbage(ctx: &AppContext) -> Result<usize, sea_orm::DbErr> 
             let _ = ctx.blobs.delete_temp(key).await;
         }
         blob::Entity::delete_many()
-            .filter(blob::Column::Did.eq(row.did.as_str()))
-            .filter(blob::Column::Cid.eq(row.cid.as_str()))
+            .filter(blob::Column::Did.eq(row.did.clone()))
+            .filter(blob::Column::Cid.eq(row.cid.clone()))
             .filter(blob::Column::TempKey.is_not_null())
             .exec(&ctx.db)
             .await?;

@@ -9,6 +9,7 @@ pub mod refs;
 pub use disk::DiskBlobStore;
 pub use gc::{collect_garbage, release_unreferenced};
 
+use aurora_atproto::syntax::Did;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -40,13 +41,13 @@ pub trait BlobStore: Send + Sync {
     /// Streams `body` into temporary storage, refusing more than `limit` bytes.
     fn put_temp(&self, body: poem::Body, limit: u64) -> impl Future<Output = Result<TempBlob, BlobError>> + Send;
     /// Moves a temporary blob to its permanent place for `did`.
-    fn make_permanent(&self, key: &str, did: &str, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
+    fn make_permanent(&self, key: &str, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// The permanent blob's file, if present.
-    fn path(&self, did: &str, cid: &Cid) -> impl Future<Output = Result<Option<PathBuf>, BlobError>> + Send;
-    fn delete(&self, did: &str, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
+    fn path(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<Option<PathBuf>, BlobError>> + Send;
+    fn delete(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     fn delete_temp(&self, key: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// Removes every permanent blob of `did` (a purged account).
-    fn delete_account(&self, did: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
+    fn delete_account(&self, did: &Did) -> impl Future<Output = Result<(), BlobError>> + Send;
 }
 
 /// How many leading bytes are kept for sniffing: enough for every image header `imagesize` reads.

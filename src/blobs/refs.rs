@@ -4,6 +4,8 @@ use cid::Cid;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::Value;
 
+use aurora_atproto::syntax::{AtUri, CidString};
+
 use crate::db::entities::record_blob;
 
 /// A blob reference inside a record.
@@ -15,14 +17,14 @@ pub struct BlobReference {
 }
 
 /// The blobs the stored records `uris` reference, as stored (a blob once per record).
-pub async fn stored_for<C: ConnectionTrait>(conn: &C, uris: &[&str]) -> Result<Vec<String>, DbErr> {
+pub async fn stored_for<C: ConnectionTrait>(conn: &C, uris: &[AtUri]) -> Result<Vec<CidString>, DbErr> {
     let mut cids = Vec::new();
     // Few enough values per `IN (…)` list for either database.
     for chunk in uris.chunks(500) {
-        let found: Vec<String> = record_blob::Entity::find()
+        let found: Vec<CidString> = record_blob::Entity::find()
             .select_only()
             .column(record_blob::Column::BlobCid)
-            .filter(record_blob::Column::RecordUri.is_in(chunk.iter().copied()))
+            .filter(record_blob::Column::RecordUri.is_in(chunk))
             .into_tuple()
             .all(conn)
             .await?;

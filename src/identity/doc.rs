@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use aurora_atproto::crypto::{KeyType, PublicKey};
+use aurora_atproto::syntax::Handle;
 
 fn matches_id(entry: &Value, did: &str, fragment: &str) -> bool {
     entry["id"].as_str().is_some_and(|id| id == fragment || id.strip_prefix(did) == Some(fragment))
@@ -44,11 +45,12 @@ pub fn service_endpoint(did: &str, doc: &Value, id: &str) -> Option<String> {
 }
 
 /// The handle the document claims (`at://<handle>` in `alsoKnownAs`).
-pub fn atproto_handle(doc: &Value) -> Option<String> {
+pub fn atproto_handle(doc: &Value) -> Option<Handle> {
     doc["alsoKnownAs"]
         .as_array()?
         .iter()
         .filter_map(Value::as_str)
-        .find_map(|aka| aka.strip_prefix("at://"))
-        .map(str::to_lowercase)
+        .find_map(|aka| aka.strip_prefix("at://"))?
+        .parse()
+        .ok()
 }

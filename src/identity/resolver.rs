@@ -13,7 +13,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
 use serde_json::Value;
 
-use aurora_atproto::syntax::Did;
+use aurora_atproto::syntax::{Did, Handle};
 
 use super::guard::{fetch_guarded, GuardError};
 use crate::db::entities::did_cache;
@@ -71,7 +71,7 @@ impl Resolver {
 
     /// The DID a handle names: the `_atproto` TXT record, else the HTTPS well-known file.
     /// `fresh` bypasses cached DNS answers (for an explicit identity refresh).
-    pub async fn resolve_handle(&self, handle: &str, fresh: bool) -> Option<String> {
+    pub async fn resolve_handle(&self, handle: &Handle, fresh: bool) -> Option<Did> {
         if fresh {
             self.dns.clear_cache();
         }
@@ -81,16 +81,15 @@ impl Resolver {
         self.handle_by_https(handle).await
     }
 
-    async fn handle_by_dns(&self, handle: &str) -> Option<String> {
+    async fn handle_by_dns(&self, handle: &Handle) -> Option<Did> {
         let lookup = self.dns.txt_lookup(format!("_atproto.{handle}.")).await.ok()?;
-        let dids: Vec<String> = lookup
+        let dids: Vec<Did> = lookup
             .answers()
             .iter()
             .filter_map(|record| match &record.data {
-                RData::TXT(txt) => txt.to_string().strip_prefix("did=").map(str::to_owned),
+                RData::TXT(txt) => txt.to_string().strip_prefix("did=")?.parse().ok(),
                 _ => None,
             })
-            .filter(|did| did.parse::<Did>().is_ok())
             .collect();
         // More than one claim is ambiguous, and ambiguity resolves to nothing.
         match dids.as_slice() {
@@ -99,19 +98,22 @@ impl Resolver {
         }
     }
 
-    async fn handle_by_https(&self, handle: &str) -> Option<String> {
+    async fn handle_by_https(&self, handle: &Handle) -> Option<Did> {
         let scheme = if self.dev_mode { "http" } else { "https" };
         let url = format!("{scheme}://{handle}/.well-known/atproto-did");
         let (status, body) = fetch_guarded(&url, self.dev_mode, 1024).await.ok()?;
         let text = String::from_utf8(body).ok()?;
         let did = text.lines().next()?.trim();
-        (status == 200 && did.parse::<Did>().is_ok()).then(|| did.to_owned())
+        if status != 200 {
+            return None;
+        }
+        did.parse().ok()
     }
 
     /// The DID document, from the cache when fresh enough.
-    pub async fn did_doc(&self, did: &str, force_refresh: bool) -> Result<Value, ResolveError> {
+    pub async fn did_doc(&self, did: &Did, force_refresh: bool) -> Result<Value, ResolveError> {
         let now = crate::auth::now_secs();
-        let cached = did_cache::Entity::find_by_id(did.to_owned()).one(&self.db).await?;
+        let cached = did_cache::Entity::find_by_id(did.clone()).one(&self.db).await?;
         if let Some(row) = &cached {
             if !force_refresh && now - row.updated_at < STALE_SECS {
                 if let Ok(doc) = serde_json::from_str(&row.doc) {
@@ -127,7 +129,7 @@ impl Resolver {
             Err(ResolveError::Failed(reason)) => match cached {
                 // A source that is down should not take its users offline: serve what we had.
                 Some(row) if now - row.updated_at < MAX_AGE_SECS => {
-                    tracing::warn!(did, reason, "DID resolution failed; serving the cached document");
+                    tracing::warn!(%did, reason, "DID resolution failed; serving the cached document");
                     serde_json::from_str(&row.doc).map_err(|e| ResolveError::Failed(e.to_string()))
                 }
                 _ => Err(ResolveError::Failed(reason)),
@@ -136,9 +138,9 @@ impl Resolver {
         }
     }
 
-    async fn store(&self, did: &str, doc: &Value, now: i64) -> Result<(), DbErr> {
+    async fn store(&self, did: &Did, doc: &Value, now: i64) -> Result<(), DbErr> {
         did_cache::Entity::insert(did_cache::ActiveModel {
-            did: Set(did.to_owned()),
+            did: Set(did.clone()),
             doc: Set(doc.to_string()),
             updated_at: Set(now),
         })
@@ -152,16 +154,17 @@ impl Resolver {
         .map(|_| ())
     }
 
-    async fn fetch_doc(&self, did: &str) -> Result<Value, ResolveError> {
-        let doc = if did.starts_with("did:plc:") {
+    async fn fetch_doc(&self, did: &Did) -> Result<Value, ResolveError> {
+        let text = did.as_str();
+        let doc = if did.method() == "plc" {
             self.plc.document(did).await.map_err(|e| match e {
                 PlcError::NotFound(did) => ResolveError::NotFound(did),
                 other => ResolveError::Failed(other.to_string()),
             })?
-        } else if let Some(host) = did.strip_prefix("did:web:") {
+        } else if let Some(host) = text.strip_prefix("did:web:") {
             // atproto allows did:web only for whole hosts (a port may be percent-encoded).
             if host.contains(':') && !host.contains("%3A") {
-                return Err(ResolveError::NotFound(did.to_owned()));
+                return Err(ResolveError::NotFound(text.to_owned()));
             }
             let host = host.replace("%3A", ":");
             let scheme = if self.dev_mode && host.starts_with("localhost") { "http" } else { "https" };
@@ -171,16 +174,16 @@ impl Resolver {
                 GuardError::Failed(reason) => ResolveError::Failed(reason),
             })?;
             if status == 404 || status == 410 {
-                return Err(ResolveError::NotFound(did.to_owned()));
+                return Err(ResolveError::NotFound(text.to_owned()));
             }
             if status != 200 {
                 return Err(ResolveError::Failed(format!("{url} answered {status}")));
             }
             serde_json::from_slice(&body).map_err(|e| ResolveError::Failed(format!("{url}: {e}")))?
         } else {
-            return Err(ResolveError::NotFound(did.to_owned()));
+            return Err(ResolveError::NotFound(text.to_owned()));
         };
-        if doc["id"].as_str() != Some(did) {
+        if doc["id"].as_str() != Some(text) {
             return Err(ResolveError::Failed(format!("the document for {did} names another DID")));
         }
         Ok(doc)

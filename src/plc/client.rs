@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::SignedOperation;
+use aurora_atproto::syntax::Did;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlcError {
@@ -33,12 +34,12 @@ impl PlcClient {
         Self { http, base: base.trim_end_matches('/').to_owned() }
     }
 
-    fn url(&self, did: &str, suffix: &str) -> String {
-        format!("{}/{}{suffix}", self.base, did.replace(':', "%3A"))
+    fn url(&self, did: &Did, suffix: &str) -> String {
+        format!("{}/{}{suffix}", self.base, did.as_str().replace(':', "%3A"))
     }
 
     /// Submits an operation for `did`.
-    pub async fn submit(&self, did: &str, op: &SignedOperation) -> Result<(), PlcError> {
+    pub async fn submit(&self, did: &Did, op: &SignedOperation) -> Result<(), PlcError> {
         let response =
             self.http.post(self.url(did, "")).json(op).send().await.map_err(|e| PlcError::Upstream(e.to_string()))?;
         let status = response.status();
@@ -54,28 +55,28 @@ impl PlcClient {
         }
     }
 
-    async fn get_json(&self, did: &str, suffix: &str) -> Result<Value, PlcError> {
+    async fn get_json(&self, did: &Did, suffix: &str) -> Result<Value, PlcError> {
         let response =
             self.http.get(self.url(did, suffix)).send().await.map_err(|e| PlcError::Upstream(e.to_string()))?;
         match response.status() {
             s if s.is_success() => response.json().await.map_err(|e| PlcError::Upstream(e.to_string())),
-            s if s.as_u16() == 404 || s.as_u16() == 410 => Err(PlcError::NotFound(did.to_owned())),
+            s if s.as_u16() == 404 || s.as_u16() == 410 => Err(PlcError::NotFound(did.to_string())),
             s => Err(PlcError::Upstream(format!("status {s}"))),
         }
     }
 
     /// The DID document.
-    pub async fn document(&self, did: &str) -> Result<Value, PlcError> {
+    pub async fn document(&self, did: &Did) -> Result<Value, PlcError> {
         self.get_json(did, "").await
     }
 
     /// The identity's current state: rotation keys, verification methods, handles, services.
-    pub async fn data(&self, did: &str) -> Result<Value, PlcError> {
+    pub async fn data(&self, did: &Did) -> Result<Value, PlcError> {
         self.get_json(did, "/data").await
     }
 
     /// The last operation in the identity's log.
-    pub async fn last_operation(&self, did: &str) -> Result<SignedOperation, PlcError> {
+    pub async fn last_operation(&self, did: &Did) -> Result<SignedOperation, PlcError> {
         let value = self.get_json(did, "/log/last").await?;
         serde_json::from_value(value).map_err(|e| PlcError::Upstream(format!("unexpected operation: {e}")))
     }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use aurora_atproto::crypto::{Keypair, PublicKey};
 use aurora_atproto::data::{self, Ipld};
+use aurora_atproto::syntax::Did;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
@@ -121,15 +122,15 @@ impl SignedOperation {
 }
 
 /// The DID a signed genesis operation creates.
-pub fn did_for_genesis(op: &SignedOperation) -> String {
+pub fn did_for_genesis(op: &SignedOperation) -> Did {
     let digest = Sha256::digest(op.to_cbor());
     let encoded = multibase::encode(multibase::Base::Base32Lower, digest);
     // Drop the multibase prefix `b`, keep 24 characters.
-    format!("did:plc:{}", &encoded[1..25])
+    format!("did:plc:{}", &encoded[1..25]).parse().expect("24 base32 characters make a valid did:plc")
 }
 
 /// The DID document the directory serves for an identity in the state `op` describes.
-pub fn doc_for(did: &str, op: &Operation) -> Value {
+pub fn doc_for(did: &Did, op: &Operation) -> Value {
     let methods: Vec<Value> = op
         .verification_methods
         .iter()
@@ -171,7 +172,7 @@ mod tests {
         let signing = Keypair::generate(KeyType::K256);
         let op = Operation::genesis(&signing.did_key(), vec![rotation.did_key()], "alice.test", "https://pds.test");
         let signed = op.sign(&rotation);
-        let did = did_for_genesis(&signed);
+        let did = did_for_genesis(&signed).into_string();
         assert!(did.starts_with("did:plc:") && did.len() == 32, "{did}");
         assert!(did[8..].bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert!(signed.signed_by_any(&[rotation.did_key()]));

@@ -16,6 +16,7 @@ use poem::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use poem::web::Data;
 use poem::{handler, Body, IntoResponse, Request, Response};
 
+use aurora_atproto::syntax::AtUri;
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use aurora_generated::auth as methods;
@@ -135,7 +136,7 @@ async fn merged(
     headers: HeaderMap,
 ) -> XrpcResult<Response> {
     let bytes = read_limited(ctx, response).await?;
-    let did = caller(ctx, request.headers())?.did.as_str().to_owned();
+    let did = caller(ctx, request.headers())?.did;
     let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(value) => read_after_write::merge(ctx, &did, nsid, &query_pairs(request), rev, value)
             .await
@@ -153,10 +154,11 @@ async fn merged(
 
 /// `getPostThread` for the caller's own post that the AppView does not know yet.
 async fn own_new_thread(ctx: &AppContext, request: &Request) -> XrpcResult<Option<Response>> {
-    let did = caller(ctx, request.headers())?.did.as_str().to_owned();
+    let did = caller(ctx, request.headers())?.did;
     let query = query_pairs(request);
-    let Some(uri) = query.iter().find(|(k, _)| k == "uri").map(|(_, v)| v.as_str()) else { return Ok(None) };
-    let thread = read_after_write::local_thread(ctx, &did, uri).await.map_err(crate::api::internal)?;
+    let uri = query.iter().find(|(k, _)| k == "uri").and_then(|(_, v)| v.parse::<AtUri>().ok());
+    let Some(uri) = uri else { return Ok(None) };
+    let thread = read_after_write::local_thread(ctx, &did, &uri).await.map_err(crate::api::internal)?;
     Ok(thread.map(|thread| poem::web::Json(thread).into_response()))
 }
 
@@ -249,7 +251,7 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
     }
     target::check_url(&target.url, ctx.config.dev_mode).map_err(TargetError::into_xrpc)?;
     let exp = now_secs() + TOKEN_LIFETIME_SECS;
-    let token = crate::auth::service::mint(ctx, creds.did.as_str(), &target.did, Some(nsid), exp).await?;
+    let token = crate::auth::service::mint(ctx, &creds.did, &target.did, Some(nsid), exp).await?;
 
     let url = format!("{}{}", target.url.trim_end_matches('/'), out.path_and_query);
     let mut upstream = ctx

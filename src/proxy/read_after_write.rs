@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use aurora_atproto::blockstore::BlockStore;
 use aurora_atproto::data;
+use aurora_atproto::syntax::{AtUri, CidString, Did, Handle};
 
 use crate::account::{self, Lookup};
 use crate::context::AppContext;
@@ -35,16 +36,16 @@ pub fn applies(nsid: &str) -> bool {
 }
 
 struct LocalPost {
-    uri: String,
-    cid: String,
+    uri: AtUri,
+    cid: CidString,
     value: Value,
     indexed_at: String,
 }
 
 /// What the caller wrote after the AppView's rev, and who they are.
 struct Local {
-    did: String,
-    handle: String,
+    did: Did,
+    handle: Handle,
     /// The current profile record, when it changed after the rev.
     new_profile: Option<Value>,
     /// The current profile record, changed or not (for author views of new posts).
@@ -53,7 +54,7 @@ struct Local {
     posts: Vec<LocalPost>,
 }
 
-async fn load(ctx: &AppContext, did: &str, since_rev: Option<&str>) -> Result<Option<Local>, DbErr> {
+async fn load(ctx: &AppContext, did: &Did, since_rev: Option<&str>) -> Result<Option<Local>, DbErr> {
     let Some(found) = account::find(&ctx.db, Lookup::Did(did)).await? else { return Ok(None) };
     let mut query = record::Entity::find()
         .filter(record::Column::Did.eq(did))
@@ -63,14 +64,19 @@ async fn load(ctx: &AppContext, did: &str, since_rev: Option<&str>) -> Result<Op
     }
     // Enough for what a person writes between two AppView updates.
     let mut rows = query.order_by_desc(record::Column::Rev).limit(MAX_POSTS).all(&ctx.db).await?;
-    let profile_row = record::Entity::find_by_id(format!("at://{did}/{PROFILE}/self")).one(&ctx.db).await?;
+    let profile_row = record::Entity::find()
+        .filter(record::Column::Did.eq(did))
+        .filter(record::Column::Collection.eq(PROFILE))
+        .filter(record::Column::Rkey.eq("self"))
+        .one(&ctx.db)
+        .await?;
     if let Some(row) = &profile_row {
         rows.push(row.clone());
     }
-    let cids: Vec<cid::Cid> = rows.iter().filter_map(|r| r.cid.parse().ok()).collect();
+    let cids: Vec<cid::Cid> = rows.iter().filter_map(|r| r.cid.to_cid().ok()).collect();
     let blocks = SqlBlockStore::new(&ctx.db, did).get_many(&cids).await.map_err(|e| DbErr::Custom(e.to_string()))?;
     let value_of = |row: &record::Model| -> Option<Value> {
-        let bytes = blocks.get(&row.cid.parse::<cid::Cid>().ok()?)?;
+        let bytes = blocks.get(&row.cid.to_cid().ok()?)?;
         data::ipld_to_json(&data::from_dag_cbor(bytes).ok()?).ok()
     };
     let profile = profile_row.as_ref().and_then(value_of);
@@ -80,7 +86,7 @@ async fn load(ctx: &AppContext, did: &str, since_rev: Option<&str>) -> Result<Op
     };
     let posts = rows
         .iter()
-        .filter(|r| r.collection == POST)
+        .filter(|r| r.collection.as_str() == POST)
         .filter_map(|r| {
             Some(LocalPost {
                 uri: r.uri.clone(),
@@ -90,12 +96,12 @@ async fn load(ctx: &AppContext, did: &str, since_rev: Option<&str>) -> Result<Op
             })
         })
         .collect();
-    Ok(Some(Local { did: did.to_owned(), handle: found.handle().to_owned(), new_profile, profile, posts }))
+    Ok(Some(Local { did: did.clone(), handle: found.handle(), new_profile, profile, posts }))
 }
 
 impl Local {
     fn is_me(&self, actor: Option<&str>) -> bool {
-        actor.is_some_and(|a| a == self.did || a.eq_ignore_ascii_case(&self.handle))
+        actor.is_some_and(|a| a == self.did.as_str() || a.eq_ignore_ascii_case(self.handle.as_str()))
     }
 
     fn author(&self) -> Value {
@@ -155,7 +161,7 @@ impl Local {
         let new: Vec<Value> = self
             .posts
             .iter()
-            .filter(|p| !present.contains(&p.uri))
+            .filter(|p| !present.iter().any(|uri| uri == p.uri.as_str()))
             .map(|p| json!({ "post": self.post_view(p) }))
             .collect();
         items.splice(0..0, new);
@@ -170,7 +176,7 @@ fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
 /// is nothing to merge (the answer goes out untouched).
 pub async fn merge(
     ctx: &AppContext,
-    did: &str,
+    did: &Did,
     nsid: &str,
     query: &[(String, String)],
     rev: &str,
@@ -228,14 +234,15 @@ fn add_replies(local: &Local, thread: &mut Value, parent: &str) {
 }
 
 /// The thread of the caller's own post the AppView has not indexed yet.
-pub async fn local_thread(ctx: &AppContext, did: &str, uri: &str) -> Result<Option<Value>, DbErr> {
-    if !uri.starts_with(&format!("at://{did}/{POST}/")) {
+pub async fn local_thread(ctx: &AppContext, did: &Did, uri: &AtUri) -> Result<Option<Value>, DbErr> {
+    let own_post = uri.authority().as_str() == did.as_str() && uri.collection().is_some_and(|c| c.as_str() == POST);
+    if !own_post {
         return Ok(None);
     }
     let Some(local) = load(ctx, did, None).await? else { return Ok(None) };
-    let Some(post) = local.posts.iter().find(|p| p.uri == uri) else { return Ok(None) };
+    let Some(post) = local.posts.iter().find(|p| &p.uri == uri) else { return Ok(None) };
     let mut thread =
         json!({ "$type": "app.bsky.feed.defs#threadViewPost", "post": local.post_view(post), "replies": [] });
-    add_replies(&local, &mut thread, uri);
+    add_replies(&local, &mut thread, uri.as_str());
     Ok(Some(json!({ "thread": thread })))
 }

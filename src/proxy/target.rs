@@ -62,16 +62,16 @@ pub async fn from_header(ctx: &AppContext, header: &str) -> Result<Target, Targe
         Some((_, id)) if id.contains('#') => return Err(TargetError::BadHeader("invalid proxy header format")),
         Some(parts) => parts,
     };
-    if did.parse::<aurora_xrpc::codegen::Did>().is_err() {
+    let Ok(parsed) = did.parse::<aurora_xrpc::codegen::Did>() else {
         return Err(TargetError::BadHeader("invalid did in proxy header"));
-    }
+    };
     // The configured AppView needs no lookup.
     if let Some((url, app_view)) = &ctx.config.bsky_app_view {
         if did == app_view && id == "bsky_appview" {
             return Ok(Target { did: did.to_owned(), url: url.clone() });
         }
     }
-    let doc = ctx.resolver.did_doc(did, false).await.map_err(|_| TargetError::Unresolvable)?;
+    let doc = ctx.resolver.did_doc(&parsed, false).await.map_err(|_| TargetError::Unresolvable)?;
     let url = crate::identity::doc::service_endpoint(did, &doc, id).ok_or(TargetError::NoService)?;
     Ok(Target { did: did.to_owned(), url })
 }

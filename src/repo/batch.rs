@@ -8,6 +8,7 @@
 //! the pool in a handful of multi-row statements. Either way it runs beside its caller, which
 //! builds the repository's next commits meanwhile.
 
+use aurora_atproto::syntax::Did;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
@@ -20,10 +21,10 @@ use sea_orm::{DbErr, TransactionTrait};
 
 use super::store::{self, Backend};
 use super::writer::Built;
-use super::RecordKey;
 use crate::context::AppContext;
 use crate::db::entities::{blob, record, record_blob, repo_block, repo_root};
 use crate::sequencer::NewEvent;
+use aurora_atproto::syntax::{AtUri, Nsid, RecordKey, Tid};
 
 /// Values per `IN (…)` list.
 const IN_LIST: usize = 500;
@@ -53,34 +54,34 @@ impl From<DbErr> for StoreError {
 
 /// One record row as the batch leaves it.
 struct RecordRow<'a> {
-    uri: &'a str,
-    collection: &'a str,
-    rkey: &'a str,
-    cid: String,
-    rev: &'a str,
+    uri: &'a AtUri,
+    collection: &'a Nsid,
+    rkey: &'a RecordKey,
+    cid: Cid,
+    rev: &'a Tid,
 }
 
 /// What storing the batch changes, worked out before the transaction starts.
 struct NetEffect<'a> {
     /// Blocks present after the batch, with the rev of the commit that wrote each.
-    blocks: Vec<(&'a Cid, &'a Bytes, &'a str)>,
+    blocks: Vec<(&'a Cid, &'a Bytes, &'a Tid)>,
     /// Blocks the batch's tree no longer holds.
-    gone: Vec<String>,
+    gone: Vec<&'a Cid>,
     records: Vec<RecordRow<'a>>,
-    deleted: Vec<&'a str>,
+    deleted: Vec<&'a AtUri>,
     /// Records written by the batch that existed before it: their stored blob references are
     /// replaced.
-    stored_before: Vec<&'a str>,
+    stored_before: Vec<&'a AtUri>,
     /// (record, blob) references of the records the batch leaves in place.
-    references: Vec<(&'a str, String)>,
+    references: Vec<(&'a AtUri, Cid)>,
     /// Blobs now referenced, which stop being temporary.
-    claimed: Vec<String>,
+    claimed: Vec<Cid>,
     /// Blobs an earlier commit of this batch referenced and a later one dropped.
-    released: BTreeSet<String>,
+    released: BTreeSet<Cid>,
     /// The commit the batch was built on, and the one it leaves as the root.
-    base: String,
-    root: String,
-    rev: &'a str,
+    base: Cid,
+    root: Cid,
+    rev: &'a Tid,
     now: String,
     events: Vec<NewEvent>,
 }
@@ -89,7 +90,7 @@ struct NetEffect<'a> {
 #[derive(Default)]
 pub(super) struct Stored {
     /// Blobs that lost a reference and may now be unreferenced.
-    pub(super) released: Vec<String>,
+    pub(super) released: Vec<Cid>,
     /// The sequence number of the batch's last event.
     pub(super) last_seq: i64,
 }
@@ -100,7 +101,7 @@ pub(super) struct Stored {
 /// resolves to what was stored, with the commits handed back.
 pub(super) fn store(
     ctx: &Arc<AppContext>,
-    did: &str,
+    did: &Did,
     commits: Vec<Built>,
     events: Vec<NewEvent>,
 ) -> impl Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send + 'static {
@@ -145,9 +146,9 @@ impl<'a> NetEffect<'a> {
         let (Some(first), Some(last)) = (built.first(), built.last()) else { return None };
 
         // Per block: present (with bytes) or gone, as the last commit touching it left it.
-        let mut blocks: HashMap<&Cid, Option<(&Bytes, &str)>> = HashMap::new();
+        let mut blocks: HashMap<&Cid, Option<(&Bytes, &Tid)>> = HashMap::new();
         for commit in built {
-            let rev = commit.data.commit.rev.as_str();
+            let rev = &commit.data.commit.rev;
             for cid in &commit.data.removed_blocks {
                 blocks.insert(cid, None);
             }
@@ -156,34 +157,33 @@ impl<'a> NetEffect<'a> {
             }
         }
         // Per record, and per record its blob references.
-        let mut records: HashMap<&str, Option<(&str, &str, Cid, &str)>> = HashMap::new();
-        let mut references: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut stored_before: BTreeSet<&str> = BTreeSet::new();
-        let mut released: BTreeSet<String> = BTreeSet::new();
+        let mut records: HashMap<&AtUri, Option<(&Nsid, &RecordKey, Cid, &Tid)>> = HashMap::new();
+        let mut references: HashMap<&AtUri, Vec<Cid>> = HashMap::new();
+        let mut stored_before: BTreeSet<&AtUri> = BTreeSet::new();
+        let mut released: BTreeSet<Cid> = BTreeSet::new();
         for commit in built {
-            let rev = commit.data.commit.rev.as_str();
+            let rev = &commit.data.commit.rev;
             for (((outcome, (collection, rkey)), blobs), created) in
                 commit.outcomes.iter().zip(&commit.paths).zip(&commit.blobs).zip(&commit.created)
             {
-                let uri = outcome.uri.as_str();
+                let uri = &outcome.uri;
                 if !created && !records.contains_key(uri) {
                     stored_before.insert(uri);
                 }
-                records.insert(uri, outcome.cid.map(|cid| (collection.as_str(), rkey.as_str(), cid, rev)));
-                let now_referenced: Vec<String> = blobs.iter().map(|b| b.cid.to_string()).collect();
+                records.insert(uri, outcome.cid.map(|cid| (collection, rkey, cid, rev)));
+                let now_referenced: Vec<Cid> = blobs.iter().map(|b| b.cid).collect();
                 if let Some(earlier) = references.insert(uri, now_referenced) {
                     released.extend(earlier);
                 }
             }
         }
 
-        let references: Vec<(&str, String)> = references
+        let references: Vec<(&AtUri, Cid)> = references
             .into_iter()
             .filter(|(uri, _)| records.get(uri).is_some_and(Option::is_some))
             .flat_map(|(uri, cids)| cids.into_iter().map(move |cid| (uri, cid)))
             .collect();
-        let claimed: BTreeSet<&String> = references.iter().map(|(_, cid)| cid).collect();
-        let claimed = claimed.into_iter().cloned().collect();
+        let claimed: BTreeSet<Cid> = references.iter().map(|(_, cid)| *cid).collect();
         let (present, gone): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|(_, entry)| entry.is_some());
         let (kept, deleted): (Vec<_>, Vec<_>) = records.into_iter().partition(|(_, entry)| entry.is_some());
         Some(NetEffect {
@@ -191,26 +191,20 @@ impl<'a> NetEffect<'a> {
                 .into_iter()
                 .filter_map(|(cid, entry)| entry.map(|(bytes, rev)| (cid, bytes, rev)))
                 .collect(),
-            gone: gone.into_iter().map(|(cid, _)| cid.to_string()).collect(),
+            gone: gone.into_iter().map(|(cid, _)| cid).collect(),
             records: kept
                 .into_iter()
                 .filter_map(|(uri, entry)| entry.map(|entry| (uri, entry)))
-                .map(|(uri, (collection, rkey, cid, rev))| RecordRow {
-                    uri,
-                    collection,
-                    rkey,
-                    cid: cid.to_string(),
-                    rev,
-                })
+                .map(|(uri, (collection, rkey, cid, rev))| RecordRow { uri, collection, rkey, cid, rev })
                 .collect(),
             deleted: deleted.into_iter().map(|(uri, _)| uri).collect(),
             stored_before: stored_before.into_iter().collect(),
             references,
-            claimed,
+            claimed: claimed.into_iter().collect(),
             released,
-            base: first.base.to_string(),
-            root: last.data.cid.to_string(),
-            rev: last.data.commit.rev.as_str(),
+            base: first.base,
+            root: last.data.cid,
+            rev: &last.data.commit.rev,
             now: crate::account::now(),
             events,
         })
@@ -218,10 +212,9 @@ impl<'a> NetEffect<'a> {
 
     /// What is left to do once the batch is stored, given the blobs that may have lost their
     /// last reference and the last event's number.
-    fn stored(self, released: BTreeSet<String>, last_seq: i64) -> Stored {
+    fn stored(self, released: BTreeSet<Cid>, last_seq: i64) -> Stored {
         // Only blobs no current record of this batch references may have become unreferenced.
-        let kept: BTreeSet<&str> = self.claimed.iter().map(String::as_str).collect();
-        let released = released.into_iter().filter(|cid| !kept.contains(cid.as_str())).collect();
+        let released = released.into_iter().filter(|cid| !self.claimed.contains(cid)).collect();
         Stored { released, last_seq }
     }
 }
@@ -231,19 +224,19 @@ impl<'a> NetEffect<'a> {
 /// last reference, and the last event's number. Every statement is built from the entities.
 async fn store_effect<B: Backend>(
     backend: &mut B,
-    did: &str,
+    did: &Did,
     effect: &mut NetEffect<'_>,
-) -> Result<(BTreeSet<String>, i64), StoreError> {
+) -> Result<(BTreeSet<Cid>, i64), StoreError> {
     let block_rows = effect.blocks.iter().map(|(cid, bytes, rev)| super::block_row(did, cid, bytes, rev)).collect();
     backend.insert(&super::block_insert(), block_rows).await?;
-    let gone = effect.gone.iter().map(|cid| Value::from(cid.as_str())).collect();
+    let gone = effect.gone.iter().map(|cid| Value::from(cid.to_string())).collect();
     backend.delete_each(&super::blocks_of(did), repo_block::Column::Cid, gone).await?;
 
     let record_rows = effect
         .records
         .iter()
         .map(|row| {
-            let key = RecordKey { uri: row.uri, collection: row.collection, rkey: row.rkey };
+            let key = super::RecordKey { uri: row.uri, collection: row.collection, rkey: row.rkey };
             super::record_row(did, &key, &row.cid, row.rev, &effect.now)
         })
         .collect();
@@ -265,9 +258,9 @@ async fn store_effect<B: Backend>(
         let referenced = Query::select()
             .column(record_blob::Column::BlobCid)
             .from(record_blob::Entity)
-            .and_where(Expr::col(record_blob::Column::RecordUri).is_in(chunk.iter().copied()))
+            .and_where(Expr::col(record_blob::Column::RecordUri).is_in(chunk.iter().map(|uri| Value::from(*uri))))
             .to_owned();
-        released.extend(backend.select_text(&referenced).await?);
+        released.extend(backend.select_text(&referenced).await?.iter().filter_map(|cid| cid.parse::<Cid>().ok()));
     }
     let before = effect.stored_before.iter().map(|uri| Value::from(*uri)).collect();
     let forget = Query::delete().from_table(record_blob::Entity).to_owned();
@@ -279,18 +272,18 @@ async fn store_effect<B: Backend>(
         .value(blob::Column::TempKey, Option::<String>::None)
         .and_where(Expr::col(blob::Column::Did).eq(did))
         .to_owned();
-    let claimed = effect.claimed.iter().map(|cid| Value::from(cid.as_str())).collect();
+    let claimed = effect.claimed.iter().map(|cid| Value::from(cid.to_string())).collect();
     backend.update_each(&claim, blob::Column::Cid, claimed).await?;
 
     // The root moves only from the commit the batch was built on, and only while the account
     // is active: one statement checks both, so a writer never needs a separate read first.
     let move_root = Query::update()
         .table(repo_root::Entity)
-        .value(repo_root::Column::Cid, effect.root.as_str())
+        .value(repo_root::Column::Cid, effect.root.to_string())
         .value(repo_root::Column::Rev, effect.rev)
         .value(repo_root::Column::IndexedAt, aurora_atproto::syntax::Datetime::now().as_str())
         .and_where(Expr::col(repo_root::Column::Did).eq(did))
-        .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.as_str()))
+        .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.to_string()))
         .and_where(Expr::exists(crate::account::status::active(did)))
         .to_owned();
     if backend.update(&move_root).await? != 1 {

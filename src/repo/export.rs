@@ -17,6 +17,7 @@ use tokio::io::AsyncWrite;
 use aurora_atproto::car::{CarError, CarWriter};
 
 use crate::db::entities::{repo_block, repo_root};
+use aurora_atproto::syntax::Did;
 
 /// Blocks read per query: few round trips, bounded memory.
 const PAGE: u64 = 1000;
@@ -24,12 +25,12 @@ const PAGE: u64 = 1000;
 /// A repository as of one moment: its root and a read transaction that sees its blocks.
 pub struct Snapshot {
     txn: DatabaseTransaction,
-    did: String,
+    did: Did,
     pub root: repo_root::Model,
 }
 
 /// Opens a snapshot of `did`'s repository, or `None` when it has no root.
-pub async fn snapshot(db: &DatabaseConnection, did: &str) -> Result<Option<Snapshot>, DbErr> {
+pub async fn snapshot(db: &DatabaseConnection, did: &Did) -> Result<Option<Snapshot>, DbErr> {
     // PostgreSQL's default isolation gives each statement its own snapshot; the root and the
     // blocks must come from the same one. SQLite's read transaction is a snapshot already.
     let txn = match db.get_database_backend() {
@@ -38,8 +39,8 @@ pub async fn snapshot(db: &DatabaseConnection, did: &str) -> Result<Option<Snaps
         }
         _ => db.begin().await?,
     };
-    let Some(root) = repo_root::Entity::find_by_id(did.to_owned()).one(&txn).await? else { return Ok(None) };
-    Ok(Some(Snapshot { txn, did: did.to_owned(), root }))
+    let Some(root) = repo_root::Entity::find_by_id(did.clone()).one(&txn).await? else { return Ok(None) };
+    Ok(Some(Snapshot { txn, did: did.clone(), root }))
 }
 
 impl Snapshot {

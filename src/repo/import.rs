@@ -19,12 +19,11 @@ use aurora_atproto::commit::{next_rev, Commit, UnsignedCommit};
 use aurora_atproto::crypto::PublicKey;
 use aurora_atproto::mst::MstKey;
 use aurora_atproto::repo::CommitData;
-use aurora_atproto::syntax::Did;
+use aurora_atproto::syntax::{AtUri, Did, Nsid, RecordKey, Tid};
 use aurora_xrpc::XrpcError;
 
 use super::staging::{StageError, StagedCar};
 use super::store::{self, Backend};
-use super::RecordKey;
 use crate::api::internal;
 use crate::blobs::refs;
 use crate::context::AppContext;
@@ -38,7 +37,7 @@ const IMPORT_CACHE_KIB: i64 = -512;
 const CHUNK_ITEMS: usize = 500;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
-pub async fn import<R>(ctx: &AppContext, did: &str, reader: R) -> Result<usize, XrpcError>
+pub async fn import<R>(ctx: &AppContext, did: &Did, reader: R) -> Result<usize, XrpcError>
 where
     R: tokio::io::AsyncRead + Unpin + Send,
 {
@@ -50,15 +49,14 @@ where
         StageError::Disk(e) => internal(e),
     })?;
     let staged = Arc::new(staged);
-    let did_typed: Did = did.parse().map_err(internal)?;
     let own_key = crate::keys::signing_key(ctx, did).await?;
     let mut keys = Vec::new();
     if let Ok(doc) = ctx.resolver.did_doc(did, true).await {
-        keys.extend(crate::identity::atproto_key(did, &doc));
+        keys.extend(crate::identity::atproto_key(did.as_str(), &doc));
     }
     keys.push(own_key.public_key());
     let (commit, records) = {
-        let (staged, did) = (staged.clone(), did_typed.clone());
+        let (staged, did) = (staged.clone(), did.clone());
         tokio::task::spawn_blocking(move || verify(&staged, &did, &keys)).await.map_err(internal)??
     };
 
@@ -66,10 +64,10 @@ where
     let _guard = ctx.writers.exclusive(did).await;
     let current = super::root(&ctx.db, did).await.map_err(internal)?;
     let floor = match &current {
-        Some(root) if root.rev.as_str() > commit.rev.as_str() => root.rev.parse().ok(),
+        Some(root) if root.rev > commit.rev => Some(root.rev.clone()),
         _ => Some(commit.rev.clone()),
     };
-    let signed = UnsignedCommit::new(did_typed, commit.data, next_rev(floor.as_ref())).sign(&own_key);
+    let signed = UnsignedCommit::new(did.clone(), commit.data, next_rev(floor.as_ref())).sign(&own_key);
     let (commit_cid, commit_bytes) = signed.to_block();
     let data = CommitData {
         cid: commit_cid,
@@ -81,8 +79,8 @@ where
         removed_blocks: Vec::new(),
         firehose_blocks: Default::default(),
     };
-    let rev = signed.rev.as_str().to_owned();
-    let replacement = Replacement { did: did.to_owned(), rev, root: commit.data, data, staged };
+    let rev = signed.rev.clone();
+    let replacement = Replacement { did: did.clone(), rev, root: commit.data, data, staged };
     let event = sequencer::sync_event(did, &signed).await.map_err(internal)?;
     match &ctx.sqlite_writer {
         Some(writer) => {
@@ -104,8 +102,8 @@ where
 /// What replaces the account's repository: the verified tree under `root`, read from `staged`,
 /// and the commit signed for it here.
 struct Replacement {
-    did: String,
-    rev: String,
+    did: Did,
+    rev: Tid,
     root: Cid,
     data: CommitData,
     staged: Arc<StagedCar>,
@@ -213,7 +211,7 @@ impl Replacement {
     /// Checks the account may import (a deactivated one may: it is moving here), then empties
     /// its repository: blocks, record index and blob references. The account's status.
     async fn begin<B: Backend>(&self, backend: &mut B) -> Result<Option<AccountStatus>, StoreFailure> {
-        let did = self.did.as_str();
+        let did = &self.did;
         let select = Query::select()
             .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
             .from(actor::Entity)
@@ -243,11 +241,11 @@ impl Replacement {
         status: Option<AccountStatus>,
         event: NewEvent,
     ) -> Result<i64, StoreFailure> {
-        let did = self.did.as_str();
+        let did = &self.did;
         let blocks =
             self.data.new_blocks.iter().map(|(cid, bytes)| super::block_row(did, cid, bytes, &self.rev)).collect();
         backend.insert(&super::block_insert(), blocks).await?;
-        let root = super::root_row(did, &self.data.cid.to_string(), &self.rev);
+        let root = super::root_row(did, &self.data.cid, &self.rev);
         backend.insert(&super::root_upsert(), vec![root]).await?;
         Ok(match status {
             Some(AccountStatus::Active) => backend.append_events(vec![event]).await?,
@@ -288,17 +286,17 @@ fn verify(staged: &StagedCar, did: &Did, keys: &[PublicKey]) -> Result<(Commit, 
 }
 
 /// The blobs a record references, after checking that it is valid data.
-fn record_blobs(key: &MstKey, bytes: &[u8]) -> Result<BTreeSet<String>, CarError> {
+fn record_blobs(key: &MstKey, bytes: &[u8]) -> Result<BTreeSet<Cid>, CarError> {
     let value = aurora_atproto::data::from_dag_cbor(bytes)
         .and_then(|ipld| aurora_atproto::data::ipld_to_json(&ipld))
         .map_err(|e| CarError::Malformed(format!("record {key} is not valid data: {e}")))?;
-    Ok(refs::find(&value).into_iter().map(|r| r.cid.to_string()).collect())
+    Ok(refs::find(&value).into_iter().map(|r| r.cid).collect())
 }
 
 /// What the store pass hands the transaction.
 enum Item {
     Block(Cid, Bytes),
-    Record { key: MstKey, cid: Cid, blobs: BTreeSet<String> },
+    Record { collection: Nsid, rkey: RecordKey, cid: Cid, blobs: BTreeSet<Cid> },
 }
 
 /// Items gathered from the walk until there are enough for one round of statements.
@@ -319,9 +317,14 @@ impl Chunk {
             }
             Visit::Record { key, cid, bytes } => {
                 self.bytes += bytes.len();
+                // The index addresses records by AT-URI, which only a real NSID and record key
+                // can form; a tree holding anything else cannot be served, so it is refused.
+                let unaddressable = || CarError::Malformed(format!("record {key} has no valid AT-URI path"));
+                let collection: Nsid = key.collection().parse().map_err(|_| unaddressable())?;
+                let rkey: RecordKey = key.rkey().parse().map_err(|_| unaddressable())?;
                 let blobs = record_blobs(key, bytes)?;
                 self.items.push(Item::Block(*cid, bytes.clone()));
-                self.items.push(Item::Record { key: key.clone(), cid: *cid, blobs });
+                self.items.push(Item::Record { collection, rkey, cid: *cid, blobs });
             }
         }
         Ok(self.items.len() >= CHUNK_ITEMS || self.bytes >= CHUNK_BYTES)
@@ -331,8 +334,8 @@ impl Chunk {
 /// Stores one chunk of the tree: its blocks, its records' index rows and blob references.
 async fn store_chunk<B: Backend>(
     backend: &mut B,
-    did: &str,
-    rev: &str,
+    did: &Did,
+    rev: &Tid,
     now: &str,
     chunk: Vec<Item>,
 ) -> Result<(), store::StoreError> {
@@ -342,11 +345,11 @@ async fn store_chunk<B: Backend>(
     for item in chunk {
         match item {
             Item::Block(cid, bytes) => blocks.push(super::block_row(did, &cid, &bytes, rev)),
-            Item::Record { key, cid, blobs } => {
-                let uri = format!("at://{did}/{}/{}", key.collection(), key.rkey());
+            Item::Record { collection, rkey, cid, blobs } => {
+                let uri = AtUri::record(did.clone(), collection.clone(), rkey.clone());
                 references.extend(blobs.iter().map(|blob| super::blob_reference_row(did, &uri, blob)));
-                let at = RecordKey { uri: &uri, collection: key.collection(), rkey: key.rkey() };
-                records.push(super::record_row(did, &at, &cid.to_string(), rev, now));
+                let at = super::RecordKey { uri: &uri, collection: &collection, rkey: &rkey };
+                records.push(super::record_row(did, &at, &cid, rev, now));
             }
         }
     }

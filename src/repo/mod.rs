@@ -1,5 +1,6 @@
 //! Repositories in the database: a block store over `repo_block`, and persisting a commit.
 
+use aurora_atproto::syntax::{AtUri, Did, Nsid, Tid};
 use bytes::Bytes;
 use cid::Cid;
 use sea_orm::sea_query::{DeleteStatement, Expr, InsertStatement, OnConflict, Query, Value};
@@ -24,12 +25,12 @@ use crate::db::entities::{repo_block, repo_root};
 /// staged in memory: a commit is persisted as a whole by [`persist_commit`].
 pub struct SqlBlockStore<'c, C> {
     conn: &'c C,
-    did: String,
+    did: Did,
 }
 
 impl<'c, C: ConnectionTrait + Sync> SqlBlockStore<'c, C> {
-    pub fn new(conn: &'c C, did: &str) -> Self {
-        Self { conn, did: did.to_owned() }
+    pub fn new(conn: &'c C, did: &Did) -> Self {
+        Self { conn, did: did.clone() }
     }
 }
 
@@ -74,10 +75,10 @@ impl<C: ConnectionTrait + Sync> BlockStore for SqlBlockStore<'_, C> {
 /// and the new root. Call inside the transaction that also sequences the commit's event.
 pub(crate) async fn persist_commit<B: store::Backend>(
     backend: &mut B,
-    did: &str,
+    did: &Did,
     commit: &CommitData,
 ) -> Result<(), store::StoreError> {
-    let rev = commit.commit.rev.as_str();
+    let rev = &commit.commit.rev;
     let blocks = commit.new_blocks.iter().map(|(cid, bytes)| block_row(did, cid, bytes, rev)).collect();
     backend.insert(&block_insert(), blocks).await?;
     let removed = commit
@@ -87,7 +88,7 @@ pub(crate) async fn persist_commit<B: store::Backend>(
         .map(|cid| Value::from(cid.to_string()))
         .collect();
     backend.delete_each(&blocks_of(did), repo_block::Column::Cid, removed).await?;
-    backend.insert(&root_upsert(), vec![root_row(did, &commit.cid.to_string(), rev)]).await
+    backend.insert(&root_upsert(), vec![root_row(did, &commit.cid, rev)]).await
 }
 
 /// The statement that stores repository blocks (a block already stored stays as it is); rows
@@ -107,20 +108,20 @@ pub(crate) fn block_insert() -> InsertStatement {
 }
 
 /// A block of `did`, written by the commit of `rev`, for [`block_insert`].
-pub(crate) fn block_row(did: &str, cid: &Cid, bytes: &Bytes, rev: &str) -> Vec<Value> {
+pub(crate) fn block_row(did: &Did, cid: &Cid, bytes: &Bytes, rev: &Tid) -> Vec<Value> {
     vec![did.into(), cid.to_string().into(), rev.into(), (bytes.len() as i32).into(), bytes.to_vec().into()]
 }
 
 /// Deletes blocks of `did` (narrowed further by the caller).
-pub(crate) fn blocks_of(did: &str) -> DeleteStatement {
+pub(crate) fn blocks_of(did: &Did) -> DeleteStatement {
     Query::delete().from_table(repo_block::Entity).and_where(Expr::col(repo_block::Column::Did).eq(did)).to_owned()
 }
 
 /// Where a record is in its repository.
 pub(crate) struct RecordKey<'a> {
-    pub uri: &'a str,
-    pub collection: &'a str,
-    pub rkey: &'a str,
+    pub uri: &'a AtUri,
+    pub collection: &'a Nsid,
+    pub rkey: &'a aurora_atproto::syntax::RecordKey,
 }
 
 /// The statement that adds records to the index; rows come from [`record_row`].
@@ -142,10 +143,10 @@ pub(crate) fn record_insert() -> InsertStatement {
 }
 
 /// A record of `did` at `key`, as of `rev`, for [`record_insert`].
-pub(crate) fn record_row(did: &str, key: &RecordKey<'_>, cid: &str, rev: &str, indexed_at: &str) -> Vec<Value> {
+pub(crate) fn record_row(did: &Did, key: &RecordKey<'_>, cid: &Cid, rev: &Tid, indexed_at: &str) -> Vec<Value> {
     vec![
         key.uri.into(),
-        cid.into(),
+        cid.to_string().into(),
         did.into(),
         key.collection.into(),
         key.rkey.into(),
@@ -169,8 +170,8 @@ pub(crate) fn blob_reference_insert() -> InsertStatement {
 }
 
 /// Record `uri` of `did` references blob `cid`, for [`blob_reference_insert`].
-pub(crate) fn blob_reference_row(did: &str, uri: &str, cid: &str) -> Vec<Value> {
-    vec![cid.into(), uri.into(), did.into()]
+pub(crate) fn blob_reference_row(did: &Did, uri: &AtUri, cid: &Cid) -> Vec<Value> {
+    vec![cid.to_string().into(), uri.into(), did.into()]
 }
 
 /// The statement that makes a commit the repository's root, whatever it was; rows come from
@@ -188,19 +189,19 @@ pub(crate) fn root_upsert() -> InsertStatement {
 }
 
 /// `did`'s root is now commit `cid` of `rev`, for [`root_upsert`].
-pub(crate) fn root_row(did: &str, cid: &str, rev: &str) -> Vec<Value> {
-    vec![did.into(), cid.into(), rev.into(), aurora_atproto::syntax::Datetime::now().as_str().into()]
+pub(crate) fn root_row(did: &Did, cid: &Cid, rev: &Tid) -> Vec<Value> {
+    vec![did.into(), cid.to_string().into(), rev.into(), aurora_atproto::syntax::Datetime::now().as_str().into()]
 }
 
 /// The current commit of a repository.
-pub async fn root<C: ConnectionTrait>(conn: &C, did: &str) -> Result<Option<repo_root::Model>, DbErr> {
-    repo_root::Entity::find_by_id(did.to_owned()).one(conn).await
+pub async fn root<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<Option<repo_root::Model>, DbErr> {
+    repo_root::Entity::find_by_id(did.clone()).one(conn).await
 }
 
 /// The current signed commit of a repository, if it has one.
 pub async fn current_commit<C: ConnectionTrait + Sync>(
     conn: &C,
-    did: &str,
+    did: &Did,
 ) -> Result<Option<(repo_root::Model, aurora_atproto::commit::Commit)>, DbErr> {
     let Some(root) = root(conn, did).await? else { return Ok(None) };
     let cid = Cid::try_from(root.cid.as_str()).map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))?;
@@ -214,7 +215,7 @@ pub async fn current_commit<C: ConnectionTrait + Sync>(
 }
 
 /// How many blocks a repository holds.
-pub async fn block_count<C: ConnectionTrait>(conn: &C, did: &str) -> Result<u64, DbErr> {
+pub async fn block_count<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     repo_block::Entity::find().filter(repo_block::Column::Did.eq(did)).count(conn).await
 }

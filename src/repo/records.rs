@@ -4,14 +4,14 @@ use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::Value;
 
-use aurora_atproto::syntax::{AtIdentifier, Nsid, RecordKey};
+use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey};
 
 use crate::db::entities::{actor, record, repo_block};
 
 /// A record's index row with its block, read together.
 pub struct StoredRecord {
-    pub uri: String,
-    pub cid: String,
+    pub uri: AtUri,
+    pub cid: CidString,
     pub content: Option<Vec<u8>>,
 }
 
@@ -20,9 +20,9 @@ pub enum ReadError {
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error("record block {0} is missing")]
-    MissingBlock(String),
+    MissingBlock(CidString),
     #[error("record block {0} does not decode: {1}")]
-    Undecodable(String, String),
+    Undecodable(CidString, String),
 }
 
 impl StoredRecord {
@@ -36,7 +36,7 @@ impl StoredRecord {
 
     /// The record key: the URI's last segment.
     pub fn rkey(&self) -> &str {
-        self.uri.rsplit('/').next().unwrap_or_default()
+        self.uri.rkey().map_or("", RecordKey::as_str)
     }
 }
 
@@ -44,7 +44,7 @@ impl StoredRecord {
 /// taken-down records are never returned.
 pub async fn stored<C: ConnectionTrait>(
     conn: &C,
-    did: &str,
+    did: &Did,
     narrow: impl FnOnce(&mut SelectStatement),
 ) -> Result<Vec<StoredRecord>, DbErr> {
     let mut query = Query::select();
@@ -82,7 +82,7 @@ pub enum Lookup {
     /// The account exists but its repository is not served (taken down or deactivated).
     Unavailable,
     /// The account, and its record if there is one (and it is not taken down).
-    Found { did: String, record: Option<StoredRecord> },
+    Found { did: Did, record: Option<StoredRecord> },
 }
 
 /// One round trip: the account `repo` names, its record at `collection`/`rkey` and the
@@ -95,10 +95,8 @@ pub async fn find<C: ConnectionTrait>(
 ) -> Result<Lookup, DbErr> {
     // DIDs are case-sensitive; handles are stored lowercased.
     let named = match repo {
-        AtIdentifier::Did(did) => Expr::col((actor::Entity, actor::Column::Did)).eq(did.as_str()),
-        AtIdentifier::Handle(handle) => {
-            Expr::col((actor::Entity, actor::Column::Handle)).eq(handle.as_str().to_lowercase())
-        }
+        AtIdentifier::Did(did) => Expr::col((actor::Entity, actor::Column::Did)).eq(did),
+        AtIdentifier::Handle(handle) => Expr::col((actor::Entity, actor::Column::Handle)).eq(handle),
     };
     let mut query = Query::select();
     query
@@ -114,8 +112,8 @@ pub async fn find<C: ConnectionTrait>(
             record::Entity,
             Expr::col((record::Entity, record::Column::Did))
                 .equals((actor::Entity, actor::Column::Did))
-                .and(Expr::col((record::Entity, record::Column::Collection)).eq(collection.as_str()))
-                .and(Expr::col((record::Entity, record::Column::Rkey)).eq(rkey.as_str())),
+                .and(Expr::col((record::Entity, record::Column::Collection)).eq(collection))
+                .and(Expr::col((record::Entity, record::Column::Rkey)).eq(rkey)),
         )
         .left_join(
             repo_block::Entity,
@@ -131,8 +129,8 @@ pub async fn find<C: ConnectionTrait>(
     if text("account_takedown")?.is_some() || text("deactivated_at")?.is_some() {
         return Ok(Lookup::Unavailable);
     }
-    let did: String = row.try_get("", "did")?;
-    let record = match (text("uri")?, text("cid")?, text("record_takedown")?) {
+    let did: Did = row.try_get("", "did")?;
+    let record = match (row.try_get("", "uri")?, row.try_get("", "cid")?, text("record_takedown")?) {
         (Some(uri), Some(cid), None) => Some(StoredRecord { uri, cid, content: row.try_get("", "content")? }),
         _ => None,
     };

@@ -11,6 +11,7 @@
 //! alone; a request that fails (a swap mismatch, an existing record) fails alone and the
 //! others build on the commit before it.
 
+use aurora_atproto::syntax::{AtUri, Did, Nsid, RecordKey, Tid};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,7 +38,7 @@ use crate::sequencer::NewEvent;
 /// What happened to one write.
 #[derive(Clone, Debug)]
 pub struct WriteOutcome {
-    pub uri: String,
+    pub uri: AtUri,
     pub cid: Option<Cid>,
     /// `valid` or `unknown`; `None` for deletions and unvalidated writes.
     pub validation_status: Option<ValidationStatus>,
@@ -46,7 +47,7 @@ pub struct WriteOutcome {
 #[derive(Clone, Debug)]
 pub struct Committed {
     pub cid: Cid,
-    pub rev: String,
+    pub rev: Tid,
     pub outcomes: Vec<WriteOutcome>,
 }
 
@@ -64,7 +65,7 @@ fn internal(cause: impl std::fmt::Display) -> WriteError {
 }
 
 /// Whether the account may change its repository now (only an active one may).
-async fn writable(ctx: &AppContext, did: &str) -> Result<(), WriteError> {
+async fn writable(ctx: &AppContext, did: &Did) -> Result<(), WriteError> {
     Ok(crate::account::status::check_writable(&ctx.db, did, false).await.map_err(internal)??)
 }
 
@@ -79,7 +80,7 @@ const MAX_IDLE_REPOS: usize = 64;
 /// are serialised (two never build on the same commit) while different repositories proceed
 /// in parallel.
 #[derive(Default)]
-pub struct Writers(Mutex<HashMap<String, Arc<RepoWriter>>>);
+pub struct Writers(Mutex<HashMap<Did, Arc<RepoWriter>>>);
 
 #[derive(Default)]
 pub struct RepoWriter {
@@ -103,7 +104,7 @@ struct Job {
 }
 
 impl Writers {
-    fn get(&self, did: &str) -> Arc<RepoWriter> {
+    fn get(&self, did: &Did) -> Arc<RepoWriter> {
         let mut writers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(writer) = writers.get(did) {
             return writer.clone();
@@ -112,12 +113,12 @@ impl Writers {
             // Nobody else holds these: dropping them loses only their cached state.
             writers.retain(|_, writer| Arc::strong_count(writer) > 1);
         }
-        writers.entry(did.to_owned()).or_default().clone()
+        writers.entry(did.clone()).or_default().clone()
     }
 
     /// Exclusive use of `did`'s repository for a change made outside this writer (an import):
     /// no commit is built while the guard lives, and the cached state is forgotten.
-    pub async fn exclusive(&self, did: &str) -> OwnedMutexGuard<impl Sized> {
+    pub async fn exclusive(&self, did: &Did) -> OwnedMutexGuard<impl Sized> {
         let writer = self.get(did);
         let mut guard = writer.state.clone().lock_owned().await;
         *guard = None;
@@ -130,7 +131,7 @@ impl Writers {
 /// batch left with nothing to do makes no commit and returns `None`.
 pub async fn apply(
     ctx: &Arc<AppContext>,
-    did: &str,
+    did: &Did,
     writes: Vec<Write>,
     validate: Option<bool>,
     swap_commit: Option<Cid>,
@@ -153,7 +154,7 @@ pub async fn apply(
         drop(guard);
     } else {
         // On its own task: a caller that goes away mid-batch must not cancel the others' writes.
-        tokio::spawn(lead(ctx.clone(), did.to_owned(), writer, guard, jobs));
+        tokio::spawn(lead(ctx.clone(), did.clone(), writer, guard, jobs));
     }
     answer.await.unwrap_or_else(|_| Err(abandoned()))
 }
@@ -195,7 +196,7 @@ pub(super) struct Built {
     /// cannot have references stored already).
     pub(super) blobs: Vec<Vec<BlobReference>>,
     pub(super) created: Vec<bool>,
-    pub(super) paths: Vec<(String, String)>,
+    pub(super) paths: Vec<(Nsid, RecordKey)>,
 }
 
 /// Leads batches while the lock is held: after building each batch, takes whatever queued
@@ -205,7 +206,7 @@ pub(super) struct Built {
 /// batch is answered on its own task once it is on disk.
 async fn lead(
     ctx: Arc<AppContext>,
-    did: String,
+    did: Did,
     writer: Arc<RepoWriter>,
     mut state: OwnedMutexGuard<Option<Cached>>,
     mut jobs: Vec<Job>,
@@ -254,7 +255,7 @@ struct BuiltBatch {
 /// when there is none), and leaves in `state` the repository as it will be once the batch is
 /// stored. A job that fails leaves the state as it was. `None` when the state could not be
 /// read: the jobs are answered.
-async fn build_batch(ctx: &AppContext, did: &str, state: &mut Option<Cached>, jobs: Vec<Job>) -> Option<BuiltBatch> {
+async fn build_batch(ctx: &AppContext, did: &Did, state: &mut Option<Cached>, jobs: Vec<Job>) -> Option<BuiltBatch> {
     let cached = match state.take() {
         Some(cached) => cached,
         None => match load_state(ctx, did).await {
@@ -302,7 +303,7 @@ type StoreUnderWay = Pin<Box<dyn Future<Output = Result<(Stored, Vec<Built>), St
 
 impl Storing {
     /// Starts storing `batch`'s commits.
-    fn start(ctx: &Arc<AppContext>, did: &str, batch: BuiltBatch) -> Storing {
+    fn start(ctx: &Arc<AppContext>, did: &Did, batch: BuiltBatch) -> Storing {
         let BuiltBatch { jobs, results, commits, events } = batch;
         let stored = (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events)) as _);
         Storing { jobs, results, stored }
@@ -311,7 +312,7 @@ impl Storing {
     /// Waits for the store to end, and has the batch answered once it is on disk. Whether the
     /// repository is now what the batch's build left in `state`; if not, `state` holds what
     /// it is instead, or nothing (to be read afresh).
-    async fn land(self, ctx: &Arc<AppContext>, did: &str, state: &mut Option<Cached>) -> bool {
+    async fn land(self, ctx: &Arc<AppContext>, did: &Did, state: &mut Option<Cached>) -> bool {
         let mut storing = self;
         let mut retried = false;
         loop {
@@ -341,7 +342,7 @@ impl Storing {
                         .map(|result| result.map(|made| made.then(|| commits.next().map(Built::committed)).flatten()))
                         .collect();
                     let batch = StoredBatch { jobs, answers, committed, stored };
-                    let (ctx, did) = (ctx.clone(), did.to_owned());
+                    let (ctx, did) = (ctx.clone(), did.clone());
                     tokio::spawn(async move { batch.answer(&ctx, &did).await });
                     return !retried;
                 }
@@ -383,7 +384,7 @@ struct StoredBatch {
 }
 
 impl StoredBatch {
-    async fn answer(self, ctx: &AppContext, did: &str) {
+    async fn answer(self, ctx: &AppContext, did: &Did) {
         let StoredBatch { jobs, answers, committed, stored } = self;
         if committed {
             if let Some(writer) = &ctx.sqlite_writer {
@@ -394,7 +395,7 @@ impl StoredBatch {
             // Before answering, so a client that deleted a blob's last reference finds it gone.
             if !stored.released.is_empty() {
                 if let Err(e) = crate::blobs::release_unreferenced(ctx, did, &stored.released).await {
-                    tracing::warn!(did, error = %e, "could not release dereferenced blobs");
+                    tracing::warn!(%did, error = %e, "could not release dereferenced blobs");
                 }
             }
         }
@@ -410,17 +411,17 @@ fn send(jobs: Vec<Job>, answers: Vec<Reply>) {
 
 impl Built {
     fn committed(self) -> Committed {
-        Committed { cid: self.data.cid, rev: self.data.commit.rev.to_string(), outcomes: self.outcomes }
+        Committed { cid: self.data.cid, rev: self.data.commit.rev.clone(), outcomes: self.outcomes }
     }
 }
 
 /// The repository's current state, read from the database.
-async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, WriteError> {
+async fn load_state(ctx: &AppContext, did: &Did) -> Result<Cached, WriteError> {
     let Some(root) = super::root(&ctx.db, did).await.map_err(internal)? else {
         writable(ctx, did).await?;
         return Err(WriteError::internal(format!("{did} has no repository")));
     };
-    let root_cid: Cid = root.cid.parse().map_err(internal)?;
+    let root_cid: Cid = root.cid.to_cid().map_err(internal)?;
     let key = crate::keys::signing_key(ctx, did).await.map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(internal)?;
     Ok(Cached { head: repo.into_head(), key, commits: 0 })
@@ -430,7 +431,7 @@ async fn load_state(ctx: &AppContext, did: &str) -> Result<Cached, WriteError> {
 /// when there is nothing to do. Claims the blobs the records reference.
 async fn build(
     ctx: &AppContext,
-    did: &str,
+    did: &Did,
     repo: &mut Repo<SqlBlockStore<'_, sea_orm::DatabaseConnection>>,
     job: &Job,
     key: &Keypair,
@@ -446,7 +447,7 @@ async fn build(
     let mut blobs = Vec::new();
     let mut created = Vec::new();
     for p in &job.prepared {
-        let uri = format!("at://{did}/{}/{}", p.collection, p.rkey);
+        let uri = AtUri::record(did.clone(), p.collection.clone(), p.rkey.clone());
         let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(internal)?;
         // Deleting a record that is not there is nothing to do, whatever it was expected to be.
         let absent_delete = matches!(p.kind, Kind::Delete { must_exist: false }) && current.is_none();
@@ -461,14 +462,14 @@ async fn build(
         let (collection, rkey) = (p.collection.clone(), p.rkey.clone());
         let outcome = match (p.kind, current, &p.block) {
             (Kind::Create, Some(_), _) => {
-                return Err(WriteError::AlreadyExists(uri));
+                return Err(WriteError::AlreadyExists(uri.to_string()));
             }
             (Kind::Create | Kind::Put, None, Some((cid, bytes))) => {
                 record_writes.push(RecordWrite::Create { collection, rkey, record: bytes.clone() });
                 WriteOutcome { uri, cid: Some(*cid), validation_status: p.validation_status }
             }
             (Kind::Update, None, _) => {
-                return Err(WriteError::NotFound(uri));
+                return Err(WriteError::NotFound(uri.to_string()));
             }
             (Kind::Put | Kind::Update, Some(existing), Some((cid, bytes))) => {
                 if existing != *cid {
@@ -481,13 +482,13 @@ async fn build(
                 WriteOutcome { uri, cid: None, validation_status: None }
             }
             (Kind::Delete { must_exist: true }, None, _) => {
-                return Err(WriteError::NotFound(uri));
+                return Err(WriteError::NotFound(uri.to_string()));
             }
             (Kind::Delete { must_exist: false }, None, _) => continue,
             (_, _, None) => return Err(WriteError::internal("a create or put without a record")),
         };
         outcomes.push(outcome);
-        paths.push((p.collection.to_string(), p.rkey.to_string()));
+        paths.push((p.collection.clone(), p.rkey.clone()));
         blobs.push(p.blobs.clone());
         created.push(current.is_none());
     }
@@ -511,7 +512,7 @@ async fn build(
 /// leaves at worst an unreferenced permanent blob for the collector).
 async fn claim_blobs<'a>(
     ctx: &AppContext,
-    did: &str,
+    did: &Did,
     references: impl Iterator<Item = &'a BlobReference>,
 ) -> Result<(), WriteError> {
     for reference in references {

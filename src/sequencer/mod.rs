@@ -56,10 +56,6 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, DbErr> {
     data::encode(body).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
-fn did(text: &str) -> Result<Did, DbErr> {
-    text.parse().map_err(|e| DbErr::Custom(format!("cannot sequence an event for {text}: {e}")))
-}
-
 /// The next sequence number on PostgreSQL, taken so that numbers are handed out in commit
 /// order and a rolled-back transaction leaves no gap (a sequence would give neither): a
 /// transaction-scoped advisory lock makes sequencing transactions take turns from
@@ -83,13 +79,13 @@ async fn next_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
 /// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
 const SEQ_LOCK: i64 = 0x6175_7273_6571;
 
-async fn append<C: ConnectionTrait>(conn: &C, did: &str, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
-    append_all(conn, vec![NewEvent { did: did.to_owned(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
+async fn append<C: ConnectionTrait>(conn: &C, did: &Did, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
+    append_all(conn, vec![NewEvent { did: did.clone(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
 }
 
 /// An event encoded ahead of its transaction.
 pub struct NewEvent {
-    did: String,
+    did: Did,
     kind: String,
     body: Vec<u8>,
     time: String,
@@ -151,28 +147,30 @@ impl NewEvent {
 }
 
 /// `#identity`: the account's handle or DID document may have changed.
-pub async fn identity<C: ConnectionTrait>(conn: &C, did_text: &str, handle: Option<&str>) -> Result<i64, DbErr> {
+pub async fn identity<C: ConnectionTrait>(conn: &C, did: &Did, handle: Option<&Handle>) -> Result<i64, DbErr> {
     let time = Datetime::now();
-    let handle: Option<Handle> = handle
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| DbErr::Custom(format!("cannot sequence the handle of {did_text}: {e}")))?;
-    let event = lex::Identity { did: did(did_text)?, handle, seq: 0, time: time.clone(), extra: Default::default() };
-    append(conn, did_text, "identity", encode(&event)?, time.as_str()).await
+    let event = lex::Identity {
+        did: did.clone(),
+        handle: handle.cloned(),
+        seq: 0,
+        time: time.clone(),
+        extra: Default::default(),
+    };
+    append(conn, did, "identity", encode(&event)?, time.as_str()).await
 }
 
 /// `#account`: the account's hosting status changed.
-pub async fn account<C: ConnectionTrait>(conn: &C, did_text: &str, status: AccountStatus) -> Result<i64, DbErr> {
+pub async fn account<C: ConnectionTrait>(conn: &C, did: &Did, status: AccountStatus) -> Result<i64, DbErr> {
     let time = Datetime::now();
     let event = lex::Account {
         active: status == AccountStatus::Active,
-        did: did(did_text)?,
+        did: did.clone(),
         seq: 0,
         status: status.lexicon(),
         time: time.clone(),
         extra: Default::default(),
     };
-    append(conn, did_text, "account", encode(&event)?, time.as_str()).await
+    append(conn, did, "account", encode(&event)?, time.as_str()).await
 }
 
 /// The sync spec's hard limit on a `#commit` event's `blocks`.
@@ -182,18 +180,18 @@ pub const MAX_COMMIT_OPS: usize = 200;
 
 /// `#commit`: a new commit, with its operations and the blocks a consumer needs to verify it;
 /// a commit over the spec's size limits is sequenced as `#sync` instead.
-pub async fn commit<C: ConnectionTrait>(conn: &C, did: &str, commit: &CommitData) -> Result<i64, DbErr> {
+pub async fn commit<C: ConnectionTrait>(conn: &C, did: &Did, commit: &CommitData) -> Result<i64, DbErr> {
     append_all(conn, vec![commit_event(did, commit).await?]).await
 }
 
 /// The event [`commit`] appends, built without the database.
-pub async fn commit_event(did_text: &str, commit: &CommitData) -> Result<NewEvent, DbErr> {
+pub async fn commit_event(did: &Did, commit: &CommitData) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let blocks = commit.firehose_car().await.map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
     if blocks.len() > MAX_COMMIT_BLOCKS_BYTES || commit.ops.len() > MAX_COMMIT_OPS {
         // Too big for one frame under the sync spec's limits (`tooBig` is deprecated): announce
         // the new commit as a sync point instead, and consumers fetch the repository.
-        return sync_event(did_text, &commit.commit).await;
+        return sync_event(did, &commit.commit).await;
     }
     let event = lex::Commit {
         blobs: Vec::new(),
@@ -202,7 +200,7 @@ pub async fn commit_event(did_text: &str, commit: &CommitData) -> Result<NewEven
         ops: commit.ops.iter().map(op).collect(),
         prev_data: commit.prev_data.map(CidLink),
         rebase: false,
-        repo: did(did_text)?,
+        repo: did.clone(),
         rev: commit.commit.rev.clone(),
         seq: 0,
         since: commit.since.clone(),
@@ -210,12 +208,7 @@ pub async fn commit_event(did_text: &str, commit: &CommitData) -> Result<NewEven
         too_big: false,
         extra: Default::default(),
     };
-    Ok(NewEvent {
-        did: did_text.to_owned(),
-        kind: "commit".into(),
-        body: encode(&event)?,
-        time: time.as_str().to_owned(),
-    })
+    Ok(NewEvent { did: did.clone(), kind: "commit".into(), body: encode(&event)?, time: time.as_str().to_owned() })
 }
 
 fn op(op: &RecordOp) -> lex::RepoOp {
@@ -234,12 +227,12 @@ fn op(op: &RecordOp) -> lex::RepoOp {
 }
 
 /// `#sync`: the repository's current commit, for consumers to (re)synchronise from.
-pub async fn sync<C: ConnectionTrait>(conn: &C, did: &str, commit: &Commit) -> Result<i64, DbErr> {
+pub async fn sync<C: ConnectionTrait>(conn: &C, did: &Did, commit: &Commit) -> Result<i64, DbErr> {
     append_all(conn, vec![sync_event(did, commit).await?]).await
 }
 
 /// The `#sync` event for `commit`, encoded ahead of its transaction.
-pub(crate) async fn sync_event(did_text: &str, commit: &Commit) -> Result<NewEvent, DbErr> {
+pub(crate) async fn sync_event(did: &Did, commit: &Commit) -> Result<NewEvent, DbErr> {
     let time = Datetime::now();
     let (cid, bytes) = commit.to_block();
     let blocks = aurora_atproto::car::car_bytes(cid, [(cid, bytes)])
@@ -247,18 +240,13 @@ pub(crate) async fn sync_event(did_text: &str, commit: &Commit) -> Result<NewEve
         .map_err(|e| DbErr::Custom(format!("cannot build event CAR: {e}")))?;
     let event = lex::Sync {
         blocks: Bytes(blocks),
-        did: did(did_text)?,
+        did: did.clone(),
         rev: commit.rev.to_string(),
         seq: 0,
         time: time.clone(),
         extra: Default::default(),
     };
-    Ok(NewEvent {
-        did: did_text.to_owned(),
-        kind: "sync".into(),
-        body: encode(&event)?,
-        time: time.as_str().to_owned(),
-    })
+    Ok(NewEvent { did: did.clone(), kind: "sync".into(), body: encode(&event)?, time: time.as_str().to_owned() })
 }
 
 /// Deletes events sequenced more than `max_age_ms` ago (PDS_REPO_BACKFILL_LIMIT_MS): consumers
@@ -308,7 +296,7 @@ mod tests {
             record: record.into(),
         };
         let (_, commit) = Repo::create(MemoryBlockStore::new(), did.clone(), &key, vec![write]).await.expect("repo");
-        let event = commit_event(did.as_str(), &commit).await.expect("event");
+        let event = commit_event(&did, &commit).await.expect("event");
         // `from_dag_cbor` refuses anything but the canonical encoding, key order included.
         let body = data::from_dag_cbor(&event.body).expect("canonical DAG-CBOR");
         assert_eq!(field(&body, "repo"), &data::Ipld::String(did.to_string()));

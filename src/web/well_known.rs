@@ -6,6 +6,8 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
 
+use aurora_atproto::syntax::Handle;
+
 use crate::account;
 use crate::context::AppContext;
 use crate::sequencer::AccountStatus;
@@ -13,10 +15,12 @@ use crate::sequencer::AccountStatus;
 #[handler]
 pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Response {
     let host = request.uri().host().or_else(|| request.header("host")).unwrap_or_default();
-    let handle = host.split(':').next().unwrap_or_default().to_lowercase();
+    let Ok(handle) = host.split(':').next().unwrap_or_default().to_lowercase().parse::<Handle>() else {
+        return (StatusCode::NOT_FOUND, "User not found").into_response();
+    };
     match account::find(&ctx.db, account::Lookup::Handle(&handle)).await {
         Ok(Some(found)) if found.status() == AccountStatus::Active => {
-            found.did().to_owned().with_content_type("text/plain; charset=utf-8").into_response()
+            found.did().to_string().with_content_type("text/plain; charset=utf-8").into_response()
         }
         Ok(_) => (StatusCode::NOT_FOUND, "User not found").into_response(),
         Err(e) => aurora_xrpc::XrpcError::internal(e).into_response(),

@@ -241,3 +241,8 @@ async fn drop_database(base: &str, name: &str) {
     let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
     let _ = db.close().await;
 }
+
+/// A DID from an answer, for calling the server's typed functions directly.
+pub fn typed_did(text: &str) -> aurora_atproto::syntax::Did {
+    text.parse().expect("a DID")
+}

@@ -35,7 +35,7 @@ async fn an_identity_moves_to_a_second_server_and_activates_there() {
         new.call(Method::POST, "com.atproto.server.createAccount", Some(service_token), Some(&someone_else)).await;
     assert_eq!(status, 401, "the token proves only its issuer");
     // A token made to live for hours (a wide replay window) is refused, however well signed.
-    let key = aurora_locus::keys::signing_key(&old.ctx, did).await.expect("key");
+    let key = aurora_locus::keys::signing_key(&old.ctx, &crate::helpers::typed_did(did)).await.expect("key");
     let now = aurora_locus::auth::now_secs();
     let long_lived = aurora_locus::auth::jwt::sign_es(
         &json!({ "iss": did, "aud": "did:web:pds2.example", "lxm": "com.atproto.server.createAccount",

@@ -60,7 +60,7 @@ fn submit(Path(did): Path<String>, log: Data<&Log>, Json(op): Json<SignedOperati
             if op.op.prev.is_some() {
                 return refuse("genesis operation must not have prev");
             }
-            if did_for_genesis(&op) != did {
+            if did_for_genesis(&op).as_str() != did {
                 return refuse("genesis operation does not hash to this DID");
             }
             if !op.signed_by_any(&op.op.rotation_keys) {
@@ -92,7 +92,7 @@ fn with_last(did: &str, log: &Log, f: impl FnOnce(&SignedOperation) -> Response)
 #[handler]
 fn document(Path(did): Path<String>, log: Data<&Log>) -> Response {
     let did = decode(&did);
-    with_last(&did, &log, |op| Json(doc_for(&did, &op.op)).into_response())
+    with_last(&did, &log, |op| Json(doc_for(&did.parse().expect("a DID"), &op.op)).into_response())
 }
 
 #[handler]

@@ -65,7 +65,13 @@ app_test!(an_uploaded_image_becomes_permanent_when_a_post_embeds_it, |app| {
     let row = blob_row(&app, did, &cid).await.expect("blob row");
     assert!(row.temp_key.is_none(), "a referenced blob is permanent");
     use aurora_locus::blobs::BlobStore;
-    let path = app.ctx.blobs.path(did, &cid.parse().expect("cid")).await.expect("path").expect("stored");
+    let path = app
+        .ctx
+        .blobs
+        .path(&crate::helpers::typed_did(did), &cid.parse().expect("cid"))
+        .await
+        .expect("path")
+        .expect("stored");
     assert_eq!(std::fs::read(path).expect("file"), PNG);
 
     let mut wrong = blob.clone();
@@ -84,7 +90,13 @@ app_test!(an_uploaded_image_becomes_permanent_when_a_post_embeds_it, |app| {
     let (status, _) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
     assert_eq!(status, 200);
     assert!(blob_row(&app, did, &cid).await.is_none(), "deleting the last reference releases the blob");
-    assert!(app.ctx.blobs.path(did, &cid.parse().expect("cid")).await.expect("path").is_none());
+    assert!(app
+        .ctx
+        .blobs
+        .path(&crate::helpers::typed_did(did), &cid.parse().expect("cid"))
+        .await
+        .expect("path")
+        .is_none());
 });
 
 app_test!(unclaimed_uploads_are_collected_after_the_grace_period, |app| {

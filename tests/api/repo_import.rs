@@ -120,14 +120,14 @@ app_test!(an_import_replaces_the_repository_and_writing_goes_on_from_it, |app| {
     assert!(rev > before["rev"].as_str().expect("rev") && rev > exported_rev.as_str(), "a newer rev: {after}");
 
     // What the server now holds is exactly the imported repository, re-signed by its key.
-    let key = aurora_locus::keys::signing_key(&app.ctx, did).await.expect("key");
+    let key = aurora_locus::keys::signing_key(&app.ctx, &crate::helpers::typed_did(did)).await.expect("key");
     let now = export(&app, did).await;
     let verified = import_repo(&now[..], CarLimits::default(), &did.parse().expect("did"), &key.public_key())
         .await
         .expect("the stored repository verifies");
     assert_eq!(verified.records.len(), 3);
     assert_eq!(verified.commit_cid.to_string(), after["cid"].as_str().expect("cid"));
-    let stored = aurora_locus::repo::block_count(&app.ctx.db, did).await.expect("count");
+    let stored = aurora_locus::repo::block_count(&app.ctx.db, &crate::helpers::typed_did(did)).await.expect("count");
     assert_eq!(stored as usize, verified.blocks.len(), "no block of the replaced repository is left behind");
 
     // Relays hear of it as a #sync event carrying the new commit.
@@ -155,7 +155,7 @@ app_test!(an_import_that_does_not_verify_changes_nothing, |app| {
     let did = account["did"].as_str().expect("did");
     create(&app, token, did, "3kaaaaaaaaaa2", post("kept")).await;
     let before = latest_commit(&app, did).await;
-    let key = aurora_locus::keys::signing_key(&app.ctx, did).await.expect("key");
+    let key = aurora_locus::keys::signing_key(&app.ctx, &crate::helpers::typed_did(did)).await.expect("key");
     let records = [("3kbbbbbbbbbb2", post("imported"))];
 
     let stranger = Keypair::generate(KeyType::K256);
@@ -215,7 +215,7 @@ app_test!(a_repository_over_the_import_limit_is_refused, ["PDS_MAX_REPO_IMPORT_S
     let account = app.create_account("mika").await;
     let token = account["accessJwt"].as_str().expect("token");
     let did = account["did"].as_str().expect("did");
-    let key = aurora_locus::keys::signing_key(&app.ctx, did).await.expect("key");
+    let key = aurora_locus::keys::signing_key(&app.ctx, &crate::helpers::typed_did(did)).await.expect("key");
     let long = "x".repeat(1_000);
     let records: Vec<(String, Value)> = (b'a'..b'e').map(|n| (format!("3kcccccccc{}c2", n as char), post(&long))).collect();
     let records: Vec<(&str, Value)> = records.iter().map(|(rkey, value)| (rkey.as_str(), value.clone())).collect();
@@ -253,7 +253,7 @@ app_test!(missing_blobs_are_listed_page_by_page_until_uploaded, |app| {
     let account = app.create_account("noor").await;
     let token = account["accessJwt"].as_str().expect("token");
     let did = account["did"].as_str().expect("did");
-    let key = aurora_locus::keys::signing_key(&app.ctx, did).await.expect("key");
+    let key = aurora_locus::keys::signing_key(&app.ctx, &crate::helpers::typed_did(did)).await.expect("key");
     let images: Vec<Vec<u8>> = (0..3u8).map(|n| [b"\x89PNG\r\n\x1a\n".as_slice(), &[n; 40]].concat()).collect();
     let cids: Vec<String> = images.iter().map(|bytes| cids::for_raw(bytes).to_string()).collect();
     let with_image = |n: usize| {
@@ -316,7 +316,13 @@ app_test!(a_taken_down_account_can_neither_write_upload_nor_import_with_a_token_
     let did = account["did"].as_str().expect("did");
     create(&app, token, did, "3kaaaaaaaaaa2", post("before")).await;
     let car = export(&app, did).await;
-    let root = || async { aurora_locus::repo::root(&app.ctx.db, did).await.expect("root").expect("a repository").cid };
+    let root = || async {
+        aurora_locus::repo::root(&app.ctx.db, &crate::helpers::typed_did(did))
+            .await
+            .expect("root")
+            .expect("a repository")
+            .cid
+    };
     let before = root().await;
     actor::Entity::update_many()
         .col_expr(actor::Column::TakedownRef, sea_orm::sea_query::Expr::value("takedown-1"))

@@ -328,7 +328,7 @@ app_test!(writes_that_land_together_each_commit_or_fail_alone_and_leave_no_stale
     let response = app.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
     let car = response.bytes().await.expect("CAR");
     let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
-    let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &did);
+    let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &crate::helpers::typed_did(&did));
     let (walk, stats) = aurora_atproto::car::export_repo(&store, root, Vec::new()).await.expect("walk");
     let (_, walked) = read_car(&walk[..], CarLimits::default()).await.expect("walk CAR");
     assert_eq!(stats.records, 9);
@@ -378,7 +378,7 @@ app_test!(a_writer_whose_cached_repository_moved_under_it_rebuilds_on_the_curren
         rkey: None,
         record: post("two"),
     };
-    let elsewhere = aurora_locus::repo::writer::apply(&other, did, vec![write], None, None)
+    let elsewhere = aurora_locus::repo::writer::apply(&other, &crate::helpers::typed_did(did), vec![write], None, None)
         .await
         .expect("the other server writes")
         .expect("a commit");

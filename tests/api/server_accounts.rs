@@ -44,7 +44,11 @@ app_test!(a_new_account_gets_a_plc_identity_a_signed_repo_and_a_session, |app| {
     assert_eq!(session["active"], true);
 
     // The repository's first commit is stored and signed by the key in the DID document.
-    let root = repo_root::Entity::find_by_id(did.to_owned()).one(&app.ctx.db).await.expect("query").expect("root");
+    let root = repo_root::Entity::find_by_id(crate::helpers::typed_did(did))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("root");
     let commit_block = repo_block::Entity::find()
         .filter(repo_block::Column::Did.eq(did))
         .filter(repo_block::Column::Cid.eq(root.cid.clone()))
@@ -55,7 +59,7 @@ app_test!(a_new_account_gets_a_plc_identity_a_signed_repo_and_a_session, |app| {
     let commit = aurora_atproto::commit::Commit::from_bytes(&commit_block.content).expect("a v3 commit");
     commit.verify(&signing_key).expect("the commit verifies against the DID document's key");
     assert_eq!(commit.did.as_str(), did);
-    assert_eq!(commit.rev.as_str(), root.rev);
+    assert_eq!(commit.rev, root.rev);
 
     // Identity, account status, the first commit and a sync point went to the firehose, in order.
     let events = repo_seq::Entity::find()
@@ -69,7 +73,7 @@ app_test!(a_new_account_gets_a_plc_identity_a_signed_repo_and_a_session, |app| {
     let commit_event = aurora_atproto::data::from_dag_cbor(&events[2].event).expect("canonical DAG-CBOR");
     let commit_event = aurora_atproto::data::ipld_to_json(&commit_event).expect("json");
     assert_eq!(commit_event["repo"], did);
-    assert_eq!(commit_event["commit"]["$link"], root.cid);
+    assert_eq!(commit_event["commit"]["$link"], root.cid.as_str());
     assert_eq!(commit_event["since"], Value::Null);
 });
 

@@ -148,11 +148,11 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
     assert!(body["message"].as_str().is_some_and(|m| m.starts_with("Handle already taken")), "{body}");
     // Its data is still here.
-    assert!(app.ctx.blobs.path(&did, &cid).await.expect("path").is_some(), "blob kept during the grace period");
+    assert!(app.ctx.blobs.path(&crate::helpers::typed_did(&did), &cid).await.expect("path").is_some(), "blob kept during the grace period");
     assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 0, "not due yet");
 
     // Restored: served again, and the firehose tells relays to pick it up.
-    deletion::restore(&app.ctx, &did).await.expect("restore");
+    deletion::restore(&app.ctx, &crate::helpers::typed_did(&did)).await.expect("restore");
     let (status, session) = app.post_json("/xrpc/com.atproto.server.createSession", &login).await;
     assert_eq!(status, 200, "{session}");
     let (status, _) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
@@ -184,10 +184,10 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 1);
     let blocks = repo_block::Entity::find().filter(repo_block::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");
     assert!(blocks.is_empty(), "the repository is gone");
-    assert!(app.ctx.blobs.path(&did, &cid).await.expect("path").is_none(), "the blob file is gone");
+    assert!(app.ctx.blobs.path(&crate::helpers::typed_did(&did), &cid).await.expect("path").is_none(), "the blob file is gone");
     let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
-    assert!(matches!(deletion::restore(&app.ctx, &did).await, Err(deletion::RestoreError::NotPending(_))));
+    assert!(matches!(deletion::restore(&app.ctx, &crate::helpers::typed_did(&did)).await, Err(deletion::RestoreError::NotPending(_))));
     // The handle is free again.
     let (status, body) = app.post_json("/xrpc/com.atproto.server.createAccount", &again).await;
     assert_eq!(status, 200, "{body}");

@@ -260,7 +260,7 @@ app_test!(get_repo_holds_exactly_the_current_tree_and_stays_consistent_while_com
     let (root, blocks) = read_car(&car[..], CarLimits::default()).await.expect("a CAR");
     let exported: std::collections::BTreeSet<_> = blocks.keys().copied().collect();
     let walked = {
-        let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &did);
+        let store = aurora_locus::repo::SqlBlockStore::new(&app.ctx.db, &crate::helpers::typed_did(&did));
         let (walk, stats) = aurora_atproto::car::export_repo(&store, root, Vec::new()).await.expect("walk");
         let (_, walked) = read_car(&walk[..], CarLimits::default()).await.expect("walk CAR");
         assert_eq!(stats.records, 21, "20 posts and the profile");

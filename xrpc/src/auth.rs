@@ -154,9 +154,9 @@ pub enum Viewer {
 
 impl Viewer {
     /// Whether this viewer is `did` itself or the administrator.
-    pub fn is_self_or_admin(&self, did: &str) -> bool {
+    pub fn is_self_or_admin(&self, did: &Did) -> bool {
         match self {
-            Viewer::Access(access) => access.did.as_str() == did,
+            Viewer::Access(access) => access.did == *did,
             Viewer::Admin(_) => true,
         }
     }

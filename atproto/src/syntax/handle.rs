@@ -23,6 +23,11 @@ impl Handle {
     /// What a DID document's handle is shown as when it fails bidirectional verification.
     pub const INVALID: &'static str = "handle.invalid";
 
+    /// [`Handle::INVALID`] as a handle, for answers that must carry one.
+    pub fn invalid() -> Handle {
+        Handle(Self::INVALID.to_owned())
+    }
+
     /// Whether the handle sits under a top-level domain the spec reserves (`.local`, `.invalid`,
     /// `.onion`, …), which a PDS must refuse to register.
     pub fn has_reserved_tld(&self) -> bool {

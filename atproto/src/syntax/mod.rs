@@ -8,6 +8,8 @@
 mod at_identifier;
 mod at_uri;
 mod cid_string;
+#[cfg(feature = "sea-orm")]
+mod columns;
 mod datetime;
 mod did;
 mod handle;

@@ -1,11 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use aurora_atproto::syntax::Did;
+
 /// Login credentials of an actor that has them.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "account")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub did: String,
+    pub did: Did,
     pub email: Option<String>,
     pub email_confirmed_at: Option<String>,
     pub password_hash: String,

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use aurora_atproto::syntax::{Did, Handle};
+
 /// Every hosted identity: the DID, its handle and its lifecycle state.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "actor")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub did: String,
-    pub handle: Option<String>,
+    pub did: Did,
+    pub handle: Option<Handle>,
     pub created_at: String,
     pub deactivated_at: Option<String>,
     pub delete_after: Option<String>,

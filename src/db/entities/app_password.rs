@@ -1,10 +1,12 @@
 use sea_orm::entity::prelude::*;
 
+use aurora_atproto::syntax::Did;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "app_password")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub did: String,
+    pub did: Did,
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
     pub password_hash: String,

@@ -1,13 +1,15 @@
 use sea_orm::entity::prelude::*;
 
+use aurora_atproto::syntax::{CidString, Did};
+
 /// An uploaded blob of an account. `temp_key` is set while no record references it yet.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "blob")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub did: String,
+    pub did: Did,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub cid: String,
+    pub cid: CidString,
     pub mime_type: String,
     pub size: i64,
     pub temp_key: Option<String>,

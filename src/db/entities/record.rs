@@ -1,16 +1,18 @@
 use sea_orm::entity::prelude::*;
 
+use aurora_atproto::syntax::{AtUri, CidString, Did, Nsid, RecordKey, Tid};
+
 /// One record of a repository, by its AT-URI.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "record")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub uri: String,
-    pub cid: String,
-    pub did: String,
-    pub collection: String,
-    pub rkey: String,
-    pub rev: String,
+    pub uri: AtUri,
+    pub cid: CidString,
+    pub did: Did,
+    pub collection: Nsid,
+    pub rkey: RecordKey,
+    pub rev: Tid,
     pub indexed_at: String,
     pub takedown_ref: Option<String>,
 }

@@ -15,7 +15,7 @@ use crate::db::entities::account_pref;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     let rows = account_pref::Entity::find()
-        .filter(account_pref::Column::Did.eq(auth.did.as_str()))
+        .filter(account_pref::Column::Did.eq(&auth.did))
         .order_by_asc(account_pref::Column::Id)
         .all(&ctx.db)
         .await

@@ -19,7 +19,7 @@ fn pref_type(value: &Value) -> Option<&str> {
 }
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let values =
         input.preferences.iter().map(serde_json::to_value).collect::<Result<Vec<Value>, _>>().map_err(internal)?;
     let mut types = Vec::with_capacity(values.len());
@@ -48,7 +48,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
             continue;
         }
         account_pref::Entity::insert(account_pref::ActiveModel {
-            did: Set(did.to_owned()),
+            did: Set(did.clone()),
             name: Set(name.to_owned()),
             value_json: Set(value.to_string()),
             ..Default::default()

@@ -13,7 +13,7 @@ use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     let handle = found.as_ref().and_then(|a| a.actor.handle.clone());
     let key = crate::keys::signing_key(ctx, did).await?;

@@ -11,6 +11,7 @@ mod sign_plc_operation;
 mod submit_plc_operation;
 mod update_handle;
 
+use aurora_atproto::syntax::{Did, Handle};
 use aurora_generated::com::atproto::identity::{self as lex, defs::IdentityInfo, Service};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
@@ -99,7 +100,7 @@ impl Service for Api {
 /// An unresolvable handle. The reference answers `HandleNotFound` only for handles under its
 /// own domains, which it knows are not there; a handle elsewhere it could not resolve is an
 /// `InvalidRequest`.
-fn handle_not_found(ctx: &AppContext, handle: &str) -> XrpcError {
+fn handle_not_found(ctx: &AppContext, handle: &Handle) -> XrpcError {
     if is_hosted_domain(ctx, handle) {
         lex::resolve_handle::Error::HandleNotFound(Some("Unable to resolve handle".into())).into()
     } else {
@@ -107,8 +108,9 @@ fn handle_not_found(ctx: &AppContext, handle: &str) -> XrpcError {
     }
 }
 
-/// Whether `handle` (lowercased) is under one of this server's handle domains.
-fn is_hosted_domain(ctx: &AppContext, handle: &str) -> bool {
+/// Whether `handle` is under one of this server's handle domains.
+fn is_hosted_domain(ctx: &AppContext, handle: &Handle) -> bool {
+    let handle = handle.as_str();
     ctx.config
         .service_handle_domains
         .iter()
@@ -129,13 +131,12 @@ fn did_error(error: ResolveError) -> XrpcError {
 
 /// The DID of a handle. Handles under this server's domains are answered from its accounts;
 /// any other domain is its owner's to say, so it is asked (DNS, then HTTPS) every time.
-async fn did_for_handle(ctx: &AppContext, handle: &str, fresh: bool) -> XrpcResult<Option<String>> {
-    let handle = handle.to_lowercase();
-    if !is_hosted_domain(ctx, &handle) {
-        return Ok(ctx.resolver.resolve_handle(&handle, fresh).await);
+async fn did_for_handle(ctx: &AppContext, handle: &Handle, fresh: bool) -> XrpcResult<Option<Did>> {
+    if !is_hosted_domain(ctx, handle) {
+        return Ok(ctx.resolver.resolve_handle(handle, fresh).await);
     }
-    let found = account::find(&ctx.db, account::Lookup::Handle(&handle)).await.map_err(internal)?;
-    Ok(found.filter(|a| a.status() == AccountStatus::Active).map(|a| a.did().to_owned()))
+    let found = account::find(&ctx.db, account::Lookup::Handle(handle)).await.map_err(internal)?;
+    Ok(found.filter(|a| a.status() == AccountStatus::Active).map(|a| a.did().clone()))
 }
 
 /// A DID or handle, verified both ways: the handle must name the DID and the DID's document
@@ -147,21 +148,15 @@ async fn identity_info(
 ) -> XrpcResult<IdentityInfo> {
     use aurora_xrpc::codegen::AtIdentifier;
     let did = match identifier {
-        AtIdentifier::Did(did) => did.as_str().to_owned(),
-        AtIdentifier::Handle(handle) => did_for_handle(ctx, handle.as_str(), refresh)
-            .await?
-            .ok_or_else(|| handle_not_found(ctx, &handle.as_str().to_lowercase()))?,
+        AtIdentifier::Did(did) => did.clone(),
+        AtIdentifier::Handle(handle) => {
+            did_for_handle(ctx, handle, refresh).await?.ok_or_else(|| handle_not_found(ctx, handle))?
+        }
     };
     let doc = ctx.resolver.did_doc(&did, refresh).await.map_err(did_error)?;
-    let claimed = identity::atproto_handle(&doc);
-    let handle = match claimed {
-        Some(handle) if did_for_handle(ctx, &handle, refresh).await?.as_deref() == Some(did.as_str()) => handle,
-        _ => "handle.invalid".to_owned(),
+    let handle = match identity::atproto_handle(&doc) {
+        Some(handle) if did_for_handle(ctx, &handle, refresh).await?.as_ref() == Some(&did) => handle,
+        _ => Handle::invalid(),
     };
-    Ok(IdentityInfo {
-        did: did.parse().map_err(internal)?,
-        handle: handle.parse().map_err(internal)?,
-        did_doc: doc,
-        extra: Default::default(),
-    })
+    Ok(IdentityInfo { did, handle, did_doc: doc, extra: Default::default() })
 }

@@ -9,5 +9,5 @@ use crate::context::AppContext;
 use crate::mail::Purpose;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<()> {
-    codes::send_code(ctx, auth.did.as_str(), Purpose::PlcOperation).await
+    codes::send_code(ctx, &auth.did, Purpose::PlcOperation).await
 }

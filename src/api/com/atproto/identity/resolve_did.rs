@@ -7,6 +7,6 @@ use super::did_error;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    let doc = ctx.resolver.did_doc(params.did.as_str(), false).await.map_err(did_error)?;
+    let doc = ctx.resolver.did_doc(&params.did, false).await.map_err(did_error)?;
     Ok(Output { did_doc: doc, extra: Default::default() })
 }

@@ -20,7 +20,7 @@ fn map_field<T: serde::de::DeserializeOwned>(value: Option<Value>, name: &str) -
 }
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let Some(token) = input.token.as_deref() else {
         return Err(XrpcError::invalid_request("email confirmation token required to sign PLC operations"));
     };

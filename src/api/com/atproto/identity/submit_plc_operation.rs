@@ -13,7 +13,7 @@ use crate::plc::SignedOperation;
 use crate::sequencer;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let op: SignedOperation = serde_json::from_value(input.operation)
         .map_err(|e| XrpcError::invalid_request(format!("operation is not a PLC operation: {e}")))?;
     if op.kind != "plc_operation" {
@@ -41,7 +41,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     }
     ctx.plc.submit(did, &op).await.map_err(XrpcError::from)?;
     let _ = ctx.resolver.did_doc(did, true).await;
-    sequencer::identity(&ctx.db, did, handle.as_deref()).await.map_err(internal)?;
+    sequencer::identity(&ctx.db, did, handle.as_ref()).await.map_err(internal)?;
     ctx.firehose.poke();
     Ok(())
 }

@@ -4,6 +4,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait};
 
+use aurora_atproto::syntax::{Did, Handle};
 use aurora_generated::com::atproto::identity::update_handle::Input;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -20,17 +21,17 @@ fn not_available(message: &str) -> XrpcError {
 }
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
-    let requested = input.handle.as_str().to_lowercase();
-    let new_handle = match handle::check_local(&requested, &ctx.config.service_handle_domains) {
-        Ok(local) => local.into_string(),
+    let did = &auth.did;
+    let requested = input.handle;
+    let new_handle = match handle::check_local(requested.as_str(), &ctx.config.service_handle_domains) {
+        Ok(local) => local,
         Err(handle::HandleError::Reserved) => return Err(not_available("Reserved handle")),
         Err(handle::HandleError::Invalid(reason)) => {
             return Err(XrpcError::declared("InvalidHandle", Some(reason)));
         }
         // A handle on the person's own domain must already point at their DID.
         Err(handle::HandleError::UnsupportedDomain) => {
-            if ctx.resolver.resolve_handle(&requested, true).await.as_deref() != Some(did) {
+            if ctx.resolver.resolve_handle(&requested, true).await.as_ref() != Some(did) {
                 return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
             }
             requested
@@ -63,7 +64,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
 }
 
 /// Points the DID's `alsoKnownAs` at a new handle, signed with this server's rotation key.
-async fn update_plc_handle(ctx: &AppContext, did: &str, handle: &str) -> XrpcResult<()> {
+async fn update_plc_handle(ctx: &AppContext, did: &Did, handle: &Handle) -> XrpcResult<()> {
     let last = ctx.plc.last_operation(did).await.map_err(XrpcError::from)?;
     let mut also_known_as = vec![format!("at://{handle}")];
     also_known_as.extend(last.op.also_known_as.iter().filter(|aka| !aka.starts_with("at://")).cloned());

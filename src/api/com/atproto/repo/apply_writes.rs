@@ -10,7 +10,6 @@ use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
 use super::{commit_meta, own_repo, write_error};
-use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write, WriteOutcome};
 
@@ -57,13 +56,13 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         .zip(&committed.outcomes)
         .map(|(kind, outcome)| result(*kind, outcome))
         .collect::<XrpcResult<Vec<_>>>()?;
-    Ok(Output { commit: Some(commit_meta(&committed)?), results: Some(results), extra: Default::default() })
+    Ok(Output { commit: Some(commit_meta(&committed)), results: Some(results), extra: Default::default() })
 }
 
 fn result(kind: Kind, outcome: &WriteOutcome) -> XrpcResult<OutputResultsItem> {
     let written = || -> XrpcResult<_> {
         let cid = outcome.cid.ok_or_else(|| XrpcError::internal("a write produced no record"))?;
-        Ok((outcome.uri.parse().map_err(internal)?, cid.into(), outcome.validation_status.map(|s| s.as_str())))
+        Ok((outcome.uri.clone(), cid.into(), outcome.validation_status.map(|s| s.as_str())))
     };
     Ok(match kind {
         Kind::Create => {

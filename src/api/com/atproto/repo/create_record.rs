@@ -7,7 +7,6 @@ use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
 use super::{commit_meta, own_repo, write_error};
-use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
 
@@ -21,9 +20,9 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         .ok_or_else(|| XrpcError::internal("a create produced no commit"))?;
     let outcome = &committed.outcomes[0];
     Ok(Output {
-        uri: outcome.uri.parse().map_err(internal)?,
+        uri: outcome.uri.clone(),
         cid: outcome.cid.ok_or_else(|| XrpcError::internal("a create produced no record"))?.into(),
-        commit: Some(commit_meta(&committed)?),
+        commit: Some(commit_meta(&committed)),
         validation_status: outcome.validation_status.map(|s| s.as_str().into()),
         extra: Default::default(),
     })

@@ -19,5 +19,5 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let committed = writer::apply(ctx, &did, vec![write], None, swap_commit)
         .await
         .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?;
-    Ok(Output { commit: committed.as_ref().map(commit_meta).transpose()?, extra: Default::default() })
+    Ok(Output { commit: committed.as_ref().map(commit_meta), extra: Default::default() })
 }

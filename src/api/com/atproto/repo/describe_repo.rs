@@ -3,6 +3,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use aurora_atproto::syntax::{Handle, Nsid};
 use aurora_generated::com::atproto::repo::describe_repo::{Output, Params};
 use aurora_xrpc::{XrpcError, XrpcResult};
 
@@ -28,25 +29,18 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
             _ => return Err(status("RepoDeactivated", format!("Repo has been deactivated: {repo}"))),
         },
     };
-    let collections: Vec<String> = record::Entity::find()
+    let collections: Vec<Nsid> = record::Entity::find()
         .select_only()
         .column(record::Column::Collection)
         .distinct()
-        .filter(record::Column::Did.eq(actor.did.as_str()))
+        .filter(record::Column::Did.eq(&actor.did))
         .order_by_asc(record::Column::Collection)
         .into_tuple()
         .all(&ctx.db)
         .await
         .map_err(internal)?;
     let did_doc = ctx.resolver.did_doc(&actor.did, false).await.map_err(internal)?;
-    let handle = actor.handle.as_deref().unwrap_or("handle.invalid");
-    let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_deref() == Some(handle);
-    Ok(Output {
-        handle: handle.parse().map_err(internal)?,
-        did: actor.did.parse().map_err(internal)?,
-        did_doc,
-        collections: collections.iter().map(|c| c.parse().map_err(internal)).collect::<XrpcResult<_>>()?,
-        handle_is_correct,
-        extra: Default::default(),
-    })
+    let handle = actor.handle.unwrap_or_else(Handle::invalid);
+    let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_ref() == Some(&handle);
+    Ok(Output { handle, did: actor.did, did_doc, collections, handle_is_correct, extra: Default::default() })
 }

@@ -1,5 +1,6 @@
 //! `com.atproto.repo.getRecord`: one record of an active account, from the record index.
 
+use aurora_atproto::syntax::{AtUri, CidString};
 use aurora_generated::com::atproto::repo::get_record::{Error, Output, Params};
 use aurora_xrpc::XrpcResult;
 
@@ -14,15 +15,15 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
             Lookup::Found { did, record } => (did, record),
             Lookup::NoRepo | Lookup::Unavailable => return Err(repo_not_found(params.repo.as_str())),
         };
-    let wanted = |cid: &str| params.cid.as_ref().is_none_or(|c| c.as_str() == cid);
+    let wanted = |cid: &CidString| params.cid.as_ref().is_none_or(|c| c == cid);
     let Some(record) = record.filter(|r| wanted(&r.cid)) else {
-        let uri = format!("at://{did}/{}/{}", params.collection, params.rkey);
+        let uri = AtUri::record(did, params.collection, params.rkey);
         return Err(Error::RecordNotFound(Some(format!("Could not locate record: {uri}"))).into());
     };
     Ok(Output {
         value: record.value().map_err(internal)?,
-        uri: record.uri.parse().map_err(internal)?,
-        cid: Some(record.cid.parse().map_err(internal)?),
+        uri: record.uri,
+        cid: Some(record.cid),
         extra: Default::default(),
     })
 }

@@ -9,7 +9,7 @@ use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: RawBody) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     // A token outlives a takedown by up to its lifetime; the account's status is checked
     // here, and again where the import is stored. A deactivated account may import: moving
     // here, it imports before it is activated.
@@ -22,6 +22,6 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: RawBody) -> XrpcResul
     }
     let reader = tokio_util::io::StreamReader::new(input.body.into_bytes_stream().map_err(std::io::Error::other));
     let records = crate::repo::import::import(ctx, did, reader).await?;
-    tracing::info!(did, records, "repository imported");
+    tracing::info!(%did, records, "repository imported");
     Ok(())
 }

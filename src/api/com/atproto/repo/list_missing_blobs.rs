@@ -12,7 +12,7 @@ use crate::context::AppContext;
 use crate::db::entities::{blob, record_blob};
 
 pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let limit = params.limit.clamp(1, 1000) as usize;
     let mut query = record_blob::Entity::find().filter(record_blob::Column::Did.eq(did));
     if let Some(cursor) = &params.cursor {
@@ -36,12 +36,12 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
         }
         offset += rows.len() as u64;
         for row in rows {
-            if last.as_deref() == Some(row.blob_cid.as_str()) {
+            if last.as_ref() == Some(&row.blob_cid) {
                 continue;
             }
             let present = blob::Entity::find()
                 .filter(blob::Column::Did.eq(did))
-                .filter(blob::Column::Cid.eq(row.blob_cid.as_str()))
+                .filter(blob::Column::Cid.eq(&row.blob_cid))
                 .one(&ctx.db)
                 .await
                 .map_err(internal)?
@@ -49,8 +49,8 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
             last = Some(row.blob_cid.clone());
             if !present {
                 blobs.push(RecordBlob {
-                    cid: row.blob_cid.parse().map_err(internal)?,
-                    record_uri: row.record_uri.parse().map_err(internal)?,
+                    cid: row.blob_cid.clone(),
+                    record_uri: row.record_uri.clone(),
                     extra: Default::default(),
                 });
                 if blobs.len() == limit {

@@ -32,8 +32,8 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         .map(|row| {
             Ok(Record {
                 value: row.value().map_err(internal)?,
-                uri: row.uri.parse().map_err(internal)?,
-                cid: row.cid.parse().map_err(internal)?,
+                uri: row.uri.clone(),
+                cid: row.cid.clone(),
                 extra: Default::default(),
             })
         })

@@ -12,6 +12,7 @@ mod list_records;
 mod put_record;
 mod upload_blob;
 
+use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::repo::{self as lex, defs::CommitMeta, Service};
 use aurora_xrpc::auth::{Access, Caller};
 use aurora_xrpc::codegen::AtIdentifier;
@@ -112,20 +113,16 @@ impl Service for Api {
 /// anyone else's repository. Writing to one's own DID needs no read here: whether the account
 /// may write is checked where the commit is stored, in the statement that moves the
 /// repository's root (see `repo::batch`), and refused with the same answers.
-async fn own_repo(ctx: &AppContext, auth: Access, repo: &AtIdentifier) -> XrpcResult<String> {
+async fn own_repo(ctx: &AppContext, auth: Access, repo: &AtIdentifier) -> XrpcResult<Did> {
     if let AtIdentifier::Did(did) = repo {
         if *did == auth.did {
-            return Ok(auth.did.into_string());
+            return Ok(auth.did);
         }
     }
-    let lookup = match repo {
-        AtIdentifier::Did(did) => Lookup::Did(did.as_str()),
-        AtIdentifier::Handle(handle) => Lookup::Handle(handle.as_str()),
-    };
-    let named = account::find_actor(&ctx.db, lookup).await.map_err(internal)?;
+    let named = named(ctx, repo).await?;
     account::status::writable(named.as_ref().map(account::actor_status), false)?;
     match named {
-        Some(actor) if actor.did == auth.did.as_str() => Ok(actor.did),
+        Some(actor) if actor.did == auth.did => Ok(actor.did),
         _ => Err(XrpcError::auth_required("Authentication Required")),
     }
 }
@@ -148,12 +145,8 @@ fn write_error(error: WriteError, swap: impl FnOnce(Option<String>) -> XrpcError
 }
 
 /// The commit a write made, as the lexicon reports it.
-fn commit_meta(committed: &Committed) -> XrpcResult<CommitMeta> {
-    Ok(CommitMeta {
-        cid: committed.cid.into(),
-        rev: committed.rev.parse().map_err(internal)?,
-        extra: Default::default(),
-    })
+fn commit_meta(committed: &Committed) -> CommitMeta {
+    CommitMeta { cid: committed.cid.into(), rev: committed.rev.clone(), extra: Default::default() }
 }
 
 fn repo_not_found(repo: &str) -> XrpcError {
@@ -171,8 +164,8 @@ async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<crate::db::
 /// The account `repo` names, whatever its status.
 async fn named(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<Option<crate::db::entities::actor::Model>> {
     let lookup = match repo {
-        AtIdentifier::Did(did) => Lookup::Did(did.as_str()),
-        AtIdentifier::Handle(handle) => Lookup::Handle(handle.as_str()),
+        AtIdentifier::Did(did) => Lookup::Did(did),
+        AtIdentifier::Handle(handle) => Lookup::Handle(handle),
     };
     account::find_actor(&ctx.db, lookup).await.map_err(internal)
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aurora_atproto::syntax::AtUri;
 use aurora_generated::com::atproto::repo::put_record::{Error, Input, Output};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -17,7 +18,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     // Absent: no condition; null: the record must not exist yet; a CID: it must be at that CID.
     let swap_record =
         input.swap_record.as_ref().map(|swap| swap.as_ref().map(writer::parse_cid).transpose()).transpose()?;
-    let uri = format!("at://{did}/{}/{}", input.collection, input.rkey);
+    let uri = AtUri::record(did.clone(), input.collection.clone(), input.rkey.clone());
     let write =
         Write::Put { collection: input.collection, rkey: input.rkey, record: input.record.clone(), swap_record };
     match writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
@@ -27,9 +28,9 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         Some(committed) => {
             let outcome = &committed.outcomes[0];
             Ok(Output {
-                uri: outcome.uri.parse().map_err(internal)?,
+                uri: outcome.uri.clone(),
                 cid: outcome.cid.ok_or_else(|| XrpcError::internal("a put produced no record"))?.into(),
-                commit: Some(commit_meta(&committed)?),
+                commit: Some(commit_meta(&committed)),
                 validation_status: outcome.validation_status.map(|s| s.as_str().into()),
                 extra: Default::default(),
             })
@@ -39,7 +40,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
             let ipld = aurora_atproto::data::json_to_ipld(&input.record).map_err(internal)?;
             let (cid, _) = aurora_atproto::data::cid_for_ipld(&ipld).map_err(internal)?;
             Ok(Output {
-                uri: uri.parse().map_err(internal)?,
+                uri,
                 cid: cid.into(),
                 commit: None,
                 validation_status: None,

@@ -5,6 +5,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use aurora_atproto::syntax::CidString;
 use aurora_generated::com::atproto::repo::upload_blob::Output;
 use aurora_xrpc::auth::Caller;
 use aurora_xrpc::codegen::BlobRef;
@@ -20,7 +21,7 @@ fn too_large(limit: u64) -> XrpcError {
 }
 
 pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResult<Output> {
-    let did = auth.did().as_str().to_owned();
+    let did = auth.did().clone();
     // A deactivated account may upload: an account moving here brings its blobs before it is
     // activated. A taken-down one may not.
     crate::account::status::require_writable(ctx, &did, true).await?;
@@ -35,9 +36,8 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     })?;
     let mime = blobs::sniff_mime(&temp.head, &input.content_type);
     let dims = mime.starts_with("image/").then(|| blobs::image_dimensions(&temp.head)).flatten();
-    let cid = temp.cid.to_string();
-    let this_blob =
-        || blob::Entity::find().filter(blob::Column::Did.eq(did.as_str())).filter(blob::Column::Cid.eq(cid.as_str()));
+    let cid = CidString::from(&temp.cid);
+    let this_blob = || blob::Entity::find().filter(blob::Column::Did.eq(&did)).filter(blob::Column::Cid.eq(&cid));
     let existing = this_blob().one(&ctx.db).await.map_err(internal)?;
     match existing {
         // The same bytes are already stored for this account.
@@ -49,8 +49,8 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
             blob::Entity::update_many()
                 .col_expr(blob::Column::TempKey, Expr::value(Some(temp.key.clone())))
                 .col_expr(blob::Column::CreatedAt, Expr::value(crate::account::now()))
-                .filter(blob::Column::Did.eq(did.as_str()))
-                .filter(blob::Column::Cid.eq(cid.as_str()))
+                .filter(blob::Column::Did.eq(&did))
+                .filter(blob::Column::Cid.eq(&cid))
                 .exec(&ctx.db)
                 .await
                 .map_err(internal)?;
@@ -74,8 +74,8 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     }
     // After an import, records may already reference this blob: it is permanent at once.
     let referenced = record_blob::Entity::find()
-        .filter(record_blob::Column::Did.eq(did.as_str()))
-        .filter(record_blob::Column::BlobCid.eq(cid.as_str()))
+        .filter(record_blob::Column::Did.eq(&did))
+        .filter(record_blob::Column::BlobCid.eq(&cid))
         .one(&ctx.db)
         .await
         .map_err(internal)?
@@ -86,8 +86,8 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
             ctx.blobs.make_permanent(&key, &did, &temp.cid).await.map_err(internal)?;
             blob::Entity::update_many()
                 .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
-                .filter(blob::Column::Did.eq(did.as_str()))
-                .filter(blob::Column::Cid.eq(cid.as_str()))
+                .filter(blob::Column::Did.eq(&did))
+                .filter(blob::Column::Cid.eq(&cid))
                 .exec(&ctx.db)
                 .await
                 .map_err(internal)?;

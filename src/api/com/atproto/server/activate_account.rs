@@ -15,7 +15,7 @@ use crate::db::entities::actor;
 use crate::sequencer::{self, AccountStatus};
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?.ok_or_else(account_not_found)?;
     if found.status() == AccountStatus::Takendown {
         return Err(account_not_found());
@@ -32,7 +32,7 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<()> {
         .await
         .map_err(internal)?;
     sequencer::account(&txn, did, AccountStatus::Active).await.map_err(internal)?;
-    sequencer::identity(&txn, did, Some(found.handle())).await.map_err(internal)?;
+    sequencer::identity(&txn, did, found.actor.handle.as_ref()).await.map_err(internal)?;
     if let Some((_, commit)) = crate::repo::current_commit(&txn, did).await.map_err(internal)? {
         sequencer::sync(&txn, did, &commit).await.map_err(internal)?;
     }

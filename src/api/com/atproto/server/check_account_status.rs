@@ -5,6 +5,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use aurora_atproto::mst::ListOptions;
 use aurora_atproto::repo::Repo;
+use aurora_atproto::syntax::{CidString, Did};
 use aurora_generated::com::atproto::server::check_account_status::Output;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -18,22 +19,22 @@ use crate::repo::SqlBlockStore;
 use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?.ok_or_else(account_not_found)?;
     let (root, _) = crate::repo::current_commit(&ctx.db, did)
         .await
         .map_err(internal)?
         .ok_or_else(|| XrpcError::internal(format!("{did} has no repository")))?;
     let store = SqlBlockStore::new(&ctx.db, did);
-    let repo = Repo::load(store, root.cid.parse().map_err(internal)?).await.map_err(internal)?;
+    let repo = Repo::load(store, root.cid.to_cid().map_err(internal)?).await.map_err(internal)?;
     let records = repo.list(ListOptions::all()).await.map_err(internal)?.len();
     let blocks = crate::repo::block_count(&ctx.db, did).await.map_err(internal)?;
     let (expected_blobs, imported_blobs) = blob_counts(ctx, did).await?;
     Ok(Output {
         activated: found.status() == AccountStatus::Active,
         valid_did: identity_problem(ctx, did).await?.is_none(),
-        repo_commit: root.cid.parse().map_err(internal)?,
-        repo_rev: root.rev,
+        repo_commit: root.cid.clone(),
+        repo_rev: root.rev.into_string(),
         repo_blocks: blocks as i64,
         indexed_records: records as i64,
         private_state_values: 0,
@@ -44,8 +45,8 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
 }
 
 /// How many distinct blobs the account's records reference, and how many of those are stored.
-async fn blob_counts(ctx: &AppContext, did: &str) -> XrpcResult<(i64, i64)> {
-    let referenced: Vec<String> = record_blob::Entity::find()
+async fn blob_counts(ctx: &AppContext, did: &Did) -> XrpcResult<(i64, i64)> {
+    let referenced: Vec<CidString> = record_blob::Entity::find()
         .select_only()
         .column(record_blob::Column::BlobCid)
         .distinct()
@@ -58,7 +59,7 @@ async fn blob_counts(ctx: &AppContext, did: &str) -> XrpcResult<(i64, i64)> {
     for cid in &referenced {
         let present = blob::Entity::find()
             .filter(blob::Column::Did.eq(did))
-            .filter(blob::Column::Cid.eq(cid.as_str()))
+            .filter(blob::Column::Cid.eq(cid))
             .filter(blob::Column::TempKey.is_null())
             .one(&ctx.db)
             .await

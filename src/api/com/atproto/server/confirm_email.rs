@@ -15,7 +15,7 @@ use crate::db::entities::account as account_row;
 use crate::mail::Purpose;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let (_, address) = codes::account_with_email(ctx, did)
         .await
         .map_err(|_| XrpcError::from(Error::AccountNotFound(Some("user not found".into()))))?;

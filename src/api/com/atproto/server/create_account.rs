@@ -33,8 +33,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
             if auth.as_ref().map(|a| &a.iss) != Some(requested) {
                 return Err(XrpcError::auth_required(format!("Missing auth to create account with did: {requested}")));
             }
-            if account::find_actor(&ctx.db, account::Lookup::Did(requested.as_str())).await.map_err(internal)?.is_some()
-            {
+            if account::find_actor(&ctx.db, account::Lookup::Did(requested)).await.map_err(internal)?.is_some() {
                 return Err(XrpcError::new(
                     poem::http::StatusCode::BAD_REQUEST,
                     "AlreadyExists",
@@ -42,13 +41,13 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
                 ));
             }
             let doc =
-                ctx.resolver.did_doc(requested.as_str(), true).await.map_err(|e| {
+                ctx.resolver.did_doc(requested, true).await.map_err(|e| {
                     XrpcError::from(Error::UnresolvableDid(Some(format!("Could not resolve DID: {e}"))))
                 })?;
-            if let Some(reserved) = keys::take_reserved(ctx, requested.as_str()).await? {
+            if let Some(reserved) = keys::take_reserved(ctx, requested).await? {
                 signing_key = reserved;
             }
-            (requested.as_str().to_owned(), doc, true)
+            (requested.clone(), doc, true)
         }
         None => {
             let mut rotation_keys = Vec::new();
@@ -69,16 +68,15 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
         }
     };
 
-    let repo_did = did.parse().map_err(internal)?;
     let (_, commit) =
-        Repo::create(MemoryBlockStore::new(), repo_did, &signing_key, Vec::new()).await.map_err(internal)?;
+        Repo::create(MemoryBlockStore::new(), did.clone(), &signing_key, Vec::new()).await.map_err(internal)?;
     let password_hash = password::hash(password).await;
     let refresh_id = crate::auth::tokens_new_refresh_id();
     let pair = ctx.tokens.pair(&did, Scope::Access, &refresh_id);
 
     let registration = Registration {
         did: &did,
-        handle: handle.as_str(),
+        handle: &handle,
         email: &email,
         password_hash,
         signing_key: &signing_key,
@@ -98,7 +96,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
     })?;
 
     Ok(Output {
-        did: did.parse().map_err(internal)?,
+        did,
         handle,
         did_doc: Some(did_doc),
         access_jwt: pair.access_jwt,
@@ -148,7 +146,7 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
         Err(handle::HandleError::UnsupportedDomain) => match &input.did {
             Some(did) => {
                 let handle = input.handle.clone();
-                if ctx.resolver.resolve_handle(handle.as_str(), true).await.as_deref() != Some(did.as_str()) {
+                if ctx.resolver.resolve_handle(&handle, true).await.as_ref() != Some(did) {
                     return Err(XrpcError::invalid_request("External handle did not resolve to DID"));
                 }
                 handle
@@ -156,7 +154,7 @@ async fn validate(ctx: &AppContext, input: &Input) -> XrpcResult<(aurora_xrpc::c
             None => return Err(Error::UnsupportedDomain(Some("Not a supported handle domain".into())).into()),
         },
     };
-    if account::handle_taken(&ctx.db, handle.as_str()).await.map_err(internal)? {
+    if account::handle_taken(&ctx.db, &handle).await.map_err(internal)? {
         return Err(XrpcError::invalid_request(format!("Handle already taken: {handle}")));
     }
     if account::email_taken(&ctx.db, &email).await.map_err(internal)? {

@@ -11,7 +11,7 @@ use crate::context::AppContext;
 use crate::db::entities::app_password;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<AppPassword> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.len() > 100 {
         return Err(XrpcError::invalid_request("App password names must have 1 to 100 characters"));
@@ -23,7 +23,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     let created_at = account::now();
     let privileged = input.privileged.unwrap_or(false);
     let row = app_password::Model {
-        did: did.to_owned(),
+        did: did.clone(),
         name: name.clone(),
         password_hash: password::hash_app_password(did, secret.clone()).await,
         privileged,

@@ -4,10 +4,11 @@
 use poem::http::StatusCode;
 use sea_orm::TransactionTrait;
 
+use aurora_atproto::syntax::{AtIdentifier, Did};
 use aurora_generated::com::atproto::server::create_session::{Input, Output};
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{session_output, taken_down};
+use super::taken_down;
 use crate::account::{self, codes, email_token, password, Account, Lookup};
 use crate::api::internal;
 use crate::auth::{Scope, TokenPair};
@@ -28,11 +29,14 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     }
     let identifier = input.identifier.trim().to_lowercase();
     let found = if identifier.contains('@') {
-        account::find(&ctx.db, Lookup::Email(&identifier)).await
+        account::find(&ctx.db, Lookup::Email(&identifier)).await.map_err(internal)?
     } else {
-        account::find_by_identifier(&ctx.db, &identifier).await
-    }
-    .map_err(internal)?;
+        match identifier.parse::<AtIdentifier>() {
+            Ok(identifier) => account::find_by_identifier(&ctx.db, &identifier).await.map_err(internal)?,
+            // Neither a DID nor a handle names no account.
+            Err(_) => None,
+        }
+    };
     let Some(found) = found else {
         password::verify_nothing(input.password).await;
         return Err(wrong_credentials());
@@ -68,7 +72,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     } else {
         issue(ctx, found.did(), scope, app_password_name.as_deref()).await?
     };
-    session_output(&found, Some(&pair))
+    Ok(session_output!(Output, &found, access_jwt: pair.access_jwt, refresh_jwt: pair.refresh_jwt))
 }
 
 /// Checks (and spends) the mailed sign-in code; without one, mails a code and asks for it.
@@ -95,7 +99,7 @@ async fn second_factor(ctx: &AppContext, found: &Account, token: Option<&str>) -
 }
 
 /// Issues a token pair and stores its refresh token.
-async fn issue(ctx: &AppContext, did: &str, scope: Scope, app_password: Option<&str>) -> XrpcResult<TokenPair> {
+async fn issue(ctx: &AppContext, did: &Did, scope: Scope, app_password: Option<&str>) -> XrpcResult<TokenPair> {
     let pair = ctx.tokens.pair(did, scope, &crate::auth::tokens_new_refresh_id());
     account::store_refresh_token(&ctx.db, did, &pair.refresh_id, pair.refresh_expires_at, app_password)
         .await

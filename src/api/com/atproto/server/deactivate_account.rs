@@ -15,7 +15,7 @@ use crate::db::entities::actor;
 use crate::sequencer::{self, AccountStatus};
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did))
         .await
         .map_err(internal)?

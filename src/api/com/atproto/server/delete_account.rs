@@ -15,7 +15,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
     if input.password.len() > 512 {
         return Err(XrpcError::auth_required("Password too long. Consider resetting your password."));
     }
-    let did = input.did.as_str();
+    let did = &input.did;
     let found = account::find(&ctx.db, Lookup::Did(did))
         .await
         .map_err(internal)?

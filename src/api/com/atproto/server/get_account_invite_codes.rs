@@ -21,7 +21,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
             .into_iter()
             .map(|u| {
                 Ok(InviteCodeUse {
-                    used_by: u.used_by.parse().map_err(internal)?,
+                    used_by: u.used_by,
                     used_at: u.used_at.parse().map_err(internal)?,
                     extra: Default::default(),
                 })

@@ -10,7 +10,7 @@ use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let rows = account::app_passwords(&ctx.db, auth.did.as_str()).await.map_err(internal)?;
+    let rows = account::app_passwords(&ctx.db, &auth.did).await.map_err(internal)?;
     let passwords = rows
         .into_iter()
         .map(|row| {

@@ -1,6 +1,29 @@
 //! `com.atproto.server`: accounts, sessions, app passwords, email flows and invite codes. One
 //! file per method.
 
+/// A session answer: `createSession`, `refreshSession` and `getSession` each have their own
+/// output type with the same account fields (the first two add `accessJwt` and `refreshJwt`,
+/// given as `field: value` after the account).
+macro_rules! session_output {
+    ($output:path, $account:expr $(, $field:ident: $value:expr)* $(,)?) => {{
+        let account: &crate::account::Account = $account;
+        let status = account.status();
+        let email = account.email().map(str::to_owned);
+        $output {
+            did: account.did().clone(),
+            handle: account.handle(),
+            did_doc: None,
+            email_auth_factor: email.is_some().then(|| account.email_auth_factor()),
+            email,
+            email_confirmed: Some(account.email_confirmed()),
+            active: Some(status == crate::sequencer::AccountStatus::Active),
+            status: status.as_str().map(Into::into),
+            extra: Default::default(),
+            $($field: $value,)*
+        }
+    }};
+}
+
 mod activate_account;
 mod check_account_status;
 mod confirm_email;
@@ -27,18 +50,15 @@ mod reset_password;
 mod revoke_app_password;
 mod update_email;
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::server::{self as lex, Service};
 use aurora_xrpc::auth::{Access, Admin, Refresh, Service as ServiceAuth};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
-use crate::account::Account;
-use crate::api::{internal, Api};
-use crate::auth::TokenPair;
+use crate::api::Api;
 use crate::context::AppContext;
-use crate::sequencer::AccountStatus;
 
 impl Service for Api {
     async fn activate_account(&self, _ctx: RequestContext, auth: Access) -> XrpcResult<()> {
@@ -227,30 +247,6 @@ impl Service for Api {
     }
 }
 
-/// A session answer (`createSession`, `refreshSession`, `getSession` share their fields; the
-/// first two add tokens), built once and read into the method's own output type.
-fn session_output<T: DeserializeOwned>(account: &Account, tokens: Option<&TokenPair>) -> XrpcResult<T> {
-    let status = account.status();
-    let mut out = serde_json::json!({
-        "did": account.did(),
-        "handle": account.handle(),
-        "emailConfirmed": account.email_confirmed(),
-        "active": status == AccountStatus::Active,
-    });
-    if let Some(email) = account.email() {
-        out["email"] = email.into();
-        out["emailAuthFactor"] = account.email_auth_factor().into();
-    }
-    if let Some(status) = status.as_str() {
-        out["status"] = status.into();
-    }
-    if let Some(tokens) = tokens {
-        out["accessJwt"] = tokens.access_jwt.clone().into();
-        out["refreshJwt"] = tokens.refresh_jwt.clone().into();
-    }
-    serde_json::from_value(out).map_err(internal)
-}
-
 fn account_not_found() -> XrpcError {
     XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "AccountNotFound", Some("Account not found".into()))
 }
@@ -260,8 +256,8 @@ fn taken_down() -> XrpcError {
 }
 
 /// Whether the DID's identity points at this server, or why not.
-async fn identity_problem(ctx: &AppContext, did: &str) -> XrpcResult<Option<String>> {
-    if !did.starts_with("did:plc:") {
+async fn identity_problem(ctx: &AppContext, did: &Did) -> XrpcResult<Option<String>> {
+    if did.method() != "plc" {
         return Ok(Some("Only did:plc identities can be checked by this version".into()));
     }
     let data: Value = match ctx.plc.data(did).await {

@@ -9,7 +9,7 @@ use aurora_generated::com::atproto::server::refresh_session::Output;
 use aurora_xrpc::auth::Refresh;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{session_output, taken_down};
+use super::taken_down;
 use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::auth::Scope;
@@ -21,7 +21,7 @@ fn revoked() -> XrpcError {
 }
 
 pub async fn handle(ctx: &AppContext, auth: Refresh) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     let Some(found) = found else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {did}")));
@@ -57,7 +57,7 @@ pub async fn handle(ctx: &AppContext, auth: Refresh) -> XrpcResult<Output> {
         .await
         .map_err(internal)?;
     txn.commit().await.map_err(internal)?;
-    session_output(&found, Some(&pair))
+    Ok(session_output!(Output, &found, access_jwt: pair.access_jwt, refresh_jwt: pair.refresh_jwt))
 }
 
 fn parse_time(iso: &str) -> Option<i64> {

@@ -8,5 +8,5 @@ use crate::context::AppContext;
 use crate::mail::Purpose;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<()> {
-    codes::send_code(ctx, auth.did.as_str(), Purpose::ConfirmEmail).await
+    codes::send_code(ctx, &auth.did, Purpose::ConfirmEmail).await
 }

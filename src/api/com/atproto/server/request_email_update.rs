@@ -10,7 +10,7 @@ use crate::context::AppContext;
 use crate::mail::Purpose;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let (found, _) = codes::account_with_email(ctx, did).await?;
     let token_required = found.email_confirmed();
     if token_required {

@@ -14,20 +14,20 @@ use crate::db::entities::reserved_key;
 use crate::keys::RESERVED_SEAL_CONTEXT;
 
 pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
-    let did = input.did.map(|d| d.as_str().to_owned());
+    let did = input.did;
     if let Some(did) = &did {
         let existing = reserved_key::Entity::find()
-            .filter(reserved_key::Column::Did.eq(did.as_str()))
+            .filter(reserved_key::Column::Did.eq(did))
             .one(&ctx.db)
             .await
             .map_err(internal)?;
         if let Some(row) = existing {
-            return Ok(Output { signing_key: row.key_did, extra: Default::default() });
+            return Ok(Output { signing_key: row.key_did.into_string(), extra: Default::default() });
         }
     }
     let key = Keypair::generate(KeyType::K256);
     reserved_key::Entity::insert(reserved_key::ActiveModel {
-        key_did: Set(key.did_key()),
+        key_did: Set(key.did_key().parse().map_err(internal)?),
         did: Set(did),
         sealed: Set(ctx.keys.seal(RESERVED_SEAL_CONTEXT, &key)),
         created_at: Set(crate::account::now()),

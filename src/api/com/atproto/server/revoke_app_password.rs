@@ -9,5 +9,5 @@ use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    account::revoke_app_password(&ctx.db, auth.did.as_str(), &input.name).await.map_err(internal)
+    account::revoke_app_password(&ctx.db, &auth.did, &input.name).await.map_err(internal)
 }

@@ -15,7 +15,7 @@ use crate::db::entities::account as account_row;
 use crate::mail::Purpose;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    let did = auth.did.as_str();
+    let did = &auth.did;
     let (found, _) = codes::account_with_email(ctx, did).await?;
     let address = input.email.trim().to_lowercase();
     if !email::is_valid(&address) {

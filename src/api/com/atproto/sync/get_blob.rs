@@ -23,20 +23,20 @@ pub async fn handle(
     params: Params,
     range: Option<&str>,
 ) -> XrpcResult<RawBody> {
-    let did = params.did.as_str();
+    let did = &params.did;
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     // The reference answers `InvalidRequest`, not the lexicon's `BlobNotFound`.
     let not_found = || XrpcError::invalid_request("Blob not found");
     let row = blob::Entity::find()
         .filter(blob::Column::Did.eq(did))
-        .filter(blob::Column::Cid.eq(params.cid.as_str()))
+        .filter(blob::Column::Cid.eq(&params.cid))
         .filter(blob::Column::TempKey.is_null())
         .filter(blob::Column::TakedownRef.is_null())
         .one(&ctx.db)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    let cid: Cid = row.cid.parse().map_err(internal)?;
+    let cid: Cid = row.cid.to_cid().map_err(internal)?;
     let path = ctx.blobs.path(did, &cid).await.map_err(internal)?.ok_or_else(not_found)?;
     let mut file = tokio::fs::File::open(path).await.map_err(internal)?;
     let size = row.size as u64;

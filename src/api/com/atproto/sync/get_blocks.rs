@@ -16,7 +16,7 @@ use crate::repo::SqlBlockStore;
 /// Blocks of a repository by CID, in the order asked for, as a CAR without a root; any
 /// missing CID fails the whole request, naming what is missing.
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
-    let did = params.did.as_str();
+    let did = &params.did;
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     let mut cids = Vec::with_capacity(params.cids.len());
     for cid in &params.cids {

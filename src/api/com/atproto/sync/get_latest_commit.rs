@@ -5,15 +5,10 @@ use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
 
 use super::{available, root};
-use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
-    available(ctx, params.did.as_str(), viewer).await?.map_err(Error::from)?;
-    let root = root(ctx, params.did.as_str()).await?.map_err(Error::from)?;
-    Ok(Output {
-        cid: root.cid.parse().map_err(internal)?,
-        rev: root.rev.parse().map_err(internal)?,
-        extra: Default::default(),
-    })
+    available(ctx, &params.did, viewer).await?.map_err(Error::from)?;
+    let root = root(ctx, &params.did).await?.map_err(Error::from)?;
+    Ok(Output { cid: root.cid, rev: root.rev, extra: Default::default() })
 }

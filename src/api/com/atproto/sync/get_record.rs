@@ -16,10 +16,10 @@ use crate::repo::SqlBlockStore;
 
 /// A record with the commit and the MST nodes that prove it is (or is not) in the repository.
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
-    let did = params.did.as_str();
+    let did = &params.did;
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     let root = root(ctx, did).await?.map_err(Error::from)?;
-    let commit: Cid = root.cid.parse().map_err(internal)?;
+    let commit: Cid = root.cid.to_cid().map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), commit).await.map_err(internal)?;
     let mut blocks = repo.record_proof(&params.collection, &params.rkey).await.map_err(internal)?;
     let (commit_cid, commit_bytes) = repo.commit().to_block();

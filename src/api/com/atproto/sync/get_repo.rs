@@ -12,7 +12,7 @@ use crate::context::AppContext;
 /// The whole repository as a CAR, streamed as it is read (memory stays bounded by the pipe);
 /// with `since`, only the blocks written after that rev, plus the current commit.
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
-    let did = params.did.as_str().to_owned();
+    let did = params.did;
     available(ctx, &did, viewer).await?.map_err(Error::from)?;
     let snapshot = crate::repo::export::snapshot(&ctx.db, &did)
         .await
@@ -24,7 +24,7 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
         // Blocks are small; batching their writes keeps the response in large chunks.
         let writer = tokio::io::BufWriter::with_capacity(32 * 1024, writer);
         if let Err(e) = snapshot.write_car(since.as_deref(), writer).await {
-            tracing::warn!(did, error = %e, "repository export ended early");
+            tracing::warn!(%did, error = %e, "repository export ended early");
         }
     });
     Ok(RawBody::new(CAR, poem::Body::from_async_read(reader)))

@@ -1,5 +1,6 @@
 //! `com.atproto.sync.getRepoStatus`: whether a repository is served, and if not, why.
 
+use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::sync::get_repo_status::{Error, Output, Params};
 use aurora_xrpc::XrpcResult;
 
@@ -11,7 +12,7 @@ use crate::sequencer::AccountStatus;
 use sea_orm::EntityTrait;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    let did = params.did.as_str();
+    let did = &params.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     let status = match found {
         Some(found) => found.status(),
@@ -25,14 +26,14 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         active: status == AccountStatus::Active,
         status: status.as_str().map(Into::into),
         rev: match (status, rev) {
-            (AccountStatus::Active, Some(rev)) => Some(rev.parse().map_err(internal)?),
+            (AccountStatus::Active, Some(rev)) => Some(rev),
             _ => None,
         },
         extra: Default::default(),
     })
 }
 
-async fn awaiting_purge(ctx: &AppContext, did: &str) -> XrpcResult<bool> {
-    let actor = actor::Entity::find_by_id(did.to_owned()).one(&ctx.db).await.map_err(internal)?;
+async fn awaiting_purge(ctx: &AppContext, did: &Did) -> XrpcResult<bool> {
+    let actor = actor::Entity::find_by_id(did.clone()).one(&ctx.db).await.map_err(internal)?;
     Ok(actor.is_some_and(|a| a.deleted_at.is_some()))
 }

@@ -3,6 +3,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use aurora_atproto::syntax::AtUri;
 use aurora_generated::com::atproto::sync::list_blobs::{Error, Output, Params};
 use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
@@ -13,7 +14,7 @@ use crate::context::AppContext;
 use crate::db::entities::blob;
 
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
-    let did = params.did.as_str();
+    let did = &params.did;
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     let limit = params.limit.clamp(1, 1000) as u64;
     let mut query = blob::Entity::find()
@@ -26,7 +27,7 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     // With `since`, only blobs that records written after that rev reference.
     if let Some(since) = &params.since {
         use crate::db::entities::record;
-        let uris: Vec<String> = record::Entity::find()
+        let uris: Vec<AtUri> = record::Entity::find()
             .select_only()
             .column(record::Column::Uri)
             .filter(record::Column::Did.eq(did))
@@ -35,12 +36,11 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
             .all(&ctx.db)
             .await
             .map_err(internal)?;
-        let uris: Vec<&str> = uris.iter().map(String::as_str).collect();
         let cids = crate::blobs::refs::stored_for(&ctx.db, &uris).await.map_err(internal)?;
         query = query.filter(blob::Column::Cid.is_in(cids));
     }
     let rows = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
-    let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.cid.clone())).flatten();
-    let cids = rows.iter().map(|r| r.cid.parse().map_err(internal)).collect::<XrpcResult<Vec<_>>>()?;
+    let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.cid.as_str().to_owned())).flatten();
+    let cids = rows.into_iter().map(|r| r.cid).collect();
     Ok(Output { cids, cursor, extra: Default::default() })
 }

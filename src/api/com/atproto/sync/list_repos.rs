@@ -18,10 +18,10 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         // The cursor is the last DID of the previous page.
         let cursor: aurora_atproto::syntax::Did =
             cursor.parse().map_err(|_| aurora_xrpc::XrpcError::invalid_request("Malformed cursor"))?;
-        query = query.filter(repo_root::Column::Did.gt(cursor.as_str()));
+        query = query.filter(repo_root::Column::Did.gt(cursor));
     }
     let roots = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
-    let cursor = (roots.len() as u64 == limit).then(|| roots.last().map(|r| r.did.clone())).flatten();
+    let cursor = (roots.len() as u64 == limit).then(|| roots.last().map(|r| r.did.as_str().to_owned())).flatten();
     let mut repos = Vec::with_capacity(roots.len());
     for root in roots {
         let actor = actor::Entity::find_by_id(root.did.clone()).one(&ctx.db).await.map_err(internal)?;
@@ -32,9 +32,9 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
             _ => AccountStatus::Active,
         };
         repos.push(Repo {
-            did: root.did.parse().map_err(internal)?,
-            head: root.cid.parse().map_err(internal)?,
-            rev: root.rev.parse().map_err(internal)?,
+            did: root.did.clone(),
+            head: root.cid.clone(),
+            rev: root.rev.clone(),
             active: Some(status == AccountStatus::Active),
             status: status.as_str().map(Into::into),
             extra: Default::default(),

@@ -12,6 +12,7 @@ mod list_blobs;
 mod list_repos;
 mod subscribe_repos;
 
+use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::sync::{self as lex, Service};
 use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
@@ -150,7 +151,7 @@ unavailable_is_declared_by!(get_blob, get_blocks, get_latest_commit, get_record,
 
 /// The account, unless its repository is not served to `viewer`: the account itself and the
 /// administrator see it whatever its status.
-async fn available(ctx: &AppContext, did: &str, viewer: Option<&Viewer>) -> XrpcResult<Result<Account, Unavailable>> {
+async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> XrpcResult<Result<Account, Unavailable>> {
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     Ok(match found {
         None => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
@@ -165,7 +166,7 @@ async fn available(ctx: &AppContext, did: &str, viewer: Option<&Viewer>) -> Xrpc
 }
 
 /// The repository's current root.
-async fn root(ctx: &AppContext, did: &str) -> XrpcResult<Result<repo_root::Model, Unavailable>> {
+async fn root(ctx: &AppContext, did: &Did) -> XrpcResult<Result<repo_root::Model, Unavailable>> {
     let found = crate::repo::root(&ctx.db, did).await.map_err(internal)?;
     Ok(found.ok_or_else(|| Unavailable::NotFound(format!("Could not find root for DID: {did}"))))
 }
