@@ -170,6 +170,42 @@ impl AuthKind {
         }
     }
 
+    /// What authentication itself answers beyond the 400s every method documents
+    /// (`InvalidToken`, `ExpiredToken`), by HTTP status.
+    pub fn errors(self) -> Vec<(u16, Vec<&'static str>)> {
+        const SESSION: [&str; 2] = ["AuthMissing", "AuthenticationRequired"];
+        const SERVICE: [&str; 7] = [
+            "BadJwt",
+            "BadJwtType",
+            "BadJwtSignature",
+            "BadJwtAudience",
+            "BadJwtIss",
+            "BadJwtLexiconMethod",
+            "JwtExpired",
+        ];
+        let access = |checked: bool| {
+            let mut errors = vec![(401, SESSION.to_vec())];
+            if checked {
+                errors[0].1.push("AccountTakedown");
+                errors.push((403, vec!["AccountNotFound"]));
+            }
+            errors
+        };
+        match self {
+            AuthKind::None | AuthKind::Optional => Vec::new(),
+            AuthKind::Access { checked, .. } => access(checked),
+            AuthKind::AccessOrService { checked, .. } => {
+                let mut errors = access(checked);
+                errors[0].1.extend(SERVICE);
+                errors
+            }
+            AuthKind::Refresh { .. } => vec![(401, vec!["AuthMissing", "AuthenticationRequired", "MissingTokenId"])],
+            AuthKind::Admin | AuthKind::OptionalOrAdmin { .. } => vec![(401, SESSION.to_vec())],
+            AuthKind::Service => vec![(401, [&SESSION[..], &SERVICE[..]].concat())],
+            AuthKind::ServiceOptional => vec![(401, SERVICE.to_vec())],
+        }
+    }
+
     /// The OpenAPI security requirements: alternatives, each naming its schemes.
     pub fn security(self) -> serde_json::Value {
         use serde_json::json;

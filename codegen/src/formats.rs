@@ -20,9 +20,14 @@ const TID: &str = r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$";
 const RECORD_KEY: &str = r"^(?!\.{1,2}$)[a-zA-Z0-9._:~-]{1,512}$";
 /// A CID's text: 8 to 256 letters, digits, `+` and `=`, not a legacy CIDv0.
 const CID: &str = r"^(?!Qmb)[a-zA-Z0-9+=]{8,256}$";
-/// A datetime: RFC 3339 with an uppercase `T`, seconds, and a `Z` or `±hh:mm` offset other than
+/// A datetime: RFC 3339 with an uppercase `T`, months 01-12, days 01-31, hours 00-23, minutes
+/// and seconds 00-59 (no leap second), and a `Z` or `±hh:mm` offset up to 23:59 other than
 /// `-00:00`.
-const DATETIME: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|\+[0-9]{2}:[0-9]{2}|-(?!00:00)[0-9]{2}:[0-9]{2})$";
+const DATETIME: &str = concat!(
+    r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])",
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?",
+    r"(?:Z|\+(?:[01][0-9]|2[0-3]):[0-5][0-9]|-(?!00:00)(?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+);
 /// A URI: a scheme, then something that is not whitespace or a control character.
 const URI: &str = r"^[a-zA-Z][a-zA-Z0-9+.-]*:(?://)?[^\s/\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$";
 /// A BCP 47 language tag (RFC 5646 `Language-Tag`), lowercase primary subtag.
@@ -46,14 +51,14 @@ const LANGUAGE: &str = concat!(
 /// Rules of the lexicon formats that the JSON Schema above cannot express; a value breaking one
 /// of them passes the schema and is refused by the server.
 pub const LIMITS: &[(&str, &str)] = &[
-    ("datetime", "the date must exist (no 30 February) and the offset be at most 23:59; a pattern only sees digits"),
+    ("datetime", "the day must exist in its month (no 30 February; 29 February only in a leap year) and the instant, offset applied, fall in year 0 or later; a pattern does no calendar arithmetic"),
     ("language", "variant and extension subtags may not repeat; a regular expression cannot remember them"),
     ("at-uri", "each part is checked as its own format (DID or handle, NSID, record key); the pattern checks their shape only"),
     ("string length", "lexicon maxLength and minLength count UTF-8 bytes, JSON Schema's count characters: the schema bounds a value by characters between a quarter of the byte minimum and the byte maximum"),
     ("graphemes", "maxGraphemes and minGraphemes count grapheme clusters, which JSON Schema cannot; they are given as x-maxGraphemes and x-minGraphemes"),
     ("blob", "a blob's accepted MIME types and maximum size concern the uploaded file, not the JSON; they are given as x-accept and x-maxSize"),
     ("bytes length", "bytes fields are base64 in JSON; their length bounds are given as x-minLength and x-maxLength"),
-    ("integer range", "lexicon integers are 64-bit; JSON Schema has no integer width"),
+    ("server rules", "rules a method enforces beyond its lexicon (codegen/server-rules.json) are merged into its schemas; those a pattern cannot state are listed there as x-server-rules"),
 ];
 
 fn at_uri() -> String {
@@ -64,12 +69,20 @@ fn at_uri() -> String {
 
 /// The JSON Schema keywords for a string of lexicon `format`, merged into `schema`.
 pub fn apply(format: &str, schema: &mut Value) {
-    let strip = |pattern: &str| pattern.trim_start_matches('^').trim_end_matches('$').to_owned();
+    if format == "at-identifier" {
+        // Either format with its own length bound: a handle longer than 253 characters is not
+        // one, whatever a DID may be.
+        let mut did = json!({});
+        apply("did", &mut did);
+        let mut handle = json!({});
+        apply("handle", &mut handle);
+        schema["anyOf"] = json!([did, handle]);
+        return;
+    }
     let (pattern, max_length) = match format {
         "did" => (DID.to_owned(), Some(2048)),
         "handle" => (HANDLE.to_owned(), Some(253)),
         "nsid" => (NSID.to_owned(), Some(317)),
-        "at-identifier" => (format!("^(?:{}|{})$", strip(DID), strip(HANDLE)), Some(2048)),
         "tid" => (TID.to_owned(), None),
         "record-key" => (RECORD_KEY.to_owned(), None),
         "cid" => (CID.to_owned(), None),

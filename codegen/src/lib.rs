@@ -9,6 +9,7 @@ pub mod formats;
 pub mod ir;
 pub mod names;
 pub mod openapi;
+pub mod server_rules;
 
 use std::path::{Path, PathBuf};
 
@@ -83,13 +84,33 @@ pub const SERVED: &[&str] = &[
 
 /// Generates everything from the lexicons and the auth table. Methods whose NSID starts with
 /// one of `served` get service traits and routes.
-pub fn generate(lexicons: &Path, auth_table: &Path, served: &[&str], version: &str) -> Result<Output, CodegenError> {
+/// What each method enforces beyond its lexicon is read from `server_rules`, when given, into
+/// the OpenAPI document.
+pub fn generate(
+    lexicons: &Path,
+    auth_table: &Path,
+    server_rules: Option<&Path>,
+    served: &[&str],
+    version: &str,
+) -> Result<Output, CodegenError> {
     let catalog = load_catalog(lexicons)?;
     let auth_text = std::fs::read_to_string(auth_table).map_err(io(auth_table))?;
     let auth = auth::AuthTable::parse(&auth_text)
         .map_err(|message| CodegenError::Lexicon { path: auth_table.to_owned(), message })?;
+    let rules = match server_rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            server_rules::ServerRules::parse(&text)
+                .map_err(|message| CodegenError::Lexicon { path: path.to_owned(), message })?
+        }
+        None => server_rules::ServerRules::default(),
+    };
     let ir = ir::build(&catalog, &auth, served)?;
-    Ok(Output { rust: emit::emit(&ir), openapi: openapi::document(&ir, &catalog, version) })
+    let openapi = openapi::document(&ir, &catalog, &rules, version).map_err(|message| CodegenError::Lexicon {
+        path: server_rules.map_or_else(|| lexicons.to_owned(), Path::to_owned),
+        message,
+    })?;
+    Ok(Output { rust: emit::emit(&ir), openapi })
 }
 
 /// Writes the output, first deleting everything previously generated so no stale file survives.

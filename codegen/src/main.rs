@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let result = aurora_codegen::generate(
         &root.join("lexicons"),
         &root.join("codegen/method-auth.json"),
+        Some(&root.join("codegen/server-rules.json")),
         aurora_codegen::SERVED,
         version,
     )

@@ -4,11 +4,15 @@ use serde_json::{json, Map, Value};
 
 use aurora_atproto::lexicon::{self as lex, Catalog, Def, Field};
 
-use crate::auth::AuthKind;
-use crate::ir::{BodyIr, Ir, MethodKind};
+use std::collections::BTreeMap;
 
-/// The OpenAPI document as pretty-printed JSON with a trailing newline.
-pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
+use crate::ir::{BodyIr, Ir, MethodKind};
+use crate::server_rules::ServerRules;
+
+/// The OpenAPI document as pretty-printed JSON with a trailing newline; what `server_rules`
+/// says each method enforces beyond its lexicon is merged in. An error names a rule that does
+/// not fit the method it is written for.
+pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version: &str) -> Result<String, String> {
     let mut paths = Map::new();
     let mut tags = std::collections::BTreeSet::new();
     for module in ir.modules.values() {
@@ -22,6 +26,8 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             Def::Procedure(p) => (p.description.clone(), p.parameters.as_ref(), &p.errors),
             _ => continue,
         };
+        let rules = server_rules.method(&module.nsid);
+        let misfit = |e: String| format!("server rules of {}: {e}", module.nsid);
         let tag = method.namespace.clone();
         tags.insert(tag.clone());
         let mut op = Map::new();
@@ -34,18 +40,35 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             text.push_str("\n\n");
         }
         text.push_str(&format!("**Auth:** {}.", method.auth.describe()));
+        if !method.served {
+            text.push_str(FORWARDED);
+        }
+        if let Some(rules) = rules.filter(|r| !r.rules.is_empty()) {
+            text.push_str("\n\n**Also checked:**");
+            for rule in &rules.rules {
+                text.push_str(&format!("\n- {rule}"));
+            }
+            op.insert("x-server-rules".into(), json!(rules.rules));
+        }
         op.insert("description".into(), json!(text));
         if let Some(params) = params {
-            op.insert("parameters".into(), Value::Array(parameters(params, &module.nsid)));
+            let mut parameters = parameters(params, &module.nsid);
+            if let Some(rules) = rules {
+                rules.apply_params(server_rules, &mut parameters).map_err(misfit)?;
+            }
+            op.insert("parameters".into(), Value::Array(parameters));
         }
+        let mut has_input = false;
         if let (Def::Procedure(p), input) = (def, &method.input) {
             if let Some(body) = &p.input {
+                has_input = true;
+                let mut schema = body_schema(body, &module.nsid);
+                if let Some(rules) = rules {
+                    rules.apply_input(server_rules, &mut schema).map_err(misfit)?;
+                }
                 op.insert(
                     "requestBody".into(),
-                    json!({
-                        "required": true,
-                        "content": { content_type(input): { "schema": body_schema(body, &module.nsid) } }
-                    }),
+                    json!({ "required": true, "content": { content_type(input): { "schema": schema } } }),
                 );
             }
         }
@@ -61,24 +84,47 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
             }),
             None => json!({ "description": "OK" }),
         };
-        let mut declared: Vec<&str> = vec!["InvalidRequest", "ExpiredToken", "InvalidToken"];
-        declared.extend(errors.iter().map(|e| e.name.as_str()));
+        // Every error the method can answer, by status: the request's own, the lexicon's, its
+        // authentication's, a body over the limit, and what the server rules add.
+        let mut answers: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+        answers.entry(400).or_default().extend(["InvalidRequest", "ExpiredToken", "InvalidToken"]);
+        answers.entry(400).or_default().extend(errors.iter().map(|e| e.name.as_str()));
+        for (status, names) in method.auth.errors() {
+            answers.entry(status).or_default().extend(names);
+        }
+        if has_input {
+            answers.entry(413).or_default().push("PayloadTooLarge");
+        }
+        answers.entry(500).or_default().push("InternalServerError");
+        answers.entry(501).or_default().push("MethodNotImplemented");
+        for (status, names) in rules.map(|r| &r.errors).into_iter().flatten() {
+            answers.entry(*status).or_default().extend(names.iter().map(String::as_str));
+        }
+        if !method.served {
+            answers.entry(401).or_default().extend(["AuthMissing", "AuthenticationRequired"]);
+            answers.entry(502).or_default().push("UpstreamFailure");
+        }
         let mut responses = Map::new();
         responses.insert("200".into(), ok);
-        responses.insert("400".into(), error_response("Bad request", &declared));
-        if method.auth != AuthKind::None {
+        if !method.served {
             responses.insert(
-                "401".into(),
-                error_response("Unauthorized", &["AuthenticationRequired", "AuthMissing", "AccountTakedown"]),
+                "default".into(),
+                json!({ "description": "The answer of the service the call was forwarded to, passed through." }),
             );
         }
-        responses.insert("500".into(), error_response("Internal server error", &["InternalServerError"]));
-        responses.insert("501".into(), error_response("Not implemented", &["MethodNotImplemented"]));
+        for (status, mut names) in answers {
+            let mut seen = std::collections::BTreeSet::new();
+            names.retain(|name| seen.insert(*name));
+            responses.insert(status.to_string(), error_response(status_text(status), &names));
+        }
         op.insert("responses".into(), Value::Object(responses));
         op.insert("security".into(), method.auth.security());
         op.insert("x-atproto-auth".into(), json!(method.auth.describe()));
         let verb = if method.kind == MethodKind::Query { "get" } else { "post" };
         paths.insert(format!("/xrpc/{}", module.nsid), json!({ verb: op }));
+    }
+    if let Some(unknown) = server_rules.methods().find(|nsid| !paths.contains_key(&format!("/xrpc/{nsid}"))) {
+        return Err(format!("server rules name {unknown}, which is not a query or procedure"));
     }
 
     let mut schemas = Map::new();
@@ -179,7 +225,24 @@ pub fn document(ir: &Ir, catalog: &Catalog, version: &str) -> String {
     });
     let mut text = serde_json::to_string_pretty(&document).expect("a JSON value always serialises");
     text.push('\n');
-    text
+    Ok(text)
+}
+
+/// What a method Aurora forwards says about itself.
+const FORWARDED: &str = "\n\n**Forwarded** to the AppView, or to the service the `atproto-proxy` header names, with a service-auth token for the caller; the answer is passed through.";
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        413 => "Payload too large",
+        429 => "Too many requests",
+        500 => "Internal server error",
+        501 => "Not implemented",
+        502 => "Bad gateway",
+        _ => "Error",
+    }
 }
 
 /// The first sentence of a description, for a one-line summary.
@@ -301,9 +364,12 @@ fn field_schema(field: &Field, context: &str) -> Value {
             s
         }
         Field::Integer(i) => {
-            let mut s = json!({ "type": "integer" });
+            // Lexicon integers are 64-bit: the width bounds whatever the lexicon leaves open.
+            let mut s = json!({ "type": "integer", "format": "int64" });
+            let minimum = Some(i.minimum.unwrap_or(i64::MIN));
+            let maximum = Some(i.maximum.unwrap_or(i64::MAX));
             for (key, value) in
-                [("minimum", i.minimum), ("maximum", i.maximum), ("default", i.default), ("const", i.const_)]
+                [("minimum", minimum), ("maximum", maximum), ("default", i.default), ("const", i.const_)]
             {
                 if let Some(v) = value {
                     s[key] = json!(v);
@@ -411,7 +477,7 @@ fn field_schema(field: &Field, context: &str) -> Value {
                 members.push(json!({
                     "type": "object",
                     "required": ["$type"],
-                    "properties": { "$type": { "type": "string", "not": { "enum": types } } }
+                    "properties": { "$type": { "type": "string", "minLength": 1, "not": { "enum": types } } }
                 }));
             }
             let mut s = json!({ "oneOf": members });

@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 
 fn generate_golden() -> aurora_codegen::Output {
     let auth = root().join("tests/golden-auth.json");
-    aurora_codegen::generate(&root().join("tests/lexicons"), &auth, &["org.example.golden."], "0.0.0")
+    aurora_codegen::generate(&root().join("tests/lexicons"), &auth, None, &["org.example.golden."], "0.0.0")
         .expect("golden lexicons generate")
 }
 
@@ -66,6 +66,7 @@ fn the_committed_generated_crate_is_up_to_date() {
     let output = aurora_codegen::generate(
         &workspace.join("lexicons"),
         &workspace.join("codegen/method-auth.json"),
+        Some(&workspace.join("codegen/server-rules.json")),
         aurora_codegen::SERVED,
         env!("CARGO_PKG_VERSION"),
     )

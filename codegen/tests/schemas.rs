@@ -58,7 +58,9 @@ fn interop_catalog(dir: &Path) -> Catalog {
 fn openapi_for(catalog: &Catalog) -> Value {
     let auth = AuthTable::parse(r#"{"methods":{},"protected":[],"privileged":[]}"#).expect("auth table");
     let ir = aurora_codegen::ir::build(catalog, &auth, &[]).expect("ir");
-    serde_json::from_str(&aurora_codegen::openapi::document(&ir, catalog, "0.0.0")).expect("openapi JSON")
+    let rules = aurora_codegen::server_rules::ServerRules::default();
+    let document = aurora_codegen::openapi::document(&ir, catalog, &rules, "0.0.0").expect("openapi");
+    serde_json::from_str(&document).expect("openapi JSON")
 }
 
 #[test]
@@ -176,4 +178,49 @@ fn real_app_bsky_records_pass_both_the_validator_and_the_published_schemas() {
     broken["createdAt"] = json!("yesterday");
     assert!(validator.record("app.bsky.feed.post", &broken).is_err());
     assert!(!component(&document, "app.bsky.feed.post").is_valid(&broken));
+}
+
+/// Values a schema-driven fuzzer (schemathesis) sent that the old patterns let through and the
+/// server refused: the patterns now refuse them too.
+#[test]
+fn the_patterns_refuse_impossible_datetimes_and_overlong_handles() {
+    let check = |format: &str, value: &str| {
+        let mut schema = json!({ "type": "string" });
+        aurora_codegen::formats::apply(format, &mut schema);
+        let accepted = jsonschema::validator_for(&schema).expect("compiles").is_valid(&json!(value));
+        let valid = Format::from_name(format).expect("format").check(value).is_ok();
+        (accepted, valid)
+    };
+    for bad in ["2000-13-01T00:00:00Z", "2000-01-01T35:00:00Z", "2000-01-01T00:60:00Z", "2000-01-01T00:00:00-31:63"] {
+        assert_eq!(check("datetime", bad), (false, false), "{bad}");
+    }
+    // A day the month does not have is beyond a pattern, and listed as such.
+    assert_eq!(check("datetime", "2023-02-29T00:00:00Z"), (true, false));
+    assert!(limit_exists("datetime"));
+    let label = "a".repeat(63);
+    let long_handle = format!("{label}.{label}.{label}.{}", "a".repeat(62));
+    assert_eq!(long_handle.len(), 254);
+    assert_eq!(check("at-identifier", &long_handle), (false, false));
+    assert_eq!(check("at-identifier", &long_handle[1..]), (true, true));
+    assert_eq!(check("at-identifier", "did:plc:ewvi7nxzyoun6zhxrhs64oiz"), (true, true));
+}
+
+/// The server rules reach the published document: a rule the server enforces beyond the
+/// lexicon is in the method's schema.
+#[test]
+fn the_published_document_carries_the_server_rules() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let document: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("openapi/openapi.json")).expect("openapi"))
+            .expect("json");
+    let create = &document["paths"]["/xrpc/com.atproto.server.createAccount"]["post"];
+    let input = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert!(input["required"].as_array().expect("required").contains(&json!("password")));
+    assert_eq!(input["properties"]["plcOp"], json!(false));
+    let email = jsonschema::validator_for(&input["properties"]["email"]).expect("compiles");
+    assert!(email.is_valid(&json!("alice@example.com")) && !email.is_valid(&json!("a@b")));
+    let errors = &create["responses"]["401"]["content"]["application/json"]["schema"]["properties"]["error"]["enum"];
+    assert!(errors.as_array().expect("401 names").contains(&json!("BadJwtType")));
+    let forwarded = &document["paths"]["/xrpc/app.bsky.feed.getTimeline"]["get"]["responses"];
+    assert!(forwarded.get("default").is_some() && forwarded.get("502").is_some());
 }

@@ -220,6 +220,11 @@ app_test!(apply_writes_is_all_or_nothing, |app| {
         .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&reverse=true"))
         .await;
     assert_eq!(reversed["records"][0]["value"]["text"], "a");
+    // An empty cursor is no cursor (the reference's reading): the first page.
+    let (_, first) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&cursor="))
+        .await;
+    assert_eq!(first["records"].as_array().map(Vec::len), Some(3));
     assert_eq!(verify_commit_events(&app, did).await, 1);
 });
 

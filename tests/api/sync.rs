@@ -52,6 +52,8 @@ app_test!(a_repository_exports_as_a_car_that_verifies_against_the_did_key, |app|
     assert_eq!(status, 200);
     assert_eq!(list["repos"][0]["did"], did);
     assert_eq!(list["repos"][0]["active"], true);
+    let (status, first) = app.get_json("/xrpc/com.atproto.sync.listRepos?cursor=").await;
+    assert_eq!((status, &first["repos"][0]["did"]), (200, &list["repos"][0]["did"]), "an empty cursor is no cursor");
     let (_, repo_status) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
     assert_eq!((repo_status["active"].as_bool(), repo_status["rev"].as_str()), (Some(true), latest["rev"].as_str()));
 

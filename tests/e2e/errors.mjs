@@ -14,7 +14,8 @@
 //   ERRORS_JSON=<file> also writes every answer there as JSON.
 // Prints `same`, `known` or `DIFF` per case with both answers and a final "N same, M differ". Exits
 // non-zero on any DIFF, and on a KNOWN entry that no longer differs: KNOWN lists the accepted
-// differences, each with its reason.
+// differences, each with its reason. Also exits non-zero when Aurora answers a status or error
+// name that its own /openapi.json does not list for the method (UNDOCUMENTED).
 import { createHmac, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -972,7 +973,21 @@ const aurora = await startAurora(plcUrl, {
     ? { PDS_BSKY_APP_VIEW_URL: refEnv.PDS_BSKY_APP_VIEW_URL, PDS_BSKY_APP_VIEW_DID: refEnv.PDS_BSKY_APP_VIEW_DID }
     : {}),
 })
+// Aurora's own answers must be ones its published document lists: the status, and the error
+// name among that status's names.
+const openapi = await (await fetch(`${aurora.url}/openapi.json`)).json()
+function undocumented(spec, answer) {
+  const path = openapi.paths[`/xrpc/${spec.nsid}`]
+  if (!spec.nsid || !path || answer.status < 400 || answer.status === 0) return null
+  const operation = path.get ?? path.post
+  const response = operation.responses[String(answer.status)]
+  if (!response) return `status ${answer.status} is not in the document`
+  const names = response.content?.['application/json']?.schema?.properties?.error?.enum
+  if (names && !names.includes(answer.error)) return `${answer.error} is not among the documented ${answer.status} errors`
+  return null
+}
 const records = []
+let undocumentedCount = 0
 let same = 0
 let differ = 0
 let known = 0
@@ -986,11 +1001,12 @@ try {
   console.log(`aurora ${A.url}, reference ${R.url}, ${cases.length} cases (accounts *-${suffix}.test)\n`)
 
   for (const c of cases) {
-    let a, r, request
+    let a, r, request, specA
     try {
       const specR = c.request(R)
       request = describe(R, specR)
-      a = await send(A, c.request(A))
+      specA = c.request(A)
+      a = await send(A, specA)
       r = await send(R, specR)
     } catch (err) {
       console.log(`CRASH ${c.name}\n      ${err?.stack ?? err}`)
@@ -1013,6 +1029,11 @@ try {
     console.log(`      A ${show(a)}`)
     console.log(`      R ${show(r)}`)
     if (verdict === 'known') console.log(`      known: ${KNOWN[c.name]}`)
+    const gap = undocumented(specA, a)
+    if (gap) {
+      undocumentedCount++
+      console.log(`UNDOCUMENTED ${c.name}: ${gap}`)
+    }
   }
 } finally {
   await aurora.stop()
@@ -1020,5 +1041,5 @@ try {
 if (process.env.ERRORS_JSON) writeFileSync(process.env.ERRORS_JSON, JSON.stringify(records, null, 2))
 const stale = Object.keys(KNOWN).filter((name) => !records.some((r) => r.name === name && r.verdict === 'known'))
 for (const name of stale) console.log(`stale KNOWN entry (the case now matches or no longer exists): ${name}`)
-console.log(`\n${same} same, ${differ} differ${known ? `, ${known} known` : ''}`)
-process.exit(differ === 0 && stale.length === 0 && same > 0 ? 0 : 1)
+console.log(`\n${same} same, ${differ} differ${known ? `, ${known} known` : ''}, ${undocumentedCount} undocumented in /openapi.json`)
+process.exit(differ === 0 && stale.length === 0 && undocumentedCount === 0 && same > 0 ? 0 : 1)

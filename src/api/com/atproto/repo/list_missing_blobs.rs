@@ -15,7 +15,8 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
     let did = &auth.did;
     let limit = params.limit.clamp(1, 1000) as usize;
     let mut query = record_blob::Entity::find().filter(record_blob::Column::Did.eq(did));
-    if let Some(cursor) = &params.cursor {
+    // An empty cursor is no cursor, as the reference reads it.
+    if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {
         query = query.filter(record_blob::Column::BlobCid.gt(cursor.as_str()));
     }
     let mut blobs = Vec::new();

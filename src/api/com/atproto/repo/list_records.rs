@@ -19,7 +19,8 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let rkey = || Expr::col((record::Entity, record::Column::Rkey));
     let rows = records::stored(&ctx.db, &actor.did, |q| {
         q.and_where(Expr::col((record::Entity, record::Column::Collection)).eq(params.collection.as_str()));
-        if let Some(cursor) = &params.cursor {
+        // An empty cursor is no cursor, as the reference reads it.
+        if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {
             q.and_where(if reverse { rkey().gt(cursor.as_str()) } else { rkey().lt(cursor.as_str()) });
         }
         q.order_by((record::Entity, record::Column::Rkey), if reverse { Order::Asc } else { Order::Desc }).limit(limit);

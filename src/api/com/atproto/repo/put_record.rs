@@ -39,13 +39,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         None => {
             let ipld = aurora_atproto::data::json_to_ipld(&input.record).map_err(internal)?;
             let (cid, _) = aurora_atproto::data::cid_for_ipld(&ipld).map_err(internal)?;
-            Ok(Output {
-                uri,
-                cid: cid.into(),
-                commit: None,
-                validation_status: None,
-                extra: Default::default(),
-            })
+            Ok(Output { uri, cid: cid.into(), commit: None, validation_status: None, extra: Default::default() })
         }
     }
 }

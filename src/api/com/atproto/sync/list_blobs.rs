@@ -21,7 +21,8 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
         .filter(blob::Column::Did.eq(did))
         .filter(blob::Column::TempKey.is_null())
         .order_by_asc(blob::Column::Cid);
-    if let Some(cursor) = &params.cursor {
+    // An empty cursor is no cursor, as the reference reads it.
+    if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {
         query = query.filter(blob::Column::Cid.gt(cursor.as_str()));
     }
     // With `since`, only blobs that records written after that rev reference.

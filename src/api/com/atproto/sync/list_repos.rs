@@ -14,7 +14,8 @@ use crate::sequencer::AccountStatus;
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let limit = params.limit.clamp(1, 1000) as u64;
     let mut query = repo_root::Entity::find().order_by_asc(repo_root::Column::Did);
-    if let Some(cursor) = &params.cursor {
+    // An empty cursor is no cursor, as the reference reads it.
+    if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {
         // The cursor is the last DID of the previous page.
         let cursor: aurora_atproto::syntax::Did =
             cursor.parse().map_err(|_| aurora_xrpc::XrpcError::invalid_request("Malformed cursor"))?;
