@@ -21,6 +21,10 @@ pub enum KeyError {
     KeyType(String),
     #[error("stored key is invalid: {0}")]
     Invalid(String),
+    #[error("{0} has no signing key")]
+    Missing(Did),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
 }
 
 /// Seals and unseals signing keys.
@@ -77,14 +81,13 @@ impl KeyVault {
 }
 
 /// An account's signing key, unsealed for one use.
-pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Keypair, aurora_xrpc::XrpcError> {
+pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Keypair, KeyError> {
     use sea_orm::EntityTrait;
     let row = crate::db::entities::signing_key::Entity::find_by_id(did.to_owned())
         .one(&ctx.db)
-        .await
-        .map_err(aurora_xrpc::XrpcError::internal)?
-        .ok_or_else(|| aurora_xrpc::XrpcError::internal(format!("{did} has no signing key")))?;
-    ctx.keys.unseal(did.as_str(), &row.key_type, &row.sealed).map_err(aurora_xrpc::XrpcError::internal)
+        .await?
+        .ok_or_else(|| KeyError::Missing(did.clone()))?;
+    ctx.keys.unseal(did.as_str(), &row.key_type, &row.sealed)
 }
 
 pub fn key_type_name(key_type: KeyType) -> &'static str {
@@ -107,23 +110,15 @@ fn parse_key_type(name: &str) -> Result<KeyType, KeyError> {
 pub const RESERVED_SEAL_CONTEXT: &str = "reserved";
 
 /// The key reserved for `did`, removed from the reservations (it becomes the account's key).
-pub async fn take_reserved(
-    ctx: &crate::context::AppContext,
-    did: &Did,
-) -> Result<Option<Keypair>, aurora_xrpc::XrpcError> {
+pub async fn take_reserved(ctx: &crate::context::AppContext, did: &Did) -> Result<Option<Keypair>, KeyError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     use crate::db::entities::reserved_key;
-    let Some(row) = reserved_key::Entity::find()
-        .filter(reserved_key::Column::Did.eq(did))
-        .one(&ctx.db)
-        .await
-        .map_err(aurora_xrpc::XrpcError::internal)?
-    else {
+    let Some(row) = reserved_key::Entity::find().filter(reserved_key::Column::Did.eq(did)).one(&ctx.db).await? else {
         return Ok(None);
     };
-    let key = ctx.keys.unseal(RESERVED_SEAL_CONTEXT, "k256", &row.sealed).map_err(aurora_xrpc::XrpcError::internal)?;
-    reserved_key::Entity::delete_by_id(row.key_did).exec(&ctx.db).await.map_err(aurora_xrpc::XrpcError::internal)?;
+    let key = ctx.keys.unseal(RESERVED_SEAL_CONTEXT, "k256", &row.sealed)?;
+    reserved_key::Entity::delete_by_id(row.key_did).exec(&ctx.db).await?;
     Ok(Some(key))
 }
 

@@ -1,7 +1,6 @@
 //! Accounts: the actor and account rows, credentials, sessions and app passwords. Reads take
 //! any connection; everything that must change together takes a transaction.
 
-pub mod codes;
 pub mod create;
 pub mod deletion;
 pub mod email;

@@ -2,6 +2,7 @@
 //! `com.atproto.repo.createRecord` is implemented under `api/com/atproto/repo/`.
 
 pub mod app;
+pub mod codes;
 pub mod com;
 
 use std::sync::Arc;

@@ -101,7 +101,7 @@ pub async fn mint(
     aud: &str,
     lxm: Option<&str>,
     exp: i64,
-) -> Result<String, aurora_xrpc::XrpcError> {
+) -> Result<String, crate::keys::KeyError> {
     use rand::RngCore;
     let key = crate::keys::signing_key(ctx, iss).await?;
     let mut jti = [0u8; 16];

@@ -251,7 +251,9 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
     }
     target::check_url(&target.url, ctx.config.dev_mode).map_err(TargetError::into_xrpc)?;
     let exp = now_secs() + TOKEN_LIFETIME_SECS;
-    let token = crate::auth::service::mint(ctx, &creds.did, &target.did, Some(nsid), exp).await?;
+    let token = crate::auth::service::mint(ctx, &creds.did, &target.did, Some(nsid), exp)
+        .await
+        .map_err(crate::api::internal)?;
 
     let url = format!("{}{}", target.url.trim_end_matches('/'), out.path_and_query);
     let mut upstream = ctx

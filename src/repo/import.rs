@@ -20,11 +20,9 @@ use aurora_atproto::crypto::PublicKey;
 use aurora_atproto::mst::MstKey;
 use aurora_atproto::repo::CommitData;
 use aurora_atproto::syntax::{AtUri, Did, Nsid, RecordKey, Tid};
-use aurora_xrpc::XrpcError;
 
 use super::staging::{StageError, StagedCar};
 use super::store::{self, Backend};
-use crate::api::internal;
 use crate::blobs::refs;
 use crate::context::AppContext;
 use crate::db::entities::{actor, record, record_blob};
@@ -37,7 +35,32 @@ const IMPORT_CACHE_KIB: i64 = -512;
 const CHUNK_ITEMS: usize = 500;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
-pub async fn import<R>(ctx: &AppContext, did: &Did, reader: R) -> Result<usize, XrpcError>
+/// Why an import did not happen; nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The upload is not a CAR file within the limits.
+    #[error("Invalid repository CAR: {0}")]
+    InvalidCar(CarError),
+    /// The CAR does not hold a repository of this account, signed and well-formed.
+    #[error("Repository does not verify: {0}")]
+    DoesNotVerify(String),
+    /// The account may not import (taken down, or gone).
+    #[error("the account may not import")]
+    Refused(crate::account::status::Refusal),
+    #[error("the import failed: {0}")]
+    Internal(String),
+}
+
+fn internal(cause: impl std::fmt::Display) -> ImportError {
+    ImportError::Internal(cause.to_string())
+}
+
+fn does_not_verify(cause: impl std::fmt::Display) -> ImportError {
+    ImportError::DoesNotVerify(cause.to_string())
+}
+
+/// Replaces `did`'s repository with the one `reader` uploads; how many records it holds.
+pub async fn import<R>(ctx: &AppContext, did: &Did, reader: R) -> Result<usize, ImportError>
 where
     R: tokio::io::AsyncRead + Unpin + Send,
 {
@@ -45,11 +68,11 @@ where
     let dir = ctx.config.data_dir.join("tmp");
     tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
     let staged = StagedCar::read(reader, limits, &dir).await.map_err(|e| match e {
-        StageError::Car(e) => XrpcError::invalid_request(format!("Invalid repository CAR: {e}")),
+        StageError::Car(e) => ImportError::InvalidCar(e),
         StageError::Disk(e) => internal(e),
     })?;
     let staged = Arc::new(staged);
-    let own_key = crate::keys::signing_key(ctx, did).await?;
+    let own_key = crate::keys::signing_key(ctx, did).await.map_err(internal)?;
     let mut keys = Vec::new();
     if let Ok(doc) = ctx.resolver.did_doc(did, true).await {
         keys.extend(crate::identity::atproto_key(did.as_str(), &doc));
@@ -87,10 +110,7 @@ where
             // On the writer's own connection: other accounts' commits queue behind the import
             // instead of waiting for SQLite's write lock, which a large import holds for longer
             // than they would wait.
-            writer
-                .transaction(move |txn| replacement.store_sqlite(txn, event))
-                .await
-                .map_err(StoreFailure::into_xrpc)?;
+            writer.transaction(move |txn| replacement.store_sqlite(txn, event)).await.map_err(ImportError::from)?;
             writer.synced().await;
         }
         None => replacement.store_pooled(ctx, event).await?,
@@ -126,11 +146,11 @@ impl From<rusqlite::Error> for StoreFailure {
     }
 }
 
-impl StoreFailure {
-    fn into_xrpc(self) -> XrpcError {
-        match self {
-            StoreFailure::Refused(refused) => refused.into(),
-            StoreFailure::Invalid(e) => XrpcError::invalid_request(format!("Repository does not verify: {e}")),
+impl From<StoreFailure> for ImportError {
+    fn from(failure: StoreFailure) -> Self {
+        match failure {
+            StoreFailure::Refused(refused) => ImportError::Refused(refused),
+            StoreFailure::Invalid(e) => does_not_verify(e),
             StoreFailure::Store(e) => internal(e),
         }
     }
@@ -176,10 +196,10 @@ impl Replacement {
 
     /// The replacement as one transaction through the connection pool (PostgreSQL), the tree
     /// walked on a blocking thread and handed over a chunk at a time.
-    async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), XrpcError> {
+    async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), ImportError> {
         let txn = ctx.db.begin().await.map_err(internal)?;
         let mut backend = store::Pooled { txn: &txn };
-        let status = self.begin(&mut backend).await.map_err(StoreFailure::into_xrpc)?;
+        let status = self.begin(&mut backend).await?;
         let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
         let (staged, root) = (self.staged.clone(), self.root);
         let walker = tokio::task::spawn_blocking(move || {
@@ -200,11 +220,11 @@ impl Replacement {
         });
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
-            let chunk = chunk.map_err(|e| XrpcError::invalid_request(format!("Repository does not verify: {e}")))?;
+            let chunk = chunk.map_err(does_not_verify)?;
             store_chunk(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
         }
         walker.await.map_err(internal)?;
-        self.finish(&mut backend, status, event).await.map_err(StoreFailure::into_xrpc)?;
+        self.finish(&mut backend, status, event).await?;
         txn.commit().await.map_err(internal)
     }
 
@@ -257,17 +277,15 @@ impl Replacement {
 /// Checks the staged repository: the commit is for `did` and signed by one of `keys`, the tree
 /// is complete and well-formed, and every record is valid data. The commit, and how many
 /// records there are.
-fn verify(staged: &StagedCar, did: &Did, keys: &[PublicKey]) -> Result<(Commit, usize), XrpcError> {
-    let invalid = |e: CarError| XrpcError::invalid_request(format!("Repository does not verify: {e}"));
+fn verify(staged: &StagedCar, did: &Did, keys: &[PublicKey]) -> Result<(Commit, usize), ImportError> {
+    let invalid = does_not_verify;
     let root = staged.root();
     let bytes = staged.get(&root).map_err(invalid)?.ok_or(CarError::RootBlockMissing(root)).map_err(invalid)?;
     let commit = Commit::from_bytes(&bytes).map_err(|e| invalid(e.into()))?;
     commit.check_did(did).map_err(|e| invalid(e.into()))?;
     let mut refusal = None;
     if !keys.iter().any(|key| commit.verify(key).map_err(|e| refusal = Some(e)).is_ok()) {
-        return Err(
-            refusal.map_or_else(|| XrpcError::invalid_request("Repository does not verify"), |e| invalid(e.into()))
-        );
+        return Err(refusal.map_or_else(|| does_not_verify("no key signed it"), |e| invalid(CarError::from(e))));
     }
     let mut records = 0;
     walk_tree(

@@ -51,11 +51,6 @@ pub struct Committed {
     pub outcomes: Vec<WriteOutcome>,
 }
 
-/// A swap CID from a request, which the lexicon only checks for syntax.
-pub fn parse_cid(text: &aurora_xrpc::codegen::CidString) -> Result<Cid, aurora_xrpc::XrpcError> {
-    text.to_cid().map_err(|_| aurora_xrpc::XrpcError::invalid_request(format!("{text} is not a CID")))
-}
-
 fn invalid_swap(message: impl Into<String>) -> WriteError {
     WriteError::Swap(message.into())
 }

@@ -159,11 +159,23 @@ async fn with_invites_required_a_code_from_the_admin_admits_one_sign_up_per_use(
     let response =
         app.client.post(app.xrpc("com.atproto.server.createInviteCode")).json(&create_code).send().await.expect("send");
     assert_eq!(response.status().as_u16(), 401, "only the admin creates codes");
+    let too_many = app
+        .client
+        .post(app.xrpc("com.atproto.server.createInviteCode"))
+        .basic_auth("admin", Some("admin-secret"))
+        .json(&json!({ "useCount": 2_147_483_648_i64 }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(too_many.status().as_u16(), 400);
+    assert_eq!(too_many.json::<Value>().await.expect("json")["message"], "useCount must be at most 2147483647");
+    // A whole number written with a decimal point is the integer it is, as JSON (and the
+    // reference) reads it.
     let response = app
         .client
         .post(app.xrpc("com.atproto.server.createInviteCode"))
         .basic_auth("admin", Some("admin-secret"))
-        .json(&create_code)
+        .json(&json!({ "useCount": 1.0 }))
         .send()
         .await
         .expect("send");

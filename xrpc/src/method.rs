@@ -109,8 +109,9 @@ impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
             }
             other => XrpcError::invalid_request(format!("could not read the request body: {other}")),
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| XrpcError::invalid_request(format!("request body is not valid JSON: {e}")))?;
+        whole_numbers_as_integers(&mut value);
         let schema = match catalog.main(nsid) {
             Some(Def::Procedure(p)) => p.input.as_ref().and_then(|b| b.schema.as_ref()),
             _ => None,
@@ -121,6 +122,24 @@ impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
                 .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
         }
         serde_json::from_value(value).map_err(|e| XrpcError::invalid_request(format!("Input: {e}")))
+    }
+}
+
+/// JSON has one kind of number, and a client (a JavaScript one, say) may write the integer 1 as
+/// `1.0`; the reference reads it as the integer it is, so whole numbers in the 64-bit range
+/// become integers here before the lexicon is checked. Fractions stay what they are.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            // i64::MAX as f64 rounds up to 2^63, which does not fit: the bound is exclusive.
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -205,5 +224,20 @@ impl OutputBody for FrameStream {
 
     fn into_frames(value: FrameStream) -> Result<FrameStream, FrameStream> {
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::whole_numbers_as_integers;
+
+    #[test]
+    fn whole_numbers_become_integers_and_fractions_do_not() {
+        let mut value = json!({ "a": 1.0, "b": [2.0, 2.5, -0.0], "c": { "d": 1e3 }, "e": 1e300, "f": "1.0" });
+        whole_numbers_as_integers(&mut value);
+        assert_eq!(value, json!({ "a": 1, "b": [2, 2.5, 0], "c": { "d": 1000 }, "e": 1e300, "f": "1.0" }));
+        assert!(value["a"].is_i64() && value["b"][1].is_f64() && value["e"].is_f64());
     }
 }

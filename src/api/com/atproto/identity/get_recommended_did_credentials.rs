@@ -16,7 +16,7 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
     let handle = found.as_ref().and_then(|a| a.actor.handle.clone());
-    let key = crate::keys::signing_key(ctx, did).await?;
+    let key = crate::keys::signing_key(ctx, did).await.map_err(crate::api::internal)?;
     Ok(Output {
         rotation_keys: Some(vec![ctx.rotation_key.did_key()]),
         also_known_as: Some(handle.map(|h| vec![format!("at://{h}")]).unwrap_or_default()),

@@ -119,7 +119,10 @@ fn is_hosted_domain(ctx: &AppContext, handle: &Handle) -> bool {
 
 fn did_error(error: ResolveError) -> XrpcError {
     match error {
-        ResolveError::NotFound(what) => XrpcError::declared("DidNotFound", Some(format!("DID not found: {what}"))),
+        // resolveDid, resolveIdentity and refreshIdentity all declare it; the wire name is one.
+        ResolveError::NotFound(what) => {
+            lex::resolve_did::Error::DidNotFound(Some(format!("DID not found: {what}"))).into()
+        }
         ResolveError::Failed(reason) => XrpcError::new(
             poem::http::StatusCode::BAD_GATEWAY,
             "UpstreamFailure",

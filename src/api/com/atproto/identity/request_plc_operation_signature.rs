@@ -4,7 +4,7 @@
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::XrpcResult;
 
-use crate::account::codes;
+use crate::api::codes;
 use crate::context::AppContext;
 use crate::mail::Purpose;
 

@@ -7,7 +7,8 @@ use aurora_generated::com::atproto::identity::sign_plc_operation::{Input, Output
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{codes, email_token};
+use crate::account::email_token;
+use crate::api::codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::mail::Purpose;

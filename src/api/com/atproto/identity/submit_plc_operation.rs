@@ -28,7 +28,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     {
         return Err(XrpcError::invalid_request("Incorrect endpoint on atproto_pds service"));
     }
-    let key = crate::keys::signing_key(ctx, did).await?;
+    let key = crate::keys::signing_key(ctx, did).await.map_err(crate::api::internal)?;
     if op.op.verification_methods.get("atproto") != Some(&key.did_key()) {
         return Err(XrpcError::invalid_request("Incorrect signing key"));
     }

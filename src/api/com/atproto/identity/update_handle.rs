@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait};
 
 use aurora_atproto::syntax::{Did, Handle};
 use aurora_generated::com::atproto::identity::update_handle::Input;
+use aurora_generated::com::atproto::server::create_account::Error as SignUpError;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
@@ -16,8 +17,10 @@ use crate::db::entities::actor;
 use crate::plc::Operation;
 use crate::sequencer;
 
+// updateHandle's lexicon declares no errors; the reference answers with createAccount's for the
+// same handle problems, so those generated errors are used here.
 fn not_available(message: &str) -> XrpcError {
-    XrpcError::declared("HandleNotAvailable", Some(message.to_owned()))
+    SignUpError::HandleNotAvailable(Some(message.to_owned())).into()
 }
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
@@ -27,7 +30,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
         Ok(local) => local,
         Err(handle::HandleError::Reserved) => return Err(not_available("Reserved handle")),
         Err(handle::HandleError::Invalid(reason)) => {
-            return Err(XrpcError::declared("InvalidHandle", Some(reason)));
+            return Err(SignUpError::InvalidHandle(Some(reason)).into());
         }
         // A handle on the person's own domain must already point at their DID.
         Err(handle::HandleError::UnsupportedDomain) => {

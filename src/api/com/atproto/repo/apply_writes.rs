@@ -9,7 +9,7 @@ use aurora_generated::com::atproto::repo::apply_writes::{
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo, write_error};
+use super::{commit_meta, own_repo, parse_cid, write_error};
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write, WriteOutcome};
 
@@ -28,7 +28,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     if input.writes.len() > MAX_WRITES {
         return Err(XrpcError::invalid_request(format!("Too many writes. Max: {MAX_WRITES}")));
     }
-    let swap_commit = input.swap_commit.as_ref().map(writer::parse_cid).transpose()?;
+    let swap_commit = input.swap_commit.as_ref().map(parse_cid).transpose()?;
     let (kinds, writes): (Vec<Kind>, Vec<Write>) = input
         .writes
         .into_iter()

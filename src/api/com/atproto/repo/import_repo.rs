@@ -7,6 +7,7 @@ use aurora_xrpc::auth::Access;
 use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
 use crate::context::AppContext;
+use crate::repo::import::{import, ImportError};
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: RawBody) -> XrpcResult<()> {
     let did = &auth.did;
@@ -21,7 +22,11 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: RawBody) -> XrpcResul
         return Err(XrpcError::payload_too_large("Repository is too large to import"));
     }
     let reader = tokio_util::io::StreamReader::new(input.body.into_bytes_stream().map_err(std::io::Error::other));
-    let records = crate::repo::import::import(ctx, did, reader).await?;
+    let records = import(ctx, did, reader).await.map_err(|e| match e {
+        ImportError::InvalidCar(_) | ImportError::DoesNotVerify(_) => XrpcError::invalid_request(e.to_string()),
+        ImportError::Refused(refusal) => refusal.into(),
+        ImportError::Internal(cause) => XrpcError::internal(cause),
+    })?;
     tracing::info!(%did, records, "repository imported");
     Ok(())
 }

@@ -144,6 +144,11 @@ fn write_error(error: WriteError, swap: impl FnOnce(Option<String>) -> XrpcError
     }
 }
 
+/// A swap CID from a request, which the lexicon only checks for syntax.
+fn parse_cid(text: &aurora_xrpc::codegen::CidString) -> XrpcResult<cid::Cid> {
+    text.to_cid().map_err(|_| XrpcError::invalid_request(format!("{text} is not a CID")))
+}
+
 /// The commit a write made, as the lexicon reports it.
 fn commit_meta(committed: &Committed) -> CommitMeta {
     CommitMeta { cid: committed.cid.into(), rev: committed.rev.clone(), extra: Default::default() }

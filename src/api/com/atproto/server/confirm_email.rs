@@ -8,7 +8,8 @@ use aurora_generated::com::atproto::server::confirm_email::{Error, Input};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{self, codes, email_token};
+use crate::account::{self, email_token};
+use crate::api::codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::account as account_row;

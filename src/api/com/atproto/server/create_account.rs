@@ -44,7 +44,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
                 ctx.resolver.did_doc(requested, true).await.map_err(|e| {
                     XrpcError::from(Error::UnresolvableDid(Some(format!("Could not resolve DID: {e}"))))
                 })?;
-            if let Some(reserved) = keys::take_reserved(ctx, requested).await? {
+            if let Some(reserved) = keys::take_reserved(ctx, requested).await.map_err(internal)? {
                 signing_key = reserved;
             }
             (requested.clone(), doc, true)

@@ -14,10 +14,11 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     Ok(Output { code, extra: Default::default() })
 }
 
-/// A code's number of uses, which must be at least one.
+/// A code's number of uses: at least one, and at most what the column holds.
 pub(super) fn use_count(count: i64) -> XrpcResult<i32> {
-    i32::try_from(count)
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| XrpcError::invalid_request("useCount must be at least 1"))
+    match i32::try_from(count) {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err(XrpcError::invalid_request("useCount must be at least 1")),
+        Err(_) => Err(XrpcError::invalid_request(format!("useCount must be at most {}", i32::MAX))),
+    }
 }

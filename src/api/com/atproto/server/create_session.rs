@@ -9,7 +9,8 @@ use aurora_generated::com::atproto::server::create_session::{Input, Output};
 use aurora_xrpc::{XrpcError, XrpcResult};
 
 use super::taken_down;
-use crate::account::{self, codes, email_token, password, Account, Lookup};
+use crate::account::{self, email_token, password, Account, Lookup};
+use crate::api::codes;
 use crate::api::internal;
 use crate::auth::{Scope, TokenPair};
 use crate::context::AppContext;

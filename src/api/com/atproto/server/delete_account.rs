@@ -6,7 +6,8 @@ use sea_orm::TransactionTrait;
 use aurora_generated::com::atproto::server::delete_account::Input;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{self, codes, email_token, password, Lookup};
+use crate::account::{self, email_token, password, Lookup};
+use crate::api::codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::mail::Purpose;

@@ -58,6 +58,6 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
             "cannot request a service auth token for the following protected method: {method}"
         )));
     }
-    let token = mint(ctx, &auth.did, &params.aud, lxm, exp).await?;
+    let token = mint(ctx, &auth.did, &params.aud, lxm, exp).await.map_err(crate::api::internal)?;
     Ok(Output { token, extra: Default::default() })
 }

@@ -271,7 +271,7 @@ async fn identity_problem(ctx: &AppContext, did: &Did) -> XrpcResult<Option<Stri
     if data["services"]["atproto_pds"]["endpoint"].as_str() != Some(ctx.config.public_url.as_str()) {
         return Ok(Some("DID document atproto_pds service endpoint does not match PDS public url".into()));
     }
-    let key = crate::keys::signing_key(ctx, did).await?;
+    let key = crate::keys::signing_key(ctx, did).await.map_err(crate::api::internal)?;
     if data["verificationMethods"]["atproto"].as_str() != Some(key.did_key().as_str()) {
         return Ok(Some("DID document verification method does not match expected signing key".into()));
     }

@@ -5,7 +5,7 @@ use aurora_generated::com::atproto::server::request_email_update::Output;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::XrpcResult;
 
-use crate::account::codes;
+use crate::api::codes;
 use crate::context::AppContext;
 use crate::mail::Purpose;
 

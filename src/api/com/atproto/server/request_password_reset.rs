@@ -6,7 +6,8 @@ use poem::http::StatusCode;
 use aurora_generated::com::atproto::server::request_password_reset::Input;
 use aurora_xrpc::XrpcResult;
 
-use crate::account::{self, codes, Lookup};
+use crate::account::{self, Lookup};
+use crate::api::codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::mail::Purpose;

@@ -7,7 +7,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use aurora_generated::com::atproto::server::reset_password::Input;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{codes, email_token, password};
+use crate::account::{email_token, password};
+use crate::api::codes;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::{account as account_row, refresh_token};

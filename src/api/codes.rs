@@ -7,8 +7,8 @@ use poem::http::StatusCode;
 
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::email_token::{self, TokenProblem};
-use super::{find, Account, Lookup};
+use crate::account::email_token::{self, TokenProblem};
+use crate::account::{find, Account, Lookup};
 use crate::context::AppContext;
 use crate::mail::Purpose;
 
