@@ -9,5 +9,6 @@ pub mod data;
 pub mod interop;
 pub mod lexicon;
 pub mod mst;
+pub mod permission;
 pub mod repo;
 pub mod syntax;
