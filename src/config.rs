@@ -64,6 +64,8 @@ pub struct Config {
     pub service_handle_domains: Vec<String>,
     pub did_plc_url: String,
     pub jwt_secret: Secret,
+    /// What DPoP nonces are derived from (PDS_DPOP_SECRET); the JWT secret when unset.
+    pub dpop_secret: Option<Secret>,
     pub admin_password: Secret,
     pub plc_rotation_key_hex: Secret,
     pub invite_required: bool,
@@ -303,6 +305,7 @@ impl Config {
             service_handle_domains,
             did_plc_url: parse_url(source, "PDS_DID_PLC_URL")?.unwrap_or_else(|| "https://plc.directory".to_owned()),
             jwt_secret,
+            dpop_secret: source.get("PDS_DPOP_SECRET").map(|v| Secret::new(v.trim())),
             admin_password,
             plc_rotation_key_hex,
             invite_required: parse_bool(source, "PDS_INVITE_REQUIRED", false)?,

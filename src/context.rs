@@ -31,6 +31,7 @@ pub struct AppContext {
     pub crawlers: crate::crawl::Crawlers,
     pub firehose: crate::firehose::Firehose,
     pub proxy: crate::proxy::Proxy,
+    pub oauth: crate::oauth::State,
 }
 
 impl AppContext {
@@ -61,6 +62,7 @@ impl AppContext {
             .map_err(BuildError::Database)?;
         let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
             .map_err(BuildError::Resolver)?;
+        let oauth = crate::oauth::State::new(&config);
         Ok(Arc::new(AppContext {
             config,
             db,
@@ -76,6 +78,7 @@ impl AppContext {
             crawlers: Default::default(),
             firehose,
             proxy,
+            oauth,
         }))
     }
 

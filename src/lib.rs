@@ -13,6 +13,7 @@ pub mod firehose;
 pub mod identity;
 pub mod keys;
 pub mod mail;
+pub mod oauth;
 pub mod plc;
 pub mod proxy;
 pub mod repo;

@@ -29,7 +29,8 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         large_json: ctx.config.json_body_limit.max(RECORD_WRITE_JSON_LIMIT),
         large_json_methods: RECORD_WRITES,
     };
-    aurora_generated::routes::routes(api, Route::new())
+    let route = crate::oauth::routes(aurora_generated::routes::routes(api, Route::new()));
+    route
         .at("/xrpc/_health", get(web::health::health))
         .at("/xrpc/*", crate::proxy::forward)
         .at("/", get(web::landing::landing))

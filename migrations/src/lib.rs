@@ -14,6 +14,7 @@ mod m0007_blobs;
 mod m0008_clustered_repo_blocks;
 mod m0009_account_deletion;
 mod m0010_email_auth_factor;
+mod m0011_oauth;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_clustered_repo_blocks::Migration),
             Box::new(m0009_account_deletion::Migration),
             Box::new(m0010_email_auth_factor::Migration),
+            Box::new(m0011_oauth::Migration),
         ]
     }
 }

@@ -45,10 +45,18 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// What a guarded fetch got back.
+pub struct Fetched {
+    pub status: u16,
+    /// The media type, without parameters, lowercased.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
 /// GETs `url`, checking the scheme and every address the host resolves to, and pinning the
 /// connection to a checked address so a second DNS answer cannot redirect it. Redirects are
 /// not followed. Bodies are capped at `max_bytes`.
-pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Result<(u16, Vec<u8>), GuardError> {
+pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Result<Fetched, GuardError> {
     let parsed = url::Url::parse(url).map_err(|e| GuardError::Refused(format!("bad URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
@@ -78,6 +86,12 @@ pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Resul
         .map_err(|e| GuardError::Failed(e.to_string()))?;
     let mut response = client.get(parsed).send().await.map_err(|e| GuardError::Failed(e.to_string()))?;
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| GuardError::Failed(e.to_string()))? {
         if body.len() + chunk.len() > max_bytes {
@@ -85,7 +99,7 @@ pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Resul
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((status, body))
+    Ok(Fetched { status, content_type, body })
 }
 
 #[cfg(test)]

@@ -82,7 +82,13 @@ impl Resolver {
     }
 
     async fn handle_by_dns(&self, handle: &Handle) -> Option<Did> {
-        let lookup = self.dns.txt_lookup(format!("_atproto.{handle}.")).await.ok()?;
+        self.did_in_txt(&format!("_atproto.{handle}.")).await
+    }
+
+    /// The DID a `did=` TXT record at `name` names, if exactly one does (a permission set's
+    /// authority publishes `_lexicon.<domain>` this way).
+    pub async fn did_in_txt(&self, name: &str) -> Option<Did> {
+        let lookup = self.dns.txt_lookup(name).await.ok()?;
         let dids: Vec<Did> = lookup
             .answers()
             .iter()
@@ -101,7 +107,8 @@ impl Resolver {
     async fn handle_by_https(&self, handle: &Handle) -> Option<Did> {
         let scheme = if self.dev_mode { "http" } else { "https" };
         let url = format!("{scheme}://{handle}/.well-known/atproto-did");
-        let (status, body) = fetch_guarded(&url, self.dev_mode, 1024).await.ok()?;
+        let fetched = fetch_guarded(&url, self.dev_mode, 1024).await.ok()?;
+        let (status, body) = (fetched.status, fetched.body);
         let text = String::from_utf8(body).ok()?;
         let did = text.lines().next()?.trim();
         if status != 200 {
@@ -169,10 +176,11 @@ impl Resolver {
             let host = host.replace("%3A", ":");
             let scheme = if self.dev_mode && host.starts_with("localhost") { "http" } else { "https" };
             let url = format!("{scheme}://{host}/.well-known/did.json");
-            let (status, body) = fetch_guarded(&url, self.dev_mode, MAX_DOC_BYTES).await.map_err(|e| match e {
+            let fetched = fetch_guarded(&url, self.dev_mode, MAX_DOC_BYTES).await.map_err(|e| match e {
                 GuardError::Refused(reason) => ResolveError::NotFound(format!("{did} ({reason})")),
                 GuardError::Failed(reason) => ResolveError::Failed(reason),
             })?;
+            let (status, body) = (fetched.status, fetched.body);
             if status == 404 || status == 410 {
                 return Err(ResolveError::NotFound(text.to_owned()));
             }

@@ -88,6 +88,28 @@ impl PublicKey {
         bytes
     }
 
+    /// Checks a JWS signature (ES256, ES256K) over `message`: 64 bytes of `r‖s`, valid for this
+    /// key over SHA-256 of the message. Unlike [`PublicKey::verify`] either S is accepted: JOSE
+    /// does not ask signers (WebCrypto among them) to normalise it.
+    pub fn verify_jws(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+        if signature.len() != 64 {
+            return Err(CryptoError::MalformedSignature("must be 64 bytes of r‖s"));
+        }
+        let digest = Sha256::digest(message);
+        let malformed = |_| CryptoError::MalformedSignature("r or s is out of range");
+        let bad = |_| CryptoError::BadSignature;
+        match &self.inner {
+            Inner::K256(key) => {
+                let signature = k256::ecdsa::Signature::from_slice(signature).map_err(malformed)?.normalize_s();
+                key.verify_prehash(&digest, &signature).map_err(bad)
+            }
+            Inner::P256(key) => {
+                let signature = p256::ecdsa::Signature::from_slice(signature).map_err(malformed)?;
+                key.verify_prehash(&digest, &signature).map_err(bad)
+            }
+        }
+    }
+
     /// Checks `signature` over `message`: exactly 64 bytes of `r‖s`, low-S, and valid for this
     /// key over SHA-256 of the message.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {

@@ -165,6 +165,11 @@ impl BlobScope {
         Some(BlobScope { accept })
     }
 
+    /// The accepted types: `*/*`, `type/*` or concrete types.
+    pub fn accept(&self) -> &[String] {
+        &self.accept
+    }
+
     /// Whether an upload of `mime` (a concrete type) is allowed. As in the reference, the
     /// comparison is case-sensitive.
     pub fn allows(&self, mime: &str) -> bool {
