@@ -39,6 +39,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .at("/openapi.json", get(web::docs::openapi_json))
         .at("/.well-known/atproto-did", get(web::well_known::atproto_did))
         .at("/.well-known/did.json", get(web::well_known::did_json))
+        .around(dpop_nonce)
         .data(ctx)
         .data(limits)
         .with(Compression::new())
@@ -47,9 +48,31 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
             "atproto-content-labelers",
             "content-language",
             "x-request-id",
+            "dpop-nonce",
+            "www-authenticate",
         ]))
         .around(observe)
         .around(canonical_path)
+}
+
+/// Every answer to a request made with an OAuth (DPoP) token carries a fresh nonce for the
+/// client's next proof, readable by browser apps.
+async fn dpop_nonce<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+    let dpop = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 5 && v[..5].eq_ignore_ascii_case("dpop "));
+    let ctx = request.data::<Arc<AppContext>>().cloned();
+    let mut response = next.call(request).await?.into_response();
+    if let (true, Some(ctx)) = (dpop, ctx) {
+        let headers = response.headers_mut();
+        if let Ok(nonce) = HeaderValue::from_str(&ctx.oauth.nonces.next(crate::oauth::now())) {
+            headers.insert("dpop-nonce", nonce);
+        }
+        headers.insert("vary", HeaderValue::from_static("Authorization"));
+    }
+    Ok(response)
 }
 
 /// Routes `/xrpc/<nsid>/` and NSIDs in another case to the method they name, as the

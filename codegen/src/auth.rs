@@ -21,6 +21,105 @@ pub struct AuthFile {
     pub protected: Vec<String>,
     /// Methods (served or proxied) that need a full session or a privileged app password.
     pub privileged: Vec<String>,
+    /// NSID → what an OAuth token must allow ([`OAuthRule::parse`]); a session method not
+    /// listed refuses OAuth tokens.
+    #[serde(default)]
+    pub oauth: BTreeMap<String, String>,
+}
+
+/// What an OAuth access token must allow for a method that takes a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OAuthRule {
+    Any,
+    /// Refused, with the message (the default one when `None`).
+    Refused(Option<String>),
+    Account {
+        attr: &'static str,
+        manage: bool,
+    },
+    Identity {
+        any: bool,
+    },
+    Blob,
+    Rpc,
+    /// The handler asks for what the request needs; the text says what.
+    Handler(String),
+}
+
+impl OAuthRule {
+    /// `any`, `refused[: message]`, `account:<email|repo|status>[?action=manage]`,
+    /// `identity:handle`, `identity:*`, `blob`, `rpc`, `handler:<what>`.
+    pub fn parse(text: &str) -> Option<OAuthRule> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("refused") {
+            return match rest.strip_prefix(':') {
+                Some(message) if !message.trim().is_empty() => {
+                    Some(OAuthRule::Refused(Some(message.trim().to_owned())))
+                }
+                None if rest.is_empty() => Some(OAuthRule::Refused(None)),
+                _ => None,
+            };
+        }
+        if let Some(what) = text.strip_prefix("handler:") {
+            return (!what.is_empty()).then(|| OAuthRule::Handler(what.to_owned()));
+        }
+        if let Some(rest) = text.strip_prefix("account:") {
+            let (attr, manage) = match rest.split_once('?') {
+                Some((attr, "action=manage")) => (attr, true),
+                Some(_) => return None,
+                None => (rest, false),
+            };
+            let attr = match attr {
+                "email" => "Email",
+                "repo" => "Repo",
+                "status" => "Status",
+                _ => return None,
+            };
+            return Some(OAuthRule::Account { attr, manage });
+        }
+        match text {
+            "any" => Some(OAuthRule::Any),
+            "identity:handle" => Some(OAuthRule::Identity { any: false }),
+            "identity:*" => Some(OAuthRule::Identity { any: true }),
+            "blob" => Some(OAuthRule::Blob),
+            "rpc" => Some(OAuthRule::Rpc),
+            _ => None,
+        }
+    }
+
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            OAuthRule::Any => quote!(rt::OAuthRule::Any),
+            OAuthRule::Refused(None) => quote!(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+            OAuthRule::Refused(Some(message)) => quote!(rt::OAuthRule::Refused(#message)),
+            OAuthRule::Account { attr, manage } => {
+                let attr = proc_macro2::Ident::new(attr, proc_macro2::Span::call_site());
+                quote!(rt::OAuthRule::Account(rt::AccountAttr::#attr, #manage))
+            }
+            OAuthRule::Identity { any: false } => quote!(rt::OAuthRule::Identity(rt::IdentityAttr::Handle)),
+            OAuthRule::Identity { any: true } => quote!(rt::OAuthRule::Identity(rt::IdentityAttr::Any)),
+            OAuthRule::Blob => quote!(rt::OAuthRule::Blob),
+            OAuthRule::Rpc => quote!(rt::OAuthRule::Rpc),
+            OAuthRule::Handler(_) => quote!(rt::OAuthRule::Handler),
+        }
+    }
+
+    /// For an OAuth app, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            OAuthRule::Any => "any OAuth token".to_owned(),
+            OAuthRule::Refused(_) => "not OAuth tokens".to_owned(),
+            OAuthRule::Account { attr, manage } => {
+                let action = if *manage { "?action=manage" } else { "" };
+                format!("an OAuth token with `account:{}{action}`", attr.to_lowercase())
+            }
+            OAuthRule::Identity { any: false } => "an OAuth token with `identity:handle`".to_owned(),
+            OAuthRule::Identity { any: true } => "an OAuth token with `identity:*`".to_owned(),
+            OAuthRule::Blob => "an OAuth token with `blob:` for the upload's type".to_owned(),
+            OAuthRule::Rpc => "an OAuth token with `rpc:` for this method and its service".to_owned(),
+            OAuthRule::Handler(what) => format!("an OAuth token with {what}"),
+        }
+    }
 }
 
 /// How much of an account a session must be allowed to act on.
@@ -97,16 +196,16 @@ impl AuthKind {
     }
 
     /// The `rt::Auth` value for `Endpoint::AUTH`.
-    pub fn tokens(self) -> TokenStream {
+    pub fn tokens(self, oauth: &OAuthRule) -> TokenStream {
         match self {
             AuthKind::None => quote!(rt::Auth::None),
             AuthKind::Optional => quote!(rt::Auth::Optional),
             AuthKind::Access { level, takendown, checked } => {
-                let rule = rule(level, takendown, checked);
+                let rule = rule(level, takendown, checked, Some(oauth));
                 quote!(rt::Auth::Access(#rule))
             }
             AuthKind::AccessOrService { level, takendown, checked } => {
-                let rule = rule(level, takendown, checked);
+                let rule = rule(level, takendown, checked, Some(oauth));
                 quote!(rt::Auth::AccessOrService(#rule))
             }
             AuthKind::Refresh { allow_expired } => quote!(rt::Auth::Refresh { allow_expired: #allow_expired }),
@@ -114,10 +213,15 @@ impl AuthKind {
             AuthKind::Service => quote!(rt::Auth::Service),
             AuthKind::ServiceOptional => quote!(rt::Auth::ServiceOptional),
             AuthKind::OptionalOrAdmin { takendown } => {
-                let rule = rule(Level::Standard, takendown, false);
+                let rule = rule(Level::Standard, takendown, false, None);
                 quote!(rt::Auth::OptionalOrAdmin(#rule))
             }
         }
+    }
+
+    /// Whether the method takes a session, and so has an OAuth rule.
+    pub fn takes_session(self) -> bool {
+        matches!(self, AuthKind::Access { .. } | AuthKind::AccessOrService { .. })
     }
 
     /// The credential type the handler receives; `None` for public methods, which take none.
@@ -223,7 +327,7 @@ impl AuthKind {
     }
 }
 
-fn rule(level: Level, takendown: bool, checked: bool) -> TokenStream {
+fn rule(level: Level, takendown: bool, checked: bool, oauth: Option<&OAuthRule>) -> TokenStream {
     let mut rule = match level {
         Level::Standard => quote!(rt::AccessRule::STANDARD),
         Level::Privileged => quote!(rt::AccessRule::PRIVILEGED),
@@ -235,12 +339,17 @@ fn rule(level: Level, takendown: bool, checked: bool) -> TokenStream {
     if checked {
         rule = quote!(#rule.checked());
     }
+    if let Some(oauth) = oauth.filter(|o| **o != OAuthRule::Any) {
+        let oauth = oauth.tokens();
+        rule = quote!(#rule.oauth(#oauth));
+    }
     rule
 }
 
 /// The table with every kind parsed.
 pub struct AuthTable {
     methods: BTreeMap<String, AuthKind>,
+    oauth: BTreeMap<String, OAuthRule>,
     pub protected: Vec<String>,
     pub privileged: Vec<String>,
 }
@@ -253,7 +362,17 @@ impl AuthTable {
             let parsed = AuthKind::parse(&kind).ok_or_else(|| format!("{nsid}: unknown auth kind {kind:?}"))?;
             methods.insert(nsid, parsed);
         }
-        Ok(AuthTable { methods, protected: file.protected, privileged: file.privileged })
+        let mut oauth = BTreeMap::new();
+        for (nsid, rule) in file.oauth {
+            let parsed = OAuthRule::parse(&rule).ok_or_else(|| format!("{nsid}: unknown OAuth rule {rule:?}"))?;
+            oauth.insert(nsid, parsed);
+        }
+        Ok(AuthTable { methods, oauth, protected: file.protected, privileged: file.privileged })
+    }
+
+    /// What an OAuth token must allow for `nsid`: its entry, else refused.
+    pub fn lookup_oauth(&self, nsid: &str) -> OAuthRule {
+        self.oauth.get(nsid).cloned().unwrap_or(OAuthRule::Refused(None))
     }
 
     /// The rule for `nsid`: its own entry, else its namespace's `ns.*` entry, else a session.

@@ -31,7 +31,7 @@ fn auth_tokens(ir: &Ir) -> TokenStream {
     let served = ir.modules.values().filter_map(|m| m.method.as_ref().filter(|m| m.served).map(|method| (m, method)));
     let rules = served.map(|(module, method)| {
         let nsid = &module.nsid;
-        let auth = method.auth.tokens();
+        let auth = method.auth.tokens(&method.oauth);
         quote!((#nsid, #auth),)
     });
     let mut protected = ir.protected.clone();
@@ -131,7 +131,7 @@ fn module_tokens(module: &Module) -> TokenStream {
     let nsid = &module.nsid;
     let mut header = format!(" `{nsid}`");
     if let Some(method) = &module.method {
-        header.push_str(&format!(": {}. Auth: {}.", method.kind.as_str(), method.auth.describe()));
+        header.push_str(&format!(": {}. Auth: {}.", method.kind.as_str(), method.describe_auth()));
     } else if let Some(record) = &module.record {
         header.push_str(&format!(": record, key `{}`.", record.key.as_deref().unwrap_or("any")));
     } else {
@@ -416,7 +416,7 @@ fn method_tokens(m: &Method) -> TokenStream {
         MethodKind::Procedure => "Procedure",
         MethodKind::Subscription => "Subscription",
     });
-    let auth = m.auth.tokens();
+    let auth = m.auth.tokens(&m.oauth);
     let credential = m.auth.credential().unwrap_or_else(|| quote!(()));
     let params = if m.has_params { quote!(Params) } else { quote!(rt::NoParams) };
     let (input_codec, input_value) = input_kind(&m.input, "Input");
@@ -545,7 +545,7 @@ fn service_method(module: &Module, m: &Method) -> TokenStream {
         docs.extend(description.lines().map(|l| format!(" {}", l.trim_end())));
     }
     docs.push(String::new());
-    docs.push(format!(" Auth: {}.", m.auth.describe()));
+    docs.push(format!(" Auth: {}.", m.describe_auth()));
     quote! {
         #(#[doc = #docs])*
         fn #f(

@@ -133,6 +133,8 @@ pub struct Method {
     pub output: BodyIr,
     pub errors: Vec<(String, Option<String>)>,
     pub auth: AuthKind,
+    /// What an OAuth token must allow (for methods that take a session).
+    pub oauth: crate::auth::OAuthRule,
     /// What the lexicon says the method does.
     pub description: Option<String>,
     /// `com.atproto.repo` for `com.atproto.repo.createRecord`.
@@ -141,6 +143,21 @@ pub struct Method {
     /// Whether Aurora serves this method itself (service trait and route) rather than leaving
     /// it to the proxy.
     pub served: bool,
+}
+
+impl Method {
+    /// Who may call, in words, with what an OAuth token must allow.
+    pub fn describe_auth(&self) -> String {
+        let who = self.auth.describe();
+        if !self.served {
+            // Forwarded: the proxy asks an OAuth token for this method at the service it goes to.
+            format!("{who}; {}", crate::auth::OAuthRule::Rpc.describe())
+        } else if self.auth.takes_session() {
+            format!("{who}; {}", self.oauth.describe())
+        } else {
+            who
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,6 +370,7 @@ impl ModuleBuilder<'_> {
             output,
             errors: errors.iter().map(|e| (e.name.clone(), e.description.clone())).collect(),
             auth: auth.lookup(self.nsid),
+            oauth: auth.lookup_oauth(self.nsid),
             description: None,
             namespace: namespace.to_owned(),
             fn_name: names::snake(last),

@@ -39,7 +39,7 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
         if !text.is_empty() {
             text.push_str("\n\n");
         }
-        text.push_str(&format!("**Auth:** {}.", method.auth.describe()));
+        text.push_str(&format!("**Auth:** {}.", method.describe_auth()));
         if !method.served {
             text.push_str(FORWARDED);
         }
@@ -119,7 +119,7 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
         }
         op.insert("responses".into(), Value::Object(responses));
         op.insert("security".into(), method.auth.security());
-        op.insert("x-atproto-auth".into(), json!(method.auth.describe()));
+        op.insert("x-atproto-auth".into(), json!(method.describe_auth()));
         let verb = if method.kind == MethodKind::Query { "get" } else { "post" };
         paths.insert(format!("/xrpc/{}", module.nsid), json!({ verb: op }));
     }

@@ -5,11 +5,13 @@ use crate::rt;
 pub const SERVED: &[(&str, rt::Auth)] = &[
     (
         "app.bsky.actor.getPreferences",
-        rt::Auth::Access(rt::AccessRule::STANDARD.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD.with_takendown().oauth(rt::OAuthRule::Rpc),
+        ),
     ),
     (
         "app.bsky.actor.putPreferences",
-        rt::Auth::Access(rt::AccessRule::STANDARD.checked()),
+        rt::Auth::Access(rt::AccessRule::STANDARD.checked().oauth(rt::OAuthRule::Rpc)),
     ),
     ("com.atproto.admin.deleteAccount", rt::Auth::Admin),
     ("com.atproto.admin.disableAccountInvites", rt::Auth::Admin),
@@ -33,62 +35,130 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
     ("com.atproto.identity.refreshIdentity", rt::Auth::Optional),
     (
         "com.atproto.identity.requestPlcOperationSignature",
-        rt::Auth::Access(rt::AccessRule::FULL.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .with_takendown()
+                .oauth(rt::OAuthRule::Identity(rt::IdentityAttr::Any)),
+        ),
     ),
     ("com.atproto.identity.resolveDid", rt::Auth::None),
     ("com.atproto.identity.resolveHandle", rt::Auth::None),
     ("com.atproto.identity.resolveIdentity", rt::Auth::None),
     (
         "com.atproto.identity.signPlcOperation",
-        rt::Auth::Access(rt::AccessRule::FULL.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .with_takendown()
+                .oauth(rt::OAuthRule::Identity(rt::IdentityAttr::Any)),
+        ),
     ),
     (
         "com.atproto.identity.submitPlcOperation",
-        rt::Auth::Access(rt::AccessRule::STANDARD),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Identity(rt::IdentityAttr::Any)),
+        ),
     ),
     (
         "com.atproto.identity.updateHandle",
-        rt::Auth::Access(rt::AccessRule::STANDARD.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .checked()
+                .oauth(rt::OAuthRule::Identity(rt::IdentityAttr::Handle)),
+        ),
     ),
     ("com.atproto.label.subscribeLabels", rt::Auth::None),
-    ("com.atproto.lexicon.resolveLexicon", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.lexicon.resolveLexicon",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
     (
         "com.atproto.moderation.createReport",
-        rt::Auth::Access(rt::AccessRule::STANDARD.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .with_takendown()
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
-    ("com.atproto.repo.applyWrites", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("com.atproto.repo.createRecord", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("com.atproto.repo.deleteRecord", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.repo.applyWrites",
+        rt::Auth::Access(rt::AccessRule::STANDARD.oauth(rt::OAuthRule::Handler)),
+    ),
+    (
+        "com.atproto.repo.createRecord",
+        rt::Auth::Access(rt::AccessRule::STANDARD.oauth(rt::OAuthRule::Handler)),
+    ),
+    (
+        "com.atproto.repo.deleteRecord",
+        rt::Auth::Access(rt::AccessRule::STANDARD.oauth(rt::OAuthRule::Handler)),
+    ),
     ("com.atproto.repo.describeRepo", rt::Auth::None),
     ("com.atproto.repo.getRecord", rt::Auth::None),
-    ("com.atproto.repo.importRepo", rt::Auth::Access(rt::AccessRule::FULL.checked())),
+    (
+        "com.atproto.repo.importRepo",
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(rt::OAuthRule::Account(rt::AccountAttr::Repo, true)),
+        ),
+    ),
     ("com.atproto.repo.listMissingBlobs", rt::Auth::Access(rt::AccessRule::STANDARD)),
     ("com.atproto.repo.listRecords", rt::Auth::None),
-    ("com.atproto.repo.putRecord", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.repo.putRecord",
+        rt::Auth::Access(rt::AccessRule::STANDARD.oauth(rt::OAuthRule::Handler)),
+    ),
     (
         "com.atproto.repo.uploadBlob",
-        rt::Auth::AccessOrService(rt::AccessRule::STANDARD.checked()),
+        rt::Auth::AccessOrService(
+            rt::AccessRule::STANDARD.checked().oauth(rt::OAuthRule::Blob),
+        ),
     ),
-    ("com.atproto.server.activateAccount", rt::Auth::Access(rt::AccessRule::FULL)),
+    (
+        "com.atproto.server.activateAccount",
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .oauth(
+                    rt::OAuthRule::Refused(
+                        "Account reactivation is not available with OAuth credentials. Sign in to your account management page to reactivate.",
+                    ),
+                ),
+        ),
+    ),
     (
         "com.atproto.server.checkAccountStatus",
         rt::Auth::Access(rt::AccessRule::STANDARD),
     ),
     (
         "com.atproto.server.confirmEmail",
-        rt::Auth::Access(rt::AccessRule::STANDARD.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .checked()
+                .oauth(rt::OAuthRule::Account(rt::AccountAttr::Email, true)),
+        ),
     ),
     ("com.atproto.server.createAccount", rt::Auth::ServiceOptional),
     (
         "com.atproto.server.createAppPassword",
-        rt::Auth::Access(rt::AccessRule::FULL.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
     ("com.atproto.server.createInviteCode", rt::Auth::Admin),
     ("com.atproto.server.createInviteCodes", rt::Auth::Admin),
     ("com.atproto.server.createSession", rt::Auth::None),
     (
         "com.atproto.server.deactivateAccount",
-        rt::Auth::Access(rt::AccessRule::FULL.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .with_takendown()
+                .oauth(rt::OAuthRule::Account(rt::AccountAttr::Status, true)),
+        ),
     ),
     ("com.atproto.server.deleteAccount", rt::Auth::None),
     (
@@ -100,14 +170,26 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
     ("com.atproto.server.describeServer", rt::Auth::None),
     (
         "com.atproto.server.getAccountInviteCodes",
-        rt::Auth::Access(rt::AccessRule::FULL.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
     (
         "com.atproto.server.getServiceAuth",
-        rt::Auth::Access(rt::AccessRule::STANDARD.with_takendown()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD.with_takendown().oauth(rt::OAuthRule::Handler),
+        ),
     ),
     ("com.atproto.server.getSession", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("com.atproto.server.listAppPasswords", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.server.listAppPasswords",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
     (
         "com.atproto.server.refreshSession",
         rt::Auth::Refresh {
@@ -116,21 +198,54 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
     ),
     (
         "com.atproto.server.requestAccountDelete",
-        rt::Auth::Access(rt::AccessRule::FULL.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
     (
         "com.atproto.server.requestEmailConfirmation",
-        rt::Auth::Access(rt::AccessRule::STANDARD.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .checked()
+                .oauth(rt::OAuthRule::Account(rt::AccountAttr::Email, true)),
+        ),
     ),
     (
         "com.atproto.server.requestEmailUpdate",
-        rt::Auth::Access(rt::AccessRule::FULL.checked()),
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(
+                    rt::OAuthRule::Refused(
+                        "Use the account manager interface to update email address associated with an account",
+                    ),
+                ),
+        ),
     ),
     ("com.atproto.server.requestPasswordReset", rt::Auth::None),
     ("com.atproto.server.reserveSigningKey", rt::Auth::None),
     ("com.atproto.server.resetPassword", rt::Auth::None),
-    ("com.atproto.server.revokeAppPassword", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("com.atproto.server.updateEmail", rt::Auth::Access(rt::AccessRule::FULL.checked())),
+    (
+        "com.atproto.server.revokeAppPassword",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
+    (
+        "com.atproto.server.updateEmail",
+        rt::Auth::Access(
+            rt::AccessRule::FULL
+                .checked()
+                .oauth(
+                    rt::OAuthRule::Refused(
+                        "Use the account manager interface to update email address associated with an account",
+                    ),
+                ),
+        ),
+    ),
     (
         "com.atproto.sync.getBlob",
         rt::Auth::OptionalOrAdmin(rt::AccessRule::STANDARD.with_takendown()),
@@ -169,18 +284,42 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
     ("com.atproto.sync.listRepos", rt::Auth::None),
     ("com.atproto.sync.listReposByCollection", rt::Auth::None),
     ("com.atproto.sync.subscribeRepos", rt::Auth::None),
-    ("com.atproto.temp.addReservedHandle", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.temp.addReservedHandle",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
     ("com.atproto.temp.checkHandleAvailability", rt::Auth::None),
-    ("com.atproto.temp.checkSignupQueue", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("com.atproto.temp.dereferenceScope", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "com.atproto.temp.checkSignupQueue",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
+    (
+        "com.atproto.temp.dereferenceScope",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
     ("com.atproto.temp.fetchLabels", rt::Auth::None),
     (
         "com.atproto.temp.requestPhoneVerification",
-        rt::Auth::Access(rt::AccessRule::STANDARD),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
     (
         "com.atproto.temp.revokeAccountCredentials",
-        rt::Auth::Access(rt::AccessRule::STANDARD),
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
     ),
 ];
 /// Methods that manage the account itself: the proxy never forwards them and no

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod jwt;
+pub mod oauth;
 mod seam;
 pub mod service;
 mod tokens;

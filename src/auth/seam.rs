@@ -3,7 +3,7 @@
 //! credential and never verify anything themselves.
 
 use aurora_atproto::syntax::Did;
-use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Service};
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Scheme, Service};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use super::error::AuthError;
@@ -13,10 +13,14 @@ use crate::api::Api;
 
 impl Authenticator for Api {
     async fn access(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Access> {
-        let access = self.ctx.verifier().access(ctx, rule)?;
+        let access = match super::authorization(ctx)? {
+            Some((Scheme::Dpop, token)) => super::oauth::verify(&self.ctx, ctx, token, rule).await?,
+            _ => self.ctx.verifier().access(ctx, rule)?,
+        };
         if rule.checked {
             self.check_present(&access.did).await?;
         }
+        super::oauth::apply_rule(&self.ctx, ctx, &access, rule.oauth)?;
         Ok(access)
     }
 

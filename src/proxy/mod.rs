@@ -19,8 +19,9 @@ use poem::{handler, Body, IntoResponse, Request, Response};
 use aurora_atproto::syntax::AtUri;
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
+use aurora_atproto::permission::Need;
 use aurora_generated::auth as methods;
-use aurora_xrpc::auth::{Access, AccessRule, Level};
+use aurora_xrpc::auth::{Access, AccessRule, Level, Scheme};
 
 use crate::auth::now_secs;
 use crate::context::AppContext;
@@ -74,6 +75,14 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     if ![Method::GET, Method::HEAD, Method::POST].contains(request.method()) {
         return Err(XrpcError::invalid_request("XRPC requests only supports GET and POST"));
     }
+    if methods::is_protected(nsid) {
+        return Err(bad_token_method());
+    }
+    if !request.headers().contains_key("atproto-proxy") && target::default_for(ctx, nsid).is_none() {
+        return Err(XrpcError::method_not_implemented(nsid));
+    }
+    // Verified once here: a DPoP proof is good for one use.
+    let creds = caller(ctx, request).await?;
     let body = (request.method() == Method::POST).then(|| reqwest::Body::wrap_stream(body.into_bytes_stream()));
     let path_and_query = request.uri().path_and_query().map_or(request.uri().path(), |p| p.as_str());
     let outgoing = Outgoing {
@@ -82,12 +91,12 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
         path_and_query,
         headers: request.headers(),
         body,
-        auth: None,
+        auth: Some(&creds),
     };
     let response = match call(ctx, outgoing).await {
         Ok(response) => response,
         Err(error) if nsid == "app.bsky.feed.getPostThread" && error.error == "NotFound" => {
-            return own_new_thread(ctx, request).await?.ok_or(error);
+            return own_new_thread(ctx, request, &creds.did).await?.ok_or(error);
         }
         Err(error) => return Err(error),
     };
@@ -95,7 +104,7 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     let headers = forwarded_headers(response.headers());
     let rev = response.headers().get("atproto-repo-rev").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let (true, StatusCode::OK, Some(rev)) = (read_after_write::applies(nsid), status, rev) {
-        return merged(ctx, request, nsid, &rev, response, headers).await;
+        return merged(ctx, request, &creds.did, nsid, &rev, response, headers).await;
     }
     // Streamed through; a body that runs past the limit is cut off.
     let limit = ctx.config.proxy_max_response_bytes;
@@ -118,11 +127,16 @@ fn query_pairs(request: &Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes()).into_owned().collect()
 }
 
-/// The caller of a forwarded method, verified as the generated rules say: any session, and a
-/// full or privileged one for the privileged methods (checked once the target is known).
-fn caller(ctx: &AppContext, headers: &HeaderMap) -> XrpcResult<Access> {
-    let req = RequestContext { nsid: "", headers: headers.clone(), remote_addr: None };
-    Ok(ctx.verifier().access(&req, AccessRule::STANDARD)?)
+/// The caller of a forwarded method: any session or OAuth token; a full or privileged session
+/// for the privileged methods, and an OAuth token's `rpc:` permission, are checked once the
+/// target is known.
+async fn caller(ctx: &AppContext, request: &Request) -> XrpcResult<Access> {
+    let req = RequestContext::new("", request.headers().clone(), None)
+        .with_target(request.method().clone(), request.uri().path());
+    match crate::auth::authorization(&req)? {
+        Some((Scheme::Dpop, token)) => crate::auth::oauth::verify(ctx, &req, token, AccessRule::STANDARD).await,
+        _ => Ok(ctx.verifier().access(&req, AccessRule::STANDARD)?),
+    }
 }
 
 /// Reads an answer whole (within the limit), merges the caller's newer records into it, and
@@ -130,15 +144,15 @@ fn caller(ctx: &AppContext, headers: &HeaderMap) -> XrpcResult<Access> {
 async fn merged(
     ctx: &AppContext,
     request: &Request,
+    did: &aurora_atproto::syntax::Did,
     nsid: &str,
     rev: &str,
     response: reqwest::Response,
     headers: HeaderMap,
 ) -> XrpcResult<Response> {
     let bytes = read_limited(ctx, response).await?;
-    let did = caller(ctx, request.headers())?.did;
     let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(value) => read_after_write::merge(ctx, &did, nsid, &query_pairs(request), rev, value)
+        Ok(value) => read_after_write::merge(ctx, did, nsid, &query_pairs(request), rev, value)
             .await
             .map_err(crate::api::internal)?
             .and_then(|merged| serde_json::to_vec(&merged).ok()),
@@ -153,12 +167,15 @@ async fn merged(
 }
 
 /// `getPostThread` for the caller's own post that the AppView does not know yet.
-async fn own_new_thread(ctx: &AppContext, request: &Request) -> XrpcResult<Option<Response>> {
-    let did = caller(ctx, request.headers())?.did;
+async fn own_new_thread(
+    ctx: &AppContext,
+    request: &Request,
+    did: &aurora_atproto::syntax::Did,
+) -> XrpcResult<Option<Response>> {
     let query = query_pairs(request);
     let uri = query.iter().find(|(k, _)| k == "uri").and_then(|(_, v)| v.parse::<AtUri>().ok());
     let Some(uri) = uri else { return Ok(None) };
-    let thread = read_after_write::local_thread(ctx, &did, &uri).await.map_err(crate::api::internal)?;
+    let thread = read_after_write::local_thread(ctx, did, &uri).await.map_err(crate::api::internal)?;
     Ok(thread.map(|thread| poem::web::Json(thread).into_response()))
 }
 
@@ -234,18 +251,20 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
         return Err(XrpcError::method_not_implemented(nsid));
     }
     // Only signed-in callers make this server look up DID documents.
-    let creds = match out.auth {
-        Some(auth) => auth.clone(),
-        None => caller(ctx, out.headers)?,
-    };
-    let target = match (header, default) {
+    let creds = out.auth.ok_or_else(|| XrpcError::internal("a forwarded call without its caller"))?;
+    let (target, audience) = match (header, default) {
         (Some(header), _) => {
             let header = header.to_str().map_err(|_| XrpcError::invalid_request("invalid proxy header"))?;
-            target::from_header(ctx, header).await.map_err(TargetError::into_xrpc)?
+            (target::from_header(ctx, header).await.map_err(TargetError::into_xrpc)?, header.to_owned())
         }
-        (None, Some(default)) => default,
+        (None, Some(default)) => {
+            let audience = target::default_audience(ctx, nsid, &default);
+            (default, audience)
+        }
         (None, None) => return Err(XrpcError::method_not_implemented(nsid)),
     };
+    // An app may only call the services and methods it was granted.
+    creds.permit(&Need::Rpc { aud: &audience, lxm: nsid })?;
     if methods::is_privileged(nsid) && !creds.meets(Level::Privileged) {
         return Err(bad_token_method());
     }

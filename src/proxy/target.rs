@@ -50,6 +50,19 @@ pub fn default_for(ctx: &AppContext, nsid: &str) -> Option<Target> {
     service.map(|(url, did)| Target { did: did.clone(), url: url.clone() })
 }
 
+/// The service a call without an `atproto-proxy` header goes to, as `did#service-id` (what an
+/// OAuth token's `rpc:` permission must name).
+pub fn default_audience(ctx: &AppContext, nsid: &str, target: &Target) -> String {
+    let id = if nsid.starts_with("tools.ozone.") || nsid == "com.atproto.moderation.createReport" {
+        "atproto_labeler"
+    } else if nsid.starts_with("chat.bsky.") && ctx.config.chat_service.is_some() {
+        "bsky_chat"
+    } else {
+        "bsky_appview"
+    };
+    format!("{}#{id}", target.did)
+}
+
 /// Parses `did#service-id` and finds the service's endpoint.
 pub async fn from_header(ctx: &AppContext, header: &str) -> Result<Target, TargetError> {
     if header.contains(' ') {

@@ -5,6 +5,9 @@
 
 use std::future::Future;
 
+use std::sync::Arc;
+
+use aurora_atproto::permission::{AccountAttr, IdentityAttr, Need, Permissions};
 use aurora_atproto::syntax::{Did, Nsid};
 
 use crate::{RequestContext, XrpcError, XrpcResult};
@@ -20,6 +23,30 @@ pub enum Level {
     Full,
 }
 
+/// What a method asks of an OAuth access token (the atproto permission an app must have been
+/// granted), in place of the session level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthRule {
+    /// Any OAuth token.
+    Any,
+    /// None: the method is for the account holder's own sessions (the message says where to go).
+    Refused(&'static str),
+    /// `account:<attr>`, to read or (`true`) manage.
+    Account(AccountAttr, bool),
+    /// `identity:handle` or `identity:*`.
+    Identity(IdentityAttr),
+    /// `blob:<the upload's MIME type>`.
+    Blob,
+    /// `rpc:<method>?aud=<the service the call is for>`.
+    Rpc,
+    /// The handler asks for what the request needs (records written, a service token's
+    /// audience) once it has read the request.
+    Handler,
+}
+
+/// The message of a method closed to OAuth tokens.
+pub const OAUTH_NOT_SUPPORTED: &str = "OAuth credentials are not supported for this endpoint";
+
 /// What a method asks of a session credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AccessRule {
@@ -29,12 +56,21 @@ pub struct AccessRule {
     /// Whether the account is looked up on every request: it must exist and not be taken down,
     /// so a takedown stops its tokens at once rather than when they expire.
     pub checked: bool,
+    /// What an OAuth token must allow.
+    pub oauth: OAuthRule,
 }
 
 impl AccessRule {
-    pub const STANDARD: AccessRule = AccessRule { level: Level::Standard, takendown: false, checked: false };
-    pub const PRIVILEGED: AccessRule = AccessRule { level: Level::Privileged, takendown: false, checked: false };
-    pub const FULL: AccessRule = AccessRule { level: Level::Full, takendown: false, checked: false };
+    pub const STANDARD: AccessRule =
+        AccessRule { level: Level::Standard, takendown: false, checked: false, oauth: OAuthRule::Any };
+    pub const PRIVILEGED: AccessRule =
+        AccessRule { level: Level::Privileged, takendown: false, checked: false, oauth: OAuthRule::Any };
+    pub const FULL: AccessRule =
+        AccessRule { level: Level::Full, takendown: false, checked: false, oauth: OAuthRule::Any };
+
+    pub const fn oauth(self, oauth: OAuthRule) -> AccessRule {
+        AccessRule { oauth, ..self }
+    }
 
     pub const fn with_takendown(self) -> AccessRule {
         AccessRule { takendown: true, ..self }
@@ -79,6 +115,24 @@ pub enum Grant {
     AppPassword { privileged: bool },
     /// A taken-down account that signed in to learn its status.
     Takendown,
+    /// An OAuth access token: an app the account authorized, with the permissions granted.
+    OAuth(OAuthGrant),
+}
+
+/// What an OAuth access token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthGrant {
+    pub client_id: String,
+    pub permissions: Arc<Permissions>,
+}
+
+/// A permission an OAuth token lacks: 403 `ScopeMissingError`, naming the scope needed.
+pub fn scope_missing(need: &Need<'_>) -> XrpcError {
+    XrpcError::new(
+        poem::http::StatusCode::FORBIDDEN,
+        "ScopeMissingError",
+        Some(format!("Missing required scope \"{}\"", need.scope())),
+    )
 }
 
 /// The account a session credential acts for.
@@ -89,9 +143,11 @@ pub struct Access {
 }
 
 impl Access {
-    /// Whether this credential meets `level`.
+    /// Whether this credential meets `level`. OAuth tokens are judged by their permissions
+    /// instead ([`AccessRule::oauth`], [`Access::permit`]).
     pub fn meets(&self, level: Level) -> bool {
         match (&self.grant, level) {
+            (Grant::OAuth(_), _) => true,
             (Grant::Takendown, _) => false,
             (Grant::Session, _) | (Grant::AppPassword { .. }, Level::Standard) => true,
             (Grant::AppPassword { privileged }, Level::Privileged) => *privileged,
@@ -102,6 +158,32 @@ impl Access {
     /// Whether the account is taken down (its session can only learn its status).
     pub fn is_takendown(&self) -> bool {
         self.grant == Grant::Takendown
+    }
+
+    /// Whether the credential allows `need`: a session always does (its level was checked),
+    /// an OAuth token when its permissions do.
+    pub fn allows(&self, need: &Need<'_>) -> bool {
+        match &self.grant {
+            Grant::OAuth(grant) => grant.permissions.allows(need),
+            _ => true,
+        }
+    }
+
+    /// [`Access::allows`], or the answer for a missing permission.
+    pub fn permit(&self, need: &Need<'_>) -> XrpcResult<()> {
+        if self.allows(need) {
+            Ok(())
+        } else {
+            Err(scope_missing(need))
+        }
+    }
+
+    /// The OAuth grant, when the credential is an OAuth token.
+    pub fn oauth(&self) -> Option<&OAuthGrant> {
+        match &self.grant {
+            Grant::OAuth(grant) => Some(grant),
+            _ => None,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub use aurora_atproto::syntax::{
     AtIdentifier, AtUri, CidString, Datetime, Did, Handle, Language, Nsid, RecordKey, Tid, Uri,
 };
 
-pub use crate::auth::{self, AccessRule, Auth, Authenticator, Level};
+pub use crate::auth::{self, AccessRule, Auth, Authenticator, Level, OAuthRule, OAUTH_NOT_SUPPORTED};
 pub use crate::endpoint::endpoint;
 pub use crate::method::{FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
 pub use crate::values::{
@@ -20,6 +20,7 @@ pub use crate::values::{
     CidLink, TaggedObject, UnknownObject,
 };
 pub use crate::{RequestContext, XrpcError, XrpcResult};
+pub use aurora_atproto::permission::{AccountAttr, IdentityAttr};
 
 /// A value of lexicon type `unknown`: any JSON object.
 pub type Unknown = serde_json::Value;

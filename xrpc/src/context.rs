@@ -1,6 +1,6 @@
 //! What a service method learns about the request besides its typed parameters and input.
 
-use poem::http::HeaderMap;
+use poem::http::{HeaderMap, Method};
 
 /// The request as a service method sees it: headers (for auth, proxying and content
 /// negotiation) and where it came from.
@@ -9,11 +9,19 @@ pub struct RequestContext {
     pub nsid: &'static str,
     pub headers: HeaderMap,
     pub remote_addr: Option<String>,
+    /// The HTTP method and path, which a DPoP proof must name.
+    pub method: Method,
+    pub path: String,
 }
 
 impl RequestContext {
     pub fn new(nsid: &'static str, headers: HeaderMap, remote_addr: Option<String>) -> Self {
-        Self { nsid, headers, remote_addr }
+        Self { nsid, headers, remote_addr, method: Method::GET, path: format!("/xrpc/{nsid}") }
+    }
+
+    /// The same context for a request made with `method` to `path`.
+    pub fn with_target(self, method: Method, path: impl Into<String>) -> Self {
+        Self { method, path: path.into(), ..self }
     }
 
     /// A header as a string, if present and valid UTF-8.

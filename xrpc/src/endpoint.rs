@@ -80,7 +80,8 @@ where
         E::NSID,
         request.headers().clone(),
         request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
-    );
+    )
+    .with_target(request.method().clone(), request.uri().path());
     // Parameters, then credentials, then the body: the order the reference's XRPC server
     // checks them in, so a request wrong in several ways gets the same first error.
     let auth = match <E::Credential as Credential>::authenticate(services, E::AUTH, &ctx).await {

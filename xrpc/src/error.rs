@@ -13,13 +13,15 @@ pub struct XrpcError {
     pub status: StatusCode,
     pub error: Cow<'static, str>,
     pub message: Option<String>,
+    /// A `WWW-Authenticate` challenge to send with the answer (DPoP errors carry one).
+    pub challenge: Option<String>,
 }
 
 pub type XrpcResult<T> = Result<T, XrpcError>;
 
 impl XrpcError {
     pub fn new(status: StatusCode, error: impl Into<Cow<'static, str>>, message: impl Into<Option<String>>) -> Self {
-        Self { status, error: error.into(), message: message.into() }
+        Self { status, error: error.into(), message: message.into(), challenge: None }
     }
 
     /// 400 `InvalidRequest`: the client sent something the method cannot accept.
@@ -64,6 +66,11 @@ impl XrpcError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", Some("Internal Server Error".to_owned()))
     }
 
+    /// The same error with a `WWW-Authenticate` challenge.
+    pub fn with_challenge(self, challenge: String) -> Self {
+        Self { challenge: Some(challenge), ..self }
+    }
+
     pub fn is(&self, name: &str) -> bool {
         self.error == name
     }
@@ -91,7 +98,12 @@ impl IntoResponse for XrpcError {
     fn into_response(self) -> Response {
         let body = Body { error: &self.error, message: self.message.as_deref() };
         let json = serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":"InternalServerError"}"#.to_vec());
-        Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(json)
+        let mut response =
+            Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(json);
+        if let Some(value) = self.challenge.and_then(|c| poem::http::HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(poem::http::header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }
 

@@ -4,8 +4,20 @@ use crate::rt;
 /// Every served method's rule (also its `Endpoint::AUTH`).
 pub const SERVED: &[(&str, rt::Auth)] = &[
     ("org.example.golden.getThings", rt::Auth::Optional),
-    ("org.example.golden.subscribe", rt::Auth::Access(rt::AccessRule::STANDARD)),
-    ("org.example.golden.upload", rt::Auth::Access(rt::AccessRule::STANDARD)),
+    (
+        "org.example.golden.subscribe",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
+    (
+        "org.example.golden.upload",
+        rt::Auth::Access(
+            rt::AccessRule::STANDARD
+                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
+        ),
+    ),
 ];
 /// Methods that manage the account itself: the proxy never forwards them and no
 /// service-auth token is minted for them.

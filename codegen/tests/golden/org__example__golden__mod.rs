@@ -26,7 +26,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// A stream of events.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn subscribe(
         &self,
         ctx: rt::RequestContext,
@@ -40,7 +40,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Takes raw bytes, answers a reference.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn upload(
         &self,
         ctx: rt::RequestContext,

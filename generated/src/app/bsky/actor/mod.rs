@@ -18,7 +18,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get private preferences attached to the current account. Expected use is synchronization between multiple devices, and import/export during account migration. Requires auth.
     ///
-    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted; an OAuth token with `rpc:` for this method and its service.
     fn get_preferences(
         &self,
         ctx: rt::RequestContext,
@@ -34,7 +34,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Set the private preferences attached to the account.
     ///
-    /// Auth: a session (account password or app password); the account must exist and not be taken down.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down; an OAuth token with `rpc:` for this method and its service.
     fn put_preferences(
         &self,
         ctx: rt::RequestContext,

@@ -17,7 +17,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Describe the credentials that should be included in the DID doc of an account that is migrating to this service.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); any OAuth token.
     fn get_recommended_did_credentials(
         &self,
         ctx: rt::RequestContext,
@@ -55,7 +55,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request an email with a code to in order to request a signed PLC operation. Requires Auth.
     ///
-    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted; an OAuth token with `identity:*`.
     fn request_plc_operation_signature(
         &self,
         ctx: rt::RequestContext,
@@ -117,7 +117,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Signs a PLC operation to update some value(s) in the requesting DID's document.
     ///
-    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted; an OAuth token with `identity:*`.
     fn sign_plc_operation(
         &self,
         ctx: rt::RequestContext,
@@ -133,7 +133,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Validates a PLC operation to ensure that it doesn't violate a service's constraints or get the identity into a bad state, then submits it to the PLC registry
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); an OAuth token with `identity:*`.
     fn submit_plc_operation(
         &self,
         ctx: rt::RequestContext,
@@ -147,7 +147,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Updates the current account's handle. Verifies handle validity, and updates did:plc document if necessary. Implemented by PDS, and requires auth.
     ///
-    /// Auth: a session (account password or app password); the account must exist and not be taken down.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down; an OAuth token with `identity:handle`.
     fn update_handle(
         &self,
         ctx: rt::RequestContext,

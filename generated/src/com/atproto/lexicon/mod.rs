@@ -9,7 +9,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Resolves an atproto lexicon (NSID) to a schema.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn resolve_lexicon(
         &self,
         ctx: rt::RequestContext,

@@ -9,7 +9,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Submit a moderation report regarding an atproto account or record. Implemented by moderation services (with PDS proxying), and requires auth.
     ///
-    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted; not OAuth tokens.
     fn create_report(
         &self,
         ctx: rt::RequestContext,

@@ -19,7 +19,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Apply a batch transaction of repository creates, updates, and deletes. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); an OAuth token with `repo:` for each collection and action written.
     fn apply_writes(
         &self,
         ctx: rt::RequestContext,
@@ -33,7 +33,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Create a single new repository record. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); an OAuth token with `repo:<collection>?action=create`.
     fn create_record(
         &self,
         ctx: rt::RequestContext,
@@ -49,7 +49,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Delete a repository record, or ensure it doesn't exist. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); an OAuth token with `repo:<collection>?action=delete`.
     fn delete_record(
         &self,
         ctx: rt::RequestContext,
@@ -93,7 +93,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Import a repo in the form of a CAR file. Requires Content-Length HTTP header to be set.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; an OAuth token with `account:repo?action=manage`.
     fn import_repo(
         &self,
         ctx: rt::RequestContext,
@@ -107,7 +107,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Returns a list of missing blobs for the requesting account. Intended to be used in the account migration flow.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); any OAuth token.
     fn list_missing_blobs(
         &self,
         ctx: rt::RequestContext,
@@ -136,7 +136,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Write a repository record, creating or updating it as needed. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); an OAuth token with `repo:<collection>` for create and update.
     fn put_record(
         &self,
         ctx: rt::RequestContext,
@@ -150,7 +150,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Upload a new blob, to be referenced from a repository record. The blob will be deleted if it is not referenced within a time window (eg, minutes). Blob restrictions (mimetype, size, etc) are enforced when the reference is created. Requires auth, implemented by PDS.
     ///
-    /// Auth: a session (account password or app password); the account must exist and not be taken down, or a service-auth token for this method.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down, or a service-auth token for this method; an OAuth token with `blob:` for the upload's type.
     fn upload_blob(
         &self,
         ctx: rt::RequestContext,

@@ -33,7 +33,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Activates a currently deactivated account. Used to finalize account migration after the account's repo is imported and identity is setup.
     ///
-    /// Auth: a session opened with the account password (no app passwords).
+    /// Auth: a session opened with the account password (no app passwords); not OAuth tokens.
     fn activate_account(
         &self,
         ctx: rt::RequestContext,
@@ -46,7 +46,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Returns the status of an account, especially as pertaining to import or recovery. Can be called many times over the course of an account migration. Requires auth and can only be called pertaining to oneself.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); any OAuth token.
     fn check_account_status(
         &self,
         ctx: rt::RequestContext,
@@ -62,7 +62,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Confirm an email using a token from com.atproto.server.requestEmailConfirmation.
     ///
-    /// Auth: a session (account password or app password); the account must exist and not be taken down.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down; an OAuth token with `account:email?action=manage`.
     fn confirm_email(
         &self,
         ctx: rt::RequestContext,
@@ -92,7 +92,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Create an App Password.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; not OAuth tokens.
     fn create_app_password(
         &self,
         ctx: rt::RequestContext,
@@ -155,7 +155,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Deactivates a currently active account. Stops serving of repo, and future writes to repo until reactivated. Used to finalize account migration with the old host after the account has been activated on the new host.
     ///
-    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted.
+    /// Auth: a session opened with the account password (no app passwords); a taken-down account's session is accepted; an OAuth token with `account:status?action=manage`.
     fn deactivate_account(
         &self,
         ctx: rt::RequestContext,
@@ -210,7 +210,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get all invite codes for the current account. Requires auth.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; not OAuth tokens.
     fn get_account_invite_codes(
         &self,
         ctx: rt::RequestContext,
@@ -228,7 +228,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get a signed token on behalf of the requesting DID for the requested service.
     ///
-    /// Auth: a session (account password or app password); a taken-down account's session is accepted.
+    /// Auth: a session (account password or app password); a taken-down account's session is accepted; an OAuth token with `rpc:<lxm>?aud=<aud>` for the token asked for.
     fn get_service_auth(
         &self,
         ctx: rt::RequestContext,
@@ -244,7 +244,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get information about the current auth session. Requires auth.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); any OAuth token.
     fn get_session(
         &self,
         ctx: rt::RequestContext,
@@ -258,7 +258,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// List all App Passwords.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn list_app_passwords(
         &self,
         ctx: rt::RequestContext,
@@ -289,7 +289,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Initiate a user account deletion via email.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; not OAuth tokens.
     fn request_account_delete(
         &self,
         ctx: rt::RequestContext,
@@ -304,7 +304,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request an email with a code to confirm ownership of email.
     ///
-    /// Auth: a session (account password or app password); the account must exist and not be taken down.
+    /// Auth: a session (account password or app password); the account must exist and not be taken down; an OAuth token with `account:email?action=manage`.
     fn request_email_confirmation(
         &self,
         ctx: rt::RequestContext,
@@ -319,7 +319,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request a token in order to update email.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; not OAuth tokens.
     fn request_email_update(
         &self,
         ctx: rt::RequestContext,
@@ -377,7 +377,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Revoke an App Password by name.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn revoke_app_password(
         &self,
         ctx: rt::RequestContext,
@@ -391,7 +391,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Update an account's email.
     ///
-    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down.
+    /// Auth: a session opened with the account password (no app passwords); the account must exist and not be taken down; not OAuth tokens.
     fn update_email(
         &self,
         ctx: rt::RequestContext,

@@ -14,7 +14,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Add a handle to the set of reserved handles.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn add_reserved_handle(
         &self,
         ctx: rt::RequestContext,
@@ -47,7 +47,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Check accounts location in signup queue.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn check_signup_queue(
         &self,
         ctx: rt::RequestContext,
@@ -63,7 +63,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Allows finding the oauth permission scope from a reference
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn dereference_scope(
         &self,
         ctx: rt::RequestContext,
@@ -92,7 +92,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Request a verification code to be sent to the supplied phone number
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn request_phone_verification(
         &self,
         ctx: rt::RequestContext,
@@ -108,7 +108,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Revoke sessions, password, and app passwords associated with account. May be resolved by a password reset.
     ///
-    /// Auth: a session (account password or app password).
+    /// Auth: a session (account password or app password); not OAuth tokens.
     fn revoke_account_credentials(
         &self,
         ctx: rt::RequestContext,

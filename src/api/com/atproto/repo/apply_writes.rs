@@ -9,7 +9,9 @@ use aurora_generated::com::atproto::repo::apply_writes::{
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo, parse_cid, write_error};
+use aurora_atproto::permission::RepoAction;
+
+use super::{commit_meta, own_repo, parse_cid, permit_write, write_error};
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write, WriteOutcome};
 
@@ -24,10 +26,11 @@ enum Kind {
 }
 
 pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcResult<Output> {
-    let did = own_repo(ctx, auth, &input.repo).await?;
+    let did = own_repo(ctx, &auth, &input.repo).await?;
     if input.writes.len() > MAX_WRITES {
         return Err(XrpcError::invalid_request(format!("Too many writes. Max: {MAX_WRITES}")));
     }
+    permit_writes(&auth, &input.writes)?;
     let swap_commit = input.swap_commit.as_ref().map(parse_cid).transpose()?;
     let (kinds, writes): (Vec<Kind>, Vec<Write>) = input
         .writes
@@ -57,6 +60,27 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         .map(|(kind, outcome)| result(*kind, outcome))
         .collect::<XrpcResult<Vec<_>>>()?;
     Ok(Output { commit: Some(commit_meta(&committed)), results: Some(results), extra: Default::default() })
+}
+
+/// Every collection and action the batch writes must be allowed: creates first, then updates,
+/// then deletes, each collection once, the first refusal answering.
+fn permit_writes(auth: &Access, writes: &[InputWritesItem]) -> XrpcResult<()> {
+    for action in RepoAction::ALL {
+        let mut seen = Vec::new();
+        for write in writes {
+            let collection = match (write, action) {
+                (InputWritesItem::Create(c), RepoAction::Create) => &c.collection,
+                (InputWritesItem::Update(u), RepoAction::Update) => &u.collection,
+                (InputWritesItem::Delete(d), RepoAction::Delete) => &d.collection,
+                _ => continue,
+            };
+            if !seen.contains(&collection) {
+                seen.push(collection);
+                permit_write(auth, collection, action)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn result(kind: Kind, outcome: &WriteOutcome) -> XrpcResult<OutputResultsItem> {

@@ -12,6 +12,7 @@ mod list_records;
 mod put_record;
 mod upload_blob;
 
+use aurora_atproto::permission::{Need, RepoAction};
 use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::repo::{self as lex, defs::CommitMeta, Service};
 use aurora_xrpc::auth::{Access, Caller};
@@ -113,10 +114,10 @@ impl Service for Api {
 /// anyone else's repository. Writing to one's own DID needs no read here: whether the account
 /// may write is checked where the commit is stored, in the statement that moves the
 /// repository's root (see `repo::batch`), and refused with the same answers.
-async fn own_repo(ctx: &AppContext, auth: Access, repo: &AtIdentifier) -> XrpcResult<Did> {
+async fn own_repo(ctx: &AppContext, auth: &Access, repo: &AtIdentifier) -> XrpcResult<Did> {
     if let AtIdentifier::Did(did) = repo {
         if *did == auth.did {
-            return Ok(auth.did);
+            return Ok(auth.did.clone());
         }
     }
     let named = named(ctx, repo).await?;
@@ -142,6 +143,12 @@ fn write_error(error: WriteError, swap: impl FnOnce(Option<String>) -> XrpcError
         WriteError::Refused(refusal) => refusal.into(),
         WriteError::Internal(cause) => XrpcError::internal(cause),
     }
+}
+
+/// What writing `collection` with `action` needs of an OAuth token (asked after the account
+/// checks, as the reference does).
+fn permit_write(auth: &Access, collection: &aurora_atproto::syntax::Nsid, action: RepoAction) -> XrpcResult<()> {
+    auth.permit(&Need::Repo { collection: collection.as_str(), action })
 }
 
 /// A swap CID from a request, which the lexicon only checks for syntax.

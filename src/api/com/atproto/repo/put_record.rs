@@ -7,13 +7,18 @@ use aurora_generated::com::atproto::repo::put_record::{Error, Input, Output};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::{commit_meta, own_repo, parse_cid, write_error};
+use aurora_atproto::permission::RepoAction;
+
+use super::{commit_meta, own_repo, parse_cid, permit_write, write_error};
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
 
 pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcResult<Output> {
-    let did = own_repo(ctx, auth, &input.repo).await?;
+    let did = own_repo(ctx, &auth, &input.repo).await?;
+    // Whether the record exists is not known yet: a put may be either, so it needs both.
+    permit_write(&auth, &input.collection, RepoAction::Create)?;
+    permit_write(&auth, &input.collection, RepoAction::Update)?;
     let swap_commit = input.swap_commit.as_ref().map(parse_cid).transpose()?;
     // Absent: no condition; null: the record must not exist yet; a CID: it must be at that CID.
     let swap_record = input.swap_record.as_ref().map(|swap| swap.as_ref().map(parse_cid).transpose()).transpose()?;

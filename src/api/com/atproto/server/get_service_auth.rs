@@ -1,6 +1,7 @@
 //! `com.atproto.server.getServiceAuth`: a short-lived token, signed with the account's
 //! repository key, that another atproto service accepts as proof of who is calling.
 
+use aurora_atproto::permission::Need;
 use aurora_generated::auth as methods;
 use aurora_generated::com::atproto::server::get_service_auth::{Error, Output, Params};
 use aurora_xrpc::auth::{Access, Level};
@@ -24,6 +25,8 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
         return Err(XrpcError::invalid_request("aud must be a valid atproto DID or did#serviceId reference"));
     }
     let lxm = params.lxm.as_ref().map(|m| m.as_str());
+    // An app may only have tokens minted for the services and methods it was granted.
+    auth.permit(&Need::Rpc { aud: &params.aud, lxm: lxm.unwrap_or("*") })?;
     // A taken-down account may only move away: it may ask for nothing but a sign-up elsewhere.
     if auth.is_takendown() && lxm != Some("com.atproto.server.createAccount") {
         return Err(AuthError::BadScope.into());
