@@ -14,6 +14,7 @@ mod firehose;
 mod foundation;
 mod identity;
 mod migration;
+mod oauth;
 mod preferences;
 mod proxy;
 mod repo_blobs;

@@ -74,6 +74,20 @@ impl PublicKey {
         }
     }
 
+    /// The point's affine coordinates `(x, y)`, as a JWK carries them.
+    pub fn coordinates(&self) -> ([u8; 32], [u8; 32]) {
+        let point = match &self.inner {
+            Inner::K256(key) => key.to_sec1_point(false).as_bytes().to_vec(),
+            Inner::P256(key) => key.to_sec1_point(false).as_bytes().to_vec(),
+        };
+        let (mut x, mut y) = ([0; 32], [0; 32]);
+        if point.len() == 65 {
+            x.copy_from_slice(&point[1..33]);
+            y.copy_from_slice(&point[33..65]);
+        }
+        (x, y)
+    }
+
     /// The SEC1 compressed point.
     pub fn compressed_bytes(&self) -> [u8; COMPRESSED_LENGTH] {
         let point = match &self.inner {
