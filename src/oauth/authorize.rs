@@ -111,7 +111,8 @@ fn secure(mut response: Response, form_target: Option<&str>, script_nonce: Optio
         headers.insert("content-security-policy", value);
     }
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // `no-referrer` would make browsers send `Origin: null` on our own form posts.
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

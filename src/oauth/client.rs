@@ -114,6 +114,9 @@ impl Client {
 
     /// What to call the client on pages: its name, else its id's host.
     pub fn display_name(&self) -> String {
+        if self.loopback {
+            return "An app on your computer (development)".to_owned();
+        }
         if let Some(name) = self.metadata.client_name.as_ref().filter(|n| !n.trim().is_empty()) {
             return name.trim().to_owned();
         }

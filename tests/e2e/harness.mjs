@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { IdResolver } from '@atproto/identity'
+import { verifyJwt } from '@atproto/xrpc-server'
 
 const require = createRequire(import.meta.url)
 const plc = require('@did-plc/server')
@@ -135,4 +137,39 @@ export function finish() {
   const failed = results.length - passed
   console.log(`${passed} passed, ${failed} failed`)
   process.exit(failed === 0 && passed > 0 ? 0 : 1)
+}
+
+/**
+ * A stand-in AppView: every call must carry a service token that @atproto/xrpc-server's own
+ * verifier accepts (signature against the caller's DID document, audience, method).
+ */
+export async function startAppView(plcUrl) {
+  const port = await freePort()
+  const did = `did:web:localhost%3A${port}`
+  const idResolver = new IdResolver({ plcUrl, fetch: globalThis.fetch })
+  const seen = []
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://localhost')
+    const lxm = url.pathname.replace('/xrpc/', '')
+    const reply = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'atproto-repo-rev': '3laaaaaaaaaa2' })
+      res.end(JSON.stringify(body))
+    }
+    try {
+      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+      const payload = await verifyJwt(token, did, lxm, (iss, force) => idResolver.did.resolveAtprotoKey(iss, force))
+      seen.push({ lxm, iss: payload.iss })
+      if (lxm === 'app.bsky.actor.getProfile') {
+        reply(200, { did: payload.iss, handle: 'alice.test', displayName: 'Alice (from the AppView)', followersCount: 3 })
+      } else if (lxm === 'app.bsky.feed.getTimeline') {
+        reply(200, { feed: [], cursor: 'next-page' })
+      } else {
+        reply(501, { error: 'MethodNotImplemented', message: lxm })
+      }
+    } catch (err) {
+      reply(401, { error: 'BadJwt', message: String(err?.message ?? err) })
+    }
+  })
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return { url: `http://localhost:${port}`, did, seen, close: () => new Promise((r) => server.close(r)) }
 }

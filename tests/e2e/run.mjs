@@ -6,44 +6,7 @@ import { AtpAgent } from '@atproto/api'
 import { IdResolver } from '@atproto/identity'
 import { verifyRepoCar, verifyProofs, verifyDiffCar, readCarWithRoot, MemoryBlockstore, Repo } from '@atproto/repo'
 import { Firehose } from '@atproto/sync'
-import http from 'node:http'
-import { verifyJwt } from '@atproto/xrpc-server'
-import { startPlc, startAurora, freePort, expiredAccessToken, lastMailedCode, test, assert, expectXrpcError, finish } from './harness.mjs'
-/**
- * A stand-in AppView: every call must carry a service token that @atproto/xrpc-server's own
- * verifier accepts (signature against the caller's DID document, audience, method).
- */
-async function startAppView(plcUrl) {
-  const port = await freePort()
-  const did = `did:web:localhost%3A${port}`
-  const idResolver = new IdResolver({ plcUrl, fetch: globalThis.fetch })
-  const seen = []
-  const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url, 'http://localhost')
-    const lxm = url.pathname.replace('/xrpc/', '')
-    const reply = (status, body) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'atproto-repo-rev': '3laaaaaaaaaa2' })
-      res.end(JSON.stringify(body))
-    }
-    try {
-      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
-      const payload = await verifyJwt(token, did, lxm, (iss, force) => idResolver.did.resolveAtprotoKey(iss, force))
-      seen.push({ lxm, iss: payload.iss })
-      if (lxm === 'app.bsky.actor.getProfile') {
-        reply(200, { did: payload.iss, handle: 'alice.test', displayName: 'Alice (from the AppView)', followersCount: 3 })
-      } else if (lxm === 'app.bsky.feed.getTimeline') {
-        reply(200, { feed: [], cursor: 'next-page' })
-      } else {
-        reply(501, { error: 'MethodNotImplemented', message: lxm })
-      }
-    } catch (err) {
-      reply(401, { error: 'BadJwt', message: String(err?.message ?? err) })
-    }
-  })
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
-  return { url: `http://localhost:${port}`, did, seen, close: () => new Promise((r) => server.close(r)) }
-}
-
+import { startPlc, startAurora, startAppView, expiredAccessToken, lastMailedCode, test, assert, expectXrpcError, finish } from './harness.mjs'
 const plcServer = await startPlc()
 const appView = await startAppView(plcServer.url)
 const aurora = await startAurora(plcServer.url, { PDS_BSKY_APP_VIEW_URL: appView.url, PDS_BSKY_APP_VIEW_DID: appView.did })
