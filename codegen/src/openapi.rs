@@ -95,6 +95,15 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
         if has_input {
             answers.entry(413).or_default().push("PayloadTooLarge");
         }
+        let takes_oauth = !method.served
+            || (method.auth.takes_session() && !matches!(method.oauth, crate::auth::OAuthRule::Refused(_)));
+        if takes_oauth && method.auth != crate::auth::AuthKind::None {
+            answers.entry(401).or_default().extend(["invalid_token", "invalid_dpop_proof", "use_dpop_nonce"]);
+            answers.entry(403).or_default().push("ScopeMissingError");
+        }
+        if method.auth.takes_session() && matches!(method.oauth, crate::auth::OAuthRule::Refused(_)) {
+            answers.entry(403).or_default().push("Forbidden");
+        }
         answers.entry(500).or_default().push("InternalServerError");
         answers.entry(501).or_default().push("MethodNotImplemented");
         for (status, names) in rules.map(|r| &r.errors).into_iter().flatten() {
@@ -118,7 +127,16 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
             responses.insert(status.to_string(), error_response(status_text(status), &names));
         }
         op.insert("responses".into(), Value::Object(responses));
-        op.insert("security".into(), method.auth.security());
+        let mut security = method.auth.security();
+        // Methods that take a session take an OAuth token too, unless they refuse them;
+        // forwarded ones always do (with rpc: for the method).
+        let oauth = !method.served || (method.auth.takes_session() && !matches!(method.oauth, crate::auth::OAuthRule::Refused(_)));
+        if oauth && method.auth != crate::auth::AuthKind::None {
+            if let Some(alternatives) = security.as_array_mut() {
+                alternatives.push(json!({ "OAuth": [] }));
+            }
+        }
+        op.insert("security".into(), security);
         op.insert("x-atproto-auth".into(), json!(method.describe_auth()));
         let verb = if method.kind == MethodKind::Query { "get" } else { "post" };
         paths.insert(format!("/xrpc/{}", module.nsid), json!({ verb: op }));
@@ -219,7 +237,8 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
                 "Session": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token from com.atproto.server.createSession or refreshSession, opened with the account password or an app password; each method says which it accepts." },
                 "Refresh": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A refresh token from com.atproto.server.createSession or refreshSession." },
                 "ServiceAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A service-auth token: a JWT signed with the issuer's atproto key, for this server (aud) and this method (lxm)." },
-                "Admin": { "type": "http", "scheme": "basic", "description": "User admin, password PDS_ADMIN_PASSWORD." }
+                "Admin": { "type": "http", "scheme": "basic", "description": "User admin, password PDS_ADMIN_PASSWORD." },
+                "OAuth": { "type": "http", "scheme": "DPoP", "description": "An atproto OAuth access token (Authorization: DPoP <token>) with a DPoP proof (RFC 9449) in the DPoP header, from this server's authorization server (/.well-known/oauth-authorization-server); each method says which permission it needs." }
             }
         }
     });
