@@ -66,6 +66,8 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// What DPoP nonces are derived from (PDS_DPOP_SECRET); the JWT secret when unset.
     pub dpop_secret: Option<Secret>,
+    /// Extra certificate authorities outbound fetches trust (AURORA_EXTRA_CA_CERTS, a PEM file).
+    pub extra_ca_certs: Option<std::path::PathBuf>,
     pub admin_password: Secret,
     pub plc_rotation_key_hex: Secret,
     pub invite_required: bool,
@@ -306,6 +308,7 @@ impl Config {
             did_plc_url: parse_url(source, "PDS_DID_PLC_URL")?.unwrap_or_else(|| "https://plc.directory".to_owned()),
             jwt_secret,
             dpop_secret: source.get("PDS_DPOP_SECRET").map(|v| Secret::new(v.trim())),
+            extra_ca_certs: source.get("AURORA_EXTRA_CA_CERTS").map(std::path::PathBuf::from),
             admin_password,
             plc_rotation_key_hex,
             invite_required: parse_bool(source, "PDS_INVITE_REQUIRED", false)?,

@@ -32,6 +32,8 @@ pub struct AppContext {
     pub firehose: crate::firehose::Firehose,
     pub proxy: crate::proxy::Proxy,
     pub oauth: crate::oauth::State,
+    /// Outbound fetches to addresses users choose.
+    pub guard: crate::identity::Guard,
 }
 
 impl AppContext {
@@ -60,8 +62,10 @@ impl AppContext {
         let firehose = crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync)
             .await
             .map_err(BuildError::Database)?;
-        let resolver = Resolver::new(plc.clone(), db.clone(), config.dev_mode, config.dns_resolver)
+        let guard = crate::identity::Guard::new(config.dev_mode, config.extra_ca_certs.as_deref(), config.dns_resolver)
             .map_err(BuildError::Resolver)?;
+        let resolver =
+            Resolver::new(plc.clone(), db.clone(), guard.clone(), config.dns_resolver).map_err(BuildError::Resolver)?;
         let oauth = crate::oauth::State::new(&config);
         Ok(Arc::new(AppContext {
             config,
@@ -79,6 +83,7 @@ impl AppContext {
             firehose,
             proxy,
             oauth,
+            guard,
         }))
     }
 

@@ -130,7 +130,8 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
         let mut security = method.auth.security();
         // Methods that take a session take an OAuth token too, unless they refuse them;
         // forwarded ones always do (with rpc: for the method).
-        let oauth = !method.served || (method.auth.takes_session() && !matches!(method.oauth, crate::auth::OAuthRule::Refused(_)));
+        let oauth = !method.served
+            || (method.auth.takes_session() && !matches!(method.oauth, crate::auth::OAuthRule::Refused(_)));
         if oauth && method.auth != crate::auth::AuthKind::None {
             if let Some(alternatives) = security.as_array_mut() {
                 alternatives.push(json!({ "OAuth": [] }));

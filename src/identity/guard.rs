@@ -3,6 +3,7 @@
 //! Development mode allows plain HTTP and loopback for local testing.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +54,61 @@ pub struct Fetched {
     pub body: Vec<u8>,
 }
 
+/// Outbound fetches to user-chosen addresses, with this server's settings: development mode
+/// (plain HTTP and loopback allowed) and any extra certificate authorities to trust
+/// (AURORA_EXTRA_CA_CERTS, for services behind a private PKI).
+#[derive(Clone, Default)]
+pub struct Guard {
+    dev_mode: bool,
+    roots: Arc<Vec<reqwest::Certificate>>,
+    /// The DNS server host names are looked up with, when one is configured
+    /// (AURORA_DNS_RESOLVER); the system's lookup otherwise.
+    dns: Option<Arc<hickory_resolver::TokioResolver>>,
+}
+
+impl Guard {
+    /// A guard trusting the system's roots and those in the PEM bundle at `extra_ca`, looking
+    /// host names up at `dns_server` when given.
+    pub fn new(
+        dev_mode: bool,
+        extra_ca: Option<&std::path::Path>,
+        dns_server: Option<std::net::SocketAddr>,
+    ) -> Result<Guard, String> {
+        let roots = match extra_ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Vec::new(),
+        };
+        let dns = dns_server.map(|addr| super::resolver::dns_resolver(Some(addr)).map(Arc::new)).transpose()?;
+        Ok(Guard { dev_mode, roots: Arc::new(roots), dns })
+    }
+
+    pub fn dev_mode(&self) -> bool {
+        self.dev_mode
+    }
+
+    /// GETs `url` (see [`fetch_guarded`]).
+    pub async fn fetch(&self, url: &str, max_bytes: usize) -> Result<Fetched, GuardError> {
+        fetch_with(url, self.dev_mode, &self.roots, self.dns.as_deref(), max_bytes).await
+    }
+}
+
 /// GETs `url`, checking the scheme and every address the host resolves to, and pinning the
 /// connection to a checked address so a second DNS answer cannot redirect it. Redirects are
 /// not followed. Bodies are capped at `max_bytes`.
 pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Result<Fetched, GuardError> {
+    fetch_with(url, dev_mode, &[], None, max_bytes).await
+}
+
+async fn fetch_with(
+    url: &str,
+    dev_mode: bool,
+    roots: &[reqwest::Certificate],
+    dns: Option<&hickory_resolver::TokioResolver>,
+    max_bytes: usize,
+) -> Result<Fetched, GuardError> {
     let parsed = url::Url::parse(url).map_err(|e| GuardError::Refused(format!("bad URL: {e}")))?;
     match parsed.scheme() {
         "https" => {}
@@ -65,10 +117,15 @@ pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Resul
     }
     let host = parsed.host_str().ok_or_else(|| GuardError::Refused("URL has no host".into()))?.to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| GuardError::Failed(format!("cannot resolve {host}: {e}")))?
-        .collect();
+    let cannot = |e: &dyn std::fmt::Display| GuardError::Failed(format!("cannot resolve {host}: {e}"));
+    // `localhost` is never a DNS question (RFC 6761).
+    let addrs: Vec<std::net::SocketAddr> = match (dns, host.parse::<IpAddr>()) {
+        (Some(dns), Err(_)) if host != "localhost" => {
+            let lookup = dns.lookup_ip(host.as_str()).await.map_err(|e| cannot(&e))?;
+            lookup.iter().map(|ip| std::net::SocketAddr::new(ip, port)).collect()
+        }
+        _ => tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| cannot(&e))?.collect(),
+    };
     let addr = addrs
         .iter()
         .copied()
@@ -77,7 +134,11 @@ pub async fn fetch_guarded(url: &str, dev_mode: bool, max_bytes: usize) -> Resul
     if !dev_mode && addrs.iter().any(|a| !is_public(a.ip())) {
         return Err(GuardError::Refused(format!("{host} resolves to a non-public address")));
     }
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    let client = builder
         .resolve(&host, addr)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))

@@ -7,5 +7,5 @@ pub mod guard;
 mod resolver;
 
 pub use doc::{atproto_handle, atproto_key, pds_endpoint};
-pub use guard::{fetch_guarded, Fetched, GuardError};
+pub use guard::{fetch_guarded, Fetched, Guard, GuardError};
 pub use resolver::{ResolveError, Resolver};

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use aurora_atproto::syntax::{Did, Handle};
 
-use super::guard::{fetch_guarded, GuardError};
+use super::guard::{Guard, GuardError};
 use crate::db::entities::did_cache;
 use crate::plc::{PlcClient, PlcError};
 
@@ -37,7 +37,28 @@ pub struct Resolver {
     plc: PlcClient,
     dns: TokioResolver,
     dev_mode: bool,
+    guard: Guard,
     db: DatabaseConnection,
+}
+
+/// A DNS resolver: the server at `dns_server` when given, else the system's configuration.
+pub fn dns_resolver(dns_server: Option<SocketAddr>) -> Result<TokioResolver, String> {
+    let mut options = ResolverOpts::default();
+    options.timeout = Duration::from_secs(3);
+    options.attempts = 2;
+    let builder = match dns_server {
+        Some(addr) => {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = addr.port();
+            let server = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+            let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        }
+        None => TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?,
+    };
+    builder.with_options(options).build().map_err(|e| e.to_string())
 }
 
 impl Resolver {
@@ -45,28 +66,12 @@ impl Resolver {
     pub fn new(
         plc: PlcClient,
         db: DatabaseConnection,
-        dev_mode: bool,
+        guard: Guard,
         dns_server: Option<SocketAddr>,
     ) -> Result<Self, String> {
-        let mut options = ResolverOpts::default();
-        options.timeout = Duration::from_secs(3);
-        options.attempts = 2;
-        let builder = match dns_server {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let server = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
-                let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
-                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            }
-            None => {
-                TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system DNS configuration: {e}"))?
-            }
-        };
-        let dns = builder.with_options(options).build().map_err(|e| e.to_string())?;
-        Ok(Self { plc, dns, dev_mode, db })
+        let dev_mode = guard.dev_mode();
+        let dns = dns_resolver(dns_server)?;
+        Ok(Self { plc, dns, dev_mode, db, guard })
     }
 
     /// The DID a handle names: the `_atproto` TXT record, else the HTTPS well-known file.
@@ -107,7 +112,7 @@ impl Resolver {
     async fn handle_by_https(&self, handle: &Handle) -> Option<Did> {
         let scheme = if self.dev_mode { "http" } else { "https" };
         let url = format!("{scheme}://{handle}/.well-known/atproto-did");
-        let fetched = fetch_guarded(&url, self.dev_mode, 1024).await.ok()?;
+        let fetched = self.guard.fetch(&url, 1024).await.ok()?;
         let (status, body) = (fetched.status, fetched.body);
         let text = String::from_utf8(body).ok()?;
         let did = text.lines().next()?.trim();
@@ -176,7 +181,7 @@ impl Resolver {
             let host = host.replace("%3A", ":");
             let scheme = if self.dev_mode && host.starts_with("localhost") { "http" } else { "https" };
             let url = format!("{scheme}://{host}/.well-known/did.json");
-            let fetched = fetch_guarded(&url, self.dev_mode, MAX_DOC_BYTES).await.map_err(|e| match e {
+            let fetched = self.guard.fetch(&url, MAX_DOC_BYTES).await.map_err(|e| match e {
                 GuardError::Refused(reason) => ResolveError::NotFound(format!("{did} ({reason})")),
                 GuardError::Failed(reason) => ResolveError::Failed(reason),
             })?;

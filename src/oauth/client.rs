@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use super::error::OAuthError;
 use super::jose::{Jwk, Jws};
-use crate::identity::fetch_guarded;
 
 /// How long fetched metadata is kept.
 const CACHE_SECS: i64 = 600;
@@ -291,9 +290,7 @@ pub async fn load(ctx: &crate::context::AppContext, client_id: &str, now: i64) -
     let unobtainable = |why: String| {
         OAuthError::invalid_client_metadata(format!("Unable to obtain client metadata for \"{client_id}\": {why}"))
     };
-    let fetched = fetch_guarded(url.as_str(), ctx.config.dev_mode, MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| unobtainable(e.to_string()))?;
+    let fetched = ctx.guard.fetch(url.as_str(), MAX_DOCUMENT_BYTES).await.map_err(|e| unobtainable(e.to_string()))?;
     if !(200..300).contains(&fetched.status) {
         return Err(unobtainable(format!("the server answered {}", fetched.status)));
     }
@@ -307,13 +304,12 @@ pub async fn load(ctx: &crate::context::AppContext, client_id: &str, now: i64) -
             "client_id in the metadata must be the client_id it is fetched from",
         ));
     }
-    validate(client_id, &metadata, false)?;
+    validate(client_id, &metadata, ctx.config.dev_mode)?;
     let keys = match (&metadata.jwks, &metadata.jwks_uri) {
         (Some(set), _) => parse_keys(&set.keys),
         (None, Some(uri)) => {
-            let fetched = fetch_guarded(uri, ctx.config.dev_mode, MAX_DOCUMENT_BYTES)
-                .await
-                .map_err(|e| unobtainable(format!("jwks_uri: {e}")))?;
+            let fetched =
+                ctx.guard.fetch(uri, MAX_DOCUMENT_BYTES).await.map_err(|e| unobtainable(format!("jwks_uri: {e}")))?;
             let set: JwkSet =
                 serde_json::from_slice(&fetched.body).map_err(|e| unobtainable(format!("jwks_uri: {e}")))?;
             parse_keys(&set.keys)
@@ -400,8 +396,8 @@ fn discoverable(client_id: &str, dev_mode: bool) -> Result<url::Url, OAuthError>
     let invalid = || OAuthError::invalid_client_metadata(format!("Invalid client ID \"{client_id}\""));
     let url = url::Url::parse(client_id).map_err(|_| invalid())?;
     let host = url.host_str().ok_or_else(invalid)?.to_ascii_lowercase();
-    let local_http = dev_mode && url.scheme() == "http" && matches!(host.as_str(), "127.0.0.1" | "localhost");
-    if url.scheme() != "https" && !local_http {
+    let local = dev_mode && matches!(host.as_str(), "127.0.0.1" | "localhost");
+    if url.scheme() != "https" && !(local && url.scheme() == "http") {
         return Err(invalid());
     }
     if url.as_str() != client_id || url.path() == "/" || url.path().ends_with('/') || url.fragment().is_some() {
@@ -410,7 +406,7 @@ fn discoverable(client_id: &str, dev_mode: bool) -> Result<url::Url, OAuthError>
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid());
     }
-    if local_http {
+    if local {
         return Ok(url);
     }
     if url.host().is_some_and(|h| !matches!(h, url::Host::Domain(_))) {
@@ -426,8 +422,9 @@ fn discoverable(client_id: &str, dev_mode: bool) -> Result<url::Url, OAuthError>
     Ok(url)
 }
 
-/// Checks a metadata document against what an atproto client may declare.
-fn validate(client_id: &str, metadata: &ClientMetadata, loopback: bool) -> Result<(), OAuthError> {
+/// Checks a metadata document against what an atproto client may declare. Development mode
+/// also lets web clients redirect to `https://localhost`.
+fn validate(client_id: &str, metadata: &ClientMetadata, dev_mode: bool) -> Result<(), OAuthError> {
     let invalid = |why: &str| Err(OAuthError::invalid_client_metadata(why.to_owned()));
     for refused in [
         "default_max_age",
@@ -504,19 +501,19 @@ fn validate(client_id: &str, metadata: &ClientMetadata, loopback: bool) -> Resul
     if let Some(client_uri) = &metadata.client_uri {
         let uri =
             url::Url::parse(client_uri).map_err(|_| OAuthError::invalid_client_metadata("client_uri must be a URL"))?;
-        if let Some(id) = client_url.as_ref().filter(|_| !loopback) {
+        if let Some(id) = client_url.as_ref() {
             if uri.origin() != id.origin() || !id.path().starts_with(uri.path().trim_end_matches('/')) {
                 return invalid("client_uri must have the same origin as the client_id and be a parent of its path");
             }
         }
     }
     for uri in &metadata.redirect_uris {
-        check_redirect_uri(uri, native, client_url.as_ref())?;
+        check_redirect_uri(uri, native, client_url.as_ref(), dev_mode)?;
     }
     Ok(())
 }
 
-fn check_redirect_uri(uri: &str, native: bool, client_id: Option<&url::Url>) -> Result<(), OAuthError> {
+fn check_redirect_uri(uri: &str, native: bool, client_id: Option<&url::Url>, dev_mode: bool) -> Result<(), OAuthError> {
     let bad = |why: &str| Err(OAuthError::invalid_redirect_uri(format!("Invalid redirect_uri {uri}: {why}")));
     let parsed = match url::Url::parse(uri) {
         Ok(parsed) => parsed,
@@ -529,7 +526,7 @@ fn check_redirect_uri(uri: &str, native: bool, client_id: Option<&url::Url>) -> 
         "https" => {
             let host = parsed.host_str().unwrap_or_default();
             let tld = host.rsplit('.').next().unwrap_or_default();
-            if host == "localhost" || LOCAL_TLDS.contains(&tld) {
+            if (host == "localhost" && !dev_mode) || (host != "localhost" && LOCAL_TLDS.contains(&tld)) {
                 return bad("the host must not be local");
             }
             Ok(())

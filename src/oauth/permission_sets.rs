@@ -19,7 +19,6 @@ use aurora_atproto::syntax::{Did, Nsid};
 use super::error::OAuthError;
 use crate::context::AppContext;
 use crate::db::entities::lexicon_cache;
-use crate::identity::fetch_guarded;
 
 /// How long a resolved lexicon is used before it is resolved again.
 const FRESH_SECS: i64 = 300;
@@ -246,7 +245,7 @@ async fn remote_record(ctx: &AppContext, did: &Did, nsid: &Nsid) -> Option<Value
         "{}/xrpc/com.atproto.sync.getRecord?did={did}&collection={SCHEMA_COLLECTION}&rkey={nsid}",
         endpoint.trim_end_matches('/')
     );
-    let fetched = fetch_guarded(&url, ctx.config.dev_mode, MAX_RECORD_CAR_BYTES).await.ok()?;
+    let fetched = ctx.guard.fetch(&url, MAX_RECORD_CAR_BYTES).await.ok()?;
     if fetched.status != 200 {
         return None;
     }
