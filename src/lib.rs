@@ -12,6 +12,7 @@ pub mod db;
 pub mod firehose;
 pub mod identity;
 pub mod keys;
+pub mod lexicon_resolution;
 pub mod mail;
 pub mod oauth;
 pub mod plc;

@@ -68,13 +68,7 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         ),
     ),
     ("com.atproto.label.subscribeLabels", rt::Auth::None),
-    (
-        "com.atproto.lexicon.resolveLexicon",
-        rt::Auth::Access(
-            rt::AccessRule::STANDARD
-                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
-        ),
-    ),
+    ("com.atproto.lexicon.resolveLexicon", rt::Auth::None),
     (
         "com.atproto.moderation.createReport",
         rt::Auth::Access(

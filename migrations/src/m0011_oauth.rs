@@ -90,6 +90,7 @@ enum LexiconCache {
     Nsid,
     Lexicon,
     Uri,
+    Cid,
     UpdatedAt,
     LastSucceededAt,
 }
@@ -240,6 +241,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(LexiconCache::Nsid).string().not_null().primary_key())
                     .col(ColumnDef::new(LexiconCache::Lexicon).text().null())
                     .col(ColumnDef::new(LexiconCache::Uri).string().null())
+                    .col(ColumnDef::new(LexiconCache::Cid).string().null())
                     .col(ColumnDef::new(LexiconCache::UpdatedAt).big_integer().not_null())
                     .col(ColumnDef::new(LexiconCache::LastSucceededAt).big_integer().null())
                     .to_owned(),

@@ -1,29 +1,16 @@
 //! Permission sets (`include:<nsid>` scopes): lexicons of type `permission-set` that an app's
-//! publisher hosts, resolved as the atproto lexicon resolution spec says (DNS
-//! `_lexicon.<authority>` → DID → its repository's `com.atproto.lexicon.schema` record, proof
-//! checked), cached, and expanded into the repo and rpc permissions they list.
+//! publisher hosts (found by `lexicon_resolution`), expanded into the repo and rpc
+//! permissions they list.
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
-use aurora_atproto::blockstore::{BlockStore, MemoryBlockStore};
-use aurora_atproto::car::{read_car, CarLimits};
-use aurora_atproto::commit::Commit;
-use aurora_atproto::mst::{Mst, MstKey};
 use aurora_atproto::permission::Scope;
-use aurora_atproto::syntax::{Did, Nsid};
+use aurora_atproto::syntax::Nsid;
 
 use super::error::OAuthError;
 use crate::context::AppContext;
-use crate::db::entities::lexicon_cache;
-
-/// How long a resolved lexicon is used before it is resolved again.
-const FRESH_SECS: i64 = 300;
-const SCHEMA_COLLECTION: &str = "com.atproto.lexicon.schema";
-const MAX_RECORD_CAR_BYTES: usize = 1024 * 1024;
 
 /// A permission set's resolved lexicon document.
 #[derive(Clone, Debug)]
@@ -147,55 +134,10 @@ pub enum ResolveError {
     NotAPermissionSet,
 }
 
-/// The permission set `nsid` names: from the cache while fresh, else resolved again (the last
-/// good copy is kept when that fails).
+/// The permission set `nsid` names.
 pub async fn resolve(ctx: &AppContext, nsid: &Nsid) -> Result<PermissionSet, ResolveError> {
-    let now = super::now();
-    let cached = lexicon_cache::Entity::find_by_id(nsid.clone()).one(&ctx.db).await.ok().flatten();
-    if let Some(row) = cached.as_ref().filter(|r| now - r.updated_at < FRESH_SECS) {
-        return row.lexicon.as_deref().map_or(Err(ResolveError::NotFound), |doc| parse_set(nsid, doc));
-    }
-    let fetched = fetch(ctx, nsid).await;
-    let (lexicon, uri, succeeded) = match &fetched {
-        Some((doc, uri)) => (Some(doc.clone()), Some(uri.clone()), Some(now)),
-        None => (
-            cached.as_ref().and_then(|r| r.lexicon.clone()),
-            cached.as_ref().and_then(|r| r.uri.clone()),
-            cached.as_ref().and_then(|r| r.last_succeeded_at),
-        ),
-    };
-    let row = lexicon_cache::ActiveModel {
-        nsid: Set(nsid.clone()),
-        lexicon: Set(lexicon.clone()),
-        uri: Set(uri),
-        updated_at: Set(now),
-        last_succeeded_at: Set(succeeded),
-    };
-    let upsert = lexicon_cache::Entity::insert(row).on_conflict(
-        OnConflict::column(lexicon_cache::Column::Nsid)
-            .update_columns([
-                lexicon_cache::Column::Lexicon,
-                lexicon_cache::Column::Uri,
-                lexicon_cache::Column::UpdatedAt,
-                lexicon_cache::Column::LastSucceededAt,
-            ])
-            .to_owned(),
-    );
-    if let Err(e) = upsert.exec_without_returning(&ctx.db).await {
-        tracing::warn!(%nsid, error = %e, "could not cache a lexicon");
-    }
-    // Negative entries are only worth keeping while fresh.
-    let _ = lexicon_cache::Entity::delete_many()
-        .filter(lexicon_cache::Column::Lexicon.is_null())
-        .filter(lexicon_cache::Column::UpdatedAt.lt(now - FRESH_SECS))
-        .exec(&ctx.db)
-        .await;
-    lexicon.as_deref().map_or(Err(ResolveError::NotFound), |doc| parse_set(nsid, doc))
-}
-
-fn parse_set(nsid: &Nsid, document: &str) -> Result<PermissionSet, ResolveError> {
-    let doc: Value = serde_json::from_str(document).map_err(|_| ResolveError::NotFound)?;
-    let main = &doc["defs"]["main"];
+    let resolved = crate::lexicon_resolution::resolve(ctx, nsid).await.ok_or(ResolveError::NotFound)?;
+    let main = &resolved.document["defs"]["main"];
     if main["type"] != "permission-set" {
         return Err(ResolveError::NotAPermissionSet);
     }
@@ -205,60 +147,6 @@ fn parse_set(nsid: &Nsid, document: &str) -> Result<PermissionSet, ResolveError>
         detail: main["detail"].as_str().map(str::to_owned),
         permissions: main["permissions"].as_array().cloned().unwrap_or_default(),
     })
-}
-
-/// The lexicon document and its AT-URI, fetched from the authority's repository (or read here
-/// when the authority is an account of this server); `None` when anything fails.
-async fn fetch(ctx: &AppContext, nsid: &Nsid) -> Option<(String, String)> {
-    let did = ctx.resolver.did_in_txt(&format!("_lexicon.{}.", nsid.authority_domain())).await?;
-    let uri = format!("at://{did}/{SCHEMA_COLLECTION}/{nsid}");
-    let record = match local_record(ctx, &did, nsid).await {
-        Some(found) => found?,
-        None => remote_record(ctx, &did, nsid).await?,
-    };
-    if record["$type"] != SCHEMA_COLLECTION || record["id"] != nsid.as_str() {
-        return None;
-    }
-    Some((record.to_string(), uri))
-}
-
-/// The record from this server's own store, when `did` is hosted here: `Some(None)` when the
-/// account or record is not available.
-async fn local_record(ctx: &AppContext, did: &Did, nsid: &Nsid) -> Option<Option<Value>> {
-    use crate::repo::records::{find, Lookup};
-    let collection: Nsid = SCHEMA_COLLECTION.parse().ok()?;
-    let rkey = nsid.as_str().parse().ok()?;
-    let identifier = aurora_atproto::syntax::AtIdentifier::Did(did.clone());
-    match find(&ctx.db, &identifier, &collection, &rkey).await.ok()? {
-        Lookup::NoRepo => None,
-        Lookup::Unavailable => Some(None),
-        Lookup::Found { record, .. } => Some(record.and_then(|r| r.value().ok())),
-    }
-}
-
-/// The record from the authority's PDS, with the commit and tree path that prove it.
-async fn remote_record(ctx: &AppContext, did: &Did, nsid: &Nsid) -> Option<Value> {
-    let doc = ctx.resolver.did_doc(did, false).await.ok()?;
-    let endpoint = crate::identity::pds_endpoint(did.as_str(), &doc)?;
-    let key = crate::identity::atproto_key(did.as_str(), &doc)?;
-    let url = format!(
-        "{}/xrpc/com.atproto.sync.getRecord?did={did}&collection={SCHEMA_COLLECTION}&rkey={nsid}",
-        endpoint.trim_end_matches('/')
-    );
-    let fetched = ctx.guard.fetch(&url, MAX_RECORD_CAR_BYTES).await.ok()?;
-    if fetched.status != 200 {
-        return None;
-    }
-    let (root, blocks) = read_car(&fetched.body[..], CarLimits::default()).await.ok()?;
-    let store = MemoryBlockStore::from_blocks(blocks);
-    let commit = Commit::from_bytes(&store.get(&root).await.ok()??).ok()?;
-    commit.check_did(did).ok()?;
-    commit.verify(&key).ok()?;
-    let path = MstKey::new(SCHEMA_COLLECTION, nsid.as_str()).ok()?;
-    let cid = Mst::load(commit.data).get(&store, &path).await.ok()??;
-    let bytes = store.get(&cid).await.ok()??;
-    let ipld = aurora_atproto::data::from_dag_cbor(&bytes).ok()?;
-    aurora_atproto::data::ipld_to_json(&ipld).ok()
 }
 
 #[cfg(test)]

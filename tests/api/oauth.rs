@@ -574,3 +574,70 @@ app_test!(a_code_works_once_and_a_refusal_goes_back_to_the_app, |server| {
     let (status, page, _) = browser.get("/oauth/authorize?client_id=x&request_uri=urn:ietf:params:oauth:request_uri:req-00000000000000000000000000000000").await;
     assert_eq!(status, 400, "{page}");
 });
+
+app_test!(permission_sets_resolve_from_published_lexicons_and_expand_into_the_grant, |server| {
+    let account = server.create_account("lexa").await;
+    let did = account["did"].as_str().expect("did").to_owned();
+    let token = account["accessJwt"].as_str().expect("token").to_owned();
+    // The authority of com.example.auth.* publishes its schemas in lexa's repository.
+    let schema = json!({
+        "$type": "com.atproto.lexicon.schema",
+        "lexicon": 1,
+        "id": "com.example.auth.basic",
+        "defs": { "main": {
+            "type": "permission-set",
+            "title": "Example notes",
+            "detail": "Write notes in Example",
+            "permissions": [
+                { "type": "permission", "resource": "repo", "collection": ["com.example.auth.note"] },
+                { "type": "permission", "resource": "repo", "collection": ["app.bsky.feed.post"] }
+            ]
+        } }
+    });
+    let put = json!({ "repo": did, "collection": "com.atproto.lexicon.schema", "rkey": "com.example.auth.basic", "record": schema });
+    let (status, body) = server.call(Method::POST, "com.atproto.repo.putRecord", Some(&token), Some(&put)).await;
+    assert_eq!(status, 200, "{body}");
+    server.dns.set_txt("_lexicon.auth.example.com", &format!("did={did}"));
+
+    let (status, resolved) =
+        server.get_json("/xrpc/com.atproto.lexicon.resolveLexicon?nsid=com.example.auth.basic").await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["uri"], format!("at://{did}/com.atproto.lexicon.schema/com.example.auth.basic"));
+    assert_eq!(resolved["schema"]["defs"]["main"]["title"], "Example notes");
+    assert_eq!(resolved["cid"], body["cid"]);
+    let (status, missing) =
+        server.get_json("/xrpc/com.atproto.lexicon.resolveLexicon?nsid=com.example.other.thing").await;
+    assert_eq!((status, missing["error"].as_str()), (400, Some("LexiconNotFound")), "{missing}");
+
+    // An app asking for the set gets what it lists inside its own namespace, nothing outside.
+    let scope = "atproto include:com.example.auth.basic";
+    let (mut app, tokens) = signed_in(&server, "lexa", scope).await;
+    assert_eq!(tokens["scope"], "repo:com.example.auth.note atproto", "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let note = json!({ "repo": did, "collection": "com.example.auth.note", "record": { "$type": "com.example.auth.note", "text": "x" } });
+    let (status, body, _) = app.xrpc(Method::POST, "com.atproto.repo.createRecord", &access, Some(&note)).await;
+    assert_eq!(status, 200, "{body}");
+    let post = json!({ "repo": did, "collection": "app.bsky.feed.post",
+        "record": { "$type": "app.bsky.feed.post", "text": "x", "createdAt": "2024-01-01T00:00:00Z" } });
+    let (status, body, _) = app.xrpc(Method::POST, "com.atproto.repo.createRecord", &access, Some(&post)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("ScopeMissingError")), "{body}");
+
+    // A set that does not resolve is refused when the request is pushed.
+    let mut other = App::new(&server, "atproto include:com.example.missing.set").await;
+    let client_id = other.client_id.clone();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(b"a-verifier-that-is-long-enough-to-be-valid-here"));
+    let (status, body) = other
+        .post(
+            "/oauth/par",
+            &[
+                ("client_id", client_id.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "atproto include:com.example.missing.set"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+});

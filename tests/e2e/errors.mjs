@@ -30,19 +30,12 @@ const runner = process.env.REFERENCE_RUNNER ?? '/tmp/refpds'
  * Accepted differences: case name → why Aurora answers otherwise. Everything else must match the
  * reference exactly (status and error name); a listed case that starts matching must be removed.
  */
-const OAUTH = 'OAuth (DPoP) is not served yet: a DPoP credential is refused as an unexpected scheme'
 const REF_500 = 'the reference fails with a 500 here; Aurora answers the client error'
 const NOT_XRPC = 'the reference answers with a JavaScript exception name, not an XRPC error name'
 const FORWARDED = 'the reference forwards this method to the AppView; Aurora answers it itself'
 const CODES = 'Aurora refuses a second mailed code within 30 s (no flooding of inboxes); the reference sends one'
 const DELETED_STORE = "a deleted account's token: the reference fails to open the account's store (NotFound); Aurora answers from the database"
 const KNOWN = {
-  'com.atproto.server.getSession: DPoP scheme with a session token': OAUTH,
-  'com.atproto.server.getServiceAuth: DPoP scheme with a session token': OAUTH,
-  'com.atproto.identity.updateHandle: DPoP scheme with a session token': OAUTH,
-  'com.atproto.repo.createRecord: DPoP scheme with a session token': OAUTH,
-  'com.atproto.repo.uploadBlob: DPoP scheme with a session token': OAUTH,
-  'app.bsky.actor.getPreferences: DPoP scheme with a session token': OAUTH,
   'com.atproto.server.checkAccountStatus: access token of a deleted account': DELETED_STORE,
   'com.atproto.repo.listMissingBlobs: access token of a deleted account': DELETED_STORE,
   'app.bsky.actor.getPreferences: token for an unknown DID': DELETED_STORE,

@@ -1,4 +1,5 @@
-//! Lexicons resolved from the network (permission sets), with when that last worked.
+//! Lexicons resolved from the network (permission sets, resolveLexicon), with when that last
+//! worked.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +13,8 @@ pub struct Model {
     /// The lexicon document (JSON); none when it never resolved.
     pub lexicon: Option<String>,
     pub uri: Option<String>,
+    /// The CID of the schema record.
+    pub cid: Option<String>,
     pub updated_at: i64,
     pub last_succeeded_at: Option<i64>,
 }

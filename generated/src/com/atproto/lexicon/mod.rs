@@ -9,16 +9,15 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Resolves an atproto lexicon (NSID) to a schema.
     ///
-    /// Auth: a session (account password or app password); not OAuth tokens.
+    /// Auth: public.
     fn resolve_lexicon(
         &self,
         ctx: rt::RequestContext,
-        auth: rt::auth::Access,
         params: resolve_lexicon::Params,
     ) -> impl std::future::Future<
         Output = rt::XrpcResult<resolve_lexicon::Output>,
     > + Send {
-        let _ = (ctx, auth, params);
+        let _ = (ctx, params);
         async { Err(rt::XrpcError::method_not_implemented(resolve_lexicon::NSID)) }
     }
 }

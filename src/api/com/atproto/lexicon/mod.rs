@@ -1,7 +1,18 @@
-//! `com.atproto.lexicon`: methods not implemented here answer `MethodNotImplemented`.
+//! `com.atproto.lexicon`: resolving published lexicons. One file per method.
 
-use aurora_generated::com::atproto::lexicon::Service;
+mod resolve_lexicon;
+
+use aurora_generated::com::atproto::lexicon::{self as lex, Service};
+use aurora_xrpc::{RequestContext, XrpcResult};
 
 use crate::api::Api;
 
-impl Service for Api {}
+impl Service for Api {
+    async fn resolve_lexicon(
+        &self,
+        _ctx: RequestContext,
+        params: lex::resolve_lexicon::Params,
+    ) -> XrpcResult<lex::resolve_lexicon::Output> {
+        resolve_lexicon::handle(&self.ctx, params).await
+    }
+}
