@@ -52,30 +52,39 @@ impl KeyVault {
     /// `nonce || ciphertext` of the key's private bytes, bound to `did`.
     /// `owner` (the account's DID, or [`RESERVED_SEAL_CONTEXT`]) is bound in as associated data.
     pub fn seal(&self, owner: &str, key: &Keypair) -> Vec<u8> {
+        self.seal_bytes(owner, key.to_private_bytes().as_slice())
+    }
+
+    /// `nonce || ciphertext` of any secret, with `owner` bound in as associated data.
+    pub fn seal_bytes(&self, owner: &str, secret: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let secret = key.to_private_bytes();
         // Encryption fails only for inputs beyond ChaCha20-Poly1305's 256 GiB limit.
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.as_slice(), aad: owner.as_bytes() })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret, aad: owner.as_bytes() })
             .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend(sealed);
         out
     }
 
-    pub fn unseal(&self, owner: &str, key_type: &str, sealed: &[u8]) -> Result<Keypair, KeyError> {
-        let key_type = parse_key_type(key_type)?;
+    /// The secret [`KeyVault::seal_bytes`] sealed for `owner`.
+    pub fn unseal_bytes(&self, owner: &str, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, KeyError> {
         if sealed.len() <= NONCE_LEN {
             return Err(KeyError::Unseal);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let secret = zeroize::Zeroizing::new(
-            self.cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: owner.as_bytes() })
-                .map_err(|_| KeyError::Unseal)?,
-        );
+        let secret = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: owner.as_bytes() })
+            .map_err(|_| KeyError::Unseal)?;
+        Ok(zeroize::Zeroizing::new(secret))
+    }
+
+    pub fn unseal(&self, owner: &str, key_type: &str, sealed: &[u8]) -> Result<Keypair, KeyError> {
+        let key_type = parse_key_type(key_type)?;
+        let secret = self.unseal_bytes(owner, sealed)?;
         Keypair::from_private_bytes(key_type, &secret).map_err(|e| KeyError::Invalid(e.to_string()))
     }
 }

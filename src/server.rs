@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use poem::http::{HeaderValue, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{Compression, Cors};
-use poem::{get, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use tracing::Instrument;
 
 use crate::api::Api;
@@ -39,6 +39,22 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .at("/openapi.json", get(web::docs::openapi_json))
         .at("/.well-known/atproto-did", get(web::well_known::atproto_did))
         .at("/.well-known/did.json", get(web::well_known::did_json))
+        .at("/account", get(web::account::account_page))
+        .at("/account/sign-in", post(web::account::sign_in))
+        .at("/account/sign-out", post(web::account::sign_out))
+        .at("/account/apps/revoke", post(web::account::revoke_app))
+        .at("/account/sessions/revoke", post(web::account::end_session))
+        .at("/account/app-passwords/create", post(web::account::create_app_password))
+        .at("/account/app-passwords/revoke", post(web::account::revoke_app_password))
+        .at("/account/email", post(web::account::change_email))
+        .at("/account/handle", post(web::account::change_handle))
+        .at("/account/password", post(web::account::change_password))
+        .at("/account/totp/enroll", post(web::account::totp_enroll))
+        .at("/account/totp/confirm", post(web::account::totp_confirm))
+        .at("/account/totp/disable", post(web::account::totp_disable))
+        .at("/account/deactivate", post(web::account::deactivate))
+        .at("/account/reactivate", post(web::account::reactivate))
+        .at("/account/delete", post(web::account::delete))
         .around(dpop_nonce)
         .data(ctx)
         .data(limits)

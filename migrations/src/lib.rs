@@ -15,6 +15,7 @@ mod m0008_clustered_repo_blocks;
 mod m0009_account_deletion;
 mod m0010_email_auth_factor;
 mod m0011_oauth;
+mod m0012_totp;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_account_deletion::Migration),
             Box::new(m0010_email_auth_factor::Migration),
             Box::new(m0011_oauth::Migration),
+            Box::new(m0012_totp::Migration),
         ]
     }
 }

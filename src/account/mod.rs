@@ -9,6 +9,7 @@ pub mod handle;
 pub mod invites;
 pub mod password;
 pub mod status;
+pub mod totp;
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -225,6 +226,27 @@ pub async fn rotate_refresh_token<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Gives the account a new password hash and ends its password sessions, which were opened
+/// with the old one.
+pub async fn set_password<C: ConnectionTrait>(conn: &C, did: &Did, hash: String) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+        .filter(account::Column::Did.eq(did))
+        .exec(conn)
+        .await?;
+    refresh_token::Entity::delete_many().filter(refresh_token::Column::Did.eq(did)).exec(conn).await?;
+    Ok(())
+}
+
+/// The account's password sessions (refresh tokens), newest expiry first.
+pub async fn refresh_tokens<C: ConnectionTrait>(conn: &C, did: &Did) -> Result<Vec<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find()
+        .filter(refresh_token::Column::Did.eq(did))
+        .order_by_desc(refresh_token::Column::ExpiresAt)
+        .all(conn)
+        .await
 }
 
 pub async fn delete_refresh_token<C: ConnectionTrait>(conn: &C, id: &str) -> Result<(), DbErr> {

@@ -97,7 +97,7 @@ impl From<sea_orm::DbErr> for Failure {
 
 /// A page's security headers: nothing but this server's styles and images, forms posting here
 /// (and, after consent, redirecting to the app), never framed, never cached.
-fn secure(mut response: Response, form_target: Option<&str>, script_nonce: Option<&str>) -> Response {
+pub(crate) fn secure(mut response: Response, form_target: Option<&str>, script_nonce: Option<&str>) -> Response {
     let form_action = match form_target {
         Some(origin) => format!("'self' {origin}"),
         None => "'self'".to_owned(),
@@ -118,7 +118,7 @@ fn secure(mut response: Response, form_target: Option<&str>, script_nonce: Optio
     response
 }
 
-fn html<T: Template>(page: &T, status: StatusCode) -> Response {
+pub(crate) fn html<T: Template>(page: &T, status: StatusCode) -> Response {
     match page.render() {
         Ok(text) => Html(text).with_status(status).into_response(),
         Err(e) => {
@@ -128,7 +128,7 @@ fn html<T: Template>(page: &T, status: StatusCode) -> Response {
     }
 }
 
-fn error_page(ctx: &AppContext, status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(ctx: &AppContext, status: StatusCode, title: &str, message: &str) -> Response {
     let page = ErrorPage { hostname: &ctx.config.hostname, title, message };
     secure(html(&page, status), None, None)
 }
@@ -234,7 +234,7 @@ async fn load(
 }
 
 /// The CSRF token of this browser, and whether its cookie must be set.
-fn csrf_token(headers: &HeaderMap) -> (String, bool) {
+pub(crate) fn csrf_token(headers: &HeaderMap) -> (String, bool) {
     match device::cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
         Some(token) => (token.to_owned(), false),
         None => (super::random_id("", 16), true),
@@ -242,21 +242,24 @@ fn csrf_token(headers: &HeaderMap) -> (String, bool) {
 }
 
 /// Whether a form post comes from our own page: same origin, and the token of its cookie.
-fn csrf_ok(ctx: &AppContext, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+pub(crate) fn csrf_ok(ctx: &AppContext, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     let origin_ok = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_none_or(|o| o == issuer(&ctx.config));
     let cookie = device::cookie(headers, CSRF_COOKIE);
     origin_ok && cookie.is_some() && cookie == form.get("csrf").map(String::as_str)
 }
 
-fn with_cookies(mut response: Response, ctx: &AppContext, device: &device::Device, csrf: Option<&str>) -> Response {
+pub(crate) fn with_cookies(
+    mut response: Response,
+    ctx: &AppContext,
+    device: &device::Device,
+    csrf: Option<&str>,
+) -> Response {
     let secure = ctx.config.public_url.starts_with("https://");
     if let Some(value) = &device.new_cookie {
         response.headers_mut().append(header::SET_COOKIE, device::device_cookie(value, secure));
     }
     if let Some(token) = csrf {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, device::set_cookie(CSRF_COOKIE, token, 86_400, secure, "/oauth"));
+        response.headers_mut().append(header::SET_COOKIE, device::set_cookie(CSRF_COOKIE, token, 86_400, secure, "/"));
     }
     response
 }
@@ -368,8 +371,12 @@ struct SignInState {
     identifier: String,
     error: Option<String>,
     notice: Option<String>,
-    needs_code: bool,
+    /// Where the code asked for comes from, when one is.
+    code_from: Option<&'static str>,
 }
+
+pub(crate) const FROM_EMAIL: &str = "sent to your email";
+pub(crate) const FROM_APP: &str = "from your authenticator app";
 
 fn sign_in_page(ctx: &AppContext, stored: &Request, client: &Client, csrf: &str, state: SignInState) -> Response {
     let identifier = if state.identifier.is_empty() {
@@ -387,8 +394,8 @@ fn sign_in_page(ctx: &AppContext, stored: &Request, client: &Client, csrf: &str,
         identifier,
         error: state.error,
         notice: state.notice,
-        needs_code: state.needs_code,
-        code_hint: if state.needs_code { "sent to your email".to_owned() } else { String::new() },
+        needs_code: state.code_from.is_some(),
+        code_hint: state.code_from.unwrap_or_default().to_owned(),
     };
     let origin = origin_of(&stored.parameters.redirect_uri);
     secure(html(&page, status), origin.as_deref(), None)
@@ -468,12 +475,12 @@ pub async fn sign_in(
     let identifier = form.get("identifier").map(|s| s.trim().to_lowercase()).unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let code = form.get("code").map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
-    let retry = |error: Option<&str>, notice: Option<&str>, needs_code: bool| {
+    let retry = |error: Option<&str>, notice: Option<&str>, code_from: Option<&'static str>| {
         let state = SignInState {
             identifier: identifier.clone(),
             error: error.map(str::to_owned),
             notice: notice.map(str::to_owned),
-            needs_code,
+            code_from,
         };
         sign_in_page(ctx, &stored, &client, &csrf, state)
     };
@@ -485,25 +492,31 @@ pub async fn sign_in(
             }
             consent_page(ctx, &stored, &client, &csrf, &found).await
         }
-        Err(SignInError::Wrong) => retry(Some("Invalid identifier or password"), None, false),
-        Err(SignInError::TakenDown) => retry(Some("This account has been taken down"), None, false),
-        Err(SignInError::CodeSent) => retry(None, Some("A sign-in code was sent to your email address."), true),
-        Err(SignInError::BadCode(message)) => retry(Some(message), None, true),
+        Err(SignInError::Wrong) => retry(Some("Invalid identifier or password"), None, None),
+        Err(SignInError::TakenDown) => retry(Some("This account has been taken down"), None, None),
+        Err(SignInError::CodeSent) => {
+            retry(None, Some("A sign-in code was sent to your email address."), Some(FROM_EMAIL))
+        }
+        Err(SignInError::TotpRequired) => {
+            retry(None, Some("Enter the code from your authenticator app (or a recovery code)."), Some(FROM_APP))
+        }
+        Err(SignInError::BadCode(from, message)) => retry(Some(message), None, Some(from)),
         Err(SignInError::Internal(cause)) => finish_failure(ctx, Failure::Internal(cause)),
     }
 }
 
-enum SignInError {
+pub(crate) enum SignInError {
     Wrong,
     TakenDown,
     CodeSent,
-    BadCode(&'static str),
+    TotpRequired,
+    BadCode(&'static str, &'static str),
     Internal(String),
 }
 
 /// The account an identifier and password sign in to: the account password only (app
 /// passwords are for apps that cannot do this), plus the mailed code when the account asks.
-async fn check_credentials(
+pub(crate) async fn check_credentials(
     ctx: &AppContext,
     identifier: &str,
     password: String,
@@ -529,6 +542,14 @@ async fn check_credentials(
     if found.status() == AccountStatus::Takendown {
         return Err(SignInError::TakenDown);
     }
+    if account::totp::is_enabled(&ctx.db, found.did()).await.map_err(internal)? {
+        let Some(code) = code else { return Err(SignInError::TotpRequired) };
+        return match account::totp::verify(ctx, found.did(), found.handle().as_str(), code).await {
+            Ok(()) => Ok(found),
+            Err(account::totp::TotpError::WrongCode) => Err(SignInError::BadCode(FROM_APP, "That code is not valid")),
+            Err(other) => Err(SignInError::Internal(other.to_string())),
+        };
+    }
     if found.email_auth_factor() {
         let Some(code) = code else {
             return match crate::api::codes::send_code(ctx, found.did(), Purpose::SignIn).await {
@@ -540,7 +561,7 @@ async fn check_credentials(
         };
         match email_token::verify(&ctx.db, found.did(), Purpose::SignIn, code).await.map_err(internal)? {
             Ok(()) => email_token::consume(&ctx.db, found.did(), Purpose::SignIn).await.map_err(internal)?,
-            Err(_) => return Err(SignInError::BadCode("That code is not valid or has expired")),
+            Err(_) => return Err(SignInError::BadCode(FROM_EMAIL, "That code is not valid or has expired")),
         }
     }
     Ok(found)

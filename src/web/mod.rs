@@ -1,5 +1,6 @@
 //! The service's own pages and endpoints, outside the lexicon-defined XRPC methods.
 
+pub mod account;
 pub mod docs;
 pub mod health;
 pub mod landing;

@@ -10,6 +10,7 @@ mod samples;
 mod smtp_sink;
 mod sync;
 
+mod account_pages;
 mod firehose;
 mod foundation;
 mod identity;

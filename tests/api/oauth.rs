@@ -51,10 +51,10 @@ impl DpopKey {
 }
 
 /// An app using the server: its client id, redirect URI, DPoP key and the nonce it last got.
-struct App<'a> {
+pub(crate) struct App<'a> {
     server: &'a TestApp,
     issuer: String,
-    client_id: String,
+    pub(crate) client_id: String,
     redirect_uri: String,
     key: DpopKey,
     nonce: Option<String>,
@@ -156,7 +156,7 @@ impl<'a> App<'a> {
     }
 
     /// An XRPC call with the access token and a fresh proof (retrying for a new nonce once).
-    async fn xrpc(
+    pub(crate) async fn xrpc(
         &mut self,
         method: Method,
         nsid: &str,
@@ -192,21 +192,54 @@ impl<'a> App<'a> {
 }
 
 /// A browser: cookies, and the pages' hidden form fields.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     server: &'a TestApp,
     client: reqwest::Client,
     cookies: HashMap<String, String>,
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&").replace("&#x27;", "'").replace("&quot;", "\"").replace("&#x2F;", "/"))
+    Some(unescape(&html[start..end]))
+}
+
+/// HTML text back to plain text: the named entities and numeric references a template writes.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity.strip_prefix("#x").or_else(|| entity.strip_prefix("#X")).map_or_else(
+                || entity.strip_prefix('#').and_then(|d| d.parse::<u32>().ok()).and_then(char::from_u32),
+                |h| u32::from_str_radix(h, 16).ok().and_then(char::from_u32),
+            ),
+        };
+        match decoded {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl<'a> Browser<'a> {
-    fn new(server: &'a TestApp) -> Browser<'a> {
+    pub(crate) fn new(server: &'a TestApp) -> Browser<'a> {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Browser { server, client, cookies: HashMap::new() }
     }
@@ -225,7 +258,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(crate) async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let response = self
             .client
             .get(format!("{}{path}", self.server.url))
@@ -239,7 +272,11 @@ impl<'a> Browser<'a> {
         (status, response.text().await.expect("body"), headers)
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(crate) async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, reqwest::header::HeaderMap) {
         let response = self
             .client
             .post(format!("{}{path}", self.server.url))
@@ -308,7 +345,7 @@ impl<'a> Browser<'a> {
 }
 
 /// Signs `name` in through a new app with `scope`; the app, its tokens and the token answer.
-async fn signed_in<'a>(server: &'a TestApp, name: &str, scope: &str) -> (App<'a>, Value) {
+pub(crate) async fn signed_in<'a>(server: &'a TestApp, name: &str, scope: &str) -> (App<'a>, Value) {
     let mut app = App::new(server, scope).await;
     let (request_uri, verifier) = app.push(scope).await;
     let mut browser = Browser::new(server);

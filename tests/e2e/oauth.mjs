@@ -339,6 +339,24 @@ try {
     await appSession.signOut()
   })
 
+  await test('the account page lists the connected apps and revokes one', async () => {
+    const page = await browser.newPage()
+    await page.goto(`${aurora.url}/account`)
+    await page.getByLabel('Handle or email').fill(handle)
+    await page.getByLabel('Password').fill(password)
+    await page.screenshot({ path: join(screenshots, 'account-sign-in.png'), fullPage: true })
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { name: 'Connected apps' }).waitFor()
+    await page.screenshot({ path: join(screenshots, 'account.png'), fullPage: true })
+    const revoke = page.getByRole('button', { name: /^Revoke access for / })
+    const before = await revoke.count()
+    assert(before >= 1, `connected apps listed: ${before}`)
+    await revoke.first().click()
+    await page.getByText("The app's access was revoked.").waitFor()
+    assert((await revoke.count()) === before - 1, 'one app fewer')
+    await page.close()
+  })
+
   await test('signing out revokes the session', async () => {
     await session.signOut()
     let failed

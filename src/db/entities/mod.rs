@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod account_pref;
+pub mod account_totp;
 pub mod actor;
 pub mod app_password;
 pub mod blob;

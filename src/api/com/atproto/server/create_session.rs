@@ -60,8 +60,12 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
     };
     // The second factor guards the account password; app passwords are for apps that cannot
     // ask for a code, and carry no account-management rights.
-    if scope == Scope::Access && found.email_auth_factor() {
-        second_factor(ctx, &found, input.auth_factor_token.as_deref()).await?;
+    if scope == Scope::Access {
+        if account::totp::is_enabled(&ctx.db, found.did()).await.map_err(internal)? {
+            authenticator_code(ctx, &found, input.auth_factor_token.as_deref()).await?;
+        } else if found.email_auth_factor() {
+            second_factor(ctx, &found, input.auth_factor_token.as_deref()).await?;
+        }
     }
     let pair = if found.status() == AccountStatus::Takendown {
         if input.allow_takendown != Some(true) {
@@ -97,6 +101,23 @@ async fn second_factor(ctx: &AppContext, found: &Account, token: Option<&str>) -
         .map_err(codes::token_error)?;
     email_token::consume(&txn, found.did(), Purpose::SignIn).await.map_err(internal)?;
     txn.commit().await.map_err(internal)
+}
+
+/// Checks the code from the account's authenticator app (or a recovery code), which clients
+/// send in `authFactorToken` as they would a mailed code.
+async fn authenticator_code(ctx: &AppContext, found: &Account, token: Option<&str>) -> XrpcResult<()> {
+    let Some(token) = token else {
+        return Err(XrpcError::new(
+            StatusCode::UNAUTHORIZED,
+            "AuthFactorTokenRequired",
+            Some("A code from your authenticator app is required".into()),
+        ));
+    };
+    match account::totp::verify(ctx, found.did(), found.handle().as_str(), token).await {
+        Ok(()) => Ok(()),
+        Err(account::totp::TotpError::WrongCode) => Err(codes::token_error(email_token::TokenProblem::Invalid)),
+        Err(other) => Err(internal(other)),
+    }
 }
 
 /// Issues a token pair and stores its refresh token.
