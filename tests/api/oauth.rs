@@ -678,3 +678,89 @@ app_test!(permission_sets_resolve_from_published_lexicons_and_expand_into_the_gr
         .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
 });
+
+app_test!(revocation_ends_a_session_and_response_modes_deliver_the_code, |server| {
+    server.create_account("wren").await;
+    let (mut app, tokens) = signed_in(&server, "wren", "atproto").await;
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let client_id = app.client_id.clone();
+    // Unknown tokens are accepted silently; the app's own refresh token ends its session.
+    let (status, body) = app.post("/oauth/revoke", &[("client_id", &client_id), ("token", "ref-unknown")]).await;
+    assert_eq!((status, body), (200, json!({})));
+    let (status, _) = app.post("/oauth/revoke", &[("client_id", &client_id), ("token", &refresh)]).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = app.xrpc(Method::GET, "com.atproto.server.getSession", &access, None).await;
+    assert_eq!(status, 401, "revoked");
+    let (status, body) = app.post("/oauth/revoke", &[("client_id", &client_id)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "a token is required");
+
+    // fragment and form_post carry the same parameters in their own way.
+    for mode in ["fragment", "form_post"] {
+        let verifier = "a-verifier-that-is-long-enough-to-be-valid-here-too";
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let (status, pushed) = app
+            .post(
+                "/oauth/par",
+                &[
+                    ("client_id", &client_id),
+                    ("response_type", "code"),
+                    ("redirect_uri", REDIRECT),
+                    ("scope", "atproto"),
+                    ("state", "s2"),
+                    ("response_mode", mode),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 201, "{pushed}");
+        let request_uri = pushed["request_uri"].as_str().expect("request_uri").to_owned();
+        let mut browser = Browser::new(&server);
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &client_id)
+            .append_pair("request_uri", &request_uri)
+            .finish();
+        let (_, page, _) = browser.get(&format!("/oauth/authorize?{query}")).await;
+        let csrf = hidden(&page, "csrf").expect("csrf");
+        let (_, page, _) = browser
+            .post(
+                "/oauth/authorize/sign-in",
+                &[
+                    ("request_uri", &request_uri),
+                    ("client_id", &client_id),
+                    ("csrf", &csrf),
+                    ("identifier", "wren.test"),
+                    ("password", "wren-password"),
+                ],
+            )
+            .await;
+        let did = hidden(&page, "did").expect("did");
+        let (status, page, headers) = browser
+            .post(
+                "/oauth/authorize/consent",
+                &[
+                    ("request_uri", &request_uri),
+                    ("client_id", &client_id),
+                    ("csrf", &csrf),
+                    ("did", &did),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+        if mode == "fragment" {
+            assert_eq!(status, 303);
+            let location = headers.get("location").expect("location").to_str().expect("text");
+            let fragment = location.split_once('#').expect("a fragment").1;
+            let params: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect();
+            assert_eq!(params.get("state").map(String::as_str), Some("s2"));
+            assert!(params.get("code").is_some_and(|c| c.starts_with("cod-")), "{location}");
+        } else {
+            assert_eq!(status, 200);
+            assert!(page.contains(&format!("action=\"{REDIRECT}\"")) && page.contains("name=\"code\""), "{page}");
+            let csp = headers.get("content-security-policy").expect("csp").to_str().expect("text");
+            assert!(csp.contains("form-action 'self' http://127.0.0.1") && csp.contains("script-src 'nonce-"), "{csp}");
+        }
+    }
+});
