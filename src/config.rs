@@ -47,6 +47,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The shortest PDS_JWT_SECRET accepted (`openssl rand --hex 16` gives 32).
+pub const MIN_SECRET_LENGTH: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Public host name, e.g. `pds.example.com` (PDS_HOSTNAME).
@@ -284,6 +287,10 @@ impl Config {
             stored.get_or_make(var, make)
         };
         let jwt_secret = secret("PDS_JWT_SECRET", random_hex)?;
+        // Session tokens are HMACs under this secret: a short one can be guessed offline.
+        if jwt_secret.expose().len() < MIN_SECRET_LENGTH {
+            return Err(invalid("PDS_JWT_SECRET", format!("must be at least {MIN_SECRET_LENGTH} characters")));
+        }
         let admin_password = secret("PDS_ADMIN_PASSWORD", random_hex)?;
         let plc_rotation_key_hex = secret("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", random_hex)?;
         let rotation_key = plc_rotation_key_hex.expose();
@@ -461,8 +468,11 @@ mod tests {
     #[test]
     fn secrets_do_not_appear_in_debug_output() {
         let dir = temp_dir("debug");
-        let config = Config::from_source(&source(&[("PDS_JWT_SECRET", "hunter2-hunter2")], &dir)).expect("config");
+        let config =
+            Config::from_source(&source(&[("PDS_JWT_SECRET", "hunter2-hunter2-hunter2")], &dir)).expect("config");
         assert!(!format!("{config:?}").contains("hunter2"));
+        let error = Config::from_source(&source(&[("PDS_JWT_SECRET", "hunter2")], &dir)).expect_err("too short");
+        assert!(error.to_string().starts_with("PDS_JWT_SECRET:"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

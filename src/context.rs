@@ -34,6 +34,8 @@ pub struct AppContext {
     pub oauth: crate::oauth::State,
     /// Outbound fetches to addresses users choose.
     pub guard: crate::identity::Guard,
+    /// Session tokens' per-request check against the account's current state.
+    pub gate: crate::auth::gate::Gate,
 }
 
 impl AppContext {
@@ -52,7 +54,7 @@ impl AppContext {
         let mailer = Mailer::from_config(&config).map_err(BuildError::Mail)?;
         if !mailer.is_smtp() {
             tracing::warn!(
-                "NO SMTP CONFIGURED: mail (confirmation and reset codes) is written to the log and to {}. Set PDS_EMAIL_SMTP_URL and PDS_EMAIL_FROM_ADDRESS to send it.",
+                "NO SMTP CONFIGURED: mail (confirmation and reset codes) is written to files in {} (the log says when, not what). Set PDS_EMAIL_SMTP_URL and PDS_EMAIL_FROM_ADDRESS to send it.",
                 config.data_dir.join("outbox").display()
             );
         }
@@ -84,6 +86,7 @@ impl AppContext {
             proxy,
             oauth,
             guard,
+            gate: Default::default(),
         }))
     }
 

@@ -140,10 +140,26 @@ async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Respons
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }
+        harden(response.headers_mut());
         Ok(response)
     }
     .instrument(span)
     .await
+}
+
+/// What every answer carries unless its handler set its own: no MIME sniffing, no framing by
+/// other sites, and no full URLs in Referer headers to other sites.
+fn harden(headers: &mut poem::http::HeaderMap) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }
 
 fn error_response(error: poem::Error) -> Response {

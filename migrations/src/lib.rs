@@ -16,6 +16,7 @@ mod m0009_account_deletion;
 mod m0010_email_auth_factor;
 mod m0011_oauth;
 mod m0012_totp;
+mod m0013_token_generation;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_email_auth_factor::Migration),
             Box::new(m0011_oauth::Migration),
             Box::new(m0012_totp::Migration),
+            Box::new(m0013_token_generation::Migration),
         ]
     }
 }

@@ -36,6 +36,11 @@ impl Account {
         self.actor.handle.clone().unwrap_or_else(Handle::invalid)
     }
 
+    /// The generation session tokens are issued in now.
+    pub fn token_generation(&self) -> i64 {
+        self.account.as_ref().map_or(0, |a| a.token_generation)
+    }
+
     pub fn email(&self) -> Option<&str> {
         self.account.as_ref().and_then(|a| a.email.as_deref())
     }
@@ -162,6 +167,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
             password_hash: Set(password_hash),
             invites_disabled: Set(false),
             email_auth_factor: Set(false),
+            token_generation: Set(0),
         })
         .exec_without_returning(conn)
         .await?;
@@ -231,8 +237,11 @@ pub async fn rotate_refresh_token<C: ConnectionTrait>(
 /// Gives the account a new password hash and ends its password sessions, which were opened
 /// with the old one.
 pub async fn set_password<C: ConnectionTrait>(conn: &C, did: &Did, hash: String) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
     account::Entity::update_many()
-        .col_expr(account::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        // Access tokens from before stop too, not only the refresh tokens deleted below.
+        .col_expr(account::Column::TokenGeneration, Expr::col(account::Column::TokenGeneration).add(1))
         .filter(account::Column::Did.eq(did))
         .exec(conn)
         .await?;

@@ -30,6 +30,9 @@ pub enum AuthError {
     AdminRequired,
     #[error("service auth: {1}")]
     Service(&'static str, String),
+    /// Verifies, but its account, generation or app password is gone.
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 impl From<AuthError> for XrpcError {
@@ -58,6 +61,8 @@ impl From<AuthError> for XrpcError {
                 (StatusCode::UNAUTHORIZED, "AuthenticationRequired", "Authentication Required".to_owned())
             }
             AuthError::Service(name, message) => (StatusCode::UNAUTHORIZED, name, message),
+            // As for a revoked refresh token: clients try to refresh, and sign out when that fails.
+            AuthError::Revoked => (StatusCode::BAD_REQUEST, "ExpiredToken", "Token has been revoked".to_owned()),
         };
         XrpcError::new(status, name, Some(message))
     }

@@ -15,7 +15,7 @@ impl Authenticator for Api {
     async fn access(&self, ctx: &RequestContext, rule: AccessRule) -> XrpcResult<Access> {
         let access = match super::authorization(ctx)? {
             Some((Scheme::Dpop, token)) => super::oauth::verify(&self.ctx, ctx, token, rule).await?,
-            _ => self.ctx.verifier().access(ctx, rule)?,
+            _ => super::session_access(&self.ctx, ctx, rule).await?,
         };
         if rule.checked {
             self.check_present(&access.did).await?;

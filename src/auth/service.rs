@@ -59,7 +59,8 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
     if claims.aud != service_did {
         return Err(refused("BadJwtAudience", "jwt audience does not match service did"));
     }
-    let issuer = claims.iss.split('#').next().unwrap_or_default().to_owned();
+    let (issuer, key_id) = issuer_key(&claims.iss);
+    let issuer = issuer.to_owned();
     let Ok(iss) = issuer.parse::<Did>() else {
         return Err(refused("BadJwtIss", "jwt issuer is not a DID"));
     };
@@ -69,13 +70,23 @@ pub async fn verify(token: &str, service_did: &str, method: &str, resolver: &Res
     // the issuer may have rotated its key.
     for fresh in [false, true] {
         let doc = resolver.did_doc(&iss, fresh).await.map_err(|_| refused("BadJwtIss", "could not resolve iss did"))?;
-        let key = identity::atproto_key(&issuer, &doc)
+        let key = identity::verification_key(&issuer, &doc, key_id)
             .ok_or_else(|| refused("BadJwtIss", "missing or bad key in did doc"))?;
         if jwt::verify_es(token, &key).is_ok() {
             return Ok(Service { iss, aud, lxm });
         }
     }
     Err(refused("BadJwtSignature", "jwt signature does not match jwt issuer"))
+}
+
+/// The issuer's DID and the id of the key it signs with: the service it speaks as
+/// (`did#service`) decides, a labeler signing with its label key.
+fn issuer_key(iss: &str) -> (&str, &str) {
+    match iss.split_once('#') {
+        Some((did, "atproto_labeler")) => (did, "atproto_label"),
+        Some((did, _)) => (did, "atproto"),
+        None => (iss, "atproto"),
+    }
 }
 
 /// Longest lifetime getServiceAuth grants a token bound to one method, and one that is not.
@@ -108,4 +119,16 @@ pub async fn mint(
     rand::rng().fill_bytes(&mut jti);
     let claims = MintedClaims { iat: super::now_secs(), iss: iss.as_str(), aud, exp, lxm, jti: hex::encode(jti) };
     Ok(jwt::sign_es(&claims, &key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_labeler_signs_with_its_label_key() {
+        assert_eq!(issuer_key("did:plc:abc#atproto_labeler"), ("did:plc:abc", "atproto_label"));
+        assert_eq!(issuer_key("did:plc:abc#bsky_appview"), ("did:plc:abc", "atproto"));
+        assert_eq!(issuer_key("did:plc:abc"), ("did:plc:abc", "atproto"));
+    }
 }

@@ -65,6 +65,22 @@ pub struct AccessClaims {
     /// Present only on service-auth tokens; an access token that has it is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lxm: Option<String>,
+    /// The account's token generation when the token was issued (absent, from before
+    /// generations: the first one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The app password the session was opened with.
+    #[serde(default, rename = "appPassword", skip_serializing_if = "Option::is_none")]
+    pub app_password: Option<String>,
+}
+
+/// Who a session token is issued to: the account, its current token generation, and the app
+/// password the session was opened with.
+#[derive(Clone, Copy, Debug)]
+pub struct Holder<'a> {
+    pub did: &'a Did,
+    pub generation: i64,
+    pub app_password: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,15 +145,17 @@ impl Tokens {
         &self.service_did
     }
 
-    pub fn access(&self, did: &Did, scope: Scope) -> String {
+    pub fn access(&self, holder: &Holder<'_>, scope: Scope) -> String {
         let iat = now_secs();
         let claims = AccessClaims {
             scope: scope.as_str().to_owned(),
             aud: self.service_did.clone(),
-            sub: did.as_str().to_owned(),
+            sub: holder.did.as_str().to_owned(),
             iat,
             exp: Some(iat + ACCESS_LIFETIME_SECS),
             lxm: None,
+            generation: Some(holder.generation),
+            app_password: holder.app_password.map(str::to_owned),
         };
         jwt::sign_hs256("at+jwt", &claims, &self.secret)
     }
@@ -157,10 +175,10 @@ impl Tokens {
     }
 
     /// An access token with `scope` and a refresh token with id `refresh_id`.
-    pub fn pair(&self, did: &Did, scope: Scope, refresh_id: &str) -> TokenPair {
-        let (refresh_jwt, refresh_expires_at) = self.refresh(did, refresh_id);
+    pub fn pair(&self, holder: &Holder<'_>, scope: Scope, refresh_id: &str) -> TokenPair {
+        let (refresh_jwt, refresh_expires_at) = self.refresh(holder.did, refresh_id);
         TokenPair {
-            access_jwt: self.access(did, scope),
+            access_jwt: self.access(holder, scope),
             refresh_jwt,
             refresh_id: refresh_id.to_owned(),
             refresh_expires_at,

@@ -43,8 +43,23 @@ impl<'a> Verifier<'a> {
         Self { tokens, admin_password }
     }
 
-    /// A session credential meeting `rule`.
+    /// A session credential meeting `rule`, with the token generation and app password it
+    /// claims (for the caller to check against the account's current state).
+    pub fn access_with_claims(
+        &self,
+        ctx: &RequestContext,
+        rule: AccessRule,
+    ) -> Result<(Access, i64, Option<String>), AuthError> {
+        let (access, claims) = self.verified_access(ctx, rule)?;
+        Ok((access, claims.generation.unwrap_or(0), claims.app_password))
+    }
+
+    /// A session credential meeting `rule` (its claims not checked against the account).
     pub fn access(&self, ctx: &RequestContext, rule: AccessRule) -> Result<Access, AuthError> {
+        self.verified_access(ctx, rule).map(|(access, _)| access)
+    }
+
+    fn verified_access(&self, ctx: &RequestContext, rule: AccessRule) -> Result<(Access, AccessClaims), AuthError> {
         let token = match authorization(ctx)? {
             None => return Err(AuthError::Missing),
             Some((Scheme::Bearer, token)) => token,
@@ -72,7 +87,7 @@ impl<'a> Verifier<'a> {
         };
         let access = Access { did, grant };
         if access.is_takendown() || access.meets(rule.level) {
-            Ok(access)
+            Ok((access, claims))
         } else {
             Err(AuthError::BadScope)
         }
@@ -142,6 +157,10 @@ mod tests {
         "did:plc:alice".parse().expect("a DID")
     }
 
+    fn holder(did: &Did) -> super::super::Holder<'_> {
+        super::super::Holder { did, generation: 0, app_password: None }
+    }
+
     fn bearer_of(token: &str) -> RequestContext {
         ctx(Some(&format!("Bearer {token}")))
     }
@@ -150,13 +169,13 @@ mod tests {
     fn an_app_password_opens_standard_methods_only() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
         let verifier = Verifier::new(&tokens, "admin-pass");
-        let app = tokens.access(&alice(), Scope::AppPass);
+        let app = tokens.access(&holder(&alice()), Scope::AppPass);
         let access = verifier.access(&bearer_of(&app), AccessRule::STANDARD).expect("standard");
         assert_eq!(access.did.as_str(), "did:plc:alice");
         assert_eq!(access.grant, Grant::AppPassword { privileged: false });
         assert_eq!(verifier.access(&bearer_of(&app), AccessRule::FULL), Err(AuthError::BadScope));
         assert_eq!(verifier.access(&bearer_of(&app), AccessRule::PRIVILEGED), Err(AuthError::BadScope));
-        let privileged = tokens.access(&alice(), Scope::AppPassPrivileged);
+        let privileged = tokens.access(&holder(&alice()), Scope::AppPassPrivileged);
         assert!(verifier.access(&bearer_of(&privileged), AccessRule::PRIVILEGED).is_ok());
     }
 
@@ -164,7 +183,7 @@ mod tests {
     fn a_takendown_session_opens_only_methods_that_accept_it() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
         let verifier = Verifier::new(&tokens, "admin-pass");
-        let token = tokens.access(&alice(), Scope::Takendown);
+        let token = tokens.access(&holder(&alice()), Scope::Takendown);
         assert_eq!(verifier.access(&bearer_of(&token), AccessRule::STANDARD), Err(AuthError::BadScope));
         let access = verifier.access(&bearer_of(&token), AccessRule::FULL.with_takendown()).expect("takendown");
         assert!(access.is_takendown());
@@ -188,15 +207,17 @@ mod tests {
                 iat: 1,
                 exp: Some(2),
                 lxm: None,
+                generation: None,
+                app_password: None,
             },
             b"secret",
         );
         assert_eq!(verifier.access(&bearer_of(&expired), rule), Err(AuthError::Expired));
-        let forged = Tokens::new("other", "did:web:pds.test").access(&alice(), Scope::Access);
+        let forged = Tokens::new("other", "did:web:pds.test").access(&holder(&alice()), Scope::Access);
         assert_eq!(verifier.access(&bearer_of(&forged), rule), Err(AuthError::Unverifiable));
         let refresh = tokens.refresh(&alice(), "jti").0;
         assert_eq!(verifier.access(&bearer_of(&refresh), rule), Err(AuthError::Unverifiable));
-        let access = tokens.access(&alice(), Scope::Access);
+        let access = tokens.access(&holder(&alice()), Scope::Access);
         assert_eq!(verifier.refresh(&bearer_of(&access), false), Err(AuthError::Unverifiable));
     }
 

@@ -11,7 +11,13 @@ fn matches_id(entry: &Value, did: &str, fragment: &str) -> bool {
 
 /// The `#atproto` signing key. Multikey is today's form; the two legacy key types are read too.
 pub fn atproto_key(did: &str, doc: &Value) -> Option<PublicKey> {
-    let method = doc["verificationMethod"].as_array()?.iter().find(|m| matches_id(m, did, "#atproto"))?;
+    verification_key(did, doc, "atproto")
+}
+
+/// The verification method `#<id>` (a labeler signs with `#atproto_label`).
+pub fn verification_key(did: &str, doc: &Value, id: &str) -> Option<PublicKey> {
+    let fragment = format!("#{id}");
+    let method = doc["verificationMethod"].as_array()?.iter().find(|m| matches_id(m, did, &fragment))?;
     let multibase = method["publicKeyMultibase"].as_str()?;
     match method["type"].as_str()? {
         "Multikey" => PublicKey::from_multikey(multibase).ok(),

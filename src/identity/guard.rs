@@ -19,6 +19,7 @@ pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
+            let c = v4.octets()[2];
             !(v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -28,6 +29,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking
                 || a >= 240)
         }
@@ -35,13 +37,33 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                std::net::Ipv4Addr::new(a, b, c, d)
+            };
+            // Addresses that carry an IPv4 address reach it: judge that one.
+            if segments[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(IpAddr::V4(embedded(segments[6], segments[7])));
+                // IPv4-compatible
+            }
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(IpAddr::V4(embedded(segments[6], segments[7])));
+                // NAT64
+            }
+            if segments[0] == 0x2002 {
+                return is_public(IpAddr::V4(embedded(segments[1], segments[2])));
+                // 6to4
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || (first & 0xffc0) == 0xfec0 // site local (deprecated, still routed privately)
+                || first == 0x2001 && segments[1] == 0x0db8) // documentation
         }
     }
 }
@@ -181,10 +203,17 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "192.0.0.8",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "64:ff9b::101:101", "2002:101:101::"] {
             assert!(is_public(ip.parse().expect("ip")), "{ip}");
         }
     }

@@ -6,6 +6,6 @@ pub mod doc;
 pub mod guard;
 mod resolver;
 
-pub use doc::{atproto_handle, atproto_key, pds_endpoint};
+pub use doc::{atproto_handle, atproto_key, pds_endpoint, verification_key};
 pub use guard::{fetch_guarded, Fetched, Guard, GuardError};
 pub use resolver::{ResolveError, Resolver};

@@ -1,5 +1,5 @@
 //! Outgoing mail: SMTP when PDS_EMAIL_SMTP_URL is set, otherwise a development outbox that
-//! writes every message to the log and to `<data dir>/outbox/`, so a self-hoster without mail
+//! writes every message to `<data dir>/outbox/` (logging where, never the code), so a self-hoster without mail
 //! can still finish confirmation and reset flows.
 
 use std::path::PathBuf;
@@ -163,9 +163,8 @@ impl Mailer {
                 let name = format!("{}-{}.eml", aurora_atproto::syntax::Tid::now().as_str(), sanitise(to));
                 let path = dir.join(name);
                 tokio::fs::write(&path, message.formatted()).await?;
-                // The development outbox is the one place mail content (codes included) is
-                // logged: there is no other way for the operator to read it.
-                tracing::info!(to, subject, path = %path.display(), "mail written to the outbox (no SMTP configured):\n{text}");
+                // Codes in mail are secrets: the log says where the mail is, never what it says.
+                tracing::info!(to, subject, path = %path.display(), "mail written to the outbox (no SMTP configured)");
                 Ok(format!("written to {}", path.display()))
             }
         }

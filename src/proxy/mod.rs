@@ -135,7 +135,7 @@ async fn caller(ctx: &AppContext, request: &Request) -> XrpcResult<Access> {
         .with_target(request.method().clone(), request.uri().path());
     match crate::auth::authorization(&req)? {
         Some((Scheme::Dpop, token)) => crate::auth::oauth::verify(ctx, &req, token, AccessRule::STANDARD).await,
-        _ => Ok(ctx.verifier().access(&req, AccessRule::STANDARD)?),
+        _ => crate::auth::session_access(ctx, &req, AccessRule::STANDARD).await,
     }
 }
 
@@ -288,10 +288,10 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
         }
     }
     if let Some(body) = out.body {
-        for name in ["content-type", "content-encoding", "content-length"] {
-            if let Some(value) = out.headers.get(name) {
-                upstream = upstream.header(name, value.clone());
-            }
+        // The compression middleware has already decoded the body: its original encoding and
+        // length no longer describe what is sent.
+        if let Some(value) = out.headers.get("content-type") {
+            upstream = upstream.header("content-type", value.clone());
         }
         upstream = upstream.body(body);
     }

@@ -512,7 +512,10 @@ change_handler!(
     revoke_app_password,
     |ctx, change, api| {
         match account::revoke_app_password(&ctx.db, change.did(), change.field("name")).await {
-            Ok(()) => back("app-password-revoked", Some(change.did())),
+            Ok(()) => {
+                ctx.gate.forget(change.did());
+                back("app-password-revoked", Some(change.did()))
+            }
             Err(e) => internal(ctx, e),
         }
     }
@@ -581,7 +584,10 @@ change_handler!(
         }
         let hash = password::hash(new).await;
         match account::set_password(&ctx.db, change.did(), hash).await {
-            Ok(()) => back("password-changed", Some(change.did())),
+            Ok(()) => {
+                ctx.gate.forget(change.did());
+                back("password-changed", Some(change.did()))
+            }
             Err(e) => internal(ctx, e),
         }
     }

@@ -25,4 +25,5 @@ mod server_accounts;
 mod server_email;
 mod server_lifecycle;
 mod server_sessions;
+mod token_safety;
 mod xrpc_surface;

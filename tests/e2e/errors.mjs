@@ -35,6 +35,8 @@ const NOT_XRPC = 'the reference answers with a JavaScript exception name, not an
 const FORWARDED = 'the reference forwards this method to the AppView; Aurora answers it itself'
 const CODES = 'Aurora refuses a second mailed code within 30 s (no flooding of inboxes); the reference sends one'
 const DELETED_STORE = "a deleted account's token: the reference fails to open the account's store (NotFound); Aurora answers from the database"
+const CODE_FIRST =
+  'Aurora checks the mailed code before the password, so a wrong code never tells whether the password was right; the reference checks the password first'
 const KNOWN = {
   'com.atproto.server.checkAccountStatus: access token of a deleted account': DELETED_STORE,
   'com.atproto.repo.listMissingBlobs: access token of a deleted account': DELETED_STORE,
@@ -92,6 +94,14 @@ const KNOWN = {
   'com.atproto.admin.getAccountInfo: admin auth': 'the admin API is not served yet (MethodNotImplemented)',
   'com.atproto.admin.getAccountInfo: user bearer':
     'the reference tries a moderation-service token first (UntrustedIss with none configured); Aurora has no moderation-service auth yet',
+  'com.atproto.server.deleteAccount: wrong password': CODE_FIRST,
+  'com.atproto.server.deleteAccount: app password instead of the password': CODE_FIRST,
+}
+// A revoked app password's access tokens: the reference honours them until they expire.
+for (const nsid of ['com.atproto.server.getSession', 'com.atproto.server.getServiceAuth', 'com.atproto.identity.updateHandle',
+  'com.atproto.repo.createRecord', 'com.atproto.repo.uploadBlob', 'app.bsky.actor.getPreferences']) {
+  KNOWN[`${nsid}: access token of a revoked app password`] =
+    "Aurora refuses a revoked app password's access tokens at once (ExpiredToken, so clients refresh and find the session gone); the reference honours them until they expire"
 }
 
 // ---------------------------------------------------------------------------------------------

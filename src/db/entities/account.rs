@@ -14,6 +14,9 @@ pub struct Model {
     pub invites_disabled: bool,
     /// Password logins also need a mailed code.
     pub email_auth_factor: bool,
+    /// Session tokens issued in an older generation no longer work (moved on by a password
+    /// change).
+    pub token_generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

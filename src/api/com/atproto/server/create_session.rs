@@ -4,7 +4,7 @@
 use poem::http::StatusCode;
 use sea_orm::TransactionTrait;
 
-use aurora_atproto::syntax::{AtIdentifier, Did};
+use aurora_atproto::syntax::AtIdentifier;
 use aurora_generated::com::atproto::server::create_session::{Input, Output};
 use aurora_xrpc::{XrpcError, XrpcResult};
 
@@ -12,7 +12,7 @@ use super::taken_down;
 use crate::account::{self, email_token, password, Account, Lookup};
 use crate::api::codes;
 use crate::api::internal;
-use crate::auth::{Scope, TokenPair};
+use crate::auth::{Holder, Scope, TokenPair};
 use crate::context::AppContext;
 use crate::mail::Purpose;
 use crate::sequencer::AccountStatus;
@@ -73,9 +73,15 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
         }
         // A taken-down session can only look at its status: its refresh token is never stored,
         // so it cannot be renewed.
-        ctx.tokens.pair(found.did(), Scope::Takendown, &crate::auth::tokens_new_refresh_id())
+        let holder = Holder { did: found.did(), generation: found.token_generation(), app_password: None };
+        ctx.tokens.pair(&holder, Scope::Takendown, &crate::auth::tokens_new_refresh_id())
     } else {
-        issue(ctx, found.did(), scope, app_password_name.as_deref()).await?
+        let holder = Holder {
+            did: found.did(),
+            generation: found.token_generation(),
+            app_password: app_password_name.as_deref(),
+        };
+        issue(ctx, &holder, scope).await?
     };
     Ok(session_output!(Output, &found, access_jwt: pair.access_jwt, refresh_jwt: pair.refresh_jwt))
 }
@@ -121,9 +127,9 @@ async fn authenticator_code(ctx: &AppContext, found: &Account, token: Option<&st
 }
 
 /// Issues a token pair and stores its refresh token.
-async fn issue(ctx: &AppContext, did: &Did, scope: Scope, app_password: Option<&str>) -> XrpcResult<TokenPair> {
-    let pair = ctx.tokens.pair(did, scope, &crate::auth::tokens_new_refresh_id());
-    account::store_refresh_token(&ctx.db, did, &pair.refresh_id, pair.refresh_expires_at, app_password)
+async fn issue(ctx: &AppContext, holder: &Holder<'_>, scope: Scope) -> XrpcResult<TokenPair> {
+    let pair = ctx.tokens.pair(holder, scope, &crate::auth::tokens_new_refresh_id());
+    account::store_refresh_token(&ctx.db, holder.did, &pair.refresh_id, pair.refresh_expires_at, holder.app_password)
         .await
         .map_err(internal)?;
     Ok(pair)

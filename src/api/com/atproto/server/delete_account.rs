@@ -1,5 +1,5 @@
-//! `com.atproto.server.deleteAccount`: deletes the account once its password and the mailed
-//! code check out (see `account::deletion` for what deleting does).
+//! `com.atproto.server.deleteAccount`: deletes the account once the mailed code and its
+//! password check out (see `account::deletion` for what deleting does).
 
 use sea_orm::TransactionTrait;
 
@@ -24,13 +24,17 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
     let Some(stored) = found.account.as_ref().map(|a| a.password_hash.clone()) else {
         return Err(XrpcError::auth_required("Invalid did or password"));
     };
-    if !password::verify(input.password, stored).await {
-        return Err(XrpcError::auth_required("Invalid did or password"));
-    }
+    // The mailed code first: checked before the password, a wrong password is never told apart
+    // from a right one without the second factor.
     let txn = ctx.db.begin().await.map_err(internal)?;
     email_token::verify(&txn, did, Purpose::DeleteAccount, &input.token)
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;
-    account::deletion::delete(ctx, txn, did).await.map_err(internal)
+    if !password::verify(input.password, stored).await {
+        return Err(XrpcError::auth_required("Invalid did or password"));
+    }
+    account::deletion::delete(ctx, txn, did).await.map_err(internal)?;
+    ctx.gate.forget(did);
+    Ok(())
 }

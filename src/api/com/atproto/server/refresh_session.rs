@@ -52,7 +52,12 @@ pub async fn handle(ctx: &AppContext, auth: Refresh) -> XrpcResult<Output> {
             None => return Err(revoked()),
         },
     };
-    let pair = ctx.tokens.pair(did, scope, &next_id);
+    let holder = crate::auth::Holder {
+        did,
+        generation: found.token_generation(),
+        app_password: old.app_password_name.as_deref(),
+    };
+    let pair = ctx.tokens.pair(&holder, scope, &next_id);
     account::store_refresh_token(&txn, did, &next_id, pair.refresh_expires_at, old.app_password_name.as_deref())
         .await
         .map_err(internal)?;

@@ -24,5 +24,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
     let hash = password::hash(input.password).await;
     account::set_password(&txn, &did, hash).await.map_err(internal)?;
     email_token::consume(&txn, &did, Purpose::ResetPassword).await.map_err(internal)?;
-    txn.commit().await.map_err(internal)
+    txn.commit().await.map_err(internal)?;
+    ctx.gate.forget(&did);
+    Ok(())
 }

@@ -9,5 +9,8 @@ use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
-    account::revoke_app_password(&ctx.db, &auth.did, &input.name).await.map_err(internal)
+    account::revoke_app_password(&ctx.db, &auth.did, &input.name).await.map_err(internal)?;
+    // Its access tokens stop now, not when they expire.
+    ctx.gate.forget(&auth.did);
+    Ok(())
 }
