@@ -105,6 +105,14 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     /// Names of the secrets that were generated for development rather than configured.
     pub dev_secrets: Vec<&'static str>,
+    pub rate_limits: crate::rate_limit::RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` names the client (AURORA_TRUSTED_PROXIES).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Threads that hash passwords (AURORA_PASSWORD_HASH_THREADS; one per core by default).
+    pub password_hash_threads: usize,
+    /// Hashes that may wait for a thread before sign-ins are refused with 503
+    /// (AURORA_PASSWORD_HASH_QUEUE).
+    pub password_hash_queue: usize,
 }
 
 /// Where variables come from: the process environment in production, a map in tests.
@@ -346,6 +354,24 @@ impl Config {
             },
             data_dir,
             dev_secrets,
+            rate_limits: crate::rate_limit::RateLimitConfig::from_source(source)?,
+            trusted_proxies: crate::rate_limit::client_ip::parse_ranges(
+                &source
+                    .get("AURORA_TRUSTED_PROXIES")
+                    .unwrap_or_else(|| crate::rate_limit::client_ip::DEFAULT_TRUSTED.to_owned()),
+            )
+            .map_err(|message| invalid("AURORA_TRUSTED_PROXIES", message))?,
+            password_hash_threads: parse_num(
+                source,
+                "AURORA_PASSWORD_HASH_THREADS",
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            )?
+            .max(1),
+            password_hash_queue: parse_num(
+                source,
+                "AURORA_PASSWORD_HASH_QUEUE",
+                crate::account::hash_pool::DEFAULT_QUEUE,
+            )?,
         })
     }
 }

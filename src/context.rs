@@ -36,6 +36,7 @@ pub struct AppContext {
     pub guard: crate::identity::Guard,
     /// Session tokens' per-request check against the account's current state.
     pub gate: crate::auth::gate::Gate,
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 impl AppContext {
@@ -69,6 +70,12 @@ impl AppContext {
         let resolver =
             Resolver::new(plc.clone(), db.clone(), guard.clone(), config.dns_resolver).map_err(BuildError::Resolver)?;
         let oauth = crate::oauth::State::new(&config);
+        crate::account::hash_pool::HashPool::configure(config.password_hash_threads, config.password_hash_queue);
+        let rate_limits =
+            crate::rate_limit::RateLimits::new(config.rate_limits.clone()).map_err(BuildError::RateLimits)?;
+        if !rate_limits.enabled() {
+            tracing::warn!("rate limits are off (PDS_RATE_LIMITS_ENABLED=false)");
+        }
         Ok(Arc::new(AppContext {
             config,
             db,
@@ -87,6 +94,7 @@ impl AppContext {
             oauth,
             guard,
             gate: Default::default(),
+            rate_limits,
         }))
     }
 
@@ -106,6 +114,8 @@ pub enum BuildError {
     RotationKey,
     #[error("identity resolver: {0}")]
     Resolver(String),
+    #[error("rate limits: {0}")]
+    RateLimits(String),
     #[error("mail: {0}")]
     Mail(crate::mail::MailError),
 }

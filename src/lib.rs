@@ -17,6 +17,7 @@ pub mod mail;
 pub mod oauth;
 pub mod plc;
 pub mod proxy;
+pub mod rate_limit;
 pub mod repo;
 pub mod sequencer;
 pub mod server;

@@ -29,6 +29,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         large_json: ctx.config.json_body_limit.max(RECORD_WRITE_JSON_LIMIT),
         large_json_methods: RECORD_WRITES,
     };
+    let trusted: Arc<[ipnet::IpNet]> = ctx.config.trusted_proxies.clone().into();
     let route = crate::oauth::routes(aurora_generated::routes::routes(api, Route::new()));
     route
         .at("/xrpc/_health", get(web::health::health))
@@ -66,9 +67,29 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
             "x-request-id",
             "dpop-nonce",
             "www-authenticate",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "ratelimit-policy",
+            "retry-after",
         ]))
         .around(observe)
         .around(canonical_path)
+        .around(move |next, request| client_address(next, request, trusted.clone()))
+}
+
+/// Decides who the client is (see [`crate::rate_limit::client_ip`]) once, for every handler.
+async fn client_address<E: Endpoint>(
+    next: Arc<E>,
+    mut request: Request,
+    trusted: Arc<[ipnet::IpNet]>,
+) -> poem::Result<E::Output> {
+    if let Some(peer) = request.remote_addr().as_socket_addr().map(|a| a.ip()) {
+        let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = crate::rate_limit::client_ip::resolve(peer, forwarded, &trusted);
+        request.extensions_mut().insert(aurora_xrpc::ClientIp(ip));
+    }
+    next.call(request).await
 }
 
 /// Every answer to a request made with an OAuth (DPoP) token carries a fresh nonce for the

@@ -124,6 +124,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .env("PDS_BSKY_APP_VIEW_DID", &app_view_did)
         // Plain HTTP to the loopback stand-in AppView.
         .env("PDS_DEV_MODE", "true")
+        .env("PDS_RATE_LIMITS_ENABLED", "false")
         .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .env("AURORA_LOG_FORMAT", "json")
         // Allocator tuning to compare, passed through when set.

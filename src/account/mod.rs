@@ -6,6 +6,7 @@ pub mod deletion;
 pub mod email;
 pub mod email_token;
 pub mod handle;
+pub mod hash_pool;
 pub mod invites;
 pub mod password;
 pub mod status;

@@ -20,9 +20,12 @@ fn derive(password: &str, salt: &str) -> String {
     hex::encode(out)
 }
 
-/// A new hash with a random salt. Runs on a blocking thread: scrypt takes tens of milliseconds.
-pub async fn hash(password: String) -> String {
-    tokio::task::spawn_blocking(move || {
+pub use super::hash_pool::Busy;
+use super::hash_pool::HashPool;
+
+/// A new hash with a random salt, computed on the hashing pool.
+pub async fn hash(password: String) -> Result<String, Busy> {
+    HashPool::run(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
         let salt = hex::encode(salt);
@@ -30,31 +33,34 @@ pub async fn hash(password: String) -> String {
         format!("{salt}:{hash}")
     })
     .await
-    .unwrap_or_default()
 }
 
 /// Whether `password` matches `stored`, compared in constant time.
-pub async fn verify(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+pub async fn verify(password: String, stored: String) -> Result<bool, Busy> {
+    HashPool::run(move || {
         let Some((salt, expected)) = stored.split_once(':') else { return false };
         let actual = derive(&password, salt);
         crate::auth::constant_time_eq(actual.as_bytes(), expected.as_bytes())
     })
     .await
-    .unwrap_or(false)
 }
 
-/// Spends the time of a verification without a stored hash, so an unknown account cannot be
-/// told apart from a wrong password by timing.
-pub async fn verify_nothing(password: String) {
-    let _ = verify(password, format!("{}:{}", "0".repeat(32), "0".repeat(KEY_LEN * 2))).await;
+/// Spends the time a failed sign-in spends on a known account (the password, then the app
+/// passwords), so an unknown account cannot be told apart from a wrong password by timing.
+pub async fn verify_nothing(password: String) -> Result<(), Busy> {
+    HashPool::run(move || {
+        let zero_salt = "0".repeat(32);
+        let _ = derive(&password, &zero_salt);
+        let _ = derive(&password, &zero_salt[..32]);
+    })
+    .await
 }
 
 /// App passwords are hashed with a salt derived from the DID, so a login can find the matching
 /// one by recomputing the hash.
-pub async fn hash_app_password(did: &Did, password: String) -> String {
+pub async fn hash_app_password(did: &Did, password: String) -> Result<String, Busy> {
     let salt = hex::encode(&Sha256::digest(did.as_str().as_bytes())[..16]);
-    tokio::task::spawn_blocking(move || derive(&password, &salt)).await.unwrap_or_default()
+    HashPool::run(move || derive(&password, &salt)).await
 }
 
 /// A new app password: 16 characters of lowercase base32 as `xxxx-xxxx-xxxx-xxxx`.
@@ -77,11 +83,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_password_verifies_against_its_hash_only() {
-        let stored = hash("correct horse".into()).await;
-        assert!(verify("correct horse".into(), stored.clone()).await);
-        assert!(!verify("wrong horse".into(), stored.clone()).await);
-        assert!(!verify("correct horse".into(), "garbage".into()).await);
-        assert_ne!(hash("correct horse".into()).await, stored, "salts differ");
+        let stored = hash("correct horse".into()).await.expect("hash");
+        assert!(verify("correct horse".into(), stored.clone()).await.expect("verify"));
+        assert!(!verify("wrong horse".into(), stored.clone()).await.expect("verify"));
+        assert!(!verify("correct horse".into(), "garbage".into()).await.expect("verify"));
+        assert_ne!(hash("correct horse".into()).await.expect("hash"), stored, "salts differ");
     }
 
     #[test]

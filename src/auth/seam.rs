@@ -3,7 +3,7 @@
 //! credential and never verify anything themselves.
 
 use aurora_atproto::syntax::Did;
-use aurora_xrpc::auth::{Access, AccessRule, Admin, Authenticator, Caller, Refresh, Scheme, Service};
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Admission, Authenticator, Caller, Refresh, Scheme, Service};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use super::error::AuthError;
@@ -43,7 +43,29 @@ impl Authenticator for Api {
     }
 
     async fn admin(&self, ctx: &RequestContext) -> XrpcResult<Admin> {
-        Ok(self.ctx.verifier().admin(ctx)?)
+        match self.ctx.verifier().admin(ctx) {
+            Ok(admin) => Ok(admin),
+            Err(error) => {
+                // Guessing the admin password costs a counter per address.
+                if let Err(status) = self.ctx.rate_limits.admin_failure(&ctx.headers, client_ip(ctx)).await {
+                    return Err(status.refusal());
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn admit(
+        &self,
+        ctx: &RequestContext,
+        account: Option<&Did>,
+        input: Admission,
+    ) -> XrpcResult<Vec<(&'static str, String)>> {
+        self.ctx.rate_limits.admit(ctx.nsid, &ctx.headers, client_ip(ctx), account, input.field.as_ref()).await
+    }
+
+    fn rate_key_field(&self, nsid: &str) -> Option<&'static str> {
+        crate::rate_limit::policy::input_field(nsid)
     }
 
     async fn service(&self, ctx: &RequestContext) -> XrpcResult<Service> {
@@ -60,6 +82,11 @@ impl Api {
         let present = account::status::check_present(&self.ctx.db, did).await.map_err(XrpcError::internal)?;
         Ok(present?)
     }
+}
+
+/// The client's address as the server decided it.
+fn client_ip(ctx: &RequestContext) -> Option<std::net::IpAddr> {
+    ctx.remote_addr.as_deref().and_then(|ip| ip.parse().ok())
 }
 
 /// Whether a bearer token is a service-auth token: its claims name a method (`lxm`).

@@ -484,7 +484,7 @@ pub async fn sign_in(
         };
         sign_in_page(ctx, &stored, &client, &csrf, state)
     };
-    match check_credentials(ctx, &identifier, password, code.as_deref()).await {
+    match check_credentials(ctx, http, &identifier, password, code.as_deref()).await {
         Ok(found) => {
             let remember = form.get("remember").is_some_and(|v| v == "1");
             if let Err(e) = device::signed_in(&ctx.db, &device, found.did(), remember, now).await {
@@ -501,9 +501,15 @@ pub async fn sign_in(
             retry(None, Some("Enter the code from your authenticator app (or a recovery code)."), Some(FROM_APP))
         }
         Err(SignInError::BadCode(from, message)) => retry(Some(message), None, Some(from)),
+        Err(SignInError::Busy(message)) => retry(Some(message), None, None),
         Err(SignInError::Internal(cause)) => finish_failure(ctx, Failure::Internal(cause)),
     }
 }
+
+/// What a sign-in page says when the password-hashing pool is full.
+pub(crate) const BUSY: &str = "The server is busy; try again in a moment";
+/// What a sign-in page says past the sign-in rate limit.
+pub(crate) const TOO_MANY_ATTEMPTS: &str = "Too many sign-in attempts; try again later";
 
 pub(crate) enum SignInError {
     Wrong,
@@ -511,6 +517,8 @@ pub(crate) enum SignInError {
     CodeSent,
     TotpRequired,
     BadCode(&'static str, &'static str),
+    /// Too many sign-ins at once, or too many attempts for this account from here.
+    Busy(&'static str),
     Internal(String),
 }
 
@@ -518,11 +526,16 @@ pub(crate) enum SignInError {
 /// passwords are for apps that cannot do this), plus the mailed code when the account asks.
 pub(crate) async fn check_credentials(
     ctx: &AppContext,
+    request: &poem::Request,
     identifier: &str,
     password: String,
     code: Option<&str>,
 ) -> Result<Account, SignInError> {
     let internal = |e: sea_orm::DbErr| SignInError::Internal(e.to_string());
+    // The pages count against createSession's limits, so they are no way around them.
+    if ctx.rate_limits.sign_in(request.headers(), aurora_xrpc::client_ip(request), identifier).await.is_err() {
+        return Err(SignInError::Busy(TOO_MANY_ATTEMPTS));
+    }
     let found = if identifier.contains('@') {
         account::find(&ctx.db, Lookup::Email(identifier)).await.map_err(internal)?
     } else {
@@ -532,11 +545,11 @@ pub(crate) async fn check_credentials(
         }
     };
     let Some(credentials) = found.as_ref().and_then(|f| f.account.clone()) else {
-        password::verify_nothing(password).await;
+        password::verify_nothing(password).await.map_err(|_| SignInError::Busy(BUSY))?;
         return Err(SignInError::Wrong);
     };
     let found = found.expect("credentials come from an account");
-    if !password::verify(password, credentials.password_hash).await {
+    if !password::verify(password, credentials.password_hash).await.map_err(|_| SignInError::Busy(BUSY))? {
         return Err(SignInError::Wrong);
     }
     if found.status() == AccountStatus::Takendown {

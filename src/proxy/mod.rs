@@ -61,10 +61,22 @@ impl Proxy {
 /// The catch-all for `/xrpc/<nsid>` methods without a local route.
 #[handler]
 pub async fn forward(request: &Request, body: Body, Data(ctx): Data<&Arc<AppContext>>) -> Response {
-    match proxy(ctx, request, body).await {
+    let nsid = request.uri().path().trim_start_matches("/xrpc/");
+    let ip = aurora_xrpc::client_ip(request);
+    let limits = match ctx.rate_limits.admit(nsid, request.headers(), ip, None, None).await {
+        Ok(limits) => limits,
+        Err(error) => return error.into_response(),
+    };
+    let mut response = match proxy(ctx, request, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    };
+    for (name, value) in limits {
+        if let Ok(value) = poem::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
     }
+    response
 }
 
 async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Response> {

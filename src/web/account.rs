@@ -330,7 +330,7 @@ pub async fn sign_in(
         secure(html(&page, status), None, None)
     };
     let password = form.get("password").cloned().unwrap_or_default();
-    match check_credentials(ctx, &identifier, password, code.as_deref()).await {
+    match check_credentials(ctx, http, &identifier, password, code.as_deref()).await {
         Ok(found) => {
             let remember = form.get("remember").is_some_and(|v| v == "1");
             match device::signed_in(&ctx.db, &device, found.did(), remember, now).await {
@@ -345,6 +345,7 @@ pub async fn sign_in(
             retry(None, Some("Enter the code from your authenticator app (or a recovery code)."), FROM_APP)
         }
         Err(SignInError::BadCode(from, message)) => retry(Some(message), None, from),
+        Err(SignInError::Busy(message)) => retry(Some(message), None, ""),
         Err(SignInError::Internal(cause)) => internal(ctx, cause),
     }
 }
@@ -564,10 +565,10 @@ change_handler!(
 );
 
 /// Whether `password` is the account's password.
-async fn password_ok(change: &Change, password: &str) -> bool {
+async fn password_ok(change: &Change, password: &str) -> Result<bool, XrpcError> {
     match &change.account.account {
-        Some(credentials) => password::verify(password.to_owned(), credentials.password_hash.clone()).await,
-        None => false,
+        Some(credentials) => Ok(password::verify(password.to_owned(), credentials.password_hash.clone()).await?),
+        None => Ok(false),
     }
 }
 
@@ -576,13 +577,18 @@ change_handler!(
     change_password,
     |ctx, change, api| {
         let new = change.field("new").to_owned();
-        if !password_ok(&change, change.field("current")).await {
-            return secure(failed(ctx, &change, &XrpcError::invalid_request("The current password is not right"), View::default()).await, None, None);
+        match password_ok(&change, change.field("current")).await {
+            Ok(true) => {}
+            Ok(false) => return secure(failed(ctx, &change, &XrpcError::invalid_request("The current password is not right"), View::default()).await, None, None),
+            Err(e) => return secure(failed(ctx, &change, &e, View::default()).await, None, None),
         }
         if new.chars().count() < 8 || new.len() > 256 {
             return secure(failed(ctx, &change, &XrpcError::invalid_request("A password has 8 to 256 characters"), View::default()).await, None, None);
         }
-        let hash = password::hash(new).await;
+        let hash = match password::hash(new).await {
+            Ok(hash) => hash,
+            Err(e) => return secure(failed(ctx, &change, &e.into(), View::default()).await, None, None),
+        };
         match account::set_password(&ctx.db, change.did(), hash).await {
             Ok(()) => {
                 ctx.gate.forget(change.did());
@@ -666,8 +672,10 @@ change_handler!(
     /// `POST /account/deactivate`: with the password.
     deactivate,
     |ctx, change, api| {
-        if !password_ok(&change, change.field("password")).await {
-            return secure(failed(ctx, &change, &XrpcError::invalid_request("The password is not right"), View::default()).await, None, None);
+        match password_ok(&change, change.field("password")).await {
+            Ok(true) => {}
+            Ok(false) => return secure(failed(ctx, &change, &XrpcError::invalid_request("The password is not right"), View::default()).await, None, None),
+            Err(e) => return secure(failed(ctx, &change, &e, View::default()).await, None, None),
         }
         let input = server_lex::deactivate_account::Input { delete_after: None, extra: Default::default() };
         match api.deactivate_account(change.request(server_lex::deactivate_account::NSID), change.access(), input).await {

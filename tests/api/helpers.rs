@@ -90,6 +90,8 @@ impl TestApp {
         env.insert("AURORA_DATABASE_URL".into(), database_url);
         env.insert("AURORA_BIND".into(), "127.0.0.1:0".into());
         env.insert("PDS_DEV_MODE".into(), "true".into());
+        // Tests make many requests from one address; rate-limit tests turn the limits back on.
+        env.insert("PDS_RATE_LIMITS_ENABLED".into(), "false".into());
         for (k, v) in settings {
             env.insert((*k).into(), (*v).into());
         }

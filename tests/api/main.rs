@@ -18,6 +18,7 @@ mod migration;
 mod oauth;
 mod preferences;
 mod proxy;
+mod rate_limits;
 mod repo_blobs;
 mod repo_import;
 mod repo_records;

@@ -53,6 +53,8 @@ export async function startAurora(plcUrl, extraEnv = {}) {
     PDS_ADMIN_PASSWORD: 'e2e-admin-password',
     PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: randomBytes(32).toString('hex'),
     PDS_DEV_MODE: 'true',
+    // As the reference runner has them: off (the suites make many requests from one address).
+    PDS_RATE_LIMITS_ENABLED: 'false',
     PDS_INVITE_REQUIRED: 'false',
     AURORA_LOG_FORMAT: 'json',
     AURORA_LOG: 'warn,aurora_locus=info',

@@ -296,11 +296,40 @@ pub trait Authenticator: Send + Sync {
     fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> impl Future<Output = XrpcResult<Refresh>> + Send;
     fn admin(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Admin>> + Send;
     fn service(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Service>> + Send;
+    /// Counts an authenticated request against the method's rate limits, once its credential
+    /// (`account`, the DID it acts for) and input are known; `key` is the input field the
+    /// method's limits name, if any ([`Authenticator::rate_key_field`]). Returns the headers that
+    /// describe the tightest limit, or the 429 refusal.
+    fn admit(
+        &self,
+        _ctx: &RequestContext,
+        _account: Option<&Did>,
+        _input: Admission,
+    ) -> impl Future<Output = XrpcResult<Vec<(&'static str, String)>>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    /// The input field a method's rate limits are keyed or weighed by (a sign-in's identifier,
+    /// the writes of applyWrites).
+    fn rate_key_field(&self, _nsid: &str) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A credential a handler receives; generated code names the one that goes with each
 /// method's [`Auth`].
+/// What a rate limit may look at in the request's input: the field
+/// [`Authenticator::rate_key_field`] named, when the method has one.
+#[derive(Clone, Debug, Default)]
+pub struct Admission {
+    pub field: Option<serde_json::Value>,
+}
+
 pub trait Credential: Sized + Send + 'static {
+    /// The account the credential acts for, which per-account rate limits count against.
+    fn account(&self) -> Option<&Did> {
+        None
+    }
+
     fn authenticate<A: Authenticator + ?Sized>(
         authenticator: &A,
         auth: Auth,
@@ -325,6 +354,9 @@ impl Credential for () {
 }
 
 impl Credential for Access {
+    fn account(&self) -> Option<&Did> {
+        Some(&self.did)
+    }
     async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Access> {
         match auth {
             Auth::Access(rule) => a.access(ctx, rule).await,
@@ -334,6 +366,9 @@ impl Credential for Access {
 }
 
 impl Credential for Option<Access> {
+    fn account(&self) -> Option<&Did> {
+        self.as_ref().map(|access| &access.did)
+    }
     async fn authenticate<A: Authenticator + ?Sized>(
         a: &A,
         auth: Auth,
@@ -348,6 +383,9 @@ impl Credential for Option<Access> {
 }
 
 impl Credential for Caller {
+    fn account(&self) -> Option<&Did> {
+        Some(self.did())
+    }
     async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Caller> {
         match auth {
             Auth::AccessOrService(rule) => a.caller(ctx, rule).await,

@@ -2,6 +2,12 @@
 
 use poem::http::{HeaderMap, Method};
 
+/// The client's address as the server decided it (behind a trusted proxy, from
+/// `X-Forwarded-For`), set on the request's extensions before routing; the socket's peer
+/// address otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// The request as a service method sees it: headers (for auth, proxying and content
 /// negotiation) and where it came from.
 #[derive(Clone, Debug)]

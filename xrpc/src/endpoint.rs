@@ -10,7 +10,7 @@ use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response};
 
 use aurora_atproto::lexicon::{Catalog, Def, ParamsSchema, Validator};
 
-use crate::auth::{Authenticator, Credential};
+use crate::auth::{Admission, Authenticator, Credential};
 use crate::method::{FrameStream, Handler, InputBody, MethodKind, OutputBody};
 use crate::{RequestContext, XrpcError, XrpcResult};
 
@@ -76,12 +76,8 @@ where
         Ok(params) => params,
         Err(e) => return e.into_response(),
     };
-    let ctx = RequestContext::new(
-        E::NSID,
-        request.headers().clone(),
-        request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
-    )
-    .with_target(request.method().clone(), request.uri().path());
+    let ctx = RequestContext::new(E::NSID, request.headers().clone(), client_ip(&request).map(|ip| ip.to_string()))
+        .with_target(request.method().clone(), request.uri().path());
     // Parameters, then credentials, then the body: the order the reference's XRPC server
     // checks them in, so a request wrong in several ways gets the same first error.
     let auth = match <E::Credential as Credential>::authenticate(services, E::AUTH, &ctx).await {
@@ -93,17 +89,42 @@ where
         Ok(input) => input,
         Err(e) => return e.into_response(),
     };
+    let admission = Admission {
+        field: services.rate_key_field(E::NSID).and_then(|name| <E::Input as InputBody>::field(&input, name)),
+    };
+    let limits = match services.admit(&ctx, auth.account(), admission).await {
+        Ok(headers) => headers,
+        Err(e) => return e.into_response(),
+    };
     let output = match E::call(services, ctx, auth, params, input).await {
         Ok(output) => output,
-        Err(e) => return e.into_response(),
+        Err(e) => return with_headers(e.into_response(), limits),
     };
     let output = match <E::Output as OutputBody>::into_frames(output) {
         Ok(frames) => return subscribe(&request, frames).await,
         Err(output) => output,
     };
-    match <E::Output as OutputBody>::write(output) {
+    let response = match <E::Output as OutputBody>::write(output) {
         Ok(response) => response,
         Err(e) => e.into_response(),
+    };
+    with_headers(response, limits)
+}
+
+fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
+    for (name, value) in headers {
+        if let Ok(value) = poem::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// The client's address: the one the server decided on, else the socket's peer.
+pub fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
+    match request.extensions().get::<crate::ClientIp>() {
+        Some(crate::ClientIp(ip)) => Some(*ip),
+        None => request.remote_addr().as_socket_addr().map(|a| a.ip()),
     }
 }
 

@@ -15,13 +15,15 @@ pub struct XrpcError {
     pub message: Option<String>,
     /// A `WWW-Authenticate` challenge to send with the answer (DPoP errors carry one).
     pub challenge: Option<String>,
+    /// Other headers the answer carries (a rate limit's state, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 pub type XrpcResult<T> = Result<T, XrpcError>;
 
 impl XrpcError {
     pub fn new(status: StatusCode, error: impl Into<Cow<'static, str>>, message: impl Into<Option<String>>) -> Self {
-        Self { status, error: error.into(), message: message.into(), challenge: None }
+        Self { status, error: error.into(), message: message.into(), challenge: None, headers: Vec::new() }
     }
 
     /// 400 `InvalidRequest`: the client sent something the method cannot accept.
@@ -71,6 +73,17 @@ impl XrpcError {
         Self { challenge: Some(challenge), ..self }
     }
 
+    /// The same error with one more header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 429 `RateLimitExceeded`.
+    pub fn rate_limited() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", Some("Rate Limit Exceeded".to_owned()))
+    }
+
     pub fn is(&self, name: &str) -> bool {
         self.error == name
     }
@@ -102,6 +115,11 @@ impl IntoResponse for XrpcError {
             Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(json);
         if let Some(value) = self.challenge.and_then(|c| poem::http::HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(poem::http::header::WWW_AUTHENTICATE, value);
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = poem::http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
         }
         response
     }

@@ -11,8 +11,8 @@ mod method;
 mod values;
 
 pub use auth::{Auth, Authenticator};
-pub use context::RequestContext;
-pub use endpoint::{endpoint, BodyLimits};
+pub use context::{ClientIp, RequestContext};
+pub use endpoint::{client_ip, endpoint, BodyLimits};
 pub use error::{XrpcError, XrpcResult};
 pub use method::{
     Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,

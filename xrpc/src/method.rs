@@ -55,6 +55,11 @@ pub trait InputBody: Send + 'static {
         catalog: &'static Catalog,
         nsid: &'static str,
     ) -> impl Future<Output = XrpcResult<Self::Value>> + Send;
+
+    /// A top-level field of the input, for rate limits keyed or weighed by it.
+    fn field(_value: &Self::Value, _name: &str) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Writes a service method's result as a response.
@@ -92,8 +97,16 @@ impl OutputBody for NoBody {
 /// A JSON body, validated against the lexicon before it is deserialised.
 pub struct JsonBody<T>(std::marker::PhantomData<fn() -> T>);
 
-impl<T: DeserializeOwned + Send + 'static> InputBody for JsonBody<T> {
+impl<T: DeserializeOwned + Serialize + Send + 'static> InputBody for JsonBody<T> {
     type Value = T;
+
+    fn field(value: &T, name: &str) -> Option<serde_json::Value> {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(mut map)) => map.remove(name),
+            _ => None,
+        }
+    }
+
     async fn read(request: &Request, body: Body, catalog: &'static Catalog, nsid: &'static str) -> XrpcResult<T> {
         let Some(content_type) = request.content_type() else {
             return Err(XrpcError::invalid_request("Request encoding (Content-Type) required but not provided"));

@@ -70,7 +70,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
 
     let (_, commit) =
         Repo::create(MemoryBlockStore::new(), did.clone(), &signing_key, Vec::new()).await.map_err(internal)?;
-    let password_hash = password::hash(password).await;
+    let password_hash = password::hash(password).await?;
     let refresh_id = crate::auth::tokens_new_refresh_id();
     let holder = crate::auth::Holder { did: &did, generation: 0, app_password: None };
     let pair = ctx.tokens.pair(&holder, Scope::Access, &refresh_id);

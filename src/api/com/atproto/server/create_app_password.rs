@@ -25,7 +25,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     let row = app_password::Model {
         did: did.clone(),
         name: name.clone(),
-        password_hash: password::hash_app_password(did, secret.clone()).await,
+        password_hash: password::hash_app_password(did, secret.clone()).await?,
         privileged,
         created_at: created_at.clone(),
     };

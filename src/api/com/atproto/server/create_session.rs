@@ -39,17 +39,17 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
         }
     };
     let Some(found) = found else {
-        password::verify_nothing(input.password).await;
+        password::verify_nothing(input.password).await?;
         return Err(wrong_credentials());
     };
     let Some(credentials) = found.account.clone() else {
-        password::verify_nothing(input.password).await;
+        password::verify_nothing(input.password).await?;
         return Err(wrong_credentials());
     };
-    let (scope, app_password_name) = if password::verify(input.password.clone(), credentials.password_hash).await {
+    let (scope, app_password_name) = if password::verify(input.password.clone(), credentials.password_hash).await? {
         (Scope::Access, None)
     } else {
-        let hash = password::hash_app_password(found.did(), input.password).await;
+        let hash = password::hash_app_password(found.did(), input.password).await?;
         match account::app_password_by_hash(&ctx.db, found.did(), &hash).await.map_err(internal)? {
             // A taken-down account may not use app passwords at all.
             Some(app) if found.status() != AccountStatus::Takendown => {

@@ -31,7 +31,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;
-    if !password::verify(input.password, stored).await {
+    if !password::verify(input.password, stored).await? {
         return Err(XrpcError::auth_required("Invalid did or password"));
     }
     account::deletion::delete(ctx, txn, did).await.map_err(internal)?;

@@ -21,7 +21,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;
-    let hash = password::hash(input.password).await;
+    let hash = password::hash(input.password).await?;
     account::set_password(&txn, &did, hash).await.map_err(internal)?;
     email_token::consume(&txn, &did, Purpose::ResetPassword).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
