@@ -59,14 +59,17 @@ impl HashPool {
 
     /// Runs `job` on the pool, or refuses at once when the queue is full.
     pub async fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        HashPool::get().submit(job).await
+    }
+
+    async fn submit<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = done.send(job());
         });
-        match HashPool::get().jobs.try_send(job) {
+        match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(Busy),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(Busy),
         }
         result.await.map_err(|_| Busy)
     }
@@ -88,5 +91,35 @@ fn work(incoming: &Mutex<Receiver<Job>>) {
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn past_its_threads_and_queue_the_pool_refuses_at_once() {
+        let pool: &'static HashPool = Box::leak(Box::new(HashPool::start(1, 1)));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        let blocker = |hold: Arc<Mutex<std::sync::mpsc::Receiver<()>>>| {
+            move || {
+                let _ = hold.lock().map(|h| h.recv());
+            }
+        };
+        let running = pool.submit(blocker(hold.clone()));
+        let running = tokio::spawn(async move { running.await });
+        // Wait until the worker has taken the first job, so the queue is empty again.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = pool.submit(blocker(hold.clone()));
+        let queued = tokio::spawn(async move { queued.await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(pool.submit(|| ()).await, Err(Busy), "one running, one waiting: the third is refused");
+        release.send(()).expect("release");
+        release.send(()).expect("release");
+        assert_eq!(running.await.expect("join"), Ok(()));
+        assert_eq!(queued.await.expect("join"), Ok(()));
+        assert_eq!(pool.submit(|| 7).await, Ok(7), "free again");
     }
 }
