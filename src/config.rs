@@ -113,6 +113,15 @@ pub struct Config {
     /// Hashes that may wait for a thread before sign-ins are refused with 503
     /// (AURORA_PASSWORD_HASH_QUEUE).
     pub password_hash_queue: usize,
+    /// Connections one address may hold (AURORA_MAX_CONNECTIONS_PER_IP); trusted proxies are
+    /// not capped.
+    pub max_connections_per_ip: usize,
+    /// From a request's first byte to the end of its head (AURORA_HEADER_TIMEOUT_SECS).
+    pub header_timeout: std::time::Duration,
+    /// Between requests on a kept-alive connection (AURORA_IDLE_TIMEOUT_SECS).
+    pub idle_timeout: std::time::Duration,
+    /// How long a write may wait for a client that is not reading (AURORA_WRITE_TIMEOUT_SECS).
+    pub write_timeout: std::time::Duration,
 }
 
 /// Where variables come from: the process environment in production, a map in tests.
@@ -173,6 +182,12 @@ fn parse_num<T: std::str::FromStr>(source: &impl Source, var: &'static str, defa
             raw.trim().parse().map_err(|_| invalid(var, format!("expected a non-negative integer, found {raw:?}")))
         }
     }
+}
+
+/// A positive number of seconds.
+fn secs(source: &impl Source, var: &'static str, default: u64) -> Result<std::time::Duration, ConfigError> {
+    let value: u64 = parse_num(source, var, default)?;
+    Ok(std::time::Duration::from_secs(value.max(1)))
 }
 
 fn parse_url(source: &impl Source, var: &'static str) -> Result<Option<String>, ConfigError> {
@@ -372,6 +387,10 @@ impl Config {
                 "AURORA_PASSWORD_HASH_QUEUE",
                 crate::account::hash_pool::DEFAULT_QUEUE,
             )?,
+            max_connections_per_ip: parse_num(source, "AURORA_MAX_CONNECTIONS_PER_IP", 256usize)?.max(1),
+            header_timeout: secs(source, "AURORA_HEADER_TIMEOUT_SECS", 20)?,
+            idle_timeout: secs(source, "AURORA_IDLE_TIMEOUT_SECS", 60)?,
+            write_timeout: secs(source, "AURORA_WRITE_TIMEOUT_SECS", 60)?,
         })
     }
 }

@@ -109,11 +109,11 @@ mod tests {
             }
         };
         let running = pool.submit(blocker(hold.clone()));
-        let running = tokio::spawn(async move { running.await });
+        let running = tokio::spawn(running);
         // Wait until the worker has taken the first job, so the queue is empty again.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let queued = pool.submit(blocker(hold.clone()));
-        let queued = tokio::spawn(async move { queued.await });
+        let queued = tokio::spawn(queued);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(pool.submit(|| ()).await, Err(Busy), "one running, one waiting: the third is refused");
         release.send(()).expect("release");

@@ -15,6 +15,8 @@ use crate::api::Api;
 use crate::context::AppContext;
 use crate::web;
 
+pub mod guard;
+
 /// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or
 /// `AURORA_JSON_BODY_LIMIT` if larger), as the reference PDS's do.
 const RECORD_WRITES: &[&str] =
@@ -30,6 +32,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         large_json_methods: RECORD_WRITES,
     };
     let trusted: Arc<[ipnet::IpNet]> = ctx.config.trusted_proxies.clone().into();
+    let body_gap = ctx.config.header_timeout;
     let route = crate::oauth::routes(aurora_generated::routes::routes(api, Route::new()));
     route
         .at("/xrpc/_health", get(web::health::health))
@@ -76,6 +79,35 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .around(observe)
         .around(canonical_path)
         .around(move |next, request| client_address(next, request, trusted.clone()))
+        .around(move |next, request| body_deadline(next, request, body_gap))
+}
+
+/// A request body that stops arriving for `gap` ends with an error, so that a client
+/// trickling a body cannot hold a handler (and what it holds) forever.
+async fn body_deadline<E: Endpoint>(next: Arc<E>, mut request: Request, gap: Duration) -> poem::Result<E::Output> {
+    let has_body = request.headers().contains_key(poem::http::header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body {
+        use futures_util::StreamExt;
+        let chunks = request.take_body().into_bytes_stream();
+        let timed = futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(gap, chunks.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stopped arriving")),
+                    None,
+                )),
+            }
+        });
+        request.set_body(poem::Body::from_bytes_stream(timed));
+    }
+    next.call(request).await
 }
 
 /// Decides who the client is (see [`crate::rate_limit::client_ip`]) once, for every handler.
@@ -210,7 +242,7 @@ fn new_request_id() -> String {
 
 /// A bound, not yet serving, server; tests use the address before running it.
 pub struct Bound {
-    acceptor: NoDelay,
+    acceptor: poem::listener::TcpAcceptor,
     pub addr: SocketAddr,
 }
 
@@ -222,7 +254,7 @@ impl Bound {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| std::io::Error::other("listener has no socket address"))?;
-        Ok(Bound { acceptor: NoDelay(acceptor), addr })
+        Ok(Bound { acceptor, addr })
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
@@ -231,31 +263,17 @@ impl Bound {
         ctx: Arc<AppContext>,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
+        let config = &ctx.config;
+        let limits = guard::Limits {
+            per_ip: config.max_connections_per_ip,
+            uncapped: config.trusted_proxies.clone(),
+            head_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            write_timeout: config.write_timeout,
+        };
+        Server::new_with_acceptor(guard::Guarded::new(self.acceptor, limits))
             .run_with_graceful_shutdown(app(ctx), shutdown, Some(Duration::from_secs(10)))
             .await
-    }
-}
-
-/// Accepts connections with Nagle's algorithm off. A streamed response (a CAR, a blob) ends
-/// with a small write that Nagle would hold back until the client's delayed ACK, adding
-/// ~40 ms to every such request.
-struct NoDelay(poem::listener::TcpAcceptor);
-
-impl Acceptor for NoDelay {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
-        let (io, local, remote, scheme) = self.0.accept().await?;
-        // Only a latency tweak: a socket that refuses it still serves.
-        let _ = io.set_nodelay(true);
-        Ok((io, local, remote, scheme))
     }
 }
 

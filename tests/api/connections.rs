@@ -1,0 +1,107 @@
+//! Connections held without being used are closed: a request head trickled a byte at a time
+//! (slowloris), a connection that sends nothing, a body that stops arriving; and one address
+//! cannot hold more than its share of connections. Other clients are answered meanwhile.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{Backend, TestApp};
+
+const FAST: &[(&str, &str)] = &[("AURORA_HEADER_TIMEOUT_SECS", "1"), ("AURORA_IDLE_TIMEOUT_SECS", "2")];
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.url.trim_start_matches("http://")).await.expect("connect")
+}
+
+/// Waits until the server closes `socket` (end of stream or reset), or `within` passes.
+async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn healthy(app: &TestApp) -> bool {
+    app.get("/xrpc/_health").await.status() == 200
+}
+
+#[tokio::test]
+async fn a_trickled_request_head_is_cut_off() {
+    let app = TestApp::spawn_with(Backend::Sqlite, FAST).await.expect("app");
+    let mut slow = connect(&app).await;
+    slow.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
+    let started = Instant::now();
+    let trickle = async {
+        for n in 0..20 {
+            if slow.write_all(format!("X-Slow-{n}: a\r\n").as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    trickle.await;
+    assert!(closed_within(&mut slow, Duration::from_secs(3)).await, "the slow head was cut off");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(healthy(&app).await);
+}
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_and_busy_ones_are_not() {
+    let app = TestApp::spawn_with(Backend::Sqlite, FAST).await.expect("app");
+    let mut silent = connect(&app).await;
+    assert!(closed_within(&mut silent, Duration::from_secs(3)).await, "a connection that never sends");
+
+    // A kept-alive connection serves requests spread over longer than the head timeout.
+    let mut kept = connect(&app).await;
+    for _ in 0..3 {
+        kept.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 1024];
+        let n =
+            tokio::time::timeout(Duration::from_secs(2), kept.read(&mut buf)).await.expect("answered").expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+    assert!(closed_within(&mut kept, Duration::from_secs(4)).await, "closed once idle past the idle timeout");
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_ends_the_request() {
+    let app = TestApp::spawn_with(Backend::Sqlite, FAST).await.expect("app");
+    let mut stalled = connect(&app).await;
+    let head = "POST /xrpc/com.atproto.server.createSession HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"identifier\":";
+    stalled.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(4), stalled.read(&mut buf)).await.expect("answered").unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(healthy(&app).await);
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let settings = [("AURORA_TRUSTED_PROXIES", "none"), ("AURORA_MAX_CONNECTIONS_PER_IP", "3")];
+    let app = TestApp::spawn_with(Backend::Sqlite, &settings).await.expect("app");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut socket = connect(&app).await;
+        socket.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 1024];
+        let n = socket.read(&mut buf).await.expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(socket);
+    }
+    let mut fourth = connect(&app).await;
+    let _ = fourth.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(closed_within(&mut fourth, Duration::from_secs(2)).await, "the fourth is refused");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(healthy(&app).await, "a slot given back is free again");
+}
