@@ -13,6 +13,9 @@ use crate::keys::KeyVault;
 use crate::mail::Mailer;
 use crate::plc::PlcClient;
 
+/// Repository snapshots copied at once: a quarter of SQLite's eight pooled connections.
+const EXPORTS: usize = 2;
+
 /// Everything a handler needs, shared by all requests.
 pub struct AppContext {
     pub config: Config,
@@ -37,6 +40,8 @@ pub struct AppContext {
     /// Session tokens' per-request check against the account's current state.
     pub gate: crate::auth::gate::Gate,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
+    pub exports: tokio::sync::Semaphore,
 }
 
 impl AppContext {
@@ -95,6 +100,7 @@ impl AppContext {
             guard,
             gate: Default::default(),
             rate_limits,
+            exports: tokio::sync::Semaphore::new(EXPORTS),
         }))
     }
 

@@ -105,3 +105,54 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(healthy(&app).await, "a slot given back is free again");
 }
+
+app_test!(stalled_repository_downloads_leave_the_database_to_others, |app| {
+    let account = app.create_account("gale").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    // About 5 MB of records: more than the socket buffers of a client that reads nothing.
+    let filler = "x".repeat(10_000);
+    for batch in 0..6 {
+        let writes: Vec<serde_json::Value> = (0..90)
+            .map(|i| {
+                serde_json::json!({
+                    "$type": "com.atproto.repo.applyWrites#create",
+                    "collection": "com.example.bulk",
+                    "rkey": format!("b{batch}n{i}"),
+                    "value": { "$type": "com.example.bulk", "filler": filler, "n": batch * 1000 + i },
+                })
+            })
+            .collect();
+        let (status, body) = app
+            .call(
+                reqwest::Method::POST,
+                "com.atproto.repo.applyWrites",
+                Some(&token),
+                Some(&serde_json::json!({ "repo": did, "writes": writes })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // More than either database's pool of connections.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut socket = connect(&app).await;
+        let request = format!("GET /xrpc/com.atproto.sync.getRepo?did={did} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.expect("write");
+        stalled.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let path = format!("com.atproto.repo.getRecord?repo={did}&collection=com.example.bulk&rkey=b0n1");
+    let read = app.call(reqwest::Method::GET, &path, None, None);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), read).await.expect("a read is answered");
+    assert_eq!(status, 200);
+    let record = serde_json::json!({ "repo": did, "collection": "com.example.bulk", "record": { "$type": "com.example.bulk", "n": -1 } });
+    let write = app.call(reqwest::Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&record));
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), write).await.expect("a write is answered");
+    assert_eq!(status, 200, "{body}");
+    // And a download that does read gets the whole repository.
+    let response = app.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}")).await;
+    let car = response.bytes().await.expect("car");
+    assert!(car.len() > 5_000_000, "{} bytes", car.len());
+    drop(stalled);
+});
