@@ -227,6 +227,16 @@ app_test!(get_blocks_answers_the_asked_blocks_in_a_rootless_car_or_names_the_mis
         .get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa&cids={record}"))
         .await;
     assert_eq!((status, error["error"].as_str()), (400, Some("RepoNotFound")), "{error}");
+
+    // Asked for many times over, a block comes once; past the cap a request is refused.
+    let many: String = std::iter::repeat_n(format!("cids={record}"), 1000).collect::<Vec<_>>().join("&");
+    let (status, _, car) = bytes(&app, &format!("/xrpc/com.atproto.sync.getBlocks?did={did}&{many}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(split_car(&car).1.len(), 1);
+    let too_many = format!("{many}&cids={commit}");
+    let (status, error) = app.get_json(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&{too_many}")).await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("InvalidRequest")), "{error}");
+    assert!(error["message"].as_str().expect("message").contains("at most 1000"), "{error}");
 });
 
 app_test!(get_repo_holds_exactly_the_current_tree_and_stays_consistent_while_commits_land, |app| {

@@ -26,6 +26,11 @@ impl<W: AsyncWrite + Send + Unpin> CarWriter<W> {
         Self::with_roots(writer, vec![root]).await
     }
 
+    /// Starts a CAR with an empty root list (loose blocks, as `sync.getBlocks` answers).
+    pub async fn without_root(writer: W) -> Result<CarWriter<W>, CarError> {
+        Self::with_roots(writer, Vec::new()).await
+    }
+
     async fn with_roots(writer: W, roots: Vec<Cid>) -> Result<CarWriter<W>, CarError> {
         let mut inner = iroh_car::CarWriter::new(iroh_car::CarHeader::new_v1(roots), writer);
         // Written now rather than with the first block, so that a CAR without blocks is valid.
@@ -71,7 +76,7 @@ pub async fn car_bytes(root: Cid, blocks: impl IntoIterator<Item = (Cid, Bytes)>
 /// A CAR of `blocks` with an empty root list, as `com.atproto.sync.getBlocks` answers: the
 /// blocks are loose, not a DAG under one root.
 pub async fn car_bytes_without_root(blocks: impl IntoIterator<Item = (Cid, Bytes)>) -> Result<Vec<u8>, CarError> {
-    let mut car = CarWriter::with_roots(Vec::new(), Vec::new()).await?;
+    let mut car = CarWriter::without_root(Vec::new()).await?;
     for (cid, bytes) in blocks {
         car.write_block(cid, &bytes).await?;
     }

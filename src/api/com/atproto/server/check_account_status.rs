@@ -1,11 +1,10 @@
 //! `com.atproto.server.checkAccountStatus`: how far an account moving here has come — its
 //! repository, its blobs, and whether its identity points here.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use aurora_atproto::mst::ListOptions;
-use aurora_atproto::repo::Repo;
-use aurora_atproto::syntax::{CidString, Did};
+use aurora_atproto::syntax::Did;
 use aurora_generated::com::atproto::server::check_account_status::Output;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -14,8 +13,7 @@ use super::{account_not_found, identity_problem};
 use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::db::entities::{blob, record_blob};
-use crate::repo::SqlBlockStore;
+use crate::db::entities::{blob, record, record_blob};
 use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
@@ -25,9 +23,7 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
         .await
         .map_err(internal)?
         .ok_or_else(|| XrpcError::internal(format!("{did} has no repository")))?;
-    let store = SqlBlockStore::new(&ctx.db, did);
-    let repo = Repo::load(store, root.cid.to_cid().map_err(internal)?).await.map_err(internal)?;
-    let records = repo.list(ListOptions::all()).await.map_err(internal)?.len();
+    let records = record::Entity::find().filter(record::Column::Did.eq(did)).count(&ctx.db).await.map_err(internal)?;
     let blocks = crate::repo::block_count(&ctx.db, did).await.map_err(internal)?;
     let (expected_blobs, imported_blobs) = blob_counts(ctx, did).await?;
     Ok(Output {
@@ -44,28 +40,35 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     })
 }
 
-/// How many distinct blobs the account's records reference, and how many of those are stored.
+/// How many distinct blobs the account's records reference, and how many of those are stored:
+/// counted by the database, whatever the repository's size.
 async fn blob_counts(ctx: &AppContext, did: &Did) -> XrpcResult<(i64, i64)> {
-    let referenced: Vec<CidString> = record_blob::Entity::find()
-        .select_only()
-        .column(record_blob::Column::BlobCid)
-        .distinct()
-        .filter(record_blob::Column::Did.eq(did))
-        .into_tuple()
-        .all(&ctx.db)
-        .await
-        .map_err(internal)?;
-    let mut stored = 0;
-    for cid in &referenced {
-        let present = blob::Entity::find()
-            .filter(blob::Column::Did.eq(did))
-            .filter(blob::Column::Cid.eq(cid))
-            .filter(blob::Column::TempKey.is_null())
-            .one(&ctx.db)
-            .await
-            .map_err(internal)?
-            .is_some();
-        stored += i64::from(present);
-    }
-    Ok((referenced.len() as i64, stored))
+    let distinct = || Expr::col((record_blob::Entity, record_blob::Column::BlobCid)).count_distinct();
+    let expected = Query::select()
+        .expr(distinct())
+        .from(record_blob::Entity)
+        .and_where(Expr::col((record_blob::Entity, record_blob::Column::Did)).eq(did.as_str()))
+        .to_owned();
+    let imported = Query::select()
+        .expr(distinct())
+        .from(record_blob::Entity)
+        .inner_join(
+            blob::Entity,
+            Expr::col((blob::Entity, blob::Column::Cid))
+                .equals((record_blob::Entity, record_blob::Column::BlobCid))
+                .and(
+                    Expr::col((blob::Entity, blob::Column::Did))
+                        .equals((record_blob::Entity, record_blob::Column::Did)),
+                ),
+        )
+        .and_where(Expr::col((record_blob::Entity, record_blob::Column::Did)).eq(did.as_str()))
+        .and_where(Expr::col((blob::Entity, blob::Column::TempKey)).is_null())
+        .to_owned();
+    Ok((count(ctx, &expected).await?, count(ctx, &imported).await?))
+}
+
+async fn count(ctx: &AppContext, query: &SelectStatement) -> XrpcResult<i64> {
+    let statement = ctx.db.get_database_backend().build(query);
+    let row = ctx.db.query_one(statement).await.map_err(internal)?;
+    Ok(row.map(|r| r.try_get_by_index::<i64>(0)).transpose().map_err(internal)?.unwrap_or(0))
 }

@@ -3,7 +3,6 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use aurora_atproto::syntax::AtUri;
 use aurora_generated::com::atproto::sync::list_blobs::{Error, Output, Params};
 use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::XrpcResult;
@@ -25,20 +24,24 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {
         query = query.filter(blob::Column::Cid.gt(cursor.as_str()));
     }
-    // With `since`, only blobs that records written after that rev reference.
+    // With `since`, only blobs that records written after that rev reference: one subquery,
+    // however many records that is.
     if let Some(since) = &params.since {
-        use crate::db::entities::record;
-        let uris: Vec<AtUri> = record::Entity::find()
-            .select_only()
-            .column(record::Column::Uri)
-            .filter(record::Column::Did.eq(did))
-            .filter(record::Column::Rev.gt(since.as_str()))
-            .into_tuple()
-            .all(&ctx.db)
-            .await
-            .map_err(internal)?;
-        let cids = crate::blobs::refs::stored_for(&ctx.db, &uris).await.map_err(internal)?;
-        query = query.filter(blob::Column::Cid.is_in(cids));
+        use crate::db::entities::{record, record_blob};
+        use sea_orm::sea_query::{Expr, Query};
+        let referenced = Query::select()
+            .column((record_blob::Entity, record_blob::Column::BlobCid))
+            .from(record_blob::Entity)
+            .inner_join(
+                record::Entity,
+                Expr::col((record::Entity, record::Column::Uri))
+                    .equals((record_blob::Entity, record_blob::Column::RecordUri)),
+            )
+            .and_where(Expr::col((record_blob::Entity, record_blob::Column::Did)).eq(did.as_str()))
+            .and_where(Expr::col((record::Entity, record::Column::Did)).eq(did.as_str()))
+            .and_where(Expr::col((record::Entity, record::Column::Rev)).gt(since.as_str()))
+            .to_owned();
+        query = query.filter(blob::Column::Cid.in_subquery(referenced));
     }
     let rows = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
     let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.cid.as_str().to_owned())).flatten();
