@@ -118,6 +118,24 @@ fn parse_key_type(name: &str) -> Result<KeyType, KeyError> {
 /// account may not exist yet.
 pub const RESERVED_SEAL_CONTEXT: &str = "reserved";
 
+/// How long a reserved signing key waits for its account (an account moving here creates
+/// itself within minutes of reserving one).
+pub const RESERVATION_TTL_SECS: i64 = 48 * 60 * 60;
+
+/// Removes reservations no account claimed within [`RESERVATION_TTL_SECS`]: the method is
+/// public, so unclaimed keys must not pile up.
+pub async fn sweep_reservations(db: &sea_orm::DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let cutoff = aurora_atproto::syntax::Datetime::from_unix_micros(
+        (crate::auth::now_secs() - RESERVATION_TTL_SECS).saturating_mul(1_000_000),
+    );
+    let removed = crate::db::entities::reserved_key::Entity::delete_many()
+        .filter(crate::db::entities::reserved_key::Column::CreatedAt.lt(cutoff.as_str()))
+        .exec(db)
+        .await?;
+    Ok(removed.rows_affected)
+}
+
 /// The key reserved for `did`, removed from the reservations (it becomes the account's key).
 pub async fn take_reserved(ctx: &crate::context::AppContext, did: &Did) -> Result<Option<Keypair>, KeyError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

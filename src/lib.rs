@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keys;
 pub mod lexicon_resolution;
 pub mod mail;
+pub mod maintenance;
 pub mod oauth;
 pub mod plc;
 pub mod proxy;

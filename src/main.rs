@@ -245,6 +245,13 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
                 Ok(removed) => tracing::info!(removed, "removed unclaimed uploads"),
                 Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
             }
+            match aurora_locus::maintenance::sweep_caches(&collector).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(removed, "removed stale cached DID documents and unclaimed key reservations")
+                }
+                Err(e) => tracing::warn!(error = %e, "sweeping caches failed"),
+            }
             // The firehose keeps PDS_REPO_BACKFILL_LIMIT_MS of history.
             match aurora_locus::sequencer::trim(&collector.db, collector.config.repo_backfill_limit_ms).await {
                 Ok(0) => {}

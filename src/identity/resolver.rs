@@ -10,7 +10,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::Value;
 
 use aurora_atproto::syntax::{Did, Handle};
@@ -148,6 +148,35 @@ impl Resolver {
             },
             Err(other) => Err(other),
         }
+    }
+
+    /// Drops documents too old to serve even when their source is down, then, past
+    /// `max_entries`, the least recently fetched: anyone can make the server resolve DIDs
+    /// (resolveDid, resolveHandle), so the cache must not grow without end.
+    pub async fn sweep_cache(&self, max_entries: u64) -> Result<u64, DbErr> {
+        let now = crate::auth::now_secs();
+        let mut removed = did_cache::Entity::delete_many()
+            .filter(did_cache::Column::UpdatedAt.lt(now - MAX_AGE_SECS))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        let newest_kept: Option<i64> = did_cache::Entity::find()
+            .select_only()
+            .column(did_cache::Column::UpdatedAt)
+            .order_by_desc(did_cache::Column::UpdatedAt)
+            .offset(max_entries.saturating_sub(1))
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        if let Some(threshold) = newest_kept {
+            removed += did_cache::Entity::delete_many()
+                .filter(did_cache::Column::UpdatedAt.lt(threshold))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+        }
+        Ok(removed)
     }
 
     async fn store(&self, did: &Did, doc: &Value, now: i64) -> Result<(), DbErr> {

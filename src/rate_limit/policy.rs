@@ -117,6 +117,9 @@ pub fn rules(nsid: &str) -> &'static [Rule] {
         | "com.atproto.repo.putRecord"
         | "com.atproto.repo.deleteRecord"
         | "com.atproto.repo.applyWrites" => const { &[REPO_WRITE_HOUR, REPO_WRITE_DAY] },
+        "com.atproto.server.reserveSigningKey" => {
+            const { &[rule("com.atproto.server.reserveSigningKey-0", FIVE_MIN, 100, KeyBy::Ip)] }
+        }
         "com.atproto.sync.getRepo" => const { &[rule("com.atproto.sync.getRepo-0", FIVE_MIN, 6000, KeyBy::Ip)] },
         _ => const { &[] },
     }

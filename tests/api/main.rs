@@ -28,4 +28,5 @@ mod server_email;
 mod server_lifecycle;
 mod server_sessions;
 mod token_safety;
+mod upkeep;
 mod xrpc_surface;
