@@ -91,6 +91,10 @@ pub struct Config {
     /// Live firehose events a consumer may fall behind by before it is cut off with
     /// ConsumerTooSlow (AURORA_FIREHOSE_BUFFER; the reference allows 500).
     pub firehose_buffer: usize,
+    /// Firehose subscribers at once (AURORA_FIREHOSE_MAX_SUBSCRIBERS).
+    pub firehose_max_subscribers: usize,
+    /// Firehose subscribers one address may hold (AURORA_FIREHOSE_MAX_PER_IP).
+    pub firehose_max_per_ip: usize,
     /// How long a deleted account stays restorable before its data is purged
     /// (AURORA_ACCOUNT_DELETION_GRACE_SECS; 0, the default, purges at once).
     pub account_deletion_grace_secs: u64,
@@ -355,6 +359,8 @@ impl Config {
             repo_backfill_limit_ms: parse_num(source, "PDS_REPO_BACKFILL_LIMIT_MS", 24 * 60 * 60 * 1000)?,
             account_deletion_grace_secs: parse_num(source, "AURORA_ACCOUNT_DELETION_GRACE_SECS", 0u64)?,
             firehose_buffer: parse_num(source, "AURORA_FIREHOSE_BUFFER", 500usize)?.max(1),
+            firehose_max_subscribers: parse_num(source, "AURORA_FIREHOSE_MAX_SUBSCRIBERS", 5000usize)?.max(1),
+            firehose_max_per_ip: parse_num(source, "AURORA_FIREHOSE_MAX_PER_IP", 32usize)?.max(1),
             accepting_repo_imports: parse_bool(source, "PDS_ACCEPTING_REPO_IMPORTS", true)?,
             max_repo_import_size: parse_num(source, "PDS_MAX_REPO_IMPORT_SIZE", 512 * 1024 * 1024)?,
             privacy_policy_url: parse_url(source, "PDS_PRIVACY_POLICY_URL")?,

@@ -67,9 +67,12 @@ impl AppContext {
         let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
         let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
         let log_sync = sqlite_writer.as_ref().map(crate::db::SqliteWriter::log_sync);
-        let firehose = crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync)
-            .await
-            .map_err(BuildError::Database)?;
+        let subscriber_limits =
+            crate::firehose::Limits { total: config.firehose_max_subscribers, per_ip: config.firehose_max_per_ip };
+        let firehose =
+            crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync, subscriber_limits)
+                .await
+                .map_err(BuildError::Database)?;
         let guard = crate::identity::Guard::new(config.dev_mode, config.extra_ca_certs.as_deref(), config.dns_resolver)
             .map_err(BuildError::Resolver)?;
         let resolver =

@@ -38,8 +38,14 @@ use aurora_xrpc::XrpcError;
 use crate::db::entities::repo_seq;
 use crate::db::WalSync;
 
-/// Events read from the log per query.
+mod subscribers;
+pub use subscribers::{Limits, Refused};
+
+/// Events the tailer reads from the log per query.
 const PAGE: u64 = 500;
+/// Events a backfilling consumer reads per query: each consumer holds one page of frames, so
+/// a thousand of them hold a thousand pages.
+const BACKFILL_PAGE: u64 = 50;
 
 /// How often the tailer looks at the log even without a wake-up, in case one was missed.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -66,13 +72,28 @@ struct Shared {
 /// The server's firehose: wakes the tailer after commits and hands out consumer streams.
 pub struct Firehose {
     shared: Arc<Shared>,
+    subscribers: subscribers::Subscribers,
+}
+
+/// Why a subscription was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Db(#[from] DbErr),
 }
 
 impl Firehose {
     /// Starts the tailer at the log's current head. `buffer` is how many live frames a
     /// consumer may fall behind by; `log` tells how far the log is on disk, where commits can
     /// be read before they are.
-    pub async fn start(db: DatabaseConnection, buffer: usize, log: Option<Arc<WalSync>>) -> Result<Firehose, DbErr> {
+    pub async fn start(
+        db: DatabaseConnection,
+        buffer: usize,
+        log: Option<Arc<WalSync>>,
+        limits: Limits,
+    ) -> Result<Firehose, DbErr> {
         let head = head(&db, log.as_deref()).await?;
         let shared = Arc::new(Shared {
             db,
@@ -83,7 +104,7 @@ impl Firehose {
             unreported: AtomicBool::new(false),
         });
         tokio::spawn(tail(Arc::downgrade(&shared), head));
-        Ok(Firehose { shared })
+        Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits) })
     }
 
     /// Call after committing a transaction that sequenced events.
@@ -98,8 +119,19 @@ impl Firehose {
         self.shared.wake.notify_one();
     }
 
-    /// The frames for a subscriber starting after `cursor` (or at the head, live only).
-    pub async fn subscribe(&self, cursor: Option<i64>) -> Result<BoxStream<'static, Vec<u8>>, DbErr> {
+    /// Subscribers connected now.
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.count()
+    }
+
+    /// The frames for a subscriber from `ip` starting after `cursor` (or at the head, live
+    /// only); refused past the subscriber caps.
+    pub async fn subscribe(
+        &self,
+        cursor: Option<i64>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<BoxStream<'static, Vec<u8>>, SubscribeError> {
+        let slot = self.subscribers.admit(ip)?;
         let db = self.shared.db.clone();
         let log = self.shared.log.clone();
         // Joined before the head is read: see the module notes.
@@ -125,8 +157,16 @@ impl Firehose {
                 _ => (cursor, Phase::Backfill),
             },
         };
-        let consumer =
-            Consumer { shared: Arc::downgrade(&self.shared), db, log, last, phase, pending, finished: false };
+        let consumer = Consumer {
+            shared: Arc::downgrade(&self.shared),
+            db,
+            log,
+            last,
+            phase,
+            pending,
+            finished: false,
+            _slot: slot,
+        };
         Ok(stream::unfold(consumer, |mut consumer| async move {
             let frame = consumer.next().await?;
             Some((frame, consumer))
@@ -161,7 +201,7 @@ async fn tail(shared: Weak<Shared>, mut last: i64) {
             }
         }
         loop {
-            match read_after(&firehose.db, firehose.log.as_deref(), last).await {
+            match read_after(&firehose.db, firehose.log.as_deref(), last, PAGE).await {
                 Ok(rows) => {
                     let full = rows.len() as u64 == PAGE;
                     for row in rows {
@@ -200,6 +240,8 @@ struct Consumer {
     phase: Phase,
     pending: VecDeque<Vec<u8>>,
     finished: bool,
+    /// The consumer's place among the subscribers, given back when its stream is dropped.
+    _slot: subscribers::Slot,
 }
 
 impl Consumer {
@@ -213,11 +255,11 @@ impl Consumer {
             }
             match &mut self.phase {
                 Phase::Backfill => {
-                    let rows = match read_after(&self.db, self.log.as_deref(), self.last).await {
+                    let rows = match read_after(&self.db, self.log.as_deref(), self.last, BACKFILL_PAGE).await {
                         Ok(rows) => rows,
                         Err(e) => return Some(self.fail(e)),
                     };
-                    if rows.len() as u64 == PAGE {
+                    if rows.len() as u64 == BACKFILL_PAGE {
                         self.queue(rows);
                         continue;
                     }
@@ -226,7 +268,7 @@ impl Consumer {
                     let shared = self.shared.upgrade()?;
                     let receiver = shared.live.subscribe();
                     self.queue(rows);
-                    match read_after(&self.db, self.log.as_deref(), self.last).await {
+                    match read_after(&self.db, self.log.as_deref(), self.last, BACKFILL_PAGE).await {
                         Ok(rows) => self.queue(rows),
                         Err(e) => return Some(self.fail(e)),
                     }
@@ -272,12 +314,17 @@ impl Consumer {
 }
 
 /// The next page of events after `seq`, none of them past what is on disk.
-async fn read_after(db: &DatabaseConnection, log: Option<&WalSync>, seq: i64) -> Result<Vec<repo_seq::Model>, DbErr> {
+async fn read_after(
+    db: &DatabaseConnection,
+    log: Option<&WalSync>,
+    seq: i64,
+    page: u64,
+) -> Result<Vec<repo_seq::Model>, DbErr> {
     let mut rows = repo_seq::Entity::find()
         .filter(repo_seq::Column::Seq.gt(seq))
         .filter(repo_seq::Column::Invalidated.eq(false))
         .order_by_asc(repo_seq::Column::Seq)
-        .limit(PAGE)
+        .limit(page)
         .all(db)
         .await?;
     // After the read: see `WalSync::limit`.

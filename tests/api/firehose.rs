@@ -239,3 +239,31 @@ app_test!(events_past_the_retention_window_are_trimmed_and_old_cursors_told_so, 
     let (_, body) = next_frame(&mut socket).await.expect("the oldest kept event");
     assert_eq!(body["seq"].as_i64(), Some(oldest.seq));
 });
+
+#[tokio::test]
+async fn subscribers_are_capped_per_address() {
+    let app = crate::helpers::TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("AURORA_FIREHOSE_MAX_PER_IP", "2"), ("AURORA_TRUSTED_PROXIES", "none")],
+    )
+    .await
+    .expect("app");
+    let url = format!("{}/xrpc/com.atproto.sync.subscribeRepos", app.url.replace("http://", "ws://"));
+    let first = tokio_tungstenite::connect_async(url.as_str()).await.expect("first").0;
+    let _second = tokio_tungstenite::connect_async(url.as_str()).await.expect("second").0;
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("a third subscription from one address is refused: {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    // The server notices the close and gives the place back.
+    let started = std::time::Instant::now();
+    loop {
+        if tokio_tungstenite::connect_async(url.as_str()).await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the place was given back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.ctx.firehose.subscriber_count(), 2);
+}

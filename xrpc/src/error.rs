@@ -73,6 +73,11 @@ impl XrpcError {
         Self { challenge: Some(challenge), ..self }
     }
 
+    /// The same error with another message.
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        Self { message: Some(message.into()), ..self }
+    }
+
     /// The same error with one more header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));

@@ -116,10 +116,10 @@ impl Service for Api {
 
     async fn subscribe_repos(
         &self,
-        _ctx: RequestContext,
+        ctx: RequestContext,
         params: lex::subscribe_repos::Params,
     ) -> XrpcResult<FrameStream> {
-        subscribe_repos::handle(&self.ctx, params).await
+        subscribe_repos::handle(&self.ctx, &ctx, params).await
     }
 }
 
