@@ -17,6 +17,7 @@ mod m0010_email_auth_factor;
 mod m0011_oauth;
 mod m0012_totp;
 mod m0013_token_generation;
+mod m0014_email_code_attempts;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_oauth::Migration),
             Box::new(m0012_totp::Migration),
             Box::new(m0013_token_generation::Migration),
+            Box::new(m0014_email_code_attempts::Migration),
         ]
     }
 }

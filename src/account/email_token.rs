@@ -12,6 +12,8 @@ pub const LIFETIME_SECS: i64 = 15 * 60;
 /// A new code for the same purpose is refused this soon after the last one, so a script cannot
 /// flood someone's inbox.
 pub const MIN_INTERVAL_SECS: i64 = 30;
+/// Wrong guesses a code survives; the next spends it.
+pub const MAX_ATTEMPTS: i32 = 5;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenProblem {
@@ -48,10 +50,15 @@ pub async fn create<C: ConnectionTrait>(
         did: Set(did.clone()),
         token: Set(token.clone()),
         requested_at: Set(super::now()),
+        attempts: Set(0),
     })
     .on_conflict(
         OnConflict::columns([email_token::Column::Purpose, email_token::Column::Did])
-            .update_columns([email_token::Column::Token, email_token::Column::RequestedAt])
+            .update_columns([
+                email_token::Column::Token,
+                email_token::Column::RequestedAt,
+                email_token::Column::Attempts,
+            ])
             .to_owned(),
     )
     .exec_without_returning(conn)
@@ -67,20 +74,39 @@ fn check(row: Option<email_token::Model>) -> Result<email_token::Model, TokenPro
     Ok(row)
 }
 
-/// Checks `token` for `did` and `purpose`; does not consume it.
+/// Checks `token` for `did` and `purpose`; does not consume it. A wrong guess is counted, and
+/// the code is spent after [`MAX_ATTEMPTS`] of them, so guessing cannot outlast a code. The
+/// count goes through `counter`, outside the caller's transaction (which a wrong code rolls
+/// back).
 pub async fn verify<C: ConnectionTrait>(
     conn: &C,
+    counter: &sea_orm::DatabaseConnection,
     did: &Did,
     purpose: Purpose,
     token: &str,
 ) -> Result<Result<(), TokenProblem>, DbErr> {
-    let row = email_token::Entity::find()
-        .filter(email_token::Column::Purpose.eq(purpose.as_str()))
-        .filter(email_token::Column::Did.eq(did))
-        .filter(email_token::Column::Token.eq(token.trim().to_uppercase()))
-        .one(conn)
-        .await?;
-    Ok(check(row).map(|_| ()))
+    let key = (purpose.as_str().to_owned(), did.clone());
+    let Some(row) = email_token::Entity::find_by_id(key.clone()).one(conn).await? else {
+        return Ok(Err(TokenProblem::Invalid));
+    };
+    let guess = token.trim().to_uppercase();
+    if !crate::auth::constant_time_eq(guess.as_bytes(), row.token.as_bytes()) {
+        if row.attempts + 1 >= MAX_ATTEMPTS {
+            email_token::Entity::delete_by_id(key).exec(counter).await?;
+        } else {
+            email_token::Entity::update_many()
+                .col_expr(
+                    email_token::Column::Attempts,
+                    sea_orm::sea_query::Expr::col(email_token::Column::Attempts).add(1),
+                )
+                .filter(email_token::Column::Purpose.eq(purpose.as_str()))
+                .filter(email_token::Column::Did.eq(did))
+                .exec(counter)
+                .await?;
+        }
+        return Ok(Err(TokenProblem::Invalid));
+    }
+    Ok(check(Some(row)).map(|_| ()))
 }
 
 /// The account a code for `purpose` belongs to (password resets carry no other identification).

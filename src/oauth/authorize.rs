@@ -572,7 +572,7 @@ pub(crate) async fn check_credentials(
                 Err(e) => Err(SignInError::Internal(e.to_string())),
             };
         };
-        match email_token::verify(&ctx.db, found.did(), Purpose::SignIn, code).await.map_err(internal)? {
+        match email_token::verify(&ctx.db, &ctx.db, found.did(), Purpose::SignIn, code).await.map_err(internal)? {
             Ok(()) => email_token::consume(&ctx.db, found.did(), Purpose::SignIn).await.map_err(internal)?,
             Err(_) => return Err(SignInError::BadCode(FROM_EMAIL, "That code is not valid or has expired")),
         }

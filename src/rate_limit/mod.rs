@@ -228,6 +228,7 @@ fn rule_key(rule: &Rule, ip: Option<&str>, account: Option<&Did>, field: Option<
     match rule.key {
         KeyBy::Ip => ip.map(str::to_owned),
         KeyBy::Account => account.map(|did| did.as_str().to_owned()),
+        KeyBy::Server => Some("server".to_owned()),
         KeyBy::IdentifierAndIp => {
             let identifier = field.and_then(|f| f.as_str()).unwrap_or_default().trim().to_lowercase();
             Some(format!("{identifier}-{}", ip.unwrap_or_default()))

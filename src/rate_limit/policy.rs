@@ -24,6 +24,8 @@ pub enum KeyBy {
     Account,
     /// The sign-in identifier (lowercased) and the client's IP address.
     IdentifierAndIp,
+    /// One counter for the whole server.
+    Server,
 }
 
 /// What a request costs.
@@ -81,8 +83,15 @@ pub fn rules(nsid: &str) -> &'static [Rule] {
         "com.atproto.server.deleteAccount" => {
             const { &[rule("com.atproto.server.deleteAccount-0", FIVE_MIN, 50, KeyBy::Ip)] }
         }
+        // A reset code is looked up across every account, so wrong guesses anywhere add up:
+        // the server-wide budget keeps their sum far below what guessing one would take.
         "com.atproto.server.resetPassword" => {
-            const { &[rule("com.atproto.server.resetPassword-0", FIVE_MIN, 50, KeyBy::Ip)] }
+            const {
+                &[
+                    rule("com.atproto.server.resetPassword-0", FIVE_MIN, 50, KeyBy::Ip),
+                    rule("reset-code-attempts", HOUR, 500, KeyBy::Server),
+                ]
+            }
         }
         "com.atproto.server.requestPasswordReset" => {
             const {

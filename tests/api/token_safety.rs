@@ -111,3 +111,37 @@ async fn forwarded_calls_refuse_a_revoked_token() {
         .await;
     assert!(revoked(&app.call(Method::GET, &path, Some(&app_token), None).await));
 }
+
+app_test!(a_mailed_code_is_spent_after_five_wrong_guesses, |app| {
+    let account = app.create_account("gus").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let delete = |code: &str| json!({ "did": did, "password": "gus-password", "token": code });
+    app.call(Method::POST, "com.atproto.server.requestAccountDelete", Some(&token), None).await;
+    let code = app.smtp.last_code_for("gus@example.com").expect("a code");
+    for _ in 0..4 {
+        let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete("AAAAA-AAAAA")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "{body}");
+    }
+    // The fifth wrong guess spends the code: the right one no longer works.
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete("AAAAA-AAAAA")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "{body}");
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete(&code)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidToken")), "the right code came too late: {body}");
+    assert_eq!(session_status(&app, &token).await.0, 200, "the account is still there");
+
+    // A fresh code survives four wrong guesses.
+    let fresh = aurora_locus::account::email_token::create(
+        &app.ctx.db,
+        &did.parse().expect("did"),
+        aurora_locus::mail::Purpose::DeleteAccount,
+    )
+    .await
+    .expect("db")
+    .expect("a new code");
+    for _ in 0..4 {
+        app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete("BBBBB-BBBBB")).await;
+    }
+    let (status, body) = app.post_json("/xrpc/com.atproto.server.deleteAccount", &delete(&fresh)).await;
+    assert_eq!(status, 200, "{body}");
+});

@@ -12,6 +12,8 @@ pub struct Model {
     pub did: Did,
     pub token: String,
     pub requested_at: String,
+    /// Wrong guesses at this code so far.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,7 +25,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     let Some(token) = input.token.as_deref() else {
         return Err(XrpcError::invalid_request("email confirmation token required to sign PLC operations"));
     };
-    email_token::verify(&ctx.db, did, Purpose::PlcOperation, token)
+    email_token::verify(&ctx.db, &ctx.db, did, Purpose::PlcOperation, token)
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;

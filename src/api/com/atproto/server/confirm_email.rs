@@ -24,7 +24,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
         return Err(Error::InvalidEmail(Some("invalid email".into())).into());
     }
     let txn = ctx.db.begin().await.map_err(internal)?;
-    email_token::verify(&txn, did, Purpose::ConfirmEmail, &input.token)
+    email_token::verify(&txn, &ctx.db, did, Purpose::ConfirmEmail, &input.token)
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;

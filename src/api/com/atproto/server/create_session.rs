@@ -101,7 +101,7 @@ async fn second_factor(ctx: &AppContext, found: &Account, token: Option<&str>) -
         ));
     };
     let txn = ctx.db.begin().await.map_err(internal)?;
-    email_token::verify(&txn, found.did(), Purpose::SignIn, token)
+    email_token::verify(&txn, &ctx.db, found.did(), Purpose::SignIn, token)
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;

@@ -27,7 +27,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<()> {
     // The mailed code first: checked before the password, a wrong password is never told apart
     // from a right one without the second factor.
     let txn = ctx.db.begin().await.map_err(internal)?;
-    email_token::verify(&txn, did, Purpose::DeleteAccount, &input.token)
+    email_token::verify(&txn, &ctx.db, did, Purpose::DeleteAccount, &input.token)
         .await
         .map_err(internal)?
         .map_err(codes::token_error)?;

@@ -24,7 +24,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     }
     let txn = ctx.db.begin().await.map_err(internal)?;
     match input.token.as_deref() {
-        Some(token) => email_token::verify(&txn, did, Purpose::UpdateEmail, token)
+        Some(token) => email_token::verify(&txn, &ctx.db, did, Purpose::UpdateEmail, token)
             .await
             .map_err(internal)?
             .map_err(codes::token_error)?,
