@@ -15,6 +15,7 @@ use crate::api::Api;
 use crate::context::AppContext;
 use crate::web;
 
+mod body;
 pub mod guard;
 
 /// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or
@@ -33,6 +34,8 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     };
     let trusted: Arc<[ipnet::IpNet]> = ctx.config.trusted_proxies.clone().into();
     let body_gap = ctx.config.header_timeout;
+    // Enough for a refused upload of a few times the largest blob.
+    let drain_limit = ctx.config.blob_upload_limit.saturating_mul(4).max(1 << 20);
     let route = crate::oauth::routes(aurora_generated::routes::routes(api, Route::new()));
     route
         .at("/xrpc/_health", get(web::health::health))
@@ -79,35 +82,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .around(observe)
         .around(canonical_path)
         .around(move |next, request| client_address(next, request, trusted.clone()))
-        .around(move |next, request| body_deadline(next, request, body_gap))
-}
-
-/// A request body that stops arriving for `gap` ends with an error, so that a client
-/// trickling a body cannot hold a handler (and what it holds) forever.
-async fn body_deadline<E: Endpoint>(next: Arc<E>, mut request: Request, gap: Duration) -> poem::Result<E::Output> {
-    let has_body = request.headers().contains_key(poem::http::header::TRANSFER_ENCODING)
-        || request
-            .headers()
-            .get(poem::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0");
-    if has_body {
-        use futures_util::StreamExt;
-        let chunks = request.take_body().into_bytes_stream();
-        let timed = futures_util::stream::unfold(Some(chunks), move |chunks| async move {
-            let mut chunks = chunks?;
-            match tokio::time::timeout(gap, chunks.next()).await {
-                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stopped arriving")),
-                    None,
-                )),
-            }
-        });
-        request.set_body(poem::Body::from_bytes_stream(timed));
-    }
-    next.call(request).await
+        .around(move |next, request| body::guard(next, request, body_gap, drain_limit))
 }
 
 /// Decides who the client is (see [`crate::rate_limit::client_ip`]) once, for every handler.

@@ -156,3 +156,55 @@ app_test!(stalled_repository_downloads_leave_the_database_to_others, |app| {
     assert!(car.len() > 5_000_000, "{} bytes", car.len());
     drop(stalled);
 });
+
+/// Reads one HTTP/1.1 answer (head and a content-length body) from `socket`.
+async fn read_answer(socket: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n =
+            tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await.expect("answered").expect("read");
+        assert!(n > 0, "the connection closed: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_upload_leaves_the_connection_usable() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let mut socket = connect(&app).await;
+    let body = vec![b'x'; 300_000];
+    let head = format!(
+        "POST /xrpc/com.atproto.repo.uploadBlob HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    socket.write_all(&body).await.expect("body");
+    let answer = read_answer(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // A JSON body over the limit is refused part-way through, too.
+    let big = format!("{{\"identifier\":\"{}\"}}", "y".repeat(200_000));
+    let head = format!(
+        "POST /xrpc/com.atproto.server.createSession HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    socket.write_all(big.as_bytes()).await.expect("body");
+    let answer = read_answer(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    socket.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("next request");
+    let answer = read_answer(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "the same connection serves the next request: {answer}");
+}
