@@ -62,6 +62,10 @@ pub struct Config {
     pub database_url: String,
     pub blobstore_dir: PathBuf,
     pub blob_upload_limit: u64,
+    /// Bytes of uploads not yet used in a record one account may hold (AURORA_TEMP_BLOB_QUOTA).
+    pub temp_blob_quota: u64,
+    /// Free disk bytes below which uploads and imports are refused (AURORA_MIN_FREE_DISK).
+    pub min_free_disk: u64,
     pub json_body_limit: usize,
     pub service_did: String,
     pub service_handle_domains: Vec<String>,
@@ -336,6 +340,8 @@ impl Config {
             database_url,
             blobstore_dir,
             blob_upload_limit: parse_num(source, "PDS_BLOB_UPLOAD_LIMIT", 5 * 1024 * 1024)?,
+            temp_blob_quota: parse_num(source, "AURORA_TEMP_BLOB_QUOTA", 256 * 1024 * 1024u64)?,
+            min_free_disk: parse_num(source, "AURORA_MIN_FREE_DISK", 512 * 1024 * 1024u64)?,
             json_body_limit: parse_num(source, "AURORA_JSON_BODY_LIMIT", 150 * 1024)?,
             service_did,
             service_handle_domains,

@@ -42,6 +42,7 @@ pub struct AppContext {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
     pub exports: tokio::sync::Semaphore,
+    pub storage: crate::storage_quota::StorageQuota,
 }
 
 impl AppContext {
@@ -65,6 +66,13 @@ impl AppContext {
             );
         }
         let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
+        std::fs::create_dir_all(&config.blobstore_dir)
+            .map_err(|e| BuildError::DataDir(config.blobstore_dir.clone(), e))?;
+        let storage = crate::storage_quota::StorageQuota::new(
+            config.blobstore_dir.clone(),
+            config.min_free_disk,
+            config.temp_blob_quota,
+        );
         let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
         let log_sync = sqlite_writer.as_ref().map(crate::db::SqliteWriter::log_sync);
         let subscriber_limits =
@@ -104,6 +112,7 @@ impl AppContext {
             gate: Default::default(),
             rate_limits,
             exports: tokio::sync::Semaphore::new(EXPORTS),
+            storage,
         }))
     }
 

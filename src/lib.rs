@@ -22,5 +22,6 @@ pub mod rate_limit;
 pub mod repo;
 pub mod sequencer;
 pub mod server;
+pub mod storage_quota;
 pub mod telemetry;
 pub mod web;

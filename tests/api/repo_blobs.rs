@@ -140,3 +140,71 @@ async fn uploads_over_the_limit_are_refused() {
         .expect("send");
     assert_eq!(status, 401);
 }
+
+/// `n` bytes that hash differently for each `seed`.
+fn noise(seed: u8, n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+fn temp_bytes(app: &crate::helpers::TestApp) -> u64 {
+    let dir = app.ctx.config.blobstore_dir.join("tmp");
+    std::fs::read_dir(dir).map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+app_test!(unused_uploads_are_held_to_a_quota_per_account, [
+    "AURORA_TEMP_BLOB_QUOTA" => "1000000",
+], |app| {
+    let account = app.create_account("quinn").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    // Ten at once, 400 kB each, against a 1 MB quota: two fit.
+    let uploads = (0..10).map(|n| {
+        let token = token.clone();
+        let app = &app;
+        async move { upload(app, &token, &noise(n, 400_000), "application/octet-stream").await }
+    });
+    let answers = futures_util::future::join_all(uploads).await;
+    let stored: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    assert_eq!(stored.len(), 2, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!((*status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
+        assert!(body["message"].as_str().expect("message").contains("quota"), "{body}");
+    }
+    assert!(temp_bytes(&app) <= 1_000_000, "no more than the quota on disk: {}", temp_bytes(&app));
+    // Used in a record, an upload no longer counts: there is room again.
+    let record = json!({ "repo": did, "collection": "com.example.file", "record": {
+        "$type": "com.example.file", "file": stored[0]["blob"] } });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&record)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upload(&app, &token, &noise(99, 400_000), "application/octet-stream").await;
+    assert_eq!(status, 200, "{body}");
+    // Another account has its own quota.
+    let other = app.create_account("quill").await;
+    let (status, _) = upload(&app, other["accessJwt"].as_str().expect("access"), &noise(7, 400_000), "application/octet-stream").await;
+    assert_eq!(status, 200);
+});
+
+#[tokio::test]
+async fn below_the_free_space_floor_uploads_and_imports_are_refused() {
+    let app = crate::helpers::TestApp::spawn_with(
+        crate::helpers::Backend::Sqlite,
+        &[("AURORA_MIN_FREE_DISK", "1000000000000000000")],
+    )
+    .await
+    .expect("app");
+    let account = app.create_account("rory").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let (status, body) = upload(&app, &token, b"hello", "text/plain").await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("NotEnoughResources")), "{body}");
+    assert_eq!(temp_bytes(&app), 0);
+    let response = app
+        .client
+        .post(app.xrpc("com.atproto.repo.importRepo"))
+        .bearer_auth(&token)
+        .header("content-type", "application/vnd.ipld.car")
+        .body(vec![0u8; 16])
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status(), 503);
+}

@@ -21,6 +21,8 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: RawBody) -> XrpcResul
     if input.content_length.is_some_and(|length| length > ctx.config.max_repo_import_size) {
         return Err(XrpcError::payload_too_large("Repository is too large to import"));
     }
+    // One staged import per account, and only while the disk has room for it.
+    let _staging = ctx.storage.start_import(did, input.content_length.unwrap_or(ctx.config.max_repo_import_size))?;
     let reader = tokio_util::io::StreamReader::new(input.body.into_bytes_stream().map_err(std::io::Error::other));
     let records = import(ctx, did, reader).await.map_err(|e| match e {
         ImportError::InvalidCar(_) | ImportError::DoesNotVerify(_) => XrpcError::invalid_request(e.to_string()),

@@ -29,6 +29,8 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     if input.content_length.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
+    // Held until the upload is stored (and counted in the database) or refused.
+    let _room = ctx.storage.reserve_upload(&ctx.db, &did, input.content_length.unwrap_or(limit)).await?;
     let temp = ctx.blobs.put_temp(input.body, limit).await.map_err(|e| match e {
         BlobError::TooLarge(limit) => too_large(limit),
         BlobError::Read(reason) => XrpcError::invalid_request(format!("Could not read the upload: {reason}")),
