@@ -33,6 +33,11 @@ bench:
     cargo build --release --bin aurora-locus
     cargo run --release -p aurora-bench -- target/release/aurora-locus
 
+# The attack scenarios of the abuse benchmark against the release binary (loopback only).
+bench-abuse:
+    cargo build --release --bin aurora-locus
+    cargo run --release -p aurora-bench -- target/release/aurora-locus --abuse
+
 # Everything CI runs.
 ci:
     bash .ci/run

@@ -2,7 +2,9 @@
 //! throughput. Run through `just bench` (which builds the release binary first).
 //!
 //! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync | --no-sync]
+//!        aurora-bench [path/to/aurora-locus] --abuse   (the attack scenarios, see `abuse`)
 
+mod abuse;
 mod proxy;
 mod sync;
 
@@ -89,7 +91,7 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
 }
 
-fn rss_now_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_now_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS:")
 }
 
@@ -154,6 +156,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         });
+    }
+    if args.iter().any(|a| a == "--abuse") {
+        let target = abuse::Target { client: &client, base: &base, pid, data: data.path() };
+        abuse::run(&target).await?;
+        let _ = child.kill().await;
+        return Ok(());
     }
     println!("aurora-bench: {binary}, {accounts} accounts; idle RSS peak {} KiB", rss_kib(pid).unwrap_or(0));
 
