@@ -41,7 +41,7 @@ async fn account(t: &Target<'_>, name: &str) -> Result<(String, String), Error> 
 /// getRecord latencies measured every 10 ms until `stop` is set.
 fn probe(t: &Target<'_>, did: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(Vec<Duration>, usize)> {
     let client = reqwest::Client::new();
-    let url = format!("{}?repo={did}&collection=app.bsky.feed.post&rkey=probe", t.url("com.atproto.repo.getRecord"));
+    let url = format!("{}?repo={did}&collection=com.example.probe&rkey=probe", t.url("com.atproto.repo.getRecord"));
     tokio::spawn(async move {
         let (mut samples, mut failed) = (Vec::new(), 0);
         while !stop.load(Ordering::Relaxed) {
@@ -56,11 +56,15 @@ fn probe(t: &Target<'_>, did: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinH
     })
 }
 
-async fn finish_probe(stop: Arc<AtomicBool>, probe: tokio::task::JoinHandle<(Vec<Duration>, usize)>) -> Result<String, Error> {
+async fn finish_probe(
+    stop: Arc<AtomicBool>,
+    probe: tokio::task::JoinHandle<(Vec<Duration>, usize)>,
+) -> Result<String, Error> {
     stop.store(true, Ordering::Relaxed);
     let (mut samples, failed) = probe.await?;
     samples.sort();
-    let pick = |q: f64| samples.get(((samples.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or_default();
+    let pick =
+        |q: f64| samples.get(((samples.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or_default();
     Ok(format!(
         "getRecord probe n={} p50={:.1} ms p99={:.1} ms max={:.1} ms failed={failed}",
         samples.len(),
@@ -74,18 +78,30 @@ fn memory(t: &Target<'_>) -> String {
     format!("RSS {} MiB, peak {} MiB", rss_now_kib(t.pid).unwrap_or(0) / 1024, rss_kib(t.pid).unwrap_or(0) / 1024)
 }
 
-pub async fn run(t: &Target<'_>) -> Result<(), Error> {
+/// The attacks, each run against its own fresh server.
+pub const SCENARIOS: [u8; 5] = [1, 2, 3, 4, 5];
+
+/// Sets up the probe's record, then runs attack `scenario` and prints its figures.
+pub async fn run(t: &Target<'_>, scenario: u8) -> Result<(), Error> {
     let (token, did) = account(t, "probe").await?;
-    let record = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": "probe", "record": {
-        "$type": "app.bsky.feed.post", "text": "probe", "createdAt": "2024-05-01T12:00:00.000Z" } });
-    t.client.post(t.url("com.atproto.repo.createRecord")).bearer_auth(&token).json(&record).send().await?.error_for_status()?;
-    println!("abuse: idle, {}", memory(t));
-    wrong_passwords(t, &did).await?;
-    stalled_downloads(t, &did).await?;
-    slowloris(t, &did).await?;
-    firehose(t).await?;
-    uploads(t, &did).await?;
-    println!("abuse: done, {}", memory(t));
+    let record = json!({ "repo": did, "collection": "com.example.probe", "rkey": "probe", "record": {
+        "$type": "com.example.probe", "text": "probe" } });
+    t.client
+        .post(t.url("com.atproto.repo.createRecord"))
+        .bearer_auth(&token)
+        .json(&record)
+        .send()
+        .await?
+        .error_for_status()?;
+    let idle = rss_kib(t.pid).unwrap_or(0) / 1024;
+    match scenario {
+        1 => wrong_passwords(t, &did).await?,
+        2 => stalled_downloads(t, &did).await?,
+        3 => slowloris(t, &did).await?,
+        4 => firehose(t).await?,
+        _ => uploads(t, &did).await?,
+    }
+    println!("   server peak RSS {} MiB (idle {idle} MiB)", rss_kib(t.pid).unwrap_or(0) / 1024);
     Ok(())
 }
 
@@ -124,8 +140,10 @@ async fn stalled_downloads(t: &Target<'_>, probe_did: &str) -> Result<(), Error>
     let filler = "x".repeat(10_000);
     for batch in 0..6 {
         let writes: Vec<Value> = (0..90)
-            .map(|i| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "com.example.bulk",
-                "value": { "$type": "com.example.bulk", "filler": filler, "n": batch * 1000 + i } }))
+            .map(|i| {
+                json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "com.example.bulk",
+                "value": { "$type": "com.example.bulk", "filler": filler, "n": batch * 1000 + i } })
+            })
             .collect();
         t.client
             .post(t.url("com.atproto.repo.applyWrites"))
@@ -145,7 +163,8 @@ async fn stalled_downloads(t: &Target<'_>, probe_did: &str) -> Result<(), Error>
         stalled.push(socket);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let write = json!({ "repo": did, "collection": "com.example.bulk", "record": { "$type": "com.example.bulk", "n": -1 } });
+    let write =
+        json!({ "repo": did, "collection": "com.example.bulk", "record": { "$type": "com.example.bulk", "n": -1 } });
     let started = Instant::now();
     let wrote = tokio::time::timeout(
         Duration::from_secs(10),
@@ -223,7 +242,13 @@ async fn firehose(t: &Target<'_>) -> Result<(), Error> {
     for i in 0..writes {
         let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
             "$type": "app.bsky.feed.post", "text": format!("event {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
-        t.client.post(t.url("com.atproto.repo.createRecord")).bearer_auth(&token).json(&body).send().await?.error_for_status()?;
+        t.client
+            .post(t.url("com.atproto.repo.createRecord"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
     }
     let written = started.elapsed();
     let mut complete = 0;
@@ -251,7 +276,8 @@ async fn uploads(t: &Target<'_>, _probe_did: &str) -> Result<(), Error> {
     let before = rss_kib(t.pid).unwrap_or(0);
     let started = Instant::now();
     let bodies = (0..200u32).map(|n| {
-        let body: Vec<u8> = (0..5_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(n) >> 13) as u8).collect();
+        let body: Vec<u8> =
+            (0..5_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(n) >> 13) as u8).collect();
         let request = t
             .client
             .post(t.url("com.atproto.repo.uploadBlob"))

@@ -111,58 +111,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plc_port = plc.local_addr()[0].as_socket_addr().map(|a| a.port()).ok_or("no PLC port")?;
     tokio::spawn(Server::new_with_acceptor(plc).run(Route::new().at("/*", poem::post(accept))));
 
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        probe.local_addr()?.port()
-    };
     let (app_view_url, app_view_did) = proxy::start_app_view().await?;
-    let data = tempfile::tempdir()?;
-    let mut child = tokio::process::Command::new(&binary)
-        .env_clear()
-        .env("PDS_PORT", port.to_string())
-        .env("PDS_DATA_DIRECTORY", data.path())
-        .env("PDS_DID_PLC_URL", format!("http://127.0.0.1:{plc_port}"))
-        .env("PDS_BSKY_APP_VIEW_URL", &app_view_url)
-        .env("PDS_BSKY_APP_VIEW_DID", &app_view_did)
-        // Plain HTTP to the loopback stand-in AppView.
-        .env("PDS_DEV_MODE", "true")
-        .env("PDS_RATE_LIMITS_ENABLED", "false")
-        .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
-        .env("AURORA_LOG_FORMAT", "json")
-        // Allocator tuning to compare, passed through when set.
-        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_")))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().ok_or("no pid")?;
-    let _ = SERVER_PID.set(pid);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("the server did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            // Shown when AURORA_BENCH_LOG asks for more than warnings.
-            let show = std::env::var("AURORA_BENCH_LOG").is_ok();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if show {
-                    eprintln!("{line}");
-                }
-            }
-        });
-    }
+    let plc_url = format!("http://127.0.0.1:{plc_port}");
     if args.iter().any(|a| a == "--abuse") {
-        let target = abuse::Target { client: &client, base: &base, pid, data: data.path() };
-        abuse::run(&target).await?;
-        let _ = child.kill().await;
+        // Each attack against a fresh server, so each one's memory figures are its own.
+        for scenario in abuse::SCENARIOS {
+            let (mut child, base, pid, data) = start(&binary, &plc_url, &app_view_url, &app_view_did).await?;
+            let client = reqwest::Client::new();
+            let target = abuse::Target { client: &client, base: &base, pid, data: data.path() };
+            abuse::run(&target, scenario).await?;
+            let _ = child.kill().await;
+        }
         return Ok(());
     }
+    let (mut child, base, pid, _data) = start(&binary, &plc_url, &app_view_url, &app_view_did).await?;
+    let client = reqwest::Client::new();
     println!("aurora-bench: {binary}, {accounts} accounts; idle RSS peak {} KiB", rss_kib(pid).unwrap_or(0));
 
     let mut create = Stats { name: "createAccount", samples: Vec::new(), wall: Duration::ZERO };
@@ -395,4 +358,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let _ = child.kill().await;
     Ok(())
+}
+
+/// Starts the server binary on a free port with its data in a fresh directory; waits until it
+/// answers its health check.
+async fn start(
+    binary: &str,
+    plc_url: &str,
+    app_view_url: &str,
+    app_view_did: &str,
+) -> Result<(tokio::process::Child, String, u32, tempfile::TempDir), Box<dyn std::error::Error>> {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let data = tempfile::tempdir()?;
+    let mut child = tokio::process::Command::new(binary)
+        .env_clear()
+        .env("PDS_PORT", port.to_string())
+        .env("PDS_DATA_DIRECTORY", data.path())
+        .env("PDS_DID_PLC_URL", plc_url)
+        .env("PDS_BSKY_APP_VIEW_URL", app_view_url)
+        .env("PDS_BSKY_APP_VIEW_DID", app_view_did)
+        // Plain HTTP to the loopback stand-in AppView.
+        .env("PDS_DEV_MODE", "true")
+        .env("PDS_RATE_LIMITS_ENABLED", "false")
+        .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("AURORA_LOG_FORMAT", "json")
+        // Allocator tuning to compare, passed through when set.
+        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_")))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or("no pid")?;
+    let _ = SERVER_PID.set(pid);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the server did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            // Shown when AURORA_BENCH_LOG asks for more than warnings.
+            let show = std::env::var("AURORA_BENCH_LOG").is_ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if show {
+                    eprintln!("{line}");
+                }
+            }
+        });
+    }
+    Ok((child, base, pid, data))
 }

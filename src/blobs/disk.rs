@@ -54,6 +54,9 @@ impl BlobStore for DiskBlobStore {
         let key = hex::encode(raw);
         let path = dir.join(&key);
         let mut file = tokio::fs::File::create(&path).await?;
+        // tokio buffers up to 2 MiB per file by default; many uploads at once would hold that
+        // each. Network chunks are small, so a small buffer costs nothing in speed.
+        file.set_max_buf_size(64 * 1024);
         let mut hasher = Sha256::new();
         let mut head = Vec::new();
         let mut size: u64 = 0;

@@ -14,6 +14,10 @@ use tokio::sync::Mutex;
 
 type Chunks = BoxStream<'static, Result<bytes::Bytes, std::io::Error>>;
 
+/// Bodies drained at once: each holds the connection's read buffer (up to ~400 KiB in hyper)
+/// while it runs, so a flood of refused uploads is closed rather than read.
+static DRAINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
 /// What is left of the body, shared between the handler's view of it and the drain after.
 type Rest = Arc<Mutex<Option<Chunks>>>;
 
@@ -60,7 +64,7 @@ pub async fn guard<E: Endpoint>(
     // What the handler left unread, if not too much: past the bound the connection is closed
     // instead (hyper does so when a body is dropped unread).
     let left = rest.lock().await.take();
-    if let Some(mut chunks) = left {
+    if let (Some(mut chunks), Ok(_draining)) = (left, DRAINS.try_acquire()) {
         if declared.is_none_or(|length| length <= drain_limit) {
             let mut drained = 0u64;
             while let Ok(Some(Ok(chunk))) = tokio::time::timeout(gap, chunks.next()).await {
