@@ -104,8 +104,13 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
         if method.auth.takes_session() && matches!(method.oauth, crate::auth::OAuthRule::Refused(_)) {
             answers.entry(403).or_default().push("Forbidden");
         }
+        // Every request counts against the server's per-address limit.
+        answers.entry(429).or_default().push("RateLimitExceeded");
         answers.entry(500).or_default().push("InternalServerError");
         answers.entry(501).or_default().push("MethodNotImplemented");
+        if BOUNDED.contains(&module.nsid.as_str()) {
+            answers.entry(503).or_default().push("NotEnoughResources");
+        }
         for (status, names) in rules.map(|r| &r.errors).into_iter().flatten() {
             answers.entry(*status).or_default().extend(names.iter().map(String::as_str));
         }
@@ -251,6 +256,22 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
 /// What a method Aurora forwards says about itself.
 const FORWARDED: &str = "\n\n**Forwarded** to the AppView, or to the service the `atproto-proxy` header names, with a service-auth token for the caller; the answer is passed through.";
 
+/// Methods that answer 503 NotEnoughResources when a bounded resource is full: the password
+/// hashing pool, the repository export slots, the disk's free-space floor, the firehose's
+/// subscriber cap.
+const BOUNDED: &[&str] = &[
+    "com.atproto.server.createAccount",
+    "com.atproto.server.createAppPassword",
+    "com.atproto.server.createSession",
+    "com.atproto.server.deleteAccount",
+    "com.atproto.server.resetPassword",
+    "com.atproto.repo.importRepo",
+    "com.atproto.repo.uploadBlob",
+    "com.atproto.sync.getCheckout",
+    "com.atproto.sync.getRepo",
+    "com.atproto.sync.subscribeRepos",
+];
+
 fn status_text(status: u16) -> &'static str {
     match status {
         400 => "Bad request",
@@ -261,6 +282,7 @@ fn status_text(status: u16) -> &'static str {
         500 => "Internal server error",
         501 => "Not implemented",
         502 => "Bad gateway",
+        503 => "Service unavailable",
         _ => "Error",
     }
 }
