@@ -28,9 +28,6 @@ use crate::context::AppContext;
 use crate::db::entities::{actor, record, record_blob};
 use crate::sequencer::{self, AccountStatus, NewEvent};
 
-/// The page cache of SQLite's writer connection during an import (negative: KiB).
-const IMPORT_CACHE_KIB: i64 = -512;
-
 /// What one store statement round takes at most: items, and bytes of blocks.
 const CHUNK_ITEMS: usize = 500;
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
@@ -53,6 +50,10 @@ pub enum ImportError {
 
 fn internal(cause: impl std::fmt::Display) -> ImportError {
     ImportError::Internal(cause.to_string())
+}
+
+fn sqlite(cause: rusqlite::Error) -> ImportError {
+    internal(cause)
 }
 
 fn does_not_verify(cause: impl std::fmt::Display) -> ImportError {
@@ -107,10 +108,7 @@ where
     let event = sequencer::sync_event(did, &signed).await.map_err(internal)?;
     match &ctx.sqlite_writer {
         Some(writer) => {
-            // On the writer's own connection: other accounts' commits queue behind the import
-            // instead of waiting for SQLite's write lock, which a large import holds for longer
-            // than they would wait.
-            writer.transaction(move |txn| replacement.store_sqlite(txn, event)).await.map_err(ImportError::from)?;
+            replacement.store_sqlite(writer, event).await?;
             writer.synced().await;
         }
         None => replacement.store_pooled(ctx, event).await?,
@@ -135,8 +133,6 @@ enum StoreFailure {
     #[error("the account may not import: {0:?}")]
     Refused(crate::account::status::Refusal),
     #[error(transparent)]
-    Invalid(CarError),
-    #[error(transparent)]
     Store(#[from] store::StoreError),
 }
 
@@ -150,47 +146,81 @@ impl From<StoreFailure> for ImportError {
     fn from(failure: StoreFailure) -> Self {
         match failure {
             StoreFailure::Refused(refused) => ImportError::Refused(refused),
-            StoreFailure::Invalid(e) => does_not_verify(e),
             StoreFailure::Store(e) => internal(e),
         }
     }
 }
 
 impl Replacement {
-    /// The replacement as one transaction on SQLite's writer connection, walking the tree there
-    /// and storing it a chunk at a time; the `#sync` event's number, or 0.
-    fn store_sqlite(self, txn: &rusqlite::Transaction<'_>, event: NewEvent) -> Result<((), i64), StoreFailure> {
-        let mut backend = store::Sqlite { txn };
-        let status = store::run_ready(self.begin(&mut backend))?;
-        // A transaction this large would otherwise grow the connection's page cache past its
-        // usual size; a small one spills to the log sooner. Restored afterwards.
-        let cache: i64 = txn.query_row("PRAGMA cache_size", [], |row| row.get(0))?;
-        txn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
-        let now = crate::account::now();
-        let mut chunk = Chunk::default();
-        // The database's own error, kept aside while the walk reports only that it stopped.
-        let mut failed = None;
-        let walked = walk_tree(
-            self.root,
-            |cid| self.staged.get(cid),
-            |visit| {
-                if chunk.add(visit)? {
-                    let full = std::mem::take(&mut chunk).items;
-                    if let Err(e) = store::run_ready(store_chunk(&mut backend, &self.did, &self.rev, &now, full)) {
-                        failed = Some(e);
-                        return Err(CarError::Io(std::io::Error::other("the database refused a row")));
+    /// The replacement on SQLite, where one writer connection serves every account: the tree
+    /// is staged in short transactions (new blocks beside the current ones, the record index
+    /// and blob references in TEMP tables on the writer's connection), so other accounts'
+    /// commits slip in between; one short transaction then swaps the staged repository in.
+    /// Until the swap the account's repository is what it was; a failure before it removes
+    /// what was staged (new blocks carry the import's rev, blocks already stored keep theirs).
+    async fn store_sqlite(self, writer: &crate::db::SqliteWriter, event: NewEvent) -> Result<(), ImportError> {
+        let did = self.did.clone();
+        writer.transaction(move |txn| sqlite_stage::prepare(txn, &did).map(|()| ((), 0))).await.map_err(sqlite)?;
+        let staged = self.stage_sqlite(writer).await;
+        let outcome = match staged {
+            Ok(()) => writer.transaction(move |txn| self.swap_sqlite(txn, event)).await.map_err(ImportError::from),
+            Err(e) => {
+                let (did, rev) = (self.did.clone(), self.rev.clone());
+                let _ = writer.transaction(move |txn| sqlite_stage::discard(txn, &did, &rev).map(|()| ((), 0))).await;
+                Err(e)
+            }
+        };
+        outcome.map(|_| ())
+    }
+
+    /// Walks the tree on a blocking thread and stores it a chunk per writer transaction.
+    async fn stage_sqlite(&self, writer: &crate::db::SqliteWriter) -> Result<(), ImportError> {
+        let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
+        let (staged, root) = (self.staged.clone(), self.root);
+        let walker = tokio::task::spawn_blocking(move || {
+            let mut chunk = Chunk::default();
+            let walked = walk_tree(
+                root,
+                |cid| staged.get(cid),
+                |visit| {
+                    if chunk.add(visit)? {
+                        chunks
+                            .blocking_send(Ok(std::mem::take(&mut chunk).items))
+                            .map_err(|_| CarError::Io(std::io::Error::other("the import was abandoned")))?;
                     }
-                }
-                Ok(())
-            },
-        );
-        if let Some(e) = failed {
-            return Err(e.into());
+                    Ok(())
+                },
+            );
+            let _ = chunks.blocking_send(walked.map(|()| chunk.items));
+        });
+        let now = crate::account::now();
+        while let Some(chunk) = incoming.recv().await {
+            let chunk = chunk.map_err(does_not_verify)?;
+            let (did, rev, now) = (self.did.clone(), self.rev.clone(), now.clone());
+            writer
+                .transaction(move |txn| sqlite_stage::store(txn, &did, &rev, &now, chunk).map(|()| ((), 0)))
+                .await
+                .map_err(internal)?;
         }
-        walked.map_err(StoreFailure::Invalid)?;
-        store::run_ready(store_chunk(&mut backend, &self.did, &self.rev, &now, chunk.items))?;
+        walker.await.map_err(internal)
+    }
+
+    /// Swaps the staged repository in: checks the account may import, drops its blocks the new
+    /// tree does not hold, replaces its record index and blob references with the staged ones,
+    /// and stores the commit signed here. The `#sync` event's number, or 0.
+    fn swap_sqlite(self, txn: &rusqlite::Transaction<'_>, event: NewEvent) -> Result<((), i64), StoreFailure> {
+        let mut backend = store::Sqlite { txn };
+        let select = Query::select()
+            .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
+            .from(actor::Entity)
+            .and_where(Expr::col(actor::Column::Did).eq(&self.did))
+            .and_where(Expr::col(actor::Column::DeletedAt).is_null())
+            .to_owned();
+        let rows = store::run_ready(backend.select_texts(&select, 2))?;
+        let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
+        crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
+        sqlite_stage::swap(txn, &self.did)?;
         let seq = store::run_ready(self.finish(&mut backend, status, event))?;
-        txn.pragma_update(None, "cache_size", cache)?;
         Ok(((), seq))
     }
 
@@ -374,4 +404,110 @@ async fn store_chunk<B: Backend>(
     backend.insert(&super::block_insert(), blocks).await?;
     backend.insert(&super::record_insert(), records).await?;
     backend.insert(&super::blob_reference_insert(), references).await
+}
+
+/// The statements of an import staged on SQLite's writer connection. The record index and
+/// blob references wait in TEMP tables, which live on that one connection and vanish with it
+/// (a crash leaves nothing of them); new blocks go beside the account's current ones.
+mod sqlite_stage {
+    use rusqlite::{params, Transaction};
+    use sea_orm::sea_query::{Alias, Query};
+
+    use super::{store, AtUri, Did, Item, Tid};
+    use crate::db::entities::record_blob;
+
+    const TABLES: &str = "
+        CREATE TEMP TABLE IF NOT EXISTS import_record
+            (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref);
+        CREATE TEMP TABLE IF NOT EXISTS import_ref (blob_cid, record_uri, did);
+        CREATE TEMP TABLE IF NOT EXISTS import_cid (did, cid);
+        CREATE INDEX IF NOT EXISTS temp.import_cid_by_did ON import_cid (did, cid);";
+
+    fn clear(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
+        for table in ["import_record", "import_ref", "import_cid"] {
+            txn.execute(&format!("DELETE FROM temp.{table} WHERE did = ?1"), params![did.as_str()])?;
+        }
+        Ok(())
+    }
+
+    /// Makes the TEMP tables ready for `did`, emptied of an earlier attempt's rows.
+    pub fn prepare(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
+        txn.execute_batch(TABLES)?;
+        clear(txn, did)
+    }
+
+    /// Stores a chunk of the walk: its blocks beside the current ones, its records and blob
+    /// references in the TEMP tables.
+    pub fn store(
+        txn: &Transaction<'_>,
+        did: &Did,
+        rev: &Tid,
+        now: &str,
+        chunk: Vec<Item>,
+    ) -> Result<(), store::StoreError> {
+        let mut blocks = Vec::new();
+        let mut cids = Vec::new();
+        let mut records = Vec::new();
+        let mut references = Vec::new();
+        for item in chunk {
+            match item {
+                Item::Block(cid, bytes) => {
+                    cids.push(cid.to_string());
+                    blocks.push(crate::repo::block_row(did, &cid, &bytes, rev));
+                }
+                Item::Record { collection, rkey, cid, blobs } => {
+                    let uri = AtUri::record(did.clone(), collection.clone(), rkey.clone());
+                    references.extend(blobs.iter().map(|blob| crate::repo::blob_reference_row(did, &uri, blob)));
+                    let at = crate::repo::RecordKey { uri: &uri, collection: &collection, rkey: &rkey };
+                    records.push(crate::repo::record_row(did, &at, &cid, rev, now));
+                }
+            }
+        }
+        let mut backend = store::Sqlite { txn };
+        store::run_ready(store::Backend::insert(&mut backend, &crate::repo::block_insert(), blocks))?;
+        let mut into_temp = crate::repo::record_insert();
+        into_temp.into_table((Alias::new("temp"), Alias::new("import_record")));
+        store::run_ready(store::Backend::insert(&mut backend, &into_temp, records))?;
+        let into_temp = Query::insert()
+            .into_table((Alias::new("temp"), Alias::new("import_ref")))
+            .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+            .to_owned();
+        store::run_ready(store::Backend::insert(&mut backend, &into_temp, references))?;
+        let mut statement = txn.prepare_cached("INSERT INTO temp.import_cid (did, cid) VALUES (?1, ?2)")?;
+        for cid in cids {
+            statement.execute(params![did.as_str(), cid])?;
+        }
+        Ok(())
+    }
+
+    /// Makes the staged repository the account's: blocks outside the new tree go, and the
+    /// record index and blob references are replaced by the staged ones.
+    pub fn swap(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
+        let did = did.as_str();
+        txn.execute(
+            "DELETE FROM main.repo_block WHERE did = ?1 AND cid NOT IN (SELECT cid FROM temp.import_cid WHERE did = ?1)",
+            params![did],
+        )?;
+        txn.execute("DELETE FROM main.record WHERE did = ?1", params![did])?;
+        txn.execute(
+            "INSERT INTO main.record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref)
+             SELECT uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref FROM temp.import_record WHERE did = ?1",
+            params![did],
+        )?;
+        txn.execute("DELETE FROM main.record_blob WHERE did = ?1", params![did])?;
+        txn.execute(
+            "INSERT OR IGNORE INTO main.record_blob (blob_cid, record_uri, did)
+             SELECT blob_cid, record_uri, did FROM temp.import_ref WHERE did = ?1",
+            params![did],
+        )?;
+        let did: Did = did.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
+        clear(txn, &did)
+    }
+
+    /// Removes what a failed import staged: its blocks (those it stored carry its rev) and its
+    /// TEMP rows.
+    pub fn discard(txn: &Transaction<'_>, did: &Did, rev: &Tid) -> rusqlite::Result<()> {
+        txn.execute("DELETE FROM main.repo_block WHERE did = ?1 AND rev = ?2", params![did.as_str(), rev.as_str()])?;
+        clear(txn, did)
+    }
 }
