@@ -81,6 +81,17 @@ impl StorageQuota {
         bytes: u64,
     ) -> Result<UploadReservation, QuotaError> {
         self.check_floor(bytes)?;
+        // The room is taken before the stored uploads are counted: an upload finishing
+        // meanwhile is then counted in flight, or stored, or both (too much, never too little),
+        // and uploads starting meanwhile see this one.
+        let in_flight = {
+            let mut uploading = self.uploading.lock().unwrap_or_else(|p| p.into_inner());
+            let held = uploading.entry(did.clone()).or_default();
+            let before = *held;
+            *held += bytes;
+            before
+        };
+        let reservation = UploadReservation { did: did.clone(), bytes, uploading: self.uploading.clone() };
         let stored: Option<i64> = blob::Entity::find()
             .select_only()
             // PostgreSQL sums bigints as numeric.
@@ -92,13 +103,10 @@ impl StorageQuota {
             .await?
             .flatten();
         let stored = stored.unwrap_or(0).max(0) as u64;
-        let mut uploading = self.uploading.lock().unwrap_or_else(|p| p.into_inner());
-        let in_flight = uploading.get(did).copied().unwrap_or(0);
         if stored + in_flight + bytes > self.temp_per_account {
             return Err(QuotaError::OverQuota(self.temp_per_account));
         }
-        *uploading.entry(did.clone()).or_default() += bytes;
-        Ok(UploadReservation { did: did.clone(), bytes, uploading: self.uploading.clone() })
+        Ok(reservation)
     }
 
     /// Leave to stage an import of up to `bytes` for `did`: one at a time per account.
