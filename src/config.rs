@@ -76,6 +76,9 @@ pub struct Config {
     /// Extra certificate authorities outbound fetches trust (AURORA_EXTRA_CA_CERTS, a PEM file).
     pub extra_ca_certs: Option<std::path::PathBuf>,
     pub admin_password: Secret,
+    /// The moderators' password (AURORA_MODERATOR_PASSWORD, HTTP Basic user `moderator`); no
+    /// moderator credential without it.
+    pub moderator_password: Option<Secret>,
     pub plc_rotation_key_hex: Secret,
     pub invite_required: bool,
     pub dev_mode: bool,
@@ -350,6 +353,17 @@ impl Config {
             dpop_secret: source.get("PDS_DPOP_SECRET").map(|v| Secret::new(v.trim())),
             extra_ca_certs: source.get("AURORA_EXTRA_CA_CERTS").map(std::path::PathBuf::from),
             admin_password,
+            moderator_password: match source.get("AURORA_MODERATOR_PASSWORD").map(|v| v.trim().to_owned()) {
+                None => None,
+                Some(v) if v.is_empty() => None,
+                Some(v) if v.len() < MIN_SECRET_LENGTH => {
+                    return Err(invalid(
+                        "AURORA_MODERATOR_PASSWORD",
+                        format!("must be at least {MIN_SECRET_LENGTH} characters"),
+                    ))
+                }
+                Some(v) => Some(Secret::new(v)),
+            },
             plc_rotation_key_hex,
             invite_required: parse_bool(source, "PDS_INVITE_REQUIRED", false)?,
             dev_mode: parse_bool(source, "PDS_DEV_MODE", false)?,

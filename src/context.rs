@@ -39,6 +39,8 @@ pub struct AppContext {
     pub guard: crate::identity::Guard,
     /// Session tokens' per-request check against the account's current state.
     pub gate: crate::auth::gate::Gate,
+    /// The background jobs' last runs.
+    pub jobs: crate::maintenance::Jobs,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
     pub exports: tokio::sync::Semaphore,
@@ -110,6 +112,7 @@ impl AppContext {
             oauth,
             guard,
             gate: Default::default(),
+            jobs: Default::default(),
             rate_limits,
             exports: tokio::sync::Semaphore::new(EXPORTS),
             storage,
@@ -118,7 +121,11 @@ impl AppContext {
 
     /// Credential checks for this server's tokens and admin password.
     pub fn verifier(&self) -> Verifier<'_> {
-        Verifier::new(&self.tokens, self.config.admin_password.expose())
+        Verifier::new(
+            &self.tokens,
+            self.config.admin_password.expose(),
+            self.config.moderator_password.as_ref().map(|s| s.expose()),
+        )
     }
 }
 

@@ -1,9 +1,11 @@
 //! Aurora Locus: an atproto Personal Data Server.
 
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod context;

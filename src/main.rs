@@ -47,6 +47,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // The admin CLI talks to a running server; it needs only its URL and password.
+    if args.first().map(String::as_str) == Some("admin") {
+        return admin(&args[1..]);
+    }
     let config = match config::Config::from_source(&config::Env) {
         Ok(config) => config,
         Err(e) => {
@@ -85,6 +89,31 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("aurora-locus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `aurora-locus admin …` (see `aurora_locus::cli::admin`).
+fn admin(args: &[String]) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("aurora-locus admin: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(aurora_locus::cli::admin::run(args)) {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(aurora_locus::cli::admin::CliError::Help(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aurora-locus admin: {e}");
             ExitCode::FAILURE
         }
     }
@@ -134,7 +163,9 @@ const USAGE: &str = "usage: aurora-locus [serve]                 run the server 
        aurora-locus lexicon validate <nsid>[#def] <file.json>
                                               check a record (or #input, #output, #params, a named def) against its lexicon
        aurora-locus repo verify <file.car> [--key <did:key>]
-                                              check an exported repository: blocks, tree, records, signature";
+                                              check an exported repository: blocks, tree, records, signature
+       aurora-locus admin <command>           manage accounts, invites and takedowns on a running server
+                                              (aurora-locus admin --help lists the commands)";
 
 /// Sends one mail through the configured transport and prints the server's exact answer, so an
 /// operator can check PDS_EMAIL_SMTP_URL without signing anyone up.
@@ -226,40 +257,7 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
         env!("CARGO_PKG_VERSION")
     );
     aurora_locus::crawl::notify(&ctx);
-    let collector = ctx.clone();
-    tokio::spawn(async move {
-        // Each minute, deleted accounts past their grace period are purged; each quarter hour,
-        // uploads no record claimed are removed and old events trimmed.
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        for minute in 0u64.. {
-            every.tick().await;
-            match aurora_locus::account::deletion::purge_due(&collector).await {
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging deleted accounts failed"),
-            }
-            if minute % 15 != 0 {
-                continue;
-            }
-            match aurora_locus::blobs::collect_garbage(&collector).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "removed unclaimed uploads"),
-                Err(e) => tracing::warn!(error = %e, "blob garbage collection failed"),
-            }
-            match aurora_locus::maintenance::sweep_caches(&collector).await {
-                Ok(0) => {}
-                Ok(removed) => {
-                    tracing::info!(removed, "removed stale cached DID documents and unclaimed key reservations")
-                }
-                Err(e) => tracing::warn!(error = %e, "sweeping caches failed"),
-            }
-            // The firehose keeps PDS_REPO_BACKFILL_LIMIT_MS of history.
-            match aurora_locus::sequencer::trim(&collector.db, collector.config.repo_backfill_limit_ms).await {
-                Ok(0) => {}
-                Ok(trimmed) => tracing::info!(trimmed, "trimmed old firehose events"),
-                Err(e) => tracing::warn!(error = %e, "firehose trimming failed"),
-            }
-        }
-    });
+    aurora_locus::maintenance::spawn(ctx.clone());
     bound.serve(ctx, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -65,6 +65,9 @@ fn every_implemented_method_lives_in_the_file_its_nsid_names() {
             namespace_mod.display()
         );
         implemented += usize::from(is_overridden);
+        // A routed method nobody implemented would answer 501 where the proxy could forward it:
+        // either implement it or leave it to the proxy (`!<nsid>` in `aurora_codegen::SERVED`).
+        assert!(is_overridden, "{nsid} is routed but not implemented");
     }
     // And nothing else: every other file under src/api is a namespace's mod.rs.
     let by_path: BTreeMap<&PathBuf, &String> = generated.iter().map(|(nsid, path)| (path, nsid)).collect();

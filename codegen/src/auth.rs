@@ -150,6 +150,8 @@ pub enum AuthKind {
         allow_expired: bool,
     },
     Admin,
+    /// The administrator, a moderator, or the configured moderation service.
+    Moderator,
     Service,
     ServiceOptional,
     /// Public; the account itself (a session, taken down or not) or the administrator sees more.
@@ -163,7 +165,7 @@ impl AuthKind {
 
     /// Parses a kind: `none`, `optional`, `access`, `access-privileged`, `access-full`,
     /// `access-or-service` (each access kind with optional modifiers `+takendown` and
-    /// `+checked`), `refresh`, `refresh-expired`, `admin`, `service`, `service-optional`, `optional-or-admin` (with
+    /// `+checked`), `refresh`, `refresh-expired`, `admin`, `moderator`, `service`, `service-optional`, `optional-or-admin` (with
     /// `+takendown`).
     pub fn parse(text: &str) -> Option<AuthKind> {
         let mut parts = text.split('+');
@@ -188,6 +190,7 @@ impl AuthKind {
             "refresh" => simple(AuthKind::Refresh { allow_expired: false }),
             "refresh-expired" => simple(AuthKind::Refresh { allow_expired: true }),
             "admin" => simple(AuthKind::Admin),
+            "moderator" => simple(AuthKind::Moderator),
             "service" => simple(AuthKind::Service),
             "service-optional" => simple(AuthKind::ServiceOptional),
             "optional-or-admin" if !checked => Some(AuthKind::OptionalOrAdmin { takendown }),
@@ -210,6 +213,7 @@ impl AuthKind {
             }
             AuthKind::Refresh { allow_expired } => quote!(rt::Auth::Refresh { allow_expired: #allow_expired }),
             AuthKind::Admin => quote!(rt::Auth::Admin),
+            AuthKind::Moderator => quote!(rt::Auth::Moderator),
             AuthKind::Service => quote!(rt::Auth::Service),
             AuthKind::ServiceOptional => quote!(rt::Auth::ServiceOptional),
             AuthKind::OptionalOrAdmin { takendown } => {
@@ -232,7 +236,7 @@ impl AuthKind {
             AuthKind::Access { .. } => Some(quote!(rt::auth::Access)),
             AuthKind::AccessOrService { .. } => Some(quote!(rt::auth::Caller)),
             AuthKind::Refresh { .. } => Some(quote!(rt::auth::Refresh)),
-            AuthKind::Admin => Some(quote!(rt::auth::Admin)),
+            AuthKind::Admin | AuthKind::Moderator => Some(quote!(rt::auth::Admin)),
             AuthKind::Service => Some(quote!(rt::auth::Service)),
             AuthKind::ServiceOptional => Some(quote!(Option<rt::auth::Service>)),
             AuthKind::OptionalOrAdmin { .. } => Some(quote!(Option<rt::auth::Viewer>)),
@@ -265,7 +269,8 @@ impl AuthKind {
             }
             AuthKind::Refresh { allow_expired: false } => "a refresh token".to_owned(),
             AuthKind::Refresh { allow_expired: true } => "a refresh token, expired or not".to_owned(),
-            AuthKind::Admin => "the administrator (HTTP Basic)".to_owned(),
+            AuthKind::Admin => "the administrator (HTTP Basic, user `admin`); a moderator is refused".to_owned(),
+            AuthKind::Moderator => "the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service".to_owned(),
             AuthKind::Service => "a service-auth token for this method".to_owned(),
             AuthKind::ServiceOptional => "public, or a service-auth token for this method".to_owned(),
             AuthKind::OptionalOrAdmin { .. } => {
@@ -305,6 +310,7 @@ impl AuthKind {
             }
             AuthKind::Refresh { .. } => vec![(401, vec!["AuthMissing", "AuthenticationRequired", "MissingTokenId"])],
             AuthKind::Admin | AuthKind::OptionalOrAdmin { .. } => vec![(401, SESSION.to_vec())],
+            AuthKind::Moderator => vec![(401, [&SESSION[..], &SERVICE[..], &["UntrustedIss"][..]].concat())],
             AuthKind::Service => vec![(401, [&SESSION[..], &SERVICE[..]].concat())],
             AuthKind::ServiceOptional => vec![(401, SERVICE.to_vec())],
         }
@@ -320,9 +326,10 @@ impl AuthKind {
             AuthKind::AccessOrService { .. } => json!([{ "Session": [] }, { "ServiceAuth": [] }]),
             AuthKind::Refresh { .. } => json!([{ "Refresh": [] }]),
             AuthKind::Admin => json!([{ "Admin": [] }]),
+            AuthKind::Moderator => json!([{ "Admin": [] }, { "Moderator": [] }, { "ModService": [] }]),
             AuthKind::Service => json!([{ "ServiceAuth": [] }]),
             AuthKind::ServiceOptional => json!([{}, { "ServiceAuth": [] }]),
-            AuthKind::OptionalOrAdmin { .. } => json!([{}, { "Session": [] }, { "Admin": [] }]),
+            AuthKind::OptionalOrAdmin { .. } => json!([{}, { "Session": [] }, { "Admin": [] }, { "Moderator": [] }]),
         }
     }
 }

@@ -72,14 +72,28 @@ pub struct Output {
 
 /// The NSID prefixes (or whole NSIDs) whose methods Aurora serves itself; the rest are proxied.
 /// An entry `!<nsid>` leaves that method to the proxy although a prefix names it: the reference
-/// PDS forwards these to the AppView rather than serving them.
+/// PDS forwards these (to the AppView, or the service `atproto-proxy` names) rather than serving
+/// them. Every served method is implemented (`tests/layout.rs`), so a method is either answered
+/// here or forwarded, never refused as unimplemented while a service could answer it.
 pub const SERVED: &[&str] = &[
     "com.atproto.",
     "app.bsky.actor.getPreferences",
     "app.bsky.actor.putPreferences",
+    "org.auroralocus.",
+    "!com.atproto.admin.updateAccountSigningKey",
     "!com.atproto.label.queryLabels",
+    "!com.atproto.label.subscribeLabels",
+    "!com.atproto.sync.getHostStatus",
+    "!com.atproto.sync.listHosts",
+    "!com.atproto.sync.listReposByCollection",
     "!com.atproto.sync.notifyOfUpdate",
     "!com.atproto.sync.requestCrawl",
+    "!com.atproto.temp.addReservedHandle",
+    "!com.atproto.temp.checkHandleAvailability",
+    "!com.atproto.temp.dereferenceScope",
+    "!com.atproto.temp.fetchLabels",
+    "!com.atproto.temp.requestPhoneVerification",
+    "!com.atproto.temp.revokeAccountCredentials",
 ];
 
 /// Generates everything from the lexicons and the auth table. Methods whose NSID starts with

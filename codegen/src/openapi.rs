@@ -243,7 +243,9 @@ pub fn document(ir: &Ir, catalog: &Catalog, server_rules: &ServerRules, version:
                 "Session": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "An access token from com.atproto.server.createSession or refreshSession, opened with the account password or an app password; each method says which it accepts." },
                 "Refresh": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A refresh token from com.atproto.server.createSession or refreshSession." },
                 "ServiceAuth": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A service-auth token: a JWT signed with the issuer's atproto key, for this server (aud) and this method (lxm)." },
-                "Admin": { "type": "http", "scheme": "basic", "description": "User admin, password PDS_ADMIN_PASSWORD." },
+                "Admin": { "type": "http", "scheme": "basic", "description": "User admin, password PDS_ADMIN_PASSWORD: every admin method." },
+                "Moderator": { "type": "http", "scheme": "basic", "description": "User moderator, password AURORA_MODERATOR_PASSWORD: reads accounts and applies or lifts takedowns; refused (401) where the administrator is needed." },
+                "ModService": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A service-auth token signed by the moderation service PDS_MOD_SERVICE_DID (or its #atproto_labeler key), for this server and method: the moderator's methods." },
                 "OAuth": { "type": "http", "scheme": "DPoP", "description": "An atproto OAuth access token (Authorization: DPoP <token>) with a DPoP proof (RFC 9449) in the DPoP header, from this server's authorization server (/.well-known/oauth-authorization-server); each method says which permission it needs." }
             }
         }

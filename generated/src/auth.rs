@@ -14,20 +14,19 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         rt::Auth::Access(rt::AccessRule::STANDARD.checked().oauth(rt::OAuthRule::Rpc)),
     ),
     ("com.atproto.admin.deleteAccount", rt::Auth::Admin),
-    ("com.atproto.admin.disableAccountInvites", rt::Auth::Admin),
-    ("com.atproto.admin.disableInviteCodes", rt::Auth::Admin),
-    ("com.atproto.admin.enableAccountInvites", rt::Auth::Admin),
-    ("com.atproto.admin.getAccountInfo", rt::Auth::Admin),
-    ("com.atproto.admin.getAccountInfos", rt::Auth::Admin),
-    ("com.atproto.admin.getInviteCodes", rt::Auth::Admin),
-    ("com.atproto.admin.getSubjectStatus", rt::Auth::Admin),
-    ("com.atproto.admin.searchAccounts", rt::Auth::Admin),
-    ("com.atproto.admin.sendEmail", rt::Auth::Admin),
+    ("com.atproto.admin.disableAccountInvites", rt::Auth::Moderator),
+    ("com.atproto.admin.disableInviteCodes", rt::Auth::Moderator),
+    ("com.atproto.admin.enableAccountInvites", rt::Auth::Moderator),
+    ("com.atproto.admin.getAccountInfo", rt::Auth::Moderator),
+    ("com.atproto.admin.getAccountInfos", rt::Auth::Moderator),
+    ("com.atproto.admin.getInviteCodes", rt::Auth::Moderator),
+    ("com.atproto.admin.getSubjectStatus", rt::Auth::Moderator),
+    ("com.atproto.admin.searchAccounts", rt::Auth::Moderator),
+    ("com.atproto.admin.sendEmail", rt::Auth::Moderator),
     ("com.atproto.admin.updateAccountEmail", rt::Auth::Admin),
     ("com.atproto.admin.updateAccountHandle", rt::Auth::Admin),
     ("com.atproto.admin.updateAccountPassword", rt::Auth::Admin),
-    ("com.atproto.admin.updateAccountSigningKey", rt::Auth::Admin),
-    ("com.atproto.admin.updateSubjectStatus", rt::Auth::Admin),
+    ("com.atproto.admin.updateSubjectStatus", rt::Auth::Moderator),
     (
         "com.atproto.identity.getRecommendedDidCredentials",
         rt::Auth::Access(rt::AccessRule::STANDARD),
@@ -67,7 +66,6 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
                 .oauth(rt::OAuthRule::Identity(rt::IdentityAttr::Handle)),
         ),
     ),
-    ("com.atproto.label.subscribeLabels", rt::Auth::None),
     ("com.atproto.lexicon.resolveLexicon", rt::Auth::None),
     (
         "com.atproto.moderation.createReport",
@@ -256,7 +254,6 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         "com.atproto.sync.getHead",
         rt::Auth::OptionalOrAdmin(rt::AccessRule::STANDARD.with_takendown()),
     ),
-    ("com.atproto.sync.getHostStatus", rt::Auth::None),
     (
         "com.atproto.sync.getLatestCommit",
         rt::Auth::OptionalOrAdmin(rt::AccessRule::STANDARD.with_takendown()),
@@ -274,18 +271,8 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         "com.atproto.sync.listBlobs",
         rt::Auth::OptionalOrAdmin(rt::AccessRule::STANDARD.with_takendown()),
     ),
-    ("com.atproto.sync.listHosts", rt::Auth::None),
     ("com.atproto.sync.listRepos", rt::Auth::None),
-    ("com.atproto.sync.listReposByCollection", rt::Auth::None),
     ("com.atproto.sync.subscribeRepos", rt::Auth::None),
-    (
-        "com.atproto.temp.addReservedHandle",
-        rt::Auth::Access(
-            rt::AccessRule::STANDARD
-                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
-        ),
-    ),
-    ("com.atproto.temp.checkHandleAvailability", rt::Auth::None),
     (
         "com.atproto.temp.checkSignupQueue",
         rt::Auth::Access(
@@ -293,28 +280,7 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
                 .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
         ),
     ),
-    (
-        "com.atproto.temp.dereferenceScope",
-        rt::Auth::Access(
-            rt::AccessRule::STANDARD
-                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
-        ),
-    ),
-    ("com.atproto.temp.fetchLabels", rt::Auth::None),
-    (
-        "com.atproto.temp.requestPhoneVerification",
-        rt::Auth::Access(
-            rt::AccessRule::STANDARD
-                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
-        ),
-    ),
-    (
-        "com.atproto.temp.revokeAccountCredentials",
-        rt::Auth::Access(
-            rt::AccessRule::STANDARD
-                .oauth(rt::OAuthRule::Refused(rt::OAUTH_NOT_SUPPORTED)),
-        ),
-    ),
+    ("org.auroralocus.admin.listAuditEntries", rt::Auth::Moderator),
 ];
 /// Methods that manage the account itself: the proxy never forwards them and no
 /// service-auth token is minted for them.

@@ -16,4 +16,6 @@ pub mod chat;
 #[rustfmt::skip]
 pub mod com;
 #[rustfmt::skip]
+pub mod org;
+#[rustfmt::skip]
 pub mod tools;

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use crate::rt;
 /// Everything the server implements: one service trait per served namespace, and the
 /// authenticator the runtime checks every request's credentials with first.
-pub trait Services: rt::Authenticator + crate::app::bsky::actor::Service + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service {}
+pub trait Services: rt::Authenticator + crate::app::bsky::actor::Service + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service + crate::com::atproto::lexicon::Service + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service + crate::com::atproto::server::Service + crate::com::atproto::sync::Service + crate::com::atproto::temp::Service + crate::org::auroralocus::admin::Service {}
 impl<
     T: rt::Authenticator + crate::app::bsky::actor::Service
         + crate::com::atproto::admin::Service + crate::com::atproto::identity::Service
-        + crate::com::atproto::label::Service + crate::com::atproto::lexicon::Service
+        + crate::com::atproto::lexicon::Service
         + crate::com::atproto::moderation::Service + crate::com::atproto::repo::Service
         + crate::com::atproto::server::Service + crate::com::atproto::sync::Service
-        + crate::com::atproto::temp::Service,
+        + crate::com::atproto::temp::Service + crate::org::auroralocus::admin::Service,
 > Services for T {}
 /// The NSIDs that get typed routes.
 pub const SERVED: &[&str] = &[
@@ -30,7 +30,6 @@ pub const SERVED: &[&str] = &[
     "com.atproto.admin.updateAccountEmail",
     "com.atproto.admin.updateAccountHandle",
     "com.atproto.admin.updateAccountPassword",
-    "com.atproto.admin.updateAccountSigningKey",
     "com.atproto.admin.updateSubjectStatus",
     "com.atproto.identity.getRecommendedDidCredentials",
     "com.atproto.identity.refreshIdentity",
@@ -41,7 +40,6 @@ pub const SERVED: &[&str] = &[
     "com.atproto.identity.signPlcOperation",
     "com.atproto.identity.submitPlcOperation",
     "com.atproto.identity.updateHandle",
-    "com.atproto.label.subscribeLabels",
     "com.atproto.lexicon.resolveLexicon",
     "com.atproto.moderation.createReport",
     "com.atproto.repo.applyWrites",
@@ -83,23 +81,15 @@ pub const SERVED: &[&str] = &[
     "com.atproto.sync.getBlocks",
     "com.atproto.sync.getCheckout",
     "com.atproto.sync.getHead",
-    "com.atproto.sync.getHostStatus",
     "com.atproto.sync.getLatestCommit",
     "com.atproto.sync.getRecord",
     "com.atproto.sync.getRepo",
     "com.atproto.sync.getRepoStatus",
     "com.atproto.sync.listBlobs",
-    "com.atproto.sync.listHosts",
     "com.atproto.sync.listRepos",
-    "com.atproto.sync.listReposByCollection",
     "com.atproto.sync.subscribeRepos",
-    "com.atproto.temp.addReservedHandle",
-    "com.atproto.temp.checkHandleAvailability",
     "com.atproto.temp.checkSignupQueue",
-    "com.atproto.temp.dereferenceScope",
-    "com.atproto.temp.fetchLabels",
-    "com.atproto.temp.requestPhoneVerification",
-    "com.atproto.temp.revokeAccountCredentials",
+    "org.auroralocus.admin.listAuditEntries",
 ];
 /// Adds a route for every served method, under `/xrpc/<nsid>`.
 pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
@@ -210,13 +200,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
-            "/xrpc/com.atproto.admin.updateAccountSigningKey",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::admin::update_account_signing_key::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
             "/xrpc/com.atproto.admin.updateSubjectStatus",
             rt::endpoint::<
                 S,
@@ -284,13 +267,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             rt::endpoint::<
                 S,
                 crate::com::atproto::identity::update_handle::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.label.subscribeLabels",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::label::subscribe_labels::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
@@ -581,13 +557,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
-            "/xrpc/com.atproto.sync.getHostStatus",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::sync::get_host_status::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
             "/xrpc/com.atproto.sync.getLatestCommit",
             rt::endpoint::<
                 S,
@@ -623,24 +592,10 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
-            "/xrpc/com.atproto.sync.listHosts",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::sync::list_hosts::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
             "/xrpc/com.atproto.sync.listRepos",
             rt::endpoint::<
                 S,
                 crate::com::atproto::sync::list_repos::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.sync.listReposByCollection",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::sync::list_repos_by_collection::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
@@ -651,20 +606,6 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
-            "/xrpc/com.atproto.temp.addReservedHandle",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::temp::add_reserved_handle::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.temp.checkHandleAvailability",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::temp::check_handle_availability::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
             "/xrpc/com.atproto.temp.checkSignupQueue",
             rt::endpoint::<
                 S,
@@ -672,31 +613,10 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(
-            "/xrpc/com.atproto.temp.dereferenceScope",
+            "/xrpc/org.auroralocus.admin.listAuditEntries",
             rt::endpoint::<
                 S,
-                crate::com::atproto::temp::dereference_scope::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.temp.fetchLabels",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::temp::fetch_labels::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.temp.requestPhoneVerification",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::temp::request_phone_verification::Endpoint,
-            >(services.clone(), crate::catalog::catalog()),
-        )
-        .at(
-            "/xrpc/com.atproto.temp.revokeAccountCredentials",
-            rt::endpoint::<
-                S,
-                crate::com::atproto::temp::revoke_account_credentials::Endpoint,
+                crate::org::auroralocus::admin::list_audit_entries::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
 }

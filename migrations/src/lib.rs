@@ -18,6 +18,7 @@ mod m0011_oauth;
 mod m0012_totp;
 mod m0013_token_generation;
 mod m0014_email_code_attempts;
+mod m0015_administration;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_totp::Migration),
             Box::new(m0013_token_generation::Migration),
             Box::new(m0014_email_code_attempts::Migration),
+            Box::new(m0015_administration::Migration),
         ]
     }
 }

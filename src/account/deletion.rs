@@ -118,7 +118,7 @@ pub async fn restore(ctx: &AppContext, did: &Did) -> Result<(), RestoreError> {
         .exec(&txn)
         .await?;
     let status = if account.takedown_ref.is_some() {
-        AccountStatus::Takendown
+        super::actor_status(&account)
     } else if account.deactivated_at.is_some() {
         AccountStatus::Deactivated
     } else {

@@ -9,6 +9,7 @@ pub mod handle;
 pub mod hash_pool;
 pub mod invites;
 pub mod password;
+pub mod rename;
 pub mod status;
 pub mod totp;
 
@@ -61,8 +62,12 @@ impl Account {
 }
 
 /// An actor's hosting status. Takedown outranks deactivation.
+/// A takedown with an expiry is a suspension.
 pub fn actor_status(actor: &actor::Model) -> AccountStatus {
-    status_of(actor.takedown_ref.is_some(), actor.deactivated_at.is_some())
+    match status_of(actor.takedown_ref.is_some(), actor.deactivated_at.is_some()) {
+        AccountStatus::Takendown if actor.takedown_until.is_some() => AccountStatus::Suspended,
+        status => status,
+    }
 }
 
 /// The hosting status of an actor taken down or not, deactivated or not.
@@ -157,6 +162,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
         delete_after: Set(None),
         deleted_at: Set(None),
         takedown_ref: Set(None),
+        takedown_until: Set(None),
     })
     .exec_without_returning(conn)
     .await?;
@@ -178,6 +184,14 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewAccount<'_>) -> Result
 
 pub fn now() -> String {
     aurora_atproto::syntax::Datetime::now().as_str().to_owned()
+}
+
+/// The time `secs` seconds from now.
+pub fn iso_after_secs(secs: i64) -> String {
+    let now = aurora_atproto::syntax::Datetime::now().unix_micros();
+    aurora_atproto::syntax::Datetime::from_unix_micros(now.saturating_add(secs.saturating_mul(1_000_000)))
+        .as_str()
+        .to_owned()
 }
 
 fn iso_from_secs(secs: i64) -> String {

@@ -29,7 +29,7 @@ pub fn writable(status: Option<AccountStatus>, deactivated_may: bool) -> Result<
     match status {
         Some(AccountStatus::Active) => Ok(()),
         Some(AccountStatus::Deactivated) if deactivated_may => Ok(()),
-        Some(AccountStatus::Takendown) => Err(Refusal::Takendown),
+        Some(AccountStatus::Takendown | AccountStatus::Suspended) => Err(Refusal::Takendown),
         Some(_) => Err(Refusal::Deactivated),
         None => Err(Refusal::NotFound),
     }

@@ -4,6 +4,8 @@
 pub mod app;
 pub mod codes;
 pub mod com;
+pub mod org;
+pub mod views;
 
 use std::sync::Arc;
 

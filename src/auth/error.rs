@@ -28,6 +28,9 @@ pub enum AuthError {
     MissingTokenId,
     #[error("the administrator's credentials are missing or wrong")]
     AdminRequired,
+    /// A moderator's credentials, for a method only the administrator may call.
+    #[error("the method needs the administrator, not a moderator")]
+    RoleTooLow,
     #[error("service auth: {1}")]
     Service(&'static str, String),
     /// Verifies, but its account, generation or app password is gone.
@@ -60,6 +63,12 @@ impl From<AuthError> for XrpcError {
             AuthError::AdminRequired => {
                 (StatusCode::UNAUTHORIZED, "AuthenticationRequired", "Authentication Required".to_owned())
             }
+            // As the reference answers any credential that is not the administrator's.
+            AuthError::RoleTooLow => (
+                StatusCode::UNAUTHORIZED,
+                "AuthenticationRequired",
+                "This method needs the administrator; a moderator may not call it".to_owned(),
+            ),
             AuthError::Service(name, message) => (StatusCode::UNAUTHORIZED, name, message),
             // As for a revoked refresh token: clients try to refresh, and sign out when that fails.
             AuthError::Revoked => (StatusCode::BAD_REQUEST, "ExpiredToken", "Token has been revoked".to_owned()),

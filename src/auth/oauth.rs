@@ -16,7 +16,6 @@ use crate::oauth::dpop::{self, DpopError};
 use crate::oauth::error::www_authenticate;
 use crate::oauth::token::AccessClaims;
 use crate::oauth::{issuer, now, session};
-use crate::sequencer::AccountStatus;
 
 /// A 401 with its `WWW-Authenticate: DPoP` challenge, as OAuth clients expect.
 fn challenge(error: &'static str, message: impl Into<String>) -> XrpcError {
@@ -78,7 +77,7 @@ pub async fn verify(ctx: &AppContext, req: &RequestContext, token: &str, rule: A
     let found = crate::account::find(&ctx.db, crate::account::Lookup::Did(&did)).await.map_err(XrpcError::internal)?;
     match found.map(|a| a.status()) {
         None => return Err(invalid_token("Invalid token")),
-        Some(AccountStatus::Takendown) if !rule.takendown => {
+        Some(status) if status.is_taken_down() && !rule.takendown => {
             return Err(XrpcError::new(
                 StatusCode::UNAUTHORIZED,
                 "AccountTakedown",

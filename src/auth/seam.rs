@@ -3,7 +3,9 @@
 //! credential and never verify anything themselves.
 
 use aurora_atproto::syntax::Did;
-use aurora_xrpc::auth::{Access, AccessRule, Admin, Admission, Authenticator, Caller, Refresh, Scheme, Service};
+use aurora_xrpc::auth::{
+    Access, AccessRule, Admin, Admission, Authenticator, Caller, Operator, Refresh, Role, Scheme, Service,
+};
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
 use super::error::AuthError;
@@ -42,9 +44,10 @@ impl Authenticator for Api {
         Ok(self.ctx.verifier().refresh(ctx, allow_expired)?)
     }
 
-    async fn admin(&self, ctx: &RequestContext) -> XrpcResult<Admin> {
-        match self.ctx.verifier().admin(ctx) {
+    async fn admin(&self, ctx: &RequestContext, role: Role) -> XrpcResult<Admin> {
+        match self.ctx.verifier().admin(ctx, role) {
             Ok(admin) => Ok(admin),
+            Err(AuthError::RoleTooLow) => Err(AuthError::RoleTooLow.into()),
             Err(error) => {
                 // Guessing the admin password costs a counter per address.
                 if let Err(status) = self.ctx.rate_limits.admin_failure(&ctx.headers, client_ip(ctx)).await {
@@ -53,6 +56,21 @@ impl Authenticator for Api {
                 Err(error.into())
             }
         }
+    }
+
+    async fn moderator(&self, ctx: &RequestContext) -> XrpcResult<Admin> {
+        if !matches!(super::authorization(ctx)?, Some((Scheme::Bearer, _))) {
+            return self.admin(ctx, Role::Moderator).await;
+        }
+        // The moderation service, as the reference trusts it: its DID or its labeler identity.
+        let Some((_, mod_did)) = &self.ctx.config.mod_service else {
+            return Err(AuthError::Service("UntrustedIss", "Untrusted issuer".into()).into());
+        };
+        let service = self.service(ctx).await?;
+        if service.iss.as_str() != mod_did {
+            return Err(AuthError::Service("UntrustedIss", "Untrusted issuer".into()).into());
+        }
+        Ok(Admin { role: Role::Moderator, operator: Operator::ModService(service.iss) })
     }
 
     async fn admit(

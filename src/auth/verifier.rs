@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use aurora_atproto::syntax::Did;
-use aurora_xrpc::auth::{Access, AccessRule, Admin, Grant, HeaderError, Refresh, Scheme};
+use aurora_xrpc::auth::{Access, AccessRule, Admin, Grant, HeaderError, Operator, Refresh, Role, Scheme};
 use aurora_xrpc::RequestContext;
 
 use super::error::AuthError;
@@ -36,11 +36,12 @@ fn unverifiable(error: JwtError) -> AuthError {
 pub struct Verifier<'a> {
     tokens: &'a Tokens,
     admin_password: &'a str,
+    moderator_password: Option<&'a str>,
 }
 
 impl<'a> Verifier<'a> {
-    pub fn new(tokens: &'a Tokens, admin_password: &'a str) -> Self {
-        Self { tokens, admin_password }
+    pub fn new(tokens: &'a Tokens, admin_password: &'a str, moderator_password: Option<&'a str>) -> Self {
+        Self { tokens, admin_password, moderator_password }
     }
 
     /// A session credential meeting `rule`, with the token generation and app password it
@@ -114,8 +115,9 @@ impl<'a> Verifier<'a> {
         Ok(Refresh { did, token_id: claims.jti })
     }
 
-    /// The administrator's basic credentials (`admin` and PDS_ADMIN_PASSWORD).
-    pub fn admin(&self, ctx: &RequestContext) -> Result<Admin, AuthError> {
+    /// An operator's basic credentials: `admin` and PDS_ADMIN_PASSWORD, or `moderator` and
+    /// AURORA_MODERATOR_PASSWORD; refused unless their role is at least `role`.
+    pub fn admin(&self, ctx: &RequestContext, role: Role) -> Result<Admin, AuthError> {
         // Any other credential, even a malformed header, is simply not the administrator's.
         let Ok(Some((Scheme::Basic, credentials))) = authorization(ctx) else {
             return Err(AuthError::AdminRequired);
@@ -123,12 +125,21 @@ impl<'a> Verifier<'a> {
         let decoded = STANDARD.decode(credentials).map_err(|_| AuthError::AdminRequired)?;
         let text = String::from_utf8(decoded).map_err(|_| AuthError::AdminRequired)?;
         let (user, password) = text.split_once(':').ok_or(AuthError::AdminRequired)?;
-        let password_ok = constant_time_eq(password.as_bytes(), self.admin_password.as_bytes());
-        if user == "admin" && password_ok {
-            Ok(Admin)
-        } else {
-            Err(AuthError::AdminRequired)
+        let admin = match user {
+            "admin" if constant_time_eq(password.as_bytes(), self.admin_password.as_bytes()) => Admin::ROOT,
+            "moderator"
+                if self
+                    .moderator_password
+                    .is_some_and(|expected| constant_time_eq(password.as_bytes(), expected.as_bytes())) =>
+            {
+                Admin { role: Role::Moderator, operator: Operator::ModeratorPassword }
+            }
+            _ => return Err(AuthError::AdminRequired),
+        };
+        if admin.role < role {
+            return Err(AuthError::RoleTooLow);
         }
+        Ok(admin)
     }
 }
 
@@ -168,7 +179,7 @@ mod tests {
     #[test]
     fn an_app_password_opens_standard_methods_only() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
-        let verifier = Verifier::new(&tokens, "admin-pass");
+        let verifier = Verifier::new(&tokens, "admin-pass", None);
         let app = tokens.access(&holder(&alice()), Scope::AppPass);
         let access = verifier.access(&bearer_of(&app), AccessRule::STANDARD).expect("standard");
         assert_eq!(access.did.as_str(), "did:plc:alice");
@@ -182,7 +193,7 @@ mod tests {
     #[test]
     fn a_takendown_session_opens_only_methods_that_accept_it() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
-        let verifier = Verifier::new(&tokens, "admin-pass");
+        let verifier = Verifier::new(&tokens, "admin-pass", None);
         let token = tokens.access(&holder(&alice()), Scope::Takendown);
         assert_eq!(verifier.access(&bearer_of(&token), AccessRule::STANDARD), Err(AuthError::BadScope));
         let access = verifier.access(&bearer_of(&token), AccessRule::FULL.with_takendown()).expect("takendown");
@@ -192,7 +203,7 @@ mod tests {
     #[test]
     fn missing_malformed_expired_and_forged_tokens_get_distinct_errors() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
-        let verifier = Verifier::new(&tokens, "admin-pass");
+        let verifier = Verifier::new(&tokens, "admin-pass", None);
         let rule = AccessRule::STANDARD;
         assert_eq!(verifier.access(&ctx(None), rule), Err(AuthError::Missing));
         assert_eq!(verifier.access(&ctx(Some("Bearer")), rule), Err(AuthError::MalformedHeader));
@@ -224,12 +235,29 @@ mod tests {
     #[test]
     fn the_admin_needs_the_exact_password() {
         let tokens = Tokens::new("secret", "did:web:pds.test");
-        let verifier = Verifier::new(&tokens, "admin:pass");
+        let verifier = Verifier::new(&tokens, "admin:pass", None);
         let basic = |user_pass: &str| format!("Basic {}", STANDARD.encode(user_pass));
-        verifier.admin(&ctx(Some(&basic("admin:admin:pass")))).expect("colon in the password is fine");
-        assert!(verifier.admin(&ctx(Some(&basic("admin:wrong")))).is_err());
-        assert!(verifier.admin(&ctx(Some(&basic("root:admin:pass")))).is_err());
-        assert!(verifier.admin(&ctx(None)).is_err());
-        assert!(verifier.admin(&ctx(Some("Bearer abc"))).is_err());
+        let admin = |header: Option<&str>| verifier.admin(&ctx(header), Role::Admin);
+        assert_eq!(admin(Some(&basic("admin:admin:pass"))), Ok(Admin::ROOT), "colon in the password is fine");
+        assert!(admin(Some(&basic("admin:wrong"))).is_err());
+        assert!(admin(Some(&basic("root:admin:pass"))).is_err());
+        assert!(admin(None).is_err());
+        assert!(admin(Some("Bearer abc")).is_err());
+        // Without a moderator password, nobody is a moderator, whatever they send.
+        assert!(verifier.admin(&ctx(Some(&basic("moderator:"))), Role::Moderator).is_err());
+    }
+
+    #[test]
+    fn a_moderator_is_refused_where_the_administrator_is_needed() {
+        let tokens = Tokens::new("secret", "did:web:pds.test");
+        let verifier = Verifier::new(&tokens, "admin-pass", Some("mod-pass"));
+        let moderator = ctx(Some(&format!("Basic {}", STANDARD.encode("moderator:mod-pass"))));
+        let found = verifier.admin(&moderator, Role::Moderator).expect("a moderator");
+        assert_eq!((found.role, found.name()), (Role::Moderator, "moderator".to_owned()));
+        assert_eq!(verifier.admin(&moderator, Role::Admin), Err(AuthError::RoleTooLow));
+        let admin = ctx(Some(&format!("Basic {}", STANDARD.encode("admin:admin-pass"))));
+        assert_eq!(verifier.admin(&admin, Role::Moderator), Ok(Admin::ROOT), "the administrator moderates too");
+        let swapped = ctx(Some(&format!("Basic {}", STANDARD.encode("admin:mod-pass"))));
+        assert_eq!(verifier.admin(&swapped, Role::Moderator), Err(AuthError::AdminRequired));
     }
 }

@@ -1,5 +1,6 @@
 //! Blobs on the local disk: `<root>/tmp/<random>` while temporary, then
-//! `<root>/<hash of DID>/<CID>`; moves are renames (atomic) followed by fsync.
+//! `<root>/<hash of DID>/<CID>`, or `<root>/quarantine/<hash of DID>/<CID>` while taken down;
+//! moves are renames (atomic) followed by fsync.
 
 use aurora_atproto::syntax::Did;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,41 @@ impl DiskBlobStore {
 
     fn blob_path(&self, did: &Did, cid: &Cid) -> PathBuf {
         self.account_dir(did).join(cid.to_string())
+    }
+
+    fn quarantine_dir(&self, did: &Did) -> PathBuf {
+        let digest = Sha256::digest(did.as_str().as_bytes());
+        self.root.join("quarantine").join(hex::encode(&digest[..16]))
+    }
+
+    fn quarantined_path(&self, did: &Did, cid: &Cid) -> PathBuf {
+        self.quarantine_dir(did).join(cid.to_string())
+    }
+}
+
+/// Renames `from` to `to` inside `dir`; a file already moved (a retried call) is no error.
+async fn move_into(from: &Path, to: &Path, dir: &Path) -> Result<(), BlobError> {
+    tokio::fs::create_dir_all(dir).await?;
+    match tokio::fs::rename(from, to).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::try_exists(to).await.unwrap_or(false) => {}
+        Err(e) => return Err(e.into()),
+    }
+    sync_dir(dir).await;
+    Ok(())
+}
+
+async fn remove_file(path: &Path) -> Result<(), BlobError> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+async fn remove_dir(path: &Path) -> Result<(), BlobError> {
+    match tokio::fs::remove_dir_all(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -91,18 +127,11 @@ impl BlobStore for DiskBlobStore {
 
     async fn make_permanent(&self, key: &str, did: &Did, cid: &Cid) -> Result<(), BlobError> {
         let from = self.temp_path(key)?;
-        let dir = self.account_dir(did);
-        tokio::fs::create_dir_all(&dir).await?;
-        let to = self.blob_path(did, cid);
-        match tokio::fs::rename(&from, &to).await {
-            Ok(()) => {}
-            // Already moved by an earlier reference (or a retried write).
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::try_exists(&to).await.unwrap_or(false) => {
-            }
-            Err(e) => return Err(e.into()),
+        // The same bytes uploaded again stay in quarantine while the blob is taken down.
+        if tokio::fs::try_exists(self.quarantined_path(did, cid)).await? {
+            return remove_file(&from).await;
         }
-        sync_dir(&dir).await;
-        Ok(())
+        move_into(&from, &self.blob_path(did, cid), &self.account_dir(did)).await
     }
 
     async fn path(&self, did: &Did, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
@@ -111,23 +140,24 @@ impl BlobStore for DiskBlobStore {
     }
 
     async fn delete(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
-        match tokio::fs::remove_file(self.blob_path(did, cid)).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        remove_file(&self.blob_path(did, cid)).await?;
+        remove_file(&self.quarantined_path(did, cid)).await
+    }
+
+    async fn quarantine(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        move_into(&self.blob_path(did, cid), &self.quarantined_path(did, cid), &self.quarantine_dir(did)).await
+    }
+
+    async fn release(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        move_into(&self.quarantined_path(did, cid), &self.blob_path(did, cid), &self.account_dir(did)).await
     }
 
     async fn delete_temp(&self, key: &str) -> Result<(), BlobError> {
-        match tokio::fs::remove_file(self.temp_path(key)?).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        remove_file(&self.temp_path(key)?).await
     }
 
     async fn delete_account(&self, did: &Did) -> Result<(), BlobError> {
-        match tokio::fs::remove_dir_all(self.account_dir(did)).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
+        remove_dir(&self.account_dir(did)).await?;
+        remove_dir(&self.quarantine_dir(did)).await
     }
 }

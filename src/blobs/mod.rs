@@ -46,7 +46,12 @@ pub trait BlobStore: Send + Sync {
     fn path(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<Option<PathBuf>, BlobError>> + Send;
     fn delete(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     fn delete_temp(&self, key: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
-    /// Removes every permanent blob of `did` (a purged account).
+    /// Moves a taken-down blob out of reach ([`BlobStore::path`] no longer finds it), keeping
+    /// its bytes for a reversal.
+    fn quarantine(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
+    /// Puts a quarantined blob back.
+    fn release(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
+    /// Removes every permanent blob of `did` (a purged account), quarantined ones too.
     fn delete_account(&self, did: &Did) -> impl Future<Output = Result<(), BlobError>> + Send;
 }
 

@@ -22,7 +22,6 @@ use crate::account::{self, email_token, password, Account, Lookup};
 use crate::context::AppContext;
 use crate::db::entities::oauth_authorized_client;
 use crate::mail::Purpose;
-use crate::sequencer::AccountStatus;
 
 /// The stylesheet the pages share (served, so the pages' CSP needs no inline styles).
 #[handler]
@@ -320,7 +319,7 @@ async fn choose_account(ctx: &AppContext, parameters: &Parameters, signed_in: &[
     let mut candidates = Vec::new();
     for did in signed_in {
         if let Ok(Some(found)) = account::find(&ctx.db, Lookup::Did(did)).await {
-            if found.status() != AccountStatus::Takendown {
+            if !found.status().is_taken_down() {
                 candidates.push(found);
             }
         }
@@ -552,7 +551,7 @@ pub(crate) async fn check_credentials(
     if !password::verify(password, credentials.password_hash).await.map_err(|_| SignInError::Busy(BUSY))? {
         return Err(SignInError::Wrong);
     }
-    if found.status() == AccountStatus::Takendown {
+    if found.status().is_taken_down() {
         return Err(SignInError::TakenDown);
     }
     if account::totp::is_enabled(&ctx.db, found.did()).await.map_err(internal)? {

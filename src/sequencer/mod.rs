@@ -28,6 +28,11 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// Taken down for good or for a while: neither signs in, writes nor is served.
+    pub fn is_taken_down(self) -> bool {
+        matches!(self, AccountStatus::Takendown | AccountStatus::Suspended)
+    }
+
     /// The lexicon's name for a status other than active.
     pub fn as_str(self) -> Option<&'static str> {
         self.lexicon().map(|status| match status {

@@ -36,7 +36,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     let body_gap = ctx.config.header_timeout;
     // Enough for a refused upload of a few times the largest blob.
     let drain_limit = ctx.config.blob_upload_limit.saturating_mul(4).max(1 << 20);
-    let route = crate::oauth::routes(aurora_generated::routes::routes(api, Route::new()));
+    let route = web::admin::routes(crate::oauth::routes(aurora_generated::routes::routes(api, Route::new())));
     route
         .at("/xrpc/_health", get(web::health::health))
         .at("/xrpc/*", crate::proxy::forward)

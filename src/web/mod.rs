@@ -1,6 +1,7 @@
 //! The service's own pages and endpoints, outside the lexicon-defined XRPC methods.
 
 pub mod account;
+pub mod admin;
 pub mod docs;
 pub mod health;
 pub mod landing;

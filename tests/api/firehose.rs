@@ -10,9 +10,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &crate::helpers::TestApp, cursor: Option<i64>) -> Socket {
+pub(crate) async fn connect(app: &crate::helpers::TestApp, cursor: Option<i64>) -> Socket {
     let mut url = format!("{}/xrpc/com.atproto.sync.subscribeRepos", app.url.replace("http://", "ws://"));
     if let Some(cursor) = cursor {
         url.push_str(&format!("?cursor={cursor}"));
@@ -21,7 +21,7 @@ async fn connect(app: &crate::helpers::TestApp, cursor: Option<i64>) -> Socket {
 }
 
 /// The next frame's header and body, as JSON.
-async fn next_frame(socket: &mut Socket) -> Option<(Value, Value)> {
+pub(crate) async fn next_frame(socket: &mut Socket) -> Option<(Value, Value)> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.ok()??.ok()?;
         let Message::Binary(bytes) = message else { continue };

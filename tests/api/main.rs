@@ -11,6 +11,7 @@ mod smtp_sink;
 mod sync;
 
 mod account_pages;
+mod admin;
 mod connections;
 mod firehose;
 mod foundation;

@@ -97,6 +97,9 @@ pub enum Auth {
     Refresh { allow_expired: bool },
     /// The administrator's basic credentials.
     Admin,
+    /// Someone who moderates: the administrator, a moderator (basic credentials), or the
+    /// configured moderation service (a service-auth token it signed for this method).
+    Moderator,
     /// A service-auth token another atproto service signed for this server and method.
     Service,
     /// A service-auth token when one is sent (an account moving here), else public.
@@ -195,9 +198,55 @@ pub struct Refresh {
     pub token_id: String,
 }
 
-/// The administrator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Admin;
+/// Someone who runs the server: what they may do and who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub role: Role,
+    pub operator: Operator,
+}
+
+/// What an operator may do. A moderator reads accounts and applies or lifts takedowns; only
+/// the administrator deletes accounts or changes their email, handle or password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Moderator,
+    Admin,
+}
+
+/// Who an operator is, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operator {
+    /// The administrator's password (`admin`).
+    AdminPassword,
+    /// The moderators' shared password (`moderator`).
+    ModeratorPassword,
+    /// The configured moderation service, by its token's issuer.
+    ModService(Did),
+}
+
+impl Admin {
+    /// The administrator, by password.
+    pub const ROOT: Admin = Admin { role: Role::Admin, operator: Operator::AdminPassword };
+
+    /// Whether this operator may call a method of rule `auth` (for callers that reach a method
+    /// without the runtime, such as the dashboard, so the rule stays the one in the metadata).
+    pub fn may_call(&self, auth: Auth) -> bool {
+        match auth {
+            Auth::Admin => self.role >= Role::Admin,
+            Auth::Moderator | Auth::OptionalOrAdmin(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Who acted, as the audit log names them.
+    pub fn name(&self) -> String {
+        match &self.operator {
+            Operator::AdminPassword => "admin".to_owned(),
+            Operator::ModeratorPassword => "moderator".to_owned(),
+            Operator::ModService(did) => did.to_string(),
+        }
+    }
+}
 
 /// Another atproto service, or an account acting through one, with a token it signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,7 +343,10 @@ pub trait Authenticator: Send + Sync {
     /// A session meeting `rule`, or a service-auth token for the method.
     fn caller(&self, ctx: &RequestContext, rule: AccessRule) -> impl Future<Output = XrpcResult<Caller>> + Send;
     fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> impl Future<Output = XrpcResult<Refresh>> + Send;
-    fn admin(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Admin>> + Send;
+    /// Basic credentials of an operator whose role is at least `role`.
+    fn admin(&self, ctx: &RequestContext, role: Role) -> impl Future<Output = XrpcResult<Admin>> + Send;
+    /// An operator's basic credentials, or a token the moderation service signed.
+    fn moderator(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Admin>> + Send;
     fn service(&self, ctx: &RequestContext) -> impl Future<Output = XrpcResult<Service>> + Send;
     /// Counts an authenticated request against the method's rate limits, once its credential
     /// (`account`, the DID it acts for) and input are known; `key` is the input field the
@@ -403,7 +455,7 @@ impl Credential for Option<Viewer> {
         let Auth::OptionalOrAdmin(rule) = auth else { return Err(mismatch(auth, "Option<Viewer>")) };
         match authorization(ctx)? {
             None => Ok(None),
-            Some((Scheme::Basic, _)) => a.admin(ctx).await.map(|admin| Some(Viewer::Admin(admin))),
+            Some((Scheme::Basic, _)) => a.admin(ctx, Role::Moderator).await.map(|admin| Some(Viewer::Admin(admin))),
             Some(_) => a.access(ctx, rule).await.map(|access| Some(Viewer::Access(access))),
         }
     }
@@ -421,7 +473,8 @@ impl Credential for Refresh {
 impl Credential for Admin {
     async fn authenticate<A: Authenticator + ?Sized>(a: &A, auth: Auth, ctx: &RequestContext) -> XrpcResult<Admin> {
         match auth {
-            Auth::Admin => a.admin(ctx).await,
+            Auth::Admin => a.admin(ctx, Role::Admin).await,
+            Auth::Moderator => a.moderator(ctx).await,
             other => Err(mismatch(other, "Admin")),
         }
     }

@@ -13,6 +13,8 @@ pub struct Model {
     pub deactivated_at: Option<String>,
     pub delete_after: Option<String>,
     pub takedown_ref: Option<String>,
+    /// When a takedown with an expiry (a suspension) lifts by itself.
+    pub takedown_until: Option<String>,
     /// Set when the account was deleted; its data is purged once the grace period has passed.
     pub deleted_at: Option<String>,
 }

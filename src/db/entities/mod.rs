@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_pref;
 pub mod account_totp;
 pub mod actor;
+pub mod admin_audit;
 pub mod app_password;
 pub mod blob;
 pub mod did_cache;

@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod identity;
-pub mod label;
 pub mod lexicon;
 pub mod moderation;
 pub mod repo;

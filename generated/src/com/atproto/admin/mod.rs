@@ -23,7 +23,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Delete a user account as an administrator.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn delete_account(
         &self,
         ctx: rt::RequestContext,
@@ -37,7 +37,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Disable an account from receiving new invite codes, but does not invalidate existing codes.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn disable_account_invites(
         &self,
         ctx: rt::RequestContext,
@@ -53,7 +53,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Disable some set of codes and/or all codes associated with a set of users.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn disable_invite_codes(
         &self,
         ctx: rt::RequestContext,
@@ -67,7 +67,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Re-enable an account's ability to receive invite codes.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn enable_account_invites(
         &self,
         ctx: rt::RequestContext,
@@ -83,7 +83,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get details about an account.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn get_account_info(
         &self,
         ctx: rt::RequestContext,
@@ -99,7 +99,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get details about some accounts.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn get_account_infos(
         &self,
         ctx: rt::RequestContext,
@@ -115,7 +115,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get an admin view of invite codes.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn get_invite_codes(
         &self,
         ctx: rt::RequestContext,
@@ -131,7 +131,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get the service-specific admin status of a subject (account, record, or blob).
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn get_subject_status(
         &self,
         ctx: rt::RequestContext,
@@ -147,7 +147,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Get list of accounts that matches your search query.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn search_accounts(
         &self,
         ctx: rt::RequestContext,
@@ -163,7 +163,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Send email to a user's account email address.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn send_email(
         &self,
         ctx: rt::RequestContext,
@@ -177,7 +177,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Administrative action to update an account's email.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn update_account_email(
         &self,
         ctx: rt::RequestContext,
@@ -191,7 +191,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Administrative action to update an account's handle.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn update_account_handle(
         &self,
         ctx: rt::RequestContext,
@@ -205,7 +205,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Update the password for a user account as an administrator.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn update_account_password(
         &self,
         ctx: rt::RequestContext,
@@ -217,27 +217,11 @@ pub trait Service: Send + Sync + 'static {
             Err(rt::XrpcError::method_not_implemented(update_account_password::NSID))
         }
     }
-    /// `com.atproto.admin.updateAccountSigningKey` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Administrative action to update an account's signing key in their Did document.
-    ///
-    /// Auth: the administrator (HTTP Basic).
-    fn update_account_signing_key(
-        &self,
-        ctx: rt::RequestContext,
-        auth: rt::auth::Admin,
-        input: update_account_signing_key::Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, auth, input);
-        async {
-            Err(rt::XrpcError::method_not_implemented(update_account_signing_key::NSID))
-        }
-    }
     /// `com.atproto.admin.updateSubjectStatus` (procedure). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Update the service-specific admin status of a subject (account, record, or blob).
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
     fn update_subject_status(
         &self,
         ctx: rt::RequestContext,

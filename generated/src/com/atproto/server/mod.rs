@@ -108,7 +108,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Create an invite code.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn create_invite_code(
         &self,
         ctx: rt::RequestContext,
@@ -124,7 +124,7 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// Create invite codes.
     ///
-    /// Auth: the administrator (HTTP Basic).
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
     fn create_invite_codes(
         &self,
         ctx: rt::RequestContext,

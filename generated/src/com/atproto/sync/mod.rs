@@ -76,21 +76,6 @@ pub trait Service: Send + Sync + 'static {
         let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(get_head::NSID)) }
     }
-    /// `com.atproto.sync.getHostStatus` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Returns information about a specified upstream host, as consumed by the server. Implemented by relays.
-    ///
-    /// Auth: public.
-    fn get_host_status(
-        &self,
-        ctx: rt::RequestContext,
-        params: get_host_status::Params,
-    ) -> impl std::future::Future<
-        Output = rt::XrpcResult<get_host_status::Output>,
-    > + Send {
-        let _ = (ctx, params);
-        async { Err(rt::XrpcError::method_not_implemented(get_host_status::NSID)) }
-    }
     /// `com.atproto.sync.getLatestCommit` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Get the current commit CID & revision of the specified repo. Does not require auth.
@@ -164,19 +149,6 @@ pub trait Service: Send + Sync + 'static {
         let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_blobs::NSID)) }
     }
-    /// `com.atproto.sync.listHosts` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Enumerates upstream hosts (eg, PDS or relay instances) that this service consumes from. Implemented by relays.
-    ///
-    /// Auth: public.
-    fn list_hosts(
-        &self,
-        ctx: rt::RequestContext,
-        params: list_hosts::Params,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<list_hosts::Output>> + Send {
-        let _ = (ctx, params);
-        async { Err(rt::XrpcError::method_not_implemented(list_hosts::NSID)) }
-    }
     /// `com.atproto.sync.listRepos` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Enumerates all the DID, rev, and commit CID for all repos hosted by this service. Does not require auth; implemented by PDS and Relay.
@@ -189,23 +161,6 @@ pub trait Service: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = rt::XrpcResult<list_repos::Output>> + Send {
         let _ = (ctx, params);
         async { Err(rt::XrpcError::method_not_implemented(list_repos::NSID)) }
-    }
-    /// `com.atproto.sync.listReposByCollection` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Enumerates all the DIDs which have records with the given collection NSID.
-    ///
-    /// Auth: public.
-    fn list_repos_by_collection(
-        &self,
-        ctx: rt::RequestContext,
-        params: list_repos_by_collection::Params,
-    ) -> impl std::future::Future<
-        Output = rt::XrpcResult<list_repos_by_collection::Output>,
-    > + Send {
-        let _ = (ctx, params);
-        async {
-            Err(rt::XrpcError::method_not_implemented(list_repos_by_collection::NSID))
-        }
     }
     /// `com.atproto.sync.subscribeRepos` (subscription). Unless implemented, answers `MethodNotImplemented`.
     ///

@@ -10,39 +10,6 @@ pub mod request_phone_verification;
 pub mod revoke_account_credentials;
 /// The `com.atproto.temp` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
-    /// `com.atproto.temp.addReservedHandle` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Add a handle to the set of reserved handles.
-    ///
-    /// Auth: a session (account password or app password); not OAuth tokens.
-    fn add_reserved_handle(
-        &self,
-        ctx: rt::RequestContext,
-        auth: rt::auth::Access,
-        input: add_reserved_handle::Input,
-    ) -> impl std::future::Future<
-        Output = rt::XrpcResult<add_reserved_handle::Output>,
-    > + Send {
-        let _ = (ctx, auth, input);
-        async { Err(rt::XrpcError::method_not_implemented(add_reserved_handle::NSID)) }
-    }
-    /// `com.atproto.temp.checkHandleAvailability` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Checks whether the provided handle is available. If the handle is not available, available suggestions will be returned. Optional inputs will be used to generate suggestions.
-    ///
-    /// Auth: public.
-    fn check_handle_availability(
-        &self,
-        ctx: rt::RequestContext,
-        params: check_handle_availability::Params,
-    ) -> impl std::future::Future<
-        Output = rt::XrpcResult<check_handle_availability::Output>,
-    > + Send {
-        let _ = (ctx, params);
-        async {
-            Err(rt::XrpcError::method_not_implemented(check_handle_availability::NSID))
-        }
-    }
     /// `com.atproto.temp.checkSignupQueue` (query). Unless implemented, answers `MethodNotImplemented`.
     ///
     /// Check accounts location in signup queue.
@@ -58,66 +25,5 @@ pub trait Service: Send + Sync + 'static {
     > + Send {
         let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(check_signup_queue::NSID)) }
-    }
-    /// `com.atproto.temp.dereferenceScope` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Allows finding the oauth permission scope from a reference
-    ///
-    /// Auth: a session (account password or app password); not OAuth tokens.
-    fn dereference_scope(
-        &self,
-        ctx: rt::RequestContext,
-        auth: rt::auth::Access,
-        params: dereference_scope::Params,
-    ) -> impl std::future::Future<
-        Output = rt::XrpcResult<dereference_scope::Output>,
-    > + Send {
-        let _ = (ctx, auth, params);
-        async { Err(rt::XrpcError::method_not_implemented(dereference_scope::NSID)) }
-    }
-    /// `com.atproto.temp.fetchLabels` (query). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// DEPRECATED: use queryLabels or subscribeLabels instead -- Fetch all labels from a labeler created after a certain date.
-    ///
-    /// Auth: public.
-    fn fetch_labels(
-        &self,
-        ctx: rt::RequestContext,
-        params: fetch_labels::Params,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<fetch_labels::Output>> + Send {
-        let _ = (ctx, params);
-        async { Err(rt::XrpcError::method_not_implemented(fetch_labels::NSID)) }
-    }
-    /// `com.atproto.temp.requestPhoneVerification` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Request a verification code to be sent to the supplied phone number
-    ///
-    /// Auth: a session (account password or app password); not OAuth tokens.
-    fn request_phone_verification(
-        &self,
-        ctx: rt::RequestContext,
-        auth: rt::auth::Access,
-        input: request_phone_verification::Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, auth, input);
-        async {
-            Err(rt::XrpcError::method_not_implemented(request_phone_verification::NSID))
-        }
-    }
-    /// `com.atproto.temp.revokeAccountCredentials` (procedure). Unless implemented, answers `MethodNotImplemented`.
-    ///
-    /// Revoke sessions, password, and app passwords associated with account. May be resolved by a password reset.
-    ///
-    /// Auth: a session (account password or app password); not OAuth tokens.
-    fn revoke_account_credentials(
-        &self,
-        ctx: rt::RequestContext,
-        auth: rt::auth::Access,
-        input: revoke_account_credentials::Input,
-    ) -> impl std::future::Future<Output = rt::XrpcResult<()>> + Send {
-        let _ = (ctx, auth, input);
-        async {
-            Err(rt::XrpcError::method_not_implemented(revoke_account_credentials::NSID))
-        }
     }
 }

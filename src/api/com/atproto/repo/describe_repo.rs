@@ -23,7 +23,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         None => return Err(status("RepoNotFound", format!("Could not find repo for DID: {repo}"))),
         Some(actor) => match account::actor_status(&actor) {
             AccountStatus::Active => actor,
-            AccountStatus::Takendown => {
+            AccountStatus::Takendown | AccountStatus::Suspended => {
                 return Err(status("RepoTakendown", format!("Repo has been takendown: {repo}")))
             }
             _ => return Err(status("RepoDeactivated", format!("Repo has been deactivated: {repo}"))),

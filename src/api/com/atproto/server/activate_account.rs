@@ -17,7 +17,7 @@ use crate::sequencer::{self, AccountStatus};
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<()> {
     let did = &auth.did;
     let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?.ok_or_else(account_not_found)?;
-    if found.status() == AccountStatus::Takendown {
+    if found.status().is_taken_down() {
         return Err(account_not_found());
     }
     if let Some(problem) = identity_problem(ctx, did).await? {

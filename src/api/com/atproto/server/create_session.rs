@@ -15,7 +15,6 @@ use crate::api::internal;
 use crate::auth::{Holder, Scope, TokenPair};
 use crate::context::AppContext;
 use crate::mail::Purpose;
-use crate::sequencer::AccountStatus;
 
 /// Longest password a login compares (longer ones cannot have been set).
 const MAX_LOGIN_PASSWORD: usize = 512;
@@ -52,7 +51,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
         let hash = password::hash_app_password(found.did(), input.password).await?;
         match account::app_password_by_hash(&ctx.db, found.did(), &hash).await.map_err(internal)? {
             // A taken-down account may not use app passwords at all.
-            Some(app) if found.status() != AccountStatus::Takendown => {
+            Some(app) if !found.status().is_taken_down() => {
                 (if app.privileged { Scope::AppPassPrivileged } else { Scope::AppPass }, Some(app.name))
             }
             _ => return Err(wrong_credentials()),
@@ -67,7 +66,7 @@ pub async fn handle(ctx: &AppContext, input: Input) -> XrpcResult<Output> {
             second_factor(ctx, &found, input.auth_factor_token.as_deref()).await?;
         }
     }
-    let pair = if found.status() == AccountStatus::Takendown {
+    let pair = if found.status().is_taken_down() {
         if input.allow_takendown != Some(true) {
             return Err(taken_down());
         }

@@ -29,8 +29,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
         .await
         .map_err(internal)?;
     // A taken-down account stays reported as taken down: takedown outranks deactivation.
-    let status =
-        if found.status() == AccountStatus::Takendown { AccountStatus::Takendown } else { AccountStatus::Deactivated };
+    let status = if found.status().is_taken_down() { found.status() } else { AccountStatus::Deactivated };
     sequencer::account(&txn, did, status).await.map_err(internal)?;
     txn.commit().await.map_err(internal)?;
     ctx.firehose.poke();

@@ -1,13 +1,12 @@
 //! `com.atproto.server.getAccountInviteCodes`: the invite codes made for the account, with who
 //! used them.
 
-use aurora_generated::com::atproto::server::defs::{InviteCode, InviteCodeUse};
 use aurora_generated::com::atproto::server::get_account_invite_codes::{Output, Params};
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::XrpcResult;
 
 use crate::account::invites;
-use crate::api::internal;
+use crate::api::{internal, views};
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResult<Output> {
@@ -17,26 +16,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
         if code.disabled || (!params.include_used && fully_used) {
             continue;
         }
-        let uses = used
-            .into_iter()
-            .map(|u| {
-                Ok(InviteCodeUse {
-                    used_by: u.used_by,
-                    used_at: u.used_at.parse().map_err(internal)?,
-                    extra: Default::default(),
-                })
-            })
-            .collect::<XrpcResult<Vec<_>>>()?;
-        codes.push(InviteCode {
-            code: code.code,
-            available: i64::from(code.available_uses),
-            disabled: code.disabled,
-            for_account: code.for_account,
-            created_by: code.created_by,
-            created_at: code.created_at.parse().map_err(internal)?,
-            uses,
-            extra: Default::default(),
-        });
+        codes.push(views::invite_code((code, used))?);
     }
     Ok(Output { codes, extra: Default::default() })
 }

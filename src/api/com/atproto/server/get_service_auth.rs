@@ -28,8 +28,17 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
     // An app may only have tokens minted for the services and methods it was granted.
     auth.permit(&Need::Rpc { aud: &params.aud, lxm: lxm.unwrap_or("*") })?;
     // A taken-down account may only move away: it may ask for nothing but a sign-up elsewhere.
-    if auth.is_takendown() && lxm != Some("com.atproto.server.createAccount") {
-        return Err(AuthError::BadScope.into());
+    // Its account is read too: a session opened before the takedown is not marked as taken down
+    // (the reference lets such a session mint any token; Aurora does not).
+    if lxm != Some("com.atproto.server.createAccount") {
+        let taken_down = auth.is_takendown()
+            || matches!(
+                crate::account::status::check_present(&ctx.db, &auth.did).await.map_err(XrpcError::internal)?,
+                Err(crate::account::status::Refusal::Takendown)
+            );
+        if taken_down {
+            return Err(AuthError::BadScope.into());
+        }
     }
     if let Some(method) = lxm.filter(|m| methods::is_privileged(m)) {
         if !auth.meets(Level::Privileged) {

@@ -8,11 +8,10 @@ use aurora_xrpc::{XrpcError, XrpcResult};
 use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     let found = account::find(&ctx.db, Lookup::Did(&auth.did)).await.map_err(internal)?;
-    let Some(found) = found.filter(|a| a.status() != AccountStatus::Takendown) else {
+    let Some(found) = found.filter(|a| !a.status().is_taken_down()) else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {}", auth.did)));
     };
     let mut output = session_output!(Output, &found);

@@ -104,19 +104,19 @@ impl Service for Api {
     async fn create_invite_code(
         &self,
         _ctx: RequestContext,
-        _auth: Admin,
+        auth: Admin,
         input: lex::create_invite_code::Input,
     ) -> XrpcResult<lex::create_invite_code::Output> {
-        create_invite_code::handle(&self.ctx, input).await
+        create_invite_code::handle(&self.ctx, auth, input).await
     }
 
     async fn create_invite_codes(
         &self,
         _ctx: RequestContext,
-        _auth: Admin,
+        auth: Admin,
         input: lex::create_invite_codes::Input,
     ) -> XrpcResult<lex::create_invite_codes::Output> {
-        create_invite_codes::handle(&self.ctx, input).await
+        create_invite_codes::handle(&self.ctx, auth, input).await
     }
 
     async fn create_session(

@@ -14,7 +14,6 @@ use crate::account::{self, Lookup};
 use crate::api::internal;
 use crate::auth::Scope;
 use crate::context::AppContext;
-use crate::sequencer::AccountStatus;
 
 fn revoked() -> XrpcError {
     XrpcError::new(StatusCode::BAD_REQUEST, "ExpiredToken", Some("Token has been revoked".into()))
@@ -26,7 +25,7 @@ pub async fn handle(ctx: &AppContext, auth: Refresh) -> XrpcResult<Output> {
     let Some(found) = found else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {did}")));
     };
-    if found.status() == AccountStatus::Takendown {
+    if found.status().is_taken_down() {
         return Err(taken_down());
     }
     let txn = ctx.db.begin().await.map_err(internal)?;

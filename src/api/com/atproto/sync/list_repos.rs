@@ -28,9 +28,8 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         let actor = actor::Entity::find_by_id(root.did.clone()).one(&ctx.db).await.map_err(internal)?;
         let status = match actor {
             Some(a) if a.deleted_at.is_some() => AccountStatus::Deleted,
-            Some(a) if a.takedown_ref.is_some() => AccountStatus::Takendown,
-            Some(a) if a.deactivated_at.is_some() => AccountStatus::Deactivated,
-            _ => AccountStatus::Active,
+            Some(a) => crate::account::actor_status(&a),
+            None => AccountStatus::Active,
         };
         repos.push(Repo {
             did: root.did.clone(),

@@ -1,0 +1,20 @@
+//! `org.auroralocus.admin`: Aurora's own operator methods, beside `com.atproto.admin`.
+
+mod list_audit_entries;
+
+use aurora_generated::org::auroralocus::admin::{self as lex, Service};
+use aurora_xrpc::auth::Admin;
+use aurora_xrpc::{RequestContext, XrpcResult};
+
+use crate::api::Api;
+
+impl Service for Api {
+    async fn list_audit_entries(
+        &self,
+        _: RequestContext,
+        _: Admin,
+        params: lex::list_audit_entries::Params,
+    ) -> XrpcResult<lex::list_audit_entries::Output> {
+        list_audit_entries::handle(&self.ctx, params).await
+    }
+}
