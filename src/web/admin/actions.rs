@@ -61,7 +61,7 @@ pub async fn sign_in(ctx: Ctx<'_>, request: &Request, Form(form): Form<Fields>) 
 #[handler]
 pub async fn sign_out(ctx: Ctx<'_>, request: &Request, Form(form): Form<Fields>) -> Response {
     if let Err(refusal) = checked(&ctx, request, &form) {
-        return refusal;
+        return *refusal;
     }
     let mut response = redirect("/admin");
     if let Some(cookie) = session::close(&ctx) {
@@ -71,12 +71,14 @@ pub async fn sign_out(ctx: Ctx<'_>, request: &Request, Form(form): Form<Fields>)
 }
 
 /// The session of a form post from our own page, or what to answer instead.
-fn checked(ctx: &AppContext, request: &Request, form: &Fields) -> Result<Session, Response> {
+fn checked(ctx: &AppContext, request: &Request, form: &Fields) -> Result<Session, Box<Response>> {
     let Some(session) = session::current(ctx, request.headers()) else {
-        return Err(sign_in_page(ctx, request, Some("Sign in again to continue."), StatusCode::UNAUTHORIZED));
+        let page = sign_in_page(ctx, request, Some("Sign in again to continue."), StatusCode::UNAUTHORIZED);
+        return Err(Box::new(page));
     };
     if !session::same_origin(ctx, request.headers()) || !session.csrf_ok(ctx, form.get("csrf").map(String::as_str)) {
-        return Err(sign_in_page(ctx, request, Some("This form expired; reload the page."), StatusCode::FORBIDDEN));
+        let page = sign_in_page(ctx, request, Some("This form expired; reload the page."), StatusCode::FORBIDDEN);
+        return Err(Box::new(page));
     }
     Ok(session)
 }
@@ -113,7 +115,7 @@ pub async fn account_action(
 ) -> Response {
     let session = match checked(&ctx, request, &form) {
         Ok(session) => session,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let back = |key: &str| redirect(&format!("/admin/accounts/{did_text}?done={key}"));
     let Ok(did) = did_text.parse::<aurora_atproto::syntax::Did>() else {
@@ -261,7 +263,7 @@ pub async fn invite_action(
 ) -> Response {
     let session = match checked(&ctx, request, &form) {
         Ok(session) => session,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let api = Api::new(Arc::clone(&ctx));
     let number = |name: &str, max: i64| {

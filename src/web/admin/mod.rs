@@ -76,8 +76,8 @@ fn sign_in_page(ctx: &AppContext, request: &Request, error: Option<&str>, status
 }
 
 /// The signed-in operator, or the sign-in page to answer with.
-fn signed_in(ctx: &AppContext, request: &Request) -> Result<session::Session, Response> {
-    session::current(ctx, request.headers()).ok_or_else(|| sign_in_page(ctx, request, None, StatusCode::OK))
+fn signed_in(ctx: &AppContext, request: &Request) -> Result<session::Session, Box<Response>> {
+    session::current(ctx, request.headers()).ok_or_else(|| Box::new(sign_in_page(ctx, request, None, StatusCode::OK)))
 }
 
 fn redirect(location: &str) -> Response {

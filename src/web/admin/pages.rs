@@ -59,7 +59,7 @@ struct OverviewPage<'a> {
 pub async fn overview_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
     let session = match signed_in(&ctx, request) {
         Ok(session) => session,
-        Err(sign_in) => return sign_in,
+        Err(sign_in) => return *sign_in,
     };
     let (counts, totals, reports) = match tokio::try_join!(
         accounts::counts(&ctx.db),
@@ -137,7 +137,7 @@ const PAGE: u64 = 50;
 pub async fn accounts_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
     let session = match signed_in(&ctx, request) {
         Ok(session) => session,
-        Err(sign_in) => return sign_in,
+        Err(sign_in) => return *sign_in,
     };
     let text = query.get("q").map(|q| q.trim().to_owned()).unwrap_or_default();
     let taken_down_only = query.get("status").is_some_and(|s| s == "takendown");
@@ -227,7 +227,7 @@ pub async fn account_detail(
 ) -> Response {
     let session = match signed_in(&ctx, request) {
         Ok(session) => session,
-        Err(sign_in) => return sign_in,
+        Err(sign_in) => return *sign_in,
     };
     account_page(&ctx, &session, &did, notice(&query), None).await
 }
@@ -325,7 +325,7 @@ pub(super) struct InvitesPage<'a> {
 pub async fn invites_list(ctx: Ctx<'_>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
     let session = match signed_in(&ctx, request) {
         Ok(session) => session,
-        Err(sign_in) => return sign_in,
+        Err(sign_in) => return *sign_in,
     };
     invites_page(&ctx, &session, query.get("cursor").cloned(), (notice(&query), None), Vec::new()).await
 }
@@ -403,7 +403,7 @@ struct AuditPage<'a> {
 pub async fn audit_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
     let session = match signed_in(&ctx, request) {
         Ok(session) => session,
-        Err(sign_in) => return sign_in,
+        Err(sign_in) => return *sign_in,
     };
     let subject = query.get("subject").map(|s| s.trim().to_owned()).unwrap_or_default();
     let before = query.get("before").and_then(|b| b.parse().ok());
