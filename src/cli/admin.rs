@@ -48,10 +48,13 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum AccountCommand {
-    /// Every account (or those whose email contains --email).
+    /// Every account, or those whose handle, DID or email contains --query.
     List {
+        #[arg(long, visible_alias = "email")]
+        query: Option<String>,
+        /// Only accounts taken down or suspended.
         #[arg(long)]
-        email: Option<String>,
+        taken_down: bool,
     },
     /// One account: handle, email, status, invites.
     Info { account: String },
@@ -186,25 +189,31 @@ struct Client {
 }
 
 impl Client {
+    /// An admin method, with the administrator's credentials.
     async fn get(&self, nsid: &str, query: &[(&str, String)]) -> Result<Value, CliError> {
         let request = self.http.get(format!("{}/xrpc/{nsid}", self.url)).query(query);
-        self.send(nsid, request).await
+        self.send(nsid, request.basic_auth("admin", Some(&self.password)), true).await
     }
 
     async fn post(&self, nsid: &str, body: Value) -> Result<Value, CliError> {
         let request = self.http.post(format!("{}/xrpc/{nsid}", self.url)).json(&body);
-        self.send(nsid, request).await
+        self.send(nsid, request.basic_auth("admin", Some(&self.password)), true).await
     }
 
-    async fn send(&self, nsid: &str, request: reqwest::RequestBuilder) -> Result<Value, CliError> {
+    /// A public method (sign-up): no credentials.
+    async fn public_post(&self, nsid: &str, body: Value) -> Result<Value, CliError> {
+        let request = self.http.post(format!("{}/xrpc/{nsid}", self.url)).json(&body);
+        self.send(nsid, request, false).await
+    }
+
+    async fn send(&self, nsid: &str, request: reqwest::RequestBuilder, as_admin: bool) -> Result<Value, CliError> {
         let response = request
-            .basic_auth("admin", Some(&self.password))
             .send()
             .await
             .map_err(|e| CliError::Unreachable { url: self.url.clone(), reason: root_cause(&e) })?;
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status == 401 && body["error"] == "AuthenticationRequired" {
+        if as_admin && status == 401 && body["error"] == "AuthenticationRequired" {
             return Err(CliError::WrongPassword);
         }
         if !(200..300).contains(&status) {
@@ -219,14 +228,22 @@ impl Client {
         Ok(body)
     }
 
-    /// The DID of a DID or handle.
+    /// The DID of a DID or of a handle hosted here (taken down or not, which public handle
+    /// resolution would not answer).
     async fn did(&self, account: &str) -> Result<String, CliError> {
         if account.starts_with("did:") {
             return Ok(account.to_owned());
         }
-        let handle = account.trim_start_matches('@');
-        let answer = self.get("com.atproto.identity.resolveHandle", &[("handle", handle.to_owned())]).await?;
-        Ok(answer["did"].as_str().unwrap_or_default().to_owned())
+        let handle = account.trim_start_matches('@').to_lowercase();
+        let query = [("q", handle.clone()), ("limit", "100".to_owned())];
+        let answer = self.get("org.auroralocus.admin.searchAccounts", &query).await?;
+        answer["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["info"]["handle"].as_str() == Some(handle.as_str()))
+            .and_then(|a| a["info"]["did"].as_str().map(str::to_owned))
+            .ok_or_else(|| CliError::Usage(format!("no account here has the handle {handle}")))
     }
 }
 
@@ -257,7 +274,7 @@ fn random_password() -> String {
 
 async fn account(client: &Client, command: AccountCommand, json: bool) -> Result<String, CliError> {
     match command {
-        AccountCommand::List { email } => list_accounts(client, email, json).await,
+        AccountCommand::List { query, taken_down } => list_accounts(client, query, taken_down, json).await,
         AccountCommand::Info { account } => {
             let did = client.did(&account).await?;
             let info = client.get("com.atproto.admin.getAccountInfo", &[("did", did.clone())]).await?;
@@ -283,7 +300,7 @@ async fn account(client: &Client, command: AccountCommand, json: bool) -> Result
             let invite = client.post("com.atproto.server.createInviteCode", json!({ "useCount": 1 })).await?;
             let password = password.unwrap_or_else(random_password);
             let body = json!({ "email": email, "handle": handle, "password": password, "inviteCode": invite["code"] });
-            let created = client.post("com.atproto.server.createAccount", body).await?;
+            let created = client.public_post("com.atproto.server.createAccount", body).await?;
             let (did, handle) = (text(&created["did"]), text(&created["handle"]));
             Ok(if json {
                 pretty(&json!({ "did": did, "handle": handle, "password": password }))
@@ -377,63 +394,41 @@ fn status_words(status: &Value) -> String {
     }
 }
 
-/// Every account, as `pdsadmin account list` shows them: the repositories `listRepos` pages
-/// through, with what `getAccountInfos` says of them.
-async fn list_accounts(client: &Client, email: Option<String>, json: bool) -> Result<String, CliError> {
-    let mut accounts: Vec<(Value, String)> = Vec::new();
-    if let Some(email) = email {
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut query = vec![("email", email.clone()), ("limit", "100".to_owned())];
-            query.extend(cursor.clone().map(|c| ("cursor", c)));
-            let page = client.get("com.atproto.admin.searchAccounts", &query).await?;
-            for found in page["accounts"].as_array().cloned().unwrap_or_default() {
-                accounts.push((found, String::new()));
-            }
-            cursor = page["cursor"].as_str().map(str::to_owned);
-            if cursor.is_none() {
-                break;
-            }
-        }
-    } else {
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut query = vec![("limit", "100".to_owned())];
-            query.extend(cursor.clone().map(|c| ("cursor", c)));
-            let page = client.get("com.atproto.sync.listRepos", &query).await?;
-            let repos = page["repos"].as_array().cloned().unwrap_or_default();
-            let dids: Vec<(&str, String)> = repos.iter().map(|r| ("dids", text(&r["did"]))).collect();
-            if !dids.is_empty() {
-                let infos = client.get("com.atproto.admin.getAccountInfos", &dids).await?;
-                for info in infos["infos"].as_array().cloned().unwrap_or_default() {
-                    let repo = repos.iter().find(|r| r["did"] == info["did"]);
-                    let status = repo.and_then(|r| r["status"].as_str()).unwrap_or("active").to_owned();
-                    accounts.push((info, status));
-                }
-            }
-            cursor = page["cursor"].as_str().map(str::to_owned);
-            if cursor.is_none() || repos.is_empty() {
-                break;
-            }
+/// Every account (or those matching `query`), with its status, paged through
+/// `org.auroralocus.admin.searchAccounts`.
+async fn list_accounts(
+    client: &Client,
+    query: Option<String>,
+    taken_down: bool,
+    json: bool,
+) -> Result<String, CliError> {
+    let mut accounts: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut params = vec![("limit", "100".to_owned()), ("takendownOnly", taken_down.to_string())];
+        params.extend(query.clone().map(|q| ("q", q)));
+        params.extend(cursor.clone().map(|c| ("cursor", c)));
+        let page = client.get("org.auroralocus.admin.searchAccounts", &params).await?;
+        accounts.extend(page["accounts"].as_array().cloned().unwrap_or_default());
+        cursor = page["cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
         }
     }
     if json {
-        let list: Vec<Value> = accounts
-            .into_iter()
-            .map(|(mut info, status)| {
-                if !status.is_empty() {
-                    info["status"] = status.into();
-                }
-                info
-            })
-            .collect();
-        return Ok(pretty(&json!({ "accounts": list })));
+        return Ok(pretty(&json!({ "accounts": accounts })));
     }
     let rows: Vec<Vec<String>> = accounts
         .iter()
-        .map(|(info, status)| {
-            let status = if status.is_empty() { "-".to_owned() } else { status.clone() };
-            vec![text(&info["handle"]), text(&info["email"]), text(&info["did"]), status, text(&info["indexedAt"])]
+        .map(|a| {
+            let info = &a["info"];
+            vec![
+                text(&info["handle"]),
+                text(&info["email"]),
+                text(&info["did"]),
+                text(&a["status"]),
+                text(&info["indexedAt"]),
+            ]
         })
         .collect();
     Ok(table::render(&["HANDLE", "EMAIL", "DID", "STATUS", "CREATED"], &rows))

@@ -12,6 +12,7 @@ mod sync;
 
 mod account_pages;
 mod admin;
+mod admin_pages;
 mod connections;
 mod firehose;
 mod foundation;

@@ -91,9 +91,6 @@ const KNOWN = {
   'com.atproto.sync.subscribeRepos: plain HTTP GET with a session':
     'the reference falls through to its proxy; Aurora asks for a websocket',
   'com.atproto.sync.subscribeRepos: POST': 'the reference falls through to its proxy; Aurora names the HTTP method',
-  'com.atproto.admin.getAccountInfo: admin auth': 'the admin API is not served yet (MethodNotImplemented)',
-  'com.atproto.admin.getAccountInfo: user bearer':
-    'the reference tries a moderation-service token first (UntrustedIss with none configured); Aurora has no moderation-service auth yet',
   'com.atproto.server.deleteAccount: wrong password': CODE_FIRST,
   'com.atproto.server.deleteAccount: app password instead of the password': CODE_FIRST,
 }
@@ -929,6 +926,60 @@ add('com.atproto.admin.getAccountInfo: no auth', (s) => q('com.atproto.admin.get
 add('com.atproto.admin.getAccountInfo: admin auth', (s) => q('com.atproto.admin.getAccountInfo', { did: alice(s).did }, { auth: basic('admin', adminPassword) }))
 add('com.atproto.admin.getAccountInfo: user bearer', (s) => q('com.atproto.admin.getAccountInfo', { did: alice(s).did }, { auth: s.bearer('alice') }))
 add('com.atproto.admin.updateSubjectStatus: no auth', (s) => p('com.atproto.admin.updateSubjectStatus', { subject: { $type: 'com.atproto.admin.defs#repoRef', did: alice(s).did } }))
+
+// --- com.atproto.admin: who may call, and each method's own refusals
+{
+  const admin = () => ({ auth: basic('admin', adminPassword) })
+  const repoRef = (did) => ({ $type: 'com.atproto.admin.defs#repoRef', did })
+  const adminMethods = [
+    ['com.atproto.admin.getAccountInfo', 'GET', (s) => ({ did: alice(s).did })],
+    ['com.atproto.admin.getAccountInfos', 'GET', (s) => ({ dids: alice(s).did })],
+    ['com.atproto.admin.getInviteCodes', 'GET', () => ({})],
+    ['com.atproto.admin.getSubjectStatus', 'GET', (s) => ({ did: alice(s).did })],
+    ['com.atproto.admin.deleteAccount', 'POST', () => ({ did: NOBODY })],
+    ['com.atproto.admin.disableAccountInvites', 'POST', () => ({ account: NOBODY })],
+    ['com.atproto.admin.enableAccountInvites', 'POST', () => ({ account: NOBODY })],
+    ['com.atproto.admin.disableInviteCodes', 'POST', () => ({ codes: ['nope'] })],
+    ['com.atproto.admin.sendEmail', 'POST', () => ({ recipientDid: NOBODY, senderDid: NOBODY, content: 'hi' })],
+    ['com.atproto.admin.updateAccountEmail', 'POST', () => ({ account: NOBODY, email: 'x@example.com' })],
+    ['com.atproto.admin.updateAccountHandle', 'POST', () => ({ did: NOBODY, handle: 'nobody.test' })],
+    ['com.atproto.admin.updateAccountPassword', 'POST', () => ({ did: NOBODY, password: 'x'.repeat(300) })],
+    ['com.atproto.admin.updateSubjectStatus', 'POST', () => ({ subject: repoRef(NOBODY) })],
+  ]
+  for (const [nsid, method, input] of adminMethods) {
+    const call = (opts) => (s) => (method === 'GET' ? q(nsid, input(s), opts?.(s)) : p(nsid, input(s), opts?.(s)))
+    add(`${nsid}: no auth`, call())
+    add(`${nsid}: wrong admin password`, call(() => ({ auth: basic('admin', 'wrong') })))
+    add(`${nsid}: a user's session`, call((s) => ({ auth: s.bearer('alice') })))
+  }
+  const gai = 'com.atproto.admin.getAccountInfo'
+  add(`${gai}: unknown DID`, () => q(gai, { did: NOBODY }, admin()))
+  add(`${gai}: invalid DID`, () => q(gai, { did: 'not-a-did' }, admin()))
+  add('com.atproto.admin.getAccountInfos: missing dids', () => q('com.atproto.admin.getAccountInfos', {}, admin()))
+  const gic = 'com.atproto.admin.getInviteCodes'
+  add(`${gic}: unknown sort`, () => q(gic, { sort: 'oldest' }, admin()))
+  add(`${gic}: malformed cursor`, () => q(gic, { cursor: 'garbage' }, admin()))
+  add(`${gic}: limit 0`, () => q(gic, { limit: 0 }, admin()))
+  const gss = 'com.atproto.admin.getSubjectStatus'
+  add(`${gss}: no subject`, () => q(gss, {}, admin()))
+  add(`${gss}: unknown DID`, () => q(gss, { did: NOBODY }, admin()))
+  add(`${gss}: blob without a did`, () => q(gss, { blob: MISSING_CID }, admin()))
+  add(`${gss}: unknown blob`, (s) => q(gss, { did: alice(s).did, blob: MISSING_CID }, admin()))
+  add(`${gss}: unknown record`, (s) => q(gss, { uri: `at://${alice(s).did}/app.bsky.feed.post/3jzfcijpj2z2a` }, admin()))
+  const uss = 'com.atproto.admin.updateSubjectStatus'
+  add(`${uss}: takedown and activate at once`, (s) => p(uss, { subject: repoRef(alice(s).did), takedown: { applied: true }, deactivated: { applied: false } }, admin()))
+  add(`${uss}: unknown subject type`, (s) => p(uss, { subject: { $type: 'com.example.thing', did: alice(s).did }, takedown: { applied: false } }, admin()))
+  add(`${uss}: subject missing`, () => p(uss, { takedown: { applied: false } }, admin()))
+  add(`${uss}: takedown without applied`, (s) => p(uss, { subject: repoRef(alice(s).did), takedown: {} }, admin()))
+  add('com.atproto.admin.disableInviteCodes: the admin account', () => p('com.atproto.admin.disableInviteCodes', { accounts: ['admin'] }, admin()))
+  add('com.atproto.admin.sendEmail: unknown recipient', () => p('com.atproto.admin.sendEmail', { recipientDid: NOBODY, senderDid: NOBODY, content: 'hi' }, admin()))
+  add('com.atproto.admin.sendEmail: missing content', (s) => p('com.atproto.admin.sendEmail', { recipientDid: alice(s).did, senderDid: alice(s).did }, admin()))
+  add('com.atproto.admin.updateAccountEmail: unknown account', () => p('com.atproto.admin.updateAccountEmail', { account: NOBODY, email: 'x@example.com' }, admin()))
+  add('com.atproto.admin.updateAccountPassword: too long', (s) => p('com.atproto.admin.updateAccountPassword', { did: alice(s).did, password: 'x'.repeat(300) }, admin()))
+  add('com.atproto.admin.updateAccountHandle: invalid handle', (s) => p('com.atproto.admin.updateAccountHandle', { did: alice(s).did, handle: 'not a handle' }, admin()))
+  add('com.atproto.admin.updateAccountHandle: handle taken', (s) => p('com.atproto.admin.updateAccountHandle', { did: alice(s).did, handle: handleOf('bob') }, admin()))
+  add('com.atproto.admin.deleteAccount: invalid DID', () => p('com.atproto.admin.deleteAccount', { did: 'not-a-did' }, admin()))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Run.

@@ -2,6 +2,7 @@
 //! `org.auroralocus.admin`
 use crate::rt;
 pub mod list_audit_entries;
+pub mod search_accounts;
 /// The `org.auroralocus.admin` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
     /// `org.auroralocus.admin.listAuditEntries` (query). Unless implemented, answers `MethodNotImplemented`.
@@ -19,5 +20,21 @@ pub trait Service: Send + Sync + 'static {
     > + Send {
         let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_audit_entries::NSID)) }
+    }
+    /// `org.auroralocus.admin.searchAccounts` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Aurora Locus: accounts whose handle, DID or email address contains the text asked for (all accounts without it), taken down and deactivated ones included, by DID.
+    ///
+    /// Auth: the administrator or a moderator (HTTP Basic, user `admin` or `moderator`), or a service-auth token from the configured moderation service.
+    fn search_accounts(
+        &self,
+        ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
+        params: search_accounts::Params,
+    ) -> impl std::future::Future<
+        Output = rt::XrpcResult<search_accounts::Output>,
+    > + Send {
+        let _ = (ctx, auth, params);
+        async { Err(rt::XrpcError::method_not_implemented(search_accounts::NSID)) }
     }
 }

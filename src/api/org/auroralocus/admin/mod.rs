@@ -1,6 +1,7 @@
 //! `org.auroralocus.admin`: Aurora's own operator methods, beside `com.atproto.admin`.
 
 mod list_audit_entries;
+mod search_accounts;
 
 use aurora_generated::org::auroralocus::admin::{self as lex, Service};
 use aurora_xrpc::auth::Admin;
@@ -16,5 +17,14 @@ impl Service for Api {
         params: lex::list_audit_entries::Params,
     ) -> XrpcResult<lex::list_audit_entries::Output> {
         list_audit_entries::handle(&self.ctx, params).await
+    }
+
+    async fn search_accounts(
+        &self,
+        _: RequestContext,
+        _: Admin,
+        params: lex::search_accounts::Params,
+    ) -> XrpcResult<lex::search_accounts::Output> {
+        search_accounts::handle(&self.ctx, params).await
     }
 }
