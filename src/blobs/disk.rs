@@ -49,12 +49,17 @@ impl DiskBlobStore {
     }
 }
 
-/// Renames `from` to `to` inside `dir`; a file already moved (a retried call) is no error.
-async fn move_into(from: &Path, to: &Path, dir: &Path) -> Result<(), BlobError> {
+/// Renames `from` to `to` inside `dir`; a file already moved (a retried call) is no error, nor,
+/// when `missing_ok`, one that is in neither place.
+async fn move_into(from: &Path, to: &Path, dir: &Path, missing_ok: bool) -> Result<(), BlobError> {
     tokio::fs::create_dir_all(dir).await?;
     match tokio::fs::rename(from, to).await {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && tokio::fs::try_exists(to).await.unwrap_or(false) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !missing_ok && !tokio::fs::try_exists(to).await.unwrap_or(false) {
+                return Err(e.into());
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     sync_dir(dir).await;
@@ -131,7 +136,7 @@ impl BlobStore for DiskBlobStore {
         if tokio::fs::try_exists(self.quarantined_path(did, cid)).await? {
             return remove_file(&from).await;
         }
-        move_into(&from, &self.blob_path(did, cid), &self.account_dir(did)).await
+        move_into(&from, &self.blob_path(did, cid), &self.account_dir(did), false).await
     }
 
     async fn path(&self, did: &Did, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
@@ -145,11 +150,11 @@ impl BlobStore for DiskBlobStore {
     }
 
     async fn quarantine(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
-        move_into(&self.blob_path(did, cid), &self.quarantined_path(did, cid), &self.quarantine_dir(did)).await
+        move_into(&self.blob_path(did, cid), &self.quarantined_path(did, cid), &self.quarantine_dir(did), true).await
     }
 
     async fn release(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
-        move_into(&self.quarantined_path(did, cid), &self.blob_path(did, cid), &self.account_dir(did)).await
+        move_into(&self.quarantined_path(did, cid), &self.blob_path(did, cid), &self.account_dir(did), true).await
     }
 
     async fn delete_temp(&self, key: &str) -> Result<(), BlobError> {

@@ -7,7 +7,6 @@ use aurora_generated::com::atproto::admin::defs::StatusAttr;
 use aurora_generated::com::atproto::admin::update_subject_status::{Input, InputSubject, Output};
 use aurora_xrpc::auth::Admin;
 use aurora_xrpc::{XrpcError, XrpcResult};
-use poem::http::StatusCode;
 
 use crate::admin::audit::Entry;
 use crate::admin::takedown::{self, Takedown};
@@ -19,7 +18,6 @@ pub async fn handle(ctx: &AppContext, auth: Admin, input: Input) -> XrpcResult<O
     if takedown.as_ref().is_some_and(|t| t.applied) && deactivated.as_ref().is_some_and(|d| !d.applied) {
         return Err(XrpcError::invalid_request("Cannot activate and takedown an account at the same time"));
     }
-    let not_found = || XrpcError::new(StatusCode::BAD_REQUEST, "NotFound", Some("Subject not found".into()));
     if let Some(attr) = &takedown {
         let until = expiry(attr)?;
         let action = match (attr.applied, &until) {
@@ -29,45 +27,40 @@ pub async fn handle(ctx: &AppContext, auth: Admin, input: Input) -> XrpcResult<O
         };
         let applied = attr.applied.then(|| Takedown { reference: attr.r#ref.clone(), until });
         let audit = Entry::by(&auth, action).detail(serde_json::json!({ "ref": attr.r#ref }));
-        let found = match &subject {
+        // A subject that is not here changes nothing and is no error, as in the reference: a
+        // moderation service may act on a record or account that is already gone.
+        match &subject {
             InputSubject::DefsRepoRef(repo) => {
-                takedown::set_account(ctx, &repo.did, applied, audit.subject(&repo.did)).await.map_err(internal)?
+                takedown::set_account(ctx, &repo.did, applied, audit.subject(&repo.did)).await.map_err(internal)?;
             }
             InputSubject::StrongRef(record) => {
                 if applied.as_ref().is_some_and(|a| a.until.is_some()) {
                     return Err(XrpcError::invalid_request("Only an account takedown may expire"));
                 }
-                takedown::set_record(ctx, &record.uri, applied, audit.subject(&record.uri)).await.map_err(internal)?
+                takedown::set_record(ctx, &record.uri, applied, audit.subject(&record.uri)).await.map_err(internal)?;
             }
             InputSubject::DefsRepoBlobRef(blob) => {
                 if applied.as_ref().is_some_and(|a| a.until.is_some()) {
                     return Err(XrpcError::invalid_request("Only an account takedown may expire"));
                 }
                 let audit = audit.subject(format!("{}/{}", blob.did, blob.cid));
-                takedown::set_blob(ctx, &blob.did, &blob.cid, applied, audit).await.map_err(internal)?
+                takedown::set_blob(ctx, &blob.did, &blob.cid, applied, audit).await.map_err(internal)?;
             }
             InputSubject::Unknown(other) => {
                 let kind = other.type_name().unwrap_or_default();
                 return Err(XrpcError::invalid_request(format!("Invalid subject ({kind})")));
             }
-        };
-        if !found {
-            return Err(not_found());
         }
     }
     if let (Some(attr), InputSubject::DefsRepoRef(repo)) = (&deactivated, &subject) {
         let action = if attr.applied { "deactivate" } else { "reactivate" };
         let audit = Entry::by(&auth, action).subject(&repo.did);
-        if !takedown::set_deactivated(ctx, &repo.did, attr.applied, audit).await.map_err(internal)? {
-            return Err(not_found());
-        }
+        takedown::set_deactivated(ctx, &repo.did, attr.applied, audit).await.map_err(internal)?;
     }
     // The reference announces the account's status even when nothing changed.
     if takedown.is_none() && deactivated.is_none() {
         if let InputSubject::DefsRepoRef(repo) = &subject {
-            if !takedown::announce(ctx, &repo.did).await.map_err(internal)? {
-                return Err(not_found());
-            }
+            takedown::announce(ctx, &repo.did).await.map_err(internal)?;
         }
     }
     let subject = serde_json::to_value(&subject).and_then(serde_json::from_value).map_err(internal)?;
