@@ -173,9 +173,9 @@ impl Replacement {
         outcome.map(|_| ())
     }
 
-    /// Walks the tree on a blocking thread and stores it a chunk per writer transaction.
-    async fn stage_sqlite(&self, writer: &crate::db::SqliteWriter) -> Result<(), ImportError> {
-        let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
+    /// Walks the staged tree on a blocking thread, handing its rows over a chunk at a time.
+    fn spawn_walker(&self) -> (tokio::task::JoinHandle<()>, mpsc::Receiver<Result<Vec<Item>, CarError>>) {
+        let (chunks, incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
         let (staged, root) = (self.staged.clone(), self.root);
         let walker = tokio::task::spawn_blocking(move || {
             let mut chunk = Chunk::default();
@@ -193,6 +193,12 @@ impl Replacement {
             );
             let _ = chunks.blocking_send(walked.map(|()| chunk.items));
         });
+        (walker, incoming)
+    }
+
+    /// Walks the tree on a blocking thread and stores it a chunk per writer transaction.
+    async fn stage_sqlite(&self, writer: &crate::db::SqliteWriter) -> Result<(), ImportError> {
+        let (walker, mut incoming) = self.spawn_walker();
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
             let chunk = chunk.map_err(does_not_verify)?;
@@ -210,13 +216,7 @@ impl Replacement {
     /// and stores the commit signed here. The `#sync` event's number, or 0.
     fn swap_sqlite(self, txn: &rusqlite::Transaction<'_>, event: NewEvent) -> Result<((), i64), StoreFailure> {
         let mut backend = store::Sqlite { txn };
-        let select = Query::select()
-            .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
-            .from(actor::Entity)
-            .and_where(Expr::col(actor::Column::Did).eq(&self.did))
-            .and_where(Expr::col(actor::Column::DeletedAt).is_null())
-            .to_owned();
-        let rows = store::run_ready(backend.select_texts(&select, 2))?;
+        let rows = store::run_ready(backend.select_texts(&status_query(&self.did), 2))?;
         let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
         crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
         sqlite_stage::swap(txn, &self.did)?;
@@ -230,24 +230,7 @@ impl Replacement {
         let txn = ctx.db.begin().await.map_err(internal)?;
         let mut backend = store::Pooled { txn: &txn };
         let status = self.begin(&mut backend).await?;
-        let (chunks, mut incoming) = mpsc::channel::<Result<Vec<Item>, CarError>>(2);
-        let (staged, root) = (self.staged.clone(), self.root);
-        let walker = tokio::task::spawn_blocking(move || {
-            let mut chunk = Chunk::default();
-            let walked = walk_tree(
-                root,
-                |cid| staged.get(cid),
-                |visit| {
-                    if chunk.add(visit)? {
-                        chunks
-                            .blocking_send(Ok(std::mem::take(&mut chunk).items))
-                            .map_err(|_| CarError::Io(std::io::Error::other("the import was abandoned")))?;
-                    }
-                    Ok(())
-                },
-            );
-            let _ = chunks.blocking_send(walked.map(|()| chunk.items));
-        });
+        let (walker, mut incoming) = self.spawn_walker();
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
             let chunk = chunk.map_err(does_not_verify)?;
@@ -262,13 +245,7 @@ impl Replacement {
     /// its repository: blocks, record index and blob references. The account's status.
     async fn begin<B: Backend>(&self, backend: &mut B) -> Result<Option<AccountStatus>, StoreFailure> {
         let did = &self.did;
-        let select = Query::select()
-            .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
-            .from(actor::Entity)
-            .and_where(Expr::col(actor::Column::Did).eq(did))
-            .and_where(Expr::col(actor::Column::DeletedAt).is_null())
-            .to_owned();
-        let rows = backend.select_texts(&select, 2).await?;
+        let rows = backend.select_texts(&status_query(did), 2).await?;
         let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
         crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
         backend.delete(&super::blocks_of(did)).await?;
@@ -510,4 +487,14 @@ mod sqlite_stage {
         txn.execute("DELETE FROM main.repo_block WHERE did = ?1 AND rev = ?2", params![did.as_str(), rev.as_str()])?;
         clear(txn, did)
     }
+}
+
+/// The account's takedown and deactivation, which decide whether it may import.
+fn status_query(did: &Did) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .columns([actor::Column::TakedownRef, actor::Column::DeactivatedAt])
+        .from(actor::Entity)
+        .and_where(Expr::col(actor::Column::Did).eq(did))
+        .and_where(Expr::col(actor::Column::DeletedAt).is_null())
+        .to_owned()
 }

@@ -161,6 +161,59 @@ try {
     assert(gone.code !== 0 && gone.stderr.includes('NotFound'), gone.stderr)
   })
 
+  await test("pdsadmin's own requests work unchanged (account list, create, takedown, untakedown, reset-password, delete)", async () => {
+    // The requests bluesky-social/pds's pdsadmin/account.sh makes, byte for byte but for its
+    // https:// host (its curl calls: basic auth as admin, JSON bodies, --fail).
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` }
+    const call = async (path, body, withAuth = true) => {
+      const r = await fetch(`${aurora.url}/xrpc/${path}`, {
+        method: body ? 'POST' : 'GET',
+        headers: { ...(withAuth ? auth : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body,
+      })
+      const text = await r.text()
+      assert(r.ok, `${path}: ${r.status} ${text}`)
+      return text ? JSON.parse(text) : null
+    }
+    const { repos } = await call('com.atproto.sync.listRepos?limit=100', undefined, false)
+    for (const { did: each } of repos) {
+      const info = await call(`com.atproto.admin.getAccountInfo?did=${each}`)
+      assert(info.handle && info.did === each, JSON.stringify(info))
+    }
+    const { code } = await call('com.atproto.server.createInviteCode', '{"useCount": 1}')
+    const password = 'pdsadmin-made-password'
+    const made = await call('com.atproto.server.createAccount',
+      `{"email":"sam@example.com", "handle":"sam.test", "password":"${password}", "inviteCode":"${code}"}`, false)
+    assert(made.did.startsWith('did:'), JSON.stringify(made))
+    const takedown = `
+    {
+      "subject": {
+        "$type": "com.atproto.admin.defs#repoRef",
+        "did": "${made.did}"
+      },
+      "takedown": {
+        "applied": true,
+        "ref": "${Math.floor(Date.now() / 1000)}"
+      }
+    }`
+    await call('com.atproto.admin.updateSubjectStatus', takedown)
+    await expectXrpcError(new AtpAgent({ service: aurora.url }).com.atproto.sync.getLatestCommit({ did: made.did }), 400, 'RepoTakendown')
+    await call('com.atproto.admin.updateSubjectStatus', `
+  {
+    "subject": {
+      "$type": "com.atproto.admin.defs#repoRef",
+      "did": "${made.did}"
+    },
+    "takedown": {
+      "applied": false
+    }
+  }`)
+    await call('com.atproto.admin.updateAccountPassword', `{ "did": "${made.did}", "password": "pdsadmin-reset-password" }`)
+    await new AtpAgent({ service: aurora.url }).login({ identifier: 'sam.test', password: 'pdsadmin-reset-password' })
+    await call('com.atproto.admin.deleteAccount', `{"did": "${made.did}"}`)
+    await expectXrpcError(new AtpAgent({ service: aurora.url }).login({ identifier: 'sam.test', password: 'pdsadmin-reset-password' }), 401)
+  })
+
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu'],
