@@ -89,6 +89,14 @@ app_test!(the_dashboard_signs_in_and_takes_effect_only_from_its_own_confirmed_fo
         .await
         .expect("text");
     assert!(page.contains("dana.test") && page.contains("Delete the account"), "{page}");
+    let missing = http
+        .get(format!("{}/admin/accounts/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", app.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .expect("missing account");
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.expect("text").contains("No such account"));
     let csrf = csrf_of(&page);
     // (The server's public URL is not the address the tests reach it at, so valid posts here send
     // no Origin, as a same-origin form post from an old browser would not.)

@@ -190,6 +190,18 @@ fn status_word(actor: &crate::db::entities::actor::Model) -> &'static str {
 }
 
 #[derive(Template)]
+#[template(path = "admin/message.html")]
+struct MessagePage<'a> {
+    hostname: &'a str,
+    who: Option<String>,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+    title: &'a str,
+    back: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "admin/account.html")]
 pub(super) struct AccountPage<'a> {
     hostname: &'a str,
@@ -241,12 +253,14 @@ pub(super) async fn account_page(
     error: Option<String>,
 ) -> Response {
     let not_found = || {
-        let template = super::SignInPage {
+        let template = MessagePage {
             hostname: &ctx.config.hostname,
             who: who(session),
-            csrf: &session.csrf(ctx),
+            csrf: session.csrf(ctx),
             notice: None,
-            error: Some(format!("There is no account {did} here.")),
+            error: Some(format!("There is no account {did} here (or it was deleted).")),
+            title: "No such account",
+            back: "/admin/accounts",
         };
         page(&template, StatusCode::NOT_FOUND)
     };
