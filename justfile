@@ -27,16 +27,20 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: protocol core (criterion), then HTTP load against the release binary.
+# Benchmarks: protocol core (criterion), then HTTP load against the packaged (`dist`) binary.
 bench:
     cargo bench -p aurora-atproto
-    cargo build --release --bin aurora-locus
-    cargo run --release -p aurora-bench -- target/release/aurora-locus
+    cargo build --profile dist --bin aurora-locus
+    cargo run --release -p aurora-bench -- target/dist/aurora-locus
 
-# The attack scenarios of the abuse benchmark against the release binary (loopback only).
+# The attack scenarios of the abuse benchmark against the `dist` binary (loopback only).
 bench-abuse:
-    cargo build --release --bin aurora-locus
-    cargo run --release -p aurora-bench -- target/release/aurora-locus --abuse
+    cargo build --profile dist --bin aurora-locus
+    cargo run --release -p aurora-bench -- target/dist/aurora-locus --abuse
+
+# The packaged binary: fat LTO, one codegen unit (target/dist/aurora-locus).
+dist:
+    cargo build --profile dist --bin aurora-locus
 
 # Everything CI runs.
 ci:

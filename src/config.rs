@@ -79,6 +79,9 @@ pub struct Config {
     /// The moderators' password (AURORA_MODERATOR_PASSWORD, HTTP Basic user `moderator`); no
     /// moderator credential without it.
     pub moderator_password: Option<Secret>,
+    /// A listen address of its own for `/metrics` (AURORA_METRICS_BIND); without it `/metrics`
+    /// answers on the main address to trusted proxies' and loopback addresses only.
+    pub metrics_bind: Option<SocketAddr>,
     pub plc_rotation_key_hex: Secret,
     pub invite_required: bool,
     pub dev_mode: bool,
@@ -363,6 +366,12 @@ impl Config {
                     ))
                 }
                 Some(v) => Some(Secret::new(v)),
+            },
+            metrics_bind: match source.get("AURORA_METRICS_BIND") {
+                None => None,
+                Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                    invalid("AURORA_METRICS_BIND", format!("expected an ip:port address, found {raw:?}"))
+                })?),
             },
             plc_rotation_key_hex,
             invite_required: parse_bool(source, "PDS_INVITE_REQUIRED", false)?,

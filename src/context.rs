@@ -41,6 +41,7 @@ pub struct AppContext {
     pub gate: crate::auth::gate::Gate,
     /// The background jobs' last runs.
     pub jobs: crate::maintenance::Jobs,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
     pub exports: tokio::sync::Semaphore,
@@ -113,6 +114,7 @@ impl AppContext {
             guard,
             gate: Default::default(),
             jobs: Default::default(),
+            metrics: Default::default(),
             rate_limits,
             exports: tokio::sync::Semaphore::new(EXPORTS),
             storage,

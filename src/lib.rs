@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lexicon_resolution;
 pub mod mail;
 pub mod maintenance;
+pub mod metrics;
 pub mod oauth;
 pub mod plc;
 pub mod proxy;

@@ -18,6 +18,24 @@ pub async fn sweep_caches(ctx: &AppContext) -> Result<u64, sea_orm::DbErr> {
     Ok(documents + reservations)
 }
 
+/// Removes sessions and mailed codes that can no longer be used: password sessions past their
+/// expiry and codes older than their lifetime. (An OAuth session's expiry is its current access
+/// token's, so the session stays: its refresh token may still renew it.) How many rows went.
+pub async fn sweep_expired(ctx: &AppContext) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    use crate::db::entities::{email_token, refresh_token};
+    let now = crate::account::now();
+    let sessions = refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::ExpiresAt.lte(now.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    let spent = crate::account::iso_after_secs(-crate::account::email_token::LIFETIME_SECS);
+    let codes =
+        email_token::Entity::delete_many().filter(email_token::Column::RequestedAt.lte(spent)).exec(&ctx.db).await?;
+    Ok(sessions.rows_affected + codes.rows_affected)
+}
+
 /// How a job last went.
 #[derive(Clone, Debug)]
 pub struct LastRun {
@@ -28,12 +46,35 @@ pub struct LastRun {
 }
 
 /// Each job's last run, by name.
-#[derive(Default)]
 pub struct Jobs {
     runs: Mutex<BTreeMap<&'static str, LastRun>>,
+    started: std::time::Instant,
+    last_tick: Mutex<Option<std::time::Instant>>,
 }
 
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs { runs: Mutex::default(), started: std::time::Instant::now(), last_tick: Mutex::default() }
+    }
+}
+
+/// How long the minute's jobs may go without a round before readiness fails.
+const STALLED_AFTER: Duration = Duration::from_secs(5 * 60);
+
 impl Jobs {
+    /// Notes that a round of jobs finished.
+    pub fn tick(&self) {
+        *self.last_tick.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// Why the jobs look stuck, if they do: no round finished for five minutes (counted from
+    /// start-up until the first one).
+    pub fn stalled(&self) -> Option<String> {
+        let last = *self.last_tick.lock().unwrap_or_else(|p| p.into_inner());
+        let since = last.unwrap_or(self.started).elapsed();
+        (since > STALLED_AFTER).then(|| format!("no round of background jobs finished for {} s", since.as_secs()))
+    }
+
     pub fn record(&self, job: &'static str, outcome: Result<String, String>) {
         if let Err(error) = &outcome {
             tracing::warn!(job, error = %error, "background job failed");
@@ -47,8 +88,17 @@ impl Jobs {
     }
 }
 
-fn counted<E: std::fmt::Display>(what: &str, result: Result<impl Into<u64>, E>) -> Result<String, String> {
-    result.map(|n| format!("{} {what}", n.into())).map_err(|e| e.to_string())
+/// Runs one job, timing it and recording how it went (in the overview and the metrics).
+async fn run<E: std::fmt::Display>(
+    ctx: &AppContext,
+    job: &'static str,
+    what: &str,
+    work: impl std::future::Future<Output = Result<u64, E>>,
+) {
+    let started = std::time::Instant::now();
+    let outcome = work.await.map(|n| format!("{n} {what}")).map_err(|e| e.to_string());
+    ctx.metrics.job(job, outcome.is_ok(), started.elapsed());
+    ctx.jobs.record(job, outcome);
 }
 
 /// Runs the jobs for as long as the server does: every minute the urgent ones, every quarter
@@ -58,19 +108,20 @@ pub fn spawn(ctx: Arc<AppContext>) {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         for minute in 0u64.. {
             every.tick().await;
-            let purged = crate::account::deletion::purge_due(&ctx).await.map(|n| n as u64);
-            ctx.jobs.record("purge deleted accounts", counted("purged", purged));
-            let lifted = crate::admin::takedown::lift_expired(&ctx).await.map(|n| n as u64);
-            ctx.jobs.record("lift expired suspensions", counted("lifted", lifted));
-            if minute % 15 != 0 {
-                continue;
+            let purge = async { crate::account::deletion::purge_due(&ctx).await.map(|n| n as u64) };
+            run(&ctx, "purge deleted accounts", "purged", purge).await;
+            let lift = async { crate::admin::takedown::lift_expired(&ctx).await.map(|n| n as u64) };
+            run(&ctx, "lift expired suspensions", "lifted", lift).await;
+            if minute % 15 == 0 {
+                let collect = async { crate::blobs::collect_garbage(&ctx).await.map(|n| n as u64) };
+                run(&ctx, "remove unclaimed uploads", "removed", collect).await;
+                run(&ctx, "sweep caches", "removed", sweep_caches(&ctx)).await;
+                run(&ctx, "sweep expired sessions and codes", "removed", sweep_expired(&ctx)).await;
+                // The firehose keeps PDS_REPO_BACKFILL_LIMIT_MS of history.
+                let trim = crate::sequencer::trim(&ctx.db, ctx.config.repo_backfill_limit_ms);
+                run(&ctx, "trim firehose events", "trimmed", trim).await;
             }
-            let removed = crate::blobs::collect_garbage(&ctx).await.map(|n| n as u64);
-            ctx.jobs.record("remove unclaimed uploads", counted("removed", removed));
-            ctx.jobs.record("sweep caches", counted("removed", sweep_caches(&ctx).await));
-            // The firehose keeps PDS_REPO_BACKFILL_LIMIT_MS of history.
-            let trimmed = crate::sequencer::trim(&ctx.db, ctx.config.repo_backfill_limit_ms).await;
-            ctx.jobs.record("trim firehose events", counted("trimmed", trimmed));
+            ctx.jobs.tick();
         }
     });
 }

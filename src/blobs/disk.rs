@@ -161,6 +161,24 @@ impl BlobStore for DiskBlobStore {
         remove_file(&self.temp_path(key)?).await
     }
 
+    async fn probe(&self) -> Result<(), BlobError> {
+        let dir = self.root.join("tmp");
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut raw = [0u8; 8];
+        rand::rng().fill_bytes(&mut raw);
+        let path = dir.join(format!("probe-{}", hex::encode(raw)));
+        let written = tokio::fs::write(&path, b"aurora readiness probe").await;
+        let read = match written {
+            Ok(()) => tokio::fs::read(&path).await,
+            Err(e) => Err(e),
+        };
+        let removed = tokio::fs::remove_file(&path).await;
+        match read? {
+            bytes if bytes == b"aurora readiness probe" => Ok(removed?),
+            _ => Err(BlobError::Io(std::io::Error::other("the probe read back different bytes"))),
+        }
+    }
+
     async fn delete_account(&self, did: &Did) -> Result<(), BlobError> {
         remove_dir(&self.account_dir(did)).await?;
         remove_dir(&self.quarantine_dir(did)).await

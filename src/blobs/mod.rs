@@ -51,6 +51,8 @@ pub trait BlobStore: Send + Sync {
     fn quarantine(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// Puts a quarantined blob back.
     fn release(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
+    /// Writes, reads back and removes a small file: whether the store works (readiness).
+    fn probe(&self) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// Removes every permanent blob of `did` (a purged account), quarantined ones too.
     fn delete_account(&self, did: &Did) -> impl Future<Output = Result<(), BlobError>> + Send;
 }

@@ -34,11 +34,16 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     };
     let trusted: Arc<[ipnet::IpNet]> = ctx.config.trusted_proxies.clone().into();
     let body_gap = ctx.config.header_timeout;
+    let metrics = ctx.metrics.clone();
     // Enough for a refused upload of a few times the largest blob.
     let drain_limit = ctx.config.blob_upload_limit.saturating_mul(4).max(1 << 20);
     let route = web::admin::routes(crate::oauth::routes(aurora_generated::routes::routes(api, Route::new())));
     route
         .at("/xrpc/_health", get(web::health::health))
+        .at("/livez", get(web::health::livez))
+        .at("/readyz", get(web::health::readyz))
+        .at("/tls-check", get(web::tls_check::tls_check))
+        .at("/metrics", get(web::metrics::on_main_listener))
         .at("/xrpc/*", crate::proxy::forward)
         .at("/", get(web::landing::landing))
         .at("/robots.txt", get(web::landing::robots))
@@ -79,7 +84,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
             "ratelimit-policy",
             "retry-after",
         ]))
-        .around(observe)
+        .around(move |next, request| observe(next, request, metrics.clone()))
         .around(canonical_path)
         .around(move |next, request| client_address(next, request, trusted.clone()))
         .around(move |next, request| body::guard(next, request, body_gap, drain_limit))
@@ -142,7 +147,13 @@ async fn canonical_path<E: Endpoint>(next: E, mut request: Request) -> poem::Res
 
 /// Gives every request an id and a span, logs its outcome, and renders any error poem raises
 /// outside our handlers (bad paths, CORS refusals) in XRPC shape.
-async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(
+    next: Arc<E>,
+    request: Request,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_owned();
+    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let id = request
         .headers()
         .get("x-request-id")
@@ -158,6 +169,7 @@ async fn observe<E: Endpoint>(next: E, request: Request) -> poem::Result<Respons
             Err(error) => error_response(error),
         };
         let status = response.status();
+        metrics.request(&path, authorization.as_deref(), status.as_u16(), started.elapsed());
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         // 501 is the expected answer for methods Aurora does not implement, not a fault.
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
@@ -246,6 +258,9 @@ impl Bound {
             idle_timeout: config.idle_timeout,
             write_timeout: config.write_timeout,
         };
+        if let Some(bind) = config.metrics_bind {
+            web::metrics::serve_apart(ctx.clone(), bind).await?;
+        }
         Server::new_with_acceptor(guard::Guarded::new(self.acceptor, limits))
             .run_with_graceful_shutdown(app(ctx), shutdown, Some(Duration::from_secs(10)))
             .await

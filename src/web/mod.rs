@@ -5,4 +5,6 @@ pub mod admin;
 pub mod docs;
 pub mod health;
 pub mod landing;
+pub mod metrics;
+pub mod tls_check;
 pub mod well_known;

@@ -6,7 +6,7 @@ use aurora_locus::config::Config;
 use aurora_locus::context::AppContext;
 use aurora_locus::server::Bound;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,

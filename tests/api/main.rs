@@ -19,6 +19,7 @@ mod foundation;
 mod identity;
 mod migration;
 mod oauth;
+mod operations;
 mod preferences;
 mod proxy;
 mod rate_limits;

@@ -1,0 +1,192 @@
+//! Prometheus metrics (`/metrics`): requests by route, status and credential kind with their
+//! latency; background jobs' runs and failures; and, read at each scrape, the firehose head and
+//! consumers, accounts by state, records and blob bytes, and the process's own figures (memory,
+//! CPU, open files). Routes are the served NSIDs and a few fixed page groups, never a path a
+//! client chose, so the number of series stays bounded.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::context::AppContext;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    job_runs: IntCounterVec,
+    job_seconds: HistogramVec,
+    firehose_head: IntGauge,
+    firehose_consumers: IntGauge,
+    accounts: IntGaugeVec,
+    records: IntGauge,
+    blobs: IntGauge,
+    blob_bytes: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric");
+    registry.register(Box::new(metric.clone())).expect("registered once");
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let metric = IntGauge::new(name, help).expect("a valid metric");
+    registry.register(Box::new(metric.clone())).expect("registered once");
+    metric
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("a valid metric");
+    registry.register(Box::new(metric.clone())).expect("registered once");
+    metric
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let process = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = registry.register(Box::new(process));
+        }
+        let latency_buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let accounts = IntGaugeVec::new(Opts::new("aurora_accounts", "Accounts hosted, by state."), &["state"])
+            .expect("a valid metric");
+        registry.register(Box::new(accounts.clone())).expect("registered once");
+        Metrics {
+            requests: counter(
+                &registry,
+                "aurora_http_requests_total",
+                "HTTP requests answered, by route, status and credential kind.",
+                &["route", "status", "credential"],
+            ),
+            latency: histogram(
+                &registry,
+                "aurora_http_request_duration_seconds",
+                "Time to answer a request (to its head; streamed bodies continue), by route.",
+                &["route"],
+                latency_buckets,
+            ),
+            job_runs: counter(
+                &registry,
+                "aurora_job_runs_total",
+                "Background job runs, by job and outcome (ok or failed).",
+                &["job", "outcome"],
+            ),
+            job_seconds: histogram(
+                &registry,
+                "aurora_job_duration_seconds",
+                "How long each background job run took.",
+                &["job"],
+                vec![0.01, 0.1, 1.0, 10.0, 60.0, 600.0],
+            ),
+            firehose_head: gauge(&registry, "aurora_firehose_head_seq", "The newest firehose sequence number."),
+            firehose_consumers: gauge(&registry, "aurora_firehose_consumers", "Firehose consumers connected."),
+            accounts,
+            records: gauge(&registry, "aurora_records", "Records stored."),
+            blobs: gauge(&registry, "aurora_blobs", "Blobs stored (uploads no record claimed excepted)."),
+            blob_bytes: gauge(&registry, "aurora_blob_bytes", "Bytes of blobs stored."),
+            registry,
+        }
+    }
+}
+
+/// The label a request's path gets: a served NSID, `proxied` for other XRPC methods, or the
+/// page group it belongs to.
+pub fn route_of(path: &str) -> &str {
+    if let Some(nsid) = path.strip_prefix("/xrpc/") {
+        return match aurora_generated::auth::of(nsid) {
+            Some(_) => nsid,
+            None if nsid == "_health" => "/xrpc/_health",
+            None => "proxied",
+        };
+    }
+    const GROUPS: [&str; 10] = [
+        "/admin",
+        "/oauth",
+        "/account",
+        "/.well-known",
+        "/livez",
+        "/readyz",
+        "/metrics",
+        "/tls-check",
+        "/docs",
+        "/openapi.json",
+    ];
+    GROUPS
+        .iter()
+        .copied()
+        .find(|group| path == *group || path.starts_with(&format!("{group}/")))
+        .unwrap_or(if path == "/" { "/" } else { "other" })
+}
+
+/// The kind of credential a request carried, by its `Authorization` scheme.
+pub fn credential_of(authorization: Option<&str>) -> &'static str {
+    let scheme = authorization.and_then(|v| v.split(' ').next()).map(str::to_ascii_lowercase);
+    match scheme.as_deref() {
+        None | Some("") => "none",
+        Some("bearer") => "bearer",
+        Some("dpop") => "dpop",
+        Some("basic") => "basic",
+        Some(_) => "other",
+    }
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, path: &str, authorization: Option<&str>, status: u16, elapsed: Duration) {
+        let route = route_of(path);
+        self.requests.with_label_values(&[route, &status.to_string(), credential_of(authorization)]).inc();
+        self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one background job run.
+    pub fn job(&self, job: &str, ok: bool, elapsed: Duration) {
+        self.job_runs.with_label_values(&[job, if ok { "ok" } else { "failed" }]).inc();
+        self.job_seconds.with_label_values(&[job]).observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, with the figures read at scrape time brought up to date first.
+    pub async fn render(&self, ctx: &AppContext) -> Result<String, sea_orm::DbErr> {
+        let counts = crate::admin::accounts::counts(&ctx.db).await?;
+        for (state, value) in [
+            ("active", counts.active),
+            ("deactivated", counts.deactivated),
+            ("takendown", counts.taken_down),
+            ("deleted", counts.pending_deletion),
+        ] {
+            self.accounts.with_label_values(&[state]).set(value as i64);
+        }
+        let totals = crate::admin::overview::totals(&ctx.db).await?;
+        self.firehose_head.set(totals.head_seq);
+        self.records.set(totals.records as i64);
+        self.blobs.set(totals.blobs as i64);
+        self.blob_bytes.set(totals.blob_bytes as i64);
+        self.firehose_consumers.set(ctx.firehose.subscriber_count() as i64);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_served_nsids_or_a_fixed_group_never_a_client_path() {
+        assert_eq!(route_of("/xrpc/com.atproto.repo.getRecord"), "com.atproto.repo.getRecord");
+        assert_eq!(route_of("/xrpc/app.bsky.feed.getTimeline"), "proxied");
+        assert_eq!(route_of("/xrpc/anything.a.client.makes.up"), "proxied");
+        assert_eq!(route_of("/admin/accounts/did:plc:x"), "/admin");
+        assert_eq!(route_of("/administrator"), "other");
+        assert_eq!(route_of("/"), "/");
+        assert_eq!(credential_of(Some("DPoP abc")), "dpop");
+        assert_eq!(credential_of(None), "none");
+    }
+}

@@ -1,0 +1,108 @@
+//! What operators' infrastructure asks the server: liveness and readiness for orchestrators and
+//! load balancers, and `/tls-check` for a TLS proxy ordering certificates on demand.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+
+app_test!(a_ready_server_says_so_and_names_each_check, |app| {
+    let (status, body) = app.get_json("/livez").await;
+    assert_eq!((status, body), (200, json!({ "status": "ok" })));
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["blob store"], "ok");
+    assert_eq!(body["checks"]["background jobs"], "ok");
+    if app.backend == Backend::Sqlite {
+        assert_eq!(body["checks"]["sqlite writer and log sync"], "ok");
+    }
+});
+
+#[tokio::test]
+async fn readiness_fails_with_the_disk_below_its_floor_and_says_why() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("AURORA_MIN_FREE_DISK", "1000000000000000000")]).await.expect("app");
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], json!(["disk space"]));
+    assert!(body["checks"]["disk space"].as_str().is_some_and(|s| s.contains("below the floor")), "{body}");
+    // Liveness is unaffected: the process itself is fine.
+    assert_eq!(app.get_json("/livez").await.0, 200);
+}
+
+app_test!(tls_certificates_are_allowed_for_this_host_and_its_hosted_handles_only, |app| {
+    let hostname = app.ctx.config.hostname.clone();
+    let ask = |domain: &str| {
+        let path = format!("/tls-check?domain={domain}");
+        let app = &app;
+        async move { app.get_json(&path).await }
+    };
+    assert_eq!(ask(&hostname).await.0, 200);
+    let account = app.create_account("tess").await;
+    assert_eq!(ask("tess.test").await.0, 200);
+    assert_eq!(ask("TESS.test").await.0, 200, "names are case-insensitive");
+    assert_eq!(ask("nobody.test").await.0, 404);
+    assert_eq!(ask("tess.example.com").await.0, 404, "not one of this server's handle domains");
+    let (status, body) = app.get_json("/tls-check").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
+    let _ = account;
+});
+
+app_test!(metrics_count_requests_and_read_the_servers_figures, |app| {
+    let account = app.create_account("mira").await;
+    let (status, _) = app
+        .get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={}", account["did"].as_str().expect("did")))
+        .await;
+    assert_eq!(status, 200);
+    let _ = app.get_json("/xrpc/app.bsky.feed.getTimeline").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200, "loopback may read the metrics");
+    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.expect("text");
+    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    assert_eq!(
+        line("aurora_accounts{state=\"active\"}").as_deref(),
+        Some("aurora_accounts{state=\"active\"} 1"),
+        "{text}"
+    );
+    assert!(line("aurora_http_requests_total{credential=\"none\",route=\"com.atproto.sync.getLatestCommit\",status=\"200\"} 1").is_some(), "{text}");
+    assert!(
+        line("aurora_http_requests_total{credential=\"none\",route=\"proxied\",").is_some(),
+        "a proxied call counts under one label: {text}"
+    );
+    assert!(line("aurora_http_request_duration_seconds_bucket{route=\"com.atproto.server.createAccount\"").is_some());
+    assert!(line("aurora_firehose_head_seq ").is_some_and(|l| !l.ends_with(" 0")), "{text}");
+    if cfg!(target_os = "linux") {
+        assert!(line("process_resident_memory_bytes ").is_some(), "process figures: {text}");
+    }
+});
+
+#[tokio::test]
+async fn metrics_move_to_their_own_address_when_one_is_configured() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let bind = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("AURORA_METRICS_BIND", bind.as_str())]).await.expect("app");
+    assert_eq!(app.get("/metrics").await.status(), 404, "not on the main address");
+    let text = reqwest::get(format!("http://{bind}/metrics")).await.expect("scrape").text().await.expect("text");
+    assert!(text.contains("aurora_accounts"), "{text}");
+}
+
+app_test!(expired_password_sessions_and_spent_codes_are_swept, |app| {
+    use aurora_locus::db::entities::refresh_token;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let account = app.create_account("odin").await;
+    let did = account["did"].as_str().expect("did");
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::ExpiresAt, Expr::value("2001-01-01T00:00:00.000Z"))
+        .filter(refresh_token::Column::Did.eq(did))
+        .exec(&app.ctx.db)
+        .await
+        .expect("age the session");
+    let swept = aurora_locus::maintenance::sweep_expired(&app.ctx).await.expect("sweep");
+    assert!(swept >= 1, "{swept}");
+    let left =
+        refresh_token::Entity::find().filter(refresh_token::Column::Did.eq(did)).all(&app.ctx.db).await.expect("rows");
+    assert!(left.is_empty(), "{left:?}");
+});
