@@ -13,6 +13,7 @@ mod sync;
 mod account_pages;
 mod admin;
 mod admin_pages;
+mod backup;
 mod connections;
 mod firehose;
 mod foundation;

@@ -1,0 +1,132 @@
+//! Backup under load, restore into another data directory, verify, and compare with the source.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+
+/// A valid 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+fn post(text: &str) -> serde_json::Value {
+    json!({ "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_and_verifies_whole() {
+    let source = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    // A settled account with records and an image, and one that keeps writing meanwhile.
+    let still = source.create_account("stillwater").await;
+    let (still_did, still_token) =
+        (still["did"].as_str().expect("did").to_owned(), still["accessJwt"].as_str().expect("jwt").to_owned());
+    let uploaded: serde_json::Value = source
+        .client
+        .post(source.xrpc("com.atproto.repo.uploadBlob"))
+        .bearer_auth(&still_token)
+        .header("content-type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let blob = uploaded["blob"].clone();
+    let cid = blob["ref"]["$link"].as_str().expect("cid").to_owned();
+    let mut record = post("with a picture");
+    record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob }] });
+    let body = json!({ "repo": still_did, "collection": "app.bsky.feed.post", "record": record });
+    let (status, answer) =
+        source.call(Method::POST, "com.atproto.repo.createRecord", Some(&still_token), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    for i in 0..5 {
+        let body =
+            json!({ "repo": still_did, "collection": "app.bsky.feed.post", "record": post(&format!("still {i}")) });
+        assert_eq!(
+            source.call(Method::POST, "com.atproto.repo.createRecord", Some(&still_token), Some(&body)).await.0,
+            200
+        );
+    }
+    let busy = source.create_account("busybee").await;
+    let (busy_did, busy_token) =
+        (busy["did"].as_str().expect("did").to_owned(), busy["accessJwt"].as_str().expect("jwt").to_owned());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (url, client, stop) = (source.xrpc("com.atproto.repo.createRecord"), source.client.clone(), stop.clone());
+        let (did, token) = (busy_did.clone(), busy_token.clone());
+        tokio::spawn(async move {
+            let mut written = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("busy {written}")) });
+                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("write");
+                assert_eq!(response.status(), 200);
+                written += 1;
+            }
+            written
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let dir = tempfile::tempdir().expect("backup dir");
+    let manifest = aurora_locus::backup::backup(&source.ctx.config, dir.path()).await.expect("backup");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.expect("writer");
+    assert!(written > 3, "writes went on during the backup ({written})");
+    assert_eq!((manifest.repositories, manifest.blob_files), (2, 1), "{manifest:?}");
+    // A second backup into the same directory copies no blob again.
+    let again = aurora_locus::backup::backup(&source.ctx.config, dir.path()).await.expect("backup again");
+    assert_eq!(again.blob_files_copied, 0);
+
+    let target = tempfile::tempdir().expect("restore dir");
+    let database_url = format!("sqlite://{}?mode=rwc", target.path().join("aurora.sqlite").display());
+    let data_dir = target.path().display().to_string();
+    let settings = [
+        ("PDS_DATA_DIRECTORY", data_dir.as_str()),
+        ("AURORA_DATABASE_URL", database_url.as_str()),
+        ("PDS_DEV_MODE", "true"),
+    ];
+    let config = aurora_locus::config::Config::from_source(
+        &settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .expect("config");
+    aurora_locus::backup::restore(&config, dir.path()).expect("restore");
+    let refused = aurora_locus::backup::restore(&config, dir.path()).expect_err("only into an empty directory");
+    assert!(refused.to_string().contains("empty data directory"), "{refused}");
+
+    let restored = TestApp::spawn_with(Backend::Sqlite, &settings).await.expect("restored app");
+    let report = aurora_locus::backup::verify(&restored.ctx).await.expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.repositories, report.blobs), (2, 1));
+
+    // The settled account is exactly as it was; the busy one as it was at some moment.
+    assert_eq!(latest_commit(&restored, &still_did).await, latest_commit(&source, &still_did).await);
+    let (restored_busy, source_busy) =
+        (latest_commit(&restored, &busy_did).await, latest_commit(&source, &busy_did).await);
+    assert!(restored_busy["rev"].as_str() <= source_busy["rev"].as_str(), "{restored_busy} vs {source_busy}");
+    let response = restored.get(&format!("/xrpc/com.atproto.sync.getBlob?did={still_did}&cid={cid}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.expect("bytes").as_ref(), PNG);
+
+    // And verify notices damage: a blob's bytes changed behind the server's back.
+    let typed: cid::Cid = cid.parse().expect("cid");
+    use aurora_locus::blobs::BlobStore;
+    let path =
+        restored.ctx.blobs.path(&crate::helpers::typed_did(&still_did), &typed).await.expect("path").expect("present");
+    std::fs::write(&path, b"not the picture").expect("damage");
+    let report = aurora_locus::backup::verify(&restored.ctx).await.expect("verify");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].contains("do not match its CID"));
+}
+
+async fn latest_commit(app: &TestApp, did: &str) -> serde_json::Value {
+    app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await.1
+}
