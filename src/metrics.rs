@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::context::AppContext;
@@ -18,6 +19,9 @@ pub struct Metrics {
     latency: HistogramVec,
     job_runs: IntCounterVec,
     job_seconds: HistogramVec,
+    commits: IntCounter,
+    batch_size: Histogram,
+    sync_wait: Histogram,
     firehose_head: IntGauge,
     firehose_consumers: IntGauge,
     accounts: IntGaugeVec,
@@ -40,6 +44,12 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
 
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
     let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("a valid metric");
+    registry.register(Box::new(metric.clone())).expect("registered once");
+    metric
+}
+
+fn single_histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("a valid metric");
     registry.register(Box::new(metric.clone())).expect("registered once");
     metric
 }
@@ -82,6 +92,24 @@ impl Default for Metrics {
                 "How long each background job run took.",
                 &["job"],
                 vec![0.01, 0.1, 1.0, 10.0, 60.0, 600.0],
+            ),
+            commits: {
+                let metric =
+                    IntCounter::new("aurora_commits_total", "Repository commits stored.").expect("a valid metric");
+                registry.register(Box::new(metric.clone())).expect("registered once");
+                metric
+            },
+            batch_size: single_histogram(
+                &registry,
+                "aurora_commit_batch_size",
+                "Commits stored together in one transaction (concurrent writes to one repository).",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+            ),
+            sync_wait: single_histogram(
+                &registry,
+                "aurora_log_sync_wait_seconds",
+                "How long a stored batch waited for the SQLite log to reach the disk before it was answered.",
+                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
             ),
             firehose_head: gauge(&registry, "aurora_firehose_head_seq", "The newest firehose sequence number."),
             firehose_consumers: gauge(&registry, "aurora_firehose_consumers", "Firehose consumers connected."),
@@ -141,6 +169,17 @@ impl Metrics {
         let route = route_of(path);
         self.requests.with_label_values(&[route, &status.to_string(), credential_of(authorization)]).inc();
         self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a batch of `commits` commits stored together.
+    pub fn batch(&self, commits: usize) {
+        self.commits.inc_by(commits as u64);
+        self.batch_size.observe(commits as f64);
+    }
+
+    /// Notes how long a stored batch waited for the log sync.
+    pub fn sync_waited(&self, elapsed: Duration) {
+        self.sync_wait.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one background job run.

@@ -40,6 +40,13 @@ pub enum AuthError {
 
 impl From<AuthError> for XrpcError {
     fn from(error: AuthError) -> Self {
+        // Every refusal of a credential is logged by kind; tokens and passwords never are. A
+        // request without any is no failed authentication.
+        if matches!(error, AuthError::Missing) {
+            tracing::debug!(target: "aurora::auth", "no credentials");
+        } else {
+            tracing::info!(target: "aurora::auth", refusal = %error, "authentication refused");
+        }
         let (status, name, message) = match error {
             AuthError::Missing => (StatusCode::UNAUTHORIZED, "AuthMissing", "Authentication Required".to_owned()),
             AuthError::MalformedHeader => {

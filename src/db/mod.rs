@@ -23,6 +23,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// operating system's, one `pread` away. The writer connection keeps the default.
 const POOL_CACHE_SIZE: &str = "-512";
 
+/// A statement slower than this is logged (with its text, never its bound values).
+const SLOW_STATEMENT: Duration = Duration::from_millis(500);
+
 /// Connects and brings the schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
@@ -30,7 +33,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         ensure_sqlite_dir(url);
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+    // Statements are not logged, except those slower than SLOW_STATEMENT, as warnings.
+    options
+        .sqlx_logging(true)
+        .sqlx_logging_level(log::LevelFilter::Off)
+        .sqlx_slow_statements_logging_settings(log::LevelFilter::Warn, SLOW_STATEMENT)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
     if is_sqlite {
         // One writer at a time is all SQLite allows; readers run beside it under WAL. FULL
         // synchronous mode makes every acknowledged commit durable, as the reference PDS's is.

@@ -300,6 +300,9 @@ impl Storing {
     /// Starts storing `batch`'s commits.
     fn start(ctx: &Arc<AppContext>, did: &Did, batch: BuiltBatch) -> Storing {
         let BuiltBatch { jobs, results, commits, events } = batch;
+        if !commits.is_empty() {
+            ctx.metrics.batch(commits.len());
+        }
         let stored = (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events)) as _);
         Storing { jobs, results, stored }
     }
@@ -383,7 +386,9 @@ impl StoredBatch {
         let StoredBatch { jobs, answers, committed, stored } = self;
         if committed {
             if let Some(writer) = &ctx.sqlite_writer {
+                let waiting = std::time::Instant::now();
                 writer.synced().await;
+                ctx.metrics.sync_waited(waiting.elapsed());
             }
             ctx.firehose.poke_at(stored.last_seq);
             crate::crawl::notify(ctx);

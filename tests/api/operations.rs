@@ -51,6 +51,12 @@ app_test!(tls_certificates_are_allowed_for_this_host_and_its_hosted_handles_only
 
 app_test!(metrics_count_requests_and_read_the_servers_figures, |app| {
     let account = app.create_account("mira").await;
+    let body = json!({ "repo": account["did"], "collection": "app.bsky.feed.post", "record": {
+        "$type": "app.bsky.feed.post", "text": "counted", "createdAt": "2024-05-01T12:00:00.000Z" } });
+    let token = account["accessJwt"].as_str().expect("access");
+    let (status, answer) =
+        app.call(reqwest::Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
     let (status, _) = app
         .get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={}", account["did"].as_str().expect("did")))
         .await;
@@ -73,6 +79,7 @@ app_test!(metrics_count_requests_and_read_the_servers_figures, |app| {
     );
     assert!(line("aurora_http_request_duration_seconds_bucket{route=\"com.atproto.server.createAccount\"").is_some());
     assert!(line("aurora_firehose_head_seq ").is_some_and(|l| !l.ends_with(" 0")), "{text}");
+    assert!(line("aurora_commits_total ").is_some_and(|l| !l.ends_with(" 0")), "the record's commit: {text}");
     if cfg!(target_os = "linux") {
         assert!(line("process_resident_memory_bytes ").is_some(), "process figures: {text}");
     }
