@@ -152,8 +152,9 @@ async fn observe<E: Endpoint>(
     request: Request,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> poem::Result<Response> {
-    let path = request.uri().path().to_owned();
-    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let route = crate::metrics::route_of(request.uri().path());
+    let credential =
+        crate::metrics::credential_of(request.headers().get("authorization").and_then(|v| v.to_str().ok()));
     let id = request
         .headers()
         .get("x-request-id")
@@ -169,7 +170,7 @@ async fn observe<E: Endpoint>(
             Err(error) => error_response(error),
         };
         let status = response.status();
-        metrics.request(&path, authorization.as_deref(), status.as_u16(), started.elapsed());
+        metrics.request(route, credential, status.as_u16(), started.elapsed());
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         // 501 is the expected answer for methods Aurora does not implement, not a fault.
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::firehose::{connect, next_frame};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, PNG};
 
 const ADMIN: &str = "admin-secret";
 const MODERATOR: &str = "moderator-secret-1234";
@@ -199,14 +199,6 @@ app_test!(a_record_takedown_hides_it_from_record_reads_until_reversed, [
     assert_eq!(response.status(), 200);
 });
 
-/// A valid 1×1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
-
 app_test!(a_blob_takedown_quarantines_its_bytes_until_reversed, [
     "PDS_ADMIN_PASSWORD" => "admin-secret",
 ], |app| {
@@ -214,19 +206,7 @@ app_test!(a_blob_takedown_quarantines_its_bytes_until_reversed, [
     let account = app.create_account("bess").await;
     let token = account["accessJwt"].as_str().expect("access");
     let did = account["did"].as_str().expect("did");
-    let uploaded: Value = app
-        .client
-        .post(app.xrpc("com.atproto.repo.uploadBlob"))
-        .bearer_auth(token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("json");
-    let blob = uploaded["blob"].clone();
+    let blob = app.upload_blob(token, PNG, "image/png").await;
     let cid = blob["ref"]["$link"].as_str().expect("cid").to_owned();
     let record = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
         "$type": "app.bsky.feed.post", "text": "look", "createdAt": "2024-05-01T12:00:00.000Z",

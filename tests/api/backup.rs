@@ -6,15 +6,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
-
-/// A valid 1×1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
-    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
+use crate::helpers::{Backend, TestApp, PNG};
 
 fn post(text: &str) -> serde_json::Value {
     json!({ "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" })
@@ -27,19 +19,7 @@ async fn a_backup_taken_under_load_restores_and_verifies_whole() {
     let still = source.create_account("stillwater").await;
     let (still_did, still_token) =
         (still["did"].as_str().expect("did").to_owned(), still["accessJwt"].as_str().expect("jwt").to_owned());
-    let uploaded: serde_json::Value = source
-        .client
-        .post(source.xrpc("com.atproto.repo.uploadBlob"))
-        .bearer_auth(&still_token)
-        .header("content-type", "image/png")
-        .body(PNG.to_vec())
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("json");
-    let blob = uploaded["blob"].clone();
+    let blob = source.upload_blob(&still_token, PNG, "image/png").await;
     let cid = blob["ref"]["$link"].as_str().expect("cid").to_owned();
     let mut record = post("with a picture");
     record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob }] });

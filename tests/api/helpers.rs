@@ -183,6 +183,22 @@ impl TestApp {
         session["accessJwt"].as_str().expect("an app session").to_owned()
     }
 
+    /// Uploads `bytes` as `content_type` with the session `token`; the answer's `blob` ref.
+    pub async fn upload_blob(&self, token: &str, bytes: &[u8], content_type: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .post(self.xrpc("com.atproto.repo.uploadBlob"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(response.status(), 200, "uploadBlob");
+        let answer: serde_json::Value = response.json().await.expect("json");
+        answer["blob"].clone()
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let response = self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request");
         let status = response.status().as_u16();
@@ -243,6 +259,14 @@ async fn drop_database(base: &str, name: &str) {
     let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
     let _ = db.close().await;
 }
+
+/// A valid 1×1 PNG.
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
 
 /// A DID from an answer, for calling the server's typed functions directly.
 pub fn typed_did(text: &str) -> aurora_atproto::syntax::Did {

@@ -33,6 +33,15 @@ fn done_message(key: &str) -> Option<&'static str> {
     })
 }
 
+/// A link to `path` with the non-empty `pairs` as its query, each encoded.
+fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
+        query.append_pair(name, value);
+    }
+    format!("{path}?{}", query.finish())
+}
+
 fn notice(query: &HashMap<String, String>) -> Option<String> {
     query.get("done").and_then(|k| done_message(k)).map(str::to_owned)
 }
@@ -154,12 +163,8 @@ pub async fn accounts_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<
     };
     let next =
         (found.len() as u64 == PAGE).then(|| found.last().map(|i| i.actor.did.to_string())).flatten().map(|after| {
-            let mut url = url::Url::parse("http://x/admin/accounts").expect("static URL");
-            url.query_pairs_mut().append_pair("q", &text).append_pair("after", &after);
-            if taken_down_only {
-                url.query_pairs_mut().append_pair("status", "takendown");
-            }
-            format!("{}?{}", url.path(), url.query().unwrap_or_default())
+            let status = if taken_down_only { "takendown" } else { "" };
+            link("/admin/accounts", &[("q", &text), ("after", &after), ("status", status)])
         });
     let rows = found
         .into_iter()
@@ -356,11 +361,7 @@ pub(super) async fn invites_page(
     let request = RequestContext::new(get_invite_codes::NSID, Default::default(), None);
     let (rows, next, listing_error) = match api.get_invite_codes(request, session.admin.clone(), params).await {
         Ok(answer) => {
-            let next = answer.cursor.map(|c| {
-                let mut url = url::Url::parse("http://x/admin/invites").expect("static URL");
-                url.query_pairs_mut().append_pair("cursor", &c);
-                format!("{}?{}", url.path(), url.query().unwrap_or_default())
-            });
+            let next = answer.cursor.map(|c| link("/admin/invites", &[("cursor", &c)]));
             let rows = answer
                 .codes
                 .into_iter()
@@ -425,11 +426,10 @@ pub async fn audit_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<Has
         Ok(rows) => rows,
         Err(e) => return internal(e),
     };
-    let next = (rows.len() as u64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten().map(|id| {
-        let mut url = url::Url::parse("http://x/admin/audit").expect("static URL");
-        url.query_pairs_mut().append_pair("subject", &subject).append_pair("before", &id.to_string());
-        format!("{}?{}", url.path(), url.query().unwrap_or_default())
-    });
+    let next = (rows.len() as u64 == PAGE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten()
+        .map(|id| link("/admin/audit", &[("subject", &subject), ("before", &id.to_string())]));
     let rows = rows
         .into_iter()
         .map(|r| AuditRow {
