@@ -1,7 +1,9 @@
 //! `/tls-check?domain=…`: the question a TLS proxy with on-demand certificates (Caddy's `ask`)
 //! puts before ordering a certificate. Yes (200) for this server's host name and for the
-//! handles of accounts hosted here under its handle domains; no (404) for anything else, so a
-//! stranger pointing names at this address cannot make the proxy order certificates for them.
+//! handles of accounts served here under its handle domains; no for anything else (400 for a
+//! name outside the handle domains, 404 for one no account holds, as the reference
+//! distribution answers), so a stranger pointing names at this address cannot make the proxy
+//! order certificates for them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use serde_json::json;
 
 use aurora_atproto::syntax::Handle;
 
-use crate::account::{self, Lookup};
+use crate::account::{self, status::AccountStatus, Lookup};
 use crate::context::AppContext;
 
 #[handler]
@@ -24,16 +26,22 @@ pub async fn tls_check(ctx: Data<&Arc<AppContext>>, Query(query): Query<HashMap<
     if domain == ctx.config.hostname {
         return answer(StatusCode::OK, "", "");
     }
-    let under_ours = ctx.config.service_handle_domains.iter().any(|suffix| domain.ends_with(suffix.as_str()));
+    // As the reference distribution's own check answers (bluesky-social/pds, service/index.js).
+    if !ctx.config.service_handle_domains.iter().any(|suffix| domain.ends_with(suffix.as_str())) {
+        return answer(StatusCode::BAD_REQUEST, "InvalidRequest", "handles are not provided on this domain");
+    }
     let hosted = match domain.parse::<Handle>() {
-        Ok(handle) if under_ours => match account::find_actor(&ctx.db, Lookup::Handle(&handle)).await {
-            Ok(found) => found.is_some_and(|a| a.deleted_at.is_none()),
+        Ok(handle) => match account::find_actor(&ctx.db, Lookup::Handle(&handle)).await {
+            // Only an account that is served: not deleted, taken down or deactivated.
+            Ok(found) => {
+                found.is_some_and(|a| a.deleted_at.is_none() && account::actor_status(&a) == AccountStatus::Active)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "tls-check: database failed");
                 return answer(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error");
             }
         },
-        _ => false,
+        Err(_) => false,
     };
     if hosted {
         answer(StatusCode::OK, "", "")

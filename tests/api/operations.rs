@@ -43,7 +43,12 @@ app_test!(tls_certificates_are_allowed_for_this_host_and_its_hosted_handles_only
     assert_eq!(ask("tess.test").await.0, 200);
     assert_eq!(ask("TESS.test").await.0, 200, "names are case-insensitive");
     assert_eq!(ask("nobody.test").await.0, 404);
-    assert_eq!(ask("tess.example.com").await.0, 404, "not one of this server's handle domains");
+    let (status, body) = ask("tess.example.com").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("InvalidRequest")),
+        "not one of this server's handle domains"
+    );
     let (status, body) = app.get_json("/tls-check").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
     let _ = account;
