@@ -40,7 +40,7 @@ pub struct AppContext {
     /// Session tokens' per-request check against the account's current state.
     pub gate: crate::auth::gate::Gate,
     /// The background jobs' last runs.
-    pub jobs: crate::maintenance::Jobs,
+    pub jobs: crate::jobs::Jobs,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).

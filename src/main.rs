@@ -318,7 +318,7 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
         env!("CARGO_PKG_VERSION")
     );
     aurora_locus::crawl::notify(&ctx);
-    aurora_locus::maintenance::spawn(ctx.clone());
+    aurora_locus::jobs::spawn(ctx.clone());
     bound.serve(ctx, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -281,6 +281,8 @@ pub const SERVED: &[(&str, rt::Auth)] = &[
         ),
     ),
     ("org.auroralocus.admin.listAuditEntries", rt::Auth::Moderator),
+    ("org.auroralocus.admin.listJobs", rt::Auth::Admin),
+    ("org.auroralocus.admin.runJob", rt::Auth::Admin),
     ("org.auroralocus.admin.searchAccounts", rt::Auth::Moderator),
 ];
 /// Methods that manage the account itself: the proxy never forwards them and no

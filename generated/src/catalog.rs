@@ -331,6 +331,8 @@ static SOURCES: &[&str] = &[
     include_str!("../../lexicons/com/atproto/temp/revokeAccountCredentials.json"),
     include_str!("../../lexicons/com/germnetwork/declaration.json"),
     include_str!("../../lexicons/org/auroralocus/admin/listAuditEntries.json"),
+    include_str!("../../lexicons/org/auroralocus/admin/listJobs.json"),
+    include_str!("../../lexicons/org/auroralocus/admin/runJob.json"),
     include_str!("../../lexicons/org/auroralocus/admin/searchAccounts.json"),
     include_str!("../../lexicons/tools/ozone/communication/createTemplate.json"),
     include_str!("../../lexicons/tools/ozone/communication/defs.json"),

@@ -90,6 +90,8 @@ pub const SERVED: &[&str] = &[
     "com.atproto.sync.subscribeRepos",
     "com.atproto.temp.checkSignupQueue",
     "org.auroralocus.admin.listAuditEntries",
+    "org.auroralocus.admin.listJobs",
+    "org.auroralocus.admin.runJob",
     "org.auroralocus.admin.searchAccounts",
 ];
 /// Adds a route for every served method, under `/xrpc/<nsid>`.
@@ -618,6 +620,20 @@ pub fn routes<S: Services>(services: Arc<S>, route: rt::Route) -> rt::Route {
             rt::endpoint::<
                 S,
                 crate::org::auroralocus::admin::list_audit_entries::Endpoint,
+            >(services.clone(), crate::catalog::catalog()),
+        )
+        .at(
+            "/xrpc/org.auroralocus.admin.listJobs",
+            rt::endpoint::<
+                S,
+                crate::org::auroralocus::admin::list_jobs::Endpoint,
+            >(services.clone(), crate::catalog::catalog()),
+        )
+        .at(
+            "/xrpc/org.auroralocus.admin.runJob",
+            rt::endpoint::<
+                S,
+                crate::org::auroralocus::admin::run_job::Endpoint,
             >(services.clone(), crate::catalog::catalog()),
         )
         .at(

@@ -19,6 +19,7 @@ mod m0012_totp;
 mod m0013_token_generation;
 mod m0014_email_code_attempts;
 mod m0015_administration;
+mod m0016_job_schedule;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_token_generation::Migration),
             Box::new(m0014_email_code_attempts::Migration),
             Box::new(m0015_administration::Migration),
+            Box::new(m0016_job_schedule::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@
 //! that commit (see [`WalSync`]).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -41,12 +41,14 @@ const CHECKPOINT_INLINE_PAGES: i64 = 6_144;
 /// copies the few pages left itself: that commit waits for a short copy instead of one
 /// stopping to copy the lot. (Waiting for the writer's lock instead left it to chance: the
 /// writer takes the lock again the moment it lets go.)
-fn checkpointer(path: &str, rewind: Arc<AtomicBool>) -> rusqlite::Result<mpsc::Sender<()>> {
+fn checkpointer(path: &str, rewind: Arc<AtomicBool>, stats: Arc<WriterStats>) -> rusqlite::Result<mpsc::Sender<()>> {
     let conn = connect(path)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-            match checkpoint(&conn) {
+            let outcome = checkpoint(&conn);
+            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            match outcome {
                 Ok(left) if left >= REWIND_PAGES => rewind.store(true, Ordering::Relaxed),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
@@ -96,9 +98,22 @@ pub struct SqliteWriter {
     sync: Arc<WalSync>,
     /// Dropping it stops the checkpointer.
     _checkpoints: mpsc::Sender<()>,
-    /// How many times a transaction took over the checkpointer's checkpoint.
-    #[cfg(test)]
-    rewinds: Arc<std::sync::atomic::AtomicUsize>,
+    stats: Arc<WriterStats>,
+    /// The log file, whose size the metrics report.
+    wal_path: std::path::PathBuf,
+}
+
+/// What the writer has done since it opened, for the metrics.
+#[derive(Default)]
+pub struct WriterStats {
+    /// Checkpoints the checkpointer ran.
+    pub checkpoints: AtomicU64,
+    /// Times a transaction finished the checkpointer's checkpoint itself.
+    pub rewinds: AtomicU64,
+    /// Transactions run, and the microseconds they took together (from taking the write
+    /// lock to the commit).
+    pub transactions: AtomicU64,
+    pub transaction_micros: AtomicU64,
 }
 
 /// What the writer's thread keeps between transactions.
@@ -107,8 +122,7 @@ struct Connected {
     /// The checkpointer asks the next transaction to finish its checkpoint.
     rewind: Arc<AtomicBool>,
     sync: Arc<WalSync>,
-    #[cfg(test)]
-    rewinds: Arc<std::sync::atomic::AtomicUsize>,
+    stats: Arc<WriterStats>,
 }
 
 impl Connected {
@@ -133,15 +147,17 @@ impl Connected {
             if let Err(e) = checkpoint(&self.conn) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }
-            #[cfg(test)]
-            self.rewinds.fetch_add(1, Ordering::Relaxed);
+            self.stats.rewinds.fetch_add(1, Ordering::Relaxed);
         }
+        let started = std::time::Instant::now();
         let txn = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (out, seq) = work(&txn)?;
         // Announced before anyone can read the events, so readers of the log hold back.
         self.sync.announce(seq);
         let committed = txn.commit();
         self.sync.finished(seq);
+        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+        self.stats.transaction_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         committed?;
         Ok(out)
     }
@@ -173,16 +189,9 @@ impl SqliteWriter {
         let head: i64 = conn.query_row(&newest, [], |row| row.get(0))?;
         let sync = WalSync::start(path, head).map_err(OpenError::SyncThread)?;
         let rewind = Arc::new(AtomicBool::new(false));
-        let checkpoints = checkpointer(path, rewind.clone())?;
-        #[cfg(test)]
-        let rewinds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let connected = Connected {
-            conn,
-            rewind,
-            sync: sync.clone(),
-            #[cfg(test)]
-            rewinds: rewinds.clone(),
-        };
+        let stats = Arc::new(WriterStats::default());
+        let checkpoints = checkpointer(path, rewind.clone(), stats.clone())?;
+        let connected = Connected { conn, rewind, sync: sync.clone(), stats: stats.clone() };
         let (jobs, incoming) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -196,14 +205,24 @@ impl SqliteWriter {
             thread: Some(thread),
             sync,
             _checkpoints: checkpoints,
-            #[cfg(test)]
-            rewinds,
+            stats,
+            wal_path: std::path::PathBuf::from(format!("{path}-wal")),
         }))
     }
 
     /// Waits until every transaction this writer committed before the call is on disk.
     pub async fn synced(&self) {
         self.sync.wait().await;
+    }
+
+    /// What the writer has done since it opened.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// The size of the log file now, in bytes.
+    pub fn wal_bytes(&self) -> u64 {
+        std::fs::metadata(&self.wal_path).map_or(0, |m| m.len())
     }
 
     /// How far the event log may be read by what leaves the server.
@@ -351,7 +370,7 @@ mod tests {
         assert!(log < 32 << 20, "the log grew to {log} bytes");
         // Bounded by the writer finishing the checkpointer's checkpoints, not only by the
         // commits' own fallback checkpoint.
-        assert!(writer.rewinds.load(Ordering::Relaxed) > 0, "no transaction finished a checkpoint");
+        assert!(writer.stats.rewinds.load(Ordering::Relaxed) > 0, "no transaction finished a checkpoint");
         let rows: i64 = writer
             .transaction(|txn| {
                 Ok::<_, rusqlite::Error>((txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?, 0))

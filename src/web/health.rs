@@ -1,6 +1,6 @@
 //! Health: `/xrpc/_health` (the reference's shape: the version, and whether the database
 //! answers), `/livez` (the process answers) and `/readyz` (every part the server needs works:
-//! the database, the SQLite writer and its log sync, the blob store, the disk above its floor,
+//! the database and its schema, the SQLite writer and its log sync, the blob store, the disk above its floor,
 //! the background jobs running), for load balancers and orchestrators.
 
 use std::sync::Arc;
@@ -40,12 +40,24 @@ async fn within<F: std::future::Future<Output = Result<(), String>>>(check: F) -
     tokio::time::timeout(CHECK_TIMEOUT, check).await.unwrap_or_else(|_| Err("did not answer in time".to_owned()))
 }
 
+/// Whether the database has every migration this build knows (not so while another server is
+/// migrating it, or after one was rolled back).
+async fn schema_current(ctx: &AppContext) -> Result<(), String> {
+    use aurora_migrations::MigratorTrait;
+    let pending = aurora_migrations::Migrator::get_pending_migrations(&ctx.db).await.map_err(|e| e.to_string())?;
+    match pending.len() {
+        0 => Ok(()),
+        n => Err(format!("{n} migrations not applied yet")),
+    }
+}
+
 /// `GET /readyz`: 200 when every check passes, else 503 naming what failed.
 #[handler]
 pub async fn readyz(ctx: Data<&Arc<AppContext>>) -> Response {
     let ctx: &AppContext = &ctx;
     let mut checks: Vec<(&str, Result<(), String>)> = Vec::new();
     checks.push(("database", within(async { crate::db::ping(&ctx.db).await.map_err(|e| e.to_string()) }).await));
+    checks.push(("database schema", within(schema_current(ctx)).await));
     if let Some(writer) = &ctx.sqlite_writer {
         let writer_check = async {
             writer.transaction(|_| Ok::<_, rusqlite::Error>(((), 0))).await.map_err(|e| e.to_string())?;
@@ -76,7 +88,10 @@ pub async fn readyz(ctx: Data<&Arc<AppContext>>) -> Response {
         detail.insert((*name).to_owned(), value);
     }
     let failing: Vec<&str> = checks.iter().filter(|(_, o)| o.is_err()).map(|(name, _)| *name).collect();
-    let body = json!({ "ready": ready, "failing": failing, "checks": detail });
+    // The jobs' schedule, for the operator reading this; a failed job alone leaves the server
+    // ready, since it still answers its users.
+    let jobs = crate::api::org::auroralocus::admin::jobs::all(ctx).await.unwrap_or_default();
+    let body = json!({ "ready": ready, "failing": failing, "checks": detail, "jobs": jobs });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

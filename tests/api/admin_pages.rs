@@ -163,3 +163,41 @@ app_test!(the_dashboard_signs_in_and_takes_effect_only_from_its_own_confirmed_fo
 async fn session_of_moderator(app: &TestApp) -> String {
     session(app, "moderator", "moderator-secret-1234").await
 }
+
+app_test!(the_overview_shows_the_jobs_and_the_administrator_runs_one_now, [
+    "PDS_ADMIN_PASSWORD" => "admin-secret",
+    "AURORA_MODERATOR_PASSWORD" => "moderator-secret-1234",
+], |app| {
+    let http = client();
+    let session = session(&app, "admin", "admin-secret").await;
+    let page = http.get(format!("{}/admin", app.url)).header(COOKIE, &session).send().await.expect("overview");
+    let page = page.text().await.expect("text");
+    for job in aurora_locus::jobs::Job::ALL {
+        assert!(page.contains(job.name()) && page.contains(&format!("/admin/jobs/{}/run", job.name())), "{}", job.name());
+    }
+    let run = |session: String, csrf: String| {
+        let (http, url) = (http.clone(), format!("{}/admin/jobs/trim-firehose/run", app.url));
+        async move { http.post(url).header(COOKIE, session).form(&[("csrf", csrf)]).send().await.expect("run") }
+    };
+    let csrf = csrf_of(&page);
+    assert_eq!(run(session.clone(), "0".repeat(32)).await.status(), 403, "only from the server's own page");
+    let done = run(session.clone(), csrf).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()[LOCATION].to_str().expect("location"), "/admin?done=job-ran");
+    let row = aurora_locus::jobs::schedule::get(&app.ctx.db, "trim-firehose").await.expect("row").expect("present");
+    assert_eq!((row.runs, row.last_ok), (1, Some(true)));
+    let page = http.get(format!("{}/admin?done=job-ran", app.url)).header(COOKIE, &session).send().await.expect("page");
+    let page = page.text().await.expect("text");
+    assert!(page.contains("The job ran") && page.contains("0 trimmed") && page.contains("1 (0 failed)"), "{page}");
+
+    // A moderator sees the schedule but has no button, and a forged post is refused.
+    let moderator = session_of_moderator(&app).await;
+    let page = http.get(format!("{}/admin", app.url)).header(COOKIE, &moderator).send().await.expect("overview");
+    let page = page.text().await.expect("text");
+    assert!(page.contains("trim-firehose") && !page.contains("/admin/jobs/trim-firehose/run"));
+    let refused = run(moderator, csrf_of(&page)).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.expect("text").contains("Only the administrator may do this."));
+    let row = aurora_locus::jobs::schedule::get(&app.ctx.db, "trim-firehose").await.expect("row").expect("present");
+    assert_eq!(row.runs, 1);
+});

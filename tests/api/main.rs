@@ -18,6 +18,7 @@ mod connections;
 mod firehose;
 mod foundation;
 mod identity;
+mod jobs;
 mod migration;
 mod oauth;
 mod operations;

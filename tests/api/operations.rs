@@ -112,7 +112,7 @@ app_test!(expired_password_sessions_and_spent_codes_are_swept, |app| {
         .exec(&app.ctx.db)
         .await
         .expect("age the session");
-    let swept = aurora_locus::maintenance::sweep_expired(&app.ctx).await.expect("sweep");
+    let swept = aurora_locus::jobs::sweep_expired_sessions(&app.ctx.db).await.expect("sweep");
     assert!(swept >= 1, "{swept}");
     let left =
         refresh_token::Entity::find().filter(refresh_token::Column::Did.eq(did)).all(&app.ctx.db).await.expect("rows");

@@ -11,6 +11,7 @@ pub mod did_cache;
 pub mod email_token;
 pub mod invite_code;
 pub mod invite_code_use;
+pub mod job_schedule;
 pub mod lexicon_cache;
 pub mod oauth_authorized_client;
 pub mod oauth_device;

@@ -16,10 +16,11 @@ use aurora_generated::com::atproto::admin::{
     update_account_password, update_subject_status, Service as _,
 };
 use aurora_generated::com::atproto::server::{create_invite_codes, Service as _};
+use aurora_generated::org::auroralocus::admin::{run_job, Service as _};
 use aurora_xrpc::auth::Admin;
 use aurora_xrpc::{RequestContext, XrpcError};
 
-use super::pages::{account_page, invites_page};
+use super::pages::{account_page, invites_page, overview};
 use super::session::{self, Session};
 use super::{redirect, sign_in_page, Ctx};
 use crate::api::Api;
@@ -313,5 +314,25 @@ pub async fn invite_action(
             response.set_status(StatusCode::BAD_REQUEST);
             response
         }
+    }
+}
+
+/// `POST /admin/jobs/:name/run`: runs a background job now (the administrator only).
+#[handler]
+pub async fn job_action(
+    ctx: Ctx<'_>,
+    request: &Request,
+    Path(name): Path<String>,
+    Form(form): Form<Fields>,
+) -> Response {
+    let session = match checked(&ctx, request, &form) {
+        Ok(session) => session,
+        Err(refusal) => return *refusal,
+    };
+    let api = Api::new(Arc::clone(&ctx));
+    let input = run_job::Input { name, extra: Default::default() };
+    match call(&session.admin, run_job::NSID, |c, a| api.run_job(c, a, input)).await {
+        Ok(_) => redirect("/admin?done=job-ran"),
+        Err(message) => overview(&ctx, &session, None, Some(message)).await,
     }
 }

@@ -29,6 +29,7 @@ pub fn routes(route: Route) -> Route {
         .at("/admin/accounts/:did/:action", post(actions::account_action))
         .at("/admin/invites", get(pages::invites_list))
         .at("/admin/invites/:action", post(actions::invite_action))
+        .at("/admin/jobs/:name/run", post(actions::job_action))
         .at("/admin/audit", get(pages::audit_page))
 }
 

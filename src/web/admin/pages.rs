@@ -12,9 +12,11 @@ use aurora_generated::com::atproto::admin::{get_invite_codes, Service as _};
 use aurora_xrpc::auth::Role;
 use aurora_xrpc::RequestContext;
 
+use super::session::Session;
 use super::{internal, page, signed_in, size, who, Ctx};
 use crate::admin::{accounts, audit, overview};
 use crate::api::Api;
+use crate::context::AppContext;
 
 /// What a finished action says, by the key its redirect carries.
 fn done_message(key: &str) -> Option<&'static str> {
@@ -29,6 +31,7 @@ fn done_message(key: &str) -> Option<&'static str> {
         "email" => "The email address was changed; it is unconfirmed until its owner confirms it.",
         "deleted" => "The account was deleted.",
         "invite-disabled" => "The invite code was disabled.",
+        "job-ran" => "The job ran; its outcome is in the table below.",
         _ => return None,
     })
 }
@@ -60,7 +63,38 @@ struct OverviewPage<'a> {
     disk_free: String,
     consumers: usize,
     relays: Vec<(String, String, String)>,
-    jobs: Vec<(String, String, String)>,
+    jobs: Vec<JobRow>,
+    is_admin: bool,
+}
+
+/// A background job's line on the overview.
+pub struct JobRow {
+    name: String,
+    description: String,
+    last: String,
+    outcome: String,
+    failed: bool,
+    next: String,
+    runs: String,
+}
+
+impl JobRow {
+    fn from_view(job: aurora_generated::org::auroralocus::admin::list_jobs::Job) -> Self {
+        let last = match (&job.running_on, &job.last_finished_at) {
+            (Some(server), _) => format!("running on {server}"),
+            (None, Some(at)) => format!("{} ({} ms)", at.as_str(), job.last_duration_ms.unwrap_or_default()),
+            (None, None) => "never".to_owned(),
+        };
+        JobRow {
+            name: job.name,
+            description: job.description,
+            last,
+            outcome: job.last_outcome.unwrap_or_default(),
+            failed: job.last_ok == Some(false),
+            next: job.next_run_at.as_str().to_owned(),
+            runs: format!("{} ({} failed)", job.runs, job.failures),
+        }
+    }
 }
 
 /// `GET /admin`.
@@ -70,12 +104,21 @@ pub async fn overview_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<
         Ok(session) => session,
         Err(sign_in) => return *sign_in,
     };
+    overview(&ctx, &session, notice(&query), None).await
+}
+
+/// The overview, with what just happened or went wrong.
+pub async fn overview(ctx: &AppContext, session: &Session, notice: Option<String>, error: Option<String>) -> Response {
     let (counts, totals, reports) = match tokio::try_join!(
         accounts::counts(&ctx.db),
         overview::totals(&ctx.db),
-        crate::crawl::reports(&ctx.db, &ctx.config.crawlers)
+        crate::crawl::reports(&ctx.db, &ctx.config.crawlers),
     ) {
         Ok(found) => found,
+        Err(e) => return internal(e),
+    };
+    let jobs = match crate::api::org::auroralocus::admin::jobs::all(ctx).await {
+        Ok(jobs) => jobs,
         Err(e) => return internal(e),
     };
     let relays = reports
@@ -88,33 +131,23 @@ pub async fn overview_page(ctx: Ctx<'_>, request: &Request, Query(query): Query<
             None => (relay, "never asked yet".to_owned(), "-".to_owned()),
         })
         .collect();
-    let jobs = ctx
-        .jobs
-        .last_runs()
-        .into_iter()
-        .map(|(job, run)| {
-            let outcome = match run.outcome {
-                Ok(done) => done,
-                Err(error) => format!("failed: {error}"),
-            };
-            (job.to_owned(), run.at, outcome)
-        })
-        .collect();
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let template = OverviewPage {
         hostname: &ctx.config.hostname,
-        who: who(&session),
-        csrf: session.csrf(&ctx),
-        notice: notice(&query),
-        error: None,
+        who: who(session),
+        csrf: session.csrf(ctx),
+        notice,
+        error,
         counts,
         blob_size: size(totals.blob_bytes),
         totals,
         disk_free: ctx.storage.free_space().map_or_else(|| "unknown".to_owned(), size),
         consumers: ctx.firehose.subscriber_count(),
         relays,
-        jobs,
+        jobs: jobs.into_iter().map(JobRow::from_view).collect(),
+        is_admin: session.admin.role == Role::Admin,
     };
-    page(&template, StatusCode::OK)
+    page(&template, status)
 }
 
 pub struct AccountRow {

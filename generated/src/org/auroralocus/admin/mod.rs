@@ -2,6 +2,8 @@
 //! `org.auroralocus.admin`
 use crate::rt;
 pub mod list_audit_entries;
+pub mod list_jobs;
+pub mod run_job;
 pub mod search_accounts;
 /// The `org.auroralocus.admin` methods. Implement the ones the server handles; the rest answer `MethodNotImplemented`.
 pub trait Service: Send + Sync + 'static {
@@ -20,6 +22,34 @@ pub trait Service: Send + Sync + 'static {
     > + Send {
         let _ = (ctx, auth, params);
         async { Err(rt::XrpcError::method_not_implemented(list_audit_entries::NSID)) }
+    }
+    /// `org.auroralocus.admin.listJobs` (query). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Aurora Locus: the background jobs, with when each last ran, how it went and when it runs next.
+    ///
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
+    fn list_jobs(
+        &self,
+        ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
+        params: list_jobs::Params,
+    ) -> impl std::future::Future<Output = rt::XrpcResult<list_jobs::Output>> + Send {
+        let _ = (ctx, auth, params);
+        async { Err(rt::XrpcError::method_not_implemented(list_jobs::NSID)) }
+    }
+    /// `org.auroralocus.admin.runJob` (procedure). Unless implemented, answers `MethodNotImplemented`.
+    ///
+    /// Aurora Locus: runs a background job now, whatever its schedule, and answers how it went.
+    ///
+    /// Auth: the administrator (HTTP Basic, user `admin`); a moderator is refused.
+    fn run_job(
+        &self,
+        ctx: rt::RequestContext,
+        auth: rt::auth::Admin,
+        input: run_job::Input,
+    ) -> impl std::future::Future<Output = rt::XrpcResult<run_job::Output>> + Send {
+        let _ = (ctx, auth, input);
+        async { Err(rt::XrpcError::method_not_implemented(run_job::NSID)) }
     }
     /// `org.auroralocus.admin.searchAccounts` (query). Unless implemented, answers `MethodNotImplemented`.
     ///

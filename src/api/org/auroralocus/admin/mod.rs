@@ -1,5 +1,6 @@
 //! `org.auroralocus.admin`: Aurora's own operator methods, beside `com.atproto.admin`.
 
+pub(crate) mod jobs;
 mod list_audit_entries;
 mod search_accounts;
 
@@ -26,5 +27,23 @@ impl Service for Api {
         params: lex::search_accounts::Params,
     ) -> XrpcResult<lex::search_accounts::Output> {
         search_accounts::handle(&self.ctx, params).await
+    }
+
+    async fn list_jobs(
+        &self,
+        _: RequestContext,
+        _: Admin,
+        _: lex::list_jobs::Params,
+    ) -> XrpcResult<lex::list_jobs::Output> {
+        jobs::list(&self.ctx).await
+    }
+
+    async fn run_job(
+        &self,
+        _: RequestContext,
+        admin: Admin,
+        input: lex::run_job::Input,
+    ) -> XrpcResult<lex::run_job::Output> {
+        jobs::run(&self.ctx, &admin, input).await
     }
 }
