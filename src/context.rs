@@ -55,13 +55,19 @@ impl AppContext {
         let rotation_bytes = hex::decode(config.plc_rotation_key_hex.expose()).map_err(|_| BuildError::RotationKey)?;
         let rotation_key =
             Keypair::from_private_bytes(KeyType::K256, &rotation_bytes).map_err(|_| BuildError::RotationKey)?;
-        let db = crate::db::connect(&config.database_url).await.map_err(BuildError::Database)?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let mut db = crate::db::connect(&config.database_url).await.map_err(BuildError::Database)?;
+        let observed = metrics.clone();
+        db.set_metric_callback(move |info| observed.statement(info));
         let sqlite_writer = crate::db::SqliteWriter::open(&config.database_url)
             .map_err(|e| BuildError::Database(sea_orm::DbErr::Custom(format!("cannot open the SQLite writer: {e}"))))?;
+        for collector in sqlite_writer.iter().flat_map(|writer| writer.stats().collectors()) {
+            metrics.adopt(collector);
+        }
         let tokens = Tokens::new(config.jwt_secret.expose(), &config.service_did);
         let keys = KeyVault::new(config.plc_rotation_key_hex.expose());
         let plc = PlcClient::new(&config.did_plc_url);
-        let mailer = Mailer::from_config(&config).map_err(BuildError::Mail)?;
+        let mailer = Mailer::from_config(&config).map_err(BuildError::Mail)?.counting(metrics.mail.clone());
         if !mailer.is_smtp() {
             tracing::warn!(
                 "NO SMTP CONFIGURED: mail (confirmation and reset codes) is written to files in {} (the log says when, not what). Set PDS_EMAIL_SMTP_URL and PDS_EMAIL_FROM_ADDRESS to send it.",
@@ -81,7 +87,7 @@ impl AppContext {
         let subscriber_limits =
             crate::firehose::Limits { total: config.firehose_max_subscribers, per_ip: config.firehose_max_per_ip };
         let firehose =
-            crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync, subscriber_limits)
+            crate::firehose::Firehose::start(db.clone(), config.firehose_buffer, log_sync, subscriber_limits, &metrics)
                 .await
                 .map_err(BuildError::Database)?;
         let guard = crate::identity::Guard::new(config.dev_mode, config.extra_ca_certs.as_deref(), config.dns_resolver)
@@ -90,8 +96,8 @@ impl AppContext {
             Resolver::new(plc.clone(), db.clone(), guard.clone(), config.dns_resolver).map_err(BuildError::Resolver)?;
         let oauth = crate::oauth::State::new(&config);
         crate::account::hash_pool::HashPool::configure(config.password_hash_threads, config.password_hash_queue);
-        let rate_limits =
-            crate::rate_limit::RateLimits::new(config.rate_limits.clone()).map_err(BuildError::RateLimits)?;
+        let rate_limits = crate::rate_limit::RateLimits::new(config.rate_limits.clone(), metrics.rate_limited.clone())
+            .map_err(BuildError::RateLimits)?;
         if !rate_limits.enabled() {
             tracing::warn!("rate limits are off (PDS_RATE_LIMITS_ENABLED=false)");
         }
@@ -114,7 +120,7 @@ impl AppContext {
             guard,
             gate: Default::default(),
             jobs: Default::default(),
-            metrics: Default::default(),
+            metrics,
             rate_limits,
             exports: tokio::sync::Semaphore::new(EXPORTS),
             storage,

@@ -1,5 +1,8 @@
 //! Prometheus metrics (`/metrics`): requests by route, status and credential kind with their
-//! latency; background jobs' runs and failures; and, read at each scrape, the firehose head and
+//! latency; forwarded calls by upstream and status; database statements by kind; rate-limit
+//! refusals; mail sent and failed; firehose cut-offs and consumer lag; blob bytes served; the
+//! SQLite writer's transactions and checkpoints; background jobs' runs and failures; and, read
+//! at each scrape, the database pool, the SQLite log size, the firehose head and
 //! consumers, accounts by state, records and blob bytes, and the process's own figures (memory,
 //! CPU, open files). Routes are the served NSIDs and a few fixed page groups, never a path a
 //! client chose, so the number of series stays bounded.
@@ -28,6 +31,21 @@ pub struct Metrics {
     records: IntGauge,
     blobs: IntGauge,
     blob_bytes: IntGauge,
+    blob_bytes_served: IntCounter,
+    upstream_calls: IntCounterVec,
+    upstream_seconds: HistogramVec,
+    statements: HistogramVec,
+    statement_errors: IntCounterVec,
+    pool: IntGaugeVec,
+    wal_bytes: IntGauge,
+    /// Rate-limit refusals, by limit; counted where the limits are kept.
+    pub rate_limited: IntCounterVec,
+    /// Mail sent and failed; counted by the mailer.
+    pub mail: IntCounterVec,
+    /// Firehose consumers cut off for falling too far behind.
+    pub firehose_cut_offs: IntCounter,
+    /// How many events a live consumer had waiting when it was sent one.
+    pub firehose_lag: Histogram,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -117,9 +135,79 @@ impl Default for Metrics {
             records: gauge(&registry, "aurora_records", "Records stored."),
             blobs: gauge(&registry, "aurora_blobs", "Blobs stored (uploads no record claimed excepted)."),
             blob_bytes: gauge(&registry, "aurora_blob_bytes", "Bytes of blobs stored."),
+            blob_bytes_served: {
+                let metric = IntCounter::new("aurora_blob_bytes_served_total", "Bytes of blobs sent to clients.")
+                    .expect("a valid metric");
+                registry.register(Box::new(metric.clone())).expect("registered once");
+                metric
+            },
+            upstream_calls: counter(
+                &registry,
+                "aurora_proxy_calls_total",
+                "Calls forwarded to other services, by upstream (appview, chat, moderation, report, other) and status (or unreachable).",
+                &["upstream", "status"],
+            ),
+            upstream_seconds: histogram(
+                &registry,
+                "aurora_proxy_call_duration_seconds",
+                "Time for a forwarded call's upstream to answer (to its head), by upstream.",
+                &["upstream"],
+                vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            ),
+            statements: histogram(
+                &registry,
+                "aurora_db_statement_duration_seconds",
+                "Database statements run through the pool, by kind (select, insert, update, delete, other).",
+                &["kind"],
+                vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+            ),
+            statement_errors: counter(
+                &registry,
+                "aurora_db_statement_errors_total",
+                "Database statements that failed, by kind.",
+                &["kind"],
+            ),
+            pool: {
+                let metric = IntGaugeVec::new(
+                    Opts::new("aurora_db_pool_connections", "Database pool connections, by state (busy or idle)."),
+                    &["state"],
+                )
+                .expect("a valid metric");
+                registry.register(Box::new(metric.clone())).expect("registered once");
+                metric
+            },
+            wal_bytes: gauge(&registry, "aurora_sqlite_wal_bytes", "Size of the SQLite write-ahead log file."),
+            rate_limited: counter(
+                &registry,
+                "aurora_rate_limit_refusals_total",
+                "Requests refused by a rate limit, by limit.",
+                &["limit"],
+            ),
+            mail: counter(&registry, "aurora_mail_total", "Mail handed to SMTP or the outbox, by outcome (sent or failed).", &["outcome"]),
+            firehose_cut_offs: {
+                let metric = IntCounter::new(
+                    "aurora_firehose_cut_offs_total",
+                    "Firehose consumers cut off (ConsumerTooSlow) for falling too far behind.",
+                )
+                .expect("a valid metric");
+                registry.register(Box::new(metric.clone())).expect("registered once");
+                metric
+            },
+            firehose_lag: single_histogram(
+                &registry,
+                "aurora_firehose_consumer_lag_events",
+                "Events a live consumer still had waiting each time it was sent one.",
+                vec![0.0, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0],
+            ),
             registry,
         }
     }
+}
+
+/// A statement's kind, by its first word.
+fn statement_kind(sql: &str) -> &'static str {
+    let word = sql.trim_start().split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or_default();
+    ["select", "insert", "update", "delete"].into_iter().find(|kind| word.eq_ignore_ascii_case(kind)).unwrap_or("other")
 }
 
 /// The label a request's path gets: a served NSID, `proxied` for other XRPC methods, or the
@@ -180,6 +268,34 @@ impl Metrics {
         self.sync_wait.observe(elapsed.as_secs_f64());
     }
 
+    /// Times one statement the database pool ran (sea-orm's metric callback).
+    pub fn statement(&self, info: &sea_orm::metric::Info<'_>) {
+        let kind = statement_kind(&info.statement.sql);
+        self.statements.with_label_values(&[kind]).observe(info.elapsed.as_secs_f64());
+        if info.failed {
+            self.statement_errors.with_label_values(&[kind]).inc();
+        }
+    }
+
+    /// Counts one forwarded call: its upstream's answer status (`None`: unreachable).
+    pub fn upstream(&self, upstream: &str, status: Option<u16>, elapsed: Duration) {
+        let status = status.map_or_else(|| "unreachable".to_owned(), |s| s.to_string());
+        self.upstream_calls.with_label_values(&[upstream, &status]).inc();
+        self.upstream_seconds.with_label_values(&[upstream]).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts blob bytes sent.
+    pub fn blob_served(&self, bytes: u64) {
+        self.blob_bytes_served.inc_by(bytes);
+    }
+
+    /// Adds the SQLite writer's own counters (checkpoints, transactions) to the exposition.
+    pub fn adopt(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(e) = self.registry.register(collector) {
+            tracing::warn!(error = %e, "a metric could not be registered");
+        }
+    }
+
     /// Counts one background job run.
     pub fn job(&self, job: &str, ok: bool, elapsed: Duration) {
         self.job_runs.with_label_values(&[job, if ok { "ok" } else { "failed" }]).inc();
@@ -203,6 +319,21 @@ impl Metrics {
         self.blobs.set(totals.blobs as i64);
         self.blob_bytes.set(totals.blob_bytes as i64);
         self.firehose_consumers.set(ctx.firehose.subscriber_count() as i64);
+        let (size, idle) = match sea_orm::ConnectionTrait::get_database_backend(&ctx.db) {
+            sea_orm::DbBackend::Sqlite => {
+                let pool = ctx.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
+            }
+            _ => {
+                let pool = ctx.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle() as u32)
+            }
+        };
+        self.pool.with_label_values(&["busy"]).set(i64::from(size.saturating_sub(idle)));
+        self.pool.with_label_values(&["idle"]).set(i64::from(idle));
+        if let Some(writer) = &ctx.sqlite_writer {
+            self.wal_bytes.set(writer.wal_bytes() as i64);
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -231,5 +362,8 @@ mod tests {
         assert_eq!(route_of("/"), "/");
         assert_eq!(credential_of(Some("DPoP abc")), "dpop");
         assert_eq!(credential_of(None), "none");
+        assert_eq!(statement_kind("  SELECT \"a\" FROM b"), "select");
+        assert_eq!(statement_kind("insert into x"), "insert");
+        assert_eq!(statement_kind("PRAGMA foo"), "other");
     }
 }

@@ -11,7 +11,7 @@
 //! that commit (see [`WalSync`]).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -47,7 +47,7 @@ fn checkpointer(path: &str, rewind: Arc<AtomicBool>, stats: Arc<WriterStats>) ->
     let spawned = std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || {
         while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
             let outcome = checkpoint(&conn);
-            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            stats.checkpoints.inc();
             match outcome {
                 Ok(left) if left >= REWIND_PAGES => rewind.store(true, Ordering::Relaxed),
                 Ok(_) => {}
@@ -104,16 +104,39 @@ pub struct SqliteWriter {
 }
 
 /// What the writer has done since it opened, for the metrics.
-#[derive(Default)]
 pub struct WriterStats {
     /// Checkpoints the checkpointer ran.
-    pub checkpoints: AtomicU64,
+    pub checkpoints: prometheus::IntCounter,
     /// Times a transaction finished the checkpointer's checkpoint itself.
-    pub rewinds: AtomicU64,
-    /// Transactions run, and the microseconds they took together (from taking the write
-    /// lock to the commit).
-    pub transactions: AtomicU64,
-    pub transaction_micros: AtomicU64,
+    pub rewinds: prometheus::IntCounter,
+    /// How long each transaction held the write lock (to its commit, before the log sync).
+    pub transactions: prometheus::Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        let counter = |name: &str, help: &str| prometheus::IntCounter::new(name, help).expect("a valid metric");
+        let buckets = vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
+        let opts = prometheus::HistogramOpts::new(
+            "aurora_sqlite_transaction_seconds",
+            "How long each transaction on the SQLite writer held the write lock.",
+        );
+        WriterStats {
+            checkpoints: counter("aurora_sqlite_checkpoints_total", "Checkpoints of the SQLite log."),
+            rewinds: counter(
+                "aurora_sqlite_checkpoint_takeovers_total",
+                "Checkpoints a commit finished itself so the SQLite log could start over.",
+            ),
+            transactions: prometheus::Histogram::with_opts(opts.buckets(buckets)).expect("a valid metric"),
+        }
+    }
+}
+
+impl WriterStats {
+    /// Its metrics, to register for the exposition.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![Box::new(self.checkpoints.clone()), Box::new(self.rewinds.clone()), Box::new(self.transactions.clone())]
+    }
 }
 
 /// What the writer's thread keeps between transactions.
@@ -147,7 +170,7 @@ impl Connected {
             if let Err(e) = checkpoint(&self.conn) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }
-            self.stats.rewinds.fetch_add(1, Ordering::Relaxed);
+            self.stats.rewinds.inc();
         }
         let started = std::time::Instant::now();
         let txn = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -156,8 +179,7 @@ impl Connected {
         self.sync.announce(seq);
         let committed = txn.commit();
         self.sync.finished(seq);
-        self.stats.transactions.fetch_add(1, Ordering::Relaxed);
-        self.stats.transaction_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.stats.transactions.observe(started.elapsed().as_secs_f64());
         committed?;
         Ok(out)
     }
@@ -279,7 +301,7 @@ fn writer_gone<E: From<rusqlite::Error>>() -> E {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ordering, SqliteWriter};
+    use super::SqliteWriter;
 
     /// A writer over a fresh database made by `schema`; the directory holds `log.sqlite`.
     fn writer_over(schema: &str) -> (tempfile::TempDir, SqliteWriter) {
@@ -370,7 +392,7 @@ mod tests {
         assert!(log < 32 << 20, "the log grew to {log} bytes");
         // Bounded by the writer finishing the checkpointer's checkpoints, not only by the
         // commits' own fallback checkpoint.
-        assert!(writer.stats.rewinds.load(Ordering::Relaxed) > 0, "no transaction finished a checkpoint");
+        assert!(writer.stats.rewinds.get() > 0, "no transaction finished a checkpoint");
         let rows: i64 = writer
             .transaction(|txn| {
                 Ok::<_, rusqlite::Error>((txn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?, 0))

@@ -73,6 +73,14 @@ struct Shared {
 pub struct Firehose {
     shared: Arc<Shared>,
     subscribers: subscribers::Subscribers,
+    observed: Observed,
+}
+
+/// The metrics consumers report into.
+#[derive(Clone)]
+struct Observed {
+    cut_offs: prometheus::IntCounter,
+    lag: prometheus::Histogram,
 }
 
 /// Why a subscription was not opened.
@@ -93,6 +101,7 @@ impl Firehose {
         buffer: usize,
         log: Option<Arc<WalSync>>,
         limits: Limits,
+        metrics: &crate::metrics::Metrics,
     ) -> Result<Firehose, DbErr> {
         let head = head(&db, log.as_deref()).await?;
         let shared = Arc::new(Shared {
@@ -104,7 +113,8 @@ impl Firehose {
             unreported: AtomicBool::new(false),
         });
         tokio::spawn(tail(Arc::downgrade(&shared), head));
-        Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits) })
+        let observed = Observed { cut_offs: metrics.firehose_cut_offs.clone(), lag: metrics.firehose_lag.clone() };
+        Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits), observed })
     }
 
     /// Call after committing a transaction that sequenced events.
@@ -165,6 +175,7 @@ impl Firehose {
             phase,
             pending,
             finished: false,
+            observed: self.observed.clone(),
             _slot: slot,
         };
         Ok(stream::unfold(consumer, |mut consumer| async move {
@@ -240,6 +251,7 @@ struct Consumer {
     phase: Phase,
     pending: VecDeque<Vec<u8>>,
     finished: bool,
+    observed: Observed,
     /// The consumer's place among the subscribers, given back when its stream is dropped.
     _slot: subscribers::Slot,
 }
@@ -278,12 +290,14 @@ impl Consumer {
                     Ok(frame) if frame.seq <= self.last => {}
                     Ok(frame) if frame.seq == self.last + 1 => {
                         self.last = frame.seq;
+                        self.observed.lag.observe(receiver.len() as f64);
                         return Some(frame.bytes.clone());
                     }
                     // Events this consumer has not seen lie between: they are in the log.
                     Ok(_) => self.phase = Phase::Backfill,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.finished = true;
+                        self.observed.cut_offs.inc();
                         let too_slow = lex::Error::ConsumerTooSlow(Some("Stream consumer too slow".into()));
                         return Some(error_frame(too_slow.into()));
                     }

@@ -114,6 +114,8 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     hostname: String,
+    /// Sent and failed mail, when the server counts them.
+    outcomes: Option<prometheus::IntCounterVec>,
 }
 
 impl Mailer {
@@ -128,7 +130,13 @@ impl Mailer {
         };
         let from = config.email_from_address.clone().unwrap_or_else(|| format!("noreply@{}", config.hostname));
         let from = from.parse().map_err(|_| MailError::Address(from.clone()))?;
-        Ok(Mailer { transport, from, hostname: config.hostname.clone() })
+        Ok(Mailer { transport, from, hostname: config.hostname.clone(), outcomes: None })
+    }
+
+    /// Counts each mail's outcome (`sent` or `failed`) in `outcomes`.
+    pub fn counting(mut self, outcomes: prometheus::IntCounterVec) -> Self {
+        self.outcomes = Some(outcomes);
+        self
     }
 
     pub fn is_smtp(&self) -> bool {
@@ -146,6 +154,14 @@ impl Mailer {
 
     /// Sends a message; returns the server's answer (or where the outbox put it).
     pub async fn send(&self, to: &str, subject: &str, text: String, html: Option<String>) -> Result<String, MailError> {
+        let outcome = self.deliver(to, subject, text, html).await;
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.with_label_values(&[if outcome.is_ok() { "sent" } else { "failed" }]).inc();
+        }
+        outcome
+    }
+
+    async fn deliver(&self, to: &str, subject: &str, text: String, html: Option<String>) -> Result<String, MailError> {
         let to_box: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_owned()))?;
         let builder = Message::builder().from(self.from.clone()).to(to_box).subject(subject);
         let message = match html {

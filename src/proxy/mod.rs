@@ -307,7 +307,11 @@ async fn call(ctx: &AppContext, out: Outgoing<'_>) -> XrpcResult<reqwest::Respon
         }
         upstream = upstream.body(body);
     }
-    let response = upstream.send().await.map_err(|e| {
+    let started = std::time::Instant::now();
+    let sent = upstream.send().await;
+    let answered = sent.as_ref().ok().map(|r| r.status().as_u16());
+    ctx.metrics.upstream(target::kind(ctx, &target), answered, started.elapsed());
+    let response = sent.map_err(|e| {
         tracing::warn!(nsid, upstream = target.url, error = %e, "proxied call failed");
         upstream_failure("Upstream service unreachable")
     })?;

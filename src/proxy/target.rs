@@ -50,6 +50,24 @@ pub fn default_for(ctx: &AppContext, nsid: &str) -> Option<Target> {
     service.map(|(url, did)| Target { did: did.clone(), url: url.clone() })
 }
 
+/// Which configured service `target` is, for the metrics (a bounded label, whatever DID a
+/// client's header named).
+pub fn kind(ctx: &AppContext, target: &Target) -> &'static str {
+    let config = &ctx.config;
+    let is = |service: Option<&(String, String)>| service.is_some_and(|(_, did)| *did == target.did);
+    if is(config.bsky_app_view.as_ref()) {
+        "appview"
+    } else if is(config.chat_service.as_ref()) {
+        "chat"
+    } else if is(config.mod_service.as_ref()) {
+        "moderation"
+    } else if is(config.report_service.as_ref()) {
+        "report"
+    } else {
+        "other"
+    }
+}
+
 /// The service a call without an `atproto-proxy` header goes to, as `did#service-id` (what an
 /// OAuth token's `rpc:` permission must name).
 pub fn default_audience(ctx: &AppContext, nsid: &str, target: &Target) -> String {

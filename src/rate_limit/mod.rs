@@ -105,15 +105,20 @@ enum Backend {
 pub struct RateLimits {
     config: RateLimitConfig,
     backend: Backend,
+    /// Refusals, by limit name.
+    refusals: prometheus::IntCounterVec,
 }
 
 impl RateLimits {
-    pub fn new(config: RateLimitConfig) -> Result<std::sync::Arc<RateLimits>, String> {
+    pub fn new(
+        config: RateLimitConfig,
+        refusals: prometheus::IntCounterVec,
+    ) -> Result<std::sync::Arc<RateLimits>, String> {
         let backend = match &config.redis {
             Some(address) => Backend::Redis(redis::Redis::new(address.expose())?),
             None => Backend::Memory(memory::Memory::default()),
         };
-        let limits = std::sync::Arc::new(RateLimits { config, backend });
+        let limits = std::sync::Arc::new(RateLimits { config, backend, refusals });
         if matches!(limits.backend, Backend::Memory(_)) && limits.config.enabled {
             let weak = std::sync::Arc::downgrade(&limits);
             tokio::spawn(async move {
@@ -149,10 +154,14 @@ impl RateLimits {
         if points == 0 {
             return None;
         }
-        match &self.backend {
+        let status = match &self.backend {
             Backend::Memory(memory) => memory.consume(limit, key, points),
             Backend::Redis(redis) => redis.consume(limit, key, points).await,
+        };
+        if status.as_ref().is_some_and(|s| s.refused) {
+            self.refusals.with_label_values(&[limit.name]).inc();
         }
+        status
     }
 
     /// Counts a request to XRPC method `nsid` against its limits and the global one. `field` is

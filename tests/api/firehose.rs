@@ -187,6 +187,8 @@ app_test!(a_stalled_consumer_is_cut_off_with_consumer_too_slow_and_nobody_else_n
     }
     assert!(received < 100, "the stalled consumer was cut off early, after {received} frames");
     assert!(next_frame(&mut stalled).await.is_none(), "the stream ends after the error frame");
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(metrics.lines().any(|l| l == "aurora_firehose_cut_offs_total 1"), "the cut-off is counted: {metrics}");
     // Writers were never held up, and new consumers are served.
     post(&app, &token, &did, "after").await;
 });

@@ -118,3 +118,68 @@ app_test!(expired_password_sessions_and_spent_codes_are_swept, |app| {
         refresh_token::Entity::find().filter(refresh_token::Column::Did.eq(did)).all(&app.ctx.db).await.expect("rows");
     assert!(left.is_empty(), "{left:?}");
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_the_database_upstreams_mail_blobs_limits_and_the_firehose() {
+    let double = crate::appview_double::AppViewDouble::start().await;
+    let settings = [
+        ("PDS_BSKY_APP_VIEW_URL", double.url.as_str()),
+        ("PDS_BSKY_APP_VIEW_DID", double.did.as_str()),
+        ("PDS_RATE_LIMITS_ENABLED", "true"),
+        ("PDS_ADMIN_PASSWORD", "admin-secret"),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &settings).await.expect("app");
+    double.use_plc(&app.plc.url);
+    let account = app.create_account("metra").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let mut firehose = crate::firehose::connect(&app, None).await;
+    let blob = app.upload_blob(token, crate::helpers::PNG, "image/png").await;
+    let mut record = json!({ "$type": "app.bsky.feed.post", "text": "seen", "createdAt": "2024-05-01T12:00:00.000Z" });
+    record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob }] });
+    let body = json!({ "repo": account["did"], "collection": "app.bsky.feed.post", "record": record });
+    let (status, answer) =
+        app.call(reqwest::Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(crate::firehose::next_frame(&mut firehose).await.is_some(), "the commit reached the consumer");
+    let path = format!(
+        "/xrpc/com.atproto.sync.getBlob?did={}&cid={}",
+        account["did"].as_str().expect("did"),
+        blob["ref"]["$link"].as_str().expect("cid")
+    );
+    assert_eq!(app.get(&path).await.bytes().await.expect("blob").len(), crate::helpers::PNG.len());
+    let (status, _) = app.call(reqwest::Method::GET, "app.bsky.feed.getTimeline", Some(token), None).await;
+    assert_eq!(status, 200, "forwarded to the AppView double");
+    let (status, _) =
+        app.call(reqwest::Method::POST, "com.atproto.server.requestEmailConfirmation", Some(token), None).await;
+    assert_eq!(status, 200);
+    let mut refused = false;
+    for _ in 0..32 {
+        let response = app
+            .client
+            .get(app.xrpc("com.atproto.admin.getInviteCodes"))
+            .basic_auth("admin", Some("a wrong guess"))
+            .send()
+            .await
+            .expect("request");
+        refused |= response.status() == 429;
+    }
+    assert!(refused, "wrong admin passwords run into their limit");
+
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let value = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {text}"));
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number")
+    };
+    assert!(value("aurora_db_statement_duration_seconds_count{kind=\"select\"}") > 0.0);
+    assert!(value("aurora_db_pool_connections{state=\"idle\"}") >= 0.0);
+    assert!(value("aurora_sqlite_transaction_seconds_count") > 0.0, "commits run on the SQLite writer");
+    assert!(value("aurora_sqlite_wal_bytes") > 0.0);
+    assert!(text.contains("aurora_sqlite_checkpoints_total"), "{text}");
+    assert_eq!(value("aurora_blob_bytes_served_total"), crate::helpers::PNG.len() as f64);
+    assert_eq!(value("aurora_proxy_calls_total{status=\"200\",upstream=\"appview\"}"), 1.0, "{text}");
+    assert!(value("aurora_proxy_call_duration_seconds_count{upstream=\"appview\"}") >= 1.0);
+    assert_eq!(value("aurora_mail_total{outcome=\"sent\"}"), 1.0);
+    assert!(value("aurora_rate_limit_refusals_total{limit=\"admin-auth\"}") >= 1.0, "{text}");
+    assert!(value("aurora_firehose_consumer_lag_events_count") >= 1.0);
+    assert_eq!(value("aurora_firehose_cut_offs_total"), 0.0);
+}

@@ -68,6 +68,7 @@ pub async fn handle(
     };
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     file.seek(std::io::SeekFrom::Start(start)).await.map_err(internal)?;
+    ctx.metrics.blob_served(length);
     Ok(RawBody {
         content_type: row.mime_type,
         content_length: Some(length),
