@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lexicon_resolution;
 pub mod mail;
 pub mod metrics;
+pub mod migrate_db;
 pub mod oauth;
 pub mod plc;
 pub mod proxy;

@@ -82,6 +82,10 @@ fn main() -> ExitCode {
             None => Err("usage: aurora-locus restore <dir>".into()),
         },
         Some("verify") => runtime.block_on(verify(config)),
+        Some("migrate-db") => match args.get(1) {
+            Some(url) => runtime.block_on(migrate_db(config, url)),
+            None => Err("usage: aurora-locus migrate-db <postgres-url>".into()),
+        },
         Some("deleted-accounts") => runtime.block_on(deleted_accounts(config)),
         Some("restore-account") => match args.get(1) {
             Some(did) => runtime.block_on(restore_account(config, did)),
@@ -176,6 +180,7 @@ const USAGE: &str = "usage: aurora-locus [serve]                 run the server 
        aurora-locus backup <dir>              back up the database, blobs and secrets while the server runs
        aurora-locus restore <dir>             restore a backup into an empty data directory
        aurora-locus verify                    check every repository, blob and the firehose log; non-zero on a problem
+       aurora-locus migrate-db <postgres-url> copy this SQLite server's database into a new PostgreSQL database (server stopped)
        aurora-locus admin <command>           manage accounts, invites and takedowns on a running server
                                               (aurora-locus admin --help lists the commands)";
 
@@ -213,6 +218,23 @@ fn restore(config: config::Config, dir: &str) -> Result<(), Box<dyn std::error::
         manifest.repositories,
         manifest.blob_files,
         config.data_dir.display()
+    );
+    Ok(())
+}
+
+/// `aurora-locus migrate-db <postgres-url>`: the database only; blobs and secrets stay in the
+/// data directory, which the server on PostgreSQL goes on using.
+async fn migrate_db(config: config::Config, target: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let source = aurora_locus::db::connect(&config.database_url).await?;
+    let started = Instant::now();
+    let copied = aurora_locus::migrate_db::migrate(&source, target).await?;
+    for table in &copied {
+        println!("{:<28} {:>10} rows", table.table, table.rows);
+    }
+    let total: u64 = copied.iter().map(|t| t.rows).sum();
+    println!(
+        "copied {total} rows in {:.1} s and checked every table's count. Next: set AURORA_DATABASE_URL to the PostgreSQL URL, start the server, and run `aurora-locus verify`.",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -227,14 +227,14 @@ impl Drop for TestApp {
     }
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 6];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn database_url_for(base: &str, name: &str) -> String {
+pub(crate) fn database_url_for(base: &str, name: &str) -> String {
     let mut url = url::Url::parse(base).expect("AURORA_TEST_POSTGRES_URL is a URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
@@ -246,14 +246,14 @@ async fn admin_connection(base: &str) -> sea_orm::DatabaseConnection {
     sea_orm::Database::connect(options).await.expect("connect to AURORA_TEST_POSTGRES_URL")
 }
 
-async fn create_database(base: &str, name: &str) {
+pub(crate) async fn create_database(base: &str, name: &str) {
     use sea_orm::ConnectionTrait;
     let db = admin_connection(base).await;
     db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
     let _ = db.close().await;
 }
 
-async fn drop_database(base: &str, name: &str) {
+pub(crate) async fn drop_database(base: &str, name: &str) {
     use sea_orm::ConnectionTrait;
     let db = admin_connection(base).await;
     let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;

@@ -19,6 +19,7 @@ mod firehose;
 mod foundation;
 mod identity;
 mod jobs;
+mod migrate_db;
 mod migration;
 mod oauth;
 mod operations;
