@@ -4,8 +4,9 @@
 //! only the files it lacks), with the development secrets and a manifest of counts, sizes and
 //! the database's checksum. `restore` puts a backup into an empty data directory; `verify`
 //! checks what a data directory holds: every repository's commit signature and tree, every
-//! blob's bytes against its CID, and the firehose log's order. (PostgreSQL is backed up with
-//! `pg_dump` and the blob directory; see docs/install.md.)
+//! blob's bytes against its CID, and the firehose log's order. On PostgreSQL the database part
+//! is `pg_dump` (custom format) of the very snapshot the manifest's counts were read in, and
+//! `pg_restore` in one transaction into an empty database.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ use crate::context::AppContext;
 use crate::db::entities::{blob, repo_root, repo_seq};
 
 const DATABASE_FILE: &str = "aurora.sqlite";
+const PG_DUMP_FILE: &str = "aurora.pgdump";
 const BLOBS_DIR: &str = "blobs";
 const SECRETS_FILE: &str = "dev-secrets.env";
 const MANIFEST_FILE: &str = "manifest.json";
@@ -53,14 +55,56 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     move |e| BackupError::Io(path.to_owned(), e)
 }
 
-fn sqlite_path(config: &Config) -> Result<PathBuf, BackupError> {
+/// The SQLite file, or `None` for a PostgreSQL server.
+fn sqlite_path(config: &Config) -> Option<PathBuf> {
     let url = &config.database_url;
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
-        return Err(BackupError::Refused(
-            "this server runs on PostgreSQL: back it up with pg_dump and a copy of the blob directory".into(),
-        ));
-    };
-    Ok(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+}
+
+/// Runs one of PostgreSQL's client programs; its error output when it fails.
+fn pg_tool(program: &str, args: &[&str]) -> Result<(), BackupError> {
+    let output = std::process::Command::new(program).args(args).output().map_err(|e| {
+        BackupError::Refused(format!("cannot run {program} (install PostgreSQL's client programs): {e}"))
+    })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(BackupError::Refused(format!("{program} failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+/// Dumps the PostgreSQL database to `target` from one snapshot, shared with the counts read
+/// here; (repositories, newest event).
+async fn dump_postgres(config: &Config, target: &Path) -> Result<(u64, i64), BackupError> {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    let db = crate::db::connect(&config.database_url).await?;
+    let txn = db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?;
+    let backend = sea_orm::DbBackend::Postgres;
+    let one = |sql: &str| sea_orm::Statement::from_string(backend, sql.to_owned());
+    let row = txn.query_one(one("SELECT pg_export_snapshot() AS snapshot")).await?;
+    let snapshot: String = row.ok_or_else(|| BackupError::Refused("no snapshot".into()))?.try_get("", "snapshot")?;
+    let counts = txn
+        .query_one(one(
+            "SELECT (SELECT count(*) FROM repo_root) AS repos, (SELECT coalesce(max(seq), 0) FROM repo_seq) AS head",
+        ))
+        .await?
+        .ok_or_else(|| BackupError::Refused("no counts".into()))?;
+    let (repos, head): (i64, i64) = (counts.try_get("", "repos")?, counts.try_get("", "head")?);
+    let (url, file) = (config.database_url.clone(), target.display().to_string());
+    let dumped = tokio::task::spawn_blocking(move || {
+        let snapshot_arg = format!("--snapshot={snapshot}");
+        let file_arg = format!("--file={file}");
+        pg_tool(
+            "pg_dump",
+            &["--format=custom", "--no-owner", "--no-privileges", &snapshot_arg, &file_arg, "--dbname", &url],
+        )
+    })
+    .await
+    .map_err(|e| BackupError::Refused(e.to_string()))?;
+    txn.commit().await?;
+    dumped?;
+    Ok((repos.max(0) as u64, head))
 }
 
 fn sha256_file(path: &Path) -> Result<String, BackupError> {
@@ -134,26 +178,38 @@ fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Backs up the server `config` describes into `dest` while it may be running.
-pub async fn backup(config: &Config, dest: &Path) -> Result<Manifest, BackupError> {
-    sqlite_path(config)?;
-    std::fs::create_dir_all(dest).map_err(io(dest))?;
+/// Copies the SQLite database to `target` (through `partial`); (repositories, newest event).
+async fn copy_sqlite(config: &Config, partial: &Path, target: &Path) -> Result<(u64, i64), BackupError> {
     let db = crate::db::connect(&config.database_url).await?;
-    let target = dest.join(DATABASE_FILE);
-    let partial = dest.join(format!("{DATABASE_FILE}.partial"));
-    let _ = std::fs::remove_file(&partial);
     // One consistent copy, taken inside a read transaction while writers go on.
     let quoted = partial.display().to_string().replace('\'', "''");
     db.execute_unprepared(&format!("VACUUM INTO '{quoted}'")).await?;
-    std::fs::rename(&partial, &target).map_err(io(&target))?;
+    std::fs::rename(partial, target).map_err(io(target))?;
     // Read straight from the copy, read-only: opening it through the pool would change it.
-    let (repositories, head_seq) = {
-        let copy = rusqlite::Connection::open_with_flags(&target, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let counts = {
+        let copy = rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| BackupError::Refused(format!("cannot open the copy: {e}")))?;
         let count = |sql: &str| copy.query_row(sql, [], |row| row.get::<_, i64>(0));
         let read = count("SELECT count(*) FROM repo_root")
             .and_then(|n| Ok((n.max(0) as u64, count("SELECT coalesce(max(seq), 0) FROM repo_seq")?)));
         read.map_err(|e| BackupError::Refused(format!("cannot read the copy: {e}")))?
+    };
+    Ok(counts)
+}
+
+/// Backs up the server `config` describes into `dest` while it may be running.
+pub async fn backup(config: &Config, dest: &Path) -> Result<Manifest, BackupError> {
+    std::fs::create_dir_all(dest).map_err(io(dest))?;
+    let on_sqlite = sqlite_path(config).is_some();
+    let target = dest.join(if on_sqlite { DATABASE_FILE } else { PG_DUMP_FILE });
+    let partial = target.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let (repositories, head_seq) = if on_sqlite {
+        copy_sqlite(config, &partial, &target).await?
+    } else {
+        let counts = dump_postgres(config, &partial).await?;
+        std::fs::rename(&partial, &target).map_err(io(&target))?;
+        counts
     };
     let (blob_dir, backup_blobs) = (config.blobstore_dir.clone(), dest.join(BLOBS_DIR));
     let files = files_below(&blob_dir)?.len() as u64;
@@ -190,21 +246,39 @@ pub async fn backup(config: &Config, dest: &Path) -> Result<Manifest, BackupErro
 pub fn restore(config: &Config, src: &Path) -> Result<Manifest, BackupError> {
     let manifest_path = src.join(MANIFEST_FILE);
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path).map_err(io(&manifest_path))?)?;
-    let database = src.join(DATABASE_FILE);
+    let target = sqlite_path(config);
+    let database = src.join(if target.is_some() { DATABASE_FILE } else { PG_DUMP_FILE });
     if sha256_file(&database)? != manifest.database_sha256 {
         return Err(BackupError::Refused(format!("{} does not match its manifest's checksum", database.display())));
     }
-    let target = sqlite_path(config)?;
-    if target.exists() {
-        return Err(BackupError::Refused(format!(
-            "{} exists: restore only into an empty data directory",
-            target.display()
-        )));
+    match target {
+        Some(target) => {
+            if target.exists() {
+                return Err(BackupError::Refused(format!(
+                    "{} exists: restore only into an empty data directory",
+                    target.display()
+                )));
+            }
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::copy(&database, &target).map_err(io(&database))?;
+        }
+        // In one transaction: into a database that already has the tables, nothing is changed.
+        None => pg_tool(
+            "pg_restore",
+            &[
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                "--exit-on-error",
+                "--dbname",
+                &config.database_url,
+                &database.display().to_string(),
+            ],
+        )
+        .map_err(|e| BackupError::Refused(format!("{e} (restore only into an empty database)")))?,
     }
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    std::fs::copy(&database, &target).map_err(io(&database))?;
     copy_tree(&src.join(BLOBS_DIR), &config.blobstore_dir, &|_| {})?;
     // The backup's secrets replace any the empty directory got when this command read its
     // configuration: the repository keys are sealed under them.

@@ -110,3 +110,82 @@ async fn a_backup_taken_under_load_restores_and_verifies_whole() {
 async fn latest_commit(app: &TestApp, did: &str) -> serde_json::Value {
     app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await.1
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_backup_taken_under_load_restores_into_an_empty_database_and_verifies_whole() {
+    let Ok(base) = std::env::var("AURORA_TEST_POSTGRES_URL") else {
+        println!("SKIPPED (PostgreSQL): AURORA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let source = TestApp::spawn(Backend::Postgres).await.expect("app");
+    let still = source.create_account("pgstill").await;
+    let (still_did, still_token) =
+        (still["did"].as_str().expect("did").to_owned(), still["accessJwt"].as_str().expect("jwt").to_owned());
+    let blob = source.upload_blob(&still_token, PNG, "image/png").await;
+    let mut record = post("with a picture");
+    record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": blob }] });
+    let body = json!({ "repo": still_did, "collection": "app.bsky.feed.post", "record": record });
+    assert_eq!(
+        source.call(Method::POST, "com.atproto.repo.createRecord", Some(&still_token), Some(&body)).await.0,
+        200
+    );
+    let busy = source.create_account("pgbusy").await;
+    let (busy_did, busy_token) =
+        (busy["did"].as_str().expect("did").to_owned(), busy["accessJwt"].as_str().expect("jwt").to_owned());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (url, client, stop) = (source.xrpc("com.atproto.repo.createRecord"), source.client.clone(), stop.clone());
+        let (did, token) = (busy_did.clone(), busy_token.clone());
+        tokio::spawn(async move {
+            let mut written = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("busy {written}")) });
+                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("write");
+                assert_eq!(response.status(), 200);
+                written += 1;
+            }
+            written
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().expect("backup dir");
+    let manifest = aurora_locus::backup::backup(&source.ctx.config, dir.path()).await.expect("backup");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    assert!(writer.await.expect("writer") > 3, "writes went on during the backup");
+    assert_eq!((manifest.repositories, manifest.blob_files), (2, 1), "{manifest:?}");
+    assert!(dir.path().join("aurora.pgdump").exists());
+
+    // Into a new, empty database and data directory.
+    let name = format!("aurora_test_{}", crate::helpers::random_suffix());
+    crate::helpers::create_database(&base, &name).await;
+    let database_url = crate::helpers::database_url_for(&base, &name);
+    let target = tempfile::tempdir().expect("restore dir");
+    let data_dir = target.path().display().to_string();
+    let settings = [
+        ("PDS_DATA_DIRECTORY", data_dir.as_str()),
+        ("AURORA_DATABASE_URL", database_url.as_str()),
+        ("PDS_DEV_MODE", "true"),
+    ];
+    let config = aurora_locus::config::Config::from_source(
+        &settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .expect("config");
+    aurora_locus::backup::restore(&config, dir.path()).expect("restore");
+    let refused = aurora_locus::backup::restore(&config, dir.path()).expect_err("only into an empty database");
+    assert!(refused.to_string().contains("empty database"), "{refused}");
+
+    let restored = TestApp::spawn_with(Backend::Sqlite, &settings).await.expect("restored app");
+    let report = aurora_locus::backup::verify(&restored.ctx).await.expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.repositories, report.blobs, report.events as i64), (2, 1, manifest.head_seq));
+    assert_eq!(latest_commit(&restored, &still_did).await, latest_commit(&source, &still_did).await);
+    let (restored_busy, source_busy) =
+        (latest_commit(&restored, &busy_did).await, latest_commit(&source, &busy_did).await);
+    assert!(restored_busy["rev"].as_str() <= source_busy["rev"].as_str(), "{restored_busy} vs {source_busy}");
+    let cid = blob["ref"]["$link"].as_str().expect("cid");
+    let response = restored.get(&format!("/xrpc/com.atproto.sync.getBlob?did={still_did}&cid={cid}")).await;
+    assert_eq!(response.bytes().await.expect("bytes").as_ref(), PNG);
+    drop(restored);
+    crate::helpers::drop_database(&base, &name).await;
+}
