@@ -90,7 +90,7 @@ pub async fn readyz(ctx: Data<&Arc<AppContext>>) -> Response {
     let failing: Vec<&str> = checks.iter().filter(|(_, o)| o.is_err()).map(|(name, _)| *name).collect();
     // The jobs' schedule, for the operator reading this; a failed job alone leaves the server
     // ready, since it still answers its users.
-    let jobs = crate::api::org::auroralocus::admin::jobs::all(ctx).await.unwrap_or_default();
+    let jobs = crate::api::org::auroralocus::admin::list_jobs::all(ctx).await.unwrap_or_default();
     let body = json!({ "ready": ready, "failing": failing, "checks": detail, "jobs": jobs });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

@@ -38,21 +38,7 @@ async fn a_backup_taken_under_load_restores_and_verifies_whole() {
     let busy = source.create_account("busybee").await;
     let (busy_did, busy_token) =
         (busy["did"].as_str().expect("did").to_owned(), busy["accessJwt"].as_str().expect("jwt").to_owned());
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (url, client, stop) = (source.xrpc("com.atproto.repo.createRecord"), source.client.clone(), stop.clone());
-        let (did, token) = (busy_did.clone(), busy_token.clone());
-        tokio::spawn(async move {
-            let mut written = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("busy {written}")) });
-                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("write");
-                assert_eq!(response.status(), 200);
-                written += 1;
-            }
-            written
-        })
-    };
+    let (stop, writer) = keep_writing(&source, &busy_did, &busy_token);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let dir = tempfile::tempdir().expect("backup dir");
@@ -107,6 +93,25 @@ async fn a_backup_taken_under_load_restores_and_verifies_whole() {
     assert!(report.problems[0].contains("do not match its CID"));
 }
 
+/// Writes posts to `did`'s repository until told to stop; how many it wrote.
+fn keep_writing(app: &TestApp, did: &str, token: &str) -> (Arc<AtomicBool>, tokio::task::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (url, client, until) = (app.xrpc("com.atproto.repo.createRecord"), app.client.clone(), stop.clone());
+    let (did, token) = (did.to_owned(), token.to_owned());
+    let writer = tokio::spawn(async move {
+        let mut written = 0;
+        while !until.load(Ordering::Relaxed) {
+            let body =
+                json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("busy {written}")) });
+            let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("write");
+            assert_eq!(response.status(), 200);
+            written += 1;
+        }
+        written
+    });
+    (stop, writer)
+}
+
 async fn latest_commit(app: &TestApp, did: &str) -> serde_json::Value {
     app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await.1
 }
@@ -132,21 +137,7 @@ async fn a_postgres_backup_taken_under_load_restores_into_an_empty_database_and_
     let busy = source.create_account("pgbusy").await;
     let (busy_did, busy_token) =
         (busy["did"].as_str().expect("did").to_owned(), busy["accessJwt"].as_str().expect("jwt").to_owned());
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (url, client, stop) = (source.xrpc("com.atproto.repo.createRecord"), source.client.clone(), stop.clone());
-        let (did, token) = (busy_did.clone(), busy_token.clone());
-        tokio::spawn(async move {
-            let mut written = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&format!("busy {written}")) });
-                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.expect("write");
-                assert_eq!(response.status(), 200);
-                written += 1;
-            }
-            written
-        })
-    };
+    let (stop, writer) = keep_writing(&source, &busy_did, &busy_token);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().expect("backup dir");
     let manifest = aurora_locus::backup::backup(&source.ctx.config, dir.path()).await.expect("backup");

@@ -117,7 +117,7 @@ pub async fn overview(ctx: &AppContext, session: &Session, notice: Option<String
         Ok(found) => found,
         Err(e) => return internal(e),
     };
-    let jobs = match crate::api::org::auroralocus::admin::jobs::all(ctx).await {
+    let jobs = match crate::api::org::auroralocus::admin::list_jobs::all(ctx).await {
         Ok(jobs) => jobs,
         Err(e) => return internal(e),
     };

@@ -1,7 +1,8 @@
 //! `org.auroralocus.admin`: Aurora's own operator methods, beside `com.atproto.admin`.
 
-pub(crate) mod jobs;
 mod list_audit_entries;
+pub(crate) mod list_jobs;
+mod run_job;
 mod search_accounts;
 
 use aurora_generated::org::auroralocus::admin::{self as lex, Service};
@@ -35,7 +36,7 @@ impl Service for Api {
         _: Admin,
         _: lex::list_jobs::Params,
     ) -> XrpcResult<lex::list_jobs::Output> {
-        jobs::list(&self.ctx).await
+        list_jobs::list(&self.ctx).await
     }
 
     async fn run_job(
@@ -44,6 +45,6 @@ impl Service for Api {
         admin: Admin,
         input: lex::run_job::Input,
     ) -> XrpcResult<lex::run_job::Output> {
-        jobs::run(&self.ctx, &admin, input).await
+        run_job::handle(&self.ctx, &admin, input).await
     }
 }

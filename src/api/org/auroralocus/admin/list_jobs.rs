@@ -1,17 +1,13 @@
-//! `org.auroralocus.admin.listJobs` and `runJob`: the background jobs' schedule, and running
-//! one now.
+//! `org.auroralocus.admin.listJobs`: the background jobs' schedule.
 
 use aurora_atproto::syntax::Datetime;
 use aurora_generated::org::auroralocus::admin::list_jobs::{self, Job as JobView};
-use aurora_generated::org::auroralocus::admin::run_job;
-use aurora_xrpc::auth::Admin;
 use aurora_xrpc::XrpcResult;
 
-use crate::admin::audit;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::db::entities::job_schedule;
-use crate::jobs::{schedule, Job, RunRefused};
+use crate::jobs::{schedule, Job};
 
 fn at(ms: i64) -> Datetime {
     Datetime::from_unix_micros(ms.saturating_mul(1000))
@@ -47,18 +43,4 @@ pub async fn all(ctx: &AppContext) -> Result<Vec<JobView>, sea_orm::DbErr> {
 
 pub async fn list(ctx: &AppContext) -> XrpcResult<list_jobs::Output> {
     Ok(list_jobs::Output { jobs: all(ctx).await.map_err(internal)?, extra: Default::default() })
-}
-
-pub async fn run(ctx: &AppContext, admin: &Admin, input: run_job::Input) -> XrpcResult<run_job::Output> {
-    let Some(job) = Job::by_name(&input.name) else {
-        return Err(run_job::Error::JobNotFound(Some(format!("No background job is named {:?}", input.name))).into());
-    };
-    audit::Entry::by(admin, "runJob").subject(job.name()).write(&ctx.db).await.map_err(internal)?;
-    match crate::jobs::run_now(ctx, job).await {
-        Ok(row) => Ok(view(job, Some(&row), schedule::now_ms())),
-        Err(RunRefused::Running(holder)) => {
-            Err(run_job::Error::JobRunning(Some(format!("The job is running on {holder} now"))).into())
-        }
-        Err(RunRefused::Db(error)) => Err(internal(error)),
-    }
 }
