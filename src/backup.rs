@@ -211,16 +211,22 @@ pub async fn backup(config: &Config, dest: &Path) -> Result<Manifest, BackupErro
         std::fs::rename(&partial, &target).map_err(io(&target))?;
         counts
     };
-    let (blob_dir, backup_blobs) = (config.blobstore_dir.clone(), dest.join(BLOBS_DIR));
-    let files = files_below(&blob_dir)?.len() as u64;
-    let (blob_files, blob_bytes, blob_files_copied) = tokio::task::spawn_blocking(move || {
-        let bar = progress_bar(files, "blobs");
-        let done = copy_tree(&blob_dir, &backup_blobs, &|n| bar.inc(n));
-        bar.finish_and_clear();
-        done
-    })
-    .await
-    .map_err(|e| BackupError::Refused(e.to_string()))??;
+    // Blobs in a bucket stay there: the object store's own versioning or replication keeps
+    // them (docs/scaling.md); the backup is the database's.
+    let (blob_files, blob_bytes, blob_files_copied) = if config.blobstore_s3.is_some() {
+        (0, 0, 0)
+    } else {
+        let (blob_dir, backup_blobs) = (config.blobstore_dir.clone(), dest.join(BLOBS_DIR));
+        let files = files_below(&blob_dir)?.len() as u64;
+        tokio::task::spawn_blocking(move || {
+            let bar = progress_bar(files, "blobs");
+            let done = copy_tree(&blob_dir, &backup_blobs, &|n| bar.inc(n));
+            bar.finish_and_clear();
+            done
+        })
+        .await
+        .map_err(|e| BackupError::Refused(e.to_string()))??
+    };
     let secrets = config.data_dir.join(SECRETS_FILE);
     if secrets.exists() {
         std::fs::copy(&secrets, dest.join(SECRETS_FILE)).map_err(io(&secrets))?;
@@ -279,7 +285,9 @@ pub fn restore(config: &Config, src: &Path) -> Result<Manifest, BackupError> {
         )
         .map_err(|e| BackupError::Refused(format!("{e} (restore only into an empty database)")))?,
     }
-    copy_tree(&src.join(BLOBS_DIR), &config.blobstore_dir, &|_| {})?;
+    if config.blobstore_s3.is_none() {
+        copy_tree(&src.join(BLOBS_DIR), &config.blobstore_dir, &|_| {})?;
+    }
     // The backup's secrets replace any the empty directory got when this command read its
     // configuration: the repository keys are sealed under them.
     let secrets = src.join(SECRETS_FILE);
@@ -333,17 +341,18 @@ pub async fn verify(ctx: &AppContext) -> Result<Report, BackupError> {
             report.problems.push(format!("blob {} of {}: not a CID", row.cid, row.did));
             continue;
         };
-        let path = match ctx.blobs.path(&row.did, &cid).await {
-            Ok(Some(path)) => path,
+        let bytes = match ctx.blobs.get(&row.did, &cid, None).await {
+            Ok(Some(bytes)) => bytes,
             _ if row.takedown_ref.is_some() => continue,
             _ => {
                 report.problems.push(format!("blob {cid} of {}: its file is missing", row.did));
                 continue;
             }
         };
-        let digest = sha256_file(&path)?;
-        if hex::decode(&digest).ok().as_deref() != Some(cid.hash().digest()) {
-            report.problems.push(format!("blob {cid} of {}: its bytes do not match its CID", row.did));
+        match crate::blobs::migrate::hash_of(bytes).await {
+            Ok(found) if found == cid => {}
+            Ok(_) => report.problems.push(format!("blob {cid} of {}: its bytes do not match its CID", row.did)),
+            Err(e) => report.problems.push(format!("blob {cid} of {}: cannot read it: {e}", row.did)),
         }
     }
     let events: Vec<(i64, String)> = repo_seq::Entity::find()

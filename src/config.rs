@@ -61,6 +61,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub blobstore_dir: PathBuf,
+    /// Blobs in an S3-compatible store instead of `blobstore_dir` (PDS_BLOBSTORE_S3_BUCKET set).
+    pub blobstore_s3: Option<crate::blobs::S3Config>,
     pub blob_upload_limit: u64,
     /// Bytes of uploads not yet used in a record one account may hold (AURORA_TEMP_BLOB_QUOTA).
     pub temp_blob_quota: u64,
@@ -228,6 +230,34 @@ fn parse_did(source: &impl Source, var: &'static str) -> Result<Option<String>, 
     }
 }
 
+/// The reference's `PDS_BLOBSTORE_S3_*` variables, when a bucket is named.
+fn s3_config(source: &impl Source) -> Result<Option<crate::blobs::S3Config>, ConfigError> {
+    let Some(bucket) = source.get("PDS_BLOBSTORE_S3_BUCKET").map(|b| b.trim().to_owned()) else { return Ok(None) };
+    if bucket.is_empty() {
+        return Err(invalid("PDS_BLOBSTORE_S3_BUCKET", "is empty"));
+    }
+    let access_key_id = source.get("PDS_BLOBSTORE_S3_ACCESS_KEY_ID");
+    let secret_access_key = source.get("PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY").map(Secret);
+    if access_key_id.is_some() != secret_access_key.is_some() {
+        return Err(invalid(
+            "PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY",
+            "must be set together with PDS_BLOBSTORE_S3_ACCESS_KEY_ID",
+        ));
+    }
+    let timeout_ms: u64 = parse_num(source, "PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS", 0)?;
+    Ok(Some(crate::blobs::S3Config {
+        bucket,
+        region: source.get("PDS_BLOBSTORE_S3_REGION"),
+        endpoint: parse_url(source, "PDS_BLOBSTORE_S3_ENDPOINT")?,
+        force_path_style: parse_bool(source, "PDS_BLOBSTORE_S3_FORCE_PATH_STYLE", false)?,
+        access_key_id,
+        secret_access_key,
+        prefix: source.get("AURORA_BLOBSTORE_S3_PREFIX"),
+        request_timeout: (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms)),
+        uploads: parse_num(source, "AURORA_BLOBSTORE_S3_UPLOADS", 8usize)?.max(1),
+    }))
+}
+
 fn pair(
     source: &impl Source,
     url_var: &'static str,
@@ -273,6 +303,7 @@ impl Config {
         };
         let blobstore_dir =
             source.get("PDS_BLOBSTORE_DISK_LOCATION").map(PathBuf::from).unwrap_or_else(|| data_dir.join("blobs"));
+        let blobstore_s3 = s3_config(source)?;
         let service_did = parse_did(source, "PDS_SERVICE_DID")?.unwrap_or_else(|| format!("did:web:{hostname}"));
         let service_handle_domains = match source.get("PDS_SERVICE_HANDLE_DOMAINS") {
             Some(raw) => raw
@@ -345,6 +376,7 @@ impl Config {
             bind,
             database_url,
             blobstore_dir,
+            blobstore_s3,
             blob_upload_limit: parse_num(source, "PDS_BLOB_UPLOAD_LIMIT", 5 * 1024 * 1024)?,
             temp_blob_quota: parse_num(source, "AURORA_TEMP_BLOB_QUOTA", 256 * 1024 * 1024u64)?,
             min_free_disk: parse_num(source, "AURORA_MIN_FREE_DISK", 512 * 1024 * 1024u64)?,

@@ -30,7 +30,7 @@ pub struct AppContext {
     pub mailer: Mailer,
     pub resolver: Resolver,
     pub writers: crate::repo::writer::Writers,
-    pub blobs: crate::blobs::DiskBlobStore,
+    pub blobs: crate::blobs::Blobs,
     pub crawlers: crate::crawl::Crawlers,
     pub firehose: crate::firehose::Firehose,
     pub proxy: crate::proxy::Proxy,
@@ -74,14 +74,11 @@ impl AppContext {
                 config.data_dir.join("outbox").display()
             );
         }
-        let blobs = crate::blobs::DiskBlobStore::new(&config.blobstore_dir);
-        std::fs::create_dir_all(&config.blobstore_dir)
-            .map_err(|e| BuildError::DataDir(config.blobstore_dir.clone(), e))?;
-        let storage = crate::storage_quota::StorageQuota::new(
-            config.blobstore_dir.clone(),
-            config.min_free_disk,
-            config.temp_blob_quota,
-        );
+        let blobs = crate::blobs::Blobs::from_config(&config).map_err(BuildError::Blobs)?;
+        // With blobs in a bucket, the disk that fills is the data directory's.
+        let local_disk = if config.blobstore_s3.is_some() { &config.data_dir } else { &config.blobstore_dir };
+        let storage =
+            crate::storage_quota::StorageQuota::new(local_disk.clone(), config.min_free_disk, config.temp_blob_quota);
         let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
         let log_sync = sqlite_writer.as_ref().map(crate::db::SqliteWriter::log_sync);
         let subscriber_limits =
@@ -151,4 +148,6 @@ pub enum BuildError {
     RateLimits(String),
     #[error("mail: {0}")]
     Mail(crate::mail::MailError),
+    #[error("blob store: {0}")]
+    Blobs(crate::blobs::BlobError),
 }

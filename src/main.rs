@@ -86,6 +86,10 @@ fn main() -> ExitCode {
             Some(url) => runtime.block_on(migrate_db(config, url)),
             None => Err("usage: aurora-locus migrate-db <postgres-url>".into()),
         },
+        Some("blobs") => match (args.get(1).map(String::as_str), args.get(2).map(String::as_str), args.get(3)) {
+            (Some("migrate"), Some("--to"), Some(to)) => runtime.block_on(migrate_blobs(config, to)),
+            _ => Err("usage: aurora-locus blobs migrate --to s3|disk".into()),
+        },
         Some("deleted-accounts") => runtime.block_on(deleted_accounts(config)),
         Some("restore-account") => match args.get(1) {
             Some(did) => runtime.block_on(restore_account(config, did)),
@@ -181,6 +185,9 @@ const USAGE: &str = "usage: aurora-locus [serve]                 run the server 
        aurora-locus restore <dir>             restore a backup into an empty data directory
        aurora-locus verify                    check every repository, blob and the firehose log; non-zero on a problem
        aurora-locus migrate-db <postgres-url> copy this SQLite server's database into a new PostgreSQL database (server stopped)
+       aurora-locus blobs migrate --to s3|disk
+                                              copy the blobs between the data directory and the PDS_BLOBSTORE_S3_* bucket,
+                                              checked against their CIDs; resumable
        aurora-locus admin <command>           manage accounts, invites and takedowns on a running server
                                               (aurora-locus admin --help lists the commands)";
 
@@ -236,6 +243,56 @@ async fn migrate_db(config: config::Config, target: &str) -> Result<(), Box<dyn 
         "copied {total} rows in {:.1} s and checked every table's count. Next: set AURORA_DATABASE_URL to the PostgreSQL URL, start the server, and run `aurora-locus verify`.",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `aurora-locus blobs migrate --to s3|disk`: copies the blobs between the data directory and
+/// the bucket the `PDS_BLOBSTORE_S3_*` variables name; run it again to resume or catch up.
+async fn migrate_blobs(config: config::Config, to: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use aurora_locus::blobs::{self, Blobs};
+    let Some(s3) = &config.blobstore_s3 else {
+        return Err(
+            "set PDS_BLOBSTORE_S3_BUCKET (and the other PDS_BLOBSTORE_S3_* variables) to name the bucket".into()
+        );
+    };
+    std::fs::create_dir_all(&config.blobstore_dir)?;
+    let disk = Blobs::Disk(blobs::DiskBlobStore::new(&config.blobstore_dir));
+    let bucket = Blobs::S3(blobs::S3BlobStore::new(s3)?);
+    let (from, into) = match to {
+        "s3" => (disk, bucket),
+        "disk" => (bucket, disk),
+        other => return Err(format!("--to takes s3 or disk, not {other:?}").into()),
+    };
+    let db = aurora_locus::db::connect(&config.database_url).await?;
+    let total = blobs::migrate::count(&db).await?;
+    println!("copying {total} blobs from {} to {}", from.describe(), into.describe());
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} blobs, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let report = blobs::migrate::migrate(&db, &from, &into, &|| bar.inc(1)).await?;
+    bar.finish_and_clear();
+    for problem in &report.problems {
+        println!("PROBLEM {problem}");
+    }
+    println!(
+        "{} blobs: {} copied ({} bytes), {} already there and checked, {} problem(s), in {:.1} s",
+        report.blobs,
+        report.copied,
+        report.bytes_copied,
+        report.present,
+        report.problems.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !report.problems.is_empty() {
+        return Err(format!("{} problem(s); run the command again once they are fixed", report.problems.len()).into());
+    }
+    let next = match to {
+        "s3" => "start the server with the PDS_BLOBSTORE_S3_* variables set",
+        _ => "unset PDS_BLOBSTORE_S3_BUCKET and start the server",
+    };
+    println!("every blob is in place and matches its CID. Next: stop the server, run this once more, then {next}.");
     Ok(())
 }
 

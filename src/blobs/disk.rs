@@ -9,9 +9,10 @@ use cid::Cid;
 use futures_util::StreamExt;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
 
-use super::{BlobError, BlobStore, TempBlob, HEAD_BYTES};
+use super::{BlobError, BlobStore, ByteStream, Digesting, TempBlob};
 
 pub struct DiskBlobStore {
     root: PathBuf,
@@ -20,6 +21,10 @@ pub struct DiskBlobStore {
 impl DiskBlobStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     fn temp_path(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -35,7 +40,8 @@ impl DiskBlobStore {
         self.root.join(hex::encode(&digest[..16]))
     }
 
-    fn blob_path(&self, did: &Did, cid: &Cid) -> PathBuf {
+    /// Where a permanent blob's file is.
+    pub fn blob_path(&self, did: &Did, cid: &Cid) -> PathBuf {
         self.account_dir(did).join(cid.to_string())
     }
 
@@ -80,6 +86,18 @@ async fn remove_dir(path: &Path) -> Result<(), BlobError> {
     }
 }
 
+/// The file's bytes, or `length` of them from `start`; `None` when there is no such file.
+async fn read(path: &Path, range: Option<(u64, u64)>) -> Result<Option<ByteStream>, BlobError> {
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let (start, length) = range.unwrap_or((0, u64::MAX));
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    Ok(Some(ReaderStream::with_capacity(file.take(length), 64 * 1024).boxed()))
+}
+
 async fn sync_dir(dir: &Path) {
     if let Ok(handle) = tokio::fs::File::open(dir).await {
         let _ = handle.sync_all().await;
@@ -87,7 +105,7 @@ async fn sync_dir(dir: &Path) {
 }
 
 impl BlobStore for DiskBlobStore {
-    async fn put_temp(&self, body: poem::Body, limit: u64) -> Result<TempBlob, BlobError> {
+    async fn put_temp(&self, mut body: ByteStream, limit: u64) -> Result<TempBlob, BlobError> {
         let dir = self.root.join("tmp");
         tokio::fs::create_dir_all(&dir).await?;
         let mut raw = [0u8; 16];
@@ -98,22 +116,11 @@ impl BlobStore for DiskBlobStore {
         // tokio buffers up to 2 MiB per file by default; many uploads at once would hold that
         // each. Network chunks are small, so a small buffer costs nothing in speed.
         file.set_max_buf_size(64 * 1024);
-        let mut hasher = Sha256::new();
-        let mut head = Vec::new();
-        let mut size: u64 = 0;
-        let mut stream = body.into_bytes_stream();
+        let mut digest = Digesting::new(limit);
         let result: Result<(), BlobError> = async {
-            while let Some(chunk) = stream.next().await {
+            while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| BlobError::Read(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(BlobError::TooLarge(limit));
-                }
-                if head.len() < HEAD_BYTES {
-                    let take = (HEAD_BYTES - head.len()).min(chunk.len());
-                    head.extend_from_slice(&chunk[..take]);
-                }
-                hasher.update(&chunk);
+                digest.update(&chunk)?;
                 file.write_all(&chunk).await?;
             }
             file.flush().await?;
@@ -126,7 +133,7 @@ impl BlobStore for DiskBlobStore {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e);
         }
-        let cid = aurora_atproto::cids::from_sha256(aurora_atproto::cids::RAW, hasher.finalize().into());
+        let (cid, size, head) = digest.finish();
         Ok(TempBlob { key, cid, size, head })
     }
 
@@ -139,9 +146,20 @@ impl BlobStore for DiskBlobStore {
         move_into(&from, &self.blob_path(did, cid), &self.account_dir(did), false).await
     }
 
-    async fn path(&self, did: &Did, cid: &Cid) -> Result<Option<PathBuf>, BlobError> {
-        let path = self.blob_path(did, cid);
-        Ok(tokio::fs::try_exists(&path).await?.then_some(path))
+    async fn get(&self, did: &Did, cid: &Cid, range: Option<(u64, u64)>) -> Result<Option<ByteStream>, BlobError> {
+        read(&self.blob_path(did, cid), range).await
+    }
+
+    async fn get_quarantined(&self, did: &Did, cid: &Cid) -> Result<Option<ByteStream>, BlobError> {
+        read(&self.quarantined_path(did, cid), None).await
+    }
+
+    async fn exists(&self, did: &Did, cid: &Cid) -> Result<bool, BlobError> {
+        Ok(tokio::fs::try_exists(self.blob_path(did, cid)).await?)
+    }
+
+    async fn is_quarantined(&self, did: &Did, cid: &Cid) -> Result<bool, BlobError> {
+        Ok(tokio::fs::try_exists(self.quarantined_path(did, cid)).await?)
     }
 
     async fn delete(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {

@@ -1,19 +1,27 @@
-//! Blob storage. Uploads stream to a temporary file (never whole in memory) while their hash is
-//! computed; a record that references a blob moves it to its permanent place. File names are
-//! built only from hashes (the CID, and a hash of the DID), never from user strings.
+//! Blob storage. Uploads stream into temporary storage (never whole in memory) while their hash
+//! is computed; a record that references a blob moves it to its permanent place. Blobs live on
+//! the local disk (the embedded default) or in an S3-compatible object store shared by every
+//! replica. Names are built from hashes and validated identifiers (the CID, the DID), never from
+//! user strings.
 
+mod digest;
 mod disk;
 mod gc;
+pub mod migrate;
 pub mod refs;
+mod s3;
 
+pub use digest::Digesting;
 pub use disk::DiskBlobStore;
 pub use gc::{collect_garbage, release_unreferenced};
+pub use s3::{S3BlobStore, S3Config};
 
 use aurora_atproto::syntax::Did;
 use std::future::Future;
-use std::path::PathBuf;
 
+use bytes::Bytes;
 use cid::Cid;
+use futures_util::stream::BoxStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -23,7 +31,12 @@ pub enum BlobError {
     Read(String),
     #[error("blob storage failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the object store failed: {0}")]
+    Store(#[from] object_store::Error),
 }
+
+/// A blob's bytes as they are read or received.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
 /// An upload received into temporary storage.
 #[derive(Debug)]
@@ -35,26 +48,117 @@ pub struct TempBlob {
     pub head: Vec<u8>,
 }
 
-/// Where blobs live. The disk store is the embedded default; an S3-compatible one fits the
-/// same shape.
+/// What every blob backend does.
 pub trait BlobStore: Send + Sync {
     /// Streams `body` into temporary storage, refusing more than `limit` bytes.
-    fn put_temp(&self, body: poem::Body, limit: u64) -> impl Future<Output = Result<TempBlob, BlobError>> + Send;
-    /// Moves a temporary blob to its permanent place for `did`.
+    fn put_temp(&self, body: ByteStream, limit: u64) -> impl Future<Output = Result<TempBlob, BlobError>> + Send;
+    /// Moves a temporary blob to its permanent place for `did`; a retried call is no error.
     fn make_permanent(&self, key: &str, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
-    /// The permanent blob's file, if present.
-    fn path(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<Option<PathBuf>, BlobError>> + Send;
+    /// The permanent blob's bytes, or `length` of them from `start`; `None` when it is absent
+    /// (or quarantined).
+    fn get(
+        &self,
+        did: &Did,
+        cid: &Cid,
+        range: Option<(u64, u64)>,
+    ) -> impl Future<Output = Result<Option<ByteStream>, BlobError>> + Send;
+    /// Whether the permanent blob is there (not quarantined).
+    fn exists(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<bool, BlobError>> + Send;
+    /// A quarantined blob's bytes (for moving them to another store).
+    fn get_quarantined(
+        &self,
+        did: &Did,
+        cid: &Cid,
+    ) -> impl Future<Output = Result<Option<ByteStream>, BlobError>> + Send;
+    /// Whether the blob is in quarantine.
+    fn is_quarantined(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<bool, BlobError>> + Send;
     fn delete(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     fn delete_temp(&self, key: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
-    /// Moves a taken-down blob out of reach ([`BlobStore::path`] no longer finds it), keeping
+    /// Moves a taken-down blob out of reach ([`BlobStore::get`] no longer finds it), keeping
     /// its bytes for a reversal.
     fn quarantine(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// Puts a quarantined blob back.
     fn release(&self, did: &Did, cid: &Cid) -> impl Future<Output = Result<(), BlobError>> + Send;
-    /// Writes, reads back and removes a small file: whether the store works (readiness).
+    /// Writes, reads back and removes a small object: whether the store works (readiness).
     fn probe(&self) -> impl Future<Output = Result<(), BlobError>> + Send;
     /// Removes every permanent blob of `did` (a purged account), quarantined ones too.
     fn delete_account(&self, did: &Did) -> impl Future<Output = Result<(), BlobError>> + Send;
+}
+
+/// The configured backend.
+pub enum Blobs {
+    Disk(DiskBlobStore),
+    S3(S3BlobStore),
+}
+
+/// Calls the same method on whichever backend is configured.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Blobs::Disk($store) => $call.await,
+            Blobs::S3($store) => $call.await,
+        }
+    };
+}
+
+impl BlobStore for Blobs {
+    async fn put_temp(&self, body: ByteStream, limit: u64) -> Result<TempBlob, BlobError> {
+        dispatch!(self, store => store.put_temp(body, limit))
+    }
+    async fn make_permanent(&self, key: &str, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        dispatch!(self, store => store.make_permanent(key, did, cid))
+    }
+    async fn get(&self, did: &Did, cid: &Cid, range: Option<(u64, u64)>) -> Result<Option<ByteStream>, BlobError> {
+        dispatch!(self, store => store.get(did, cid, range))
+    }
+    async fn exists(&self, did: &Did, cid: &Cid) -> Result<bool, BlobError> {
+        dispatch!(self, store => store.exists(did, cid))
+    }
+    async fn get_quarantined(&self, did: &Did, cid: &Cid) -> Result<Option<ByteStream>, BlobError> {
+        dispatch!(self, store => store.get_quarantined(did, cid))
+    }
+    async fn is_quarantined(&self, did: &Did, cid: &Cid) -> Result<bool, BlobError> {
+        dispatch!(self, store => store.is_quarantined(did, cid))
+    }
+    async fn delete(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        dispatch!(self, store => store.delete(did, cid))
+    }
+    async fn delete_temp(&self, key: &str) -> Result<(), BlobError> {
+        dispatch!(self, store => store.delete_temp(key))
+    }
+    async fn quarantine(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        dispatch!(self, store => store.quarantine(did, cid))
+    }
+    async fn release(&self, did: &Did, cid: &Cid) -> Result<(), BlobError> {
+        dispatch!(self, store => store.release(did, cid))
+    }
+    async fn probe(&self) -> Result<(), BlobError> {
+        dispatch!(self, store => store.probe())
+    }
+    async fn delete_account(&self, did: &Did) -> Result<(), BlobError> {
+        dispatch!(self, store => store.delete_account(did))
+    }
+}
+
+impl Blobs {
+    /// The backend the configuration names: S3 when a bucket is set, else the disk.
+    pub fn from_config(config: &crate::config::Config) -> Result<Blobs, BlobError> {
+        match &config.blobstore_s3 {
+            Some(s3) => Ok(Blobs::S3(S3BlobStore::new(s3)?)),
+            None => {
+                std::fs::create_dir_all(&config.blobstore_dir)?;
+                Ok(Blobs::Disk(DiskBlobStore::new(&config.blobstore_dir)))
+            }
+        }
+    }
+
+    /// A short name for logs and the migration's messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Blobs::Disk(store) => format!("disk ({})", store.root().display()),
+            Blobs::S3(store) => format!("S3 ({})", store.describe()),
+        }
+    }
 }
 
 /// How many leading bytes are kept for sniffing: enough for every image header `imagesize` reads.

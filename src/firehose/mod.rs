@@ -27,7 +27,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
@@ -39,6 +41,7 @@ use crate::db::entities::repo_seq;
 use crate::db::WalSync;
 
 mod subscribers;
+pub mod wake;
 pub use subscribers::{Limits, Refused};
 
 /// Events the tailer reads from the log per query.
@@ -67,6 +70,18 @@ struct Shared {
     committed: AtomicI64,
     /// A poke did not say which numbers it committed.
     unreported: AtomicBool,
+}
+
+impl Shared {
+    fn poke(&self) {
+        self.unreported.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn poke_at(&self, seq: i64) {
+        self.committed.fetch_max(seq, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
 }
 
 /// The server's firehose: wakes the tailer after commits and hands out consumer streams.
@@ -113,20 +128,23 @@ impl Firehose {
             unreported: AtomicBool::new(false),
         });
         tokio::spawn(tail(Arc::downgrade(&shared), head));
+        // Other replicas' commits, on a database several servers share.
+        if shared.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let pool = shared.db.get_postgres_connection_pool().clone();
+            tokio::spawn(wake::listen(Arc::downgrade(&shared), pool));
+        }
         let observed = Observed { cut_offs: metrics.firehose_cut_offs.clone(), lag: metrics.firehose_lag.clone() };
         Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits), observed })
     }
 
     /// Call after committing a transaction that sequenced events.
     pub fn poke(&self) {
-        self.shared.unreported.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+        self.shared.poke();
     }
 
     /// Call after committing a transaction whose events end at `seq`.
     pub fn poke_at(&self, seq: i64) {
-        self.shared.committed.fetch_max(seq, Ordering::AcqRel);
-        self.shared.wake.notify_one();
+        self.shared.poke_at(seq);
     }
 
     /// Subscribers connected now.

@@ -126,6 +126,10 @@ pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> 
             repo_seq::Entity::insert_many(chunk).exec_without_returning(conn).await?;
         }
     }
+    if let Some(first) = first {
+        // PostgreSQL may be shared by several replicas: tell them all, at commit.
+        crate::firehose::wake::notify(conn, first + count - 1).await?;
+    }
     Ok(first.unwrap_or(last - count + 1))
 }
 

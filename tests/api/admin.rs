@@ -222,7 +222,8 @@ app_test!(a_blob_takedown_quarantines_its_bytes_until_reversed, [
     assert_eq!(status, 400, "{body}");
     let typed_cid: cid::Cid = cid.parse().expect("cid");
     let did_typed = crate::helpers::typed_did(did);
-    assert_eq!(app.ctx.blobs.path(&did_typed, &typed_cid).await.expect("path"), None, "moved out of reach");
+    assert!(!app.ctx.blobs.exists(&did_typed, &typed_cid).await.expect("exists"), "moved out of reach");
+    assert!(app.ctx.blobs.is_quarantined(&did_typed, &typed_cid).await.expect("quarantined"), "kept in quarantine");
     let (status, state) = admin_get(&app, &format!("com.atproto.admin.getSubjectStatus?did={did}&blob={cid}")).await;
     assert_eq!(status, 200, "{state}");
     assert_eq!(state["subject"]["cid"], cid.as_str());

@@ -84,9 +84,8 @@ async fn a_backup_taken_under_load_restores_and_verifies_whole() {
 
     // And verify notices damage: a blob's bytes changed behind the server's back.
     let typed: cid::Cid = cid.parse().expect("cid");
-    use aurora_locus::blobs::BlobStore;
-    let path =
-        restored.ctx.blobs.path(&crate::helpers::typed_did(&still_did), &typed).await.expect("path").expect("present");
+    let aurora_locus::blobs::Blobs::Disk(disk) = &restored.ctx.blobs else { panic!("blobs on disk") };
+    let path = disk.blob_path(&crate::helpers::typed_did(&still_did), &typed);
     std::fs::write(&path, b"not the picture").expect("damage");
     let report = aurora_locus::backup::verify(&restored.ctx).await.expect("verify");
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);

@@ -199,6 +199,16 @@ impl TestApp {
         answer["blob"].clone()
     }
 
+    /// A permanent blob's bytes as the store holds them, read past the server.
+    pub async fn stored_blob(&self, did: &str, cid: &str) -> Option<Vec<u8>> {
+        use aurora_locus::blobs::BlobStore;
+        use futures_util::TryStreamExt;
+        let stream =
+            self.ctx.blobs.get(&typed_did(did), &cid.parse().expect("cid"), None).await.expect("blob store")?;
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.expect("read");
+        Some(chunks.concat())
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let response = self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request");
         let status = response.status().as_u16();

@@ -58,15 +58,7 @@ app_test!(an_uploaded_image_becomes_permanent_when_a_post_embeds_it, |app| {
     assert_eq!(status, 200, "{created}");
     let row = blob_row(&app, did, &cid).await.expect("blob row");
     assert!(row.temp_key.is_none(), "a referenced blob is permanent");
-    use aurora_locus::blobs::BlobStore;
-    let path = app
-        .ctx
-        .blobs
-        .path(&crate::helpers::typed_did(did), &cid.parse().expect("cid"))
-        .await
-        .expect("path")
-        .expect("stored");
-    assert_eq!(std::fs::read(path).expect("file"), PNG);
+    assert_eq!(app.stored_blob(did, &cid).await.expect("stored"), PNG);
 
     let mut wrong = blob.clone();
     wrong["mimeType"] = json!("image/jpeg");
@@ -84,13 +76,7 @@ app_test!(an_uploaded_image_becomes_permanent_when_a_post_embeds_it, |app| {
     let (status, _) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
     assert_eq!(status, 200);
     assert!(blob_row(&app, did, &cid).await.is_none(), "deleting the last reference releases the blob");
-    assert!(app
-        .ctx
-        .blobs
-        .path(&crate::helpers::typed_did(did), &cid.parse().expect("cid"))
-        .await
-        .expect("path")
-        .is_none());
+    assert!(app.stored_blob(did, &cid).await.is_none(), "its bytes are deleted");
 });
 
 app_test!(unclaimed_uploads_are_collected_after_the_grace_period, |app| {

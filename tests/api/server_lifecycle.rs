@@ -148,7 +148,7 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
     assert!(body["message"].as_str().is_some_and(|m| m.starts_with("Handle already taken")), "{body}");
     // Its data is still here.
-    assert!(app.ctx.blobs.path(&crate::helpers::typed_did(&did), &cid).await.expect("path").is_some(), "blob kept during the grace period");
+    assert!(app.ctx.blobs.exists(&crate::helpers::typed_did(&did), &cid).await.expect("exists"), "blob kept during the grace period");
     assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 0, "not due yet");
 
     // Restored: served again, and the firehose tells relays to pick it up.
@@ -184,7 +184,7 @@ app_test!(a_deleted_account_is_offline_restorable_in_its_grace_period_then_purge
     assert_eq!(deletion::purge_due(&app.ctx).await.expect("purge"), 1);
     let blocks = repo_block::Entity::find().filter(repo_block::Column::Did.eq(did.as_str())).all(&app.ctx.db).await.expect("q");
     assert!(blocks.is_empty(), "the repository is gone");
-    assert!(app.ctx.blobs.path(&crate::helpers::typed_did(&did), &cid).await.expect("path").is_none(), "the blob file is gone");
+    assert!(!app.ctx.blobs.exists(&crate::helpers::typed_did(&did), &cid).await.expect("exists"), "the blob file is gone");
     let (status, body) = app.get_json(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}")).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("RepoNotFound")));
     assert!(matches!(deletion::restore(&app.ctx, &crate::helpers::typed_did(&did)).await, Err(deletion::RestoreError::NotPending(_))));

@@ -2,6 +2,7 @@
 //! temporary until a record references it (see the repository writer). A service acting for
 //! the account (a video service, say) may upload with a service-auth token.
 
+use futures_util::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
@@ -31,7 +32,7 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     }
     // Held until the upload is stored (and counted in the database) or refused.
     let _room = ctx.storage.reserve_upload(&ctx.db, &did, input.content_length.unwrap_or(limit)).await?;
-    let temp = ctx.blobs.put_temp(input.body, limit).await.map_err(|e| match e {
+    let temp = ctx.blobs.put_temp(input.body.into_bytes_stream().boxed(), limit).await.map_err(|e| match e {
         BlobError::TooLarge(limit) => too_large(limit),
         BlobError::Read(reason) => XrpcError::invalid_request(format!("Could not read the upload: {reason}")),
         other => internal(other),

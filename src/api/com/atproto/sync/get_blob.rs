@@ -37,8 +37,6 @@ pub async fn handle(
         .map_err(internal)?
         .ok_or_else(not_found)?;
     let cid: Cid = row.cid.to_cid().map_err(internal)?;
-    let path = ctx.blobs.path(did, &cid).await.map_err(internal)?.ok_or_else(not_found)?;
-    let mut file = tokio::fs::File::open(path).await.map_err(internal)?;
     let size = row.size as u64;
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
@@ -66,15 +64,14 @@ pub async fn handle(
             ));
         }
     };
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    file.seek(std::io::SeekFrom::Start(start)).await.map_err(internal)?;
+    let bytes = ctx.blobs.get(did, &cid, Some((start, length))).await.map_err(internal)?.ok_or_else(not_found)?;
     ctx.metrics.blob_served(length);
     Ok(RawBody {
         content_type: row.mime_type,
         content_length: Some(length),
         headers,
         status,
-        body: poem::Body::from_async_read(file.take(length)),
+        body: poem::Body::from_bytes_stream(bytes),
     })
 }
 
