@@ -17,7 +17,9 @@ use bytes::Bytes;
 use cid::Cid;
 use futures_util::future::Either;
 use sea_orm::sea_query::{Expr, OnConflict, Query, Value};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+};
 
 use super::store::{self, Backend};
 use super::writer::Built;
@@ -104,6 +106,7 @@ pub(super) fn store(
     did: &Did,
     commits: Vec<Built>,
     events: Vec<NewEvent>,
+    locked: Option<RepoLock>,
 ) -> impl Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send + 'static {
     let did = did.to_owned();
     match &ctx.sqlite_writer {
@@ -124,7 +127,10 @@ pub(super) fn store(
             let task = tokio::spawn(async move {
                 let stored = match NetEffect::of(&commits, events) {
                     Some(mut effect) => {
-                        let txn = ctx.db.begin().await?;
+                        let txn = match locked {
+                            Some(lock) => lock.into_transaction(),
+                            None => RepoLock::acquire(&ctx.db, &did).await?.into_transaction(),
+                        };
                         let (released, last_seq) =
                             store_effect(&mut store::Pooled { txn: &txn }, &did, &mut effect).await?;
                         txn.commit().await?;
@@ -139,6 +145,39 @@ pub(super) fn store(
             })
         }
     }
+}
+
+/// A transaction holding `did`'s repository lock on PostgreSQL, which every store of a
+/// commit takes first: stores to one repository from any replica take turns in the database.
+/// A batch refused because another replica moved the repository is built again while its
+/// writer holds the lock, so that attempt cannot be refused for the same reason.
+pub(crate) struct RepoLock(DatabaseTransaction);
+
+impl RepoLock {
+    pub(crate) async fn acquire(db: &DatabaseConnection, did: &Did) -> Result<RepoLock, DbErr> {
+        let txn = db.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [lock_key(did).into()],
+            ))
+            .await?;
+        }
+        Ok(RepoLock(txn))
+    }
+
+    pub(crate) fn into_transaction(self) -> DatabaseTransaction {
+        self.0
+    }
+}
+
+/// The advisory lock key of a repository: the first eight bytes of its DID's SHA-256, so keys
+/// spread over the whole space (the sequencer's one key among them, at no practical risk).
+fn lock_key(did: &Did) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(did.as_str().as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 impl<'a> NetEffect<'a> {

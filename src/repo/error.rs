@@ -23,6 +23,11 @@ pub enum WriteError {
     /// The account may not change its repository.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The repository changed while the write was built on it (another replica committed and
+    /// pruned blocks the build still needed): it is built again on the new state, never
+    /// answered.
+    #[error("the repository moved: {0}")]
+    Moved(String),
     /// Our fault, not the client's: logged, and answered with a generic 500.
     #[error("{0}")]
     Internal(String),

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cid::Cid;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::TransactionTrait;
 use tokio::sync::mpsc;
 
 use aurora_atproto::car::{walk_tree, CarError, CarLimits, Visit};
@@ -227,7 +226,8 @@ impl Replacement {
     /// The replacement as one transaction through the connection pool (PostgreSQL), the tree
     /// walked on a blocking thread and handed over a chunk at a time.
     async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), ImportError> {
-        let txn = ctx.db.begin().await.map_err(internal)?;
+        // Other replicas' writers to this repository wait while it is replaced.
+        let txn = super::batch::RepoLock::acquire(&ctx.db, &self.did).await.map_err(internal)?.into_transaction();
         let mut backend = store::Pooled { txn: &txn };
         let status = self.begin(&mut backend).await?;
         let (walker, mut incoming) = self.spawn_walker();

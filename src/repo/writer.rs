@@ -214,16 +214,18 @@ async fn lead(
                 before.land(&ctx, &did, &mut state).await;
             }
         }
-        let mut batch = build_batch(&ctx, &did, &mut state, jobs).await;
+        // Built on what the batch being stored will leave, if there is one; else on the
+        // cached state once it is known to be current.
+        let mut batch = build_batch(&ctx, &did, &mut state, jobs, storing.is_none()).await;
         if let Some(before) = storing.take() {
             if !before.land(&ctx, &did, &mut state).await {
                 // Built on commits that were not stored: build it again on what was.
                 if let Some(stale) = batch {
-                    batch = build_batch(&ctx, &did, &mut state, stale.jobs).await;
+                    batch = build_batch(&ctx, &did, &mut state, stale.jobs, true).await;
                 }
             }
         }
-        storing = batch.map(|batch| Storing::start(&ctx, &did, batch));
+        storing = batch.map(|batch| Storing::start(&ctx, &did, batch, None));
         jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
         if jobs.is_empty() {
             if let Some(last) = storing.take() {
@@ -248,26 +250,62 @@ struct BuiltBatch {
 
 /// Builds each job's commit on the one before, starting from the cached state (read afresh
 /// when there is none), and leaves in `state` the repository as it will be once the batch is
-/// stored. A job that fails leaves the state as it was. `None` when the state could not be
-/// read: the jobs are answered.
-async fn build_batch(ctx: &AppContext, did: &Did, state: &mut Option<Cached>, jobs: Vec<Job>) -> Option<BuiltBatch> {
-    let cached = match state.take() {
-        Some(cached) => cached,
-        None => match load_state(ctx, did).await {
-            Ok(loaded) => loaded,
+/// stored. A job that fails leaves the state as it was. `validate`: whether a cached state
+/// must be checked against the database first (see [`current_state`]). `None` when the state
+/// could not be read: the jobs are answered.
+async fn build_batch(
+    ctx: &AppContext,
+    did: &Did,
+    state: &mut Option<Cached>,
+    jobs: Vec<Job>,
+    validate: bool,
+) -> Option<BuiltBatch> {
+    let mut attempts = 0;
+    loop {
+        let outcome = match current_state(ctx, did, state.take(), validate).await {
+            Ok(cached) => build_jobs(ctx, did, cached, &jobs).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((batch, cached)) => {
+                *state = cached;
+                let (results, commits, events) = batch;
+                return Some(BuiltBatch { jobs, results, commits, events });
+            }
+            Err(WriteError::Moved(_)) if attempts < MAX_REBUILDS => {
+                attempts += 1;
+                pause(attempts).await;
+            }
             Err(e) => {
                 let answers = jobs.iter().map(|_| Err(e.clone())).collect();
                 send(jobs, answers);
                 return None;
             }
-        },
-    };
+        }
+    }
+}
+
+/// What one build made: each job's result, the commits and their events.
+type Made = (Vec<Result<bool, WriteError>>, Vec<Built>, Vec<NewEvent>);
+
+/// Builds each job's commit on the one before, starting from `cached`. `Err(Moved)` when the
+/// repository changed underneath (the whole batch is to be built again); otherwise what was
+/// made, and the state to keep, if it is still small enough.
+async fn build_jobs(
+    ctx: &AppContext,
+    did: &Did,
+    cached: Cached,
+    jobs: &[Job],
+) -> Result<(Made, Option<Cached>), WriteError> {
     let mut head = cached.head;
     let mut results = Vec::with_capacity(jobs.len());
     let (mut commits, mut events) = (Vec::new(), Vec::new());
-    for job in &jobs {
+    for job in jobs {
         let mut repo = Repo::from_head(SqlBlockStore::new(&ctx.db, did), head.clone());
         let result = build(ctx, did, &mut repo, job, &cached.key).await;
+        if let Err(moved @ WriteError::Moved(_)) = result {
+            return Err(moved);
+        }
         results.push(result.map(|built| match built {
             Some((built, event)) => {
                 head = repo.into_head();
@@ -279,10 +317,55 @@ async fn build_batch(ctx: &AppContext, did: &Did, state: &mut Option<Cached>, jo
         }));
     }
     let count = cached.commits + commits.len();
-    if count < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES {
-        *state = Some(Cached { head, key: cached.key, commits: count });
+    let keep = (count < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES).then_some(Cached {
+        head,
+        key: cached.key,
+        commits: count,
+    });
+    Ok(((results, commits, events), keep))
+}
+
+/// The state to build on: the cached one while it is current, else read afresh. On SQLite
+/// this process is the only writer, so the cache is current by construction; on PostgreSQL
+/// another replica may have moved the repository, which one read of its root tells — unless
+/// `validate` is off: the cache is then what a batch still being stored will leave (should
+/// that batch be refused, what is built on it is built again).
+async fn current_state(
+    ctx: &AppContext,
+    did: &Did,
+    cached: Option<Cached>,
+    validate: bool,
+) -> Result<Cached, WriteError> {
+    match cached {
+        Some(cached) if !validate || ctx.sqlite_writer.is_some() => Ok(cached),
+        Some(cached) => {
+            let root = super::root(&ctx.db, did).await.map_err(internal)?;
+            match root {
+                Some(root) if root.cid.as_str() == cached.head.commit_cid().to_string() => Ok(cached),
+                _ => load_state(ctx, did).await,
+            }
+        }
+        None => load_state(ctx, did).await,
     }
-    Some(BuiltBatch { jobs, results, commits, events })
+}
+
+/// A short, growing, random pause, so that two replicas writing one repository stop colliding.
+async fn pause(attempts: u32) {
+    let millis = rand::random_range(0..=2 * u64::from(attempts));
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
+/// A repository error: a block gone from under the build means another replica committed.
+fn repo_error(error: RepoError) -> WriteError {
+    match error {
+        RepoError::MissingCommit(_) | RepoError::Mst(aurora_atproto::mst::MstError::MissingBlock(_)) => {
+            WriteError::Moved(error.to_string())
+        }
+        RepoError::DuplicateWrite(key) => WriteError::DuplicateWrite(key.to_string()),
+        RepoError::RecordExists(key) => WriteError::AlreadyExists(key.to_string()),
+        RepoError::RecordNotFound(key) => WriteError::NotFound(key.to_string()),
+        other => internal(other),
+    }
 }
 
 /// A batch on its way into the database.
@@ -297,13 +380,14 @@ struct Storing {
 type StoreUnderWay = Pin<Box<dyn Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send>>;
 
 impl Storing {
-    /// Starts storing `batch`'s commits.
-    fn start(ctx: &Arc<AppContext>, did: &Did, batch: BuiltBatch) -> Storing {
+    /// Starts storing `batch`'s commits, in the transaction `locked` holds if given.
+    fn start(ctx: &Arc<AppContext>, did: &Did, batch: BuiltBatch, locked: Option<super::batch::RepoLock>) -> Storing {
         let BuiltBatch { jobs, results, commits, events } = batch;
         if !commits.is_empty() {
             ctx.metrics.batch(commits.len());
         }
-        let stored = (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events)) as _);
+        let stored =
+            (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events, locked)) as _);
         Storing { jobs, results, stored }
     }
 
@@ -312,7 +396,7 @@ impl Storing {
     /// it is instead, or nothing (to be read afresh).
     async fn land(self, ctx: &Arc<AppContext>, did: &Did, state: &mut Option<Cached>) -> bool {
         let mut storing = self;
-        let mut retried = false;
+        let mut attempts = 0u32;
         loop {
             let Storing { jobs, results, stored } = storing;
             let outcome = match stored {
@@ -342,20 +426,35 @@ impl Storing {
                     let batch = StoredBatch { jobs, answers, committed, stored };
                     let (ctx, did) = (ctx.clone(), did.clone());
                     tokio::spawn(async move { batch.answer(&ctx, &did).await });
-                    return !retried;
+                    return attempts == 0;
                 }
                 Err(StoreError::Refused) => {
                     // The account may no longer write (deactivated, taken down, deleted), or
-                    // the repository moved under a stale state (another server wrote to it):
-                    // then the batch is built once more on the state read afresh.
+                    // the repository moved under a stale state (another replica wrote to it):
+                    // then the batch is built again on the state read afresh, holding the
+                    // repository's lock so that no other replica moves it meanwhile.
                     *state = None;
                     match writable(ctx, did).await {
                         Err(refusal) => refusal,
-                        Ok(()) if retried => WriteError::internal(format!("the repository {did} kept moving")),
+                        Ok(()) if attempts >= MAX_REBUILDS => {
+                            WriteError::internal(format!("the repository {did} kept moving"))
+                        }
                         Ok(()) => {
-                            retried = true;
-                            let Some(batch) = build_batch(ctx, did, state, jobs).await else { return false };
-                            storing = Storing::start(ctx, did, batch);
+                            attempts += 1;
+                            let lock = if ctx.sqlite_writer.is_none() {
+                                match super::batch::RepoLock::acquire(&ctx.db, did).await {
+                                    Ok(lock) => Some(lock),
+                                    Err(e) => {
+                                        let answers = jobs.iter().map(|_| Err(internal(&e))).collect();
+                                        send(jobs, answers);
+                                        return false;
+                                    }
+                                }
+                            } else {
+                                None
+                            };
+                            let Some(batch) = build_batch(ctx, did, state, jobs, true).await else { return false };
+                            storing = Storing::start(ctx, did, batch, lock);
                             continue;
                         }
                     }
@@ -371,6 +470,9 @@ impl Storing {
         }
     }
 }
+
+/// How many times a batch is built again after another replica moved the repository under it.
+const MAX_REBUILDS: u32 = 16;
 
 /// A batch written to the database, to be answered once it is on disk.
 struct StoredBatch {
@@ -423,7 +525,7 @@ async fn load_state(ctx: &AppContext, did: &Did) -> Result<Cached, WriteError> {
     };
     let root_cid: Cid = root.cid.to_cid().map_err(internal)?;
     let key = crate::keys::signing_key(ctx, did).await.map_err(internal)?;
-    let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(internal)?;
+    let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(repo_error)?;
     Ok(Cached { head: repo.into_head(), key, commits: 0 })
 }
 
@@ -448,7 +550,7 @@ async fn build(
     let mut created = Vec::new();
     for p in &job.prepared {
         let uri = AtUri::record(did.clone(), p.collection.clone(), p.rkey.clone());
-        let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(internal)?;
+        let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(repo_error)?;
         // Deleting a record that is not there is nothing to do, whatever it was expected to be.
         let absent_delete = matches!(p.kind, Kind::Delete { must_exist: false }) && current.is_none();
         if let Some(expected) = p.swap.filter(|_| !absent_delete) {
@@ -497,12 +599,7 @@ async fn build(
     }
     claim_blobs(ctx, did, blobs.iter().flatten()).await?;
     let base = repo.commit_cid();
-    let data = repo.apply_writes(record_writes, key).await.map_err(|e| match e {
-        RepoError::DuplicateWrite(key) => WriteError::DuplicateWrite(key.to_string()),
-        RepoError::RecordExists(key) => WriteError::AlreadyExists(key.to_string()),
-        RepoError::RecordNotFound(key) => WriteError::NotFound(key.to_string()),
-        other => internal(other),
-    })?;
+    let data = repo.apply_writes(record_writes, key).await.map_err(repo_error)?;
     let event = crate::sequencer::commit_event(did, &data).await.map_err(internal)?;
     Ok(Some((Built { base, data, outcomes, blobs, created, paths }, event)))
 }

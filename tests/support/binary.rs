@@ -18,7 +18,9 @@ pub async fn start(data: &std::path::Path, port: u16, plc: &str, extra: &[(&str,
     for (name, value) in extra {
         command.env(name, value);
     }
-    let child = command.stdout(Stdio::null()).kill_on_drop(true).spawn().expect("start the server");
+    // AURORA_TEST_SERVER_LOGS=1 shows the servers' error log while a test is looked into.
+    let logs = if std::env::var_os("AURORA_TEST_SERVER_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() };
+    let child = command.stdout(logs).kill_on_drop(true).spawn().expect("start the server");
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client.get(format!("http://127.0.0.1:{port}/xrpc/_health")).send().await.is_err() {

@@ -141,7 +141,7 @@ fn write_error(error: WriteError, swap: impl FnOnce(Option<String>) -> XrpcError
             XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "BlobNotFound", Some(error.to_string()))
         }
         WriteError::Refused(refusal) => refusal.into(),
-        WriteError::Internal(cause) => XrpcError::internal(cause),
+        WriteError::Moved(cause) | WriteError::Internal(cause) => XrpcError::internal(cause),
     }
 }
 
