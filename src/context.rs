@@ -91,10 +91,10 @@ impl AppContext {
             .map_err(BuildError::Resolver)?;
         let resolver =
             Resolver::new(plc.clone(), db.clone(), guard.clone(), config.dns_resolver).map_err(BuildError::Resolver)?;
-        let oauth = crate::oauth::State::new(&config);
+        let oauth = crate::oauth::State::new(&config).map_err(BuildError::Scratch)?;
         crate::account::hash_pool::HashPool::configure(config.password_hash_threads, config.password_hash_queue);
         let rate_limits = crate::rate_limit::RateLimits::new(config.rate_limits.clone(), metrics.rate_limited.clone())
-            .map_err(BuildError::RateLimits)?;
+            .map_err(BuildError::Scratch)?;
         if !rate_limits.enabled() {
             tracing::warn!("rate limits are off (PDS_RATE_LIMITS_ENABLED=false)");
         }
@@ -144,8 +144,9 @@ pub enum BuildError {
     RotationKey,
     #[error("identity resolver: {0}")]
     Resolver(String),
-    #[error("rate limits: {0}")]
-    RateLimits(String),
+    /// The rate limits' or the DPoP replay store's Redis.
+    #[error("{0}")]
+    Scratch(String),
     #[error("mail: {0}")]
     Mail(crate::mail::MailError),
     #[error("blob store: {0}")]

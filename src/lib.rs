@@ -25,6 +25,7 @@ pub mod plc;
 pub mod proxy;
 pub mod rate_limit;
 pub mod repo;
+pub mod scratch;
 pub mod sequencer;
 pub mod server;
 pub mod storage_quota;

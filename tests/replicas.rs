@@ -16,7 +16,6 @@ mod plc_double;
 #[path = "api/s3_server.rs"]
 mod s3_server;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -178,8 +177,8 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
 
     // Both at once, to the same repository.
     let mut racers = Vec::new();
-    for on in 0..2 {
-        let (client, base, token, did) = (client.clone(), replicas[on].clone(), token.clone(), did.clone());
+    for (on, base) in replicas.iter().enumerate() {
+        let (client, base, token, did) = (client.clone(), base.clone(), token.clone(), did.clone());
         racers.push(tokio::spawn(async move {
             let mut cids = Vec::new();
             for i in 0..15 {
@@ -222,8 +221,8 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
 
     // Kill A in the middle of writes to both; every acknowledged write survives on B.
     let mut writers = Vec::new();
-    for on in 0..2 {
-        let (client, base, token, did) = (client.clone(), replicas[on].clone(), token.clone(), did.clone());
+    for (on, base) in replicas.iter().enumerate() {
+        let (client, base, token, did) = (client.clone(), base.clone(), token.clone(), did.clone());
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for i in 0.. {

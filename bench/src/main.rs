@@ -2,10 +2,14 @@
 //! throughput. Run through `just bench` (which builds the release binary first).
 //!
 //! Usage: aurora-bench [path/to/aurora-locus] [--accounts N] [--records N] [--only sync | --no-sync]
+//!                     [--postgres URL]   (the same suite on PostgreSQL too, compared side by side)
 //!        aurora-bench [path/to/aurora-locus] --abuse   (the attack scenarios, see `abuse`)
+//!        aurora-bench [path/to/aurora-locus] --scale [--postgres URL] [--scale-accounts N]
+//!                     (cost as data grows, see `scale`)
 
 mod abuse;
 mod proxy;
+mod scale;
 mod sync;
 
 use std::process::Stdio;
@@ -39,10 +43,15 @@ impl Stats {
         self.samples.sort();
         let pick = |q: f64| self.samples[((self.samples.len() as f64 - 1.0) * q).round() as usize];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let (now, peak) =
-            SERVER_PID.get().map_or((0, 0), |pid| (rss_now_kib(*pid).unwrap_or(0), rss_kib(*pid).unwrap_or(0)));
-        let cpu = SERVER_PID.get().and_then(|pid| cpu_ticks(*pid)).unwrap_or(0);
+        let (now, peak) = server_pid().map_or((0, 0), |pid| (rss_now_kib(pid).unwrap_or(0), rss_kib(pid).unwrap_or(0)));
+        let cpu = server_pid().and_then(cpu_ticks).unwrap_or(0);
         let spent = cpu.saturating_sub(CPU_AT_LAST_REPORT.swap(cpu, Ordering::Relaxed));
+        SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).push(Line {
+            name: self.name.to_owned(),
+            p50_ms: ms(pick(0.5)),
+            per_sec: self.samples.len() as f64 / self.wall.as_secs_f64(),
+            cpu_us: spent as f64 * 1e6 / TICKS_PER_SECOND / self.samples.len() as f64,
+        });
         println!(
             "{:<16} n={:<5} p50={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {:>8.1} ops/s  RSS {:>3} MiB (peak {:>3} MiB)  CPU {:>5.0} µs/op",
             self.name,
@@ -62,8 +71,24 @@ fn records_n(args: &[String]) -> usize {
     args.iter().position(|a| a == "--records").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(400)
 }
 
-/// The server's process, for the memory figures each report line carries.
-static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+/// The process of the server being measured now (one per backend), for the memory and CPU
+/// figures each report line carries; 0 before one starts.
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn server_pid() -> Option<u32> {
+    Some(SERVER_PID.load(Ordering::Relaxed)).filter(|pid| *pid != 0)
+}
+
+/// One reported line, kept for the comparison between backends.
+pub(crate) struct Line {
+    pub name: String,
+    pub p50_ms: f64,
+    pub per_sec: f64,
+    pub cpu_us: f64,
+}
+
+/// Every line reported so far in this run of the suite.
+pub(crate) static SUMMARY: std::sync::Mutex<Vec<Line>> = std::sync::Mutex::new(Vec::new());
 
 /// The kernel's clock tick for process CPU times (`USER_HZ`), 100 on every Linux ABI we run on.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -113,10 +138,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (app_view_url, app_view_did) = proxy::start_app_view().await?;
     let plc_url = format!("http://127.0.0.1:{plc_port}");
+    let env = Env { binary: binary.clone(), plc_url, app_view_url, app_view_did };
+    let postgres = args.iter().position(|a| a == "--postgres").and_then(|i| args.get(i + 1)).cloned();
     if args.iter().any(|a| a == "--abuse") {
         // Each attack against a fresh server, so each one's memory figures are its own.
         for scenario in abuse::SCENARIOS {
-            let (mut child, base, pid, data) = start(&binary, &plc_url, &app_view_url, &app_view_did).await?;
+            let (mut child, base, pid, data) = start(&env, None).await?;
             let client = reqwest::Client::new();
             let target = abuse::Target { client: &client, base: &base, pid, data: data.path() };
             abuse::run(&target, scenario).await?;
@@ -124,7 +151,64 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    let (mut child, base, pid, _data) = start(&binary, &plc_url, &app_view_url, &app_view_did).await?;
+    if args.iter().any(|a| a == "--scale") {
+        let accounts = args
+            .iter()
+            .position(|a| a == "--scale-accounts")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        return Ok(scale::run(&env, postgres.as_deref(), accounts).await.map_err(|e| e.to_string())?);
+    }
+    println!("== SQLite");
+    suite(&env, &args, accounts, None).await?;
+    let Some(postgres) = postgres else { return Ok(()) };
+    let on_sqlite: Vec<Line> = std::mem::take(&mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()));
+    println!("\n== PostgreSQL");
+    suite(&env, &args, accounts, Some(&postgres)).await?;
+    let on_postgres = std::mem::take(&mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()));
+    println!("\n== side by side: median latency, throughput and Aurora's own CPU per operation");
+    println!(
+        "{:<18} {:>12} {:>12} {:>7}   {:>10} {:>10}   {:>9} {:>9}",
+        "", "SQLite p50", "PG p50", "PG/SQL", "SQLite/s", "PG/s", "SQLite µs", "PG µs"
+    );
+    for line in &on_sqlite {
+        let Some(pg) = on_postgres.iter().find(|other| other.name == line.name) else { continue };
+        println!(
+            "{:<18} {:>9.2} ms {:>9.2} ms {:>6.2}×   {:>10.1} {:>10.1}   {:>9.0} {:>9.0}",
+            line.name,
+            line.p50_ms,
+            pg.p50_ms,
+            pg.p50_ms / line.p50_ms,
+            line.per_sec,
+            pg.per_sec,
+            line.cpu_us,
+            pg.cpu_us
+        );
+    }
+    println!("(CPU is the Aurora process's only; on PostgreSQL the database's own processes work too.)");
+    Ok(())
+}
+
+/// Where the servers under test find their PLC directory and AppView.
+pub(crate) struct Env {
+    pub binary: String,
+    pub plc_url: String,
+    pub app_view_url: String,
+    pub app_view_did: String,
+}
+
+/// The whole suite against a fresh server: on SQLite, or on a fresh database of the
+/// PostgreSQL server at `postgres`.
+async fn suite(
+    env: &Env,
+    args: &[String],
+    accounts: usize,
+    postgres: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let binary = &env.binary;
+    let app_view_url = &env.app_view_url;
+    let (mut child, base, pid, _data) = start(env, postgres).await?;
     let client = reqwest::Client::new();
     println!("aurora-bench: {binary}, {accounts} accounts; idle RSS peak {} KiB", rss_kib(pid).unwrap_or(0));
 
@@ -179,8 +263,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let token = session["accessJwt"].as_str().ok_or("no token")?.to_owned();
     let did = session["did"].as_str().ok_or("no did")?.to_owned();
-    proxy::overhead(&client, &base, &app_view_url, &token, 1000).await?;
-    let records = records_n(&args);
+    proxy::overhead(&client, &base, app_view_url, &token, 1000).await?;
+    let records = records_n(args);
     let post = |i: usize| {
         json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
         "$type": "app.bsky.feed.post", "text": format!("benchmark post {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } })
@@ -360,26 +444,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Starts the server binary on a free port with its data in a fresh directory; waits until it
-/// answers its health check.
-async fn start(
-    binary: &str,
-    plc_url: &str,
-    app_view_url: &str,
-    app_view_did: &str,
+/// Starts the server binary on a free port with its data in a fresh directory (and, given a
+/// PostgreSQL server, in a fresh database there); waits until it answers its health check.
+pub(crate) async fn start(
+    env: &Env,
+    postgres: Option<&str>,
 ) -> Result<(tokio::process::Child, String, u32, tempfile::TempDir), Box<dyn std::error::Error>> {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?.port()
     };
     let data = tempfile::tempdir()?;
-    let mut child = tokio::process::Command::new(binary)
+    let database_url = match postgres {
+        Some(server) => fresh_database(server).await?,
+        None => format!("sqlite://{}?mode=rwc", data.path().join("aurora.sqlite").display()),
+    };
+    let mut child = tokio::process::Command::new(&env.binary)
         .env_clear()
         .env("PDS_PORT", port.to_string())
         .env("PDS_DATA_DIRECTORY", data.path())
-        .env("PDS_DID_PLC_URL", plc_url)
-        .env("PDS_BSKY_APP_VIEW_URL", app_view_url)
-        .env("PDS_BSKY_APP_VIEW_DID", app_view_did)
+        .env("AURORA_DATABASE_URL", database_url)
+        .env("PDS_DID_PLC_URL", &env.plc_url)
+        .env("PDS_BSKY_APP_VIEW_URL", &env.app_view_url)
+        .env("PDS_BSKY_APP_VIEW_DID", &env.app_view_did)
         // Plain HTTP to the loopback stand-in AppView.
         .env("PDS_DEV_MODE", "true")
         .env("PDS_RATE_LIMITS_ENABLED", "false")
@@ -391,7 +478,8 @@ async fn start(
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or("no pid")?;
-    let _ = SERVER_PID.set(pid);
+    SERVER_PID.store(pid, Ordering::Relaxed);
+    CPU_AT_LAST_REPORT.store(cpu_ticks(pid).unwrap_or(0), Ordering::Relaxed);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -414,4 +502,18 @@ async fn start(
         });
     }
     Ok((child, base, pid, data))
+}
+
+/// A new, empty database on the PostgreSQL server at `server` (dropped first if a previous run
+/// left it), and its URL.
+async fn fresh_database(server: &str) -> Result<String, Box<dyn std::error::Error>> {
+    use sea_orm::ConnectionTrait;
+    let name = format!("aurora_bench_{}", std::process::id());
+    let admin = sea_orm::Database::connect(server).await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin.close().await?;
+    let mut url = reqwest::Url::parse(server)?;
+    url.set_path(&name);
+    Ok(url.to_string())
 }

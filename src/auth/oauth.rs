@@ -41,7 +41,7 @@ pub async fn verify(ctx: &AppContext, req: &RequestContext, token: &str, rule: A
     let expected = dpop::Expected { method: req.method.as_str(), url: &url, access_token: Some(token) };
     // A proof sent is checked first; then the token; then a DPoP-bound token must have come
     // with a proof (the reference's order, so a stray token gets `invalid_token`).
-    let proof = dpop::check(&ctx.oauth, &req.headers, &expected, now)?;
+    let proof = dpop::check(&ctx.oauth, &req.headers, &expected, now).await?;
     let claims: AccessClaims =
         crate::auth::jwt::verify_hs256(token, "at+jwt", ctx.config.jwt_secret.expose().as_bytes())
             .map_err(|_| invalid_token("Invalid token"))?;

@@ -73,7 +73,7 @@ fn invalid(text: impl Into<String>) -> DpopError {
 }
 
 /// The request's proof, checked; `None` when it sent none.
-pub fn check(
+pub async fn check(
     state: &State,
     headers: &HeaderMap,
     expected: &Expected<'_>,
@@ -134,7 +134,7 @@ pub fn check(
         (None, None) => {}
     }
     let jkt = jwk.thumbprint();
-    if !state.recent_ids.first_use(&format!("{jkt}:{jti}"), iat + MAX_AGE_SECS, now) {
+    if !state.recent_ids.first_use(&format!("{jkt}:{jti}"), iat + MAX_AGE_SECS, now).await {
         return Err(invalid("DPoP proof replayed"));
     }
     Ok(Some(Proof { jkt }))

@@ -49,13 +49,13 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: &Config) -> State {
+    pub fn new(config: &Config) -> Result<State, String> {
         let secret = config.dpop_secret.as_ref().unwrap_or(&config.jwt_secret);
-        State {
-            nonces: nonce::Nonces::new(secret.expose().as_bytes()),
-            recent_ids: Default::default(),
-            clients: Default::default(),
-        }
+        let recent_ids = match &config.rate_limits.redis {
+            Some(address) => replay::RecentIds::shared(address.expose())?,
+            None => Default::default(),
+        };
+        Ok(State { nonces: nonce::Nonces::new(secret.expose().as_bytes()), recent_ids, clients: Default::default() })
     }
 }
 

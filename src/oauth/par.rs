@@ -45,7 +45,7 @@ async fn push(ctx: &AppContext, headers: &HeaderMap, body: Body) -> Result<Strin
     let client = client::load(ctx, client_id, now).await?;
     let url = format!("{}/oauth/par", issuer(&ctx.config));
     let expected = dpop::Expected { method: "POST", url: &url, access_token: None };
-    let proof = dpop::check(&ctx.oauth, headers, &expected, now).map_err(dpop_error)?;
+    let proof = dpop::check(&ctx.oauth, headers, &expected, now).await.map_err(dpop_error)?;
     let dpop_jkt = match (get("dpop_jkt"), &proof) {
         (Some(requested), Some(proof)) if requested != proof.jkt => return Err(OAuthError::invalid_dpop_key_binding()),
         (Some(requested), _) => Some(requested.to_owned()),

@@ -2,8 +2,11 @@
 //!
 //! DPoP proof ids are many (one per request) and only acceptable for a few minutes, so they are
 //! remembered in memory, in buckets of ten seconds dropped as they expire; a restart loses them,
-//! but also invalidates every nonce a remembered proof could carry (see `nonce`). Client
-//! assertion ids and PKCE challenges are few and longer-lived: they go to the database.
+//! but also invalidates every nonce a remembered proof could carry (see `nonce`). Replicas share
+//! them through Redis when one is configured (`SET … NX` with the proof's remaining lifetime),
+//! so a proof used at one replica is refused at every other; without Redis, or while it is
+//! down, each replica still refuses what it has seen itself. Client assertion ids and PKCE
+//! challenges are few and longer-lived: they go to the database.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -16,15 +19,37 @@ use crate::db::entities::oauth_replay;
 
 const BUCKET_SECS: i64 = 10;
 
-/// Proof ids seen recently, by the ten seconds they expire in.
+/// Proof ids seen recently, by the ten seconds they expire in; in Redis too, when configured.
 #[derive(Default)]
 pub struct RecentIds {
     buckets: Mutex<VecDeque<(i64, HashSet<[u8; 16]>)>>,
+    shared: Option<crate::scratch::Scratch>,
 }
 
 impl RecentIds {
-    /// Remembers `id` until `expires_at`; false when it was already seen.
-    pub fn first_use(&self, id: &str, expires_at: i64, now: i64) -> bool {
+    /// Shared with the other replicas through the Redis at `address`.
+    pub fn shared(address: &str) -> Result<RecentIds, String> {
+        let scratch = crate::scratch::Scratch::new(address, "DPoP proofs are checked for reuse on this replica only")?;
+        Ok(RecentIds { buckets: Mutex::default(), shared: Some(scratch) })
+    }
+
+    /// Remembers `id` until `expires_at`; false when this replica or (through Redis) another
+    /// one already saw it.
+    pub async fn first_use(&self, id: &str, expires_at: i64, now: i64) -> bool {
+        if !self.first_use_here(id, expires_at, now) {
+            return false;
+        }
+        let Some(scratch) = &self.shared else { return true };
+        let digest = hex::encode(&Sha256::digest(id.as_bytes())[..16]);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(format!("dpop:{digest}")).arg(1).arg("EX").arg((expires_at - now).max(1)).arg("NX");
+        // `SET … NX` answers nil when the key was there: another replica took the proof.
+        let answer: Option<(Option<String>,)> = scratch.query(&pipe).await;
+        !matches!(answer, Some((None,)))
+    }
+
+    /// [`RecentIds::first_use`] in this replica's memory.
+    fn first_use_here(&self, id: &str, expires_at: i64, now: i64) -> bool {
         let digest: [u8; 32] = Sha256::digest(id.as_bytes()).into();
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
@@ -75,9 +100,9 @@ mod tests {
     #[test]
     fn an_id_is_refused_until_it_expires() {
         let ids = RecentIds::default();
-        assert!(ids.first_use("a", 1_200, 1_000));
-        assert!(!ids.first_use("a", 1_200, 1_100));
-        assert!(ids.first_use("b", 1_050, 1_100), "another id");
-        assert!(ids.first_use("a", 1_500, 1_300), "forgotten once expired");
+        assert!(ids.first_use_here("a", 1_200, 1_000));
+        assert!(!ids.first_use_here("a", 1_200, 1_100));
+        assert!(ids.first_use_here("b", 1_050, 1_100), "another id");
+        assert!(ids.first_use_here("a", 1_500, 1_300), "forgotten once expired");
     }
 }

@@ -91,6 +91,7 @@ async fn exchange(ctx: &AppContext, headers: &HeaderMap, body: Body) -> Result<T
     let url = format!("{}/oauth/token", issuer(&ctx.config));
     let expected = dpop::Expected { method: "POST", url: &url, access_token: None };
     let proof = dpop::check(&ctx.oauth, headers, &expected, now)
+        .await
         .map_err(dpop_error)?
         .ok_or_else(|| OAuthError::invalid_dpop_proof("DPoP proof required"))?;
     let client_auth = client.authenticate(ctx, get("client_assertion_type"), get("client_assertion"), now).await?;
@@ -297,7 +298,7 @@ async fn revocation(ctx: &AppContext, headers: &HeaderMap, body: Body) -> Result
         params.get("token").cloned().ok_or_else(|| OAuthError::invalid_request("Missing \"token\" parameter"))?;
     let url = format!("{}/oauth/revoke", issuer(&ctx.config));
     let expected = dpop::Expected { method: "POST", url: &url, access_token: None };
-    dpop::check(&ctx.oauth, headers, &expected, now).map_err(dpop_error)?;
+    dpop::check(&ctx.oauth, headers, &expected, now).await.map_err(dpop_error)?;
     let Some(client_id) = params.get("client_id") else { return Ok(()) };
     let Ok(client) = client::load(ctx, client_id, now).await else { return Ok(()) };
     let get = |name: &str| params.get(name).map(String::as_str);

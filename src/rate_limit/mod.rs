@@ -99,7 +99,7 @@ impl Status {
 
 enum Backend {
     Memory(memory::Memory),
-    Redis(redis::Redis),
+    Redis(Box<redis::Redis>),
 }
 
 pub struct RateLimits {
@@ -115,7 +115,7 @@ impl RateLimits {
         refusals: prometheus::IntCounterVec,
     ) -> Result<std::sync::Arc<RateLimits>, String> {
         let backend = match &config.redis {
-            Some(address) => Backend::Redis(redis::Redis::new(address.expose())?),
+            Some(address) => Backend::Redis(Box::new(redis::Redis::new(address.expose())?)),
             None => Backend::Memory(memory::Memory::default()),
         };
         let limits = std::sync::Arc::new(RateLimits { config, backend, refusals });

@@ -764,3 +764,25 @@ app_test!(revocation_ends_a_session_and_response_modes_deliver_the_code, |server
         }
     }
 });
+
+#[tokio::test]
+async fn a_dpop_proof_taken_at_one_replica_is_refused_at_another_through_redis() {
+    use aurora_locus::oauth::replay::RecentIds;
+    let Ok(redis) = std::env::var("AURORA_TEST_REDIS_URL") else {
+        println!("SKIPPED (Redis): AURORA_TEST_REDIS_URL is not set");
+        return;
+    };
+    let (one, two) = (RecentIds::shared(&redis).expect("one"), RecentIds::shared(&redis).expect("two"));
+    let now = aurora_locus::auth::now_secs();
+    let proof = format!("thumbprint:{:x}", rand::random::<u128>());
+    assert!(one.first_use(&proof, now + 300, now).await, "first use, at replica one");
+    assert!(!two.first_use(&proof, now + 300, now).await, "replayed to replica two");
+    assert!(!one.first_use(&proof, now + 300, now).await, "replayed to replica one");
+    let other = format!("thumbprint:{:x}", rand::random::<u128>());
+    assert!(two.first_use(&other, now + 300, now).await, "another proof is fine");
+    // Redis down: each replica still refuses what it saw itself.
+    let alone = RecentIds::shared("127.0.0.1:1").expect("unreachable");
+    let third = format!("thumbprint:{:x}", rand::random::<u128>());
+    assert!(alone.first_use(&third, now + 300, now).await);
+    assert!(!alone.first_use(&third, now + 300, now).await);
+}
