@@ -27,11 +27,21 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks: protocol core (criterion), then HTTP load against the packaged (`dist`) binary.
+# The PostgreSQL server the benchmarks create their databases on.
+bench_postgres := env_var_or_default("AURORA_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+# Benchmarks: protocol core (criterion), then HTTP load against the packaged (`dist`) binary,
+# on SQLite and on PostgreSQL, side by side.
 bench:
     cargo bench -p aurora-atproto
     cargo build --profile dist --bin aurora-locus
-    cargo run --release -p aurora-bench -- target/dist/aurora-locus
+    cargo run --release -p aurora-bench -- target/dist/aurora-locus --postgres {{bench_postgres}}
+
+# Cost as data grows: 10,000 accounts and 1,000,000 records, measured at 1%, 10% and 100%, on
+# SQLite and PostgreSQL (takes a while; `--scale-accounts` makes it smaller).
+bench-scale accounts="10000":
+    cargo build --profile dist --bin aurora-locus
+    cargo run --release -p aurora-bench -- target/dist/aurora-locus --scale --scale-accounts {{accounts}} --postgres {{bench_postgres}}
 
 # The attack scenarios of the abuse benchmark against the `dist` binary (loopback only).
 bench-abuse:
