@@ -142,7 +142,13 @@ pub async fn firehose(
             .await?;
         acked.insert(r["commit"]["rev"].as_str().ok_or("no rev")?.to_owned(), Instant::now());
     }
-    let mut stats = Stats { name: "firehose", samples: Vec::new(), wall: Duration::ZERO };
+    let name = match consumers {
+        1 => "firehose x1",
+        100 => "firehose x100",
+        1_000 => "firehose x1000",
+        _ => "firehose",
+    };
+    let mut stats = Stats { name, samples: Vec::new(), wall: Duration::ZERO };
     let mut missing = 0;
     for listener in listeners {
         let seen = listener.await?;
