@@ -69,6 +69,12 @@ pub struct Config {
     /// Free disk bytes below which uploads and imports are refused (AURORA_MIN_FREE_DISK).
     pub min_free_disk: u64,
     pub json_body_limit: usize,
+    /// Responses of a known size below this many bytes are never compressed
+    /// (AURORA_COMPRESSION_MIN_BYTES).
+    pub compression_min_bytes: u64,
+    /// Whether repository CARs are compressed for clients that accept it (AURORA_COMPRESS_CARS;
+    /// off by default: they shrink little for the CPU it costs).
+    pub compress_cars: bool,
     pub service_did: String,
     pub service_handle_domains: Vec<String>,
     pub did_plc_url: String,
@@ -381,6 +387,8 @@ impl Config {
             temp_blob_quota: parse_num(source, "AURORA_TEMP_BLOB_QUOTA", 256 * 1024 * 1024u64)?,
             min_free_disk: parse_num(source, "AURORA_MIN_FREE_DISK", 512 * 1024 * 1024u64)?,
             json_body_limit: parse_num(source, "AURORA_JSON_BODY_LIMIT", 150 * 1024)?,
+            compression_min_bytes: parse_num(source, "AURORA_COMPRESSION_MIN_BYTES", 1024u64)?,
+            compress_cars: parse_bool(source, "AURORA_COMPRESS_CARS", false)?,
             service_did,
             service_handle_domains,
             did_plc_url: parse_url(source, "PDS_DID_PLC_URL")?.unwrap_or_else(|| "https://plc.directory".to_owned()),

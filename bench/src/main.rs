@@ -376,6 +376,8 @@ async fn suite(
     list.wall = wall.elapsed();
     list.report();
 
+    compression(&client, &base, &did).await?;
+
     let mut batch = Stats { name: "applyWrites 200", samples: Vec::new(), wall: Duration::ZERO };
     let wall = Instant::now();
     for b in 0..5 {
@@ -451,6 +453,43 @@ async fn suite(
     Ok(())
 }
 
+/// What compression costs and saves: a page of records (JSON) and the repository (a CAR),
+/// fetched with each content coding the official clients ask for, bytes on the wire against
+/// the server's CPU per request. (CARs are compressed only with `AURORA_COMPRESS_CARS=true`.)
+async fn compression(client: &reqwest::Client, base: &str, did: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let list = format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100");
+    let repo = format!("{base}/xrpc/com.atproto.sync.getRepo?did={did}");
+    let cases: [(&'static str, &str, &str, usize); 8] = [
+        ("list identity", &list, "identity", 50),
+        ("list gzip", &list, "gzip", 50),
+        ("list br", &list, "br", 50),
+        ("list zstd", &list, "zstd", 50),
+        ("getRepo identity", &repo, "identity", 10),
+        ("getRepo gzip", &repo, "gzip", 10),
+        ("getRepo br", &repo, "br", 10),
+        ("getRepo zstd", &repo, "zstd", 10),
+    ];
+    for (name, url, coding, n) in cases {
+        let mut stats = Stats { name, samples: Vec::new(), wall: Duration::ZERO };
+        let mut bytes = 0;
+        let mut sent_as = String::from("identity");
+        let wall = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            let response = client.get(url).header("accept-encoding", coding).send().await?;
+            if let Some(encoding) = response.headers().get("content-encoding").and_then(|v| v.to_str().ok()) {
+                sent_as = encoding.to_owned();
+            }
+            bytes = response.bytes().await?.len();
+            stats.samples.push(t.elapsed());
+        }
+        stats.wall = wall.elapsed();
+        stats.report();
+        println!("  = {:.1} KiB on the wire, sent as {sent_as}", bytes as f64 / 1024.0);
+    }
+    Ok(())
+}
+
 /// Starts the server binary on a free port with its data in a fresh directory (and, given a
 /// PostgreSQL server, in a fresh database there); waits until it answers its health check.
 pub(crate) async fn start(
@@ -479,8 +518,10 @@ pub(crate) async fn start(
         .env("PDS_RATE_LIMITS_ENABLED", "false")
         .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .env("AURORA_LOG_FORMAT", "json")
-        // Allocator tuning to compare, passed through when set.
-        .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_")))
+        // Allocator tuning and the compression policy to compare, passed through when set.
+        .envs(std::env::vars().filter(|(name, _)| {
+            name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_") || name.starts_with("AURORA_COMPRESS")
+        }))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;

@@ -15,6 +15,10 @@ use crate::{start, Env, Line, Stats, SUMMARY};
 const PER_ACCOUNT: usize = 90;
 /// Requests in flight while filling.
 const FILLERS: usize = 4;
+/// The pause between a fill and its measurement: the database's background work after a
+/// burst of writes (checkpointing the write-ahead log, PostgreSQL's autovacuum) is the fill's
+/// cost, not the measured operations'.
+const SETTLE: Duration = Duration::from_secs(10);
 
 struct Account {
     did: String,
@@ -54,6 +58,7 @@ pub async fn run(env: &Env, postgres: Option<&str>, accounts: usize) -> Result<(
                 wall.elapsed().as_secs_f64(),
                 crate::rss_kib(pid).unwrap_or(0) / 1024
             );
+            tokio::time::sleep(SETTLE).await;
             SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).clear();
             measure(&client, &base, &filled, &whale, whale_records).await?;
             steps.push((percent, std::mem::take(&mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()))));

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cid::Cid;
 use futures_util::future::Either;
-use sea_orm::sea_query::{Expr, OnConflict, Query, Value};
+use sea_orm::sea_query::{Expr, IntoColumnRef, OnConflict, Query, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
 };
 
-use super::store::{self, Backend};
+use super::store::{self, Backend, Step};
 use super::writer::Built;
 use crate::context::AppContext;
 use crate::db::entities::{blob, record, record_blob, repo_block, repo_root};
@@ -266,30 +266,6 @@ async fn store_effect<B: Backend>(
     did: &Did,
     effect: &mut NetEffect<'_>,
 ) -> Result<(BTreeSet<Cid>, i64), StoreError> {
-    let block_rows = effect.blocks.iter().map(|(cid, bytes, rev)| super::block_row(did, cid, bytes, rev)).collect();
-    backend.insert(&super::block_insert(), block_rows).await?;
-    let gone = effect.gone.iter().map(|cid| Value::from(cid.to_string())).collect();
-    backend.delete_each(&super::blocks_of(did), repo_block::Column::Cid, gone).await?;
-
-    let record_rows = effect
-        .records
-        .iter()
-        .map(|row| {
-            let key = super::RecordKey { uri: row.uri, collection: row.collection, rkey: row.rkey };
-            super::record_row(did, &key, &row.cid, row.rev, &effect.now)
-        })
-        .collect();
-    let upsert = super::record_insert()
-        .on_conflict(
-            OnConflict::column(record::Column::Uri)
-                .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
-                .to_owned(),
-        )
-        .to_owned();
-    backend.insert(&upsert, record_rows).await?;
-    let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
-    backend.delete_each(&Query::delete().from_table(record::Entity).to_owned(), record::Column::Uri, deleted).await?;
-
     // Blob references: records stored before this batch drop their old ones; every record
     // now written adds its current ones, and every referenced blob stops being temporary.
     let mut released = std::mem::take(&mut effect.released);
@@ -314,6 +290,37 @@ async fn store_effect<B: Backend>(
     let claimed = effect.claimed.iter().map(|cid| Value::from(cid.to_string())).collect();
     backend.update_each(&claim, blob::Column::Cid, claimed).await?;
 
+    // The tree's blocks and the record index: a block is either present or gone after the
+    // batch, and so is a record, so these steps touch disjoint rows.
+    let block_rows = effect.blocks.iter().map(|(cid, bytes, rev)| super::block_row(did, cid, bytes, rev)).collect();
+    let gone = effect.gone.iter().map(|cid| Value::from(cid.to_string())).collect();
+    let record_rows = effect
+        .records
+        .iter()
+        .map(|row| {
+            let key = super::RecordKey { uri: row.uri, collection: row.collection, rkey: row.rkey };
+            super::record_row(did, &key, &row.cid, row.rev, &effect.now)
+        })
+        .collect();
+    let upsert = super::record_insert()
+        .on_conflict(
+            OnConflict::column(record::Column::Uri)
+                .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
+                .to_owned(),
+        )
+        .to_owned();
+    let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
+    let steps = vec![
+        Step::Insert(super::block_insert(), block_rows),
+        Step::DeleteEach(super::blocks_of(did), repo_block::Column::Cid.into_column_ref(), gone),
+        Step::Insert(upsert, record_rows),
+        Step::DeleteEach(
+            Query::delete().from_table(record::Entity).to_owned(),
+            record::Column::Uri.into_column_ref(),
+            deleted,
+        ),
+    ];
+
     // The root moves only from the commit the batch was built on, and only while the account
     // is active: one statement checks both, so a writer never needs a separate read first.
     let move_root = Query::update()
@@ -325,7 +332,7 @@ async fn store_effect<B: Backend>(
         .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.to_string()))
         .and_where(Expr::exists(crate::account::status::active(did)))
         .to_owned();
-    if backend.update(&move_root).await? != 1 {
+    if backend.steps_then_update(steps, &move_root).await? != 1 {
         return Err(StoreError::Refused);
     }
     let last_seq = backend.append_events(std::mem::take(&mut effect.events)).await?;

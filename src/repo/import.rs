@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::ConnectionTrait;
 use tokio::sync::mpsc;
 
 use aurora_atproto::car::{walk_tree, CarError, CarLimits, Visit};
@@ -24,7 +25,7 @@ use super::staging::{StageError, StagedCar};
 use super::store::{self, Backend};
 use crate::blobs::refs;
 use crate::context::AppContext;
-use crate::db::entities::{actor, record, record_blob};
+use crate::db::entities::{actor, record, record_blob, repo_block};
 use crate::sequencer::{self, AccountStatus, NewEvent};
 
 /// What one store statement round takes at most: items, and bytes of blocks.
@@ -229,26 +230,61 @@ impl Replacement {
         // Other replicas' writers to this repository wait while it is replaced.
         let txn = super::batch::RepoLock::acquire(&ctx.db, &self.did).await.map_err(internal)?.into_transaction();
         let mut backend = store::Pooled { txn: &txn };
-        let status = self.begin(&mut backend).await?;
+        // On PostgreSQL the blocks the account already holds stay (see `begin`).
+        let keep = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let status = self.begin(&mut backend, keep).await?;
+        if keep {
+            txn.execute_unprepared("CREATE TEMP TABLE import_cid (cid TEXT PRIMARY KEY) ON COMMIT DROP")
+                .await
+                .map_err(internal)?;
+        }
         let (walker, mut incoming) = self.spawn_walker();
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
             let chunk = chunk.map_err(does_not_verify)?;
-            store_chunk(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
+            store_chunk(&mut backend, &self.did, &self.rev, &now, chunk, keep).await.map_err(internal)?;
         }
         walker.await.map_err(internal)?;
+        if keep {
+            let gone = Query::delete()
+                .from_table(repo_block::Entity)
+                .and_where(Expr::col(repo_block::Column::Did).eq(&self.did))
+                .and_where(
+                    Expr::exists(
+                        Query::select()
+                            .expr(Expr::val(1))
+                            .from(Alias::new("import_cid"))
+                            .and_where(
+                                Expr::col((Alias::new("import_cid"), Alias::new("cid")))
+                                    .equals((repo_block::Entity, repo_block::Column::Cid)),
+                            )
+                            .to_owned(),
+                    )
+                    .not(),
+                )
+                .to_owned();
+            backend.delete(&gone).await.map_err(internal)?;
+        }
         self.finish(&mut backend, status, event).await?;
         txn.commit().await.map_err(internal)
     }
 
     /// Checks the account may import (a deactivated one may: it is moving here), then empties
-    /// its repository: blocks, record index and blob references. The account's status.
-    async fn begin<B: Backend>(&self, backend: &mut B) -> Result<Option<AccountStatus>, StoreFailure> {
+    /// its repository: record index, blob references and, unless `keep_blocks`, blocks. The
+    /// account's status. Kept blocks are those the new tree holds too (an import of what the
+    /// account already has writes no block); the rest go once the tree is stored.
+    async fn begin<B: Backend>(
+        &self,
+        backend: &mut B,
+        keep_blocks: bool,
+    ) -> Result<Option<AccountStatus>, StoreFailure> {
         let did = &self.did;
         let rows = backend.select_texts(&status_query(did), 2).await?;
         let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
         crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
-        backend.delete(&super::blocks_of(did)).await?;
+        if !keep_blocks {
+            backend.delete(&super::blocks_of(did)).await?;
+        }
         let records =
             Query::delete().from_table(record::Entity).and_where(Expr::col(record::Column::Did).eq(did)).to_owned();
         backend.delete(&records).await?;
@@ -356,20 +392,28 @@ impl Chunk {
     }
 }
 
-/// Stores one chunk of the tree: its blocks, its records' index rows and blob references.
+/// Stores one chunk of the tree: its blocks, its records' index rows and blob references;
+/// with `note_blocks`, each block's CID in the transaction's `import_cid` table as well.
 async fn store_chunk<B: Backend>(
     backend: &mut B,
     did: &Did,
     rev: &Tid,
     now: &str,
     chunk: Vec<Item>,
+    note_blocks: bool,
 ) -> Result<(), store::StoreError> {
     let mut blocks = Vec::new();
+    let mut cids = Vec::new();
     let mut records = Vec::new();
     let mut references = Vec::new();
     for item in chunk {
         match item {
-            Item::Block(cid, bytes) => blocks.push(super::block_row(did, &cid, &bytes, rev)),
+            Item::Block(cid, bytes) => {
+                if note_blocks {
+                    cids.push(vec![cid.to_string().into()]);
+                }
+                blocks.push(super::block_row(did, &cid, &bytes, rev))
+            }
             Item::Record { collection, rkey, cid, blobs } => {
                 let uri = AtUri::record(did.clone(), collection.clone(), rkey.clone());
                 references.extend(blobs.iter().map(|blob| super::blob_reference_row(did, &uri, blob)));
@@ -379,6 +423,12 @@ async fn store_chunk<B: Backend>(
         }
     }
     backend.insert(&super::block_insert(), blocks).await?;
+    let noted = Query::insert()
+        .into_table(Alias::new("import_cid"))
+        .columns([Alias::new("cid")])
+        .on_conflict(OnConflict::column(Alias::new("cid")).do_nothing().to_owned())
+        .to_owned();
+    backend.insert(&noted, cids).await?;
     backend.insert(&super::record_insert(), records).await?;
     backend.insert(&super::blob_reference_insert(), references).await
 }

@@ -8,9 +8,10 @@
 
 use std::future::Future;
 
+use sea_orm::sea_query::extension::postgres::PgFunc;
 use sea_orm::sea_query::{
-    DeleteStatement, Expr, InsertStatement, IntoColumnRef, SelectStatement, SimpleExpr, SqliteQueryBuilder,
-    UpdateStatement, Value,
+    Alias, ArrayType, ColumnRef, CommonTableExpression, DeleteStatement, Expr, Func, InsertStatement, IntoColumnRef,
+    Query, SelectStatement, SimpleExpr, SqliteQueryBuilder, UpdateStatement, Value, WithClause,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 use sea_query_rusqlite::{RusqliteBinder, RusqliteValue, RusqliteValues};
@@ -31,6 +32,15 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("a statement on SQLite's writer connection had to wait, which it never should")]
     NotReady,
+}
+
+/// One of a group of statements that touch disjoint rows, so that they may run in any order,
+/// or all at once (see [`Backend::steps_then_update`]).
+pub(crate) enum Step {
+    /// An insert and its rows, as [`Backend::insert`] takes them.
+    Insert(InsertStatement, Vec<Vec<Value>>),
+    /// A delete narrowed to each key of a column, as [`Backend::delete_each`] takes it.
+    DeleteEach(DeleteStatement, ColumnRef, Vec<Value>),
 }
 
 /// Runs the statements of a repository write inside one transaction.
@@ -69,6 +79,22 @@ pub(crate) trait Backend {
     ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, StoreError>>;
     /// Appends events with consecutive numbers in commit order; the last one's number.
     fn append_events(&mut self, events: Vec<NewEvent>) -> impl Future<Output = Result<i64, StoreError>>;
+    /// Runs `steps`, then `update`; how many rows `update` changed.
+    fn steps_then_update(
+        &mut self,
+        steps: Vec<Step>,
+        update: &UpdateStatement,
+    ) -> impl Future<Output = Result<u64, StoreError>> {
+        async move {
+            for step in steps {
+                match step {
+                    Step::Insert(insert, rows) => self.insert(&insert, rows).await?,
+                    Step::DeleteEach(delete, column, keys) => self.delete_each(&delete, column, keys).await?,
+                }
+            }
+            self.update(update).await
+        }
+    }
 }
 
 /// SQLite's writer connection, inside a transaction on its thread. Its futures never wait:
@@ -178,6 +204,12 @@ impl Backend for Sqlite<'_, '_> {
 }
 
 /// A transaction from the pool.
+///
+/// On PostgreSQL every statement's text is the same however many rows it carries: rows go as
+/// one array parameter per column (`UNNEST`) and keys as one array (`= ANY`). Each statement
+/// is then parsed and planned once per connection, where a text that changed with the row
+/// count cost more to prepare each time than to run, and a batch of any size is one round
+/// trip.
 pub(crate) struct Pooled<'t> {
     pub txn: &'t DatabaseTransaction,
 }
@@ -187,19 +219,126 @@ impl Pooled<'_> {
         self.txn.get_database_backend()
     }
 
+    fn postgres(&self) -> bool {
+        self.backend() == DbBackend::Postgres
+    }
+
     async fn run(&self, statement: Statement) -> Result<u64, StoreError> {
         Ok(self.txn.execute(statement).await?.rows_affected())
     }
-}
 
-impl Backend for Pooled<'_> {
-    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+    /// `insert` of `rows` as one statement with a column per array parameter, or the rows back
+    /// when a column cannot be one (it mixes nulls with values, which PostgreSQL arrays of
+    /// the binder cannot carry).
+    fn unnested(insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<InsertStatement, Vec<Vec<Value>>> {
+        let Some(width) = rows.first().map(Vec::len) else { return Err(rows) };
+        let mut columns: Vec<Vec<Value>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+        for row in &rows {
+            if row.len() != width {
+                return Err(rows);
+            }
+            for (column, value) in columns.iter_mut().zip(row) {
+                column.push(value.clone());
+            }
+        }
+        let mut select = Query::select();
+        for column in columns {
+            let nulls = column.iter().filter(|value| is_null(value)).count();
+            if nulls == column.len() {
+                // A typed null, repeated on every row.
+                select.expr(SimpleExpr::Value(column[0].clone()));
+            } else if let (0, Some(array)) = (nulls, array_of(column)) {
+                select.expr(Func::cust(Alias::new("UNNEST")).arg(array));
+            } else {
+                return Err(rows);
+            }
+        }
+        let mut unnested = insert.clone();
+        match unnested.select_from(select) {
+            Ok(_) => Ok(unnested),
+            Err(_) => Err(rows),
+        }
+    }
+
+    /// The condition that `column` is one of `keys`: one array parameter on PostgreSQL.
+    fn one_of<C: IntoColumnRef>(&self, column: C, keys: Vec<Value>) -> SimpleExpr {
+        if self.postgres() && !keys.iter().any(is_null) {
+            if let Some(array) = array_of(keys.clone()) {
+                return Expr::col(column).eq(PgFunc::any(array));
+            }
+        }
+        Expr::col(column).is_in(keys)
+    }
+
+    /// `insert` of `rows` as the statements to run, fewest first.
+    fn inserts(&self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Vec<InsertStatement> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let rows = if self.postgres() {
+            match Self::unnested(insert, rows) {
+                Ok(statement) => return vec![statement],
+                Err(rows) => rows,
+            }
+        } else {
+            rows
+        };
+        let mut statements = Vec::new();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let mut statement = insert.clone();
             for row in rows.by_ref().take(CHUNK) {
                 statement.values_panic(row.into_iter().map(SimpleExpr::Value));
             }
+            statements.push(statement);
+        }
+        statements
+    }
+
+    /// Key lists of `keys`, each for one statement: all of them at once on PostgreSQL.
+    fn key_lists(&self, keys: Vec<Value>) -> Vec<Vec<Value>> {
+        if keys.is_empty() {
+            Vec::new()
+        } else if self.postgres() {
+            vec![keys]
+        } else {
+            keys.chunks(IN_LIST).map(<[Value]>::to_vec).collect()
+        }
+    }
+}
+
+fn is_null(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Bool(None)
+            | Value::SmallInt(None)
+            | Value::Int(None)
+            | Value::BigInt(None)
+            | Value::Double(None)
+            | Value::String(None)
+            | Value::Bytes(None)
+    )
+}
+
+/// `values` (none of them null) as one array value, for the types repository writes use.
+fn array_of(values: Vec<Value>) -> Option<Value> {
+    let kind = match values.first()? {
+        Value::Bool(_) => ArrayType::Bool,
+        Value::SmallInt(_) => ArrayType::SmallInt,
+        Value::Int(_) => ArrayType::Int,
+        Value::BigInt(_) => ArrayType::BigInt,
+        Value::Double(_) => ArrayType::Double,
+        Value::String(_) => ArrayType::String,
+        Value::Bytes(_) => ArrayType::Bytes,
+        _ => return None,
+    };
+    let same = |value: &Value| std::mem::discriminant(value) == std::mem::discriminant(&values[0]);
+    values.iter().all(same).then(|| Value::Array(kind, Some(Box::new(values))))
+}
+
+impl Backend for Pooled<'_> {
+    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        for statement in self.inserts(insert, rows) {
             self.run(self.backend().build(&statement)).await?;
         }
         Ok(())
@@ -211,8 +350,8 @@ impl Backend for Pooled<'_> {
         column: C,
         keys: Vec<Value>,
     ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(IN_LIST) {
-            let statement = delete.clone().and_where(Expr::col(column.clone()).is_in(chunk.iter().cloned())).to_owned();
+        for keys in self.key_lists(keys) {
+            let statement = delete.clone().and_where(self.one_of(column.clone(), keys)).to_owned();
             self.run(self.backend().build(&statement)).await?;
         }
         Ok(())
@@ -224,8 +363,8 @@ impl Backend for Pooled<'_> {
         column: C,
         keys: Vec<Value>,
     ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(IN_LIST) {
-            let statement = update.clone().and_where(Expr::col(column.clone()).is_in(chunk.iter().cloned())).to_owned();
+        for keys in self.key_lists(keys) {
+            let statement = update.clone().and_where(self.one_of(column.clone(), keys)).to_owned();
             self.run(self.backend().build(&statement)).await?;
         }
         Ok(())
@@ -257,5 +396,49 @@ impl Backend for Pooled<'_> {
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let count = events.len() as i64;
         Ok(crate::sequencer::append_all(self.txn, events).await? + count - 1)
+    }
+
+    /// On PostgreSQL the steps run with the update as one statement, each step a
+    /// data-modifying `WITH` query (all of which run, on one snapshot): one round trip where
+    /// there would be one per step. The steps touch disjoint rows, so none needs to see
+    /// another's effect. A step that needs more than one statement runs before, on its own.
+    async fn steps_then_update(&mut self, steps: Vec<Step>, update: &UpdateStatement) -> Result<u64, StoreError> {
+        let mut with = WithClause::new();
+        let mut queries = 0;
+        for step in steps {
+            // Each step's statements, built for running alone and as a `WITH` query.
+            let statements: Vec<(Statement, CommonTableExpression)> = match step {
+                Step::Insert(insert, rows) => self
+                    .inserts(&insert, rows)
+                    .into_iter()
+                    .map(|statement| {
+                        (self.backend().build(&statement), CommonTableExpression::new().query(statement).to_owned())
+                    })
+                    .collect(),
+                Step::DeleteEach(delete, column, keys) => self
+                    .key_lists(keys)
+                    .into_iter()
+                    .map(|keys| {
+                        let statement = delete.clone().and_where(self.one_of(column.clone(), keys)).to_owned();
+                        (self.backend().build(&statement), CommonTableExpression::new().query(statement).to_owned())
+                    })
+                    .collect(),
+            };
+            if !self.postgres() || statements.len() > 1 {
+                for (statement, _) in statements {
+                    self.run(statement).await?;
+                }
+                continue;
+            }
+            for (_, mut table) in statements {
+                table.table_name(Alias::new(format!("step{queries}")));
+                with.cte(table);
+                queries += 1;
+            }
+        }
+        if queries == 0 {
+            return self.update(update).await;
+        }
+        self.run(self.backend().build(&with.query(update.clone()))).await
     }
 }

@@ -61,24 +61,55 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, DbErr> {
     data::encode(body).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
-/// The next sequence number on PostgreSQL, taken so that numbers are handed out in commit
-/// order and a rolled-back transaction leaves no gap (a sequence would give neither): a
-/// transaction-scoped advisory lock makes sequencing transactions take turns from
-/// here until they commit (the tailer reads the log in number order, and must never find a
-/// lower number committed after a higher one).
-async fn next_seq<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
-    use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QuerySelect, Statement};
-    if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute(Statement::from_string(DbBackend::Postgres, format!("SELECT pg_advisory_xact_lock({SEQ_LOCK})")))
-            .await?;
+/// Sequencing on PostgreSQL takes turns from here until commit, so that numbers are handed
+/// out in commit order and a rolled-back transaction leaves no gap (a sequence would give
+/// neither): the tailer reads the log in number order, and must never find a lower number
+/// committed after a higher one. The lock is its own statement: the statement after it reads
+/// the log's head with a snapshot taken once the lock is held.
+async fn lock_sequencer<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    conn.execute(Statement::from_string(DbBackend::Postgres, format!("SELECT pg_advisory_xact_lock({SEQ_LOCK})")))
+        .await
+        .map(drop)
+}
+
+/// Appends `events` on PostgreSQL, numbered on from the log's head, and notifies the other
+/// replicas, in one statement; the first number. The events go as one array per column, so
+/// the statement's text is the same for any number of them (prepared once per connection).
+async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+    use sea_orm::sea_query::ArrayType;
+    use sea_orm::{DbBackend, Statement};
+    if events.is_empty() {
+        return Err(DbErr::Custom("no events to append".into()));
     }
-    let max: Option<Option<i64>> = repo_seq::Entity::find()
-        .select_only()
-        .column_as(repo_seq::Column::Seq.max(), "max")
-        .into_tuple()
-        .one(conn)
-        .await?;
-    Ok(max.flatten().unwrap_or(0) + 1)
+    lock_sequencer(conn).await?;
+    let array = |kind, values: Vec<Value>| Value::Array(kind, Some(Box::new(values)));
+    let (mut dids, mut kinds, mut bodies, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for event in events {
+        dids.push(Value::from(event.did.as_str().to_owned()));
+        kinds.push(Value::from(event.kind));
+        bodies.push(Value::from(event.body));
+        times.push(Value::from(event.time));
+    }
+    let sql = format!(
+        "WITH head AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM repo_seq), \
+         added AS (INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
+           SELECT head.seq + new.n, new.did, new.kind, new.body, FALSE, new.at \
+           FROM head, UNNEST($1, $2, $3, $4) WITH ORDINALITY AS new (did, kind, body, at, n) RETURNING seq) \
+         SELECT MIN(seq) AS first, pg_notify('{}', MAX(seq)::text) IS NULL AS notified FROM added",
+        crate::firehose::wake::CHANNEL,
+    );
+    let values = [
+        array(ArrayType::String, dids),
+        array(ArrayType::String, kinds),
+        array(ArrayType::Bytes, bodies),
+        array(ArrayType::String, times),
+    ];
+    let row = conn
+        .query_one(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::Custom("appending events returned no row".into()))?;
+    row.try_get("", "first")
 }
 
 /// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
@@ -101,36 +132,25 @@ pub struct NewEvent {
 /// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
     use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
-    let assigned = conn.get_database_backend() == DbBackend::Sqlite;
-    let first = if assigned { None } else { Some(next_seq(conn).await?) };
+    if conn.get_database_backend() == DbBackend::Postgres {
+        return append_numbered(conn, events).await;
+    }
     let count = events.len() as i64;
-    let mut rows = Vec::with_capacity(events.len());
-    for (offset, event) in (0..).zip(events) {
-        rows.push(repo_seq::ActiveModel {
-            seq: first.map_or(NotSet, |first| Set(first + offset)),
+    let mut last = 0;
+    let mut rows = events.into_iter().peekable();
+    // Few enough parameters per statement, even for large batches.
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(100).map(|event| repo_seq::ActiveModel {
+            seq: NotSet,
             did: Set(event.did),
             event_type: Set(event.kind),
             event: Set(event.body),
             invalidated: Set(false),
             sequenced_at: Set(event.time),
         });
+        last = repo_seq::Entity::insert_many(chunk).exec(conn).await?.last_insert_id;
     }
-    let mut last = 0;
-    // Few enough parameters per statement for either database, even for large batches.
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(100).collect();
-        if assigned {
-            last = repo_seq::Entity::insert_many(chunk).exec(conn).await?.last_insert_id;
-        } else {
-            repo_seq::Entity::insert_many(chunk).exec_without_returning(conn).await?;
-        }
-    }
-    if let Some(first) = first {
-        // PostgreSQL may be shared by several replicas: tell them all, at commit.
-        crate::firehose::wake::notify(conn, first + count - 1).await?;
-    }
-    Ok(first.unwrap_or(last - count + 1))
+    Ok(last - count + 1)
 }
 
 /// The statement that appends events without numbering them (SQLite's `AUTOINCREMENT` numbers

@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use poem::http::{HeaderValue, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::middleware::{Compression, Cors};
+use poem::middleware::Cors;
 use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use tracing::Instrument;
 
 use crate::api::Api;
 use crate::context::AppContext;
 use crate::web;
+use compression::Compression;
 
 mod body;
+mod compression;
 pub mod guard;
 
 /// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or
@@ -35,6 +37,8 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
     let trusted: Arc<[ipnet::IpNet]> = ctx.config.trusted_proxies.clone().into();
     let body_gap = ctx.config.header_timeout;
     let metrics = ctx.metrics.clone();
+    let compression =
+        compression::Policy { min_bytes: ctx.config.compression_min_bytes, cars: ctx.config.compress_cars };
     // Enough for a refused upload of a few times the largest blob.
     let drain_limit = ctx.config.blob_upload_limit.saturating_mul(4).max(1 << 20);
     let route = web::admin::routes(crate::oauth::routes(aurora_generated::routes::routes(api, Route::new())));
@@ -70,7 +74,7 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .around(dpop_nonce)
         .data(ctx)
         .data(limits)
-        .with(Compression::new())
+        .with(Compression(compression))
         .with(Cors::new().allow_credentials(false).max_age(86_400).expose_headers([
             "atproto-repo-rev",
             "atproto-content-labelers",
