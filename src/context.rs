@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use aurora_atproto::crypto::{KeyType, Keypair};
 
@@ -38,7 +38,7 @@ pub struct AppContext {
     /// Outbound fetches to addresses users choose.
     pub guard: crate::identity::Guard,
     /// Session tokens' per-request check against the account's current state.
-    pub gate: crate::auth::gate::Gate,
+    pub gate: Arc<crate::auth::gate::Gate>,
     /// The background jobs' last runs.
     pub jobs: crate::jobs::Jobs,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -98,6 +98,13 @@ impl AppContext {
         if !rate_limits.enabled() {
             tracing::warn!("rate limits are off (PDS_RATE_LIMITS_ENABLED=false)");
         }
+        let gate = Arc::new(crate::auth::gate::Gate::new(&db));
+        // Other replicas' commits and account changes, on a database several servers share.
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let gate_listener: Arc<dyn crate::db::notices::Listener> = gate.clone();
+            let listeners = vec![firehose.listener(), Arc::downgrade(&gate_listener)];
+            tokio::spawn(crate::db::notices::listen(listeners, db.get_postgres_connection_pool().clone()));
+        }
         Ok(Arc::new(AppContext {
             config,
             db,
@@ -115,7 +122,7 @@ impl AppContext {
             proxy,
             oauth,
             guard,
-            gate: Default::default(),
+            gate,
             jobs: Default::default(),
             metrics,
             rate_limits,

@@ -69,6 +69,22 @@ async fn create_record(client: &reqwest::Client, base: &str, token: &str, did: &
 }
 
 /// Waits until `seen` holds a commit with each of `cids`.
+const ADMIN_PASSWORD: &str = "replicas-admin-password";
+
+/// Applies or lifts a takedown of `did` through the admin API of `base`.
+async fn take_down(client: &reqwest::Client, base: &str, did: &str, applied: bool) {
+    let body = json!({ "subject": { "$type": "com.atproto.admin.defs#repoRef", "did": did },
+        "takedown": { "applied": applied, "ref": "replicas test" } });
+    let response = client
+        .post(format!("{base}/xrpc/com.atproto.admin.updateSubjectStatus"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .json(&body)
+        .send()
+        .await
+        .expect("updateSubjectStatus");
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+}
+
 async fn wait_for(seen: &Mutex<Seen>, cids: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -112,6 +128,7 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
     let plc = plc_double::PlcDouble::start().await;
     let mut shared: Vec<(&str, String)> = s3.settings();
     shared.push(("AURORA_DATABASE_URL", database_url.to_string()));
+    shared.push(("PDS_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()));
     if let Ok(redis) = std::env::var("AURORA_TEST_REDIS_URL") {
         shared.push(("PDS_REDIS_SCRATCH_ADDRESS", redis));
     }
@@ -218,6 +235,30 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
         latencies.len()
     );
     assert!(p95 < Duration::from_millis(250), "p95 {p95:?}");
+
+    // A takedown through one replica ends the account's sessions on the other at once, not
+    // when that replica's few-second cache of the account runs out.
+    let session =
+        |base: &str| client.get(format!("{base}/xrpc/com.atproto.server.getSession")).bearer_auth(&token).send();
+    assert_eq!(session(&b).await.expect("getSession").status(), 200);
+    take_down(&client, &a, &did, true).await;
+    // Until B hears, its gate lets the token through and getSession itself finds no active
+    // account; once it has, the gate refuses the session as taken down.
+    let started = Instant::now();
+    loop {
+        let answer = session(&b).await.expect("getSession");
+        let status = answer.status();
+        let body: Value = answer.json().await.expect("json");
+        if body["error"] == "AccountTakedown" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_millis(250), "B's gate still passes a taken-down account: {body}");
+        assert_ne!(status, 200, "B serves a taken-down account's session: {body}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("a takedown through A reached B's session checks in {:?}", started.elapsed());
+    take_down(&client, &a, &did, false).await;
+    assert_eq!(session(&b).await.expect("getSession").status(), 200, "the takedown is lifted on B too");
 
     // Kill A in the middle of writes to both; every acknowledged write survives on B.
     let mut writers = Vec::new();

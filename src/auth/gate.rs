@@ -1,14 +1,18 @@
 //! The per-request check that a session token is still good although it verifies: its account
 //! is not taken down, the token is of the account's current generation (a
 //! password change moves it on), and the app password it was opened with still exists. Account
-//! state is cached for a few seconds, and forgotten at once when this process changes it; other
-//! replicas see a change within the cache's lifetime.
+//! state is cached for a few seconds, and forgotten at once when it changes: by this process
+//! directly, and on a PostgreSQL database several servers share, by every other replica as
+//! soon as its notice arrives (see [`crate::db::notices`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sqlx::postgres::PgPool;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use aurora_atproto::syntax::Did;
 
@@ -39,11 +43,39 @@ pub struct TokenFacts<'a> {
 #[derive(Default)]
 pub struct Gate {
     states: Mutex<HashMap<Did, (Instant, State)>>,
+    /// Where other replicas hear of a change (PostgreSQL only).
+    replicas: Option<PgPool>,
 }
 
 impl Gate {
-    /// Forgets what was cached of `did` (after this process changed it).
+    /// A gate on `db`: on PostgreSQL, what it forgets every replica forgets.
+    pub fn new(db: &DatabaseConnection) -> Gate {
+        let replicas =
+            (db.get_database_backend() == DbBackend::Postgres).then(|| db.get_postgres_connection_pool().clone());
+        Gate { states: Mutex::default(), replicas }
+    }
+
+    /// Forgets what was cached of `did`, here and on every other replica (after a change to it
+    /// has committed).
     pub fn forget(&self, did: &Did) {
+        self.forget_here(did);
+        let Some(pool) = self.replicas.clone() else { return };
+        let did = did.to_string();
+        // The change has committed: a replica that hears late still reads it, and one that
+        // never hears (its listener reconnecting) forgets with the cache's lifetime.
+        tokio::spawn(async move {
+            let sent = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::db::notices::ACCOUNT)
+                .bind(did)
+                .execute(&pool)
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "cannot tell the other replicas of an account change");
+            }
+        });
+    }
+
+    fn forget_here(&self, did: &Did) {
         self.states.lock().unwrap_or_else(|p| p.into_inner()).remove(did);
     }
 
@@ -75,6 +107,23 @@ impl Gate {
         let state = load(conn, did).await?;
         self.remember(did, state.clone());
         verdict(&state, &facts)
+    }
+}
+
+/// Another replica changed an account.
+impl crate::db::notices::Listener for Gate {
+    fn channel(&self) -> &'static str {
+        crate::db::notices::ACCOUNT
+    }
+
+    fn heard(&self, payload: &str) {
+        if let Ok(did) = payload.parse::<Did>() {
+            self.forget_here(&did);
+        }
+    }
+
+    fn missed(&self) {
+        self.states.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

@@ -2,6 +2,7 @@
 //! and migrations serve both.
 
 pub mod entities;
+pub mod notices;
 mod sqlite_writer;
 mod wal_sync;
 

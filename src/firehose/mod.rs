@@ -27,9 +27,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
@@ -41,7 +39,6 @@ use crate::db::entities::repo_seq;
 use crate::db::WalSync;
 
 mod subscribers;
-pub mod wake;
 pub use subscribers::{Limits, Refused};
 
 /// Events the tailer reads from the log per query.
@@ -70,6 +67,24 @@ struct Shared {
     committed: AtomicI64,
     /// A poke did not say which numbers it committed.
     unreported: AtomicBool,
+}
+
+/// Other replicas' commits wake the tailer as this one's do.
+impl crate::db::notices::Listener for Shared {
+    fn channel(&self) -> &'static str {
+        crate::db::notices::FIREHOSE
+    }
+
+    fn heard(&self, payload: &str) {
+        match payload.parse::<i64>() {
+            Ok(seq) => self.poke_at(seq),
+            Err(_) => self.poke(),
+        }
+    }
+
+    fn missed(&self) {
+        self.poke();
+    }
 }
 
 impl Shared {
@@ -128,13 +143,14 @@ impl Firehose {
             unreported: AtomicBool::new(false),
         });
         tokio::spawn(tail(Arc::downgrade(&shared), head));
-        // Other replicas' commits, on a database several servers share.
-        if shared.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let pool = shared.db.get_postgres_connection_pool().clone();
-            tokio::spawn(wake::listen(Arc::downgrade(&shared), pool));
-        }
         let observed = Observed { cut_offs: metrics.firehose_cut_offs.clone(), lag: metrics.firehose_lag.clone() };
         Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits), observed })
+    }
+
+    /// What wakes the tailer on other replicas' commits, on a database several servers share.
+    pub fn listener(&self) -> std::sync::Weak<dyn crate::db::notices::Listener> {
+        let shared: Arc<dyn crate::db::notices::Listener> = self.shared.clone();
+        Arc::downgrade(&shared)
     }
 
     /// Call after committing a transaction that sequenced events.

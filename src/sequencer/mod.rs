@@ -97,7 +97,7 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) ->
            SELECT head.seq + new.n, new.did, new.kind, new.body, FALSE, new.at \
            FROM head, UNNEST($1, $2, $3, $4) WITH ORDINALITY AS new (did, kind, body, at, n) RETURNING seq) \
          SELECT MIN(seq) AS first, pg_notify('{}', MAX(seq)::text) IS NULL AS notified FROM added",
-        crate::firehose::wake::CHANNEL,
+        crate::db::notices::FIREHOSE,
     );
     let values = [
         array(ArrayType::String, dids),
