@@ -6,6 +6,10 @@
 //!        aurora-bench [path/to/aurora-locus] --abuse   (the attack scenarios, see `abuse`)
 //!        aurora-bench [path/to/aurora-locus] --scale [--postgres URL] [--scale-accounts N]
 //!                     (cost as data grows, see `scale`)
+//!
+//! `--client-like`: every request of the suite asks for compression as the official clients
+//! do (`Accept-Encoding: gzip, deflate, br`), so the server pays what it pays for them; the
+//! bodies are counted as sent, not decompressed.
 
 mod abuse;
 mod proxy;
@@ -216,8 +220,20 @@ async fn suite(
     let binary = &env.binary;
     let app_view_url = &env.app_view_url;
     let (mut child, base, pid, _data) = start(env, postgres).await?;
-    let client = reqwest::Client::new();
-    println!("aurora-bench: {binary}, {accounts} accounts; idle RSS peak {} KiB", rss_kib(pid).unwrap_or(0));
+    let client_like = args.iter().any(|a| a == "--client-like");
+    let client = if client_like {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers
+            .insert(reqwest::header::ACCEPT_ENCODING, reqwest::header::HeaderValue::from_static("gzip, deflate, br"));
+        reqwest::Client::builder().default_headers(headers).build()?
+    } else {
+        reqwest::Client::new()
+    };
+    println!(
+        "aurora-bench: {binary}, {accounts} accounts{}; idle RSS peak {} KiB",
+        if client_like { ", asking for compression as the official clients do" } else { "" },
+        rss_kib(pid).unwrap_or(0)
+    );
 
     let mut create = Stats { name: "createAccount", samples: Vec::new(), wall: Duration::ZERO };
     let wall = Instant::now();
