@@ -87,10 +87,7 @@ pub(crate) trait Backend {
     ) -> impl Future<Output = Result<u64, StoreError>> {
         async move {
             for step in steps {
-                match step {
-                    Step::Insert(insert, rows) => self.insert(&insert, rows).await?,
-                    Step::DeleteEach(delete, column, keys) => self.delete_each(&delete, column, keys).await?,
-                }
+                step.run(self).await?;
             }
             self.update(update).await
         }
@@ -229,45 +226,57 @@ impl Pooled<'_> {
 
     /// `insert` of `rows` as one statement with a column per array parameter, or the rows back
     /// when a column cannot be one (it mixes nulls with values, which PostgreSQL arrays of
-    /// the binder cannot carry).
+    /// the binder cannot carry). The values are checked first and then moved, not copied.
     fn unnested(insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<InsertStatement, Vec<Vec<Value>>> {
-        let Some(width) = rows.first().map(Vec::len) else { return Err(rows) };
+        let Some(first) = rows.first() else { return Err(rows) };
+        let width = first.len();
+        // Per column: all null (a typed null, repeated on every row), or one array type.
+        let mut kinds: Vec<Option<ArrayType>> = Vec::with_capacity(width);
+        for (i, value) in first.iter().enumerate() {
+            let column = || rows.iter().map(move |row| row.get(i));
+            let kind = if column().all(|v| v.is_some_and(is_null)) {
+                None
+            } else {
+                match array_type(value) {
+                    Some(kind) if column().all(|v| v.is_some_and(|v| !is_null(v) && same_kind(v, value))) => Some(kind),
+                    _ => return Err(rows),
+                }
+            };
+            kinds.push(kind);
+        }
+        let mut unnested = insert.clone();
+        let probe = Query::select().exprs((0..width).map(|_| Expr::value(0))).to_owned();
+        if rows.iter().any(|row| row.len() != width) || unnested.select_from(probe).is_err() {
+            return Err(rows);
+        }
         let mut columns: Vec<Vec<Value>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
-        for row in &rows {
-            if row.len() != width {
-                return Err(rows);
-            }
+        for row in rows {
             for (column, value) in columns.iter_mut().zip(row) {
-                column.push(value.clone());
+                column.push(value);
             }
         }
         let mut select = Query::select();
-        for column in columns {
-            let nulls = column.iter().filter(|value| is_null(value)).count();
-            if nulls == column.len() {
-                // A typed null, repeated on every row.
-                select.expr(SimpleExpr::Value(column[0].clone()));
-            } else if let (0, Some(array)) = (nulls, array_of(column)) {
-                select.expr(Func::cust(Alias::new("UNNEST")).arg(array));
-            } else {
-                return Err(rows);
-            }
+        for (mut column, kind) in columns.into_iter().zip(kinds) {
+            match kind {
+                None => select.expr(SimpleExpr::Value(column.swap_remove(0))),
+                Some(kind) => {
+                    select.expr(Func::cust(Alias::new("UNNEST")).arg(Value::Array(kind, Some(Box::new(column)))))
+                }
+            };
         }
-        let mut unnested = insert.clone();
-        match unnested.select_from(select) {
-            Ok(_) => Ok(unnested),
-            Err(_) => Err(rows),
-        }
+        unnested.select_from(select).expect("as many columns as the probe");
+        Ok(unnested)
     }
 
     /// The condition that `column` is one of `keys`: one array parameter on PostgreSQL.
     fn one_of<C: IntoColumnRef>(&self, column: C, keys: Vec<Value>) -> SimpleExpr {
-        if self.postgres() && !keys.iter().any(is_null) {
-            if let Some(array) = array_of(keys.clone()) {
-                return Expr::col(column).eq(PgFunc::any(array));
+        let kind = keys.first().and_then(array_type);
+        match kind {
+            Some(kind) if self.postgres() && keys.iter().all(|key| !is_null(key) && same_kind(key, &keys[0])) => {
+                Expr::col(column).eq(PgFunc::any(Value::Array(kind, Some(Box::new(keys)))))
             }
+            _ => Expr::col(column).is_in(keys),
         }
-        Expr::col(column).is_in(keys)
     }
 
     /// `insert` of `rows` as the statements to run, fewest first.
@@ -320,9 +329,9 @@ fn is_null(value: &Value) -> bool {
     )
 }
 
-/// `values` (none of them null) as one array value, for the types repository writes use.
-fn array_of(values: Vec<Value>) -> Option<Value> {
-    let kind = match values.first()? {
+/// The array type of `value`'s kind, for the types repository writes use.
+fn array_type(value: &Value) -> Option<ArrayType> {
+    Some(match value {
         Value::Bool(_) => ArrayType::Bool,
         Value::SmallInt(_) => ArrayType::SmallInt,
         Value::Int(_) => ArrayType::Int,
@@ -331,9 +340,21 @@ fn array_of(values: Vec<Value>) -> Option<Value> {
         Value::String(_) => ArrayType::String,
         Value::Bytes(_) => ArrayType::Bytes,
         _ => return None,
-    };
-    let same = |value: &Value| std::mem::discriminant(value) == std::mem::discriminant(&values[0]);
-    values.iter().all(same).then(|| Value::Array(kind, Some(Box::new(values))))
+    })
+}
+
+fn same_kind(a: &Value, b: &Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+impl Step {
+    /// Runs the step through `backend` on its own.
+    async fn run<B: Backend + ?Sized>(self, backend: &mut B) -> Result<(), StoreError> {
+        match self {
+            Step::Insert(insert, rows) => backend.insert(&insert, rows).await,
+            Step::DeleteEach(delete, column, keys) => backend.delete_each(&delete, column, keys).await,
+        }
+    }
 }
 
 impl Backend for Pooled<'_> {
@@ -403,6 +424,12 @@ impl Backend for Pooled<'_> {
     /// there would be one per step. The steps touch disjoint rows, so none needs to see
     /// another's effect. A step that needs more than one statement runs before, on its own.
     async fn steps_then_update(&mut self, steps: Vec<Step>, update: &UpdateStatement) -> Result<u64, StoreError> {
+        if !self.postgres() {
+            for step in steps {
+                step.run(self).await?;
+            }
+            return self.update(update).await;
+        }
         let mut with = WithClause::new();
         let mut queries = 0;
         for step in steps {
@@ -424,7 +451,7 @@ impl Backend for Pooled<'_> {
                     })
                     .collect(),
             };
-            if !self.postgres() || statements.len() > 1 {
+            if statements.len() > 1 {
                 for (statement, _) in statements {
                     self.run(statement).await?;
                 }

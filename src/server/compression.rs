@@ -30,13 +30,9 @@ pub struct Policy {
 impl Policy {
     /// Whether a response of this type, status and headers is worth compressing at all.
     fn compressible(&self, response: &Response) -> bool {
-        if !response.status().is_success()
-            && !response.status().is_client_error()
-            && !response.status().is_server_error()
-        {
-            return false;
-        }
-        if response.status() == StatusCode::NO_CONTENT
+        if response.status().is_informational()
+            || response.status().is_redirection()
+            || response.status() == StatusCode::NO_CONTENT
             || response.status() == StatusCode::PARTIAL_CONTENT
             || response.headers().contains_key(header::CONTENT_ENCODING)
             || response.headers().contains_key(header::CONTENT_RANGE)
