@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::ConnectionTrait;
 use tokio::sync::mpsc;
 
@@ -25,7 +25,7 @@ use super::staging::{StageError, StagedCar};
 use super::store::{self, Backend};
 use crate::blobs::refs;
 use crate::context::AppContext;
-use crate::db::entities::{actor, record, record_blob, repo_block};
+use crate::db::entities::actor;
 use crate::sequencer::{self, AccountStatus, NewEvent};
 
 /// What one store statement round takes at most: items, and bytes of blocks.
@@ -160,13 +160,14 @@ impl Replacement {
     /// what was staged (new blocks carry the import's rev, blocks already stored keep theirs).
     async fn store_sqlite(self, writer: &crate::db::SqliteWriter, event: NewEvent) -> Result<(), ImportError> {
         let did = self.did.clone();
-        writer.transaction(move |txn| sqlite_stage::prepare(txn, &did).map(|()| ((), 0))).await.map_err(sqlite)?;
+        writer.transaction(move |txn| staging::sqlite::prepare(txn, &did).map(|()| ((), 0))).await.map_err(sqlite)?;
         let staged = self.stage_sqlite(writer).await;
         let outcome = match staged {
             Ok(()) => writer.transaction(move |txn| self.swap_sqlite(txn, event)).await.map_err(ImportError::from),
             Err(e) => {
                 let (did, rev) = (self.did.clone(), self.rev.clone());
-                let _ = writer.transaction(move |txn| sqlite_stage::discard(txn, &did, &rev).map(|()| ((), 0))).await;
+                let _ =
+                    writer.transaction(move |txn| staging::sqlite::discard(txn, &did, &rev).map(|()| ((), 0))).await;
                 Err(e)
             }
         };
@@ -204,7 +205,10 @@ impl Replacement {
             let chunk = chunk.map_err(does_not_verify)?;
             let (did, rev, now) = (self.did.clone(), self.rev.clone(), now.clone());
             writer
-                .transaction(move |txn| sqlite_stage::store(txn, &did, &rev, &now, chunk).map(|()| ((), 0)))
+                .transaction(move |txn| {
+                    let mut backend = store::Sqlite { txn };
+                    store::run_ready(staging::store(&mut backend, &did, &rev, &now, chunk)).map(|()| ((), 0))
+                })
                 .await
                 .map_err(internal)?;
         }
@@ -216,84 +220,37 @@ impl Replacement {
     /// and stores the commit signed here. The `#sync` event's number, or 0.
     fn swap_sqlite(self, txn: &rusqlite::Transaction<'_>, event: NewEvent) -> Result<((), i64), StoreFailure> {
         let mut backend = store::Sqlite { txn };
-        let rows = store::run_ready(backend.select_texts(&status_query(&self.did), 2))?;
-        let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
-        crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
-        sqlite_stage::swap(txn, &self.did)?;
+        let status = store::run_ready(may_import(&mut backend, &self.did))?;
+        staging::sqlite::swap(txn, &self.did)?;
         let seq = store::run_ready(self.finish(&mut backend, status, event))?;
         Ok(((), seq))
     }
 
     /// The replacement as one transaction through the connection pool (PostgreSQL), the tree
-    /// walked on a blocking thread and handed over a chunk at a time.
+    /// walked on a blocking thread and handed over a chunk at a time into the transaction's
+    /// TEMP tables, then swapped in as on SQLite.
     async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), ImportError> {
         // Other replicas' writers to this repository wait while it is replaced.
         let txn = super::batch::RepoLock::acquire(&ctx.db, &self.did).await.map_err(internal)?.into_transaction();
-        let mut backend = store::Pooled { txn: &txn };
-        // On PostgreSQL the blocks the account already holds stay (see `begin`).
-        let keep = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
-        let status = self.begin(&mut backend, keep).await?;
-        if keep {
-            txn.execute_unprepared("CREATE TEMP TABLE import_cid (cid TEXT PRIMARY KEY) ON COMMIT DROP")
-                .await
-                .map_err(internal)?;
+        let mut backend = store::Pooled::new(&txn, true);
+        let status = may_import(&mut backend, &self.did).await?;
+        let backend_kind = txn.get_database_backend();
+        for statement in staging::tables(backend_kind) {
+            txn.execute_unprepared(&statement).await.map_err(internal)?;
         }
         let (walker, mut incoming) = self.spawn_walker();
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
             let chunk = chunk.map_err(does_not_verify)?;
-            store_chunk(&mut backend, &self.did, &self.rev, &now, chunk, keep).await.map_err(internal)?;
+            staging::store(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
         }
         walker.await.map_err(internal)?;
-        if keep {
-            let gone = Query::delete()
-                .from_table(repo_block::Entity)
-                .and_where(Expr::col(repo_block::Column::Did).eq(&self.did))
-                .and_where(
-                    Expr::exists(
-                        Query::select()
-                            .expr(Expr::val(1))
-                            .from(Alias::new("import_cid"))
-                            .and_where(
-                                Expr::col((Alias::new("import_cid"), Alias::new("cid")))
-                                    .equals((repo_block::Entity, repo_block::Column::Cid)),
-                            )
-                            .to_owned(),
-                    )
-                    .not(),
-                )
-                .to_owned();
-            backend.delete(&gone).await.map_err(internal)?;
+        for sql in staging::SWAP.into_iter().chain(staging::CLEAR) {
+            let statement = sea_orm::Statement::from_sql_and_values(backend_kind, sql, [self.did.as_str().into()]);
+            txn.execute(statement).await.map_err(internal)?;
         }
         self.finish(&mut backend, status, event).await?;
         txn.commit().await.map_err(internal)
-    }
-
-    /// Checks the account may import (a deactivated one may: it is moving here), then empties
-    /// its repository: record index, blob references and, unless `keep_blocks`, blocks. The
-    /// account's status. Kept blocks are those the new tree holds too (an import of what the
-    /// account already has writes no block); the rest go once the tree is stored.
-    async fn begin<B: Backend>(
-        &self,
-        backend: &mut B,
-        keep_blocks: bool,
-    ) -> Result<Option<AccountStatus>, StoreFailure> {
-        let did = &self.did;
-        let rows = backend.select_texts(&status_query(did), 2).await?;
-        let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
-        crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
-        if !keep_blocks {
-            backend.delete(&super::blocks_of(did)).await?;
-        }
-        let records =
-            Query::delete().from_table(record::Entity).and_where(Expr::col(record::Column::Did).eq(did)).to_owned();
-        backend.delete(&records).await?;
-        let references = Query::delete()
-            .from_table(record_blob::Entity)
-            .and_where(Expr::col(record_blob::Column::Did).eq(did))
-            .to_owned();
-        backend.delete(&references).await?;
-        Ok(status)
     }
 
     /// Stores the commit signed here and makes it the root; appends the `#sync` event if the
@@ -392,81 +349,64 @@ impl Chunk {
     }
 }
 
-/// Stores one chunk of the tree: its blocks, its records' index rows and blob references;
-/// with `note_blocks`, each block's CID in the transaction's `import_cid` table as well.
-async fn store_chunk<B: Backend>(
-    backend: &mut B,
-    did: &Did,
-    rev: &Tid,
-    now: &str,
-    chunk: Vec<Item>,
-    note_blocks: bool,
-) -> Result<(), store::StoreError> {
-    let mut blocks = Vec::new();
-    let mut cids = Vec::new();
-    let mut records = Vec::new();
-    let mut references = Vec::new();
-    for item in chunk {
-        match item {
-            Item::Block(cid, bytes) => {
-                if note_blocks {
-                    cids.push(vec![cid.to_string().into()]);
-                }
-                blocks.push(super::block_row(did, &cid, &bytes, rev))
-            }
-            Item::Record { collection, rkey, cid, blobs } => {
-                let uri = AtUri::record(did.clone(), collection.clone(), rkey.clone());
-                references.extend(blobs.iter().map(|blob| super::blob_reference_row(did, &uri, blob)));
-                let at = super::RecordKey { uri: &uri, collection: &collection, rkey: &rkey };
-                records.push(super::record_row(did, &at, &cid, rev, now));
-            }
-        }
-    }
-    backend.insert(&super::block_insert(), blocks).await?;
-    let noted = Query::insert()
-        .into_table(Alias::new("import_cid"))
-        .columns([Alias::new("cid")])
-        .on_conflict(OnConflict::column(Alias::new("cid")).do_nothing().to_owned())
-        .to_owned();
-    backend.insert(&noted, cids).await?;
-    backend.insert(&super::record_insert(), records).await?;
-    backend.insert(&super::blob_reference_insert(), references).await
-}
-
-/// The statements of an import staged on SQLite's writer connection. The record index and
-/// blob references wait in TEMP tables, which live on that one connection and vanish with it
-/// (a crash leaves nothing of them); new blocks go beside the account's current ones.
-mod sqlite_stage {
-    use rusqlite::{params, Transaction};
+/// Where an import waits before it is swapped in: its blocks go beside the account's current
+/// ones (noted in `import_cid`), its record index and blob references into TEMP tables of the
+/// transaction's connection. The same statements serve both databases: unqualified names find
+/// a TEMP table first. On SQLite the tables live on the writer's connection for as long as it
+/// does (a crash leaves nothing of them), holding rows per account; on PostgreSQL they are
+/// the transaction's own.
+mod staging {
     use sea_orm::sea_query::{Alias, Query};
+    use sea_orm::DbBackend;
 
     use super::{store, AtUri, Did, Item, Tid};
     use crate::db::entities::record_blob;
+    use store::Backend;
 
-    const TABLES: &str = "
-        CREATE TEMP TABLE IF NOT EXISTS import_record
-            (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref);
-        CREATE TEMP TABLE IF NOT EXISTS import_ref (blob_cid, record_uri, did);
-        CREATE TEMP TABLE IF NOT EXISTS import_cid (did, cid);
-        CREATE INDEX IF NOT EXISTS temp.import_cid_by_did ON import_cid (did, cid);";
+    const TABLES: [&str; 3] = [
+        "CREATE TEMP TABLE IF NOT EXISTS import_cid (did TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (did, cid))",
+        "CREATE TEMP TABLE IF NOT EXISTS import_record (uri TEXT PRIMARY KEY, cid TEXT NOT NULL, did TEXT NOT NULL, \
+         collection TEXT NOT NULL, rkey TEXT NOT NULL, rev TEXT NOT NULL, indexed_at TEXT NOT NULL, takedown_ref TEXT)",
+        "CREATE TEMP TABLE IF NOT EXISTS import_ref (blob_cid TEXT NOT NULL, record_uri TEXT NOT NULL, \
+         did TEXT NOT NULL, PRIMARY KEY (blob_cid, record_uri))",
+    ];
 
-    fn clear(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
-        for table in ["import_record", "import_ref", "import_cid"] {
-            txn.execute(&format!("DELETE FROM temp.{table} WHERE did = ?1"), params![did.as_str()])?;
-        }
-        Ok(())
+    /// The statements creating the TEMP tables on `backend`.
+    pub fn tables(backend: DbBackend) -> Vec<String> {
+        let end = if backend == DbBackend::Postgres { " ON COMMIT DROP" } else { "" };
+        TABLES.iter().map(|table| format!("{table}{end}")).collect()
     }
 
-    /// Makes the TEMP tables ready for `did`, emptied of an earlier attempt's rows.
-    pub fn prepare(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
-        txn.execute_batch(TABLES)?;
-        clear(txn, did)
-    }
+    /// Empties the TEMP tables of one account's rows (`$1`: its DID).
+    pub const CLEAR: [&str; 3] = [
+        "DELETE FROM import_cid WHERE did = $1",
+        "DELETE FROM import_record WHERE did = $1",
+        "DELETE FROM import_ref WHERE did = $1",
+    ];
 
-    /// Stores a chunk of the walk: its blocks beside the current ones, its records and blob
-    /// references in the TEMP tables.
-    pub fn store(
-        txn: &Transaction<'_>,
+    /// Makes the staged repository the account's (`$1`: its DID): blocks outside the new tree
+    /// go; records the import changed or dropped lose their row and blob references, and
+    /// those it changed or added get theirs. A record the import holds unchanged keeps its
+    /// row — its rev and indexing time, and any takedown — as it would had the import been
+    /// applied as a diff of writes.
+    pub const SWAP: [&str; 5] = [
+        "DELETE FROM repo_block WHERE did = $1 \
+         AND NOT EXISTS (SELECT 1 FROM import_cid i WHERE i.did = $1 AND i.cid = repo_block.cid)",
+        "DELETE FROM record WHERE did = $1 \
+         AND NOT EXISTS (SELECT 1 FROM import_record i WHERE i.uri = record.uri AND i.cid = record.cid)",
+        "INSERT INTO record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref) \
+         SELECT i.uri, i.cid, i.did, i.collection, i.rkey, i.rev, i.indexed_at, i.takedown_ref FROM import_record i \
+         WHERE i.did = $1 AND NOT EXISTS (SELECT 1 FROM record r WHERE r.uri = i.uri)",
+        "DELETE FROM record_blob WHERE did = $1 AND NOT EXISTS (SELECT 1 FROM import_ref i \
+         WHERE i.record_uri = record_blob.record_uri AND i.blob_cid = record_blob.blob_cid)",
+        "INSERT INTO record_blob (blob_cid, record_uri, did) SELECT i.blob_cid, i.record_uri, i.did \
+         FROM import_ref i WHERE i.did = $1 ON CONFLICT DO NOTHING",
+    ];
+
+    /// Stores one chunk of the walk: its blocks beside the current ones (noting each), its
+    /// records and blob references in the TEMP tables.
+    pub async fn store<B: Backend>(
+        backend: &mut B,
         did: &Did,
         rev: &Tid,
         now: &str,
@@ -479,7 +419,7 @@ mod sqlite_stage {
         for item in chunk {
             match item {
                 Item::Block(cid, bytes) => {
-                    cids.push(cid.to_string());
+                    cids.push(vec![did.into(), cid.to_string().into()]);
                     blocks.push(crate::repo::block_row(did, &cid, &bytes, rev));
                 }
                 Item::Record { collection, rkey, cid, blobs } => {
@@ -490,53 +430,67 @@ mod sqlite_stage {
                 }
             }
         }
-        let mut backend = store::Sqlite { txn };
-        store::run_ready(store::Backend::insert(&mut backend, &crate::repo::block_insert(), blocks))?;
-        let mut into_temp = crate::repo::record_insert();
-        into_temp.into_table((Alias::new("temp"), Alias::new("import_record")));
-        store::run_ready(store::Backend::insert(&mut backend, &into_temp, records))?;
-        let into_temp = Query::insert()
-            .into_table((Alias::new("temp"), Alias::new("import_ref")))
-            .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+        backend.insert(&crate::repo::block_insert(), blocks).await?;
+        let noted = Query::insert()
+            .into_table(Alias::new("import_cid"))
+            .columns([Alias::new("did"), Alias::new("cid")])
+            .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
             .to_owned();
-        store::run_ready(store::Backend::insert(&mut backend, &into_temp, references))?;
-        let mut statement = txn.prepare_cached("INSERT INTO temp.import_cid (did, cid) VALUES (?1, ?2)")?;
-        for cid in cids {
-            statement.execute(params![did.as_str(), cid])?;
+        backend.insert(&noted, cids).await?;
+        let mut into_temp = crate::repo::record_insert();
+        into_temp.into_table(Alias::new("import_record"));
+        backend.insert(&into_temp, records).await?;
+        let into_temp = Query::insert()
+            .into_table(Alias::new("import_ref"))
+            .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+            .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+            .to_owned();
+        backend.insert(&into_temp, references).await
+    }
+
+    /// SQLite's writer connection: the statements above, run on its thread.
+    pub mod sqlite {
+        use rusqlite::{params, Transaction};
+
+        use super::{Did, Tid};
+
+        fn run(txn: &Transaction<'_>, statements: &[&str], did: &Did) -> rusqlite::Result<()> {
+            for sql in statements {
+                txn.prepare_cached(sql)?.execute(params![did.as_str()])?;
+            }
+            Ok(())
         }
-        Ok(())
-    }
 
-    /// Makes the staged repository the account's: blocks outside the new tree go, and the
-    /// record index and blob references are replaced by the staged ones.
-    pub fn swap(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
-        let did = did.as_str();
-        txn.execute(
-            "DELETE FROM main.repo_block WHERE did = ?1 AND cid NOT IN (SELECT cid FROM temp.import_cid WHERE did = ?1)",
-            params![did],
-        )?;
-        txn.execute("DELETE FROM main.record WHERE did = ?1", params![did])?;
-        txn.execute(
-            "INSERT INTO main.record (uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref)
-             SELECT uri, cid, did, collection, rkey, rev, indexed_at, takedown_ref FROM temp.import_record WHERE did = ?1",
-            params![did],
-        )?;
-        txn.execute("DELETE FROM main.record_blob WHERE did = ?1", params![did])?;
-        txn.execute(
-            "INSERT OR IGNORE INTO main.record_blob (blob_cid, record_uri, did)
-             SELECT blob_cid, record_uri, did FROM temp.import_ref WHERE did = ?1",
-            params![did],
-        )?;
-        let did: Did = did.parse().map_err(|_| rusqlite::Error::InvalidQuery)?;
-        clear(txn, &did)
-    }
+        /// Makes the TEMP tables ready for `did`, emptied of an earlier attempt's rows.
+        pub fn prepare(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
+            txn.execute_batch(&super::tables(sea_orm::DbBackend::Sqlite).join(";"))?;
+            run(txn, &super::CLEAR, did)
+        }
 
-    /// Removes what a failed import staged: its blocks (those it stored carry its rev) and its
-    /// TEMP rows.
-    pub fn discard(txn: &Transaction<'_>, did: &Did, rev: &Tid) -> rusqlite::Result<()> {
-        txn.execute("DELETE FROM main.repo_block WHERE did = ?1 AND rev = ?2", params![did.as_str(), rev.as_str()])?;
-        clear(txn, did)
+        /// Swaps the staged repository in, and empties the TEMP tables of its rows.
+        pub fn swap(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
+            run(txn, &super::SWAP, did)?;
+            run(txn, &super::CLEAR, did)
+        }
+
+        /// Removes what a failed import staged: its blocks (those it stored carry its rev) and
+        /// its TEMP rows.
+        pub fn discard(txn: &Transaction<'_>, did: &Did, rev: &Tid) -> rusqlite::Result<()> {
+            txn.execute(
+                "DELETE FROM main.repo_block WHERE did = ?1 AND rev = ?2",
+                params![did.as_str(), rev.as_str()],
+            )?;
+            run(txn, &super::CLEAR, did)
+        }
     }
+}
+
+/// Checks the account may import (a deactivated one may: it is moving here); its status.
+async fn may_import<B: Backend>(backend: &mut B, did: &Did) -> Result<Option<AccountStatus>, StoreFailure> {
+    let rows = backend.select_texts(&status_query(did), 2).await?;
+    let status = rows.first().map(|row| crate::account::status_of(row[0].is_some(), row[1].is_some()));
+    crate::account::status::writable(status, true).map_err(StoreFailure::Refused)?;
+    Ok(status)
 }
 
 /// The account's takedown and deactivation, which decide whether it may import.

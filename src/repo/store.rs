@@ -67,8 +67,6 @@ pub(crate) trait Backend {
     ) -> impl Future<Output = Result<(), StoreError>>;
     /// Runs an update; how many rows it changed.
     fn update(&mut self, update: &UpdateStatement) -> impl Future<Output = Result<u64, StoreError>>;
-    /// Runs a delete; how many rows it removed.
-    fn delete(&mut self, delete: &DeleteStatement) -> impl Future<Output = Result<u64, StoreError>>;
     /// The first column of every row `select` finds, as text.
     fn select_text(&mut self, select: &SelectStatement) -> impl Future<Output = Result<Vec<String>, StoreError>>;
     /// Every column of every row `select` finds, as text or null.
@@ -170,10 +168,6 @@ impl Backend for Sqlite<'_, '_> {
         self.run(update.build_rusqlite(SqliteQueryBuilder))
     }
 
-    async fn delete(&mut self, delete: &DeleteStatement) -> Result<u64, StoreError> {
-        self.run(delete.build_rusqlite(SqliteQueryBuilder))
-    }
-
     async fn select_text(&mut self, select: &SelectStatement) -> Result<Vec<String>, StoreError> {
         let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
         let mut statement = self.txn.prepare_cached(&sql)?;
@@ -208,10 +202,21 @@ impl Backend for Sqlite<'_, '_> {
 /// count cost more to prepare each time than to run, and a batch of any size is one round
 /// trip.
 pub(crate) struct Pooled<'t> {
-    pub txn: &'t DatabaseTransaction,
+    txn: &'t DatabaseTransaction,
+    /// How events are appended: announced by the transaction or once on disk, and whether the
+    /// sequencer's lock is held already.
+    append: crate::sequencer::Append,
 }
 
-impl Pooled<'_> {
+impl<'t> Pooled<'t> {
+    /// Statements in `txn`. `durable_commit`: whether the transaction waits for the disk as it
+    /// commits, and so may announce its events itself; if not, they are announced once they
+    /// are on disk (see [`crate::sequencer::announce_durable`]).
+    pub(crate) fn new(txn: &'t DatabaseTransaction, durable_commit: bool) -> Self {
+        let append = crate::sequencer::Append { announce: durable_commit, sequencer_locked: false };
+        Pooled { txn, append }
+    }
+
     fn backend(&self) -> DbBackend {
         self.txn.get_database_backend()
     }
@@ -395,10 +400,6 @@ impl Backend for Pooled<'_> {
         self.run(self.backend().build(update)).await
     }
 
-    async fn delete(&mut self, delete: &DeleteStatement) -> Result<u64, StoreError> {
-        self.run(self.backend().build(delete)).await
-    }
-
     async fn select_text(&mut self, select: &SelectStatement) -> Result<Vec<String>, StoreError> {
         let rows = self.txn.query_all(self.backend().build(select)).await?;
         Ok(rows.iter().map(|row| row.try_get_by_index::<String>(0)).collect::<Result<_, _>>()?)
@@ -416,13 +417,17 @@ impl Backend for Pooled<'_> {
 
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let count = events.len() as i64;
-        Ok(crate::sequencer::append_all(self.txn, events).await? + count - 1)
+        Ok(crate::sequencer::append(self.txn, events, self.append).await? + count - 1)
     }
 
     /// On PostgreSQL the steps run with the update as one statement, each step a
     /// data-modifying `WITH` query (all of which run, on one snapshot): one round trip where
     /// there would be one per step. The steps touch disjoint rows, so none needs to see
     /// another's effect. A step that needs more than one statement runs before, on its own.
+    ///
+    /// The update also takes the sequencer's lock on the way, for the events that follow it
+    /// (a repository write's always do): one round trip fewer per commit. Should the update
+    /// change nothing, the write is refused and rolled back, lock and all.
     async fn steps_then_update(&mut self, steps: Vec<Step>, update: &UpdateStatement) -> Result<u64, StoreError> {
         if !self.postgres() {
             for step in steps {
@@ -430,6 +435,8 @@ impl Backend for Pooled<'_> {
             }
             return self.update(update).await;
         }
+        let update = &update.clone().and_where(crate::sequencer::sequencer_lock_condition()).to_owned();
+        self.append.sequencer_locked = true;
         let mut with = WithClause::new();
         let mut queries = 0;
         for step in steps {

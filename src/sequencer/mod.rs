@@ -73,16 +73,39 @@ async fn lock_sequencer<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
         .map(drop)
 }
 
-/// Appends `events` on PostgreSQL, numbered on from the log's head, and notifies the other
-/// replicas, in one statement; the first number. The events go as one array per column, so
-/// the statement's text is the same for any number of them (prepared once per connection).
-async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+/// A condition that is true and takes the sequencer's lock (PostgreSQL), for a statement
+/// before the append to take it on the way, saving the lock its own round trip; the append is
+/// then told the lock is held ([`Append::sequencer_locked`]).
+pub(crate) fn sequencer_lock_condition() -> sea_orm::sea_query::SimpleExpr {
+    sea_orm::sea_query::Expr::cust(format!("EXISTS (SELECT pg_advisory_xact_lock({SEQ_LOCK}))"))
+}
+
+/// How events are appended on PostgreSQL.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Append {
+    /// Whether the transaction waits for the disk as it commits, so that its events can be
+    /// announced by it; if not, [`announce_durable`] announces them once they are on disk.
+    pub announce: bool,
+    /// The transaction took the sequencer's lock already ([`sequencer_lock_condition`]).
+    pub sequencer_locked: bool,
+}
+
+/// Appends `events` on PostgreSQL, numbered on from the log's head, in one statement; the
+/// first number. With `notify`, the statement also tells every replica's firehose (the notice
+/// goes out when the transaction commits); without, the transaction commits without waiting
+/// for the disk and [`announce_durable`] tells them once it is there. The events go as one
+/// array per column, so the statement's text is the same for any number of them (prepared
+/// once per connection).
+async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, how: Append) -> Result<i64, DbErr> {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::{DbBackend, Statement};
     if events.is_empty() {
         return Err(DbErr::Custom("no events to append".into()));
     }
-    lock_sequencer(conn).await?;
+    if !how.sequencer_locked {
+        lock_sequencer(conn).await?;
+    }
+    let notify = how.announce;
     let array = |kind, values: Vec<Value>| Value::Array(kind, Some(Box::new(values)));
     let (mut dids, mut kinds, mut bodies, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for event in events {
@@ -96,8 +119,12 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) ->
          added AS (INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
            SELECT head.seq + new.n, new.did, new.kind, new.body, FALSE, new.at \
            FROM head, UNNEST($1, $2, $3, $4) WITH ORDINALITY AS new (did, kind, body, at, n) RETURNING seq) \
-         SELECT MIN(seq) AS first, pg_notify('{}', MAX(seq)::text) IS NULL AS notified FROM added",
-        crate::db::notices::FIREHOSE,
+         SELECT MIN(seq) AS first{} FROM added",
+        if notify {
+            format!(", pg_notify('{}', MAX(seq)::text) IS NULL AS notified", crate::db::notices::FIREHOSE)
+        } else {
+            String::new()
+        },
     );
     let values = [
         array(ArrayType::String, dids),
@@ -112,10 +139,38 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) ->
     row.try_get("", "first")
 }
 
+/// Makes sure, on PostgreSQL, that every transaction committed before the call is on disk,
+/// and tells every replica's firehose that the events up to `seq` may go out. Transactions
+/// that commit without waiting for the disk (`synchronous_commit` off: a repository write's,
+/// see [`crate::repo::batch`]) are acknowledged only after this. A transaction that writes no
+/// WAL of its own commits without flushing it even when synchronous, so this one writes a
+/// (transactional) logical message, which flushes the WAL up to its commit — past every
+/// earlier commit. Its notice goes out after that flush.
+pub async fn announce_durable<C: ConnectionTrait>(conn: &C, seq: Option<i64>) -> Result<(), DbErr> {
+    use sea_orm::{DbBackend, Statement};
+    const FLUSH: &str = "SELECT pg_logical_emit_message(true, 'aurora', '')::text AS lsn";
+    let statement = match seq {
+        // The number as a parameter: one prepared statement for every batch.
+        Some(seq) => Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("{FLUSH}, pg_notify('{}', $1)", crate::db::notices::FIREHOSE),
+            [seq.to_string().into()],
+        ),
+        None => Statement::from_string(DbBackend::Postgres, FLUSH),
+    };
+    conn.execute(statement).await.map(drop)
+}
+
 /// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
 const SEQ_LOCK: i64 = 0x6175_7273_6571;
 
-async fn append<C: ConnectionTrait>(conn: &C, did: &Did, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
+async fn append_one<C: ConnectionTrait>(
+    conn: &C,
+    did: &Did,
+    kind: &str,
+    body: Vec<u8>,
+    time: &str,
+) -> Result<i64, DbErr> {
     append_all(conn, vec![NewEvent { did: did.clone(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
 }
 
@@ -131,9 +186,14 @@ pub struct NewEvent {
 /// rows itself: it has one writer at a time, so AUTOINCREMENT hands numbers out in commit
 /// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+    append(conn, events, Append { announce: true, sequencer_locked: false }).await
+}
+
+/// [`append_all`], on PostgreSQL as `how` says.
+pub(crate) async fn append<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, how: Append) -> Result<i64, DbErr> {
     use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
     if conn.get_database_backend() == DbBackend::Postgres {
-        return append_numbered(conn, events).await;
+        return append_numbered(conn, events, how).await;
     }
     let count = events.len() as i64;
     let mut last = 0;
@@ -185,7 +245,7 @@ pub async fn identity<C: ConnectionTrait>(conn: &C, did: &Did, handle: Option<&H
         time: time.clone(),
         extra: Default::default(),
     };
-    append(conn, did, "identity", encode(&event)?, time.as_str()).await
+    append_one(conn, did, "identity", encode(&event)?, time.as_str()).await
 }
 
 /// `#account`: the account's hosting status changed.
@@ -199,7 +259,7 @@ pub async fn account<C: ConnectionTrait>(conn: &C, did: &Did, status: AccountSta
         time: time.clone(),
         extra: Default::default(),
     };
-    append(conn, did, "account", encode(&event)?, time.as_str()).await
+    append_one(conn, did, "account", encode(&event)?, time.as_str()).await
 }
 
 /// The sync spec's hard limit on a `#commit` event's `blocks`.
@@ -340,6 +400,31 @@ mod tests {
         // Typed again, it is the generated message.
         let typed: lex::Commit = data::decode(&event.body).expect("typed");
         assert_eq!((typed.repo, typed.rebase, typed.too_big), (did, false, false));
+    }
+
+    /// What a write acknowledged after [`announce_durable`] relies on: it flushes the WAL past
+    /// a commit made before it without waiting for the disk.
+    #[tokio::test]
+    async fn announcing_durable_flushes_earlier_asynchronous_commits() {
+        use sea_orm::{Statement, TransactionTrait};
+        let Ok(url) = std::env::var("AURORA_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: AURORA_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let db = sea_orm::Database::connect(&url).await.expect("connect");
+        let lsn = |sql: &str| Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned());
+        for _ in 0..5 {
+            let txn = db.begin().await.expect("begin");
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off").await.expect("async");
+            txn.execute_unprepared("SELECT pg_logical_emit_message(true, 'aurora-test', 'x')").await.expect("wal");
+            txn.commit().await.expect("commit");
+            let row = db.query_one(lsn("SELECT pg_current_wal_insert_lsn()::text AS lsn")).await.expect("lsn");
+            let written: String = row.expect("row").try_get("", "lsn").expect("lsn");
+            announce_durable(&db, None).await.expect("announce");
+            let check = format!("SELECT pg_current_wal_flush_lsn() >= '{written}'::pg_lsn AS flushed");
+            let row = db.query_one(lsn(&check)).await.expect("flush lsn").expect("row");
+            assert!(row.try_get::<bool>("", "flushed").expect("flushed"), "the WAL is on disk past {written}");
+        }
     }
 
     #[tokio::test]

@@ -149,6 +149,59 @@ app_test!(an_import_replaces_the_repository_and_writing_goes_on_from_it, |app| {
     assert_eq!(rkeys(&app, did).await.len(), 4);
 });
 
+/// The account's record index: per rkey, the record's CID and the rev that indexed it.
+async fn index(app: &TestApp, did: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    use aurora_locus::db::entities::record;
+    let rows = record::Entity::find().filter(record::Column::Did.eq(did)).all(&app.ctx.db).await.expect("index");
+    rows.into_iter().map(|row| (row.rkey, (row.cid, row.rev))).collect()
+}
+
+/// The account's blob references, as (rkey, blob CID).
+async fn references(app: &TestApp, did: &str) -> std::collections::BTreeSet<(String, String)> {
+    use aurora_locus::db::entities::record_blob;
+    let rows =
+        record_blob::Entity::find().filter(record_blob::Column::Did.eq(did)).all(&app.ctx.db).await.expect("refs");
+    rows.into_iter().map(|row| (row.record_uri.rsplit('/').next().expect("rkey").to_owned(), row.blob_cid)).collect()
+}
+
+app_test!(an_import_keeps_the_index_rows_of_the_records_it_leaves_unchanged, |app| {
+    let account = app.create_account("lena").await;
+    let token = account["accessJwt"].as_str().expect("token");
+    let did = account["did"].as_str().expect("did");
+    let key = aurora_locus::keys::signing_key(&app.ctx, &crate::helpers::typed_did(did)).await.expect("key");
+    let images: Vec<String> = [b"first".as_slice(), b"second"].iter().map(|b| cids::for_raw(b).to_string()).collect();
+    let with_image = |n: usize| {
+        let mut record = post(&format!("image {n}"));
+        record["embed"] = json!({ "$type": "app.bsky.embed.images", "images": [{ "alt": "", "image": {
+            "$type": "blob", "ref": { "$link": images[n] }, "mimeType": "image/png", "size": 5 } }] });
+        record
+    };
+    let first = [("3keeeeeeeeaa2", with_image(0)), ("3keeeeeeeeab2", with_image(1)), ("3keeeeeeeeac2", post("c"))];
+    let (status, body) = import(&app, token, repo_car(did, &key, &first).await).await;
+    assert_eq!(status, 200, "{body}");
+    let before = index(&app, did).await;
+    let first_rev = latest_commit(&app, did).await["rev"].as_str().expect("rev").to_owned();
+    assert!(before.values().all(|(_, rev)| *rev == first_rev), "{before:?}");
+    let expected = [("3keeeeeeeeaa2".to_owned(), images[0].clone()), ("3keeeeeeeeab2".to_owned(), images[1].clone())];
+    assert_eq!(references(&app, did).await, expected.iter().cloned().collect());
+
+    // The same first record, the second changed (without its image), the third gone, a fourth.
+    let second =
+        [("3keeeeeeeeaa2", with_image(0)), ("3keeeeeeeeab2", post("b, changed")), ("3keeeeeeeead2", post("d"))];
+    let (status, body) = import(&app, token, repo_car(did, &key, &second).await).await;
+    assert_eq!(status, 200, "{body}");
+    let rev = latest_commit(&app, did).await["rev"].as_str().expect("rev").to_owned();
+    assert!(rev > first_rev);
+    let after = index(&app, did).await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), ["3keeeeeeeeaa2", "3keeeeeeeeab2", "3keeeeeeeead2"]);
+    assert_eq!(after["3keeeeeeeeaa2"], before["3keeeeeeeeaa2"], "an unchanged record keeps its row");
+    assert_ne!(after["3keeeeeeeeab2"].0, before["3keeeeeeeeab2"].0);
+    assert_eq!(after["3keeeeeeeeab2"].1, rev, "a changed record is indexed at the import's rev");
+    assert_eq!(after["3keeeeeeeead2"].1, rev);
+    assert_eq!(references(&app, did).await, expected[..1].iter().cloned().collect(), "only the kept record's image");
+    assert_eq!(rkeys(&app, did).await, ["3keeeeeeeead2", "3keeeeeeeeab2", "3keeeeeeeeaa2"]);
+});
+
 app_test!(an_import_that_does_not_verify_changes_nothing, |app| {
     let account = app.create_account("jude").await;
     let token = account["accessJwt"].as_str().expect("token");
