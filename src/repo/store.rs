@@ -203,9 +203,9 @@ impl Backend for Sqlite<'_, '_> {
 /// trip.
 pub(crate) struct Pooled<'t> {
     txn: &'t DatabaseTransaction,
-    /// How events are appended: announced by the transaction or once on disk, and whether the
-    /// sequencer's lock is held already.
-    append: crate::sequencer::Append,
+    /// Whether the transaction waits for the disk as it commits, and so may announce its events
+    /// itself.
+    durable_commit: bool,
 }
 
 impl<'t> Pooled<'t> {
@@ -213,8 +213,7 @@ impl<'t> Pooled<'t> {
     /// commits, and so may announce its events itself; if not, they are announced once they
     /// are on disk (see [`crate::sequencer::announce_durable`]).
     pub(crate) fn new(txn: &'t DatabaseTransaction, durable_commit: bool) -> Self {
-        let append = crate::sequencer::Append { announce: durable_commit, sequencer_locked: false };
-        Pooled { txn, append }
+        Pooled { txn, durable_commit }
     }
 
     fn backend(&self) -> DbBackend {
@@ -417,17 +416,17 @@ impl Backend for Pooled<'_> {
 
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let count = events.len() as i64;
-        Ok(crate::sequencer::append(self.txn, events, self.append).await? + count - 1)
+        let first = match self.durable_commit {
+            true => crate::sequencer::append_all(self.txn, events).await?,
+            false => crate::sequencer::append_unannounced(self.txn, events).await?,
+        };
+        Ok(first + count - 1)
     }
 
     /// On PostgreSQL the steps run with the update as one statement, each step a
     /// data-modifying `WITH` query (all of which run, on one snapshot): one round trip where
     /// there would be one per step. The steps touch disjoint rows, so none needs to see
     /// another's effect. A step that needs more than one statement runs before, on its own.
-    ///
-    /// The update also takes the sequencer's lock on the way, for the events that follow it
-    /// (a repository write's always do): one round trip fewer per commit. Should the update
-    /// change nothing, the write is refused and rolled back, lock and all.
     async fn steps_then_update(&mut self, steps: Vec<Step>, update: &UpdateStatement) -> Result<u64, StoreError> {
         if !self.postgres() {
             for step in steps {
@@ -435,8 +434,6 @@ impl Backend for Pooled<'_> {
             }
             return self.update(update).await;
         }
-        let update = &update.clone().and_where(crate::sequencer::sequencer_lock_condition()).to_owned();
-        self.append.sequencer_locked = true;
         let mut with = WithClause::new();
         let mut queries = 0;
         for step in steps {

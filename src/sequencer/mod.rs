@@ -73,39 +73,19 @@ async fn lock_sequencer<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
         .map(drop)
 }
 
-/// A condition that is true and takes the sequencer's lock (PostgreSQL), for a statement
-/// before the append to take it on the way, saving the lock its own round trip; the append is
-/// then told the lock is held ([`Append::sequencer_locked`]).
-pub(crate) fn sequencer_lock_condition() -> sea_orm::sea_query::SimpleExpr {
-    sea_orm::sea_query::Expr::cust(format!("EXISTS (SELECT pg_advisory_xact_lock({SEQ_LOCK}))"))
-}
-
-/// How events are appended on PostgreSQL.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Append {
-    /// Whether the transaction waits for the disk as it commits, so that its events can be
-    /// announced by it; if not, [`announce_durable`] announces them once they are on disk.
-    pub announce: bool,
-    /// The transaction took the sequencer's lock already ([`sequencer_lock_condition`]).
-    pub sequencer_locked: bool,
-}
-
 /// Appends `events` on PostgreSQL, numbered on from the log's head, in one statement; the
 /// first number. With `notify`, the statement also tells every replica's firehose (the notice
 /// goes out when the transaction commits); without, the transaction commits without waiting
 /// for the disk and [`announce_durable`] tells them once it is there. The events go as one
 /// array per column, so the statement's text is the same for any number of them (prepared
 /// once per connection).
-async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, how: Append) -> Result<i64, DbErr> {
+async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, notify: bool) -> Result<i64, DbErr> {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::{DbBackend, Statement};
     if events.is_empty() {
         return Err(DbErr::Custom("no events to append".into()));
     }
-    if !how.sequencer_locked {
-        lock_sequencer(conn).await?;
-    }
-    let notify = how.announce;
+    lock_sequencer(conn).await?;
     let array = |kind, values: Vec<Value>| Value::Array(kind, Some(Box::new(values)));
     let (mut dids, mut kinds, mut bodies, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for event in events {
@@ -186,14 +166,19 @@ pub struct NewEvent {
 /// rows itself: it has one writer at a time, so AUTOINCREMENT hands numbers out in commit
 /// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    append(conn, events, Append { announce: true, sequencer_locked: false }).await
+    append(conn, events, true).await
 }
 
-/// [`append_all`], on PostgreSQL as `how` says.
-pub(crate) async fn append<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, how: Append) -> Result<i64, DbErr> {
+/// [`append_all`] in a transaction that commits without waiting for the disk: on PostgreSQL
+/// the events are not announced until [`announce_durable`] says they are on disk.
+pub async fn append_unannounced<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+    append(conn, events, false).await
+}
+
+async fn append<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, announce: bool) -> Result<i64, DbErr> {
     use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
     if conn.get_database_backend() == DbBackend::Postgres {
-        return append_numbered(conn, events, how).await;
+        return append_numbered(conn, events, announce).await;
     }
     let count = events.len() as i64;
     let mut last = 0;

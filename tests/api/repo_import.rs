@@ -153,7 +153,7 @@ app_test!(an_import_replaces_the_repository_and_writing_goes_on_from_it, |app| {
 async fn index(app: &TestApp, did: &str) -> std::collections::BTreeMap<String, (String, String)> {
     use aurora_locus::db::entities::record;
     let rows = record::Entity::find().filter(record::Column::Did.eq(did)).all(&app.ctx.db).await.expect("index");
-    rows.into_iter().map(|row| (row.rkey, (row.cid, row.rev))).collect()
+    rows.into_iter().map(|row| (row.rkey.to_string(), (row.cid.to_string(), row.rev.to_string()))).collect()
 }
 
 /// The account's blob references, as (rkey, blob CID).
@@ -161,7 +161,9 @@ async fn references(app: &TestApp, did: &str) -> std::collections::BTreeSet<(Str
     use aurora_locus::db::entities::record_blob;
     let rows =
         record_blob::Entity::find().filter(record_blob::Column::Did.eq(did)).all(&app.ctx.db).await.expect("refs");
-    rows.into_iter().map(|row| (row.record_uri.rsplit('/').next().expect("rkey").to_owned(), row.blob_cid)).collect()
+    rows.into_iter()
+        .map(|row| (row.record_uri.to_string().rsplit('/').next().expect("rkey").to_owned(), row.blob_cid.to_string()))
+        .collect()
 }
 
 app_test!(an_import_keeps_the_index_rows_of_the_records_it_leaves_unchanged, |app| {
