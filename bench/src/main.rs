@@ -312,6 +312,7 @@ async fn suite(
     create.report();
 
     let mut concurrent = Stats { name: "createRecord x8", samples: Vec::new(), wall: Duration::ZERO };
+    let batches_before = batch_metrics(&client, &base).await;
     let wall = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..8 {
@@ -335,6 +336,16 @@ async fn suite(
     }
     concurrent.wall = wall.elapsed();
     concurrent.report();
+    if let (Some(before), Some(after)) = (batches_before, batch_metrics(&client, &base).await) {
+        let batches = after.batches - before.batches;
+        if batches > 0.0 {
+            println!(
+                "  = {:.1} commits per stored batch, {:.2} ms per batch waiting for the disk",
+                (after.commits - before.commits) / batches,
+                1000.0 * (after.waited - before.waited) / (after.waits - before.waits).max(1.0)
+            );
+        }
+    }
 
     let mut get = Stats { name: "getRecord", samples: Vec::new(), wall: Duration::ZERO };
     let wall = Instant::now();
@@ -504,6 +515,29 @@ async fn compression(client: &reqwest::Client, base: &str, did: &str) -> Result<
         println!("  = {:.1} KiB on the wire, sent as {sent_as}", bytes as f64 / 1024.0);
     }
     Ok(())
+}
+
+/// The server's group-commit counters, from its metrics (served to loopback).
+struct BatchMetrics {
+    batches: f64,
+    commits: f64,
+    waits: f64,
+    waited: f64,
+}
+
+async fn batch_metrics(client: &reqwest::Client, base: &str) -> Option<BatchMetrics> {
+    let text = client.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(BatchMetrics {
+        batches: value("aurora_commit_batch_size_count")?,
+        commits: value("aurora_commit_batch_size_sum")?,
+        waits: value("aurora_log_sync_wait_seconds_count").unwrap_or(0.0),
+        waited: value("aurora_log_sync_wait_seconds_sum").unwrap_or(0.0),
+    })
 }
 
 /// Starts the server binary on a free port with its data in a fresh directory (and, given a

@@ -6,11 +6,11 @@
 //! On SQLite the transaction runs on the server's own writer connection, statement after
 //! statement on its thread (see [`crate::db::SqliteWriter`]); on PostgreSQL it goes through
 //! the pool in a handful of multi-row statements. Either way it runs beside its caller, which
-//! builds the repository's next commits meanwhile, and either way it commits before it is on
-//! disk, so that the next batch need not wait for the disk to start: on SQLite the log is
-//! synced behind the writer ([`crate::db::WalSync`]), on PostgreSQL a statement after the
-//! commit waits for the flush ([`crate::sequencer::announce_durable`]). Nothing is
-//! acknowledged, and no event goes out, before that.
+//! builds the repository's next commits meanwhile. On SQLite it commits before it is on disk,
+//! and the log is synced behind the writer ([`crate::db::WalSync`]); on PostgreSQL it does so
+//! when another batch waits behind it, and a statement after the commit waits for the flush
+//! ([`crate::sequencer::announce_durable`]). Either way nothing is acknowledged, and no event
+//! goes out, before the batch is on disk.
 
 use aurora_atproto::syntax::Did;
 use std::collections::{BTreeSet, HashMap};
@@ -198,7 +198,7 @@ impl RepoLock {
     /// `synchronous_commit` off, for this transaction only), so that both its locks — this one
     /// and the sequencer's — are released as soon as it commits rather than after the flush:
     /// the next batch to the repository, or anyone's next events, need not wait for the disk.
-    /// Its writer acknowledges nothing until [`announce_durable`] has seen it to disk.
+    /// Its writer acknowledges nothing until [`see_to_disk`] has seen it there.
     pub(crate) async fn acquire_deferred(db: &DatabaseConnection, did: &Did) -> Result<RepoLock, DbErr> {
         Self::begin(db, did, true).await
     }
