@@ -126,7 +126,7 @@ impl Default for Metrics {
             sync_wait: single_histogram(
                 &registry,
                 "aurora_log_sync_wait_seconds",
-                "How long a stored batch waited to reach the disk (the SQLite log sync, or PostgreSQL's flush) before it was answered.",
+                "How long a stored batch waited for the SQLite log to reach the disk before it was answered.",
                 vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
             ),
             firehose_head: gauge(&registry, "aurora_firehose_head_seq", "The newest firehose sequence number."),

@@ -17,11 +17,9 @@
 //! and a listener joins the broadcast before it reads the head of the log, so whatever a new
 //! listener needs lies after the tailer's position.
 //!
-//! Repository writes are readable a moment before they are on disk; the log is read no further
-//! than the last event known to be there, so no event goes out that a crash could still take
-//! back. On SQLite that is the last synced event (see [`crate::db::WalSync`]); on PostgreSQL,
-//! the last one announced by a notice sent after the flush (see
-//! [`crate::sequencer::announce_durable`]) — whichever replica wrote it.
+//! On SQLite, commits are readable a moment before they are synced to disk; the log is read
+//! no further than the last synced event (see [`crate::db::WalSync`]), so no event goes out
+//! that a crash could still take back.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -61,25 +59,14 @@ struct LiveFrame {
 
 struct Shared {
     db: DatabaseConnection,
-    /// How far the log is known to be on disk.
-    durable: Durable,
+    /// On SQLite: how far the log is on disk.
+    log: Option<Arc<WalSync>>,
     wake: Notify,
     live: broadcast::Sender<Arc<LiveFrame>>,
-    /// The highest sequence number a poke reported committed (and, on PostgreSQL, on disk).
+    /// The highest sequence number a poke reported committed.
     committed: AtomicI64,
     /// A poke did not say which numbers it committed.
     unreported: AtomicBool,
-}
-
-/// How far the log may be read.
-enum Durable {
-    /// Every committed event is on disk.
-    Committed,
-    /// SQLite's writer commits before the log is synced: no further than it is.
-    SqliteLog(Arc<WalSync>),
-    /// On PostgreSQL repository writes commit before their WAL is flushed: no further than the
-    /// last event announced after a flush ([`Shared::committed`]).
-    Announced,
 }
 
 /// Other replicas' commits wake the tailer as this one's do.
@@ -109,49 +96,6 @@ impl Shared {
     fn poke_at(&self, seq: i64) {
         self.committed.fetch_max(seq, Ordering::AcqRel);
         self.wake.notify_one();
-    }
-
-    /// The newest event that may go out, when a later one might not be on disk yet; `None`
-    /// when every event committed so far may. Read it after reading the log (see
-    /// `WalSync::limit`).
-    fn limit(&self) -> Option<i64> {
-        match &self.durable {
-            Durable::Committed => None,
-            Durable::SqliteLog(log) => log.limit(),
-            Durable::Announced => Some(self.committed.load(Ordering::Acquire)),
-        }
-    }
-
-    /// The newest event that is on disk. On PostgreSQL an event nobody announced (its writer
-    /// stopped between its commit and the flush) is seen to disk here, so it goes out too.
-    async fn head(&self) -> Result<i64, DbErr> {
-        let newest =
-            repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(&self.db).await?.map_or(0, |r| r.seq);
-        if let Durable::Announced = self.durable {
-            if newest > self.committed.load(Ordering::Acquire) {
-                // Read before the flush, so the flush covers its commit.
-                crate::sequencer::announce_durable(&self.db, None).await?;
-                self.committed.fetch_max(newest, Ordering::AcqRel);
-            }
-            return Ok(newest);
-        }
-        Ok(self.limit().map_or(newest, |limit| newest.min(limit)))
-    }
-
-    /// The next page of events after `seq`, none of them past what is on disk.
-    async fn read_after(&self, seq: i64, page: u64) -> Result<Vec<repo_seq::Model>, DbErr> {
-        let mut rows = repo_seq::Entity::find()
-            .filter(repo_seq::Column::Seq.gt(seq))
-            .filter(repo_seq::Column::Invalidated.eq(false))
-            .order_by_asc(repo_seq::Column::Seq)
-            .limit(page)
-            .all(&self.db)
-            .await?;
-        // After the read: see `WalSync::limit`.
-        if let Some(limit) = self.limit() {
-            rows.retain(|row| row.seq <= limit);
-        }
-        Ok(rows)
     }
 }
 
@@ -189,23 +133,15 @@ impl Firehose {
         limits: Limits,
         metrics: &crate::metrics::Metrics,
     ) -> Result<Firehose, DbErr> {
-        let durable = match log {
-            Some(log) => Durable::SqliteLog(log),
-            None if sea_orm::ConnectionTrait::get_database_backend(&db) == sea_orm::DbBackend::Postgres => {
-                Durable::Announced
-            }
-            None => Durable::Committed,
-        };
+        let head = head(&db, log.as_deref()).await?;
         let shared = Arc::new(Shared {
             db,
-            durable,
+            log,
             wake: Notify::new(),
             live: broadcast::channel(buffer.max(1)).0,
-            committed: AtomicI64::new(0),
+            committed: AtomicI64::new(head),
             unreported: AtomicBool::new(false),
         });
-        let head = shared.head().await?;
-        shared.committed.fetch_max(head, Ordering::AcqRel);
         tokio::spawn(tail(Arc::downgrade(&shared), head));
         let observed = Observed { cut_offs: metrics.firehose_cut_offs.clone(), lag: metrics.firehose_lag.clone() };
         Ok(Firehose { shared, subscribers: subscribers::Subscribers::new(limits), observed })
@@ -217,12 +153,12 @@ impl Firehose {
         Arc::downgrade(&shared)
     }
 
-    /// Call after committing a transaction that sequenced events (and waited for the disk).
+    /// Call after committing a transaction that sequenced events.
     pub fn poke(&self) {
         self.shared.poke();
     }
 
-    /// Call once a transaction whose events end at `seq` is committed and on disk.
+    /// Call after committing a transaction whose events end at `seq`.
     pub fn poke_at(&self, seq: i64) {
         self.shared.poke_at(seq);
     }
@@ -240,9 +176,11 @@ impl Firehose {
         ip: Option<std::net::IpAddr>,
     ) -> Result<BoxStream<'static, Vec<u8>>, SubscribeError> {
         let slot = self.subscribers.admit(ip)?;
+        let db = self.shared.db.clone();
+        let log = self.shared.log.clone();
         // Joined before the head is read: see the module notes.
         let live = self.shared.live.subscribe();
-        let head = self.shared.head().await?;
+        let head = head(&db, log.as_deref()).await?;
         let mut pending = VecDeque::new();
         let (last, phase) = match cursor {
             None => (head, Phase::Live(live)),
@@ -250,7 +188,7 @@ impl Firehose {
                 let frame = error_frame(lex::Error::FutureCursor(Some("Cursor in the future.".into())).into());
                 return Ok(stream::iter([frame]).boxed());
             }
-            Some(cursor) => match oldest(&self.shared.db).await? {
+            Some(cursor) => match oldest(&db).await? {
                 // Older events were trimmed: say so, then start from the oldest kept.
                 Some(oldest) if cursor < oldest - 1 => {
                     pending.push_back(info_frame(lex::Info {
@@ -265,6 +203,8 @@ impl Firehose {
         };
         let consumer = Consumer {
             shared: Arc::downgrade(&self.shared),
+            db,
+            log,
             last,
             phase,
             pending,
@@ -285,32 +225,28 @@ impl Firehose {
 async fn tail(shared: Weak<Shared>, mut last: i64) {
     loop {
         let Some(firehose) = shared.upgrade() else { return };
-        let idle = tokio::time::timeout(IDLE_POLL, firehose.wake.notified()).await.is_err();
-        // On PostgreSQL, an idle moment looks for events nobody announced (see `Shared::head`).
-        let look = firehose.unreported.swap(false, Ordering::AcqRel)
-            || (idle && matches!(firehose.durable, Durable::Announced));
-        if look {
-            match firehose.head().await {
-                Ok(head) => {
-                    firehose.committed.fetch_max(head, Ordering::AcqRel);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "firehose tailer cannot read the event log");
-                    firehose.unreported.store(true, Ordering::Release);
-                    continue;
-                }
-            }
-        }
+        let _ = tokio::time::timeout(IDLE_POLL, firehose.wake.notified()).await;
         if firehose.live.receiver_count() == 0 {
             // The newest committed number first, then the check for listeners.
-            let committed = firehose.committed.load(Ordering::Acquire);
+            let committed = if firehose.unreported.swap(false, Ordering::AcqRel) {
+                match head(&firehose.db, firehose.log.as_deref()).await {
+                    Ok(head) => head,
+                    Err(e) => {
+                        tracing::error!(error = %e, "firehose tailer cannot read the event log");
+                        firehose.unreported.store(true, Ordering::Release);
+                        continue;
+                    }
+                }
+            } else {
+                firehose.committed.load(Ordering::Acquire)
+            };
             if firehose.live.receiver_count() == 0 {
                 last = last.max(committed);
                 continue;
             }
         }
         loop {
-            match firehose.read_after(last, PAGE).await {
+            match read_after(&firehose.db, firehose.log.as_deref(), last, PAGE).await {
                 Ok(rows) => {
                     let full = rows.len() as u64 == PAGE;
                     for row in rows {
@@ -342,6 +278,8 @@ enum Phase {
 
 struct Consumer {
     shared: Weak<Shared>,
+    db: DatabaseConnection,
+    log: Option<Arc<WalSync>>,
     /// The last sequence number queued for this consumer.
     last: i64,
     phase: Phase,
@@ -363,8 +301,7 @@ impl Consumer {
             }
             match &mut self.phase {
                 Phase::Backfill => {
-                    let shared = self.shared.upgrade()?;
-                    let rows = match shared.read_after(self.last, BACKFILL_PAGE).await {
+                    let rows = match read_after(&self.db, self.log.as_deref(), self.last, BACKFILL_PAGE).await {
                         Ok(rows) => rows,
                         Err(e) => return Some(self.fail(e)),
                     };
@@ -374,9 +311,10 @@ impl Consumer {
                     }
                     // Nearly caught up: join the broadcast first, then read whatever was
                     // committed before joining, so nothing falls between the two.
+                    let shared = self.shared.upgrade()?;
                     let receiver = shared.live.subscribe();
                     self.queue(rows);
-                    match shared.read_after(self.last, BACKFILL_PAGE).await {
+                    match read_after(&self.db, self.log.as_deref(), self.last, BACKFILL_PAGE).await {
                         Ok(rows) => self.queue(rows),
                         Err(e) => return Some(self.fail(e)),
                     }
@@ -423,6 +361,27 @@ impl Consumer {
     }
 }
 
+/// The next page of events after `seq`, none of them past what is on disk.
+async fn read_after(
+    db: &DatabaseConnection,
+    log: Option<&WalSync>,
+    seq: i64,
+    page: u64,
+) -> Result<Vec<repo_seq::Model>, DbErr> {
+    let mut rows = repo_seq::Entity::find()
+        .filter(repo_seq::Column::Seq.gt(seq))
+        .filter(repo_seq::Column::Invalidated.eq(false))
+        .order_by_asc(repo_seq::Column::Seq)
+        .limit(page)
+        .all(db)
+        .await?;
+    // After the read: see `WalSync::limit`.
+    if let Some(limit) = log.and_then(WalSync::limit) {
+        rows.retain(|row| row.seq <= limit);
+    }
+    Ok(rows)
+}
+
 /// A frame's header: `op` 1 for a message of type `t`, -1 for an error (the event stream spec).
 #[derive(Serialize)]
 struct Header<'a> {
@@ -462,6 +421,12 @@ fn event_frame(row: &repo_seq::Model) -> Option<Vec<u8>> {
     body.insert("seq".to_owned(), Ipld::Integer(i128::from(row.seq)));
     let kind = format!("#{}", row.event_type);
     frame(&Header { op: 1, t: Some(&kind) }, &Ipld::Map(body))
+}
+
+/// The newest event that is on disk.
+async fn head(db: &DatabaseConnection, log: Option<&WalSync>) -> Result<i64, DbErr> {
+    let head = repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(db).await?.map_or(0, |r| r.seq);
+    Ok(log.and_then(WalSync::limit).map_or(head, |limit| head.min(limit)))
 }
 
 async fn oldest(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {

@@ -6,11 +6,7 @@
 //! On SQLite the transaction runs on the server's own writer connection, statement after
 //! statement on its thread (see [`crate::db::SqliteWriter`]); on PostgreSQL it goes through
 //! the pool in a handful of multi-row statements. Either way it runs beside its caller, which
-//! builds the repository's next commits meanwhile. On SQLite it commits before it is on disk,
-//! and the log is synced behind the writer ([`crate::db::WalSync`]); on PostgreSQL it does so
-//! when another batch waits behind it, and a statement after the commit waits for the flush
-//! ([`crate::sequencer::announce_durable`]). Either way nothing is acknowledged, and no event
-//! goes out, before the batch is on disk.
+//! builds the repository's next commits meanwhile.
 
 use aurora_atproto::syntax::Did;
 use std::collections::{BTreeSet, HashMap};
@@ -99,25 +95,18 @@ pub(super) struct Stored {
     pub(super) released: Vec<Cid>,
     /// The sequence number of the batch's last event.
     pub(super) last_seq: i64,
-    /// The batch committed on PostgreSQL without waiting for the disk: it is to be seen there
-    /// ([`see_to_disk`]) before it is acknowledged.
-    pub(super) unflushed: bool,
 }
 
 /// Starts storing `commits` (consecutive, oldest first) with their `events`: on SQLite's writer
-/// thread, or through the pool on a task of its own; the same statements either way. The
-/// store goes on whether or not the returned future is polled, so the caller can build the
-/// next commits meanwhile; the future resolves to what was stored, with the commits handed
-/// back. On PostgreSQL, in the transaction `locked` holds if given, else in one that commits
-/// without waiting for the disk if `defer` (worth it when another batch waits behind this one:
-/// see [`RepoLock::acquire_deferred`]).
+/// thread, or through the pool on a task of its own; the same statements either way. The store goes on whether or not the
+/// returned future is polled, so the caller can build the next commits meanwhile; the future
+/// resolves to what was stored, with the commits handed back.
 pub(super) fn store(
     ctx: &Arc<AppContext>,
     did: &Did,
     commits: Vec<Built>,
     events: Vec<NewEvent>,
     locked: Option<RepoLock>,
-    defer: bool,
 ) -> impl Future<Output = Result<(Stored, Vec<Built>), StoreError>> + Send + 'static {
     let did = did.to_owned();
     match &ctx.sqlite_writer {
@@ -138,17 +127,14 @@ pub(super) fn store(
             let task = tokio::spawn(async move {
                 let stored = match NetEffect::of(&commits, events) {
                     Some(mut effect) => {
-                        let lock = match locked {
-                            Some(lock) => lock,
-                            None if defer => RepoLock::acquire_deferred(&ctx.db, &did).await?,
-                            None => RepoLock::acquire(&ctx.db, &did).await?,
+                        let txn = match locked {
+                            Some(lock) => lock.into_transaction(),
+                            None => RepoLock::acquire(&ctx.db, &did).await?.into_transaction(),
                         };
-                        let unflushed = lock.deferred;
-                        let txn = lock.into_transaction();
-                        let mut backend = store::Pooled::new(&txn, !unflushed);
-                        let (released, last_seq) = store_effect(&mut backend, &did, &mut effect).await?;
+                        let (released, last_seq) =
+                            store_effect(&mut store::Pooled { txn: &txn }, &did, &mut effect).await?;
                         txn.commit().await?;
-                        Stored { unflushed, ..effect.stored(released, last_seq) }
+                        effect.stored(released, last_seq)
                     }
                     None => Stored::default(),
                 };
@@ -161,63 +147,28 @@ pub(super) fn store(
     }
 }
 
-/// On PostgreSQL, after a batch's transaction committed without waiting for the disk: waits
-/// until it is there, and announces its events to every replica's firehose. Tried again on a
-/// failure (it changes nothing but the log's position on disk), since the batch is stored.
-pub(super) async fn see_to_disk(db: &DatabaseConnection, last_seq: i64) -> Result<(), DbErr> {
-    let mut attempts = 0;
-    loop {
-        match crate::sequencer::announce_durable(db, Some(last_seq)).await {
-            Err(e) if attempts < 2 => {
-                attempts += 1;
-                tracing::warn!(error = %e, "could not see a stored batch to disk; trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
 /// A transaction holding `did`'s repository lock on PostgreSQL, which every store of a
 /// commit takes first: stores to one repository from any replica take turns in the database.
 /// A batch refused because another replica moved the repository is built again while its
 /// writer holds the lock, so that attempt cannot be refused for the same reason.
-pub(crate) struct RepoLock {
-    txn: DatabaseTransaction,
-    /// The transaction commits without waiting for the disk (PostgreSQL only).
-    deferred: bool,
-}
+pub(crate) struct RepoLock(DatabaseTransaction);
 
 impl RepoLock {
-    /// The lock, in a transaction that waits for the disk as it commits.
     pub(crate) async fn acquire(db: &DatabaseConnection, did: &Did) -> Result<RepoLock, DbErr> {
-        Self::begin(db, did, false).await
-    }
-
-    /// The lock, in a transaction that commits without waiting for the disk (PostgreSQL's
-    /// `synchronous_commit` off, for this transaction only), so that both its locks — this one
-    /// and the sequencer's — are released as soon as it commits rather than after the flush:
-    /// the next batch to the repository, or anyone's next events, need not wait for the disk.
-    /// Its writer acknowledges nothing until [`see_to_disk`] has seen it there.
-    pub(crate) async fn acquire_deferred(db: &DatabaseConnection, did: &Did) -> Result<RepoLock, DbErr> {
-        Self::begin(db, did, true).await
-    }
-
-    async fn begin(db: &DatabaseConnection, did: &Did, deferred: bool) -> Result<RepoLock, DbErr> {
         let txn = db.begin().await?;
-        let postgres = txn.get_database_backend() == DbBackend::Postgres;
-        if postgres {
-            let lock = match deferred {
-                true => "SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
-                false => "SELECT pg_advisory_xact_lock($1)",
-            };
-            txn.execute(Statement::from_sql_and_values(DbBackend::Postgres, lock, [lock_key(did).into()])).await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [lock_key(did).into()],
+            ))
+            .await?;
         }
-        Ok(RepoLock { txn, deferred: deferred && postgres })
+        Ok(RepoLock(txn))
     }
 
     pub(crate) fn into_transaction(self) -> DatabaseTransaction {
-        self.txn
+        self.0
     }
 }
 
@@ -303,7 +254,7 @@ impl<'a> NetEffect<'a> {
     fn stored(self, released: BTreeSet<Cid>, last_seq: i64) -> Stored {
         // Only blobs no current record of this batch references may have become unreferenced.
         let released = released.into_iter().filter(|cid| !self.claimed.contains(cid)).collect();
-        Stored { released, last_seq, unflushed: false }
+        Stored { released, last_seq }
     }
 }
 

@@ -232,7 +232,7 @@ impl Replacement {
     async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), ImportError> {
         // Other replicas' writers to this repository wait while it is replaced.
         let txn = super::batch::RepoLock::acquire(&ctx.db, &self.did).await.map_err(internal)?.into_transaction();
-        let mut backend = store::Pooled::new(&txn, true);
+        let mut backend = store::Pooled { txn: &txn };
         let status = may_import(&mut backend, &self.did).await?;
         let backend_kind = txn.get_database_backend();
         for statement in staging::tables(backend_kind) {

@@ -202,20 +202,10 @@ impl Backend for Sqlite<'_, '_> {
 /// count cost more to prepare each time than to run, and a batch of any size is one round
 /// trip.
 pub(crate) struct Pooled<'t> {
-    txn: &'t DatabaseTransaction,
-    /// Whether the transaction waits for the disk as it commits, and so may announce its events
-    /// itself.
-    durable_commit: bool,
+    pub txn: &'t DatabaseTransaction,
 }
 
-impl<'t> Pooled<'t> {
-    /// Statements in `txn`. `durable_commit`: whether the transaction waits for the disk as it
-    /// commits, and so may announce its events itself; if not, they are announced once they
-    /// are on disk (see [`crate::sequencer::announce_durable`]).
-    pub(crate) fn new(txn: &'t DatabaseTransaction, durable_commit: bool) -> Self {
-        Pooled { txn, durable_commit }
-    }
-
+impl Pooled<'_> {
     fn backend(&self) -> DbBackend {
         self.txn.get_database_backend()
     }
@@ -416,11 +406,7 @@ impl Backend for Pooled<'_> {
 
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let count = events.len() as i64;
-        let first = match self.durable_commit {
-            true => crate::sequencer::append_all(self.txn, events).await?,
-            false => crate::sequencer::append_unannounced(self.txn, events).await?,
-        };
-        Ok(first + count - 1)
+        Ok(crate::sequencer::append_all(self.txn, events).await? + count - 1)
     }
 
     /// On PostgreSQL the steps run with the update as one statement, each step a

@@ -225,10 +225,8 @@ async fn lead(
                 }
             }
         }
+        storing = batch.map(|batch| Storing::start(&ctx, &did, batch, None));
         jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        // With a batch waiting behind it, the store need not hold the repository up while it
-        // is synced to disk (see `batch::store`).
-        storing = batch.map(|batch| Storing::start(&ctx, &did, batch, None, !jobs.is_empty()));
         if jobs.is_empty() {
             if let Some(last) = storing.take() {
                 last.land(&ctx, &did, &mut state).await;
@@ -383,19 +381,13 @@ type StoreUnderWay = Pin<Box<dyn Future<Output = Result<(Stored, Vec<Built>), St
 
 impl Storing {
     /// Starts storing `batch`'s commits, in the transaction `locked` holds if given.
-    fn start(
-        ctx: &Arc<AppContext>,
-        did: &Did,
-        batch: BuiltBatch,
-        locked: Option<super::batch::RepoLock>,
-        defer: bool,
-    ) -> Storing {
+    fn start(ctx: &Arc<AppContext>, did: &Did, batch: BuiltBatch, locked: Option<super::batch::RepoLock>) -> Storing {
         let BuiltBatch { jobs, results, commits, events } = batch;
         if !commits.is_empty() {
             ctx.metrics.batch(commits.len());
         }
         let stored =
-            (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events, locked, defer)) as _);
+            (!commits.is_empty()).then(|| Box::pin(super::batch::store(ctx, did, commits, events, locked)) as _);
         Storing { jobs, results, stored }
     }
 
@@ -462,7 +454,7 @@ impl Storing {
                                 None
                             };
                             let Some(batch) = build_batch(ctx, did, state, jobs, true).await else { return false };
-                            storing = Storing::start(ctx, did, batch, lock, false);
+                            storing = Storing::start(ctx, did, batch, lock);
                             continue;
                         }
                     }
@@ -493,18 +485,11 @@ struct StoredBatch {
 
 impl StoredBatch {
     async fn answer(self, ctx: &AppContext, did: &Did) {
-        let StoredBatch { jobs, mut answers, committed, stored } = self;
+        let StoredBatch { jobs, answers, committed, stored } = self;
         if committed {
-            let waiting = std::time::Instant::now();
             if let Some(writer) = &ctx.sqlite_writer {
+                let waiting = std::time::Instant::now();
                 writer.synced().await;
-                ctx.metrics.sync_waited(waiting.elapsed());
-            } else if stored.unflushed {
-                if let Err(e) = super::batch::see_to_disk(&ctx.db, stored.last_seq).await {
-                    // Stored, but not known to be durable: not acknowledged as written.
-                    tracing::error!(%did, error = %e, "could not see a stored batch to disk");
-                    answers = answers.into_iter().map(|_| Err(internal(&e))).collect();
-                }
                 ctx.metrics.sync_waited(waiting.elapsed());
             }
             ctx.firehose.poke_at(stored.last_seq);

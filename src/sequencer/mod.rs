@@ -73,13 +73,10 @@ async fn lock_sequencer<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
         .map(drop)
 }
 
-/// Appends `events` on PostgreSQL, numbered on from the log's head, in one statement; the
-/// first number. With `notify`, the statement also tells every replica's firehose (the notice
-/// goes out when the transaction commits); without, the transaction commits without waiting
-/// for the disk and [`announce_durable`] tells them once it is there. The events go as one
-/// array per column, so the statement's text is the same for any number of them (prepared
-/// once per connection).
-async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, notify: bool) -> Result<i64, DbErr> {
+/// Appends `events` on PostgreSQL, numbered on from the log's head, and notifies the other
+/// replicas, in one statement; the first number. The events go as one array per column, so
+/// the statement's text is the same for any number of them (prepared once per connection).
+async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
     use sea_orm::sea_query::ArrayType;
     use sea_orm::{DbBackend, Statement};
     if events.is_empty() {
@@ -99,12 +96,8 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, no
          added AS (INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
            SELECT head.seq + new.n, new.did, new.kind, new.body, FALSE, new.at \
            FROM head, UNNEST($1, $2, $3, $4) WITH ORDINALITY AS new (did, kind, body, at, n) RETURNING seq) \
-         SELECT MIN(seq) AS first{} FROM added",
-        if notify {
-            format!(", pg_notify('{}', MAX(seq)::text) IS NULL AS notified", crate::db::notices::FIREHOSE)
-        } else {
-            String::new()
-        },
+         SELECT MIN(seq) AS first, pg_notify('{}', MAX(seq)::text) IS NULL AS notified FROM added",
+        crate::db::notices::FIREHOSE,
     );
     let values = [
         array(ArrayType::String, dids),
@@ -119,38 +112,10 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, no
     row.try_get("", "first")
 }
 
-/// Makes sure, on PostgreSQL, that every transaction committed before the call is on disk,
-/// and tells every replica's firehose that the events up to `seq` may go out. Transactions
-/// that commit without waiting for the disk (`synchronous_commit` off: a repository write's,
-/// see [`crate::repo::batch`]) are acknowledged only after this. A transaction that writes no
-/// WAL of its own commits without flushing it even when synchronous, so this one writes a
-/// (transactional) logical message, which flushes the WAL up to its commit — past every
-/// earlier commit. Its notice goes out after that flush.
-pub async fn announce_durable<C: ConnectionTrait>(conn: &C, seq: Option<i64>) -> Result<(), DbErr> {
-    use sea_orm::{DbBackend, Statement};
-    const FLUSH: &str = "SELECT pg_logical_emit_message(true, 'aurora', '')::text AS lsn";
-    let statement = match seq {
-        // The number as a parameter: one prepared statement for every batch.
-        Some(seq) => Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            format!("{FLUSH}, pg_notify('{}', $1)", crate::db::notices::FIREHOSE),
-            [seq.to_string().into()],
-        ),
-        None => Statement::from_string(DbBackend::Postgres, FLUSH),
-    };
-    conn.execute(statement).await.map(drop)
-}
-
 /// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
 const SEQ_LOCK: i64 = 0x6175_7273_6571;
 
-async fn append_one<C: ConnectionTrait>(
-    conn: &C,
-    did: &Did,
-    kind: &str,
-    body: Vec<u8>,
-    time: &str,
-) -> Result<i64, DbErr> {
+async fn append<C: ConnectionTrait>(conn: &C, did: &Did, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
     append_all(conn, vec![NewEvent { did: did.clone(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
 }
 
@@ -166,19 +131,9 @@ pub struct NewEvent {
 /// rows itself: it has one writer at a time, so AUTOINCREMENT hands numbers out in commit
 /// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    append(conn, events, true).await
-}
-
-/// [`append_all`] in a transaction that commits without waiting for the disk: on PostgreSQL
-/// the events are not announced until [`announce_durable`] says they are on disk.
-pub async fn append_unannounced<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    append(conn, events, false).await
-}
-
-async fn append<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>, announce: bool) -> Result<i64, DbErr> {
     use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
     if conn.get_database_backend() == DbBackend::Postgres {
-        return append_numbered(conn, events, announce).await;
+        return append_numbered(conn, events).await;
     }
     let count = events.len() as i64;
     let mut last = 0;
@@ -230,7 +185,7 @@ pub async fn identity<C: ConnectionTrait>(conn: &C, did: &Did, handle: Option<&H
         time: time.clone(),
         extra: Default::default(),
     };
-    append_one(conn, did, "identity", encode(&event)?, time.as_str()).await
+    append(conn, did, "identity", encode(&event)?, time.as_str()).await
 }
 
 /// `#account`: the account's hosting status changed.
@@ -244,7 +199,7 @@ pub async fn account<C: ConnectionTrait>(conn: &C, did: &Did, status: AccountSta
         time: time.clone(),
         extra: Default::default(),
     };
-    append_one(conn, did, "account", encode(&event)?, time.as_str()).await
+    append(conn, did, "account", encode(&event)?, time.as_str()).await
 }
 
 /// The sync spec's hard limit on a `#commit` event's `blocks`.
@@ -385,31 +340,6 @@ mod tests {
         // Typed again, it is the generated message.
         let typed: lex::Commit = data::decode(&event.body).expect("typed");
         assert_eq!((typed.repo, typed.rebase, typed.too_big), (did, false, false));
-    }
-
-    /// What a write acknowledged after [`announce_durable`] relies on: it flushes the WAL past
-    /// a commit made before it without waiting for the disk.
-    #[tokio::test]
-    async fn announcing_durable_flushes_earlier_asynchronous_commits() {
-        use sea_orm::{Statement, TransactionTrait};
-        let Ok(url) = std::env::var("AURORA_TEST_POSTGRES_URL") else {
-            eprintln!("skipped: AURORA_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let db = sea_orm::Database::connect(&url).await.expect("connect");
-        let lsn = |sql: &str| Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned());
-        for _ in 0..5 {
-            let txn = db.begin().await.expect("begin");
-            txn.execute_unprepared("SET LOCAL synchronous_commit = off").await.expect("async");
-            txn.execute_unprepared("SELECT pg_logical_emit_message(true, 'aurora-test', 'x')").await.expect("wal");
-            txn.commit().await.expect("commit");
-            let row = db.query_one(lsn("SELECT pg_current_wal_insert_lsn()::text AS lsn")).await.expect("lsn");
-            let written: String = row.expect("row").try_get("", "lsn").expect("lsn");
-            announce_durable(&db, None).await.expect("announce");
-            let check = format!("SELECT pg_current_wal_flush_lsn() >= '{written}'::pg_lsn AS flushed");
-            let row = db.query_one(lsn(&check)).await.expect("flush lsn").expect("row");
-            assert!(row.try_get::<bool>("", "flushed").expect("flushed"), "the WAL is on disk past {written}");
-        }
     }
 
     #[tokio::test]
