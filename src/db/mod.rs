@@ -3,9 +3,11 @@
 
 pub mod entities;
 pub mod notices;
+mod sqlite_reader;
 mod sqlite_writer;
 mod wal_sync;
 
+pub use sqlite_reader::SqliteReader;
 pub use sqlite_writer::SqliteWriter;
 pub use wal_sync::WalSync;
 

@@ -1,7 +1,7 @@
 //! Reading records: the record index joined with the repository's blocks.
 
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde_json::Value;
 
 use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey};
@@ -87,12 +87,7 @@ pub enum Lookup {
 
 /// One round trip: the account `repo` names, its record at `collection`/`rkey` and the
 /// record's block, joined.
-pub async fn find<C: ConnectionTrait>(
-    conn: &C,
-    repo: &AtIdentifier,
-    collection: &Nsid,
-    rkey: &RecordKey,
-) -> Result<Lookup, DbErr> {
+fn lookup_query(repo: &AtIdentifier, collection: &Nsid, rkey: &RecordKey) -> SelectStatement {
     // DIDs are case-sensitive; handles are stored lowercased.
     let named = match repo {
         AtIdentifier::Did(did) => Expr::col((actor::Entity, actor::Column::Did)).eq(did),
@@ -123,16 +118,84 @@ pub async fn find<C: ConnectionTrait>(
         )
         .and_where(Expr::col((actor::Entity, actor::Column::DeletedAt)).is_null())
         .and_where(named);
-    let backend = conn.get_database_backend();
-    let Some(row) = conn.query_one(backend.build(&query)).await? else { return Ok(Lookup::NoRepo) };
-    let text = |column: &str| row.try_get::<Option<String>>("", column);
-    if text("account_takedown")?.is_some() || text("deactivated_at")?.is_some() {
-        return Ok(Lookup::Unavailable);
+    query
+}
+
+/// The row [`lookup_query`] finds, as text and bytes.
+struct LookupRow {
+    did: String,
+    account_takedown: Option<String>,
+    deactivated_at: Option<String>,
+    uri: Option<String>,
+    cid: Option<String>,
+    record_takedown: Option<String>,
+    content: Option<Vec<u8>>,
+}
+
+impl LookupRow {
+    fn into_lookup(self) -> Result<Lookup, DbErr> {
+        if self.account_takedown.is_some() || self.deactivated_at.is_some() {
+            return Ok(Lookup::Unavailable);
+        }
+        let malformed = |what: &str, text: &str| DbErr::Custom(format!("stored {what} {text:?} is malformed"));
+        let did: Did = self.did.parse().map_err(|_| malformed("DID", &self.did))?;
+        let record = match (self.uri, self.cid, self.record_takedown) {
+            (Some(uri), Some(cid), None) => Some(StoredRecord {
+                uri: uri.parse().map_err(|_| malformed("AT-URI", &uri))?,
+                cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
+                content: self.content,
+            }),
+            _ => None,
+        };
+        Ok(Lookup::Found { did, record })
     }
-    let did: Did = row.try_get("", "did")?;
-    let record = match (row.try_get("", "uri")?, row.try_get("", "cid")?, text("record_takedown")?) {
-        (Some(uri), Some(cid), None) => Some(StoredRecord { uri, cid, content: row.try_get("", "content")? }),
-        _ => None,
+}
+
+/// [`lookup_query`]: on SQLite's reader connections where there are some (on this thread, see
+/// [`crate::db::SqliteReader`]), else through the pool.
+pub async fn find(
+    db: &DatabaseConnection,
+    reader: Option<&crate::db::SqliteReader>,
+    repo: &AtIdentifier,
+    collection: &Nsid,
+    rkey: &RecordKey,
+) -> Result<Lookup, DbErr> {
+    let query = lookup_query(repo, collection, rkey);
+    let row = match reader {
+        Some(reader) => {
+            use rusqlite::OptionalExtension;
+            use sea_query_rusqlite::RusqliteBinder;
+            let (sql, values) = query.build_rusqlite(sea_orm::sea_query::SqliteQueryBuilder);
+            let read = |connection: &rusqlite::Connection| {
+                let mut statement = connection.prepare_cached(&sql)?;
+                statement
+                    .query_row(&*values.as_params(), |row| {
+                        Ok(LookupRow {
+                            did: row.get("did")?,
+                            account_takedown: row.get("account_takedown")?,
+                            deactivated_at: row.get("deactivated_at")?,
+                            uri: row.get("uri")?,
+                            cid: row.get("cid")?,
+                            record_takedown: row.get("record_takedown")?,
+                            content: row.get("content")?,
+                        })
+                    })
+                    .optional()
+            };
+            reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read the record: {e}")))?
+        }
+        None => match db.query_one(db.get_database_backend().build(&query)).await? {
+            Some(row) => Some(LookupRow {
+                did: row.try_get("", "did")?,
+                account_takedown: row.try_get("", "account_takedown")?,
+                deactivated_at: row.try_get("", "deactivated_at")?,
+                uri: row.try_get("", "uri")?,
+                cid: row.try_get("", "cid")?,
+                record_takedown: row.try_get("", "record_takedown")?,
+                content: row.try_get("", "content")?,
+            }),
+            None => None,
+        },
     };
-    Ok(Lookup::Found { did, record })
+    row.map_or(Ok(Lookup::NoRepo), LookupRow::into_lookup)
 }

@@ -11,7 +11,10 @@ use crate::repo::records::{self, Lookup};
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let (did, record) =
-        match records::find(&ctx.db, &params.repo, &params.collection, &params.rkey).await.map_err(internal)? {
+        match records::find(&ctx.db, ctx.sqlite_reader.as_ref(), &params.repo, &params.collection, &params.rkey)
+            .await
+            .map_err(internal)?
+        {
             Lookup::Found { did, record } => (did, record),
             Lookup::NoRepo | Lookup::Unavailable => return Err(repo_not_found(params.repo.as_str())),
         };
