@@ -42,8 +42,11 @@ impl StoredRecord {
 
 /// Records of `did` with their blocks, in one query: `narrow` narrows the index rows, and
 /// taken-down records are never returned.
-pub async fn stored<C: ConnectionTrait>(
-    conn: &C,
+/// On SQLite's reader connections where there are some (a page is a bounded range of one
+/// index, read on this thread: see [`crate::db::SqliteReader`]), else through the pool.
+pub async fn stored(
+    db: &DatabaseConnection,
+    reader: Option<&crate::db::SqliteReader>,
     did: &Did,
     narrow: impl FnOnce(&mut SelectStatement),
 ) -> Result<Vec<StoredRecord>, DbErr> {
@@ -62,8 +65,29 @@ pub async fn stored<C: ConnectionTrait>(
         .and_where(Expr::col((record::Entity, record::Column::Did)).eq(did))
         .and_where(Expr::col((record::Entity, record::Column::TakedownRef)).is_null());
     narrow(&mut query);
-    let backend = conn.get_database_backend();
-    let rows = conn.query_all(backend.build(&query)).await?;
+    if let Some(reader) = reader {
+        use sea_query_rusqlite::RusqliteBinder;
+        let (sql, values) = query.build_rusqlite(sea_orm::sea_query::SqliteQueryBuilder);
+        let read = |connection: &rusqlite::Connection| {
+            let mut statement = connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(&*values.as_params(), |row| {
+                Ok((row.get::<_, String>("uri")?, row.get::<_, String>("cid")?, row.get("content")?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()
+        };
+        let rows = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
+        return rows
+            .into_iter()
+            .map(|(uri, cid, content)| {
+                Ok(StoredRecord {
+                    uri: uri.parse().map_err(|_| malformed("AT-URI", &uri))?,
+                    cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
+                    content,
+                })
+            })
+            .collect();
+    }
+    let rows = db.query_all(db.get_database_backend().build(&query)).await?;
     rows.into_iter()
         .map(|row| {
             Ok(StoredRecord {
@@ -121,6 +145,11 @@ fn lookup_query(repo: &AtIdentifier, collection: &Nsid, rkey: &RecordKey) -> Sel
     query
 }
 
+/// A stored value that does not parse as what it should be.
+fn malformed(what: &str, text: &str) -> DbErr {
+    DbErr::Custom(format!("stored {what} {text:?} is malformed"))
+}
+
 /// The row [`lookup_query`] finds, as text and bytes.
 struct LookupRow {
     did: String,
@@ -137,7 +166,6 @@ impl LookupRow {
         if self.account_takedown.is_some() || self.deactivated_at.is_some() {
             return Ok(Lookup::Unavailable);
         }
-        let malformed = |what: &str, text: &str| DbErr::Custom(format!("stored {what} {text:?} is malformed"));
         let did: Did = self.did.parse().map_err(|_| malformed("DID", &self.did))?;
         let record = match (self.uri, self.cid, self.record_takedown) {
             (Some(uri), Some(cid), None) => Some(StoredRecord {
