@@ -1,10 +1,11 @@
 //! Point reads on SQLite without a thread hop. sqlx runs each SQLite connection on a thread of
 //! its own and hands every statement, and every row back, across a channel; for a lookup of a
 //! few cached pages those hand-offs (a thread woken each way) cost more than the read itself.
-//! The hottest lookups (a record by its key) run here instead: on a read-only connection
-//! borrowed from a small stack, on the calling task's own thread, like the writer's
-//! statements on its. Only single-row lookups by key belong here; anything that could scan
-//! goes through the pool, where it cannot hold up the runtime.
+//! The hottest lookups (a record by its key, a page of records) run here instead: on a
+//! read-only connection borrowed from a small stack, on the calling task's own thread, like the
+//! writer's statements on its. Only bounded reads belong on a runtime thread; an unbounded one
+//! (a repository export) uses a connection from here on a blocking thread, where it cannot hold
+//! up the runtime.
 //!
 //! The connections see what the writer has committed, as the pool's do: a commit is readable a
 //! moment before it is synced (see [`super::WalSync`]), and acknowledged only after.

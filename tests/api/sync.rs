@@ -302,3 +302,53 @@ app_test!(get_repo_holds_exactly_the_current_tree_and_stays_consistent_while_com
     }
     writer.await.expect("writer");
 });
+
+app_test!(get_repo_since_a_rev_carries_only_later_blocks_all_in_cid_order, |app| {
+    let account = app.create_account("iris").await;
+    let token = account["accessJwt"].as_str().expect("access").to_owned();
+    let did = account["did"].as_str().expect("did").to_owned();
+    let mut created = Vec::new();
+    let mut post = async |i: usize| {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": {
+            "$type": "app.bsky.feed.post", "text": format!("since {i}"), "createdAt": "2024-05-01T12:00:00.000Z" } });
+        let (status, out) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(&token), Some(&body)).await;
+        assert_eq!(status, 200, "{out}");
+        created.push(out["cid"].as_str().expect("cid").to_owned());
+    };
+    for i in 0..3 {
+        post(i).await;
+    }
+    let (_, before) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+    for i in 3..5 {
+        post(i).await;
+    }
+    let (_, latest) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+
+    // The blocks in the order the CAR holds them.
+    let blocks_of = async |query: String| {
+        let (status, _, car) = bytes(&app, &format!("/xrpc/com.atproto.sync.getRepo?did={did}{query}")).await;
+        assert_eq!(status, 200);
+        let mut reader = aurora_atproto::car::CarReader::new(&car[..], CarLimits::default()).await.expect("a CAR");
+        assert_eq!(reader.root().to_string(), latest["cid"].as_str().expect("cid"));
+        let mut cids = Vec::new();
+        while let Some((cid, _)) = reader.next_block().await.expect("a block") {
+            cids.push(cid.to_string());
+        }
+        cids
+    };
+    let whole = blocks_of(String::new()).await;
+    let since = blocks_of(format!("&since={}", before["rev"].as_str().expect("rev"))).await;
+    for cids in [&whole, &since] {
+        assert!(cids.windows(2).all(|w| w[0] < w[1]), "blocks in CID order, as the reference writes them");
+    }
+    assert!(created.iter().all(|cid| whole.contains(cid)));
+    assert!(since.contains(&latest["cid"].as_str().expect("cid").to_owned()), "the current commit");
+    assert!(created[3..].iter().all(|cid| since.contains(cid)), "the later records");
+    assert!(created[..3].iter().all(|cid| !since.contains(cid)), "not the earlier records");
+    assert!(since.iter().all(|cid| whole.contains(cid)) && since.len() < whole.len());
+    let up_to_date = blocks_of(format!("&since={}", latest["rev"].as_str().expect("rev"))).await;
+    assert!(up_to_date.is_empty(), "nothing after the current rev: {up_to_date:?}");
+
+    let (status, error) = app.get_json("/xrpc/com.atproto.sync.getRepo?did=did:plc:nobodyhereatall0000000").await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("RepoNotFound")), "{error}");
+});

@@ -16,7 +16,7 @@ pub use export::{export_repo, ExportStats};
 pub use import::{import_repo, verify_repo, VerifiedRepo};
 pub use reader::{read_car, CarLimits, CarReader};
 pub use walk::{walk_tree, Visit};
-pub use writer::{car_bytes, car_bytes_without_root, write_car, CarWriter};
+pub use writer::{car_bytes, car_bytes_without_root, write_car, BlockingCarWriter, CarWriter};
 
 use cid::Cid;
 

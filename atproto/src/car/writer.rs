@@ -55,6 +55,66 @@ impl<W: AsyncWrite + Send + Unpin> CarWriter<W> {
     }
 }
 
+/// Writes a CAR v1 with one root to a blocking writer, for exports that read their blocks on a
+/// blocking thread (where a future per block would only add work). Same bytes as [`CarWriter`].
+pub struct BlockingCarWriter<W> {
+    writer: W,
+    cid: Vec<u8>,
+    written: u64,
+}
+
+impl<W: std::io::Write> BlockingCarWriter<W> {
+    /// Starts a CAR whose root is `root` and writes the header.
+    pub fn new(writer: W, root: Cid) -> Result<BlockingCarWriter<W>, CarError> {
+        let header = iroh_car::CarHeader::new_v1(vec![root]).encode().map_err(write_error)?;
+        let mut car = BlockingCarWriter { writer, cid: Vec::with_capacity(40), written: 0 };
+        car.frame(&header, &[])?;
+        Ok(car)
+    }
+
+    /// Appends a block.
+    pub fn write_block(&mut self, cid: &Cid, bytes: &[u8]) -> Result<(), CarError> {
+        let mut encoded = std::mem::take(&mut self.cid);
+        encoded.clear();
+        cid.write_bytes(&mut encoded).map_err(|e| CarError::Malformed(e.to_string()))?;
+        let result = self.frame(&encoded, bytes);
+        self.cid = encoded;
+        result
+    }
+
+    /// One length-prefixed section: `head` then `body`.
+    fn frame(&mut self, head: &[u8], body: &[u8]) -> Result<(), CarError> {
+        let mut length = unsigned_varint::encode::usize_buffer();
+        let length = unsigned_varint::encode::usize(head.len() + body.len(), &mut length);
+        self.writer.write_all(length)?;
+        self.writer.write_all(head)?;
+        self.writer.write_all(body)?;
+        self.written += (length.len() + head.len() + body.len()) as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// The writer, e.g. a buffer to drain between blocks.
+    pub fn get_ref(&self) -> &W {
+        &self.writer
+    }
+
+    /// The writer, mutably.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
+    /// Flushes and returns the writer.
+    pub fn finish(mut self) -> Result<W, CarError> {
+        self.writer.flush()?;
+        Ok(self.writer)
+    }
+}
+
 /// Writes a CAR of `blocks` under `root`: a diff, a proof, a commit's slice.
 pub async fn write_car<W: AsyncWrite + Send + Unpin>(
     writer: W,
@@ -81,4 +141,28 @@ pub async fn car_bytes_without_root(blocks: impl IntoIterator<Item = (Cid, Bytes
         car.write_block(cid, &bytes).await?;
     }
     car.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_blocking_writer_writes_the_same_bytes_as_the_streaming_one() {
+        let blocks: Vec<(Cid, Bytes)> = (0..300u32)
+            .map(|i| {
+                // Sizes either side of the one-byte varint's limit.
+                let bytes = Bytes::from(vec![i as u8; i as usize]);
+                (crate::cids::for_raw(&bytes), bytes)
+            })
+            .collect();
+        let root = blocks[7].0;
+        let streamed = car_bytes(root, blocks.clone()).await.expect("streamed");
+        let mut blocking = BlockingCarWriter::new(Vec::new(), root).expect("header");
+        for (cid, bytes) in &blocks {
+            blocking.write_block(cid, bytes).expect("block");
+        }
+        assert_eq!(blocking.bytes_written(), streamed.len() as u64);
+        assert_eq!(blocking.finish().expect("finish"), streamed);
+    }
 }

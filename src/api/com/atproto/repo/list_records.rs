@@ -17,7 +17,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let reverse = params.reverse.unwrap_or(false);
     let limit = params.limit.clamp(1, 100) as u64;
     let rkey = || Expr::col((record::Entity, record::Column::Rkey));
-    let rows = records::stored(&ctx.db, ctx.sqlite_reader.as_ref(), &actor.did, |q| {
+    let rows = records::stored(&ctx.db, ctx.sqlite_reader.as_deref(), &actor.did, |q| {
         q.and_where(Expr::col((record::Entity, record::Column::Collection)).eq(params.collection.as_str()));
         // An empty cursor is no cursor, as the reference reads it.
         if let Some(cursor) = params.cursor.as_ref().filter(|c| !c.is_empty()) {

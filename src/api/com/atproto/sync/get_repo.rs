@@ -24,19 +24,36 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     let permit =
         tokio::time::timeout(EXPORT_WAIT, ctx.exports.acquire()).await.map_err(|_| busy())?.map_err(internal)?;
     let spool = spool_file(ctx).await?;
-    let snapshot = crate::repo::export::snapshot(&ctx.db, &did)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| Error::RepoNotFound(Some(format!("Could not find root for DID: {did}"))))?;
     let since = params.since.map(|rev| rev.as_str().to_owned());
+    let not_found = || Error::RepoNotFound(Some(format!("Could not find root for DID: {did}")));
     // Blocks are small; batching their writes keeps the file writes large.
-    let writer = tokio::io::BufWriter::with_capacity(64 * 1024, spool);
-    let mut writer = snapshot.write_car(since.as_deref(), writer).await.map_err(internal)?;
-    writer.flush().await.map_err(internal)?;
+    let mut file = match ctx.sqlite_reader.clone() {
+        Some(reader) => {
+            let did = did.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let writer = std::io::BufWriter::with_capacity(SPOOL_BUFFER, spool);
+                crate::repo::export::write_car_blocking(&reader, &did, since.as_deref(), writer)
+            })
+            .await
+            .map_err(internal)?
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+            tokio::fs::File::from_std(written.into_inner().map_err(|e| internal(e.into_error()))?)
+        }
+        None => {
+            let snapshot =
+                crate::repo::export::snapshot(&ctx.db, &did).await.map_err(internal)?.ok_or_else(not_found)?;
+            let writer = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
+            let mut writer = snapshot.write_car(since.as_deref(), writer).await.map_err(internal)?;
+            writer.flush().await.map_err(internal)?;
+            writer.into_inner()
+        }
+    };
     drop(permit);
-    let mut file = writer.into_inner();
     file.seek(SeekFrom::Start(0)).await.map_err(internal)?;
-    Ok(RawBody::new(CAR, poem::Body::from_async_read(file)))
+    // Large reads: each read of a tokio file is a hand-off to a blocking thread.
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ);
+    Ok(RawBody::new(CAR, poem::Body::from_bytes_stream(chunks)))
 }
 
 /// How long a download waits for its turn to read the database before it is turned away.
@@ -51,10 +68,14 @@ fn busy() -> XrpcError {
     .with_header("retry-after", "5")
 }
 
+/// Bytes gathered before each write to the spool file.
+const SPOOL_BUFFER: usize = 64 * 1024;
+
+/// Bytes read from the spool file at a time to send.
+const SPOOL_READ: usize = 256 * 1024;
+
 /// An anonymous file under the data directory, gone when closed.
-async fn spool_file(ctx: &AppContext) -> XrpcResult<tokio::fs::File> {
+async fn spool_file(ctx: &AppContext) -> XrpcResult<std::fs::File> {
     let dir = ctx.config.data_dir.clone();
-    let file =
-        tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir)).await.map_err(internal)?.map_err(internal)?;
-    Ok(tokio::fs::File::from_std(file))
+    tokio::task::spawn_blocking(move || tempfile::tempfile_in(dir)).await.map_err(internal)?.map_err(internal)
 }
