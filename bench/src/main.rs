@@ -7,11 +7,15 @@
 //!        aurora-bench [path/to/aurora-locus] --scale [--postgres URL] [--scale-accounts N]
 //!                     (cost as data grows, see `scale`)
 //!
+//!        aurora-bench [path/to/aurora-locus] --counts [--counts-check FILE] [--counts-write FILE]
+//!                     (instructions per request under callgrind, see `counts`)
+//!
 //! `--client-like`: every request of the suite asks for compression as the official clients
 //! do (`Accept-Encoding: gzip, deflate, br`), so the server pays what it pays for them; the
 //! bodies are counted as sent, not decompressed.
 
 mod abuse;
+mod counts;
 mod proxy;
 mod scale;
 mod sync;
@@ -131,9 +135,18 @@ pub(crate) fn rss_now_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS:")
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // A protocol-core operation counted under callgrind (see `counts`): no runtime, no servers.
+    if let Some(i) = args.iter().position(|a| a == "--counts-core") {
+        let op = args.get(i + 1).ok_or("--counts-core OP N")?;
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).ok_or("--counts-core OP N")?;
+        return Ok(counts::core::run(op, n).map_err(|e| e.to_string())?);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench(args))
+}
+
+async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let binary =
         args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "target/release/aurora-locus".into());
     let accounts: usize = args
@@ -149,7 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (app_view_url, app_view_did) = proxy::start_app_view().await?;
     let plc_url = format!("http://127.0.0.1:{plc_port}");
-    let env = Env { binary: binary.clone(), plc_url, app_view_url, app_view_did };
+    let env = Env { binary: binary.clone(), wrapper: Vec::new(), plc_url, app_view_url, app_view_did };
     let postgres = args.iter().position(|a| a == "--postgres").and_then(|i| args.get(i + 1)).cloned();
     if args.iter().any(|a| a == "--abuse") {
         // Each attack against a fresh server, so each one's memory figures are its own.
@@ -161,6 +174,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = child.kill().await;
         }
         return Ok(());
+    }
+    if args.iter().any(|a| a == "--counts") {
+        let file = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
+        return Ok(counts::run(&env, file("--counts-check"), file("--counts-write"))
+            .await
+            .map_err(|e| e.to_string())?);
     }
     if args.iter().any(|a| a == "--scale") {
         let accounts = args
@@ -202,8 +221,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Where the servers under test find their PLC directory and AppView.
+#[derive(Clone)]
 pub(crate) struct Env {
     pub binary: String,
+    /// A command the server runs under (valgrind), if any.
+    pub wrapper: Vec<String>,
     pub plc_url: String,
     pub app_view_url: String,
     pub app_view_did: String,
@@ -561,7 +583,15 @@ pub(crate) async fn start(
         Some(server) => fresh_database(server).await?,
         None => format!("sqlite://{}?mode=rwc", data.path().join("aurora.sqlite").display()),
     };
-    let mut child = tokio::process::Command::new(&env.binary)
+    let mut command = match env.wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args).arg(&env.binary);
+            command
+        }
+        None => tokio::process::Command::new(&env.binary),
+    };
+    let mut child = command
         .env_clear()
         .env("PDS_PORT", port.to_string())
         .env("PDS_DATA_DIRECTORY", data.path())
@@ -588,7 +618,9 @@ pub(crate) async fn start(
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client.get(format!("{base}/xrpc/_health")).send().await.is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
+        // Under valgrind the server starts some fifty times slower.
+        let patience = if env.wrapper.is_empty() { 30 } else { 600 };
+        if started.elapsed() > Duration::from_secs(patience) {
             return Err("the server did not start".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
