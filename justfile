@@ -51,12 +51,12 @@ bench-abuse:
 # Instructions per request (getRecord, listRecords, createRecord) and per protocol-core
 # operation under valgrind's callgrind, against the baseline in bench/counts.txt (CI runs it).
 counts:
-    cargo build --release --bin aurora-locus -p aurora-bench
+    cargo build --release -p aurora-locus -p aurora-bench
     target/release/aurora-bench target/release/aurora-locus --counts --counts-check bench/counts.txt
 
 # Records a new baseline in bench/counts.txt after a change that is meant to move the counts.
 counts-write:
-    cargo build --release --bin aurora-locus -p aurora-bench
+    cargo build --release -p aurora-locus -p aurora-bench
     target/release/aurora-bench target/release/aurora-locus --counts --counts-write bench/counts.txt
 
 # The packaged binary: fat LTO, one codegen unit (target/dist/aurora-locus).

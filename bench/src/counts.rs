@@ -9,7 +9,8 @@
 //! set-up cancel out.
 //!
 //! `--counts-check FILE` fails when any count is more than [`TOLERANCE`] above the baseline
-//! in FILE (`bench/counts.txt`); `--counts-write FILE` records a new baseline.
+//! in FILE (`bench/counts.txt`); `--counts-write FILE` records a new baseline; `--counts-keep
+//! DIR` keeps callgrind's dumps there, each phase a profile for `callgrind_annotate`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,10 +29,12 @@ pub const TOLERANCE: f64 = 0.10;
 type Error = Box<dyn std::error::Error>;
 
 /// Counts every operation and compares them with, or writes, the baseline.
-pub async fn run(env: &Env, check: Option<&str>, write: Option<&str>) -> Result<(), Error> {
-    let out = tempfile::tempdir()?;
-    let mut counts = server_counts(env, out.path()).await?;
-    counts.extend(core_counts(out.path())?);
+pub async fn run(env: &Env, check: Option<&str>, write: Option<&str>, keep: Option<&str>) -> Result<(), Error> {
+    let temporary = tempfile::tempdir()?;
+    // Kept dumps are profiles: `callgrind_annotate --inclusive=yes DIR/callgrind.PID.N`.
+    let out = keep.map_or(temporary.path(), Path::new);
+    let mut counts = server_counts(env, out).await?;
+    counts.extend(core_counts(out)?);
     println!("{:<40} {:>14}", "operation", "instructions");
     for (name, count) in &counts {
         println!("{name:<40} {count:>14}");

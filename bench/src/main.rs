@@ -7,7 +7,7 @@
 //!        aurora-bench [path/to/aurora-locus] --scale [--postgres URL] [--scale-accounts N]
 //!                     (cost as data grows, see `scale`)
 //!
-//!        aurora-bench [path/to/aurora-locus] --counts [--counts-check FILE] [--counts-write FILE]
+//!        aurora-bench [path/to/aurora-locus] --counts [--counts-check FILE] [--counts-write FILE] [--counts-keep DIR]
 //!                     (instructions per request under callgrind, see `counts`)
 //!
 //! `--client-like`: every request of the suite asks for compression as the official clients
@@ -177,7 +177,7 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.iter().any(|a| a == "--counts") {
         let file = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str);
-        return Ok(counts::run(&env, file("--counts-check"), file("--counts-write"))
+        return Ok(counts::run(&env, file("--counts-check"), file("--counts-write"), file("--counts-keep"))
             .await
             .map_err(|e| e.to_string())?);
     }
