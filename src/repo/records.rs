@@ -30,7 +30,10 @@ impl StoredRecord {
     pub fn value(&self) -> Result<Value, ReadError> {
         let bytes = self.content.as_deref().ok_or_else(|| ReadError::MissingBlock(self.cid.clone()))?;
         let undecodable = |e: &dyn std::fmt::Display| ReadError::Undecodable(self.cid.clone(), e.to_string());
-        let ipld = aurora_atproto::data::from_dag_cbor(bytes).map_err(|e| undecodable(&e))?;
+        // A stored block was checked when it was written or imported: decoding it again
+        // strictly (a canonical-form check re-encodes the whole value) was an eighth of a
+        // listRecords page's instructions.
+        let ipld = aurora_atproto::data::decode::<aurora_atproto::data::Ipld>(bytes).map_err(|e| undecodable(&e))?;
         aurora_atproto::data::ipld_to_json(&ipld).map_err(|e| undecodable(&e))
     }
 
@@ -51,8 +54,11 @@ pub async fn stored(
     narrow: impl FnOnce(&mut SelectStatement),
 ) -> Result<Vec<StoredRecord>, DbErr> {
     let mut query = Query::select();
+    // The URI is built from its parts rather than parsed back from its text: parsing validates
+    // the DID, collection and key of every row again, a tenth of a page's instructions.
     query
-        .column((record::Entity, record::Column::Uri))
+        .column((record::Entity, record::Column::Collection))
+        .column((record::Entity, record::Column::Rkey))
         .column((record::Entity, record::Column::Cid))
         .column((repo_block::Entity, repo_block::Column::Content))
         .from(record::Entity)
@@ -71,32 +77,41 @@ pub async fn stored(
         let read = |connection: &rusqlite::Connection| {
             let mut statement = connection.prepare_cached(&sql)?;
             let rows = statement.query_map(&*values.as_params(), |row| {
-                Ok((row.get::<_, String>("uri")?, row.get::<_, String>("cid")?, row.get("content")?))
+                // By position (the columns' order above): a lookup by name compares every name.
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })?;
-            rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()
+            rows.collect::<rusqlite::Result<Vec<(String, String, String, Option<Vec<u8>>)>>>()
         };
         let rows = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
         return rows
             .into_iter()
-            .map(|(uri, cid, content)| {
-                Ok(StoredRecord {
-                    uri: uri.parse().map_err(|_| malformed("AT-URI", &uri))?,
-                    cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
-                    content,
-                })
-            })
+            .map(|(collection, rkey, cid, content)| stored_record(did, &collection, &rkey, &cid, content))
             .collect();
     }
     let rows = db.query_all(db.get_database_backend().build(&query)).await?;
     rows.into_iter()
         .map(|row| {
-            Ok(StoredRecord {
-                uri: row.try_get("", "uri")?,
-                cid: row.try_get("", "cid")?,
-                content: row.try_get("", "content")?,
-            })
+            let text = |column: &str| row.try_get::<String>("", column);
+            stored_record(did, &text("collection")?, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
         })
         .collect()
+}
+
+/// A record row of `did`'s from its columns' text.
+fn stored_record(
+    did: &Did,
+    collection: &str,
+    rkey: &str,
+    cid: &str,
+    content: Option<Vec<u8>>,
+) -> Result<StoredRecord, DbErr> {
+    let collection = collection.parse().map_err(|_| malformed("collection", collection))?;
+    let rkey = rkey.parse().map_err(|_| malformed("record key", rkey))?;
+    Ok(StoredRecord {
+        uri: AtUri::record(did.clone(), collection, rkey),
+        cid: cid.parse().map_err(|_| malformed("CID", cid))?,
+        content,
+    })
 }
 
 /// What one lookup of a record by its repository and key found.
@@ -224,14 +239,15 @@ pub async fn find(
                 let mut statement = connection.prepare_cached(sql)?;
                 statement
                     .query_row(values, |row| {
+                        // By position, in [`lookup_query`]'s order: by name compares every name.
                         Ok(LookupRow {
-                            did: row.get("did")?,
-                            account_takedown: row.get("account_takedown")?,
-                            deactivated_at: row.get("deactivated_at")?,
-                            uri: row.get("uri")?,
-                            cid: row.get("cid")?,
-                            record_takedown: row.get("record_takedown")?,
-                            content: row.get("content")?,
+                            did: row.get(0)?,
+                            account_takedown: row.get(1)?,
+                            deactivated_at: row.get(2)?,
+                            uri: row.get(3)?,
+                            cid: row.get(4)?,
+                            record_takedown: row.get(5)?,
+                            content: row.get(6)?,
                         })
                     })
                     .optional()
