@@ -20,11 +20,12 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 /// How long a SQLite connection waits for another's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Each pooled SQLite connection's own page cache, in KiB (SQLite's notation: negative). The
-/// default of 2 MB each took a fifth of the server's memory once eight readers had warmed up,
-/// and bought no measurable speed: a page missing from a connection's cache is still in the
-/// operating system's, one `pread` away. The writer connection keeps the default.
-const POOL_CACHE_SIZE: &str = "-512";
+/// Each reading SQLite connection's own page cache (pooled, and [`SqliteReader`]'s), in KiB
+/// (SQLite's notation: negative). The default of 2 MB each took a fifth of the server's memory
+/// once eight readers had warmed up, and bought no measurable speed: a page missing from a
+/// connection's cache is still in the operating system's, one `pread` away. The writer
+/// connection keeps the default.
+const READER_CACHE_SIZE: i64 = -512;
 
 /// A statement slower than this is logged (with its text, never its bound values).
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
@@ -48,7 +49,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // synchronous mode makes every acknowledged commit durable, as the reference PDS's is.
         // A connection to a local file cannot go stale: no need to ping it on every checkout.
         options.max_connections(8).min_connections(1).test_before_acquire(false).map_sqlx_sqlite_opts(|opts| {
-            opts.pragma("cache_size", POOL_CACHE_SIZE)
+            opts.pragma("cache_size", READER_CACHE_SIZE.to_string())
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)

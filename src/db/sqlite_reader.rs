@@ -54,6 +54,7 @@ impl SqliteReader {
         )?;
         connection.busy_timeout(super::SQLITE_BUSY_TIMEOUT)?;
         connection.pragma_update(None, "query_only", true)?;
+        connection.pragma_update(None, "cache_size", super::READER_CACHE_SIZE)?;
         connection.set_prepared_statement_cache_capacity(16);
         Ok(connection)
     }
@@ -79,6 +80,8 @@ mod tests {
         writer.execute("UPDATE t SET v = 2 WHERE k = 'a'", []).expect("update");
         assert_eq!(read("a").expect("read again"), 2, "a later read sees the later commit");
         assert!(reader.read(|c| c.execute("DELETE FROM t", [])).is_err(), "a reader does not write");
+        let cache = reader.read(|c| c.pragma_query_value(None, "cache_size", |row| row.get::<_, i64>(0)));
+        assert_eq!(cache.expect("cache size"), super::super::READER_CACHE_SIZE, "a small page cache each");
         assert!(SqliteReader::open("sqlite::memory:").is_none());
         assert!(SqliteReader::open("postgres://localhost/x").is_none());
     }
