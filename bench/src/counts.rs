@@ -8,7 +8,7 @@
 //! counts, and the difference is divided by the difference in iterations, so start-up and
 //! set-up cancel out.
 //!
-//! `--counts-check FILE` fails when any count is more than [`TOLERANCE`] above the baseline
+//! `--counts-check FILE` fails when any count is more than its [`tolerance`] above the baseline
 //! in FILE (`bench/counts.txt`); `--counts-write FILE` records a new baseline; `--counts-keep
 //! DIR` keeps callgrind's dumps there, each phase a profile for `callgrind_annotate`.
 
@@ -21,10 +21,17 @@ use serde_json::json;
 use crate::Env;
 
 /// How far above its baseline a count may go before the check fails. Between runs the core's
-/// counts do not move, a read's move by under half a per cent, and a write's or the bare health
-/// check's by up to four (timers and the group commit's batching depend on the clock), so this
-/// catches a regression, not noise.
-pub const TOLERANCE: f64 = 0.10;
+/// counts move by under half a per cent (a commit's timestamp differs), a read's by under one,
+/// a write's by up to five (the group commit's batching depends on the clock), and the bare
+/// health check's, a few tens of thousands of instructions beside which the server's timers
+/// weigh, by up to twelve: each bound catches a regression, not noise.
+pub fn tolerance(name: &str) -> f64 {
+    match name {
+        _ if name.starts_with("core ") => 0.02,
+        "server health check" => 0.25,
+        _ => 0.10,
+    }
+}
 
 type Error = Box<dyn std::error::Error>;
 
@@ -70,7 +77,7 @@ fn compare(counts: &BTreeMap<String, u64>, baseline: &str) -> Result<(), Error> 
         };
         let ratio = now as f64 / expected as f64;
         println!("{name:<40} {expected:>14} {now:>14} {ratio:>8.3}");
-        if ratio > 1.0 + TOLERANCE {
+        if ratio > 1.0 + tolerance(name) {
             failures.push(format!(
                 "{name}: {now} instructions, {:.1}% above the baseline's {expected}",
                 100.0 * (ratio - 1.0)
@@ -333,6 +340,7 @@ mod tests {
     fn a_count_above_the_tolerance_or_missing_fails_the_check() {
         let counts = BTreeMap::from([("server getRecord".to_owned(), 1_090), ("core k256 sign".to_owned(), 500)]);
         assert!(compare(&counts, "# a comment\nserver getRecord\t1000\ncore k256 sign\t600\n").is_ok());
+        assert!(compare(&counts, "core k256 sign\t480\n").is_err(), "the core's bound is tighter");
         let error = compare(&counts, "server getRecord\t900\n").expect_err("21% above").to_string();
         assert!(error.contains("server getRecord"), "{error}");
         let error = compare(&counts, "server createRecord\t900\n").expect_err("not measured").to_string();
