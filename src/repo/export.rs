@@ -40,12 +40,7 @@ pub async fn snapshot(db: &DatabaseConnection, did: &Did) -> Result<Option<Snaps
     // blocks must come from the same one. SQLite's read transaction is a snapshot already.
     let txn = match db.get_database_backend() {
         DbBackend::Postgres => {
-            let txn = db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?;
-            // The primary key's index yields the blocks in CID order. The planner, costing the
-            // sort too low, would rather scan and sort, which is two to three times slower for
-            // a repository of thousands of blocks (the sort copies every block).
-            txn.execute_unprepared("SET LOCAL enable_sort = off").await?;
-            txn
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
         }
         _ => db.begin().await?,
     };
@@ -81,7 +76,15 @@ impl Snapshot {
         if let Some(since) = since {
             query = query.filter(repo_block::Column::Rev.gt(since));
         }
-        let statement = self.txn.get_database_backend().build(&QueryTrait::into_query(query));
+        let backend_kind = self.txn.get_database_backend();
+        if backend_kind == DbBackend::Postgres && since.is_none() {
+            // The whole repository: the primary key's index yields its blocks in CID order. The
+            // planner, costing the sort too low, would rather scan and sort, two to three times
+            // slower for thousands of blocks (the sort copies every block). A diff since a rev
+            // is left to the planner: its index on the rev finds a few blocks to sort.
+            self.txn.execute_unprepared("SET LOCAL enable_sort = off").await.map_err(backend)?;
+        }
+        let statement = backend_kind.build(&QueryTrait::into_query(query));
         let mut car = BlockingCarWriter::new(Vec::with_capacity(2 * CHUNK), commit)?;
         {
             let mut rows = self.txn.stream(statement).await.map_err(backend)?;
