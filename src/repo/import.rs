@@ -245,7 +245,9 @@ impl Replacement {
             staging::store(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
         }
         walker.await.map_err(internal)?;
-        for sql in staging::SWAP.into_iter().chain(staging::CLEAR) {
+        // PostgreSQL drops the TEMP tables at commit; elsewhere they outlive the transaction.
+        let clear = if backend_kind == sea_orm::DbBackend::Postgres { &[][..] } else { &staging::CLEAR[..] };
+        for &sql in staging::SWAP.iter().chain(clear) {
             let statement = sea_orm::Statement::from_sql_and_values(backend_kind, sql, [self.did.as_str().into()]);
             txn.execute(statement).await.map_err(internal)?;
         }

@@ -72,8 +72,6 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
         .at("/account/reactivate", post(web::account::reactivate))
         .at("/account/delete", post(web::account::delete))
         .around(dpop_nonce)
-        .data(ctx)
-        .data(limits)
         .with(Compression(compression))
         .with(Cors::new().allow_credentials(false).max_age(86_400).expose_headers([
             "atproto-repo-rev",
@@ -89,12 +87,15 @@ pub fn app(ctx: Arc<AppContext>) -> impl Endpoint<Output = Response> {
             "retry-after",
         ]))
         .around(move |next, request| observe(next, request, metrics.clone()))
-        // The steps that only amend the request run here rather than as layers of their own:
-        // every layer's future holds its own copy of the request and is copied whole into the
-        // box the server keeps it in, which was a fifth of a getRecord's instructions.
+        // The steps that only amend the request run here rather than as layers of their own
+        // (poem's `data` among them): every layer's future holds its own copy of the request
+        // and is copied whole into the box the server keeps it in, which was a fifth of a
+        // getRecord's instructions.
         .around(move |next, mut request| {
             canonical_path(&mut request);
             client_address(&mut request, &trusted);
+            request.extensions_mut().insert(ctx.clone());
+            request.extensions_mut().insert(limits);
             body::guard(next, request, body_gap, drain_limit)
         })
 }
