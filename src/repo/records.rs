@@ -1,6 +1,6 @@
 //! Reading records: the record index joined with the repository's blocks.
 
-use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
 
@@ -29,12 +29,11 @@ impl StoredRecord {
     /// The record's value as JSON.
     pub fn value(&self) -> Result<Value, ReadError> {
         let bytes = self.content.as_deref().ok_or_else(|| ReadError::MissingBlock(self.cid.clone()))?;
-        let undecodable = |e: &dyn std::fmt::Display| ReadError::Undecodable(self.cid.clone(), e.to_string());
         // A stored block was checked when it was written or imported: decoding it again
         // strictly (a canonical-form check re-encodes the whole value) was an eighth of a
         // listRecords page's instructions.
-        let ipld = aurora_atproto::data::decode::<aurora_atproto::data::Ipld>(bytes).map_err(|e| undecodable(&e))?;
-        aurora_atproto::data::ipld_to_json(&ipld).map_err(|e| undecodable(&e))
+        aurora_atproto::data::dag_cbor_to_json(bytes)
+            .map_err(|error| ReadError::Undecodable(self.cid.clone(), error.to_string()))
     }
 
     /// The record key: the URI's last segment.
@@ -43,21 +42,25 @@ impl StoredRecord {
     }
 }
 
-/// Records of `did` with their blocks, in one query: `narrow` narrows the index rows, and
-/// taken-down records are never returned.
-/// On SQLite's reader connections where there are some (a page is a bounded range of one
-/// index, read on this thread: see [`crate::db::SqliteReader`]), else through the pool.
-pub async fn stored(
-    db: &DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
-    did: &Did,
-    narrow: impl FnOnce(&mut SelectStatement),
-) -> Result<Vec<StoredRecord>, DbErr> {
+/// Which page of a collection's records to read.
+#[derive(Clone, Copy)]
+pub struct Page<'a> {
+    /// Only records with keys after this one (in the page's order).
+    pub cursor: Option<&'a str>,
+    /// Oldest first (ascending keys) instead of newest first.
+    pub reverse: bool,
+    pub limit: u64,
+}
+
+/// A page of `did`'s records in `collection` with their blocks, in one query; taken-down
+/// records are never returned. `cursor` stands for whether there is one: the statement's
+/// shape depends on it, not on its value.
+fn page_query(did: &str, collection: &str, page: Page<'_>) -> SelectStatement {
+    let column = |column| Expr::col((record::Entity, column));
     let mut query = Query::select();
     // The URI is built from its parts rather than parsed back from its text: parsing validates
     // the DID, collection and key of every row again, a tenth of a page's instructions.
     query
-        .column((record::Entity, record::Column::Collection))
         .column((record::Entity, record::Column::Rkey))
         .column((record::Entity, record::Column::Cid))
         .column((repo_block::Entity, repo_block::Column::Content))
@@ -68,47 +71,98 @@ pub async fn stored(
                 Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
             ),
         )
-        .and_where(Expr::col((record::Entity, record::Column::Did)).eq(did))
-        .and_where(Expr::col((record::Entity, record::Column::TakedownRef)).is_null());
-    narrow(&mut query);
+        .and_where(column(record::Column::Did).eq(did))
+        .and_where(column(record::Column::Collection).eq(collection))
+        .and_where(column(record::Column::TakedownRef).is_null());
+    if let Some(cursor) = page.cursor {
+        let rkey = column(record::Column::Rkey);
+        query.and_where(if page.reverse { rkey.gt(cursor) } else { rkey.lt(cursor) });
+    }
+    let order = if page.reverse { Order::Asc } else { Order::Desc };
+    query.order_by((record::Entity, record::Column::Rkey), order).limit(page.limit);
+    query
+}
+
+/// [`page_query`]'s SQL for each backend and shape (cursor or not, either direction), built
+/// once, as [`lookup_sql`] is: building it was a twentieth of a page's instructions.
+fn page_sql(backend: DbBackend, page: Page<'_>) -> &'static str {
+    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let shapes = [DbBackend::Sqlite, DbBackend::Postgres].into_iter().flat_map(|backend| {
+            [(false, false), (false, true), (true, false), (true, true)].map(move |(cursor, reverse)| {
+                let page = Page { cursor: cursor.then_some(""), reverse, limit: 0 };
+                backend.build(&page_query("", "", page)).sql
+            })
+        });
+        shapes.collect()
+    });
+    let shape = usize::from(page.cursor.is_some()) * 2 + usize::from(page.reverse);
+    &SQL[usize::from(backend == DbBackend::Postgres) * 4 + shape]
+}
+
+/// The values [`page_sql`] binds, in order: the account, the collection, the cursor if there is
+/// one, and the limit.
+fn page_values(did: &Did, collection: &Nsid, page: Page<'_>) -> Vec<sea_orm::Value> {
+    let mut values = vec![sea_orm::Value::from(did.as_str()), sea_orm::Value::from(collection.as_str())];
+    values.extend(page.cursor.map(sea_orm::Value::from));
+    values.push(sea_orm::Value::BigUnsigned(Some(page.limit)));
+    values
+}
+
+/// A page of `did`'s records in `collection` with their blocks ([`page_query`]).
+/// On SQLite's reader connections where there are some (a page is a bounded range of one
+/// index, read on this thread: see [`crate::db::SqliteReader`]), else through the pool.
+pub async fn page(
+    db: &DatabaseConnection,
+    reader: Option<&crate::db::SqliteReader>,
+    did: &Did,
+    collection: &Nsid,
+    page: Page<'_>,
+) -> Result<Vec<StoredRecord>, DbErr> {
     if let Some(reader) = reader {
-        use sea_query_rusqlite::RusqliteBinder;
-        let (sql, values) = query.build_rusqlite(sea_orm::sea_query::SqliteQueryBuilder);
+        let sql = page_sql(DbBackend::Sqlite, page);
         let read = |connection: &rusqlite::Connection| {
-            let mut statement = connection.prepare_cached(&sql)?;
-            let rows = statement.query_map(&*values.as_params(), |row| {
-                // By position (the columns' order above): a lookup by name compares every name.
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            let mut statement = connection.prepare_cached(sql)?;
+            let (did, collection) = (did.as_str(), collection.as_str());
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&did, &collection];
+            if let Some(cursor) = &page.cursor {
+                values.push(cursor);
+            }
+            values.push(&page.limit);
+            let rows = statement.query_map(values.as_slice(), |row| {
+                // By position (the columns' order in [`page_query`]): by name compares every name.
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })?;
-            rows.collect::<rusqlite::Result<Vec<(String, String, String, Option<Vec<u8>>)>>>()
+            rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()
         };
         let rows = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
         return rows
             .into_iter()
-            .map(|(collection, rkey, cid, content)| stored_record(did, &collection, &rkey, &cid, content))
+            .map(|(rkey, cid, content)| stored_record(did, collection, &rkey, &cid, content))
             .collect();
     }
-    let rows = db.query_all(db.get_database_backend().build(&query)).await?;
+    let backend = db.get_database_backend();
+    let statement =
+        Statement::from_sql_and_values(backend, page_sql(backend, page), page_values(did, collection, page));
+    let rows = db.query_all(statement).await?;
     rows.into_iter()
         .map(|row| {
             let text = |column: &str| row.try_get::<String>("", column);
-            stored_record(did, &text("collection")?, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
+            stored_record(did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
         })
         .collect()
 }
 
-/// A record row of `did`'s from its columns' text.
+/// A record row of `did`'s in `collection` from its columns' text.
 fn stored_record(
     did: &Did,
-    collection: &str,
+    collection: &Nsid,
     rkey: &str,
     cid: &str,
     content: Option<Vec<u8>>,
 ) -> Result<StoredRecord, DbErr> {
-    let collection = collection.parse().map_err(|_| malformed("collection", collection))?;
     let rkey = rkey.parse().map_err(|_| malformed("record key", rkey))?;
     Ok(StoredRecord {
-        uri: AtUri::record(did.clone(), collection, rkey),
+        uri: AtUri::record(did.clone(), collection.clone(), rkey),
         cid: cid.parse().map_err(|_| malformed("CID", cid))?,
         content,
     })
@@ -281,6 +335,23 @@ pub async fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_page_binds_its_values_where_the_built_statement_does() {
+        let did: Did = "did:plc:abc".parse().expect("did");
+        let collection: Nsid = "app.bsky.feed.post".parse().expect("nsid");
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for cursor in [None, Some("3kabc")] {
+                for reverse in [false, true] {
+                    let page = Page { cursor, reverse, limit: 50 };
+                    let built = backend.build(&page_query(did.as_str(), collection.as_str(), page));
+                    assert_eq!(built.sql, page_sql(backend, page), "{backend:?} {cursor:?} {reverse}");
+                    let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
+                    assert_eq!(bound, page_values(&did, &collection, page), "{backend:?} {cursor:?} {reverse}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_cached_lookup_binds_its_values_where_the_built_statement_does() {

@@ -36,6 +36,7 @@ fn every_fixture_converts_exactly_in_both_directions() {
         let decoded = from_dag_cbor(&expected_cbor).unwrap_or_else(|error| panic!("{json}: {error}"));
         assert_eq!(decoded, ipld, "CBOR → IPLD for {json}");
         assert_eq!(ipld_to_json(&decoded).ok().as_ref(), Some(json), "CBOR → JSON for {json}");
+        assert_eq!(dag_cbor_to_json(&expected_cbor).ok().as_ref(), Some(json), "CBOR → JSON directly for {json}");
     }
     println!("data-model fixtures: {} cases", cases.len());
 }
@@ -49,6 +50,11 @@ fn every_valid_data_model_case_is_accepted_and_round_trips() {
         let note = &case["note"];
         let map = object_from_json(&case["json"]).unwrap_or_else(|error| panic!("{note}: {error}"));
         let bytes = to_dag_cbor(&Ipld::Map(map.clone())).unwrap_or_else(|error| panic!("{note}: {error}"));
+        assert_eq!(
+            dag_cbor_to_json(&bytes).ok(),
+            ipld_to_json(&Ipld::Map(map.clone())).ok(),
+            "{note}: CBOR → JSON directly"
+        );
         assert_eq!(from_dag_cbor(&bytes).ok(), Some(Ipld::Map(map)), "{note}");
     }
     println!("data-model valid: {} cases", cases.len());

@@ -28,7 +28,10 @@ impl AtUri {
     /// The URI of a record: `at://{authority}/{collection}/{rkey}`.
     pub fn record(authority: impl Into<AtIdentifier>, collection: Nsid, rkey: RecordKey) -> AtUri {
         let authority = authority.into();
-        let text = format!("{SCHEME}{authority}/{collection}/{rkey}");
+        // Pushed piece by piece: `format!` through `Display` was half the cost of a listed record's URI.
+        let parts = [SCHEME, authority.as_str(), "/", collection.as_str(), "/", rkey.as_str()];
+        let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+        parts.iter().for_each(|part| text.push_str(part));
         AtUri { text, authority, collection: Some(collection), rkey: Some(rkey) }
     }
 
