@@ -149,7 +149,9 @@ pub async fn apply(
         drop(guard);
     } else {
         // On its own task: a caller that goes away mid-batch must not cancel the others' writes.
-        tokio::spawn(lead(ctx.clone(), did.clone(), writer, guard, jobs));
+        // Boxed, because the task moves its future through several copies and this one is
+        // large: the copies were a twentieth of a createRecord's instructions.
+        tokio::spawn(Box::pin(lead(ctx.clone(), did.clone(), writer, guard, jobs)));
     }
     answer.await.unwrap_or_else(|_| Err(abandoned()))
 }
