@@ -108,21 +108,64 @@ fn page_values(did: &Did, collection: &Nsid, page: Page<'_>) -> Vec<sea_orm::Val
     values
 }
 
-/// A page of `did`'s records in `collection` with their blocks ([`page_query`]).
-/// On SQLite's reader connections where there are some (a page is a bounded range of one
-/// index, read on this thread: see [`crate::db::SqliteReader`]), else through the pool.
-pub async fn page(
+/// The DID of the account `repo` names if it is hosted here and active: not deleted, taken
+/// down (or suspended) or deactivated. `by_handle` when `repo` is a handle.
+fn active_account_query(by_handle: bool, repo: &str) -> SelectStatement {
+    let column = |column| Expr::col((actor::Entity, column));
+    let named = if by_handle { column(actor::Column::Handle) } else { column(actor::Column::Did) };
+    let mut query = Query::select();
+    query
+        .column((actor::Entity, actor::Column::Did))
+        .from(actor::Entity)
+        .and_where(column(actor::Column::DeletedAt).is_null())
+        .and_where(column(actor::Column::TakedownRef).is_null())
+        .and_where(column(actor::Column::DeactivatedAt).is_null())
+        .and_where(named.eq(repo));
+    query
+}
+
+/// [`active_account_query`]'s SQL for each backend and kind of identifier, built once.
+fn active_account_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
+    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+        let sql = |backend: DbBackend, by_handle| backend.build(&active_account_query(by_handle, "")).sql;
+        [
+            sql(DbBackend::Sqlite, false),
+            sql(DbBackend::Sqlite, true),
+            sql(DbBackend::Postgres, false),
+            sql(DbBackend::Postgres, true),
+        ]
+    });
+    let by_handle = matches!(repo, AtIdentifier::Handle(_));
+    &SQL[usize::from(backend == DbBackend::Postgres) * 2 + usize::from(by_handle)]
+}
+
+fn identifier_text(repo: &AtIdentifier) -> &str {
+    match repo {
+        AtIdentifier::Did(did) => did.as_str(),
+        AtIdentifier::Handle(handle) => handle.as_str(),
+    }
+}
+
+/// A page of the records in `collection` of the account `repo` names, with their blocks
+/// ([`page_query`]); `None` when that account is not hosted here or not active.
+/// On SQLite's reader connections where there are some, the account and the page are read in
+/// one go on this thread (see [`crate::db::SqliteReader`]): through the pool, the account's
+/// lookup alone cost two hand-offs to and from its worker thread. Else through the pool.
+pub async fn list(
     db: &DatabaseConnection,
     reader: Option<&crate::db::SqliteReader>,
-    did: &Did,
+    repo: &AtIdentifier,
     collection: &Nsid,
     page: Page<'_>,
-) -> Result<Vec<StoredRecord>, DbErr> {
+) -> Result<Option<Vec<StoredRecord>>, DbErr> {
     if let Some(reader) = reader {
-        let sql = page_sql(DbBackend::Sqlite, page);
+        use rusqlite::OptionalExtension;
         let read = |connection: &rusqlite::Connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            let (did, collection) = (did.as_str(), collection.as_str());
+            let account = connection.prepare_cached(active_account_sql(DbBackend::Sqlite, repo))?;
+            let did: Option<String> = { account }.query_row([identifier_text(repo)], |row| row.get(0)).optional()?;
+            let Some(did) = did else { return Ok(None) };
+            let mut statement = connection.prepare_cached(page_sql(DbBackend::Sqlite, page))?;
+            let collection = collection.as_str();
             let mut values: Vec<&dyn rusqlite::ToSql> = vec![&did, &collection];
             if let Some(cursor) = &page.cursor {
                 values.push(cursor);
@@ -132,24 +175,37 @@ pub async fn page(
                 // By position (the columns' order in [`page_query`]): by name compares every name.
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
             })?;
-            rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()
+            let rows = rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()?;
+            Ok(Some((did, rows)))
         };
-        let rows = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
-        return rows
+        let listed = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
+        let Some((did, rows)) = listed else { return Ok(None) };
+        let did: Did = did.parse().map_err(|_| malformed("DID", &did))?;
+        let records = rows
             .into_iter()
-            .map(|(rkey, cid, content)| stored_record(did, collection, &rkey, &cid, content))
-            .collect();
+            .map(|(rkey, cid, content)| stored_record(&did, collection, &rkey, &cid, content))
+            .collect::<Result<_, _>>()?;
+        return Ok(Some(records));
     }
     let backend = db.get_database_backend();
+    let account = Statement::from_sql_and_values(
+        backend,
+        active_account_sql(backend, repo),
+        [sea_orm::Value::from(identifier_text(repo))],
+    );
+    let Some(row) = db.query_one(account).await? else { return Ok(None) };
+    let did: Did = row.try_get("", "did")?;
     let statement =
-        Statement::from_sql_and_values(backend, page_sql(backend, page), page_values(did, collection, page));
+        Statement::from_sql_and_values(backend, page_sql(backend, page), page_values(&did, collection, page));
     let rows = db.query_all(statement).await?;
-    rows.into_iter()
+    let records = rows
+        .into_iter()
         .map(|row| {
             let text = |column: &str| row.try_get::<String>("", column);
-            stored_record(did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
+            stored_record(&did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Some(records))
 }
 
 /// A record row of `did`'s in `collection` from its columns' text.
@@ -268,11 +324,7 @@ fn lookup_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
 
 /// The values [`lookup_sql`] binds, in order: the join's collection and key, then the account.
 fn lookup_values<'a>(repo: &'a AtIdentifier, collection: &'a Nsid, rkey: &'a RecordKey) -> [&'a str; 3] {
-    let named = match repo {
-        AtIdentifier::Did(did) => did.as_str(),
-        AtIdentifier::Handle(handle) => handle.as_str(),
-    };
-    [collection.as_str(), rkey.as_str(), named]
+    [collection.as_str(), rkey.as_str(), identifier_text(repo)]
 }
 
 /// [`lookup_query`]: on SQLite's reader connections where there are some (on this thread, see
@@ -335,6 +387,20 @@ pub async fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_account_lookup_is_the_built_statement() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for repo in ["did:plc:abc", "alice.test"] {
+                let identifier: AtIdentifier = repo.parse().expect("identifier");
+                let by_handle = matches!(identifier, AtIdentifier::Handle(_));
+                let built = backend.build(&active_account_query(by_handle, repo));
+                assert_eq!(built.sql, active_account_sql(backend, &identifier));
+                let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
+                assert_eq!(bound, [sea_orm::Value::from(identifier_text(&identifier))]);
+            }
+        }
+    }
 
     #[test]
     fn a_cached_page_binds_its_values_where_the_built_statement_does() {

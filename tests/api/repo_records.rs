@@ -362,10 +362,28 @@ app_test!(writes_are_refused_while_the_account_is_deactivated_and_resume_after, 
         (401, Some("AccountDeactivated")),
         "even a write with nothing to do"
     );
+    // Nor is its repository listed, by DID or by handle.
+    let handle = account["handle"].as_str().expect("handle");
+    let list = |repo: &str| format!("/xrpc/com.atproto.repo.listRecords?repo={repo}&collection=app.bsky.feed.post");
+    for repo in [did, handle] {
+        let (status, body) = app.get_json(&list(repo)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "{body}");
+        assert_eq!(body["message"], format!("Could not find repo: {repo}"));
+    }
     let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
     assert_eq!(status, 200, "{body}");
+    for repo in [did, handle] {
+        let (status, listed) = app.get_json(&list(repo)).await;
+        assert_eq!(status, 200, "{listed}");
+        let uris: Vec<&str> =
+            listed["records"].as_array().expect("records").iter().filter_map(|r| r["uri"].as_str()).collect();
+        assert_eq!(uris.len(), 2, "{listed}");
+        assert!(uris.iter().all(|uri| uri.starts_with(&format!("at://{did}/app.bsky.feed.post/"))), "{listed}");
+    }
+    let (status, body) = app.get_json(&list("nobody.test")).await;
+    assert_eq!((status, body["message"].as_str()), (400, Some("Could not find repo: nobody.test")), "{body}");
     assert_eq!(verify_commit_events(&app, did).await, 2);
 });
 

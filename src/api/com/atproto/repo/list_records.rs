@@ -2,23 +2,23 @@
 //! reversed (record keys are TIDs, which sort by time).
 
 use aurora_generated::com::atproto::repo::list_records::{Output, Params, Record};
-use aurora_xrpc::XrpcResult;
+use aurora_xrpc::{XrpcError, XrpcResult};
 
-use super::hosted;
 use crate::api::internal;
 use crate::context::AppContext;
 use crate::repo::records;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
-    let actor = hosted(ctx, &params.repo).await?;
     let reverse = params.reverse.unwrap_or(false);
     let limit = params.limit.clamp(1, 100) as u64;
     // An empty cursor is no cursor, as the reference reads it.
     let cursor = params.cursor.as_deref().filter(|c| !c.is_empty());
     let page = records::Page { cursor, reverse, limit };
-    let rows = records::page(&ctx.db, ctx.sqlite_reader.as_deref(), &actor.did, &params.collection, page)
-        .await
-        .map_err(internal)?;
+    let listed = records::list(&ctx.db, ctx.sqlite_reader.as_deref(), &params.repo, &params.collection, page);
+    let Some(rows) = listed.await.map_err(internal)? else {
+        // Unknown, or not active (taken down, suspended, deactivated), as the reference answers.
+        return Err(XrpcError::invalid_request(format!("Could not find repo: {}", params.repo)));
+    };
     let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.rkey().to_owned())).flatten();
     let records = rows
         .into_iter()

@@ -23,7 +23,6 @@ use crate::account::{self, Lookup};
 use crate::api::{internal, Api};
 use crate::context::AppContext;
 use crate::repo::writer::{Committed, WriteError};
-use crate::sequencer::AccountStatus;
 
 impl Service for Api {
     async fn apply_writes(
@@ -163,14 +162,6 @@ fn commit_meta(committed: &Committed) -> CommitMeta {
 
 fn repo_not_found(repo: &str) -> XrpcError {
     XrpcError::new(poem::http::StatusCode::BAD_REQUEST, "RepoNotFound", Some(format!("Could not find repo: {repo}")))
-}
-
-/// The account `repo` names, while it is active; otherwise the repository is not found.
-async fn hosted(ctx: &AppContext, repo: &AtIdentifier) -> XrpcResult<crate::db::entities::actor::Model> {
-    match named(ctx, repo).await? {
-        Some(actor) if account::actor_status(&actor) == AccountStatus::Active => Ok(actor),
-        _ => Err(XrpcError::invalid_request(format!("Could not find repo: {repo}"))),
-    }
 }
 
 /// The account `repo` names, whatever its status.
