@@ -1,5 +1,7 @@
 //! Reading records: the record index joined with the repository's blocks.
 
+use std::sync::LazyLock;
+
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
@@ -86,7 +88,7 @@ fn page_query(did: &str, collection: &str, page: Page<'_>) -> SelectStatement {
 /// [`page_query`]'s SQL for each backend and shape (cursor or not, either direction), built
 /// once, as [`lookup_sql`] is: building it was a twentieth of a page's instructions.
 fn page_sql(backend: DbBackend, page: Page<'_>) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
         let shapes = [DbBackend::Sqlite, DbBackend::Postgres].into_iter().flat_map(|backend| {
             [(false, false), (false, true), (true, false), (true, true)].map(move |(cursor, reverse)| {
                 let page = Page { cursor: cursor.then_some(""), reverse, limit: 0 };
@@ -126,17 +128,22 @@ fn active_account_query(by_handle: bool, repo: &str) -> SelectStatement {
 
 /// [`active_account_query`]'s SQL for each backend and kind of identifier, built once.
 fn active_account_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
-    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
-        let sql = |backend: DbBackend, by_handle| backend.build(&active_account_query(by_handle, "")).sql;
-        [
-            sql(DbBackend::Sqlite, false),
-            sql(DbBackend::Sqlite, true),
-            sql(DbBackend::Postgres, false),
-            sql(DbBackend::Postgres, true),
-        ]
-    });
+    static SQL: LazyLock<[String; 4]> =
+        LazyLock::new(|| per_identifier(|backend, by_handle| backend.build(&active_account_query(by_handle, "")).sql));
+    pick(&SQL, backend, repo)
+}
+
+/// SQL text for each backend and kind of identifier (DID or handle), from
+/// `build(backend, by_handle)`, in the order [`pick`] reads it.
+fn per_identifier(build: impl Fn(DbBackend, bool) -> String) -> [String; 4] {
+    [(DbBackend::Sqlite, false), (DbBackend::Sqlite, true), (DbBackend::Postgres, false), (DbBackend::Postgres, true)]
+        .map(|(backend, by_handle)| build(backend, by_handle))
+}
+
+/// The entry of a [`per_identifier`] table for `backend` and the kind of identifier `repo` is.
+fn pick<'a>(table: &'a [String; 4], backend: DbBackend, repo: &AtIdentifier) -> &'a str {
     let by_handle = matches!(repo, AtIdentifier::Handle(_));
-    &SQL[usize::from(backend == DbBackend::Postgres) * 2 + usize::from(by_handle)]
+    &table[usize::from(backend == DbBackend::Postgres) * 2 + usize::from(by_handle)]
 }
 
 fn identifier_text(repo: &AtIdentifier) -> &str {
@@ -309,17 +316,9 @@ impl LookupRow {
 /// lookup itself. The text never changes; only the bound values, which [`lookup_values`] gives
 /// in the order the statement binds them.
 fn lookup_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
-    static SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
-        let sql = |backend: DbBackend, by_handle| backend.build(&lookup_query(by_handle, [""; 3])).sql;
-        [
-            sql(DbBackend::Sqlite, false),
-            sql(DbBackend::Sqlite, true),
-            sql(DbBackend::Postgres, false),
-            sql(DbBackend::Postgres, true),
-        ]
-    });
-    let by_handle = matches!(repo, AtIdentifier::Handle(_));
-    &SQL[usize::from(backend == DbBackend::Postgres) * 2 + usize::from(by_handle)]
+    static SQL: LazyLock<[String; 4]> =
+        LazyLock::new(|| per_identifier(|backend, by_handle| backend.build(&lookup_query(by_handle, [""; 3])).sql));
+    pick(&SQL, backend, repo)
 }
 
 /// The values [`lookup_sql`] binds, in order: the join's collection and key, then the account.
