@@ -35,25 +35,44 @@ pub(super) fn check_map(map: &BTreeMap<String, Ipld>) -> Result<(), DataError> {
             return Err(DataError::ReservedKey(key));
         }
     }
-    match map.get("$type") {
-        None => Ok(()),
-        Some(Ipld::String(kind)) if kind == "blob" => check_blob(map),
-        Some(Ipld::String(kind)) if !kind.is_empty() => Ok(()),
-        Some(_) => Err(DataError::InvalidType),
-    }
+    check_typed(|key| {
+        map.get(key).map(|value| match value {
+            Ipld::Link(_) => Entry::Link,
+            Ipld::String(text) => Entry::Text(text),
+            Ipld::Integer(integer) if *integer >= 0 => Entry::NonNegative,
+            _ => Entry::Other,
+        })
+    })
 }
 
-/// A `$type: blob` map must carry a link, a MIME type and a size.
-fn check_blob(map: &BTreeMap<String, Ipld>) -> Result<(), DataError> {
-    if !matches!(map.get("ref"), Some(Ipld::Link(_))) {
-        return Err(DataError::InvalidBlob("ref must be a link"));
-    }
-    if !matches!(map.get("mimeType"), Some(Ipld::String(mime)) if !mime.is_empty()) {
-        return Err(DataError::InvalidBlob("mimeType must be a non-empty string"));
-    }
-    match map.get("size") {
-        Some(Ipld::Integer(size)) if *size >= 0 => Ok(()),
-        _ => Err(DataError::InvalidBlob("size must be a non-negative integer")),
+/// What the `$type` rules need to know of a map's entry, whichever tree holds the map (an
+/// [`Ipld`] map here, a JSON object when DAG-CBOR is turned straight into JSON).
+pub(super) enum Entry<'a> {
+    Link,
+    Text(&'a str),
+    NonNegative,
+    Other,
+}
+
+/// The `$type` rules for one map whose entries `entry` gives by key: a `$type` is a non-empty
+/// string, and a `$type: blob` map carries a link, a MIME type and a size.
+pub(super) fn check_typed<'a>(entry: impl Fn(&str) -> Option<Entry<'a>>) -> Result<(), DataError> {
+    match entry("$type") {
+        None => Ok(()),
+        Some(Entry::Text("blob")) => {
+            if !matches!(entry("ref"), Some(Entry::Link)) {
+                return Err(DataError::InvalidBlob("ref must be a link"));
+            }
+            if !matches!(entry("mimeType"), Some(Entry::Text(mime)) if !mime.is_empty()) {
+                return Err(DataError::InvalidBlob("mimeType must be a non-empty string"));
+            }
+            match entry("size") {
+                Some(Entry::NonNegative) => Ok(()),
+                _ => Err(DataError::InvalidBlob("size must be a non-negative integer")),
+            }
+        }
+        Some(Entry::Text(kind)) if !kind.is_empty() => Ok(()),
+        Some(_) => Err(DataError::InvalidType),
     }
 }
 

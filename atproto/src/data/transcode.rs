@@ -13,7 +13,7 @@ use cid::serde::BytesToCidVisitor;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::rules::check_integer;
+use super::rules::{check_integer, check_typed, Entry};
 use super::DataError;
 
 /// A DAG-CBOR value as atproto JSON, with the data model's rules checked on the way (no floats,
@@ -135,26 +135,14 @@ fn single_entry(key: &str, value: String) -> Value {
 /// `$link`/`$bytes` objects by now; since a map with those keys is refused above, such an object
 /// can only be a link or bytes.
 fn check_object(object: &Map<String, Value>) -> Result<(), DataError> {
-    match object.get("$type") {
-        None => Ok(()),
-        Some(Value::String(kind)) if kind == "blob" => check_blob(object),
-        Some(Value::String(kind)) if !kind.is_empty() => Ok(()),
-        Some(_) => Err(DataError::InvalidType),
-    }
-}
-
-fn check_blob(object: &Map<String, Value>) -> Result<(), DataError> {
-    let is_link = |value: &Value| matches!(value, Value::Object(link) if link.len() == 1 && link.contains_key("$link"));
-    if !object.get("ref").is_some_and(is_link) {
-        return Err(DataError::InvalidBlob("ref must be a link"));
-    }
-    if !matches!(object.get("mimeType"), Some(Value::String(mime)) if !mime.is_empty()) {
-        return Err(DataError::InvalidBlob("mimeType must be a non-empty string"));
-    }
-    match object.get("size") {
-        Some(Value::Number(size)) if size.as_u64().is_some() => Ok(()),
-        _ => Err(DataError::InvalidBlob("size must be a non-negative integer")),
-    }
+    check_typed(|key| {
+        object.get(key).map(|value| match value {
+            Value::Object(link) if link.len() == 1 && link.contains_key("$link") => Entry::Link,
+            Value::String(text) => Entry::Text(text),
+            Value::Number(number) if number.as_u64().is_some() => Entry::NonNegative,
+            _ => Entry::Other,
+        })
+    })
 }
 
 #[cfg(test)]
