@@ -168,8 +168,8 @@ pub async fn list(
     if let Some(reader) = reader {
         use rusqlite::OptionalExtension;
         let read = |connection: &rusqlite::Connection| {
-            let account = connection.prepare_cached(active_account_sql(DbBackend::Sqlite, repo))?;
-            let did: Option<String> = { account }.query_row([identifier_text(repo)], |row| row.get(0)).optional()?;
+            let mut account = connection.prepare_cached(active_account_sql(DbBackend::Sqlite, repo))?;
+            let did: Option<String> = account.query_row([identifier_text(repo)], |row| row.get(0)).optional()?;
             let Some(did) = did else { return Ok(None) };
             let mut statement = connection.prepare_cached(page_sql(DbBackend::Sqlite, page))?;
             let collection = collection.as_str();
