@@ -102,6 +102,32 @@ app_test!(records_are_created_read_listed_updated_and_deleted, |app| {
     assert_eq!(verify_commit_events(&app, did).await, 3, "create, update and delete events verify");
 });
 
+app_test!(record_values_keep_the_blocks_key_order_as_the_reference_does, |app| {
+    let account = app.create_account("ordered").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let record = json!({
+        "$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-01-01T00:00:00.000Z",
+        "langs": ["en"], "aa": 1, "zzzzzzzzzzzz": { "b": 1, "a": 2 },
+    });
+    let create = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": record });
+    let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    assert_eq!(status, 200, "{created}");
+    let rkey = created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey");
+    let keys = |value: &Value| value.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    // Canonical DAG-CBOR order (shorter keys first, then bytewise): what the reference PDS sends.
+    let expected = ["aa", "text", "$type", "langs", "createdAt", "zzzzzzzzzzzz"];
+    let (_, got) = app
+        .get_json(&format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}"))
+        .await;
+    let (_, listed) =
+        app.get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post")).await;
+    for value in [&got["value"], &listed["records"][0]["value"]] {
+        assert_eq!(keys(value), expected, "{value}");
+        assert_eq!(keys(&value["zzzzzzzzzzzz"]), ["a", "b"], "{value}");
+    }
+});
+
 app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     let account = app.create_account("xena").await;
     let token = account["accessJwt"].as_str().expect("access");
