@@ -420,6 +420,23 @@ async fn suite(
     get8.wall = wall.elapsed();
     get8.report();
 
+    // What a relay asks of each repository it follows.
+    for (name, method) in [("getLatestCommit", "sync.getLatestCommit"), ("getRepoStatus", "sync.getRepoStatus")] {
+        let mut stats = Stats { name, samples: Vec::new(), wall: Duration::ZERO };
+        let wall = Instant::now();
+        for _ in 0..400 {
+            let t = Instant::now();
+            let answer = client.get(format!("{base}/xrpc/com.atproto.{method}?did={did}")).send().await?;
+            if !answer.status().is_success() {
+                return Err(format!("{method}: {}", answer.status()).into());
+            }
+            answer.bytes().await?;
+            stats.samples.push(t.elapsed());
+        }
+        stats.wall = wall.elapsed();
+        stats.report();
+    }
+
     let mut list = Stats { name: "listRecords 100", samples: Vec::new(), wall: Duration::ZERO };
     let wall = Instant::now();
     for _ in 0..50 {

@@ -84,6 +84,23 @@ pub async fn get_repo(
         mib * rounds as f64 / stats.wall.as_secs_f64(),
         rss_kib(server.pid).unwrap_or(0)
     );
+    if records >= 10_000 {
+        // Its cost should not grow with the number of records, only with that of collections.
+        let mut stats = Stats { name: "describeRepo 10k", samples: Vec::new(), wall: Duration::ZERO };
+        let wall = Instant::now();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let url = format!("{}/xrpc/com.atproto.repo.describeRepo?repo={did}", server.base);
+            let answer = server.client.get(url).send().await?;
+            if !answer.status().is_success() {
+                return Err(format!("describeRepo: {}", answer.text().await?).into());
+            }
+            answer.bytes().await?;
+            stats.samples.push(t.elapsed());
+        }
+        stats.wall = wall.elapsed();
+        stats.report();
+    }
     Ok(())
 }
 

@@ -62,10 +62,15 @@ impl Account {
 }
 
 /// An actor's hosting status. Takedown outranks deactivation.
-/// A takedown with an expiry is a suspension.
 pub fn actor_status(actor: &actor::Model) -> AccountStatus {
-    match status_of(actor.takedown_ref.is_some(), actor.deactivated_at.is_some()) {
-        AccountStatus::Takendown if actor.takedown_until.is_some() => AccountStatus::Suspended,
+    hosting_status(actor.takedown_ref.is_some(), actor.takedown_until.is_some(), actor.deactivated_at.is_some())
+}
+
+/// The hosting status of an actor taken down (with an expiry, `until`: suspended) or not,
+/// deactivated or not.
+pub fn hosting_status(taken_down: bool, until: bool, deactivated: bool) -> AccountStatus {
+    match status_of(taken_down, deactivated) {
+        AccountStatus::Takendown if until => AccountStatus::Suspended,
         status => status,
     }
 }

@@ -10,6 +10,7 @@ mod gc;
 pub mod migrate;
 pub mod refs;
 mod s3;
+pub mod served;
 
 pub use digest::Digesting;
 pub use disk::DiskBlobStore;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 
 /// Connections kept between reads; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
@@ -58,6 +59,34 @@ impl SqliteReader {
         connection.set_prepared_statement_cache_capacity(16);
         Ok(connection)
     }
+}
+
+/// The one row (if any) of a statement built once per backend (`sql`) that binds only text,
+/// on one of `reader`'s connections where there are some, here and now, else through the pool.
+/// `on_reader` reads the row by column position (by name, rusqlite compares every column's
+/// name), `on_pool` by name.
+pub async fn point_read<T>(
+    db: &DatabaseConnection,
+    reader: Option<&SqliteReader>,
+    sql: impl Fn(DbBackend) -> &'static str,
+    values: &[&str],
+    on_reader: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    on_pool: impl FnOnce(&QueryResult) -> Result<T, DbErr>,
+) -> Result<Option<T>, DbErr> {
+    if let Some(reader) = reader {
+        use rusqlite::OptionalExtension;
+        let read = |connection: &Connection| {
+            connection
+                .prepare_cached(sql(DbBackend::Sqlite))?
+                .query_row(rusqlite::params_from_iter(values), on_reader)
+                .optional()
+        };
+        return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read: {e}")));
+    }
+    let backend = db.get_database_backend();
+    let values = values.iter().map(|value| sea_orm::Value::from(*value));
+    let statement = Statement::from_sql_and_values(backend, sql(backend), values);
+    db.query_one(statement).await?.as_ref().map(on_pool).transpose()
 }
 
 #[cfg(test)]

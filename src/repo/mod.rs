@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 mod batch;
 mod error;
 pub mod export;
+pub mod hosting;
 pub mod import;
 mod prepare;
 pub mod records;

@@ -336,50 +336,31 @@ pub async fn find(
     rkey: &RecordKey,
 ) -> Result<Lookup, DbErr> {
     let values = lookup_values(repo, collection, rkey);
-    let row = match reader {
-        Some(reader) => {
-            use rusqlite::OptionalExtension;
-            let sql = lookup_sql(DbBackend::Sqlite, repo);
-            let read = |connection: &rusqlite::Connection| {
-                let mut statement = connection.prepare_cached(sql)?;
-                statement
-                    .query_row(values, |row| {
-                        // By position, in [`lookup_query`]'s order: by name compares every name.
-                        Ok(LookupRow {
-                            did: row.get(0)?,
-                            account_takedown: row.get(1)?,
-                            deactivated_at: row.get(2)?,
-                            uri: row.get(3)?,
-                            cid: row.get(4)?,
-                            record_takedown: row.get(5)?,
-                            content: row.get(6)?,
-                        })
-                    })
-                    .optional()
-            };
-            reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read the record: {e}")))?
-        }
-        None => {
-            let backend = db.get_database_backend();
-            let statement = Statement::from_sql_and_values(
-                backend,
-                lookup_sql(backend, repo),
-                values.map(|value| sea_orm::Value::from(value.to_owned())),
-            );
-            match db.query_one(statement).await? {
-                Some(row) => Some(LookupRow {
-                    did: row.try_get("", "did")?,
-                    account_takedown: row.try_get("", "account_takedown")?,
-                    deactivated_at: row.try_get("", "deactivated_at")?,
-                    uri: row.try_get("", "uri")?,
-                    cid: row.try_get("", "cid")?,
-                    record_takedown: row.try_get("", "record_takedown")?,
-                    content: row.try_get("", "content")?,
-                }),
-                None => None,
-            }
-        }
+    let on_reader = |row: &rusqlite::Row<'_>| {
+        // In [`lookup_query`]'s order.
+        Ok(LookupRow {
+            did: row.get(0)?,
+            account_takedown: row.get(1)?,
+            deactivated_at: row.get(2)?,
+            uri: row.get(3)?,
+            cid: row.get(4)?,
+            record_takedown: row.get(5)?,
+            content: row.get(6)?,
+        })
     };
+    let on_pool = |row: &sea_orm::QueryResult| {
+        Ok(LookupRow {
+            did: row.try_get("", "did")?,
+            account_takedown: row.try_get("", "account_takedown")?,
+            deactivated_at: row.try_get("", "deactivated_at")?,
+            uri: row.try_get("", "uri")?,
+            cid: row.try_get("", "cid")?,
+            record_takedown: row.try_get("", "record_takedown")?,
+            content: row.try_get("", "content")?,
+        })
+    };
+    let sql = |backend| lookup_sql(backend, repo);
+    let row = crate::db::point_read(db, reader, sql, &values, on_reader, on_pool).await?;
     row.map_or(Ok(Lookup::NoRepo), LookupRow::into_lookup)
 }
 

@@ -58,6 +58,41 @@ async fn verify_commit_events(app: &crate::helpers::TestApp, did: &str) -> usize
     verified
 }
 
+app_test!(describe_repo_lists_each_collection_once_in_order, |app| {
+    let account = app.create_account("quinn").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let shared = &app;
+    let describe = |repo: String| async move {
+        let (status, described) = shared.get_json(&format!("/xrpc/com.atproto.repo.describeRepo?repo={repo}")).await;
+        assert_eq!(status, 200, "{described}");
+        described["collections"].clone()
+    };
+    assert_eq!(describe(did.to_owned()).await, json!([]), "a new repository holds no collections");
+    // Several records in each of several collections, written out of order; another account's
+    // collection must not show.
+    let collections = ["com.example.b", "app.bsky.feed.post", "com.example.a", "com.example.aa"];
+    let writes: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": collections[i % collections.len()],
+                "value": { "$type": collections[i % collections.len()], "text": format!("n{i}"), "createdAt": "2024-05-01T12:00:00.000Z" } })
+        })
+        .collect();
+    let body = json!({ "repo": did, "writes": writes, "validate": false });
+    let (status, written) = app.call(Method::POST, "com.atproto.repo.applyWrites", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{written}");
+    let other = app.create_account("rowan").await;
+    let body = json!({ "repo": other["did"], "collection": "com.example.c", "record": { "$type": "com.example.c" } });
+    let other_token = other["accessJwt"].as_str().expect("access");
+    let (status, created) =
+        app.call(Method::POST, "com.atproto.repo.createRecord", Some(other_token), Some(&body)).await;
+    assert_eq!(status, 200, "{created}");
+    let listed = json!(["app.bsky.feed.post", "com.example.a", "com.example.aa", "com.example.b"]);
+    assert_eq!(describe(did.to_owned()).await, listed);
+    assert_eq!(describe("quinn.test".to_owned()).await, listed, "by handle too");
+    assert_eq!(describe(other["did"].as_str().expect("did").to_owned()).await, json!(["com.example.c"]));
+});
+
 app_test!(records_are_created_read_listed_updated_and_deleted, |app| {
     let account = app.create_account("wendy").await;
     let token = account["accessJwt"].as_str().expect("access");

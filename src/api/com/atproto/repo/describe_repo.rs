@@ -1,9 +1,9 @@
 //! `com.atproto.repo.describeRepo`: an active account's identity and the collections its
 //! repository holds.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, Statement};
 
-use aurora_atproto::syntax::{Handle, Nsid};
+use aurora_atproto::syntax::{Did, Handle, Nsid};
 use aurora_generated::com::atproto::repo::describe_repo::{Output, Params};
 use aurora_xrpc::{XrpcError, XrpcResult};
 
@@ -13,7 +13,6 @@ use poem::http::StatusCode;
 use crate::account;
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::db::entities::record;
 use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
@@ -29,18 +28,28 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
             _ => return Err(status("RepoDeactivated", format!("Repo has been deactivated: {repo}"))),
         },
     };
-    let collections: Vec<Nsid> = record::Entity::find()
-        .select_only()
-        .column(record::Column::Collection)
-        .distinct()
-        .filter(record::Column::Did.eq(&actor.did))
-        .order_by_asc(record::Column::Collection)
-        .into_tuple()
-        .all(&ctx.db)
-        .await
-        .map_err(internal)?;
+    let collections = collections(ctx, &actor.did).await?;
     let did_doc = ctx.resolver.did_doc(&actor.did, false).await.map_err(internal)?;
     let handle = actor.handle.unwrap_or_else(Handle::invalid);
     let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_ref() == Some(&handle);
     Ok(Output { handle, did: actor.did, did_doc, collections, handle_is_correct, extra: Default::default() })
+}
+
+/// The collections `did`'s repository holds, in order. `DISTINCT` over the record index reads
+/// every record of the repository; this walks the index instead, one seek per collection (the
+/// next collection after the last one found), so a repository of 100,000 records in a dozen
+/// collections costs a dozen seeks.
+const COLLECTIONS: &str = "WITH RECURSIVE found(collection) AS ( \
+        SELECT (SELECT collection FROM record WHERE did = $1 ORDER BY collection LIMIT 1) \
+        UNION ALL \
+        SELECT (SELECT r.collection FROM record r WHERE r.did = $1 AND r.collection > found.collection \
+            ORDER BY r.collection LIMIT 1) \
+        FROM found WHERE found.collection IS NOT NULL \
+    ) SELECT collection FROM found WHERE collection IS NOT NULL";
+
+async fn collections(ctx: &AppContext, did: &Did) -> XrpcResult<Vec<Nsid>> {
+    let backend = ctx.db.get_database_backend();
+    let statement = Statement::from_sql_and_values(backend, COLLECTIONS, [sea_orm::Value::from(did.as_str())]);
+    let rows = ctx.db.query_all(statement).await.map_err(internal)?;
+    rows.iter().map(|row| row.try_get::<Nsid>("", "collection").map_err(internal)).collect()
 }

@@ -3,7 +3,6 @@
 
 use cid::Cid;
 use poem::http::{HeaderMap, HeaderValue, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use aurora_generated::com::atproto::sync::get_blob::{Error, Params};
 use aurora_xrpc::auth::Viewer;
@@ -11,9 +10,9 @@ use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
 use super::available;
 use crate::api::internal;
+use crate::blobs::served::served;
 use crate::blobs::BlobStore;
 use crate::context::AppContext;
-use crate::db::entities::blob;
 
 /// A blob's bytes, with headers that stop a browser from treating it as a page; one byte range
 /// if asked for.
@@ -27,17 +26,12 @@ pub async fn handle(
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     // The reference answers `InvalidRequest`, not the lexicon's `BlobNotFound`.
     let not_found = || XrpcError::invalid_request("Blob not found");
-    let row = blob::Entity::find()
-        .filter(blob::Column::Did.eq(did))
-        .filter(blob::Column::Cid.eq(&params.cid))
-        .filter(blob::Column::TempKey.is_null())
-        .filter(blob::Column::TakedownRef.is_null())
-        .one(&ctx.db)
+    let row = served(&ctx.db, ctx.sqlite_reader.as_deref(), did, &params.cid)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
-    let cid: Cid = row.cid.to_cid().map_err(internal)?;
-    let size = row.size as u64;
+    let cid: Cid = params.cid.to_cid().map_err(internal)?;
+    let size = row.size;
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -46,9 +40,9 @@ pub async fn handle(
     };
     set("x-content-type-options", "nosniff".into());
     set("content-security-policy", "default-src 'none'; sandbox".into());
-    set("etag", format!("\"{}\"", row.cid));
+    set("etag", format!("\"{}\"", params.cid));
     set("cache-control", "public, max-age=31536000, immutable".into());
-    set("content-disposition", format!("attachment; filename=\"{}\"", row.cid));
+    set("content-disposition", format!("attachment; filename=\"{}\"", params.cid));
     set("accept-ranges", "bytes".into());
     let (status, start, length) = match range.map(|r| parse_range(r, size)) {
         None | Some(Range::Ignored) => (None, 0, size),

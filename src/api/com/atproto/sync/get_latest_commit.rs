@@ -8,7 +8,7 @@ use super::{available, root};
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<Output> {
-    available(ctx, &params.did, viewer).await?.map_err(Error::from)?;
-    let root = root(ctx, &params.did).await?.map_err(Error::from)?;
+    let hosting = available(ctx, &params.did, viewer).await?.map_err(Error::from)?;
+    let root = root(hosting, &params.did).map_err(Error::from)?;
     Ok(Output { cid: root.cid, rev: root.rev, extra: Default::default() })
 }

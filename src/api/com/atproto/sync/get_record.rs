@@ -18,12 +18,12 @@ use crate::repo::SqlBlockStore;
 /// A record with the commit and the MST nodes that prove it is (or is not) in the repository.
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = &params.did;
-    available(ctx, did, viewer).await?.map_err(Error::from)?;
+    let hosting = available(ctx, did, viewer).await?.map_err(Error::from)?;
     // A taken-down record is withheld from everyone but its account and the operators.
     if !viewer.is_some_and(|v| v.is_self_or_admin(did)) && record_taken_down(ctx, did, &params).await? {
         return Err(Error::RecordNotFound(Some("Could not find record".into())).into());
     }
-    let root = root(ctx, did).await?.map_err(Error::from)?;
+    let root = root(hosting, did).map_err(Error::from)?;
     let commit: Cid = root.cid.to_cid().map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), commit).await.map_err(internal)?;
     let mut blocks = repo.record_proof(&params.collection, &params.rkey).await.map_err(internal)?;

@@ -17,10 +17,9 @@ use aurora_generated::com::atproto::sync::{self as lex, Service};
 use aurora_xrpc::auth::Viewer;
 use aurora_xrpc::{FrameStream, RawBody, RequestContext, XrpcResult};
 
-use crate::account::{self, Account, Lookup};
 use crate::api::{internal, Api};
 use crate::context::AppContext;
-use crate::db::entities::repo_root;
+use crate::repo::hosting::{hosting, Hosting, Root};
 use crate::sequencer::AccountStatus;
 
 const CAR: &str = "application/vnd.ipld.car";
@@ -149,15 +148,17 @@ macro_rules! unavailable_is_declared_by {
 
 unavailable_is_declared_by!(get_blob, get_blocks, get_latest_commit, get_record, get_repo, list_blobs);
 
-/// The account, unless its repository is not served to `viewer`: the account itself and the
-/// administrator see it whatever its status.
-async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> XrpcResult<Result<Account, Unavailable>> {
-    let found = account::find(&ctx.db, Lookup::Did(did)).await.map_err(internal)?;
+/// The account's hosting state and root, unless its repository is not served to `viewer`: the
+/// account itself and the administrator see it whatever its status.
+async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> XrpcResult<Result<Hosting, Unavailable>> {
+    let found = hosting(&ctx.db, ctx.sqlite_reader.as_deref(), did).await.map_err(internal)?;
     Ok(match found {
+        // A deleted account waiting out its grace period is gone to readers.
         None => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
-        Some(a) if viewer.is_some_and(|v| v.is_self_or_admin(did)) => Ok(a),
-        Some(a) => match a.status() {
-            AccountStatus::Active => Ok(a),
+        Some(h) if h.deleted => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
+        Some(h) if viewer.is_some_and(|v| v.is_self_or_admin(did)) => Ok(h),
+        Some(h) => match h.status {
+            AccountStatus::Active => Ok(h),
             AccountStatus::Takendown => Err(Unavailable::Takendown(format!("Repo has been takendown: {did}"))),
             AccountStatus::Suspended => Err(Unavailable::Suspended(format!("Repo has been suspended: {did}"))),
             _ => Err(Unavailable::Deactivated(format!("Repo has been deactivated: {did}"))),
@@ -166,7 +167,6 @@ async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> Xrpc
 }
 
 /// The repository's current root.
-async fn root(ctx: &AppContext, did: &Did) -> XrpcResult<Result<repo_root::Model, Unavailable>> {
-    let found = crate::repo::root(&ctx.db, did).await.map_err(internal)?;
-    Ok(found.ok_or_else(|| Unavailable::NotFound(format!("Could not find root for DID: {did}"))))
+fn root(hosting: Hosting, did: &Did) -> Result<Root, Unavailable> {
+    hosting.root.ok_or_else(|| Unavailable::NotFound(format!("Could not find root for DID: {did}")))
 }
