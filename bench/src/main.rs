@@ -29,10 +29,33 @@ use poem::{handler, http::StatusCode, Route, Server};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// A PLC directory that accepts every operation: the benchmark measures Aurora, not the directory.
+/// The last operation the stand-in PLC directory accepted for each DID.
+static PLC_OPS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A PLC directory that accepts every operation unchecked (the benchmark measures Aurora, not
+/// the directory) and keeps the last one of each DID, to answer for its document.
 #[handler]
-fn accept() -> StatusCode {
+fn accept(poem::web::Path(did): poem::web::Path<String>, body: poem::web::Json<serde_json::Value>) -> StatusCode {
+    PLC_OPS.lock().unwrap_or_else(|p| p.into_inner()).insert(did, body.0);
     StatusCode::OK
+}
+
+/// The DID document of the last operation accepted for a DID.
+#[handler]
+fn document(poem::web::Path(did): poem::web::Path<String>) -> poem::Result<poem::web::Json<serde_json::Value>> {
+    let ops = PLC_OPS.lock().unwrap_or_else(|p| p.into_inner());
+    let op = ops.get(&did).ok_or_else(|| poem::Error::from_status(StatusCode::NOT_FOUND))?;
+    let key = op["verificationMethods"]["atproto"].as_str().unwrap_or_default();
+    Ok(poem::web::Json(json!({
+        "@context": ["https://www.w3.org/ns/did/v1"],
+        "id": did,
+        "alsoKnownAs": op["alsoKnownAs"],
+        "verificationMethod": [{ "id": format!("{did}#atproto"), "type": "Multikey", "controller": did,
+            "publicKeyMultibase": key.strip_prefix("did:key:").unwrap_or(key) }],
+        "service": [{ "id": "#atproto_pds", "type": "AtprotoPersonalDataServer",
+            "serviceEndpoint": op["services"]["atproto_pds"]["endpoint"] }],
+    })))
 }
 
 pub(crate) struct Stats {
@@ -162,7 +185,7 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
 
     let plc = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
     let plc_port = plc.local_addr()[0].as_socket_addr().map(|a| a.port()).ok_or("no PLC port")?;
-    tokio::spawn(Server::new_with_acceptor(plc).run(Route::new().at("/*", poem::post(accept))));
+    tokio::spawn(Server::new_with_acceptor(plc).run(Route::new().at("/:did", poem::post(accept).get(document))));
 
     let (app_view_url, app_view_did) = proxy::start_app_view().await?;
     let plc_url = format!("http://127.0.0.1:{plc_port}");
