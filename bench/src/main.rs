@@ -443,15 +443,25 @@ async fn suite(
     get8.wall = wall.elapsed();
     get8.report();
 
-    // What a relay asks of each repository it follows.
-    for (name, method) in [("getLatestCommit", "sync.getLatestCommit"), ("getRepoStatus", "sync.getRepoStatus")] {
+    // What a relay asks of each repository it follows, and what handle checks ask.
+    let point_reads = [
+        ("getLatestCommit", format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None),
+        ("getRepoStatus", format!("{base}/xrpc/com.atproto.sync.getRepoStatus?did={did}"), None),
+        ("resolveHandle", format!("{base}/xrpc/com.atproto.identity.resolveHandle?handle=user0.test"), None),
+        ("atproto-did", format!("{base}/.well-known/atproto-did"), Some("user0.test")),
+    ];
+    for (name, url, host) in point_reads {
         let mut stats = Stats { name, samples: Vec::new(), wall: Duration::ZERO };
         let wall = Instant::now();
         for _ in 0..400 {
             let t = Instant::now();
-            let answer = client.get(format!("{base}/xrpc/com.atproto.{method}?did={did}")).send().await?;
+            let mut request = client.get(&url);
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            let answer = request.send().await?;
             if !answer.status().is_success() {
-                return Err(format!("{method}: {}", answer.status()).into());
+                return Err(format!("{name}: {}", answer.status()).into());
             }
             answer.bytes().await?;
             stats.samples.push(t.elapsed());

@@ -13,6 +13,7 @@ use aurora_atproto::syntax::{CidString, Did, Tid};
 use crate::account::hosting_status;
 use crate::db::entities::{actor, repo_root};
 use crate::db::point_read;
+use crate::repo::records::malformed;
 use crate::sequencer::AccountStatus;
 
 /// An account's hosting state and its repository's current commit, if it has one.
@@ -102,7 +103,6 @@ impl Hosting {
     fn from_row(row: Row) -> Result<Hosting, DbErr> {
         let status =
             hosting_status(row.takedown_ref.is_some(), row.takedown_until.is_some(), row.deactivated_at.is_some());
-        let malformed = |what: &str, text: &str| DbErr::Custom(format!("stored {what} {text:?} is malformed"));
         let root = match (row.cid, row.rev) {
             (Some(cid), Some(rev)) => Some(Root {
                 cid: cid.parse().map_err(|_| malformed("CID", &cid))?,

@@ -133,6 +133,20 @@ fn active_account_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
     pick(&SQL, backend, repo)
 }
 
+/// The DID of the account `repo` names if it is hosted here and active ([`active_account_query`]),
+/// in one point read (see [`crate::db::point_read`]).
+pub async fn active_did(
+    db: &DatabaseConnection,
+    reader: Option<&crate::db::SqliteReader>,
+    repo: &AtIdentifier,
+) -> Result<Option<Did>, DbErr> {
+    let sql = |backend| active_account_sql(backend, repo);
+    let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
+    let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "did");
+    let did = crate::db::point_read(db, reader, sql, &[identifier_text(repo)], on_reader, on_pool).await?;
+    did.map(|did| did.parse().map_err(|_| malformed("DID", &did))).transpose()
+}
+
 /// SQL text for each backend and kind of identifier (DID or handle), from
 /// `build(backend, by_handle)`, in the order [`pick`] reads it.
 fn per_identifier(build: impl Fn(DbBackend, bool) -> String) -> [String; 4] {
@@ -278,7 +292,8 @@ fn lookup_query(by_handle: bool, [collection, rkey, repo]: [&str; 3]) -> SelectS
 }
 
 /// A stored value that does not parse as what it should be.
-fn malformed(what: &str, text: &str) -> DbErr {
+/// A stored value that does not parse back into its type.
+pub(crate) fn malformed(what: &str, text: &str) -> DbErr {
     DbErr::Custom(format!("stored {what} {text:?} is malformed"))
 }
 

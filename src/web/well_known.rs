@@ -6,11 +6,10 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request, Response};
 
-use aurora_atproto::syntax::Handle;
+use aurora_atproto::syntax::{AtIdentifier, Handle};
 
-use crate::account;
 use crate::context::AppContext;
-use crate::sequencer::AccountStatus;
+use crate::repo::records;
 
 #[handler]
 pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Response {
@@ -18,11 +17,9 @@ pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Resp
     let Ok(handle) = host.split(':').next().unwrap_or_default().to_lowercase().parse::<Handle>() else {
         return (StatusCode::NOT_FOUND, "User not found").into_response();
     };
-    match account::find(&ctx.db, account::Lookup::Handle(&handle)).await {
-        Ok(Some(found)) if found.status() == AccountStatus::Active => {
-            found.did().to_string().with_content_type("text/plain; charset=utf-8").into_response()
-        }
-        Ok(_) => (StatusCode::NOT_FOUND, "User not found").into_response(),
+    match records::active_did(&ctx.db, ctx.sqlite_reader.as_deref(), &AtIdentifier::Handle(handle)).await {
+        Ok(Some(did)) => did.to_string().with_content_type("text/plain; charset=utf-8").into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "User not found").into_response(),
         Err(e) => aurora_xrpc::XrpcError::internal(e).into_response(),
     }
 }

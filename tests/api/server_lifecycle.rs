@@ -70,11 +70,20 @@ app_test!(deactivating_and_reactivating_an_account_is_reported_and_sequenced, |a
     assert_eq!((session["active"].as_bool(), session["status"].as_str()), (Some(false), Some("deactivated")));
     let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=judy.test").await;
     assert_eq!(resolved["error"], "HandleNotFound", "a deactivated account's handle is not served");
+    let well_known = || async {
+        let url = format!("{}/.well-known/atproto-did", app.url);
+        let response = app.client.get(url).header("host", "judy.test").send().await.expect("well-known");
+        (response.status().as_u16(), response.text().await.expect("text"))
+    };
+    assert_eq!(well_known().await.0, 404, "nor proven at its well-known address");
 
     let (status, body) = app.call(Method::POST, "com.atproto.server.activateAccount", Some(token), None).await;
     assert_eq!(status, 200, "{body}");
     let (_, session) = app.call(Method::GET, "com.atproto.server.getSession", Some(token), None).await;
     assert_eq!(session["active"], true);
+    assert_eq!(well_known().await, (200, did.to_owned()), "proven again once active");
+    let (_, resolved) = app.get_json("/xrpc/com.atproto.identity.resolveHandle?handle=judy.test").await;
+    assert_eq!(resolved["did"], did);
 
     let events = repo_seq::Entity::find()
         .filter(repo_seq::Column::Did.eq(did))

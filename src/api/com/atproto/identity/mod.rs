@@ -16,11 +16,10 @@ use aurora_generated::com::atproto::identity::{self as lex, defs::IdentityInfo, 
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{RequestContext, XrpcError, XrpcResult};
 
-use crate::account;
 use crate::api::{internal, Api};
 use crate::context::AppContext;
 use crate::identity::{self, ResolveError};
-use crate::sequencer::AccountStatus;
+use crate::repo::records;
 
 impl Service for Api {
     async fn get_recommended_did_credentials(
@@ -138,8 +137,8 @@ async fn did_for_handle(ctx: &AppContext, handle: &Handle, fresh: bool) -> XrpcR
     if !is_hosted_domain(ctx, handle) {
         return Ok(ctx.resolver.resolve_handle(handle, fresh).await);
     }
-    let found = account::find(&ctx.db, account::Lookup::Handle(handle)).await.map_err(internal)?;
-    Ok(found.filter(|a| a.status() == AccountStatus::Active).map(|a| a.did().clone()))
+    let named = aurora_atproto::syntax::AtIdentifier::Handle(handle.clone());
+    records::active_did(&ctx.db, ctx.sqlite_reader.as_deref(), &named).await.map_err(internal)
 }
 
 /// A DID or handle, verified both ways: the handle must name the DID and the DID's document
