@@ -3,6 +3,9 @@
 //! the database alone reveals no signing key; the DID is bound in as associated data so a
 //! sealed key cannot be moved to another account.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
 use aurora_atproto::crypto::{KeyType, Keypair};
 use aurora_atproto::syntax::Did;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -31,7 +34,15 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct KeyVault {
     cipher: ChaCha20Poly1305,
+    /// Keys unsealed for service-auth tokens, by owner, with the sealed bytes they came from.
+    unsealed: Arc<Mutex<Unsealed>>,
 }
+
+/// Unsealed keys by owner, each with the sealed bytes it came from.
+type Unsealed = HashMap<String, (Vec<u8>, Arc<Keypair>)>;
+
+/// Owners whose unsealed keys are kept; past that the cache starts again.
+const MAX_UNSEALED: usize = 4096;
 
 impl std::fmt::Debug for KeyVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,7 +57,7 @@ impl KeyVault {
         hasher.update(CONTEXT);
         hasher.update(secret.as_bytes());
         let kek: [u8; 32] = hasher.finalize().into();
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&kek)) }
+        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&kek)), unsealed: Arc::default() }
     }
 
     /// `nonce || ciphertext` of the key's private bytes, bound to `did`.
@@ -87,6 +98,26 @@ impl KeyVault {
         let secret = self.unseal_bytes(owner, sealed)?;
         Keypair::from_private_bytes(key_type, &secret).map_err(|e| KeyError::Invalid(e.to_string()))
     }
+
+    /// [`KeyVault::unseal`], kept for the next call with the same sealed bytes. Unsealing is
+    /// cheap; making the key is not (it computes the public key, a scalar multiplication as
+    /// costly as the signature). Keyed by the sealed bytes read each time, so a key that
+    /// changes is never served stale.
+    pub fn unseal_kept(&self, owner: &str, key_type: &str, sealed: &[u8]) -> Result<Arc<Keypair>, KeyError> {
+        let kept = |unsealed: &Unsealed| {
+            unsealed.get(owner).filter(|(from, _)| from.as_slice() == sealed).map(|(_, key)| key.clone())
+        };
+        if let Some(key) = kept(&self.unsealed.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(key);
+        }
+        let key = Arc::new(self.unseal(owner, key_type, sealed)?);
+        let mut unsealed = self.unsealed.lock().unwrap_or_else(PoisonError::into_inner);
+        if unsealed.len() >= MAX_UNSEALED {
+            unsealed.clear();
+        }
+        unsealed.insert(owner.to_owned(), (sealed.to_vec(), key.clone()));
+        Ok(key)
+    }
 }
 
 /// An account's signing key, unsealed for one use.
@@ -97,6 +128,32 @@ pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<
         .await?
         .ok_or_else(|| KeyError::Missing(did.clone()))?;
     ctx.keys.unseal(did.as_str(), &row.key_type, &row.sealed)
+}
+
+/// An account's signing key for service-auth tokens, minted for every proxied request: its row
+/// in one point read (see [`crate::db::point_read`]), its key kept unsealed between requests
+/// ([`KeyVault::unseal_kept`]).
+pub async fn service_signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Arc<Keypair>, KeyError> {
+    use sea_orm::sea_query::{Expr, Query};
+    use sea_orm::DbBackend;
+
+    use crate::db::entities::signing_key;
+    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+        let mut query = Query::select();
+        query
+            .column(signing_key::Column::KeyType)
+            .column(signing_key::Column::Sealed)
+            .from(signing_key::Entity)
+            .and_where(Expr::col(signing_key::Column::Did).eq(""));
+        [DbBackend::Sqlite, DbBackend::Postgres].map(|backend| backend.build(&query).sql)
+    });
+    let sql = |backend| SQL[usize::from(backend == DbBackend::Postgres)].as_str();
+    let on_reader = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?));
+    let on_pool = |row: &sea_orm::QueryResult| Ok((row.try_get("", "key_type")?, row.try_get("", "sealed")?));
+    let reader = ctx.sqlite_reader.as_deref();
+    let row = crate::db::point_read(&ctx.db, reader, sql, &[did.as_str()], on_reader, on_pool).await?;
+    let (key_type, sealed): (String, Vec<u8>) = row.ok_or_else(|| KeyError::Missing(did.clone()))?;
+    ctx.keys.unseal_kept(did.as_str(), &key_type, &sealed)
 }
 
 pub fn key_type_name(key_type: KeyType) -> &'static str {
@@ -163,5 +220,21 @@ mod tests {
         assert_eq!(back.did_key(), key.did_key());
         assert!(vault.unseal("did:plc:mallory", "k256", &sealed).is_err());
         assert!(KeyVault::new("11".repeat(32).as_str()).unseal("did:plc:alice", "k256", &sealed).is_err());
+    }
+
+    #[test]
+    fn a_kept_key_is_served_only_for_the_sealed_bytes_it_came_from() {
+        let vault = KeyVault::new("00".repeat(32).as_str());
+        let (first, second) = (Keypair::generate(KeyType::K256), Keypair::generate(KeyType::K256));
+        let sealed = vault.seal("did:plc:alice", &first);
+        let kept = vault.unseal_kept("did:plc:alice", "k256", &sealed).expect("unseal");
+        assert_eq!(kept.did_key(), first.did_key());
+        let again = vault.unseal_kept("did:plc:alice", "k256", &sealed).expect("kept");
+        assert!(Arc::ptr_eq(&kept, &again), "the same sealed bytes reuse the key");
+        // The account's key replaced: the new one, never the kept one.
+        let resealed = vault.seal("did:plc:alice", &second);
+        let replaced = vault.unseal_kept("did:plc:alice", "k256", &resealed).expect("unseal");
+        assert_eq!(replaced.did_key(), second.did_key());
+        assert!(vault.unseal_kept("did:plc:mallory", "k256", &resealed).is_err(), "bound to its owner still");
     }
 }

@@ -114,7 +114,7 @@ pub async fn mint(
     exp: i64,
 ) -> Result<String, crate::keys::KeyError> {
     use rand::RngCore;
-    let key = crate::keys::signing_key(ctx, iss).await?;
+    let key = crate::keys::service_signing_key(ctx, iss).await?;
     let mut jti = [0u8; 16];
     rand::rng().fill_bytes(&mut jti);
     let claims = MintedClaims { iat: super::now_secs(), iss: iss.as_str(), aud, exp, lxm, jti: hex::encode(jti) };
