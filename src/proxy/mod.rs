@@ -116,7 +116,9 @@ async fn proxy(ctx: &AppContext, request: &Request, body: Body) -> XrpcResult<Re
     let headers = forwarded_headers(response.headers());
     let rev = response.headers().get("atproto-repo-rev").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let (true, StatusCode::OK, Some(rev)) = (read_after_write::applies(nsid), status, rev) {
-        return merged(ctx, request, &creds.did, nsid, &rev, response, headers).await;
+        if read_after_write::wrote_since(ctx, &creds.did, &rev).await.map_err(crate::api::internal)? {
+            return merged(ctx, request, &creds.did, nsid, &rev, response, headers).await;
+        }
     }
     // Streamed through; a body that runs past the limit is cut off.
     let limit = ctx.config.proxy_max_response_bytes;
