@@ -444,13 +444,27 @@ async fn suite(
     get8.report();
 
     // What a relay asks of each repository it follows, and what handle checks ask.
+    // and what the app asks when it starts.
     let point_reads = [
-        ("getLatestCommit", format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None),
-        ("getRepoStatus", format!("{base}/xrpc/com.atproto.sync.getRepoStatus?did={did}"), None),
-        ("resolveHandle", format!("{base}/xrpc/com.atproto.identity.resolveHandle?handle=user0.test"), None),
-        ("atproto-did", format!("{base}/.well-known/atproto-did"), Some("user0.test")),
+        ("getLatestCommit", format!("{base}/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None, false),
+        ("getRepoStatus", format!("{base}/xrpc/com.atproto.sync.getRepoStatus?did={did}"), None, false),
+        ("resolveHandle", format!("{base}/xrpc/com.atproto.identity.resolveHandle?handle=user0.test"), None, false),
+        ("atproto-did", format!("{base}/.well-known/atproto-did"), Some("user0.test"), false),
+        ("getPreferences", format!("{base}/xrpc/app.bsky.actor.getPreferences"), None, true),
     ];
-    for (name, url, host) in point_reads {
+    let preferences = json!({ "preferences": [
+        { "$type": "app.bsky.actor.defs#adultContentPref", "enabled": false },
+        { "$type": "app.bsky.actor.defs#savedFeedsPrefV2", "items": [
+            { "id": "3l6ovcmm2vd2j", "type": "timeline", "value": "following", "pinned": true } ] },
+        { "$type": "app.bsky.actor.defs#threadViewPref", "sort": "oldest" },
+        { "$type": "app.bsky.actor.defs#feedViewPref", "feed": "home", "hideReplies": false },
+        { "$type": "app.bsky.actor.defs#mutedWordsPref", "items": [] },
+    ] });
+    let put = client.post(format!("{base}/xrpc/app.bsky.actor.putPreferences")).bearer_auth(&token).json(&preferences);
+    if !put.send().await?.status().is_success() {
+        return Err("putPreferences failed".into());
+    }
+    for (name, url, host, signed_in) in point_reads {
         let mut stats = Stats { name, samples: Vec::new(), wall: Duration::ZERO };
         let wall = Instant::now();
         for _ in 0..400 {
@@ -458,6 +472,9 @@ async fn suite(
             let mut request = client.get(&url);
             if let Some(host) = host {
                 request = request.header("host", host);
+            }
+            if signed_in {
+                request = request.bearer_auth(&token);
             }
             let answer = request.send().await?;
             if !answer.status().is_success() {

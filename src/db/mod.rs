@@ -7,7 +7,7 @@ mod sqlite_reader;
 mod sqlite_writer;
 mod wal_sync;
 
-pub use sqlite_reader::{point_read, SqliteReader};
+pub use sqlite_reader::{bounded_read, point_read, SqliteReader};
 pub use sqlite_writer::SqliteWriter;
 pub use wal_sync::WalSync;
 

@@ -89,6 +89,31 @@ pub async fn point_read<T>(
     db.query_one(statement).await?.as_ref().map(on_pool).transpose()
 }
 
+/// Every row of a bounded statement built once per backend (`sql`) that binds only text, as
+/// [`point_read`] reads one: on `reader` here and now where there is one (through sqlx each row
+/// would be a hand-off of its own), else through the pool.
+pub async fn bounded_read<T>(
+    db: &DatabaseConnection,
+    reader: Option<&SqliteReader>,
+    sql: impl Fn(DbBackend) -> &'static str,
+    values: &[&str],
+    on_reader: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    on_pool: impl FnMut(&QueryResult) -> Result<T, DbErr>,
+) -> Result<Vec<T>, DbErr> {
+    if let Some(reader) = reader {
+        let read = |connection: &Connection| {
+            let mut statement = connection.prepare_cached(sql(DbBackend::Sqlite))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), on_reader)?;
+            rows.collect::<rusqlite::Result<Vec<T>>>()
+        };
+        return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read: {e}")));
+    }
+    let backend = db.get_database_backend();
+    let values = values.iter().map(|value| sea_orm::Value::from(*value));
+    let statement = Statement::from_sql_and_values(backend, sql(backend), values);
+    db.query_all(statement).await?.iter().map(on_pool).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,10 @@
 //! `app.bsky.actor.getPreferences`: the account's app.bsky preferences, with a declared-age
 //! preference derived from the birth date when one is set (as the reference PDS adds it).
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::sync::LazyLock;
+
+use sea_orm::sea_query::{Expr, Order, Query, SelectStatement};
+use sea_orm::DbBackend;
 
 use aurora_atproto::syntax::Datetime;
 use aurora_generated::app::bsky::actor::defs::{DeclaredAgePref, PreferencesItemItem as Preference};
@@ -11,17 +14,17 @@ use aurora_xrpc::XrpcResult;
 
 use crate::api::internal;
 use crate::context::AppContext;
+use crate::db::bounded_read;
 use crate::db::entities::account_pref;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let rows = account_pref::Entity::find()
-        .filter(account_pref::Column::Did.eq(&auth.did))
-        .order_by_asc(account_pref::Column::Id)
-        .all(&ctx.db)
+    let reader = ctx.sqlite_reader.as_deref();
+    let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
+    let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "value_json");
+    let values = bounded_read(&ctx.db, reader, preferences_sql, &[auth.did.as_str()], on_reader, on_pool)
         .await
         .map_err(internal)?;
-    let mut preferences: Vec<Preference> =
-        rows.iter().filter_map(|row| serde_json::from_str(&row.value_json).ok()).collect();
+    let mut preferences: Vec<Preference> = values.iter().filter_map(|value| serde_json::from_str(value).ok()).collect();
     let birth_date = preferences.iter().find_map(|p| match p {
         Preference::PersonalDetailsPref(details) => details.birth_date.clone(),
         _ => None,
@@ -41,6 +44,25 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     Ok(Output { preferences, extra: Default::default() })
 }
 
+/// An account's stored preferences in the order they were put, as JSON (bounded: putPreferences
+/// limits how many there are).
+fn preferences_query(did: &str) -> SelectStatement {
+    let mut query = Query::select();
+    query
+        .column(account_pref::Column::ValueJson)
+        .from(account_pref::Entity)
+        .and_where(Expr::col(account_pref::Column::Did).eq(did))
+        .order_by(account_pref::Column::Id, Order::Asc);
+    query
+}
+
+/// [`preferences_query`]'s SQL for each backend, built once.
+fn preferences_sql(backend: DbBackend) -> &'static str {
+    static SQL: LazyLock<[String; 2]> =
+        LazyLock::new(|| [DbBackend::Sqlite, DbBackend::Postgres].map(|b| b.build(&preferences_query("")).sql));
+    &SQL[usize::from(backend == DbBackend::Postgres)]
+}
+
 /// Whole years from `birth` to `today`, by UTC calendar dates.
 fn age_on(birth: &Datetime, today: &Datetime) -> i64 {
     let (birth_year, birth_month, birth_day) = birth.utc_date();
@@ -52,6 +74,16 @@ fn age_on(birth: &Datetime, today: &Datetime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cached_statement_binds_the_did_where_the_built_one_does() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let built = backend.build(&preferences_query("did:plc:abc"));
+            assert_eq!(built.sql, preferences_sql(backend));
+            let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
+            assert_eq!(bound, [sea_orm::Value::from("did:plc:abc")]);
+        }
+    }
 
     #[test]
     fn an_age_counts_whole_years_up_to_the_birthday() {

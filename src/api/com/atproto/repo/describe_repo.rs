@@ -1,8 +1,6 @@
 //! `com.atproto.repo.describeRepo`: an active account's identity and the collections its
 //! repository holds.
 
-use sea_orm::{ConnectionTrait, Statement};
-
 use aurora_atproto::syntax::{Did, Handle, Nsid};
 use aurora_generated::com::atproto::repo::describe_repo::{Output, Params};
 use aurora_xrpc::{XrpcError, XrpcResult};
@@ -13,6 +11,7 @@ use poem::http::StatusCode;
 use crate::account;
 use crate::api::internal;
 use crate::context::AppContext;
+use crate::db::bounded_read;
 use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
@@ -48,8 +47,13 @@ const COLLECTIONS: &str = "WITH RECURSIVE found(collection) AS ( \
     ) SELECT collection FROM found WHERE collection IS NOT NULL";
 
 async fn collections(ctx: &AppContext, did: &Did) -> XrpcResult<Vec<Nsid>> {
-    let backend = ctx.db.get_database_backend();
-    let statement = Statement::from_sql_and_values(backend, COLLECTIONS, [sea_orm::Value::from(did.as_str())]);
-    let rows = ctx.db.query_all(statement).await.map_err(internal)?;
-    rows.iter().map(|row| row.try_get::<Nsid>("", "collection").map_err(internal)).collect()
+    let reader = ctx.sqlite_reader.as_deref();
+    let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
+    let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "collection");
+    let names =
+        bounded_read(&ctx.db, reader, |_| COLLECTIONS, &[did.as_str()], on_reader, on_pool).await.map_err(internal)?;
+    names
+        .iter()
+        .map(|name| name.parse().map_err(|_| internal(format!("stored collection {name:?} is malformed"))))
+        .collect()
 }
