@@ -451,6 +451,7 @@ async fn suite(
         ("resolveHandle", format!("{base}/xrpc/com.atproto.identity.resolveHandle?handle=user0.test"), None, false),
         ("atproto-did", format!("{base}/.well-known/atproto-did"), Some("user0.test"), false),
         ("getPreferences", format!("{base}/xrpc/app.bsky.actor.getPreferences"), None, true),
+        ("getSession", format!("{base}/xrpc/com.atproto.server.getSession"), None, true),
     ];
     let preferences = json!({ "preferences": [
         { "$type": "app.bsky.actor.defs#adultContentPref", "enabled": false },

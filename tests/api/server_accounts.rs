@@ -249,3 +249,43 @@ app_test!(reserved_signing_keys_are_stable_per_did_and_the_service_did_document_
     assert_eq!(doc["id"], "did:web:localhost");
     assert_eq!(doc["service"][0]["serviceEndpoint"], "http://localhost:2583");
 });
+
+app_test!(an_account_read_in_one_go_is_the_account_read_row_by_row, |app| {
+    use aurora_locus::account::{find, find_by_did, Lookup};
+    use aurora_locus::db::entities::actor;
+    let account = app.create_account("ursula").await;
+    let app = &app;
+    let did = crate::helpers::typed_did(account["did"].as_str().expect("did"));
+    let reader = app.ctx.sqlite_reader.as_deref();
+    let same = |what: &'static str| {
+        let did = did.clone();
+        async move {
+            let by_rows = find(&app.ctx.db, Lookup::Did(&did)).await.expect("find");
+            let in_one = find_by_did(&app.ctx.db, reader, &did).await.expect("find_by_did");
+            assert_eq!(format!("{in_one:?}"), format!("{by_rows:?}"), "{what}");
+            in_one
+        }
+    };
+    let found = same("active").await.expect("found");
+    assert_eq!(found.email(), Some("ursula@example.com"));
+    let set = |column: actor::Column, value: Option<&'static str>| {
+        let did = did.clone();
+        async move {
+            actor::Entity::update_many()
+                .col_expr(column, sea_orm::sea_query::Expr::value(value))
+                .filter(actor::Column::Did.eq(did.as_str()))
+                .exec(&app.ctx.db)
+                .await
+                .expect("update");
+        }
+    };
+    set(actor::Column::DeactivatedAt, Some("2026-01-01T00:00:00.000Z")).await;
+    assert!(same("deactivated").await.expect("found").actor.deactivated_at.is_some());
+    set(actor::Column::TakedownRef, Some("ticket-1")).await;
+    set(actor::Column::TakedownUntil, Some("2030-01-01T00:00:00.000Z")).await;
+    same("suspended").await;
+    set(actor::Column::DeletedAt, Some("2026-01-02T00:00:00.000Z")).await;
+    assert!(same("deleted").await.is_none(), "a deleted account is not found");
+    let unknown = crate::helpers::typed_did("did:plc:nobodyhereatall0000000");
+    assert!(find_by_did(&app.ctx.db, reader, &unknown).await.expect("find").is_none());
+});

@@ -5,12 +5,12 @@ use aurora_generated::com::atproto::server::get_session::Output;
 use aurora_xrpc::auth::Access;
 use aurora_xrpc::{XrpcError, XrpcResult};
 
-use crate::account::{self, Lookup};
+use crate::account;
 use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let found = account::find(&ctx.db, Lookup::Did(&auth.did)).await.map_err(internal)?;
+    let found = account::find_by_did(&ctx.db, ctx.sqlite_reader.as_deref(), &auth.did).await.map_err(internal)?;
     let Some(found) = found.filter(|a| !a.status().is_taken_down()) else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {}", auth.did)));
     };
