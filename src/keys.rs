@@ -4,7 +4,7 @@
 //! sealed key cannot be moved to another account.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aurora_atproto::crypto::{KeyType, Keypair};
 use aurora_atproto::syntax::Did;
@@ -134,26 +134,32 @@ pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<
 /// in one point read (see [`crate::db::point_read`]), its key kept unsealed between requests
 /// ([`KeyVault::unseal_kept`]).
 pub async fn service_signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Arc<Keypair>, KeyError> {
-    use sea_orm::sea_query::{Expr, Query};
-    use sea_orm::DbBackend;
-
-    use crate::db::entities::signing_key;
-    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-        let mut query = Query::select();
-        query
-            .column(signing_key::Column::KeyType)
-            .column(signing_key::Column::Sealed)
-            .from(signing_key::Entity)
-            .and_where(Expr::col(signing_key::Column::Did).eq(""));
-        [DbBackend::Sqlite, DbBackend::Postgres].map(|backend| backend.build(&query).sql)
-    });
-    let sql = |backend| SQL[usize::from(backend == DbBackend::Postgres)].as_str();
+    let reader = ctx.sqlite_reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?));
     let on_pool = |row: &sea_orm::QueryResult| Ok((row.try_get("", "key_type")?, row.try_get("", "sealed")?));
-    let reader = ctx.sqlite_reader.as_deref();
-    let row = crate::db::point_read(&ctx.db, reader, sql, &[did.as_str()], on_reader, on_pool).await?;
+    let row = crate::db::point_read(&ctx.db, reader, key_sql, &[did.as_str()], on_reader, on_pool).await?;
     let (key_type, sealed): (String, Vec<u8>) = row.ok_or_else(|| KeyError::Missing(did.clone()))?;
     ctx.keys.unseal_kept(did.as_str(), &key_type, &sealed)
+}
+
+/// An account's signing key row: its type and sealed bytes.
+fn key_query(did: &str) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Expr, Query};
+
+    use crate::db::entities::signing_key;
+    let mut query = Query::select();
+    query
+        .column(signing_key::Column::KeyType)
+        .column(signing_key::Column::Sealed)
+        .from(signing_key::Entity)
+        .and_where(Expr::col(signing_key::Column::Did).eq(did));
+    query
+}
+
+/// [`key_query`]'s SQL for each backend, built once.
+fn key_sql(backend: sea_orm::DbBackend) -> &'static str {
+    static SQL: crate::db::BuiltSql = crate::db::BuiltSql::new();
+    SQL.get(backend, || key_query(""))
 }
 
 pub fn key_type_name(key_type: KeyType) -> &'static str {
@@ -220,6 +226,11 @@ mod tests {
         assert_eq!(back.did_key(), key.did_key());
         assert!(vault.unseal("did:plc:mallory", "k256", &sealed).is_err());
         assert!(KeyVault::new("11".repeat(32).as_str()).unseal("did:plc:alice", "k256", &sealed).is_err());
+    }
+
+    #[test]
+    fn the_key_statement_binds_the_did_where_the_built_one_does() {
+        crate::db::assert_built_once(key_query("did:plc:abc"), key_sql, &["did:plc:abc"]);
     }
 
     #[test]

@@ -2,15 +2,13 @@
 //! SQLite's reader connections, on the request's own thread, rather than through sqlx's
 //! connection thread.
 
-use std::sync::LazyLock;
-
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
 use aurora_atproto::syntax::{CidString, Did};
 
 use crate::db::entities::blob;
-use crate::db::{point_read, SqliteReader};
+use crate::db::{point_read, BuiltSql, SqliteReader};
 
 /// A blob of an account's that may be served: stored for good (not an upload waiting for a
 /// record) and not taken down.
@@ -35,9 +33,8 @@ fn served_query(did: &str, cid: &str) -> SelectStatement {
 
 /// [`served_query`]'s SQL for each backend, built once.
 fn served_sql(backend: DbBackend) -> &'static str {
-    static SQL: LazyLock<[String; 2]> =
-        LazyLock::new(|| [DbBackend::Sqlite, DbBackend::Postgres].map(|b| b.build(&served_query("", "")).sql));
-    &SQL[usize::from(backend == DbBackend::Postgres)]
+    static SQL: BuiltSql = BuiltSql::new();
+    SQL.get(backend, || served_query("", ""))
 }
 
 /// `did`'s blob `cid`, if it may be served.
@@ -59,11 +56,6 @@ mod tests {
 
     #[test]
     fn the_cached_statement_binds_its_values_where_the_built_one_does() {
-        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let built = backend.build(&served_query("did:plc:abc", "bafkrei"));
-            assert_eq!(built.sql, served_sql(backend));
-            let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
-            assert_eq!(bound, [sea_orm::Value::from("did:plc:abc"), sea_orm::Value::from("bafkrei")]);
-        }
+        crate::db::assert_built_once(served_query("did:plc:abc", "bafkrei"), served_sql, &["did:plc:abc", "bafkrei"]);
     }
 }

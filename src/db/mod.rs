@@ -7,7 +7,9 @@ mod sqlite_reader;
 mod sqlite_writer;
 mod wal_sync;
 
-pub use sqlite_reader::{bounded_read, point_read, SqliteReader};
+#[cfg(test)]
+pub use sqlite_reader::assert_built_once;
+pub use sqlite_reader::{bounded_read, point_read, BuiltSql, SqliteReader};
 pub use sqlite_writer::SqliteWriter;
 pub use wal_sync::WalSync;
 

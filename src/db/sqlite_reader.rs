@@ -11,9 +11,10 @@
 //! moment before it is synced (see [`super::WalSync`]), and acknowledged only after.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 
 /// Connections kept between reads; more are opened under load and closed after.
@@ -58,6 +59,40 @@ impl SqliteReader {
         connection.pragma_update(None, "cache_size", super::READER_CACHE_SIZE)?;
         connection.set_prepared_statement_cache_capacity(16);
         Ok(connection)
+    }
+}
+
+/// A statement's SQL text for each backend, built on first use: building it with sea-query on
+/// every request cost more than the point read it is for.
+#[derive(Default)]
+pub struct BuiltSql(OnceLock<[String; 2]>);
+
+impl BuiltSql {
+    pub const fn new() -> BuiltSql {
+        BuiltSql(OnceLock::new())
+    }
+
+    /// The text for `backend` of the statement `query` builds (with any values: only its shape
+    /// is kept; the values are bound when it runs).
+    pub fn get(&'static self, backend: DbBackend, query: impl FnOnce() -> SelectStatement) -> &'static str {
+        let table = self.0.get_or_init(|| {
+            let query = query();
+            [DbBackend::Sqlite, DbBackend::Postgres].map(|backend| backend.build(&query).sql)
+        });
+        &table[usize::from(backend == DbBackend::Postgres)]
+    }
+}
+
+/// Checks that `sql` (built once, by [`BuiltSql`]) is the text `query` builds on each backend and
+/// that `query` binds `values`, in order: what the reads bind when they run it.
+#[cfg(test)]
+pub fn assert_built_once(query: SelectStatement, sql: fn(DbBackend) -> &'static str, values: &[&str]) {
+    for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+        let built = backend.build(&query);
+        assert_eq!(built.sql, sql(backend), "{backend:?}");
+        let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
+        let expected: Vec<sea_orm::Value> = values.iter().map(|value| sea_orm::Value::from(*value)).collect();
+        assert_eq!(bound, expected, "{backend:?}");
     }
 }
 

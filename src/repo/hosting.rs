@@ -3,8 +3,6 @@
 //! One statement answers both. Through sqlx on SQLite, the account, its credentials row and the
 //! root were three statements, each two hand-offs to and from the connection's worker thread.
 
-use std::sync::LazyLock;
-
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 
@@ -12,7 +10,7 @@ use aurora_atproto::syntax::{CidString, Did, Tid};
 
 use crate::account::hosting_status;
 use crate::db::entities::{actor, repo_root};
-use crate::db::point_read;
+use crate::db::{point_read, BuiltSql};
 use crate::repo::records::malformed;
 use crate::sequencer::AccountStatus;
 
@@ -61,9 +59,8 @@ fn hosting_query(did: &str) -> SelectStatement {
 
 /// [`hosting_query`]'s SQL for each backend, built once.
 fn hosting_sql(backend: DbBackend) -> &'static str {
-    static SQL: LazyLock<[String; 2]> =
-        LazyLock::new(|| [DbBackend::Sqlite, DbBackend::Postgres].map(|backend| backend.build(&hosting_query("")).sql));
-    &SQL[usize::from(backend == DbBackend::Postgres)]
+    static SQL: BuiltSql = BuiltSql::new();
+    SQL.get(backend, || hosting_query(""))
 }
 
 /// The hosting state of `did`, `None` when no account by that DID is here (deleted ones
@@ -120,12 +117,7 @@ mod tests {
 
     #[test]
     fn the_cached_statement_binds_the_did_where_the_built_one_does() {
-        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let built = backend.build(&hosting_query("did:plc:abc"));
-            assert_eq!(built.sql, hosting_sql(backend));
-            let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
-            assert_eq!(bound, [sea_orm::Value::from("did:plc:abc")]);
-        }
+        crate::db::assert_built_once(hosting_query("did:plc:abc"), hosting_sql, &["did:plc:abc"]);
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! `app.bsky.actor.getPreferences`: the account's app.bsky preferences, with a declared-age
 //! preference derived from the birth date when one is set (as the reference PDS adds it).
 
-use std::sync::LazyLock;
-
 use sea_orm::sea_query::{Expr, Order, Query, SelectStatement};
 use sea_orm::DbBackend;
 
@@ -14,8 +12,8 @@ use aurora_xrpc::XrpcResult;
 
 use crate::api::internal;
 use crate::context::AppContext;
-use crate::db::bounded_read;
 use crate::db::entities::account_pref;
+use crate::db::{bounded_read, BuiltSql};
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     let reader = ctx.sqlite_reader.as_deref();
@@ -58,9 +56,8 @@ fn preferences_query(did: &str) -> SelectStatement {
 
 /// [`preferences_query`]'s SQL for each backend, built once.
 fn preferences_sql(backend: DbBackend) -> &'static str {
-    static SQL: LazyLock<[String; 2]> =
-        LazyLock::new(|| [DbBackend::Sqlite, DbBackend::Postgres].map(|b| b.build(&preferences_query("")).sql));
-    &SQL[usize::from(backend == DbBackend::Postgres)]
+    static SQL: BuiltSql = BuiltSql::new();
+    SQL.get(backend, || preferences_query(""))
 }
 
 /// Whole years from `birth` to `today`, by UTC calendar dates.
@@ -77,12 +74,7 @@ mod tests {
 
     #[test]
     fn the_cached_statement_binds_the_did_where_the_built_one_does() {
-        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let built = backend.build(&preferences_query("did:plc:abc"));
-            assert_eq!(built.sql, preferences_sql(backend));
-            let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
-            assert_eq!(bound, [sea_orm::Value::from("did:plc:abc")]);
-        }
+        crate::db::assert_built_once(preferences_query("did:plc:abc"), preferences_sql, &["did:plc:abc"]);
     }
 
     #[test]
