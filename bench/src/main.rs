@@ -488,6 +488,21 @@ async fn suite(
         stats.report();
     }
 
+    // What a relay asks first: every repository, a page of up to 1,000 at a time.
+    let mut repos = Stats { name: "listRepos", samples: Vec::new(), wall: Duration::ZERO };
+    let wall = Instant::now();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let answer = client.get(format!("{base}/xrpc/com.atproto.sync.listRepos?limit=1000")).send().await?;
+        if !answer.status().is_success() {
+            return Err(format!("listRepos: {}", answer.status()).into());
+        }
+        answer.bytes().await?;
+        repos.samples.push(t.elapsed());
+    }
+    repos.wall = wall.elapsed();
+    repos.report();
+
     let mut list = Stats { name: "listRecords 100", samples: Vec::new(), wall: Duration::ZERO };
     let wall = Instant::now();
     for _ in 0..50 {

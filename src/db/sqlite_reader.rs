@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
+use sea_query_rusqlite::RusqliteValue;
 
 /// Connections kept between reads; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
@@ -124,28 +125,28 @@ pub async fn point_read<T>(
     db.query_one(statement).await?.as_ref().map(on_pool).transpose()
 }
 
-/// Every row of a bounded statement built once per backend (`sql`) that binds only text, as
+/// Every row of a bounded statement built once per backend (`sql`), binding `values`, as
 /// [`point_read`] reads one: on `reader` here and now where there is one (through sqlx each row
 /// would be a hand-off of its own), else through the pool.
 pub async fn bounded_read<T>(
     db: &DatabaseConnection,
     reader: Option<&SqliteReader>,
     sql: impl Fn(DbBackend) -> &'static str,
-    values: &[&str],
+    values: &[sea_orm::Value],
     on_reader: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     on_pool: impl FnMut(&QueryResult) -> Result<T, DbErr>,
 ) -> Result<Vec<T>, DbErr> {
     if let Some(reader) = reader {
         let read = |connection: &Connection| {
             let mut statement = connection.prepare_cached(sql(DbBackend::Sqlite))?;
-            let rows = statement.query_map(rusqlite::params_from_iter(values), on_reader)?;
+            let values: Vec<RusqliteValue> = values.iter().cloned().map(RusqliteValue).collect();
+            let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), on_reader)?;
             rows.collect::<rusqlite::Result<Vec<T>>>()
         };
         return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read: {e}")));
     }
     let backend = db.get_database_backend();
-    let values = values.iter().map(|value| sea_orm::Value::from(*value));
-    let statement = Statement::from_sql_and_values(backend, sql(backend), values);
+    let statement = Statement::from_sql_and_values(backend, sql(backend), values.iter().cloned());
     db.query_all(statement).await?.iter().map(on_pool).collect()
 }
 

@@ -352,3 +352,50 @@ app_test!(get_repo_since_a_rev_carries_only_later_blocks_all_in_cid_order, |app|
     let (status, error) = app.get_json("/xrpc/com.atproto.sync.getRepo?did=did:plc:nobodyhereatall0000000").await;
     assert_eq!((status, error["error"].as_str()), (400, Some("RepoNotFound")), "{error}");
 });
+
+app_test!(list_repos_pages_in_did_order_with_each_accounts_state, |app| {
+    let mut accounts = Vec::new();
+    for name in ["ivo", "jun", "kai"] {
+        accounts.push(app.create_account(name).await);
+    }
+    let token = accounts[1]["accessJwt"].as_str().expect("access");
+    let (status, _) =
+        app.call(Method::POST, "com.atproto.server.deactivateAccount", Some(token), Some(&json!({}))).await;
+    assert_eq!(status, 200);
+    let deactivated = accounts[1]["did"].as_str().expect("did");
+
+    let (status, whole) = app.get_json("/xrpc/com.atproto.sync.listRepos").await;
+    assert_eq!(status, 200, "{whole}");
+    let whole = whole["repos"].as_array().expect("repos").clone();
+    let dids: Vec<&str> = whole.iter().map(|r| r["did"].as_str().expect("did")).collect();
+    let mut sorted = dids.clone();
+    sorted.sort();
+    assert_eq!((dids.len(), &dids), (3, &sorted), "every repository once, in DID order");
+    for repo in &whole {
+        let did = repo["did"].as_str().expect("did");
+        let (_, latest) = app.get_json(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}")).await;
+        if did == deactivated {
+            assert_eq!((repo["active"].as_bool(), repo["status"].as_str()), (Some(false), Some("deactivated")));
+        } else {
+            assert_eq!((repo["active"].as_bool(), repo.get("status")), (Some(true), None), "{repo}");
+            assert_eq!((&repo["head"], &repo["rev"]), (&latest["cid"], &latest["rev"]));
+        }
+    }
+
+    // Pages of two: the cursor is the last DID of the page before; followed until there is no
+    // cursor or no repository, they hold the whole list.
+    let (_, first) = app.get_json("/xrpc/com.atproto.sync.listRepos?limit=2").await;
+    assert_eq!(first["repos"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["cursor"].as_str(), Some(dids[1]));
+    let mut paged = first["repos"].as_array().expect("repos").clone();
+    let mut cursor = first["cursor"].as_str().map(str::to_owned);
+    while let Some(after) = cursor.take() {
+        let (_, page) = app.get_json(&format!("/xrpc/com.atproto.sync.listRepos?limit=2&cursor={after}")).await;
+        let repos = page["repos"].as_array().expect("repos");
+        paged.extend(repos.iter().cloned());
+        cursor = page["cursor"].as_str().filter(|_| !repos.is_empty()).map(str::to_owned);
+    }
+    assert_eq!(paged, whole);
+    let (status, body) = app.get_json("/xrpc/com.atproto.sync.listRepos?cursor=not-a-did").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
+});

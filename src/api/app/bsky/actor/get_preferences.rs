@@ -19,7 +19,7 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     let reader = ctx.sqlite_reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
     let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "value_json");
-    let values = bounded_read(&ctx.db, reader, preferences_sql, &[auth.did.as_str()], on_reader, on_pool)
+    let values = bounded_read(&ctx.db, reader, preferences_sql, &[auth.did.as_str().into()], on_reader, on_pool)
         .await
         .map_err(internal)?;
     let mut preferences: Vec<Preference> = values.iter().filter_map(|value| serde_json::from_str(value).ok()).collect();

@@ -50,8 +50,9 @@ async fn collections(ctx: &AppContext, did: &Did) -> XrpcResult<Vec<Nsid>> {
     let reader = ctx.sqlite_reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
     let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "collection");
-    let names =
-        bounded_read(&ctx.db, reader, |_| COLLECTIONS, &[did.as_str()], on_reader, on_pool).await.map_err(internal)?;
+    let names = bounded_read(&ctx.db, reader, |_| COLLECTIONS, &[did.as_str().into()], on_reader, on_pool)
+        .await
+        .map_err(internal)?;
     names
         .iter()
         .map(|name| name.parse().map_err(|_| internal(format!("stored collection {name:?} is malformed"))))
