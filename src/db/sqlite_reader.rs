@@ -21,6 +21,9 @@ use sea_query_rusqlite::RusqliteValue;
 /// Connections kept between reads; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
 
+/// Prepared statements each connection keeps.
+const READER_STATEMENTS: usize = 32;
+
 /// Read-only connections to the server's SQLite database.
 pub struct SqliteReader {
     path: PathBuf,
@@ -58,7 +61,9 @@ impl SqliteReader {
         connection.busy_timeout(super::SQLITE_BUSY_TIMEOUT)?;
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", super::READER_CACHE_SIZE)?;
-        connection.set_prepared_statement_cache_capacity(16);
+        // Room for every statement the reads here prepare (some twenty), so that none is parsed
+        // again under a mixed load.
+        connection.set_prepared_statement_cache_capacity(READER_STATEMENTS);
         Ok(connection)
     }
 }
