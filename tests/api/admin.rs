@@ -398,6 +398,12 @@ app_test!(the_administrator_manages_accounts_and_invites, [
     assert_eq!((status, refused["error"].as_str()), (400, Some("InvalidInviteCode")), "{refused}");
     let (_, listed) = admin_get(&app, "com.atproto.admin.getInviteCodes").await;
     assert_eq!(listed["codes"][0]["disabled"], true);
+    // As the reference pages: a non-empty page carries a cursor, and the page after the last
+    // code is empty and carries none.
+    let codes = listed["codes"].as_array().map_or(0, Vec::len);
+    let after = listed["cursor"].as_str().expect("a non-empty page's cursor");
+    let (_, rest) = admin_get(&app, &format!("com.atproto.admin.getInviteCodes?cursor={after}")).await;
+    assert_eq!((codes > 0, rest["codes"].clone(), rest.get("cursor")), (true, json!([]), None), "{rest}");
 
     // Email, handle and password.
     let (status, body) =

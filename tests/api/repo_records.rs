@@ -277,6 +277,15 @@ app_test!(apply_writes_is_all_or_nothing, |app| {
         .await;
     assert_eq!(rest["records"].as_array().map(Vec::len), Some(1));
     assert_eq!(rest["records"][0]["value"]["text"], "a");
+    // As the reference pages: the short last page carries its last key, the empty one after it
+    // none.
+    assert_eq!(rest["cursor"].as_str(), Some("3kaaaaaaaaa22"), "{rest}");
+    let (_, after) = app
+        .get_json(&format!(
+            "/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=2&cursor=3kaaaaaaaaa22"
+        ))
+        .await;
+    assert_eq!((after["records"].as_array().map(Vec::len), after.get("cursor")), (Some(0), None), "{after}");
     let (_, reversed) = app
         .get_json(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&reverse=true"))
         .await;

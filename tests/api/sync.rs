@@ -107,6 +107,10 @@ app_test!(blobs_are_served_with_protective_headers, |app| {
     assert_eq!(several.status().as_u16(), 200, "several ranges get the whole blob");
     let (_, listed) = app.get_json(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}")).await;
     assert_eq!(listed["cids"], json!([cid]));
+    // As the reference pages: a non-empty page carries its last CID, the empty one after it none.
+    assert_eq!(listed["cursor"], json!(cid));
+    let (_, after) = app.get_json(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}&cursor={cid}")).await;
+    assert_eq!((after["cids"].clone(), after.get("cursor")), (json!([]), None), "{after}");
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,6 +400,12 @@ app_test!(list_repos_pages_in_did_order_with_each_accounts_state, |app| {
         cursor = page["cursor"].as_str().filter(|_| !repos.is_empty()).map(str::to_owned);
     }
     assert_eq!(paged, whole);
+    // As the reference pages: the short last page still carries its last DID, and the empty
+    // page after it carries no cursor.
+    let (_, last) = app.get_json(&format!("/xrpc/com.atproto.sync.listRepos?limit=2&cursor={}", dids[1])).await;
+    assert_eq!((last["repos"].as_array().map(Vec::len), last["cursor"].as_str()), (Some(1), Some(dids[2])), "{last}");
+    let (_, after) = app.get_json(&format!("/xrpc/com.atproto.sync.listRepos?limit=2&cursor={}", dids[2])).await;
+    assert_eq!((after["repos"].as_array().map(Vec::len), after.get("cursor")), (Some(0), None), "{after}");
     let (status, body) = app.get_json("/xrpc/com.atproto.sync.listRepos?cursor=not-a-did").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")));
 });

@@ -71,12 +71,10 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     query.order_by((t.clone(), key), Order::Desc).order_by((t, code), Order::Desc);
     let backend = ctx.db.get_database_backend();
     let rows = Row::find_by_statement(backend.build(&query)).all(&ctx.db).await.map_err(internal)?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| {
-            rows.last()
-                .map(|r| format!("{}::{}", if by_usage { r.used.to_string() } else { r.created_at.clone() }, r.code))
-        })
-        .flatten();
+    // As the reference pages: any non-empty page carries its last key.
+    let next = rows
+        .last()
+        .map(|r| format!("{}::{}", if by_usage { r.used.to_string() } else { r.created_at.clone() }, r.code));
     let mut codes = Vec::with_capacity(rows.len());
     for row in rows {
         if let Some(invite) = accounts::invite(&ctx.db, &row.code).await.map_err(internal)? {

@@ -60,6 +60,7 @@ pub async fn handle(ctx: &AppContext, auth: Access, params: Params) -> XrpcResul
             }
         }
     }
-    let cursor = (blobs.len() == limit).then(|| blobs.last().map(|b| b.cid.as_str().to_owned())).flatten();
+    // As the reference pages: any non-empty page carries its last CID.
+    let cursor = blobs.last().map(|b| b.cid.as_str().to_owned());
     Ok(Output { blobs, cursor, extra: Default::default() })
 }

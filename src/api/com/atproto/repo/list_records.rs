@@ -19,7 +19,8 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         // Unknown, or not active (taken down, suspended, deactivated), as the reference answers.
         return Err(XrpcError::invalid_request(format!("Could not find repo: {}", params.repo)));
     };
-    let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.rkey().to_owned())).flatten();
+    // As the reference pages: any non-empty page, the short last one too, carries its last key.
+    let cursor = rows.last().map(|r| r.rkey().to_owned());
     let records = rows
         .into_iter()
         .map(|row| {

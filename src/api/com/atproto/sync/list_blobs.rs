@@ -44,7 +44,8 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
         query = query.filter(blob::Column::Cid.in_subquery(referenced));
     }
     let rows = query.limit(limit).all(&ctx.db).await.map_err(internal)?;
-    let cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.cid.as_str().to_owned())).flatten();
+    // As the reference pages: any non-empty page carries its last CID.
+    let cursor = rows.last().map(|r| r.cid.as_str().to_owned());
     let cids = rows.into_iter().map(|r| r.cid).collect();
     Ok(Output { cids, cursor, extra: Default::default() })
 }

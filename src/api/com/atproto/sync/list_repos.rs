@@ -103,7 +103,9 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let sql = |backend| page_sql(backend, cursor.is_some());
     let reader = ctx.sqlite_reader.as_deref();
     let rows = bounded_read(&ctx.db, reader, sql, &values, on_reader, on_pool).await.map_err(internal)?;
-    let next = (rows.len() as u64 == limit).then(|| rows.last().map(|row| row.did.clone())).flatten();
+    // Like the reference, every non-empty page carries a cursor, the short last one too: the
+    // client learns the listing ended from the empty page after it.
+    let next = rows.last().map(|row| row.did.clone());
     let repos = rows.into_iter().map(repo).collect::<Result<_, _>>().map_err(internal)?;
     Ok(Output { repos, cursor: next, extra: Default::default() })
 }

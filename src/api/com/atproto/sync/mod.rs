@@ -154,8 +154,9 @@ async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> Xrpc
     let found = hosting(&ctx.db, ctx.sqlite_reader.as_deref(), did).await.map_err(internal)?;
     Ok(match found {
         // A deleted account waiting out its grace period is gone to readers.
-        None => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
-        Some(h) if h.deleted => Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}"))),
+        None | Some(Hosting { deleted: true, .. }) => {
+            Err(Unavailable::NotFound(format!("Could not find repo for DID: {did}")))
+        }
         Some(h) if viewer.is_some_and(|v| v.is_self_or_admin(did)) => Ok(h),
         Some(h) => match h.status {
             AccountStatus::Active => Ok(h),
