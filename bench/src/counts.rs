@@ -110,8 +110,12 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     let did = account["did"].as_str().ok_or("no did")?.to_owned();
     let post =
         |text: String| json!({ "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" });
+    // Record keys of a fixed sequence, not of the clock: the tree's shape (and so the nodes a
+    // commit rewrites) follows from the keys, and clock-made keys moved a createRecord's count
+    // by up to 15% from run to run.
+    let key = |i: u64| aurora_atproto::syntax::Tid::from_parts(1_714_564_800_000_000 + i * 1_000, 0).to_string();
     let writes: Vec<_> = (0..150)
-        .map(|i| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": post(format!("set-up post {i}")) }))
+        .map(|i| json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": key(i), "value": post(format!("set-up post {i}")) }))
         .collect();
     let filled = client
         .post(format!("{base}/xrpc/com.atproto.repo.applyWrites"))
@@ -143,13 +147,15 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     phase.run("getRecord", 200, &mut |i| Box::pin(get(record(i)))).await?;
     let page = format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100");
     phase.run("listRecords 100", 50, &mut |_| Box::pin(get(page.clone()))).await?;
-    let create = |i: usize| {
+    let mut created = 150;
+    let mut create = |i: usize| {
+        created += 1;
         let request = client.post(format!("{base}/xrpc/com.atproto.repo.createRecord")).bearer_auth(&token).json(
-            &json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(format!("counted post {i}")) }),
+            &json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": key(created), "record": post(format!("counted post {i}")) }),
         );
         Box::pin(async move { expect_ok(request.send().await?).await }) as Request
     };
-    phase.run("createRecord", 100, &mut |i| create(i)).await?;
+    phase.run("createRecord", 100, &mut create).await?;
     let _ = child.kill().await;
     Ok(counts)
 }
