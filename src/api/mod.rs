@@ -26,3 +26,8 @@ impl Api {
 pub(crate) fn internal(error: impl std::fmt::Display) -> aurora_xrpc::XrpcError {
     aurora_xrpc::XrpcError::internal(error)
 }
+
+/// A request's value of lexicon type `unknown` as the JSON tree it came as.
+pub(crate) fn request_json(value: aurora_xrpc::Unknown) -> aurora_xrpc::XrpcResult<serde_json::Value> {
+    value.into_json().map_err(|e| aurora_xrpc::XrpcError::invalid_request(format!("not a JSON value: {e}")))
+}

@@ -6,6 +6,7 @@ use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
 
+use aurora_atproto::data::DagCborJson;
 use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey};
 
 use crate::db::entities::{actor, record, repo_block};
@@ -36,6 +37,13 @@ impl StoredRecord {
         // listRecords page's instructions.
         aurora_atproto::data::dag_cbor_to_json(bytes)
             .map_err(|error| ReadError::Undecodable(self.cid.clone(), error.to_string()))
+    }
+
+    /// The record's value as it is served: its block, checked, and written out as JSON
+    /// straight from its bytes (see [`DagCborJson`]). Takes the block out of the record.
+    pub fn served_value(&mut self) -> Result<DagCborJson, ReadError> {
+        let bytes = self.content.take().ok_or_else(|| ReadError::MissingBlock(self.cid.clone()))?;
+        DagCborJson::new(bytes).map_err(|error| ReadError::Undecodable(self.cid.clone(), error.to_string()))
     }
 
     /// The record key: the URI's last segment.

@@ -17,13 +17,10 @@ pub use crate::endpoint::endpoint;
 pub use crate::method::{FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
 pub use crate::values::{
     default_bool, default_int, from_tagged, nullable, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes,
-    CidLink, TaggedObject, UnknownObject,
+    CidLink, TaggedObject, Unknown, UnknownObject,
 };
 pub use crate::{RequestContext, XrpcError, XrpcResult};
 pub use aurora_atproto::permission::{AccountAttr, IdentityAttr};
-
-/// A value of lexicon type `unknown`: any JSON object.
-pub type Unknown = serde_json::Value;
 
 /// Object properties a lexicon does not define, kept so data round-trips.
 pub type Extra = serde_json::Map<String, serde_json::Value>;

@@ -17,4 +17,4 @@ pub use error::{XrpcError, XrpcResult};
 pub use method::{
     Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,
 };
-pub use values::{BlobRef, Bytes, CidLink, TaggedObject, UnknownObject};
+pub use values::{BlobRef, Bytes, CidLink, TaggedObject, Unknown, UnknownObject};

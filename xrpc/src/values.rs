@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use aurora_atproto::data::DagCborJson;
 use base64::Engine;
 use serde::de::{self, DeserializeOwned};
 use serde::ser::{self, SerializeMap};
@@ -189,6 +190,72 @@ impl UnknownObject {
 impl Serialize for UnknownObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
+    }
+}
+
+/// A value of lexicon type `unknown`: the JSON a request carried, or a stored block that is
+/// served as JSON straight from its DAG-CBOR ([`DagCborJson`]), never turned into a value tree.
+#[derive(Clone, Debug)]
+pub enum Unknown {
+    Json(Value),
+    Stored(DagCborJson),
+}
+
+impl Unknown {
+    /// The value as a JSON tree: the request's own, or the stored block's, converted.
+    pub fn to_json(&self) -> Result<std::borrow::Cow<'_, Value>, serde_json::Error> {
+        match self {
+            Unknown::Json(value) => Ok(std::borrow::Cow::Borrowed(value)),
+            Unknown::Stored(stored) => serde_json::to_value(stored).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
+impl Unknown {
+    /// The value as a JSON tree, owned: a request's as it came, a stored block's converted.
+    pub fn into_json(self) -> Result<Value, serde_json::Error> {
+        match self {
+            Unknown::Json(value) => Ok(value),
+            Unknown::Stored(stored) => serde_json::to_value(&stored),
+        }
+    }
+}
+
+impl From<Value> for Unknown {
+    fn from(value: Value) -> Self {
+        Unknown::Json(value)
+    }
+}
+
+impl From<DagCborJson> for Unknown {
+    fn from(stored: DagCborJson) -> Self {
+        Unknown::Stored(stored)
+    }
+}
+
+/// Equal when they are the same JSON, whichever form holds it.
+impl PartialEq for Unknown {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Unknown::Json(a), Unknown::Json(b)) => a == b,
+            (Unknown::Stored(a), Unknown::Stored(b)) => a == b || self.to_json().ok() == other.to_json().ok(),
+            _ => matches!((self.to_json(), other.to_json()), (Ok(a), Ok(b)) if a == b),
+        }
+    }
+}
+
+impl Serialize for Unknown {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Unknown::Json(value) => value.serialize(serializer),
+            Unknown::Stored(stored) => stored.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Unknown {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Unknown::Json)
     }
 }
 

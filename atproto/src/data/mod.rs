@@ -11,6 +11,7 @@ mod blob;
 mod cbor;
 mod json;
 mod rules;
+mod served;
 mod transcode;
 
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub use cbor::{cid_for_ipld, cid_for_json, decode, encode, from_dag_cbor, to_dag
 pub use ipld_core::ipld::Ipld;
 pub use json::{ipld_to_json, json_to_ipld, object_from_json};
 pub use rules::validate;
+pub use served::DagCborJson;
 pub use transcode::dag_cbor_to_json;
 
 /// The largest magnitude an integer may have: 2^53 − 1, JavaScript's `Number.MAX_SAFE_INTEGER`,

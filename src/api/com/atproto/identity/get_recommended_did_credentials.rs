@@ -20,10 +20,13 @@ pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
     Ok(Output {
         rotation_keys: Some(vec![ctx.rotation_key.did_key()]),
         also_known_as: Some(handle.map(|h| vec![format!("at://{h}")]).unwrap_or_default()),
-        verification_methods: Some(json!({ "atproto": key.did_key() })),
-        services: Some(json!({
-            "atproto_pds": { "type": "AtprotoPersonalDataServer", "endpoint": ctx.config.public_url }
-        })),
+        verification_methods: Some(json!({ "atproto": key.did_key() }).into()),
+        services: Some(
+            json!({
+                "atproto_pds": { "type": "AtprotoPersonalDataServer", "endpoint": ctx.config.public_url }
+            })
+            .into(),
+        ),
         extra: Default::default(),
     })
 }

@@ -160,5 +160,5 @@ async fn identity_info(
         Some(handle) if did_for_handle(ctx, &handle, refresh).await?.as_ref() == Some(&did) => handle,
         _ => Handle::invalid(),
     };
-    Ok(IdentityInfo { did, handle, did_doc: doc, extra: Default::default() })
+    Ok(IdentityInfo { did, handle, did_doc: doc.into(), extra: Default::default() })
 }

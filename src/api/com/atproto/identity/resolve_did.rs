@@ -8,5 +8,5 @@ use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let doc = ctx.resolver.did_doc(&params.did, false).await.map_err(did_error)?;
-    Ok(Output { did_doc: doc, extra: Default::default() })
+    Ok(Output { did_doc: doc.into(), extra: Default::default() })
 }

@@ -1,11 +1,9 @@
 //! `com.atproto.identity.signPlcOperation`: signs a PLC operation with this server's rotation
 //! key, after the mailed code checks out (an account moving away, or changing its keys).
 
-use serde_json::Value;
-
 use aurora_generated::com::atproto::identity::sign_plc_operation::{Input, Output};
 use aurora_xrpc::auth::Access;
-use aurora_xrpc::{XrpcError, XrpcResult};
+use aurora_xrpc::{Unknown, XrpcError, XrpcResult};
 
 use crate::account::email_token;
 use crate::api::codes;
@@ -14,9 +12,13 @@ use crate::context::AppContext;
 use crate::mail::Purpose;
 use crate::plc::Operation;
 
-fn map_field<T: serde::de::DeserializeOwned>(value: Option<Value>, name: &str) -> XrpcResult<Option<T>> {
+fn map_field<T: serde::de::DeserializeOwned>(value: Option<Unknown>, name: &str) -> XrpcResult<Option<T>> {
     value
-        .map(|v| serde_json::from_value(v).map_err(|e| XrpcError::invalid_request(format!("{name} is malformed: {e}"))))
+        .map(|v| {
+            v.into_json()
+                .and_then(serde_json::from_value)
+                .map_err(|e| XrpcError::invalid_request(format!("{name} is malformed: {e}")))
+        })
         .transpose()
 }
 
@@ -40,5 +42,5 @@ pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<
     };
     let signed = op.sign(&ctx.rotation_key);
     email_token::consume(&ctx.db, did, Purpose::PlcOperation).await.map_err(internal)?;
-    Ok(Output { operation: serde_json::to_value(&signed).map_err(internal)?, extra: Default::default() })
+    Ok(Output { operation: serde_json::to_value(&signed).map_err(internal)?.into(), extra: Default::default() })
 }

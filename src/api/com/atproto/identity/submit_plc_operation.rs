@@ -14,7 +14,7 @@ use crate::sequencer;
 
 pub async fn handle(ctx: &AppContext, auth: Access, input: Input) -> XrpcResult<()> {
     let did = &auth.did;
-    let op: SignedOperation = serde_json::from_value(input.operation)
+    let op: SignedOperation = (input.operation.into_json().and_then(serde_json::from_value))
         .map_err(|e| XrpcError::invalid_request(format!("operation is not a PLC operation: {e}")))?;
     if op.kind != "plc_operation" {
         return Err(XrpcError::invalid_request("operation is not a plc_operation"));

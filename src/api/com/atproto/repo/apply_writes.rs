@@ -12,6 +12,7 @@ use aurora_xrpc::{XrpcError, XrpcResult};
 use aurora_atproto::permission::RepoAction;
 
 use super::{commit_meta, own_repo, parse_cid, permit_write, write_error};
+use crate::api::request_json;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write, WriteOutcome};
 
@@ -35,18 +36,24 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let (kinds, writes): (Vec<Kind>, Vec<Write>) = input
         .writes
         .into_iter()
-        .map(|w| match w {
-            InputWritesItem::Create(c) => {
-                (Kind::Create, Write::Create { collection: c.collection, rkey: c.rkey, record: c.value })
-            }
-            InputWritesItem::Update(u) => {
-                (Kind::Update, Write::Update { collection: u.collection, rkey: u.rkey, record: u.value })
-            }
-            InputWritesItem::Delete(d) => (
-                Kind::Delete,
-                Write::Delete { collection: d.collection, rkey: d.rkey, swap_record: None, must_exist: true },
-            ),
+        .map(|w| {
+            Ok(match w {
+                InputWritesItem::Create(c) => {
+                    let record = request_json(c.value)?;
+                    (Kind::Create, Write::Create { collection: c.collection, rkey: c.rkey, record })
+                }
+                InputWritesItem::Update(u) => {
+                    let record = request_json(u.value)?;
+                    (Kind::Update, Write::Update { collection: u.collection, rkey: u.rkey, record })
+                }
+                InputWritesItem::Delete(d) => (
+                    Kind::Delete,
+                    Write::Delete { collection: d.collection, rkey: d.rkey, swap_record: None, must_exist: true },
+                ),
+            })
         })
+        .collect::<XrpcResult<Vec<_>>>()?
+        .into_iter()
         .unzip();
     let Some(committed) = writer::apply(ctx, &did, writes, input.validate, swap_commit)
         .await

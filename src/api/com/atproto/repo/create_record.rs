@@ -9,6 +9,7 @@ use aurora_xrpc::{XrpcError, XrpcResult};
 use aurora_atproto::permission::RepoAction;
 
 use super::{commit_meta, own_repo, parse_cid, permit_write, write_error};
+use crate::api::request_json;
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
 
@@ -16,7 +17,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let did = own_repo(ctx, &auth, &input.repo).await?;
     permit_write(&auth, &input.collection, RepoAction::Create)?;
     let swap_commit = input.swap_commit.as_ref().map(parse_cid).transpose()?;
-    let write = Write::Create { collection: input.collection, rkey: input.rkey, record: input.record };
+    let write = Write::Create { collection: input.collection, rkey: input.rkey, record: request_json(input.record)? };
     let committed = writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
         .await
         .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?

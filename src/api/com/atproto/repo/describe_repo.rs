@@ -31,7 +31,14 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let did_doc = ctx.resolver.did_doc(&actor.did, false).await.map_err(internal)?;
     let handle = actor.handle.unwrap_or_else(Handle::invalid);
     let handle_is_correct = crate::identity::atproto_handle(&did_doc).as_ref() == Some(&handle);
-    Ok(Output { handle, did: actor.did, did_doc, collections, handle_is_correct, extra: Default::default() })
+    Ok(Output {
+        handle,
+        did: actor.did,
+        did_doc: did_doc.into(),
+        collections,
+        handle_is_correct,
+        extra: Default::default(),
+    })
 }
 
 /// The collections `did`'s repository holds, in order. `DISTINCT` over the record index reads

@@ -19,12 +19,12 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
             Lookup::NoRepo | Lookup::Unavailable => return Err(repo_not_found(params.repo.as_str())),
         };
     let wanted = |cid: &CidString| params.cid.as_ref().is_none_or(|c| c == cid);
-    let Some(record) = record.filter(|r| wanted(&r.cid)) else {
+    let Some(mut record) = record.filter(|r| wanted(&r.cid)) else {
         let uri = AtUri::record(did, params.collection, params.rkey);
         return Err(Error::RecordNotFound(Some(format!("Could not locate record: {uri}"))).into());
     };
     Ok(Output {
-        value: record.value().map_err(internal)?,
+        value: record.served_value().map_err(internal)?.into(),
         uri: record.uri,
         cid: Some(record.cid),
         extra: Default::default(),

@@ -23,8 +23,9 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let cursor = rows.last().map(|r| r.rkey().to_owned());
     let records = rows
         .into_iter()
-        .map(|row| {
-            Ok(Record { value: row.value().map_err(internal)?, uri: row.uri, cid: row.cid, extra: Default::default() })
+        .map(|mut row| {
+            let value = row.served_value().map_err(internal)?.into();
+            Ok(Record { value, uri: row.uri, cid: row.cid, extra: Default::default() })
         })
         .collect::<XrpcResult<_>>()?;
     Ok(Output { records, cursor, extra: Default::default() })

@@ -10,7 +10,7 @@ use aurora_xrpc::{XrpcError, XrpcResult};
 use aurora_atproto::permission::RepoAction;
 
 use super::{commit_meta, own_repo, parse_cid, permit_write, write_error};
-use crate::api::internal;
+use crate::api::{internal, request_json};
 use crate::context::AppContext;
 use crate::repo::writer::{self, Write};
 
@@ -23,8 +23,8 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     // Absent: no condition; null: the record must not exist yet; a CID: it must be at that CID.
     let swap_record = input.swap_record.as_ref().map(|swap| swap.as_ref().map(parse_cid).transpose()).transpose()?;
     let uri = AtUri::record(did.clone(), input.collection.clone(), input.rkey.clone());
-    let write =
-        Write::Put { collection: input.collection, rkey: input.rkey, record: input.record.clone(), swap_record };
+    let record = request_json(input.record)?;
+    let write = Write::Put { collection: input.collection, rkey: input.rkey, record: record.clone(), swap_record };
     match writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
         .await
         .map_err(|e| write_error(e, |m| Error::InvalidSwap(m).into()))?
@@ -41,7 +41,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
         }
         // The record already held exactly this value: nothing to commit.
         None => {
-            let ipld = aurora_atproto::data::json_to_ipld(&input.record).map_err(internal)?;
+            let ipld = aurora_atproto::data::json_to_ipld(&record).map_err(internal)?;
             let (cid, _) = aurora_atproto::data::cid_for_ipld(&ipld).map_err(internal)?;
             Ok(Output { uri, cid: cid.into(), commit: None, validation_status: None, extra: Default::default() })
         }

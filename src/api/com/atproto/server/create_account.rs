@@ -99,7 +99,7 @@ pub async fn handle(ctx: &AppContext, auth: Option<ServiceAuth>, input: Input) -
     Ok(Output {
         did,
         handle,
-        did_doc: Some(did_doc),
+        did_doc: Some(did_doc.into()),
         access_jwt: pair.access_jwt,
         refresh_jwt: pair.refresh_jwt,
         extra: Default::default(),

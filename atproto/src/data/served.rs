@@ -1,0 +1,453 @@
+//! A stored DAG-CBOR block served as atproto JSON straight from its bytes: the block is walked
+//! once to check the data model's rules, then walked again as it is written, so no value tree
+//! is built, filled and dropped between the two (which [`super::dag_cbor_to_json`] does, and
+//! which was a fifth of a listRecords page's instructions, with as much again to write the tree
+//! out and free it).
+//!
+//! The JSON is exactly what [`super::dag_cbor_to_json`] gives: objects in the block's key order,
+//! bytes as `{"$bytes": …}` (unpadded standard base64), links as `{"$link": …}`.
+
+use std::cell::Cell;
+
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
+use cid::Cid;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use super::rules::{check_integer, check_typed, Entry};
+use super::DataError;
+
+/// How deeply values may nest: the JSON side refuses deeper input (serde_json stops at 128), so
+/// no record written through XRPC comes near it; the bound keeps a hostile imported block from
+/// exhausting the stack.
+const MAX_DEPTH: usize = 256;
+
+/// A block whose bytes follow the data model's rules, which serialises (with any serde
+/// serializer) as its atproto JSON.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DagCborJson {
+    bytes: Vec<u8>,
+}
+
+impl DagCborJson {
+    /// Checks `bytes` as [`super::dag_cbor_to_json`] does (no floats, safe integers, string map
+    /// keys in canonical order, no `$link`/`$bytes` keys, well-formed `$type` and blob maps, tag
+    /// 42 only, no trailing bytes); like it, lets other non-canonical forms (a longer integer
+    /// encoding than needed) pass.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, DataError> {
+        let mut reader = Reader { bytes: &bytes, pos: 0 };
+        check(&mut reader, 0)?;
+        if reader.pos != bytes.len() {
+            return Err(DataError::Decode("trailing bytes after the value".into()));
+        }
+        Ok(DagCborJson { bytes })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for DagCborJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(json) => f.write_str(&json),
+            Err(_) => f.write_str("<unreadable DAG-CBOR>"),
+        }
+    }
+}
+
+impl Serialize for DagCborJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Next { bytes: &self.bytes, pos: &Cell::new(0) }.serialize(serializer)
+    }
+}
+
+/// One data item's head: its major type and its argument (a value, a length or a count).
+struct Head {
+    major: u8,
+    info: u8,
+    argument: u64,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+fn malformed(what: &str) -> DataError {
+    DataError::Decode(what.to_owned())
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DataError> {
+        let end =
+            self.pos.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| malformed("truncated"))?;
+        let taken = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(taken)
+    }
+
+    fn head(&mut self) -> Result<Head, DataError> {
+        let first = self.take(1)?[0];
+        let (major, info) = (first >> 5, first & 0x1f);
+        let argument = match info {
+            0..=23 => u64::from(info),
+            24 => u64::from(self.take(1)?[0]),
+            25 => u64::from(u16::from_be_bytes([self.take(1)?[0], self.take(1)?[0]])),
+            26 => u64::from(u32::from_be_bytes(self.array()?)),
+            27 => u64::from_be_bytes(self.array()?),
+            31 => return Err(malformed("indefinite lengths are not allowed")),
+            _ => return Err(malformed("reserved additional information")),
+        };
+        Ok(Head { major, info, argument })
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DataError> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    /// A length or count from the block, trusted only as far as the bytes left could hold it
+    /// (every item takes at least a byte).
+    fn length(&self, argument: u64) -> Result<usize, DataError> {
+        usize::try_from(argument)
+            .ok()
+            .filter(|&n| n <= self.bytes.len() - self.pos)
+            .ok_or_else(|| malformed("length beyond the block"))
+    }
+
+    fn text(&mut self, argument: u64) -> Result<&'a str, DataError> {
+        let n = self.length(argument)?;
+        std::str::from_utf8(self.take(n)?).map_err(|_| malformed("text is not UTF-8"))
+    }
+
+    /// The link inside a tag 42: a byte string of a zero byte and a CID.
+    fn link(&mut self) -> Result<Cid, DataError> {
+        let head = self.head()?;
+        if head.major != 2 {
+            return Err(malformed("a link must be a byte string"));
+        }
+        let n = self.length(head.argument)?;
+        match self.take(n)? {
+            [0, cid @ ..] => {
+                let mut rest = cid;
+                let read = Cid::read_bytes(&mut rest).map_err(|e| DataError::Decode(format!("bad link: {e}")))?;
+                match rest.is_empty() {
+                    true => Ok(read),
+                    false => Err(malformed("bytes after the CID in a link")),
+                }
+            }
+            _ => Err(malformed("a link must start with a zero byte")),
+        }
+    }
+}
+
+/// The `$type` rules' view of an item (see [`Entry`]).
+enum Kind<'a> {
+    Link,
+    Text(&'a str),
+    NonNegative,
+    Other,
+}
+
+/// Checks the next item and what it holds, and moves past it.
+fn check<'a>(reader: &mut Reader<'a>, depth: usize) -> Result<Kind<'a>, DataError> {
+    if depth > MAX_DEPTH {
+        return Err(malformed("nested too deeply"));
+    }
+    let head = reader.head()?;
+    match head.major {
+        0 => check_integer(i128::from(head.argument)).map(|_| Kind::NonNegative),
+        1 => check_integer(-1 - i128::from(head.argument)).map(|_| Kind::Other),
+        2 => reader.take(reader.length(head.argument)?).map(|_| Kind::Other),
+        3 => reader.text(head.argument).map(Kind::Text),
+        4 => {
+            for _ in 0..reader.length(head.argument)? {
+                check(reader, depth + 1)?;
+            }
+            Ok(Kind::Other)
+        }
+        5 => check_map(reader, head.argument, depth).map(|_| Kind::Other),
+        6 if head.argument == 42 => reader.link().map(|_| Kind::Link),
+        6 => Err(malformed("only tag 42 (a link) is allowed")),
+        _ => match head.info {
+            20..=22 => Ok(Kind::Other),
+            25..=27 => Err(DataError::Float),
+            _ => Err(malformed("simple values other than false, true and null are not allowed")),
+        },
+    }
+}
+
+fn check_map(reader: &mut Reader<'_>, count: u64, depth: usize) -> Result<(), DataError> {
+    let count = reader.length(count)?;
+    let mut previous: Option<&str> = None;
+    let (mut kind, mut reference, mut mime, mut size) = (None, None, None, None);
+    for _ in 0..count {
+        let head = reader.head()?;
+        if head.major != 3 {
+            return Err(malformed("map keys must be strings"));
+        }
+        let key = reader.text(head.argument)?;
+        if key == "$link" || key == "$bytes" {
+            return Err(DataError::ReservedKey(if key == "$link" { "$link" } else { "$bytes" }));
+        }
+        // Keys in canonical order (shorter first, then bytewise), strictly: the decoder behind
+        // [`super::dag_cbor_to_json`] refuses a block out of that order, and so no key repeats.
+        if previous.is_some_and(|before| (before.len(), before.as_bytes()) >= (key.len(), key.as_bytes())) {
+            return Err(malformed("map keys out of canonical order"));
+        }
+        previous = Some(key);
+        let value = check(reader, depth + 1)?;
+        match key {
+            "$type" => kind = Some(value),
+            "ref" => reference = Some(value),
+            "mimeType" => mime = Some(value),
+            "size" => size = Some(value),
+            _ => {}
+        }
+    }
+    fn entry<'a>(kind: &Option<Kind<'a>>) -> Option<Entry<'a>> {
+        kind.as_ref().map(|kind| match *kind {
+            Kind::Link => Entry::Link,
+            Kind::Text(text) => Entry::Text(text),
+            Kind::NonNegative => Entry::NonNegative,
+            Kind::Other => Entry::Other,
+        })
+    }
+    check_typed(|key| match key {
+        "$type" => entry(&kind),
+        "ref" => entry(&reference),
+        "mimeType" => entry(&mime),
+        "size" => entry(&size),
+        _ => None,
+    })
+}
+
+/// The item at `pos` in a checked block; serialising it moves `pos` past it.
+struct Next<'a, 'p> {
+    bytes: &'a [u8],
+    pos: &'p Cell<usize>,
+}
+
+impl Serialize for Next<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The block was checked when it was made, so an error here cannot happen; it is reported
+        // rather than assumed away.
+        let failed = |error: DataError| S::Error::custom(error);
+        let mut reader = Reader { bytes: self.bytes, pos: self.pos.get() };
+        let head = reader.head().map_err(failed)?;
+        match head.major {
+            0 => {
+                self.pos.set(reader.pos);
+                serializer.serialize_u64(head.argument)
+            }
+            1 => {
+                self.pos.set(reader.pos);
+                let integer = check_integer(-1 - i128::from(head.argument)).map_err(failed)?;
+                serializer.serialize_i64(integer)
+            }
+            2 => {
+                let bytes = reader.take(reader.length(head.argument).map_err(failed)?).map_err(failed)?;
+                self.pos.set(reader.pos);
+                single_entry(serializer, "$bytes", &STANDARD_NO_PAD.encode(bytes))
+            }
+            3 => {
+                let text = reader.text(head.argument).map_err(failed)?;
+                self.pos.set(reader.pos);
+                serializer.serialize_str(text)
+            }
+            4 => {
+                let count = reader.length(head.argument).map_err(failed)?;
+                self.pos.set(reader.pos);
+                let mut seq = serializer.serialize_seq(Some(count))?;
+                for _ in 0..count {
+                    seq.serialize_element(self)?;
+                }
+                seq.end()
+            }
+            5 => {
+                let count = reader.length(head.argument).map_err(failed)?;
+                self.pos.set(reader.pos);
+                let mut map = serializer.serialize_map(Some(count))?;
+                for _ in 0..count {
+                    let key = reader.head().and_then(|head| reader.text(head.argument)).map_err(failed)?;
+                    self.pos.set(reader.pos);
+                    map.serialize_entry(key, self)?;
+                    reader.pos = self.pos.get();
+                }
+                map.end()
+            }
+            6 => {
+                let cid = reader.link().map_err(failed)?;
+                self.pos.set(reader.pos);
+                single_entry(serializer, "$link", &cid.to_string())
+            }
+            _ => {
+                self.pos.set(reader.pos);
+                match head.info {
+                    20 => serializer.serialize_bool(false),
+                    21 => serializer.serialize_bool(true),
+                    _ => serializer.serialize_unit(),
+                }
+            }
+        }
+    }
+}
+
+fn single_entry<S: Serializer>(serializer: S, key: &str, value: &str) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(1))?;
+    map.serialize_entry(key, value)?;
+    map.end()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
+mod tests {
+    use super::*;
+    use crate::data::{dag_cbor_to_json, to_dag_cbor, Ipld};
+
+    fn map(entries: &[(&str, Ipld)]) -> Ipld {
+        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
+    }
+
+    /// Encodes without the data model's checks, to build blocks that break its rules.
+    fn raw(value: &Ipld) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(value).unwrap()
+    }
+
+    /// The served JSON is byte for byte the value tree's, and a block one refuses the other
+    /// refuses too.
+    fn same_as_the_tree(bytes: &[u8]) {
+        match (DagCborJson::new(bytes.to_vec()), dag_cbor_to_json(bytes)) {
+            (Ok(served), Ok(tree)) => {
+                assert_eq!(serde_json::to_string(&served).unwrap(), serde_json::to_string(&tree).unwrap());
+                assert_eq!(serde_json::to_value(&served).unwrap(), tree);
+            }
+            (Err(_), Err(_)) => {}
+            (served, tree) => panic!("{bytes:02x?}: served {served:?}, tree {tree:?}"),
+        }
+    }
+
+    #[test]
+    fn a_record_serves_as_its_value_tree_would() {
+        let link = Ipld::Link(crate::cids::for_dag_cbor(&[0xa0]));
+        let record = map(&[
+            ("$type", Ipld::String("app.bsky.feed.post".into())),
+            ("text", Ipld::String("héllo \"quoted\"\n\u{1}".into())),
+            ("langs", Ipld::List(vec![Ipld::String("en".into()), Ipld::List(vec![])])),
+            ("n", Ipld::Integer(-(crate::data::MAX_SAFE_INTEGER as i128))),
+            ("big", Ipld::Integer(crate::data::MAX_SAFE_INTEGER as i128)),
+            ("ok", Ipld::Bool(true)),
+            ("no", Ipld::Bool(false)),
+            ("none", Ipld::Null),
+            ("bytes", Ipld::Bytes(vec![0, 1, 2, 250])),
+            ("empty", map(&[])),
+            (
+                "embed",
+                map(&[
+                    ("$type", Ipld::String("blob".into())),
+                    ("ref", link.clone()),
+                    ("mimeType", Ipld::String("image/png".into())),
+                    ("size", Ipld::Integer(12)),
+                ]),
+            ),
+            ("links", Ipld::List(vec![link, Ipld::Integer(-1), Ipld::Integer(0), Ipld::Integer(65536)])),
+        ]);
+        let bytes = to_dag_cbor(&record).unwrap();
+        same_as_the_tree(&bytes);
+        let served = serde_json::to_value(DagCborJson::new(bytes).unwrap()).unwrap();
+        let keys: Vec<&str> = served.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys[..4], ["n", "no", "ok", "big"], "the block's key order");
+    }
+
+    #[test]
+    fn blocks_outside_the_data_model_are_refused_as_the_tree_refuses_them() {
+        let link = Ipld::Link(crate::cids::for_dag_cbor(&[0xa0]));
+        let cases = [
+            map(&[("a", Ipld::Float(1.5))]),
+            Ipld::Integer(i128::from(crate::data::MAX_SAFE_INTEGER) + 1),
+            Ipld::Integer(-i128::from(crate::data::MAX_SAFE_INTEGER) - 1),
+            map(&[("$link", Ipld::String("x".into()))]),
+            map(&[("$bytes", Ipld::String("x".into()))]),
+            map(&[("$type", Ipld::String(String::new()))]),
+            map(&[("$type", Ipld::Integer(1))]),
+            map(&[("$type", Ipld::String("blob".into())), ("ref", Ipld::String("no".into()))]),
+            map(&[
+                ("$type", Ipld::String("blob".into())),
+                ("ref", link.clone()),
+                ("mimeType", Ipld::String("image/png".into())),
+                ("size", Ipld::Integer(-1)),
+            ]),
+            map(&[("$type", Ipld::String("blob".into())), ("ref", link), ("size", Ipld::Integer(1))]),
+        ];
+        for case in &cases {
+            let bytes = raw(case);
+            assert!(DagCborJson::new(bytes.clone()).is_err(), "{case:?}");
+            same_as_the_tree(&bytes);
+        }
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_not_served() {
+        let duplicate = [0xa2, 0x61, b'a', 0x01, 0x61, b'a', 0x02];
+        let unsorted = [0xa2, 0x61, b'b', 0x01, 0x61, b'a', 0x02];
+        let cases: [&[u8]; 10] = [
+            &[],
+            &[0xa1, 0x61],                                           // truncated key
+            &duplicate,                                              // a key twice
+            &[0x9f, 0xff],                                           // indefinite length
+            &[0xc1, 0x00],                                           // a tag other than 42
+            &[0xf7],                                                 // undefined
+            &[0xa1, 0x01, 0x01],                                     // an integer key
+            &[0x62, 0xff, 0xfe],                                     // text that is not UTF-8
+            &[0x01, 0x02],                                           // trailing bytes
+            &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // a count beyond the block
+        ];
+        for case in cases {
+            assert!(DagCborJson::new(case.to_vec()).is_err(), "{case:02x?}");
+            same_as_the_tree(case);
+        }
+        // Out of canonical order, though without a duplicate: refused, as the tree refuses it.
+        assert!(DagCborJson::new(unsorted.to_vec()).is_err());
+        same_as_the_tree(&unsorted);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep: Vec<u8> = std::iter::repeat_n(0x81, MAX_DEPTH + 2).chain([0x01]).collect();
+        assert!(DagCborJson::new(deep).is_err());
+        let shallow: Vec<u8> = std::iter::repeat_n(0x81, 100).chain([0x01]).collect();
+        same_as_the_tree(&shallow);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_served_as_the_tree_gives_them_or_refused_by_both(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            same_as_the_tree(&bytes);
+        }
+
+        #[test]
+        fn a_corrupted_record_is_served_as_the_tree_gives_it_or_refused_by_both(at in 0usize..1000, byte in proptest::prelude::any::<u8>()) {
+            let link = Ipld::Link(crate::cids::for_dag_cbor(&[0xa0]));
+            let record = map(&[
+                ("$type", Ipld::String("app.bsky.feed.post".into())),
+                ("text", Ipld::String("a post".into())),
+                ("n", Ipld::List(vec![Ipld::Integer(-7), Ipld::Integer(300), Ipld::Bool(false), Ipld::Null])),
+                ("embed", map(&[
+                    ("$type", Ipld::String("blob".into())),
+                    ("ref", link),
+                    ("mimeType", Ipld::String("image/png".into())),
+                    ("size", Ipld::Integer(12)),
+                ])),
+                ("bytes", Ipld::Bytes(vec![9, 8, 7])),
+            ]);
+            let mut bytes = to_dag_cbor(&record).unwrap();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            same_as_the_tree(&bytes);
+        }
+    }
+}
