@@ -200,11 +200,14 @@ pub async fn list(
                 values.push(cursor);
             }
             values.push(&page.limit);
-            let rows = statement.query_map(values.as_slice(), |row| {
+            // Room for the whole page at once: collected from the rows' iterator, which cannot
+            // tell its length, the page grew and moved six times.
+            let mut rows: Vec<(String, String, Option<Vec<u8>>)> = Vec::with_capacity(page.limit as usize);
+            let mut found = statement.query(values.as_slice())?;
+            while let Some(row) = found.next()? {
                 // By position (the columns' order in [`page_query`]): by name compares every name.
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })?;
-            let rows = rows.collect::<rusqlite::Result<Vec<(String, String, Option<Vec<u8>>)>>>()?;
+                rows.push((row.get(0)?, row.get(1)?, row.get(2)?));
+            }
             Ok(Some((did, rows)))
         };
         let listed = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
