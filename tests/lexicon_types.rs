@@ -123,3 +123,25 @@ fn every_record_lexicon_has_a_validator() {
     }
     assert!(aurora_generated::catalog::validate_record("com.example.unknown", &json!({})).is_none());
 }
+
+#[test]
+fn every_embedded_lexicon_parses_and_its_references_resolve() {
+    // The catalog parses a document when something first asks for it; this asks for all of them,
+    // so a lexicon that would fail at run time fails here.
+    let catalog = aurora_generated::catalog::catalog();
+    catalog.check_refs().expect("every reference resolves");
+    let files = walk_json(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicons").as_path());
+    assert_eq!(catalog.docs().count(), files);
+    assert!(catalog.main("com.atproto.repo.createRecord").is_some());
+}
+
+fn walk_json(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("lexicons/")
+        .map(|entry| entry.expect("entry").path())
+        .map(|path| match path.is_dir() {
+            true => walk_json(&path),
+            false => usize::from(path.extension().is_some_and(|e| e == "json")),
+        })
+        .sum()
+}

@@ -644,18 +644,19 @@ fn namespace_nsid(ir: &Ir, folder: &[String]) -> String {
 
 fn catalog_tokens(ir: &Ir) -> TokenStream {
     let sources = ir.modules.values().map(|m| {
-        let file = format!("../../{}", m.source);
-        quote!(include_str!(#file),)
+        let (nsid, file) = (m.nsid.as_str(), format!("../../{}", m.source));
+        quote!((#nsid, include_str!(#file)),)
     });
     let records = ir.modules.values().filter(|m| m.record.is_some()).map(|m| m.nsid.as_str());
     quote! {
-        //! Every lexicon document, parsed once on first use, for validating records and requests.
+        //! Every lexicon document, each parsed on its first use, for validating records and requests.
 
         use std::sync::OnceLock;
 
         use crate::rt;
 
-        static SOURCES: &[&str] = &[#(#sources)*];
+        /// Each document's NSID and its JSON.
+        static SOURCES: &[(&str, &str)] = &[#(#sources)*];
 
         /// The collections (record NSIDs) the lexicons define.
         pub const RECORD_COLLECTIONS: &[&str] = &[#(#records),*];
@@ -663,7 +664,7 @@ fn catalog_tokens(ir: &Ir) -> TokenStream {
         /// The catalog of all lexicons Aurora was generated from.
         pub fn catalog() -> &'static rt::Catalog {
             static CATALOG: OnceLock<rt::Catalog> = OnceLock::new();
-            CATALOG.get_or_init(|| rt::catalog_from_sources(SOURCES))
+            CATALOG.get_or_init(|| rt::Catalog::embedded(SOURCES))
         }
 
         /// Validates a record of `collection` if its lexicon is known; `None` when it is not.

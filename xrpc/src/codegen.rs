@@ -24,14 +24,3 @@ pub use aurora_atproto::permission::{AccountAttr, IdentityAttr};
 
 /// Object properties a lexicon does not define, kept so data round-trips.
 pub type Extra = serde_json::Map<String, serde_json::Value>;
-
-/// Builds the catalog from the embedded lexicon sources. They were checked when the code was
-/// generated, so a failure here means the build itself is broken.
-pub fn catalog_from_sources(sources: &[&str]) -> Catalog {
-    let mut catalog = Catalog::new();
-    for source in sources {
-        let doc = Catalog::parse_doc(source).unwrap_or_else(|e| panic!("embedded lexicon does not parse: {e}"));
-        catalog.add(doc).unwrap_or_else(|e| panic!("embedded lexicons conflict: {e}"));
-    }
-    catalog
-}
