@@ -59,10 +59,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-
-    fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
-    }
+    use crate::data::test_values::map;
 
     #[test]
     fn shorter_keys_sort_before_longer_ones() {

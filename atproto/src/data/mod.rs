@@ -16,6 +16,8 @@ mod transcode;
 
 #[cfg(test)]
 mod interop_tests;
+#[cfg(test)]
+mod test_values;
 
 pub use blob::BlobRef;
 pub use cbor::{cid_for_ipld, cid_for_json, decode, encode, from_dag_cbor, to_dag_cbor};

@@ -79,10 +79,7 @@ pub(super) fn check_typed<'a>(entry: impl Fn(&str) -> Option<Entry<'a>>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
-    }
+    use crate::data::test_values::map;
 
     #[test]
     fn a_float_anywhere_is_rejected() {

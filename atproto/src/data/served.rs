@@ -307,16 +307,8 @@ fn single_entry<S: Serializer>(serializer: S, key: &str, value: &str) -> Result<
 #[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
 mod tests {
     use super::*;
+    use crate::data::test_values::{map, raw};
     use crate::data::{dag_cbor_to_json, to_dag_cbor, Ipld};
-
-    fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
-    }
-
-    /// Encodes without the data model's checks, to build blocks that break its rules.
-    fn raw(value: &Ipld) -> Vec<u8> {
-        serde_ipld_dagcbor::to_vec(value).unwrap()
-    }
 
     /// The served JSON is byte for byte the value tree's, and a block one refuses the other
     /// refuses too.

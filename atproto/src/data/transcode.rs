@@ -151,16 +151,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::data::test_values::{map, raw};
     use crate::data::{ipld_to_json, to_dag_cbor, Ipld};
-
-    fn map(entries: &[(&str, Ipld)]) -> Ipld {
-        Ipld::Map(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
-    }
-
-    /// Encodes without the data model's checks, to build blocks that break its rules.
-    fn raw(value: &Ipld) -> Vec<u8> {
-        serde_ipld_dagcbor::to_vec(value).unwrap()
-    }
 
     fn link() -> Ipld {
         Ipld::Link(crate::cids::for_dag_cbor(&[0xa0]))
