@@ -209,9 +209,7 @@ impl Unknown {
             Unknown::Stored(stored) => serde_json::to_value(stored).map(std::borrow::Cow::Owned),
         }
     }
-}
 
-impl Unknown {
     /// The value as a JSON tree, owned: a request's as it came, a stored block's converted.
     pub fn into_json(self) -> Result<Value, serde_json::Error> {
         match self {
@@ -320,6 +318,24 @@ impl fmt::Display for CidLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_block_is_the_same_unknown_as_its_json_tree() {
+        let tree = serde_json::json!({ "$type": "com.example.thing", "text": "hé \"x\"", "n": [1, -2], "b": { "$bytes": "AAE" } });
+        let ipld = aurora_atproto::data::json_to_ipld(&tree).expect("in the data model");
+        let block = aurora_atproto::data::to_dag_cbor(&ipld).expect("encodes");
+        let stored = Unknown::from(DagCborJson::new(block.clone()).expect("a valid block"));
+        let json = Unknown::from(tree.clone());
+        let written = |value: &Unknown| serde_json::to_string(value).expect("serialise");
+        // In the block's key order, as the tree read from the block has them.
+        let read_back = aurora_atproto::data::dag_cbor_to_json(&block).expect("reads back");
+        assert_eq!(written(&stored), serde_json::to_string(&read_back).expect("serialise"));
+        assert_eq!(stored, json);
+        assert_eq!(stored.clone().into_json().expect("a tree"), tree);
+        assert_ne!(stored, Unknown::from(serde_json::json!({ "$type": "com.example.thing" })));
+        let read: Unknown = serde_json::from_str(&written(&stored)).expect("deserialise");
+        assert!(matches!(read, Unknown::Json(_)) && read == stored);
+    }
 
     #[test]
     fn bytes_round_trip_as_unpadded_base64() {
