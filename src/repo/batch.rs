@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cid::Cid;
 use futures_util::future::Either;
-use sea_orm::sea_query::{Expr, IntoColumnRef, OnConflict, Query, Value};
+use sea_orm::sea_query::{Expr, IntoColumnRef, Query, Value};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
 };
@@ -281,7 +281,7 @@ async fn store_effect<B: Backend>(
     let forget = Query::delete().from_table(record_blob::Entity).to_owned();
     backend.delete_each(&forget, record_blob::Column::RecordUri, before).await?;
     let references = effect.references.iter().map(|(uri, cid)| super::blob_reference_row(did, uri, cid)).collect();
-    backend.insert(&super::blob_reference_insert(), references).await?;
+    backend.insert(super::blob_reference_insert(), references).await?;
     let claim = Query::update()
         .table(blob::Entity)
         .value(blob::Column::TempKey, Option::<String>::None)
@@ -302,18 +302,11 @@ async fn store_effect<B: Backend>(
             super::record_row(did, &key, &row.cid, row.rev, &effect.now)
         })
         .collect();
-    let upsert = super::record_insert()
-        .on_conflict(
-            OnConflict::column(record::Column::Uri)
-                .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
-                .to_owned(),
-        )
-        .to_owned();
     let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
     let steps = vec![
         Step::Insert(super::block_insert(), block_rows),
         Step::DeleteEach(super::blocks_of(did), repo_block::Column::Cid.into_column_ref(), gone),
-        Step::Insert(upsert, record_rows),
+        Step::Insert(super::record_upsert(), record_rows),
         Step::DeleteEach(
             Query::delete().from_table(record::Entity).to_owned(),
             record::Column::Uri.into_column_ref(),

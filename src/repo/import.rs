@@ -235,9 +235,7 @@ impl Replacement {
         let mut backend = store::Pooled { txn: &txn };
         let status = may_import(&mut backend, &self.did).await?;
         let backend_kind = txn.get_database_backend();
-        for statement in staging::tables(backend_kind) {
-            txn.execute_unprepared(&statement).await.map_err(internal)?;
-        }
+        txn.execute_unprepared(&staging::tables(backend_kind)).await.map_err(internal)?;
         let (walker, mut incoming) = self.spawn_walker();
         let now = crate::account::now();
         while let Some(chunk) = incoming.recv().await {
@@ -245,7 +243,7 @@ impl Replacement {
             staging::store(&mut backend, &self.did, &self.rev, &now, chunk).await.map_err(internal)?;
         }
         walker.await.map_err(internal)?;
-        // PostgreSQL drops the TEMP tables at commit; elsewhere they outlive the transaction.
+        // PostgreSQL empties the TEMP tables at commit; elsewhere their rows outlive it.
         let clear = if backend_kind == sea_orm::DbBackend::Postgres { &[][..] } else { &staging::CLEAR[..] };
         for &sql in staging::SWAP.iter().chain(clear) {
             let statement = sea_orm::Statement::from_sql_and_values(backend_kind, sql, [self.did.as_str().into()]);
@@ -266,9 +264,9 @@ impl Replacement {
         let did = &self.did;
         let blocks =
             self.data.new_blocks.iter().map(|(cid, bytes)| super::block_row(did, cid, bytes, &self.rev)).collect();
-        backend.insert(&super::block_insert(), blocks).await?;
+        backend.insert(super::block_insert(), blocks).await?;
         let root = super::root_row(did, &self.data.cid, &self.rev);
-        backend.insert(&super::root_upsert(), vec![root]).await?;
+        backend.insert(super::root_upsert(), vec![root]).await?;
         Ok(match status {
             Some(AccountStatus::Active) => backend.append_events(vec![event]).await?,
             _ => 0,
@@ -355,15 +353,17 @@ impl Chunk {
 /// ones (noted in `import_cid`), its record index and blob references into TEMP tables of the
 /// transaction's connection. The same statements serve both databases: unqualified names find
 /// a TEMP table first. On SQLite the tables live on the writer's connection for as long as it
-/// does (a crash leaves nothing of them), holding rows per account; on PostgreSQL they are
-/// the transaction's own.
+/// does (a crash leaves nothing of them), holding rows per account; on PostgreSQL they live
+/// as long as the pooled connection and are emptied at the end of each transaction.
 mod staging {
     use sea_orm::sea_query::{Alias, Query};
     use sea_orm::DbBackend;
 
+    use std::sync::LazyLock;
+
     use super::{store, AtUri, Did, Item, Tid};
     use crate::db::entities::record_blob;
-    use store::Backend;
+    use store::{Backend, Insert};
 
     const TABLES: [&str; 3] = [
         "CREATE TEMP TABLE IF NOT EXISTS import_cid (did TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (did, cid))",
@@ -373,10 +373,17 @@ mod staging {
          did TEXT NOT NULL, PRIMARY KEY (blob_cid, record_uri))",
     ];
 
-    /// The statements creating the TEMP tables on `backend`.
-    pub fn tables(backend: DbBackend) -> Vec<String> {
-        let end = if backend == DbBackend::Postgres { " ON COMMIT DROP" } else { "" };
-        TABLES.iter().map(|table| format!("{table}{end}")).collect()
+    /// The statements, run as one, that make sure the TEMP tables exist on `backend`.
+    /// On PostgreSQL a connection keeps them once made: made and dropped by every import,
+    /// each cost catalog rows for the table, its key and its TOAST table, and re-planned every
+    /// statement that names them. The `IF NOT EXISTS` notice is kept out of the log.
+    pub fn tables(backend: DbBackend) -> String {
+        let (start, end) = match backend {
+            DbBackend::Postgres => ("SET LOCAL client_min_messages = warning; ", " ON COMMIT DELETE ROWS"),
+            _ => ("", ""),
+        };
+        let tables: Vec<String> = TABLES.iter().map(|table| format!("{table}{end}")).collect();
+        format!("{start}{}", tables.join("; "))
     }
 
     /// Empties the TEMP tables of one account's rows (`$1`: its DID).
@@ -432,22 +439,31 @@ mod staging {
                 }
             }
         }
-        backend.insert(&crate::repo::block_insert(), blocks).await?;
-        let noted = Query::insert()
-            .into_table(Alias::new("import_cid"))
-            .columns([Alias::new("did"), Alias::new("cid")])
-            .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
-            .to_owned();
-        backend.insert(&noted, cids).await?;
-        let mut into_temp = crate::repo::record_insert();
-        into_temp.into_table(Alias::new("import_record"));
-        backend.insert(&into_temp, records).await?;
-        let into_temp = Query::insert()
-            .into_table(Alias::new("import_ref"))
-            .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
-            .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
-            .to_owned();
-        backend.insert(&into_temp, references).await
+        backend.insert(crate::repo::block_insert(), blocks).await?;
+        static NOTED: LazyLock<Insert> = LazyLock::new(|| {
+            let noted = Query::insert()
+                .into_table(Alias::new("import_cid"))
+                .columns([Alias::new("did"), Alias::new("cid")])
+                .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+                .to_owned();
+            Insert::new(noted)
+        });
+        backend.insert(&NOTED, cids).await?;
+        static RECORDS: LazyLock<Insert> = LazyLock::new(|| {
+            let mut into_temp = crate::repo::record_insert();
+            into_temp.into_table(Alias::new("import_record"));
+            Insert::new(into_temp)
+        });
+        backend.insert(&RECORDS, records).await?;
+        static REFERENCES: LazyLock<Insert> = LazyLock::new(|| {
+            let into_temp = Query::insert()
+                .into_table(Alias::new("import_ref"))
+                .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+                .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+                .to_owned();
+            Insert::new(into_temp)
+        });
+        backend.insert(&REFERENCES, references).await
     }
 
     /// SQLite's writer connection: the statements above, run on its thread.
@@ -465,7 +481,7 @@ mod staging {
 
         /// Makes the TEMP tables ready for `did`, emptied of an earlier attempt's rows.
         pub fn prepare(txn: &Transaction<'_>, did: &Did) -> rusqlite::Result<()> {
-            txn.execute_batch(&super::tables(sea_orm::DbBackend::Sqlite).join(";"))?;
+            txn.execute_batch(&super::tables(sea_orm::DbBackend::Sqlite))?;
             run(txn, &super::CLEAR, did)
         }
 

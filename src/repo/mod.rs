@@ -3,6 +3,8 @@
 use aurora_atproto::syntax::{AtUri, Did, Nsid, Tid};
 use bytes::Bytes;
 use cid::Cid;
+use std::sync::LazyLock;
+
 use sea_orm::sea_query::{DeleteStatement, Expr, InsertStatement, OnConflict, Query, Value};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -81,7 +83,7 @@ pub(crate) async fn persist_commit<B: store::Backend>(
 ) -> Result<(), store::StoreError> {
     let rev = &commit.commit.rev;
     let blocks = commit.new_blocks.iter().map(|(cid, bytes)| block_row(did, cid, bytes, rev)).collect();
-    backend.insert(&block_insert(), blocks).await?;
+    backend.insert(block_insert(), blocks).await?;
     let removed = commit
         .removed_blocks
         .iter()
@@ -89,23 +91,29 @@ pub(crate) async fn persist_commit<B: store::Backend>(
         .map(|cid| Value::from(cid.to_string()))
         .collect();
     backend.delete_each(&blocks_of(did), repo_block::Column::Cid, removed).await?;
-    backend.insert(&root_upsert(), vec![root_row(did, &commit.cid, rev)]).await
+    backend.insert(root_upsert(), vec![root_row(did, &commit.cid, rev)]).await
 }
 
 /// The statement that stores repository blocks (a block already stored stays as it is); rows
 /// come from [`block_row`].
-pub(crate) fn block_insert() -> InsertStatement {
-    Query::insert()
-        .into_table(repo_block::Entity)
-        .columns([
-            repo_block::Column::Did,
-            repo_block::Column::Cid,
-            repo_block::Column::Rev,
-            repo_block::Column::Size,
-            repo_block::Column::Content,
-        ])
-        .on_conflict(OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned())
-        .to_owned()
+pub(crate) fn block_insert() -> &'static store::Insert {
+    static INSERT: LazyLock<store::Insert> = LazyLock::new(|| {
+        let insert = Query::insert()
+            .into_table(repo_block::Entity)
+            .columns([
+                repo_block::Column::Did,
+                repo_block::Column::Cid,
+                repo_block::Column::Rev,
+                repo_block::Column::Size,
+                repo_block::Column::Content,
+            ])
+            .on_conflict(
+                OnConflict::columns([repo_block::Column::Did, repo_block::Column::Cid]).do_nothing().to_owned(),
+            )
+            .to_owned();
+        store::Insert::new(insert)
+    });
+    &INSERT
 }
 
 /// A block of `did`, written by the commit of `rev`, for [`block_insert`].
@@ -125,7 +133,8 @@ pub(crate) struct RecordKey<'a> {
     pub rkey: &'a aurora_atproto::syntax::RecordKey,
 }
 
-/// The statement that adds records to the index; rows come from [`record_row`].
+/// The columns of a record's row in the index (into `record`, or a table like it), in the
+/// order of [`record_row`].
 pub(crate) fn record_insert() -> InsertStatement {
     use crate::db::entities::record;
     Query::insert()
@@ -141,6 +150,23 @@ pub(crate) fn record_insert() -> InsertStatement {
             record::Column::TakedownRef,
         ])
         .to_owned()
+}
+
+/// The statement that adds records to the index or, for a record already there, moves it to
+/// its new version; rows come from [`record_row`].
+pub(crate) fn record_upsert() -> &'static store::Insert {
+    use crate::db::entities::record;
+    static INSERT: LazyLock<store::Insert> = LazyLock::new(|| {
+        let upsert = record_insert()
+            .on_conflict(
+                OnConflict::column(record::Column::Uri)
+                    .update_columns([record::Column::Cid, record::Column::Rev, record::Column::IndexedAt])
+                    .to_owned(),
+            )
+            .to_owned();
+        store::Insert::new(upsert)
+    });
+    &INSERT
 }
 
 /// A record of `did` at `key`, as of `rev`, for [`record_insert`].
@@ -159,15 +185,21 @@ pub(crate) fn record_row(did: &Did, key: &RecordKey<'_>, cid: &Cid, rev: &Tid, i
 
 /// The statement that records which blobs a record references; rows come from
 /// [`blob_reference_row`].
-pub(crate) fn blob_reference_insert() -> InsertStatement {
+pub(crate) fn blob_reference_insert() -> &'static store::Insert {
     use crate::db::entities::record_blob;
-    Query::insert()
-        .into_table(record_blob::Entity)
-        .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
-        .on_conflict(
-            OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri]).do_nothing().to_owned(),
-        )
-        .to_owned()
+    static INSERT: LazyLock<store::Insert> = LazyLock::new(|| {
+        let insert = Query::insert()
+            .into_table(record_blob::Entity)
+            .columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri, record_blob::Column::Did])
+            .on_conflict(
+                OnConflict::columns([record_blob::Column::BlobCid, record_blob::Column::RecordUri])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        store::Insert::new(insert)
+    });
+    &INSERT
 }
 
 /// Record `uri` of `did` references blob `cid`, for [`blob_reference_insert`].
@@ -177,16 +209,25 @@ pub(crate) fn blob_reference_row(did: &Did, uri: &AtUri, cid: &Cid) -> Vec<Value
 
 /// The statement that makes a commit the repository's root, whatever it was; rows come from
 /// [`root_row`].
-pub(crate) fn root_upsert() -> InsertStatement {
-    Query::insert()
-        .into_table(repo_root::Entity)
-        .columns([repo_root::Column::Did, repo_root::Column::Cid, repo_root::Column::Rev, repo_root::Column::IndexedAt])
-        .on_conflict(
-            OnConflict::column(repo_root::Column::Did)
-                .update_columns([repo_root::Column::Cid, repo_root::Column::Rev, repo_root::Column::IndexedAt])
-                .to_owned(),
-        )
-        .to_owned()
+pub(crate) fn root_upsert() -> &'static store::Insert {
+    static INSERT: LazyLock<store::Insert> = LazyLock::new(|| {
+        let upsert = Query::insert()
+            .into_table(repo_root::Entity)
+            .columns([
+                repo_root::Column::Did,
+                repo_root::Column::Cid,
+                repo_root::Column::Rev,
+                repo_root::Column::IndexedAt,
+            ])
+            .on_conflict(
+                OnConflict::column(repo_root::Column::Did)
+                    .update_columns([repo_root::Column::Cid, repo_root::Column::Rev, repo_root::Column::IndexedAt])
+                    .to_owned(),
+            )
+            .to_owned();
+        store::Insert::new(upsert)
+    });
+    &INSERT
 }
 
 /// `did`'s root is now commit `cid` of `rev`, for [`root_upsert`].

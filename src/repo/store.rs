@@ -7,6 +7,7 @@
 //! trip there).
 
 use std::future::Future;
+use std::sync::OnceLock;
 
 use sea_orm::sea_query::extension::postgres::PgFunc;
 use sea_orm::sea_query::{
@@ -34,11 +35,34 @@ pub enum StoreError {
     NotReady,
 }
 
+/// An insert made once for the process (each is a `static`), with its text for SQLite's
+/// writer written on first use: written again for every commit, the same few texts cost
+/// sea-query some 75,000 instructions a commit (`just counts`).
+pub(crate) struct Insert {
+    statement: InsertStatement,
+    sqlite: OnceLock<String>,
+}
+
+impl Insert {
+    pub(crate) fn new(statement: InsertStatement) -> Self {
+        Self { statement, sqlite: OnceLock::new() }
+    }
+
+    /// The one-row statement every row binds on SQLite's writer; `first`, a row, gives the
+    /// number of placeholders, which is the same for every row of one insert.
+    fn sqlite_text(&self, first: &[Value]) -> &str {
+        self.sqlite.get_or_init(|| {
+            let first = first.iter().cloned().map(SimpleExpr::Value);
+            self.statement.clone().values_panic(first).build_rusqlite(SqliteQueryBuilder).0
+        })
+    }
+}
+
 /// One of a group of statements that touch disjoint rows, so that they may run in any order,
 /// or all at once (see [`Backend::steps_then_update`]).
 pub(crate) enum Step {
     /// An insert and its rows, as [`Backend::insert`] takes them.
-    Insert(InsertStatement, Vec<Vec<Value>>),
+    Insert(&'static Insert, Vec<Vec<Value>>),
     /// A delete narrowed to each key of a column, as [`Backend::delete_each`] takes it.
     DeleteEach(DeleteStatement, ColumnRef, Vec<Value>),
 }
@@ -46,11 +70,7 @@ pub(crate) enum Step {
 /// Runs the statements of a repository write inside one transaction.
 pub(crate) trait Backend {
     /// Inserts `rows` (values in the order of `insert`'s columns, which has no values yet).
-    fn insert(
-        &mut self,
-        insert: &InsertStatement,
-        rows: Vec<Vec<Value>>,
-    ) -> impl Future<Output = Result<(), StoreError>>;
+    fn insert(&mut self, insert: &Insert, rows: Vec<Vec<Value>>) -> impl Future<Output = Result<(), StoreError>>;
     /// Runs `delete` once for each of `keys`, narrowed to rows whose `column` is that key.
     fn delete_each<C: IntoColumnRef + Clone>(
         &mut self,
@@ -129,12 +149,9 @@ impl Sqlite<'_, '_> {
 }
 
 impl Backend for Sqlite<'_, '_> {
-    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+    async fn insert(&mut self, insert: &Insert, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
         let Some(first) = rows.first() else { return Ok(()) };
-        // Every row binds the same one-row statement.
-        let first = first.iter().cloned().map(SimpleExpr::Value);
-        let (sql, _) = insert.clone().values_panic(first).build_rusqlite(SqliteQueryBuilder);
-        let mut statement = self.txn.prepare_cached(&sql)?;
+        let mut statement = self.txn.prepare_cached(insert.sqlite_text(first))?;
         for row in rows {
             let values = RusqliteValues(row.into_iter().map(RusqliteValue).collect());
             statement.execute(&*values.as_params())?;
@@ -188,8 +205,7 @@ impl Backend for Sqlite<'_, '_> {
 
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         // SQLite numbers the rows itself: one writer at a time, AUTOINCREMENT in commit order.
-        self.insert(&crate::sequencer::insert_statement(), events.into_iter().map(NewEvent::into_row).collect())
-            .await?;
+        self.insert(crate::sequencer::insert_statement(), events.into_iter().map(NewEvent::into_row).collect()).await?;
         Ok(self.txn.last_insert_rowid())
     }
 }
@@ -345,15 +361,15 @@ impl Step {
     /// Runs the step through `backend` on its own.
     async fn run<B: Backend + ?Sized>(self, backend: &mut B) -> Result<(), StoreError> {
         match self {
-            Step::Insert(insert, rows) => backend.insert(&insert, rows).await,
+            Step::Insert(insert, rows) => backend.insert(insert, rows).await,
             Step::DeleteEach(delete, column, keys) => backend.delete_each(&delete, column, keys).await,
         }
     }
 }
 
 impl Backend for Pooled<'_> {
-    async fn insert(&mut self, insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
-        for statement in self.inserts(insert, rows) {
+    async fn insert(&mut self, insert: &Insert, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        for statement in self.inserts(&insert.statement, rows) {
             self.run(self.backend().build(&statement)).await?;
         }
         Ok(())
@@ -426,7 +442,7 @@ impl Backend for Pooled<'_> {
             // Each step's statements, built for running alone and as a `WITH` query.
             let statements: Vec<(Statement, CommonTableExpression)> = match step {
                 Step::Insert(insert, rows) => self
-                    .inserts(&insert, rows)
+                    .inserts(&insert.statement, rows)
                     .into_iter()
                     .map(|statement| {
                         (self.backend().build(&statement), CommonTableExpression::new().query(statement).to_owned())

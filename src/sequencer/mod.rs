@@ -2,10 +2,14 @@
 //! event in the same transaction as the change itself, so the log never disagrees with the
 //! data. Events are stored as their DAG-CBOR body; the sequence number is the row's key.
 
+use std::sync::LazyLock;
+
 use cid::Cid;
-use sea_orm::sea_query::{InsertStatement, Query, Value};
+use sea_orm::sea_query::{Query, Value};
 use sea_orm::{ConnectionTrait, DbErr, Set};
 use serde::Serialize;
+
+use crate::repo::store::Insert;
 
 use aurora_atproto::commit::Commit;
 use aurora_atproto::data;
@@ -155,17 +159,22 @@ pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> 
 
 /// The statement that appends events without numbering them (SQLite's `AUTOINCREMENT` numbers
 /// them); [`NewEvent::into_row`] gives each event's values, in its column order.
-pub(crate) fn insert_statement() -> InsertStatement {
-    Query::insert()
-        .into_table(repo_seq::Entity)
-        .columns([
-            repo_seq::Column::Did,
-            repo_seq::Column::EventType,
-            repo_seq::Column::Event,
-            repo_seq::Column::Invalidated,
-            repo_seq::Column::SequencedAt,
-        ])
-        .to_owned()
+pub(crate) fn insert_statement() -> &'static Insert {
+    static INSERT: LazyLock<Insert> = LazyLock::new(|| {
+        Insert::new(
+            Query::insert()
+                .into_table(repo_seq::Entity)
+                .columns([
+                    repo_seq::Column::Did,
+                    repo_seq::Column::EventType,
+                    repo_seq::Column::Event,
+                    repo_seq::Column::Invalidated,
+                    repo_seq::Column::SequencedAt,
+                ])
+                .to_owned(),
+        )
+    });
+    &INSERT
 }
 
 impl NewEvent {

@@ -148,9 +148,10 @@ fn params<P: serde::de::DeserializeOwned>(request: &Request, catalog: &Catalog, 
         _ => None,
     };
     let query = request.uri().query().unwrap_or_default();
-    // Repeated keys are kept: array parameters repeat their key.
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let mut map = Validator::params_from_query(schema, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    // Repeated keys are kept: array parameters repeat their key. Borrowed from the query
+    // string unless percent-decoding changed them.
+    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    let mut map = Validator::params_from_query(schema, pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
         .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
     Validator::apply_param_defaults(schema, &mut map);
     if let Some(schema) = schema {

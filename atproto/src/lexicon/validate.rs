@@ -26,8 +26,27 @@ pub struct Validator<'a> {
 
 type Result<T = ()> = std::result::Result<T, ValidationError>;
 
-fn fail<T>(path: &str, message: impl Into<String>) -> Result<T> {
-    Err(ValidationError { path: path.to_owned(), message: message.into() })
+fn fail<T>(path: impl std::fmt::Display, message: impl Into<String>) -> Result<T> {
+    Err(ValidationError { path: path.to_string(), message: message.into() })
+}
+
+/// Where a value sits, built up as the walk descends and written out only if it fails: a
+/// valid record or query, by far the common case, formats no path at all.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root(&'p str),
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(root) => f.write_str(root),
+            Path::Key(parent, key) => write!(f, "{parent}/{key}"),
+            Path::Index(parent, index) => write!(f, "{parent}/{index}"),
+        }
+    }
 }
 
 impl<'a> Validator<'a> {
@@ -50,20 +69,21 @@ impl<'a> Validator<'a> {
             Some(_) => return fail("Record/$type", "must be a string"),
             None => {}
         }
-        self.object(def.record.object(), value, collection, "Record")
+        self.object_at(def.record.object(), value, collection, &Path::Root("Record"))
     }
 
     /// Validates a value against a named definition (`nsid` or `nsid#name`).
     pub fn def(&self, reference: &str, value: &Value, path: &str) -> Result {
+        let path = &Path::Root(path);
         let target = self
             .catalog
             .resolve(reference, "")
             .or_else(|_| fail(path, format!("refers to unknown definition {reference}")))?;
         match target.def {
-            Def::Record(r) => self.object(r.record.object(), value, target.nsid, path),
+            Def::Record(r) => self.object_at(r.record.object(), value, target.nsid, path),
             Def::Token(_) => self.token(&target.type_name(), value, path),
             other => match other.as_field() {
-                Some(field) => self.field(&field, value, target.nsid, path),
+                Some(field) => self.field_at(&field, value, target.nsid, path),
                 None => fail(path, format!("cannot be validated against a {} definition", other.kind())),
             },
         }
@@ -71,6 +91,10 @@ impl<'a> Validator<'a> {
 
     /// Validates a value against a field schema written inside document `context`.
     pub fn field(&self, field: &Field, value: &Value, context: &str, path: &str) -> Result {
+        self.field_at(field, value, context, &Path::Root(path))
+    }
+
+    fn field_at(&self, field: &Field, value: &Value, context: &str, path: &Path<'_>) -> Result {
         match field {
             Field::Boolean(s) => boolean(s, value, path),
             Field::Integer(s) => integer(s, value, path),
@@ -80,7 +104,7 @@ impl<'a> Validator<'a> {
             Field::Blob(s) => blob(s, value, path),
             Field::Unknown(_) => unknown(value, path),
             Field::Array(s) => self.array(s, value, context, path),
-            Field::Object(s) => self.object(s, value, context, path),
+            Field::Object(s) => self.object_at(s, value, context, path),
             Field::Ref(r) => self.reference(&r.target, value, context, path),
             Field::Union(u) => self.union(u, value, context, path),
         }
@@ -88,6 +112,10 @@ impl<'a> Validator<'a> {
 
     /// Validates an object against its schema: required and nullable fields, then each property.
     pub fn object(&self, schema: &ObjectSchema, value: &Value, context: &str, path: &str) -> Result {
+        self.object_at(schema, value, context, &Path::Root(path))
+    }
+
+    fn object_at(&self, schema: &ObjectSchema, value: &Value, context: &str, path: &Path<'_>) -> Result {
         let Value::Object(map) = value else {
             return fail(path, "must be an object");
         };
@@ -96,7 +124,7 @@ impl<'a> Validator<'a> {
 
     /// Validates query parameters, already converted to JSON by [`Validator::params_from_query`].
     pub fn params(&self, schema: &ParamsSchema, params: &Map<String, Value>, context: &str) -> Result {
-        self.properties(&schema.properties, &schema.required, &[], params, context, "Params")
+        self.properties(&schema.properties, &schema.required, &[], params, context, &Path::Root("Params"))
     }
 
     fn properties(
@@ -106,7 +134,7 @@ impl<'a> Validator<'a> {
         nullable: &[String],
         map: &Map<String, Value>,
         context: &str,
-        path: &str,
+        path: &Path<'_>,
     ) -> Result {
         for name in required {
             match map.get(name) {
@@ -121,13 +149,13 @@ impl<'a> Validator<'a> {
             match map.get(name) {
                 None => {}
                 Some(Value::Null) if nullable.contains(name) => {}
-                Some(value) => self.field(field, value, context, &format!("{path}/{name}"))?,
+                Some(value) => self.field_at(field, value, context, &Path::Key(path, name))?,
             }
         }
         Ok(())
     }
 
-    fn array(&self, schema: &ArraySchema, value: &Value, context: &str, path: &str) -> Result {
+    fn array(&self, schema: &ArraySchema, value: &Value, context: &str, path: &Path<'_>) -> Result {
         let Value::Array(items) = value else {
             return fail(path, "must be an array");
         };
@@ -139,27 +167,27 @@ impl<'a> Validator<'a> {
             return fail(path, format!("must not have fewer than {min} elements"));
         }
         for (i, item) in items.iter().enumerate() {
-            self.field(&schema.items, item, context, &format!("{path}/{i}"))?;
+            self.field_at(&schema.items, item, context, &Path::Index(path, i))?;
         }
         Ok(())
     }
 
-    fn reference(&self, reference: &str, value: &Value, context: &str, path: &str) -> Result {
+    fn reference(&self, reference: &str, value: &Value, context: &str, path: &Path<'_>) -> Result {
         let target = self
             .catalog
             .resolve(reference, context)
             .or_else(|_| fail(path, format!("refers to unknown definition {reference}")))?;
         match target.def {
             Def::Token(_) => self.token(&target.type_name(), value, path),
-            Def::Record(r) => self.object(r.record.object(), value, target.nsid, path),
+            Def::Record(r) => self.object_at(r.record.object(), value, target.nsid, path),
             other => match other.as_field() {
-                Some(field) => self.field(&field, value, target.nsid, path),
+                Some(field) => self.field_at(&field, value, target.nsid, path),
                 None => fail(path, format!("cannot hold a {} definition", other.kind())),
             },
         }
     }
 
-    fn token(&self, name: &str, value: &Value, path: &str) -> Result {
+    fn token(&self, name: &str, value: &Value, path: &Path<'_>) -> Result {
         match value {
             Value::String(s) if s == name => Ok(()),
             Value::String(_) => fail(path, format!("must be {name}")),
@@ -167,7 +195,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn union(&self, schema: &UnionSchema, value: &Value, context: &str, path: &str) -> Result {
+    fn union(&self, schema: &UnionSchema, value: &Value, context: &str, path: &Path<'_>) -> Result {
         let Value::Object(map) = value else {
             return fail(path, "must be an object which includes the \"$type\" property");
         };
@@ -207,10 +235,11 @@ impl<'a> Validator<'a> {
         let Some(schema) = schema else {
             return Ok(out);
         };
+        let root = Path::Root("Params");
         for (key, raw) in pairs {
             // Parameters the lexicon does not declare are ignored, as in the reference implementation.
             let Some(field) = schema.properties.get(key) else { continue };
-            let path = format!("Params/{key}");
+            let path = Path::Key(&root, key);
             match field {
                 Field::Array(array) => {
                     let item = scalar_param(&array.items, raw, &path)?;
@@ -247,7 +276,7 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn scalar_param(field: &Field, raw: &str, path: &str) -> Result<Value> {
+fn scalar_param(field: &Field, raw: &str, path: &Path<'_>) -> Result<Value> {
     Ok(match field {
         Field::Integer(_) => match raw.parse::<i64>() {
             Ok(n) => Value::from(n),
@@ -267,7 +296,7 @@ fn canonical_type(ty: &str) -> &str {
     ty.strip_suffix("#main").unwrap_or(ty)
 }
 
-fn boolean(schema: &BooleanSchema, value: &Value, path: &str) -> Result {
+fn boolean(schema: &BooleanSchema, value: &Value, path: &Path<'_>) -> Result {
     let Value::Bool(b) = value else {
         return fail(path, "must be a boolean");
     };
@@ -277,7 +306,7 @@ fn boolean(schema: &BooleanSchema, value: &Value, path: &str) -> Result {
     }
 }
 
-fn integer(schema: &IntegerSchema, value: &Value, path: &str) -> Result {
+fn integer(schema: &IntegerSchema, value: &Value, path: &Path<'_>) -> Result {
     let Some(n) = value.as_i64() else {
         return fail(path, "must be an integer");
     };
@@ -297,7 +326,7 @@ fn integer(schema: &IntegerSchema, value: &Value, path: &str) -> Result {
     Ok(())
 }
 
-fn string(schema: &StringSchema, value: &Value, path: &str) -> Result {
+fn string(schema: &StringSchema, value: &Value, path: &Path<'_>) -> Result {
     let Value::String(s) = value else {
         return fail(path, "must be a string");
     };
@@ -337,7 +366,7 @@ fn string(schema: &StringSchema, value: &Value, path: &str) -> Result {
     Ok(())
 }
 
-fn bytes(schema: &BytesSchema, value: &Value, path: &str) -> Result {
+fn bytes(schema: &BytesSchema, value: &Value, path: &Path<'_>) -> Result {
     let decoded = match single_key(value, "$bytes") {
         Some(Value::String(b64)) => decode_base64(b64),
         _ => None,
@@ -355,14 +384,14 @@ fn bytes(schema: &BytesSchema, value: &Value, path: &str) -> Result {
     Ok(())
 }
 
-fn cid_link(value: &Value, path: &str) -> Result {
+fn cid_link(value: &Value, path: &Path<'_>) -> Result {
     match single_key(value, "$link") {
         Some(Value::String(s)) if cid::Cid::try_from(s.as_str()).is_ok() => Ok(()),
         _ => fail(path, "must be a CID"),
     }
 }
 
-fn blob(schema: &BlobSchema, value: &Value, path: &str) -> Result {
+fn blob(schema: &BlobSchema, value: &Value, path: &Path<'_>) -> Result {
     let Value::Object(map) = value else {
         return fail(path, "should be a blob ref");
     };
@@ -405,7 +434,7 @@ pub fn mime_matches(pattern: &str, mime: &str) -> bool {
     }
 }
 
-fn unknown(value: &Value, path: &str) -> Result {
+fn unknown(value: &Value, path: &Path<'_>) -> Result {
     let Value::Object(map) = value else {
         return fail(path, "must be an object");
     };
@@ -440,6 +469,41 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DOC: &str = r##"{"lexicon": 1, "id": "org.example.thing", "defs": {
+        "main": {"type": "record", "key": "tid", "record": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "ref", "ref": "#item"}}}}},
+        "item": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "maxLength": 3}}},
+        "list": {"type": "query", "parameters": {"type": "params", "properties": {
+            "limit": {"type": "integer", "maximum": 10}, "tag": {"type": "array", "items": {"type": "string"}}}}}}}"##;
+
+    #[test]
+    fn a_failure_names_the_path_to_the_offending_value() {
+        let mut catalog = Catalog::new();
+        catalog.add(Catalog::parse_doc(DOC).unwrap()).unwrap();
+        let validator = Validator::new(&catalog);
+        let record = serde_json::json!({"items": [{"name": "ok"}, {"name": "long"}]});
+        let error = validator.record("org.example.thing", &record).unwrap_err();
+        assert_eq!(error.to_string(), "Record/items/1/name must not be longer than 3 characters");
+        let record = serde_json::json!({"items": [{}]});
+        let error = validator.record("org.example.thing", &record).unwrap_err();
+        assert_eq!(error.to_string(), "Record/items/0 must have the property \"name\"");
+        assert!(validator.record("org.example.thing", &serde_json::json!({"items": [{"name": "ok"}]})).is_ok());
+
+        let Some(Def::Query(query)) = catalog.get("org.example.thing").and_then(|doc| doc.defs.get("list")) else {
+            panic!("the query is there")
+        };
+        let schema = query.parameters.as_ref();
+        let error = Validator::params_from_query(schema, [("limit", "x")]).unwrap_err();
+        assert_eq!(error.to_string(), "Params/limit must be an integer");
+        let error = Validator::params_from_query(schema, [("limit", "1"), ("limit", "2")]).unwrap_err();
+        assert_eq!(error.to_string(), "Params/limit must be given once");
+        let params = Validator::params_from_query(schema, [("limit", "11"), ("tag", "a"), ("tag", "b")]).unwrap();
+        assert_eq!(params["tag"], serde_json::json!(["a", "b"]));
+        let error = validator.params(schema.unwrap(), &params, "org.example.thing").unwrap_err();
+        assert_eq!(error.to_string(), "Params/limit can not be greater than 10");
+    }
 
     #[test]
     fn image_wildcards_match_only_images() {
