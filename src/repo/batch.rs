@@ -305,10 +305,10 @@ async fn store_effect<B: Backend>(
     let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
     let steps = vec![
         Step::Insert(super::block_insert(), block_rows),
-        Step::DeleteEach(super::blocks_of(did), repo_block::Column::Cid.into_column_ref(), gone),
+        Step::DeleteEach(Box::new(super::blocks_of(did)), repo_block::Column::Cid.into_column_ref(), gone),
         Step::Insert(super::record_upsert(), record_rows),
         Step::DeleteEach(
-            Query::delete().from_table(record::Entity).to_owned(),
+            Box::new(Query::delete().from_table(record::Entity).to_owned()),
             record::Column::Uri.into_column_ref(),
             deleted,
         ),

@@ -64,7 +64,7 @@ pub(crate) enum Step {
     /// An insert and its rows, as [`Backend::insert`] takes them.
     Insert(&'static Insert, Vec<Vec<Value>>),
     /// A delete narrowed to each key of a column, as [`Backend::delete_each`] takes it.
-    DeleteEach(DeleteStatement, ColumnRef, Vec<Value>),
+    DeleteEach(Box<DeleteStatement>, ColumnRef, Vec<Value>),
 }
 
 /// Runs the statements of a repository write inside one transaction.

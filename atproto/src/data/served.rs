@@ -132,14 +132,9 @@ impl<'a> Reader<'a> {
         }
         let n = self.length(head.argument)?;
         match self.take(n)? {
-            [0, cid @ ..] => {
-                let mut rest = cid;
-                let read = Cid::read_bytes(&mut rest).map_err(|e| DataError::Decode(format!("bad link: {e}")))?;
-                match rest.is_empty() {
-                    true => Ok(read),
-                    false => Err(malformed("bytes after the CID in a link")),
-                }
-            }
+            // Bytes after the CID are ignored, as the value tree's decoder (and so the write
+            // path, which accepted the block) ignores them: the block is served as it was read.
+            [0, cid @ ..] => Cid::read_bytes(cid).map_err(|e| DataError::Decode(format!("bad link: {e}"))),
             _ => Err(malformed("a link must start with a zero byte")),
         }
     }

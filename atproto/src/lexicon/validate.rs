@@ -245,12 +245,12 @@ impl<'a> Validator<'a> {
                     let item = scalar_param(&array.items, raw, &path)?;
                     match out.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new())) {
                         Value::Array(items) => items.push(item),
-                        _ => return fail(&path, "must be an array"),
+                        _ => return fail(path, "must be an array"),
                     }
                 }
                 other => {
                     if out.insert(key.to_owned(), scalar_param(other, raw, &path)?).is_some() {
-                        return fail(&path, "must be given once");
+                        return fail(path, "must be given once");
                     }
                 }
             }
@@ -467,6 +467,7 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
 mod tests {
     use super::*;
 
@@ -474,14 +475,16 @@ mod tests {
         "main": {"type": "record", "key": "tid", "record": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"type": "ref", "ref": "#item"}}}}},
         "item": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string", "maxLength": 3}}},
-        "list": {"type": "query", "parameters": {"type": "params", "properties": {
-            "limit": {"type": "integer", "maximum": 10}, "tag": {"type": "array", "items": {"type": "string"}}}}}}}"##;
+            "name": {"type": "string", "maxLength": 3}}}}}"##;
+    const QUERY: &str = r#"{"lexicon": 1, "id": "org.example.list", "defs": {
+        "main": {"type": "query", "parameters": {"type": "params", "properties": {
+            "limit": {"type": "integer", "maximum": 10}, "tag": {"type": "array", "items": {"type": "string"}}}}}}}"#;
 
     #[test]
     fn a_failure_names_the_path_to_the_offending_value() {
         let mut catalog = Catalog::new();
         catalog.add(Catalog::parse_doc(DOC).unwrap()).unwrap();
+        catalog.add(Catalog::parse_doc(QUERY).unwrap()).unwrap();
         let validator = Validator::new(&catalog);
         let record = serde_json::json!({"items": [{"name": "ok"}, {"name": "long"}]});
         let error = validator.record("org.example.thing", &record).unwrap_err();
@@ -491,9 +494,7 @@ mod tests {
         assert_eq!(error.to_string(), "Record/items/0 must have the property \"name\"");
         assert!(validator.record("org.example.thing", &serde_json::json!({"items": [{"name": "ok"}]})).is_ok());
 
-        let Some(Def::Query(query)) = catalog.get("org.example.thing").and_then(|doc| doc.defs.get("list")) else {
-            panic!("the query is there")
-        };
+        let Some(Def::Query(query)) = catalog.main("org.example.list") else { panic!("the query is there") };
         let schema = query.parameters.as_ref();
         let error = Validator::params_from_query(schema, [("limit", "x")]).unwrap_err();
         assert_eq!(error.to_string(), "Params/limit must be an integer");
@@ -501,7 +502,7 @@ mod tests {
         assert_eq!(error.to_string(), "Params/limit must be given once");
         let params = Validator::params_from_query(schema, [("limit", "11"), ("tag", "a"), ("tag", "b")]).unwrap();
         assert_eq!(params["tag"], serde_json::json!(["a", "b"]));
-        let error = validator.params(schema.unwrap(), &params, "org.example.thing").unwrap_err();
+        let error = validator.params(schema.unwrap(), &params, "org.example.list").unwrap_err();
         assert_eq!(error.to_string(), "Params/limit can not be greater than 10");
     }
 
