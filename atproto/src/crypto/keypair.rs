@@ -72,14 +72,7 @@ impl Keypair {
         // The hazmat signer is used because it cannot fail: it retries internally on the
         // (astronomically unlikely) zero scalar instead of returning an error.
         let compact = match &self.inner {
-            Inner::K256(key) => {
-                let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<k256::Secp256k1, k256::sha2::Sha256>(
-                    key.as_nonzero_scalar(),
-                    &digest,
-                    &[],
-                );
-                signature.normalize_s().to_bytes()
-            }
+            Inner::K256(key) => return sign_k256(key, digest.into()),
             Inner::P256(key) => {
                 let (signature, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, k256::sha2::Sha256>(
                     key.as_nonzero_scalar(),
@@ -118,10 +111,41 @@ impl fmt::Debug for Keypair {
     }
 }
 
+/// Signs a SHA-256 digest with a secp256k1 key through libsecp256k1, which gives the same
+/// signature as RustCrypto's RFC 6979 signer normalised to low-S (a test compares them) in a
+/// third of the time: some 40 against 113 µs here, a tenth of a commit's CPU. The key's bytes
+/// are held only for the call; the copy libsecp256k1 takes is overwritten after it.
+fn sign_k256(key: &k256::ecdsa::SigningKey, digest: [u8; 32]) -> [u8; 64] {
+    static SIGNER: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+        std::sync::LazyLock::new(secp256k1::Secp256k1::signing_only);
+    let bytes = Zeroizing::new(<[u8; 32]>::from(key.to_bytes()));
+    #[allow(clippy::expect_used)] // a k256 signing key is a non-zero scalar below the order
+    let mut secret = secp256k1::SecretKey::from_byte_array(*bytes).expect("a valid secp256k1 scalar");
+    let signature = SIGNER.sign_ecdsa(secp256k1::Message::from_digest(digest), &secret);
+    secret.non_secure_erase();
+    signature.serialize_compact()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
 mod tests {
     use super::*;
+
+    #[test]
+    fn libsecp256k1_signs_as_the_rust_crypto_rfc6979_signer_does() {
+        for index in 0..300u32 {
+            let key = Keypair::from_private_bytes(KeyType::K256, &Sha256::digest(index.to_be_bytes())).unwrap();
+            let Inner::K256(signing_key) = &key.inner else { unreachable!() };
+            let message = format!("message {index}");
+            let digest = Sha256::digest(message.as_bytes());
+            let (expected, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<k256::Secp256k1, k256::sha2::Sha256>(
+                signing_key.as_nonzero_scalar(),
+                &digest,
+                &[],
+            );
+            assert_eq!(key.sign(message.as_bytes())[..], expected.normalize_s().to_bytes()[..], "key {index}");
+        }
+    }
 
     #[test]
     fn a_signature_verifies_with_the_matching_public_key_on_both_curves() {
@@ -148,8 +172,10 @@ mod tests {
 
     #[test]
     fn signing_is_deterministic() {
-        let keypair = Keypair::generate(KeyType::P256);
-        assert_eq!(keypair.sign(b"same"), keypair.sign(b"same"));
+        for key_type in [KeyType::K256, KeyType::P256] {
+            let keypair = Keypair::generate(key_type);
+            assert_eq!(keypair.sign(b"same"), keypair.sign(b"same"));
+        }
     }
 
     #[test]
