@@ -29,6 +29,8 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Default)]
 struct Seen {
     frames: Vec<(i64, String, Option<String>, Instant)>,
+    /// Each `#commit`'s `since`: the revision it was built on.
+    since: Vec<String>,
 }
 
 /// Follows `base`'s firehose live, recording every frame.
@@ -44,7 +46,11 @@ async fn follow(base: String, seen: Arc<Mutex<Seen>>) {
         let (header, body) = (ipld_to_json(&header).expect("json"), ipld_to_json(&body).expect("json"));
         let kind = header["t"].as_str().unwrap_or("error").to_owned();
         let commit = body["commit"]["$link"].as_str().map(str::to_owned);
-        seen.lock().expect("seen").frames.push((body["seq"].as_i64().unwrap_or(-1), kind, commit, at));
+        let mut seen = seen.lock().expect("seen");
+        if kind == "#commit" {
+            seen.since.push(body["since"].as_str().unwrap_or("none").to_owned());
+        }
+        seen.frames.push((body["seq"].as_i64().unwrap_or(-1), kind, commit, at));
     }
 }
 
@@ -214,6 +220,13 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
     let (from_a, from_b) = (seqs(&seen_a), seqs(&seen_b));
     assert_gap_free(&from_a, "replica A");
     assert_eq!(from_a, from_b, "both replicas' consumers see one sequence");
+    // One chain of commits: a commit refused because the other replica moved the repository
+    // first left no event behind (it would share its `since` with the commit that won), and
+    // every commit seen was acknowledged (beside sign-up's and the blob claim's).
+    let since = seen_a.lock().expect("seen").since.clone();
+    let distinct: std::collections::BTreeSet<&String> = since.iter().collect();
+    assert_eq!(distinct.len(), since.len(), "two commits were built on one revision: {since:?}");
+    assert_eq!(since.len(), all.len() + 2, "commits seen against commits acknowledged");
 
     // How long an acknowledged commit took to reach the other replica's consumer.
     let mut latencies: Vec<Duration> = acknowledged

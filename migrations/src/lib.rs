@@ -20,6 +20,7 @@ mod m0013_token_generation;
 mod m0014_email_code_attempts;
 mod m0015_administration;
 mod m0016_job_schedule;
+mod m0017_event_log_head;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_email_code_attempts::Migration),
             Box::new(m0015_administration::Migration),
             Box::new(m0016_job_schedule::Migration),
+            Box::new(m0017_event_log_head::Migration),
         ]
     }
 }

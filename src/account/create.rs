@@ -98,7 +98,7 @@ pub async fn register(ctx: &AppContext, new: Registration<'_>) -> Result<(), Cre
         }
         invites::record_use(&txn, code, did).await?;
     }
-    crate::repo::persist_commit(&mut Pooled { txn: &txn }, did, commit).await?;
+    crate::repo::persist_commit(&mut Pooled::new(&txn), did, commit).await?;
     super::store_refresh_token(&txn, did, new.refresh_id, new.refresh_expires_at, None).await?;
     if !new.deactivated {
         sequencer::identity(&txn, did, Some(handle)).await?;

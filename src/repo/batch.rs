@@ -17,9 +17,7 @@ use bytes::Bytes;
 use cid::Cid;
 use futures_util::future::Either;
 use sea_orm::sea_query::{Expr, IntoColumnRef, Query, Value};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 
 use super::store::{self, Backend, Step};
 use super::writer::Built;
@@ -127,13 +125,29 @@ pub(super) fn store(
             let task = tokio::spawn(async move {
                 let stored = match NetEffect::of(&commits, events) {
                     Some(mut effect) => {
-                        let txn = match locked {
-                            Some(lock) => lock.into_transaction(),
-                            None => RepoLock::acquire(&ctx.db, &did).await?.into_transaction(),
+                        // Alone first, unless the write is known to need more than one
+                        // statement: one round trip, where a transaction takes three.
+                        let alone = match locked {
+                            None if effect.stored_before.is_empty() => {
+                                match store_effect(&mut store::Pooled::alone(&ctx.db), &did, &mut effect).await {
+                                    Err(StoreError::Store(store::StoreError::NeedsTransaction)) => None,
+                                    done => Some(done?),
+                                }
+                            }
+                            _ => None,
                         };
-                        let (released, last_seq) =
-                            store_effect(&mut store::Pooled { txn: &txn }, &did, &mut effect).await?;
-                        txn.commit().await?;
+                        let (released, last_seq) = match alone {
+                            Some(done) => done,
+                            None => {
+                                let txn = match locked {
+                                    Some(lock) => lock.into_transaction(),
+                                    None => RepoLock::acquire(&ctx.db, &did).await?.into_transaction(),
+                                };
+                                let done = store_effect(&mut store::Pooled::new(&txn), &did, &mut effect).await?;
+                                txn.commit().await?;
+                                done
+                            }
+                        };
                         effect.stored(released, last_seq)
                     }
                     None => Stored::default(),
@@ -147,22 +161,25 @@ pub(super) fn store(
     }
 }
 
-/// A transaction holding `did`'s repository lock on PostgreSQL, which every store of a
-/// commit takes first: stores to one repository from any replica take turns in the database.
-/// A batch refused because another replica moved the repository is built again while its
-/// writer holds the lock, so that attempt cannot be refused for the same reason.
+/// A transaction holding the row of `did`'s repository root locked on PostgreSQL. Every
+/// store of a commit locks that row (a commit moves it, and a commit of one statement moves
+/// it before anything else): stores to one repository from any replica take turns in the
+/// database. A store that takes this lock first (a batch built again after another replica
+/// moved the repository, an import) holds it while it works out what to write, so it cannot
+/// be refused for the same reason, and no commit lands in between.
 pub(crate) struct RepoLock(DatabaseTransaction);
 
 impl RepoLock {
     pub(crate) async fn acquire(db: &DatabaseConnection, did: &Did) -> Result<RepoLock, DbErr> {
         let txn = db.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
-            txn.execute(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
-                [lock_key(did).into()],
-            ))
-            .await?;
+            let lock = Query::select()
+                .expr(Expr::val(1))
+                .from(repo_root::Entity)
+                .and_where(Expr::col(repo_root::Column::Did).eq(did))
+                .lock(sea_orm::sea_query::LockType::Update)
+                .to_owned();
+            txn.execute(DbBackend::Postgres.build(&lock)).await?;
         }
         Ok(RepoLock(txn))
     }
@@ -170,14 +187,6 @@ impl RepoLock {
     pub(crate) fn into_transaction(self) -> DatabaseTransaction {
         self.0
     }
-}
-
-/// The advisory lock key of a repository: the first eight bytes of its DID's SHA-256, so keys
-/// spread over the whole space (the sequencer's one key among them, at no practical risk).
-fn lock_key(did: &Did) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(did.as_str().as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 impl<'a> NetEffect<'a> {
@@ -266,9 +275,10 @@ async fn store_effect<B: Backend>(
     did: &Did,
     effect: &mut NetEffect<'_>,
 ) -> Result<(BTreeSet<Cid>, i64), StoreError> {
-    // Blob references: records stored before this batch drop their old ones; every record
-    // now written adds its current ones, and every referenced blob stops being temporary.
-    let mut released = std::mem::take(&mut effect.released);
+    // Blob references: records stored before this batch drop their old ones (first, as the
+    // new ones may be the same); every record now written adds its current ones, and every
+    // referenced blob stops being temporary.
+    let mut released = effect.released.clone();
     for chunk in effect.stored_before.chunks(IN_LIST) {
         let referenced = Query::select()
             .column(record_blob::Column::BlobCid)
@@ -281,14 +291,12 @@ async fn store_effect<B: Backend>(
     let forget = Query::delete().from_table(record_blob::Entity).to_owned();
     backend.delete_each(&forget, record_blob::Column::RecordUri, before).await?;
     let references = effect.references.iter().map(|(uri, cid)| super::blob_reference_row(did, uri, cid)).collect();
-    backend.insert(super::blob_reference_insert(), references).await?;
     let claim = Query::update()
         .table(blob::Entity)
         .value(blob::Column::TempKey, Option::<String>::None)
         .and_where(Expr::col(blob::Column::Did).eq(did))
         .to_owned();
     let claimed = effect.claimed.iter().map(|cid| Value::from(cid.to_string())).collect();
-    backend.update_each(&claim, blob::Column::Cid, claimed).await?;
 
     // The tree's blocks and the record index: a block is either present or gone after the
     // batch, and so is a record, so these steps touch disjoint rows.
@@ -304,6 +312,8 @@ async fn store_effect<B: Backend>(
         .collect();
     let deleted = effect.deleted.iter().map(|uri| Value::from(*uri)).collect();
     let steps = vec![
+        Step::Insert(super::blob_reference_insert(), references),
+        Step::UpdateEach(Box::new(claim), blob::Column::Cid.into_column_ref(), claimed),
         Step::Insert(super::block_insert(), block_rows),
         Step::DeleteEach(Box::new(super::blocks_of(did)), repo_block::Column::Cid.into_column_ref(), gone),
         Step::Insert(super::record_upsert(), record_rows),
@@ -325,9 +335,8 @@ async fn store_effect<B: Backend>(
         .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.to_string()))
         .and_where(Expr::exists(crate::account::status::active(did)))
         .to_owned();
-    if backend.steps_then_update(steps, &move_root).await? != 1 {
-        return Err(StoreError::Refused);
+    match backend.commit(steps, &move_root, &mut effect.events).await? {
+        Some(last_seq) => Ok((released, last_seq)),
+        None => Err(StoreError::Refused),
     }
-    let last_seq = backend.append_events(std::mem::take(&mut effect.events)).await?;
-    Ok((released, last_seq))
 }

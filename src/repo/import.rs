@@ -232,7 +232,7 @@ impl Replacement {
     async fn store_pooled(self, ctx: &AppContext, event: NewEvent) -> Result<(), ImportError> {
         // Other replicas' writers to this repository wait while it is replaced.
         let txn = super::batch::RepoLock::acquire(&ctx.db, &self.did).await.map_err(internal)?.into_transaction();
-        let mut backend = store::Pooled { txn: &txn };
+        let mut backend = store::Pooled::new(&txn);
         let status = may_import(&mut backend, &self.did).await?;
         let backend_kind = txn.get_database_backend();
         txn.execute_unprepared(&staging::tables(backend_kind)).await.map_err(internal)?;
@@ -363,7 +363,7 @@ mod staging {
 
     use super::{store, AtUri, Did, Item, Tid};
     use crate::db::entities::record_blob;
-    use store::{Backend, Insert};
+    use store::{Backend, Insert, Step};
 
     const TABLES: [&str; 3] = [
         "CREATE TEMP TABLE IF NOT EXISTS import_cid (did TEXT NOT NULL, cid TEXT NOT NULL, PRIMARY KEY (did, cid))",
@@ -439,7 +439,6 @@ mod staging {
                 }
             }
         }
-        backend.insert(crate::repo::block_insert(), blocks).await?;
         static NOTED: LazyLock<Insert> = LazyLock::new(|| {
             let noted = Query::insert()
                 .into_table(Alias::new("import_cid"))
@@ -448,13 +447,11 @@ mod staging {
                 .to_owned();
             Insert::new(noted)
         });
-        backend.insert(&NOTED, cids).await?;
         static RECORDS: LazyLock<Insert> = LazyLock::new(|| {
             let mut into_temp = crate::repo::record_insert();
             into_temp.into_table(Alias::new("import_record"));
             Insert::new(into_temp)
         });
-        backend.insert(&RECORDS, records).await?;
         static REFERENCES: LazyLock<Insert> = LazyLock::new(|| {
             let into_temp = Query::insert()
                 .into_table(Alias::new("import_ref"))
@@ -463,7 +460,14 @@ mod staging {
                 .to_owned();
             Insert::new(into_temp)
         });
-        backend.insert(&REFERENCES, references).await
+        // Disjoint tables: one statement on PostgreSQL.
+        let steps = vec![
+            Step::Insert(crate::repo::block_insert(), blocks),
+            Step::Insert(&NOTED, cids),
+            Step::Insert(&RECORDS, records),
+            Step::Insert(&REFERENCES, references),
+        ];
+        backend.run_steps(steps).await
     }
 
     /// SQLite's writer connection: the statements above, run on its thread.

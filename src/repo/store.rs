@@ -14,7 +14,7 @@ use sea_orm::sea_query::{
     Alias, ArrayType, ColumnRef, CommonTableExpression, DeleteStatement, Expr, Func, InsertStatement, IntoColumnRef,
     Query, SelectStatement, SimpleExpr, SqliteQueryBuilder, UpdateStatement, Value, WithClause,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement};
 use sea_query_rusqlite::{RusqliteBinder, RusqliteValue, RusqliteValues};
 
 use crate::sequencer::NewEvent;
@@ -33,6 +33,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("a statement on SQLite's writer connection had to wait, which it never should")]
     NotReady,
+    /// The write needs more than one statement, and so a transaction (nothing was run).
+    #[error("the write needs a transaction")]
+    NeedsTransaction,
 }
 
 /// An insert made once for the process (each is a `static`), with its text for SQLite's
@@ -59,12 +62,14 @@ impl Insert {
 }
 
 /// One of a group of statements that touch disjoint rows, so that they may run in any order,
-/// or all at once (see [`Backend::steps_then_update`]).
+/// or all at once (see [`Backend::commit`]).
 pub(crate) enum Step {
     /// An insert and its rows, as [`Backend::insert`] takes them.
     Insert(&'static Insert, Vec<Vec<Value>>),
     /// A delete narrowed to each key of a column, as [`Backend::delete_each`] takes it.
     DeleteEach(Box<DeleteStatement>, ColumnRef, Vec<Value>),
+    /// An update narrowed to each key of a column, as [`Backend::update_each`] takes it.
+    UpdateEach(Box<UpdateStatement>, ColumnRef, Vec<Value>),
 }
 
 /// Runs the statements of a repository write inside one transaction.
@@ -97,17 +102,32 @@ pub(crate) trait Backend {
     ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, StoreError>>;
     /// Appends events with consecutive numbers in commit order; the last one's number.
     fn append_events(&mut self, events: Vec<NewEvent>) -> impl Future<Output = Result<i64, StoreError>>;
-    /// Runs `steps`, then `update`; how many rows `update` changed.
-    fn steps_then_update(
-        &mut self,
-        steps: Vec<Step>,
-        update: &UpdateStatement,
-    ) -> impl Future<Output = Result<u64, StoreError>> {
+    /// Runs `steps`, in any order or all at once.
+    fn run_steps(&mut self, steps: Vec<Step>) -> impl Future<Output = Result<(), StoreError>> {
         async move {
             for step in steps {
                 step.run(self).await?;
             }
-            self.update(update).await
+            Ok(())
+        }
+    }
+    /// Runs `steps`, then `update`, which moves a repository's root if it is where the steps
+    /// were worked out from; if it changed one row, appends `events` (taken from the vector
+    /// only then). The last event's number, or `None` when the root did not move.
+    fn commit(
+        &mut self,
+        steps: Vec<Step>,
+        update: &UpdateStatement,
+        events: &mut Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> {
+        async move {
+            for step in steps {
+                step.run(self).await?;
+            }
+            if self.update(update).await? != 1 {
+                return Ok(None);
+            }
+            self.append_events(std::mem::take(events)).await.map(Some)
         }
     }
 }
@@ -217,13 +237,30 @@ impl Backend for Sqlite<'_, '_> {
 /// is then parsed and planned once per connection, where a text that changed with the row
 /// count cost more to prepare each time than to run, and a batch of any size is one round
 /// trip.
-pub(crate) struct Pooled<'t> {
-    pub txn: &'t DatabaseTransaction,
+pub(crate) struct Pooled<'t, C = DatabaseTransaction> {
+    conn: &'t C,
+    /// Whether `conn` is a transaction; if not, a write must go as one statement.
+    in_transaction: bool,
 }
 
-impl Pooled<'_> {
+impl<'t> Pooled<'t> {
+    pub(crate) fn new(txn: &'t DatabaseTransaction) -> Self {
+        Pooled { conn: txn, in_transaction: true }
+    }
+}
+
+impl<'t> Pooled<'t, DatabaseConnection> {
+    /// The pool itself: a write through it must be one statement, which commits on its own
+    /// ([`Backend::commit`] on PostgreSQL); anything else fails with
+    /// [`StoreError::NeedsTransaction`] before running.
+    pub(crate) fn alone(db: &'t DatabaseConnection) -> Self {
+        Pooled { conn: db, in_transaction: false }
+    }
+}
+
+impl<D: ConnectionTrait> Pooled<'_, D> {
     fn backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
+        self.conn.get_database_backend()
     }
 
     fn postgres(&self) -> bool {
@@ -231,13 +268,21 @@ impl Pooled<'_> {
     }
 
     async fn run(&self, statement: Statement) -> Result<u64, StoreError> {
-        Ok(self.txn.execute(statement).await?.rows_affected())
+        if !self.in_transaction {
+            return Err(StoreError::NeedsTransaction);
+        }
+        Ok(self.conn.execute(statement).await?.rows_affected())
     }
 
-    /// `insert` of `rows` as one statement with a column per array parameter, or the rows back
-    /// when a column cannot be one (it mixes nulls with values, which PostgreSQL arrays of
-    /// the binder cannot carry). The values are checked first and then moved, not copied.
-    fn unnested(insert: &InsertStatement, rows: Vec<Vec<Value>>) -> Result<InsertStatement, Vec<Vec<Value>>> {
+    /// `insert` of `rows` as one statement with a column per array parameter, inserting only
+    /// if `condition` holds, or the rows back when a column cannot be one (it mixes nulls with
+    /// values, which PostgreSQL arrays of the binder cannot carry). The values are checked
+    /// first and then moved, not copied.
+    fn unnested(
+        insert: &InsertStatement,
+        rows: Vec<Vec<Value>>,
+        condition: Option<&SimpleExpr>,
+    ) -> Result<InsertStatement, Vec<Vec<Value>>> {
         let Some(first) = rows.first() else { return Err(rows) };
         let width = first.len();
         // Per column: all null (a typed null, repeated on every row), or one array type.
@@ -274,6 +319,7 @@ impl Pooled<'_> {
                 }
             };
         }
+        select.and_where_option(condition.cloned());
         unnested.select_from(select).expect("as many columns as the probe");
         Ok(unnested)
     }
@@ -295,7 +341,7 @@ impl Pooled<'_> {
             return Vec::new();
         }
         let rows = if self.postgres() {
-            match Self::unnested(insert, rows) {
+            match Self::unnested(insert, rows, None) {
                 Ok(statement) => return vec![statement],
                 Err(rows) => rows,
             }
@@ -363,11 +409,79 @@ impl Step {
         match self {
             Step::Insert(insert, rows) => backend.insert(insert, rows).await,
             Step::DeleteEach(delete, column, keys) => backend.delete_each(&delete, column, keys).await,
+            Step::UpdateEach(update, column, keys) => backend.update_each(&update, column, keys).await,
+        }
+    }
+
+    /// Whether the step has nothing to do.
+    fn is_empty(&self) -> bool {
+        match self {
+            Step::Insert(_, rows) => rows.is_empty(),
+            Step::DeleteEach(_, _, keys) | Step::UpdateEach(_, _, keys) => keys.is_empty(),
         }
     }
 }
 
-impl Backend for Pooled<'_> {
+impl<D: ConnectionTrait> Pooled<'_, D> {
+    /// The step as one `WITH` query that changes nothing unless `condition` holds, or the
+    /// step back when it needs more than one statement.
+    fn conditional(&self, step: Step, condition: Option<&SimpleExpr>) -> Result<CommonTableExpression, Step> {
+        let table = CommonTableExpression::new;
+        match step {
+            Step::Insert(insert, rows) => match Self::unnested(&insert.statement, rows, condition) {
+                Ok(statement) => Ok(table().query(statement).to_owned()),
+                Err(rows) => Err(Step::Insert(insert, rows)),
+            },
+            Step::DeleteEach(mut delete, column, keys) => {
+                let statement =
+                    delete.and_where(self.one_of(column, keys)).and_where_option(condition.cloned()).to_owned();
+                Ok(table().query(statement).to_owned())
+            }
+            Step::UpdateEach(mut update, column, keys) => {
+                let statement =
+                    update.and_where(self.one_of(column, keys)).and_where_option(condition.cloned()).to_owned();
+                Ok(table().query(statement).to_owned())
+            }
+        }
+    }
+
+    /// Adds `steps` to `with` as `WITH` queries (`step0`, `step1`, …) conditioned on
+    /// `condition`, except those that need more than one statement, which run now, on their
+    /// own, inside the transaction (outside one, nothing runs and the write needs one). How
+    /// many were added.
+    async fn add_steps(
+        &mut self,
+        with: &mut WithClause,
+        steps: Vec<Step>,
+        condition: Option<&SimpleExpr>,
+    ) -> Result<usize, StoreError> {
+        let mut alone = Vec::new();
+        let mut added = 0;
+        for (i, step) in steps.into_iter().filter(|step| !step.is_empty()).enumerate() {
+            match self.conditional(step, condition) {
+                Ok(mut table) => {
+                    with.cte(table.table_name(Alias::new(format!("step{i}"))).to_owned());
+                    added += 1;
+                }
+                Err(step) if self.in_transaction => alone.push(step),
+                Err(_) => return Err(StoreError::NeedsTransaction),
+            }
+        }
+        for step in alone {
+            step.run(self).await?;
+        }
+        Ok(added)
+    }
+
+    async fn read(&self, select: &SelectStatement) -> Result<Vec<sea_orm::QueryResult>, StoreError> {
+        if !self.in_transaction {
+            return Err(StoreError::NeedsTransaction);
+        }
+        Ok(self.conn.query_all(self.backend().build(select)).await?)
+    }
+}
+
+impl<D: ConnectionTrait> Backend for Pooled<'_, D> {
     async fn insert(&mut self, insert: &Insert, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
         for statement in self.inserts(&insert.statement, rows) {
             self.run(self.backend().build(&statement)).await?;
@@ -406,7 +520,7 @@ impl Backend for Pooled<'_> {
     }
 
     async fn select_text(&mut self, select: &SelectStatement) -> Result<Vec<String>, StoreError> {
-        let rows = self.txn.query_all(self.backend().build(select)).await?;
+        let rows = self.read(select).await?;
         Ok(rows.iter().map(|row| row.try_get_by_index::<String>(0)).collect::<Result<_, _>>()?)
     }
 
@@ -415,63 +529,84 @@ impl Backend for Pooled<'_> {
         select: &SelectStatement,
         columns: usize,
     ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-        let rows = self.txn.query_all(self.backend().build(select)).await?;
+        let rows = self.read(select).await?;
         let row = |row: &sea_orm::QueryResult| (0..columns).map(|i| row.try_get_by_index(i)).collect();
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
     async fn append_events(&mut self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let count = events.len() as i64;
-        Ok(crate::sequencer::append_all(self.txn, events).await? + count - 1)
+        if !self.in_transaction {
+            return Err(StoreError::NeedsTransaction);
+        }
+        Ok(crate::sequencer::append_all(self.conn, events).await? + count - 1)
     }
 
-    /// On PostgreSQL the steps run with the update as one statement, each step a
-    /// data-modifying `WITH` query (all of which run, on one snapshot): one round trip where
-    /// there would be one per step. The steps touch disjoint rows, so none needs to see
-    /// another's effect. A step that needs more than one statement runs before, on its own.
-    async fn steps_then_update(&mut self, steps: Vec<Step>, update: &UpdateStatement) -> Result<u64, StoreError> {
+    /// On PostgreSQL the steps run as one statement, each a data-modifying `WITH` query.
+    async fn run_steps(&mut self, steps: Vec<Step>) -> Result<(), StoreError> {
         if !self.postgres() {
             for step in steps {
                 step.run(self).await?;
             }
-            return self.update(update).await;
+            return Ok(());
         }
         let mut with = WithClause::new();
-        let mut queries = 0;
-        for step in steps {
-            // Each step's statements, built for running alone and as a `WITH` query.
-            let statements: Vec<(Statement, CommonTableExpression)> = match step {
-                Step::Insert(insert, rows) => self
-                    .inserts(&insert.statement, rows)
-                    .into_iter()
-                    .map(|statement| {
-                        (self.backend().build(&statement), CommonTableExpression::new().query(statement).to_owned())
-                    })
-                    .collect(),
-                Step::DeleteEach(delete, column, keys) => self
-                    .key_lists(keys)
-                    .into_iter()
-                    .map(|keys| {
-                        let statement = delete.clone().and_where(self.one_of(column.clone(), keys)).to_owned();
-                        (self.backend().build(&statement), CommonTableExpression::new().query(statement).to_owned())
-                    })
-                    .collect(),
-            };
-            if statements.len() > 1 {
-                for (statement, _) in statements {
-                    self.run(statement).await?;
-                }
-                continue;
-            }
-            for (_, mut table) in statements {
-                table.table_name(Alias::new(format!("step{queries}")));
-                with.cte(table);
-                queries += 1;
-            }
+        if self.add_steps(&mut with, steps, None).await? == 0 {
+            return Ok(());
         }
-        if queries == 0 {
-            return self.update(update).await;
+        let main = Query::select().expr(Expr::val(1)).to_owned();
+        self.run(self.backend().build(&with.query(main))).await.map(drop)
+    }
+
+    /// On PostgreSQL the commit is one statement: the root's move and each step a
+    /// data-modifying `WITH` query (all of which run, on one snapshot), the events appended
+    /// after them, one round trip where there would be one per step. The steps touch disjoint
+    /// rows, so none needs to see another's effect. Every step and the events are conditioned
+    /// on the root having moved, so a refused commit changes nothing even outside a
+    /// transaction, and the root's row is locked before any other: two replicas committing to
+    /// one repository wait on that row rather than on each other's rows in turn. A step that
+    /// needs more than one statement runs before, on its own, inside a transaction.
+    async fn commit(
+        &mut self,
+        steps: Vec<Step>,
+        update: &UpdateStatement,
+        events: &mut Vec<NewEvent>,
+    ) -> Result<Option<i64>, StoreError> {
+        if !self.postgres() {
+            for step in steps {
+                step.run(self).await?;
+            }
+            if self.update(update).await? != 1 {
+                return Ok(None);
+            }
+            return self.append_events(std::mem::take(events)).await.map(Some);
         }
-        self.run(self.backend().build(&with.query(update.clone()))).await
+        // The root's move comes first: the later queries refer to it.
+        let root = update.clone().returning_col(Alias::new("did")).to_owned();
+        let mut with = WithClause::new();
+        with.cte(CommonTableExpression::new().query(root).table_name(Alias::new("moved")).to_owned());
+        let moved = Expr::cust("EXISTS (SELECT 1 FROM \"moved\")");
+        self.add_steps(&mut with, steps, Some(&moved)).await?;
+        let count = events.len() as i64;
+        let (tables, finish) = crate::sequencer::postgres_append(std::mem::take(events), Some(moved));
+        for table in tables {
+            with.cte(table);
+        }
+        let mut main = Query::select();
+        main.expr_as(Expr::cust("(SELECT COUNT(*) FROM \"moved\")"), Alias::new("moved"));
+        for (expr, name) in finish {
+            main.expr_as(expr, Alias::new(name));
+        }
+        let row = self
+            .conn
+            .query_one(self.backend().build(&with.query(main)))
+            .await?
+            .ok_or_else(|| DbErr::Custom("a commit returned no row".into()))?;
+        if row.try_get::<i64>("", "moved")? != 1 {
+            return Ok(None);
+        }
+        let first: Option<i64> = row.try_get("", "first")?;
+        let first = first.ok_or_else(|| DbErr::Custom("a commit appended no events".into()))?;
+        Ok(Some(first + count - 1))
     }
 }

@@ -218,12 +218,12 @@ async fn lead(
         }
         // Built on what the batch being stored will leave, if there is one; else on the
         // cached state once it is known to be current.
-        let mut batch = build_batch(&ctx, &did, &mut state, jobs, storing.is_none()).await;
+        let mut batch = build_batch(&ctx, &did, &mut state, jobs).await;
         if let Some(before) = storing.take() {
             if !before.land(&ctx, &did, &mut state).await {
                 // Built on commits that were not stored: build it again on what was.
                 if let Some(stale) = batch {
-                    batch = build_batch(&ctx, &did, &mut state, stale.jobs, true).await;
+                    batch = build_batch(&ctx, &did, &mut state, stale.jobs).await;
                 }
             }
         }
@@ -252,19 +252,12 @@ struct BuiltBatch {
 
 /// Builds each job's commit on the one before, starting from the cached state (read afresh
 /// when there is none), and leaves in `state` the repository as it will be once the batch is
-/// stored. A job that fails leaves the state as it was. `validate`: whether a cached state
-/// must be checked against the database first (see [`current_state`]). `None` when the state
+/// stored. A job that fails leaves the state as it was. `None` when the state
 /// could not be read: the jobs are answered.
-async fn build_batch(
-    ctx: &AppContext,
-    did: &Did,
-    state: &mut Option<Cached>,
-    jobs: Vec<Job>,
-    validate: bool,
-) -> Option<BuiltBatch> {
+async fn build_batch(ctx: &AppContext, did: &Did, state: &mut Option<Cached>, jobs: Vec<Job>) -> Option<BuiltBatch> {
     let mut attempts = 0;
     loop {
-        let outcome = match current_state(ctx, did, state.take(), validate).await {
+        let outcome = match current_state(ctx, did, state.take()).await {
             Ok(cached) => build_jobs(ctx, did, cached, &jobs).await,
             Err(e) => Err(e),
         };
@@ -327,26 +320,16 @@ async fn build_jobs(
     Ok(((results, commits, events), keep))
 }
 
-/// The state to build on: the cached one while it is current, else read afresh. On SQLite
-/// this process is the only writer, so the cache is current by construction; on PostgreSQL
-/// another replica may have moved the repository, which one read of its root tells — unless
-/// `validate` is off: the cache is then what a batch still being stored will leave (should
-/// that batch be refused, what is built on it is built again).
-async fn current_state(
-    ctx: &AppContext,
-    did: &Did,
-    cached: Option<Cached>,
-    validate: bool,
-) -> Result<Cached, WriteError> {
+/// The state to build on: the cached one, else read afresh. On SQLite this process is the
+/// only writer, so the cache is current by construction. On PostgreSQL another replica may
+/// have moved the repository; a batch built on the stale cache is then refused as it is
+/// stored (its root moves only from the commit it was built on, and nothing else is written)
+/// and built again on the state read afresh, holding the repository's lock. Reading the root
+/// before every build instead would cost every write a round trip to spare the rare one that
+/// collides.
+async fn current_state(ctx: &AppContext, did: &Did, cached: Option<Cached>) -> Result<Cached, WriteError> {
     match cached {
-        Some(cached) if !validate || ctx.sqlite_writer.is_some() => Ok(cached),
-        Some(cached) => {
-            let root = super::root(&ctx.db, did).await.map_err(internal)?;
-            match root {
-                Some(root) if root.cid.as_str() == cached.head.commit_cid().to_string() => Ok(cached),
-                _ => load_state(ctx, did).await,
-            }
-        }
+        Some(cached) => Ok(cached),
         None => load_state(ctx, did).await,
     }
 }
@@ -455,7 +438,7 @@ impl Storing {
                             } else {
                                 None
                             };
-                            let Some(batch) = build_batch(ctx, did, state, jobs, true).await else { return false };
+                            let Some(batch) = build_batch(ctx, did, state, jobs).await else { return false };
                             storing = Storing::start(ctx, did, batch, lock);
                             continue;
                         }

@@ -5,8 +5,10 @@
 use std::sync::LazyLock;
 
 use cid::Cid;
-use sea_orm::sea_query::{Query, Value};
-use sea_orm::{ConnectionTrait, DbErr, Set};
+use sea_orm::sea_query::{
+    Alias, ArrayType, CommonTableExpression, Expr, Func, OnConflict, Query, SimpleExpr, Value, WithClause,
+};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Set};
 use serde::Serialize;
 
 use crate::repo::store::Insert;
@@ -65,29 +67,25 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, DbErr> {
     data::encode(body).map_err(|e| DbErr::Custom(format!("cannot encode event: {e}")))
 }
 
-/// Sequencing on PostgreSQL takes turns from here until commit, so that numbers are handed
-/// out in commit order and a rolled-back transaction leaves no gap (a sequence would give
-/// neither): the tailer reads the log in number order, and must never find a lower number
-/// committed after a higher one. The lock is its own statement: the statement after it reads
-/// the log's head with a snapshot taken once the lock is held.
-async fn lock_sequencer<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
-    use sea_orm::{DbBackend, Statement};
-    conn.execute(Statement::from_string(DbBackend::Postgres, format!("SELECT pg_advisory_xact_lock({SEQ_LOCK})")))
-        .await
-        .map(drop)
-}
-
-/// Appends `events` on PostgreSQL, numbered on from the log's head, and notifies the other
-/// replicas, in one statement; the first number. The events go as one array per column, so
-/// the statement's text is the same for any number of them (prepared once per connection).
-async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    use sea_orm::sea_query::ArrayType;
-    use sea_orm::{DbBackend, Statement};
-    if events.is_empty() {
-        return Err(DbErr::Custom("no events to append".into()));
-    }
-    lock_sequencer(conn).await?;
+/// The `WITH` queries that append `events` on PostgreSQL, numbered on from the log's head,
+/// and the expressions that finish them in the statement's main query: the first number, and
+/// the other replicas' `NOTIFY` (sent at commit). With `condition`, nothing is appended
+/// unless it holds (a commit's events, appended only if its root moved).
+///
+/// The head is a row of its own (`repo_seq_head`), moved by the same statement: its row lock,
+/// held until commit, makes sequencing take turns, so numbers are handed out in commit order
+/// and a rolled-back transaction leaves no gap (a sequence would give neither): the tailer
+/// reads the log in number order, and must never find a lower number committed after a
+/// higher one. `ON CONFLICT DO UPDATE` reads the newest head once the lock is held, whatever
+/// the statement's snapshot; the log's own highest number covers rows copied in around it
+/// (`migrate-db`) and a head not yet written. The events go as one array per column, so the
+/// statement's text is the same for any number of them (prepared once per connection).
+pub(crate) fn postgres_append(
+    events: Vec<NewEvent>,
+    condition: Option<SimpleExpr>,
+) -> (Vec<CommonTableExpression>, [(SimpleExpr, &'static str); 2]) {
     let array = |kind, values: Vec<Value>| Value::Array(kind, Some(Box::new(values)));
+    let count = events.len() as i64;
     let (mut dids, mut kinds, mut bodies, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for event in events {
         dids.push(Value::from(event.did.as_str().to_owned()));
@@ -95,29 +93,81 @@ async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) ->
         bodies.push(Value::from(event.body));
         times.push(Value::from(event.time));
     }
-    let sql = format!(
-        "WITH head AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM repo_seq), \
-         added AS (INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
-           SELECT head.seq + new.n, new.did, new.kind, new.body, FALSE, new.at \
-           FROM head, UNNEST($1, $2, $3, $4) WITH ORDINALITY AS new (did, kind, body, at, n) RETURNING seq) \
-         SELECT MIN(seq) AS first, pg_notify('{}', MAX(seq)::text) IS NULL AS notified FROM added",
-        crate::db::notices::FIREHOSE,
-    );
-    let values = [
-        array(ArrayType::String, dids),
-        array(ArrayType::String, kinds),
-        array(ArrayType::Bytes, bodies),
-        array(ArrayType::String, times),
+    let (head_table, id, seq) = (Alias::new("repo_seq_head"), Alias::new("id"), Alias::new("seq"));
+    let mut next = Query::select();
+    next.expr(Expr::val(1))
+        .expr(Expr::cust_with_values("(SELECT COALESCE(MAX(\"seq\"), 0) FROM \"repo_seq\") + $1", [count]));
+    next.and_where_option(condition);
+    let mut head = Query::insert();
+    head.into_table(head_table)
+        .columns([id.clone(), seq.clone()])
+        .select_from(next)
+        .expect("two values for two columns")
+        .on_conflict(
+            OnConflict::column(id)
+                .value(
+                    seq.clone(),
+                    Expr::cust_with_values("GREATEST(\"repo_seq_head\".\"seq\" + $1, EXCLUDED.\"seq\")", [count]),
+                )
+                .to_owned(),
+        )
+        .returning_col(seq);
+
+    let mut rows = Query::select();
+    rows.expr(Expr::cust_with_values("(SELECT \"seq\" FROM \"head\") - $1 + generate_series(1, $1)", [count]))
+        .expr(Func::cust(Alias::new("UNNEST")).arg(array(ArrayType::String, dids)))
+        .expr(Func::cust(Alias::new("UNNEST")).arg(array(ArrayType::String, kinds)))
+        .expr(Func::cust(Alias::new("UNNEST")).arg(array(ArrayType::Bytes, bodies)))
+        .expr(Expr::val(false))
+        .expr(Func::cust(Alias::new("UNNEST")).arg(array(ArrayType::String, times)))
+        .and_where(Expr::cust("EXISTS (SELECT 1 FROM \"head\")"));
+    let mut added = Query::insert();
+    added
+        .into_table(repo_seq::Entity)
+        .columns([
+            repo_seq::Column::Seq,
+            repo_seq::Column::Did,
+            repo_seq::Column::EventType,
+            repo_seq::Column::Event,
+            repo_seq::Column::Invalidated,
+            repo_seq::Column::SequencedAt,
+        ])
+        .select_from(rows)
+        .expect("six values for six columns")
+        .returning_col(repo_seq::Column::Seq);
+
+    let tables = vec![
+        CommonTableExpression::new().query(head).table_name(Alias::new("head")).to_owned(),
+        CommonTableExpression::new().query(added).table_name(Alias::new("added")).to_owned(),
     ];
-    let row = conn
-        .query_one(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-        .await?
-        .ok_or_else(|| DbErr::Custom("appending events returned no row".into()))?;
-    row.try_get("", "first")
+    let first = Expr::cust("(SELECT MIN(\"seq\") FROM \"added\")");
+    // No notice when nothing was appended; `IS NULL` gives the void function's call a value.
+    let notified = Expr::cust_with_values(
+        "(SELECT pg_notify($1, MAX(\"seq\")::text) FROM \"added\" HAVING COUNT(*) > 0) IS NULL",
+        [crate::db::notices::FIREHOSE],
+    );
+    (tables, [(first, "first"), (notified, "notified")])
 }
 
-/// The advisory lock key that serialises sequencing on PostgreSQL ("aurseq" in ASCII).
-const SEQ_LOCK: i64 = 0x6175_7273_6571;
+/// Appends `events` on PostgreSQL in one statement (see [`postgres_append`]); the first number.
+async fn append_numbered<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
+    if events.is_empty() {
+        return Err(DbErr::Custom("no events to append".into()));
+    }
+    let (tables, finish) = postgres_append(events, None);
+    let mut main = Query::select();
+    for (expr, name) in finish {
+        main.expr_as(expr, Alias::new(name));
+    }
+    let mut with = WithClause::new();
+    for table in tables {
+        with.cte(table);
+    }
+    let statement = DbBackend::Postgres.build(&with.query(main));
+    let row =
+        conn.query_one(statement).await?.ok_or_else(|| DbErr::Custom("appending events returned no row".into()))?;
+    row.try_get::<Option<i64>>("", "first")?.ok_or_else(|| DbErr::Custom("no events were appended".into()))
+}
 
 async fn append<C: ConnectionTrait>(conn: &C, did: &Did, kind: &str, body: Vec<u8>, time: &str) -> Result<i64, DbErr> {
     append_all(conn, vec![NewEvent { did: did.clone(), kind: kind.to_owned(), body, time: time.to_owned() }]).await
@@ -135,7 +185,7 @@ pub struct NewEvent {
 /// rows itself: it has one writer at a time, so AUTOINCREMENT hands numbers out in commit
 /// order and never reuses one, and no separate read of the highest number is needed.
 pub async fn append_all<C: ConnectionTrait>(conn: &C, events: Vec<NewEvent>) -> Result<i64, DbErr> {
-    use sea_orm::{ActiveValue::NotSet, DbBackend, EntityTrait};
+    use sea_orm::{ActiveValue::NotSet, EntityTrait};
     if conn.get_database_backend() == DbBackend::Postgres {
         return append_numbered(conn, events).await;
     }

@@ -269,3 +269,26 @@ async fn subscribers_are_capped_per_address() {
     }
     assert_eq!(app.ctx.firehose.subscriber_count(), 2);
 }
+
+app_test!(a_number_is_never_handed_out_twice_even_after_the_newest_event_is_deleted, |app| {
+    use aurora_locus::db::entities::repo_seq;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let account = app.create_account("noor").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    post(&app, token, did, "first").await;
+    let newest = || async {
+        let row = repo_seq::Entity::find().order_by_desc(repo_seq::Column::Seq).one(&app.ctx.db).await;
+        row.expect("read the log").expect("an event").seq
+    };
+    let deleted = newest().await;
+    repo_seq::Entity::delete_by_id(deleted).exec(&app.ctx.db).await.expect("delete the newest event");
+
+    // A commit's event and an account's event each take the next number after the deleted one.
+    post(&app, token, did, "second").await;
+    assert_eq!(newest().await, deleted + 1, "a commit reused or skipped a number");
+    let (status, answer) =
+        app.call(Method::POST, "com.atproto.server.deactivateAccount", Some(token), Some(&json!({}))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(newest().await, deleted + 2, "an account event reused or skipped a number");
+});
