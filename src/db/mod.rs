@@ -66,11 +66,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // A checkout is not pinged first: on loopback or a LAN the ping is a round trip as
         // long as a point read's, paid by every statement. A connection the server dropped
         // (a database restart) fails the one request that finds it, and leaves the pool.
-        options
-            .max_connections(16)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .map_sqlx_postgres_opts(|opts| opts.options([("plan_cache_mode", "force_generic_plan")]));
+        options.max_connections(16).min_connections(1).test_before_acquire(false);
     }
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
