@@ -220,14 +220,24 @@ async fn lead(
         // cached state once it is known to be current.
         let mut batch = build_batch(&ctx, &did, &mut state, jobs).await;
         if let Some(before) = storing.take() {
-            if !before.land(&ctx, &did, &mut state).await {
+            if ctx.sqlite_writer.is_none() {
+                // On PostgreSQL this batch's statement goes before the one ahead of it has
+                // landed: it waits on the root's row lock, which that one holds until it
+                // commits, and then finds the root it was built on. Should the one ahead not
+                // land, this one is refused, and built again as it lands.
+                let next = batch.take().map(|batch| Storing::start(&ctx, &did, batch, None));
+                before.land(&ctx, &did, &mut state).await;
+                storing = next;
+            } else if !before.land(&ctx, &did, &mut state).await {
                 // Built on commits that were not stored: build it again on what was.
                 if let Some(stale) = batch {
                     batch = build_batch(&ctx, &did, &mut state, stale.jobs).await;
                 }
             }
         }
-        storing = batch.map(|batch| Storing::start(&ctx, &did, batch, None));
+        if let Some(batch) = batch {
+            storing = Some(Storing::start(&ctx, &did, batch, None));
+        }
         jobs = next_batch(&mut writer.queue.lock().unwrap_or_else(PoisonError::into_inner));
         if jobs.is_empty() {
             if let Some(last) = storing.take() {
