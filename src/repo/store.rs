@@ -104,12 +104,7 @@ pub(crate) trait Backend {
     fn append_events(&mut self, events: Vec<NewEvent>) -> impl Future<Output = Result<i64, StoreError>>;
     /// Runs `steps`, in any order or all at once.
     fn run_steps(&mut self, steps: Vec<Step>) -> impl Future<Output = Result<(), StoreError>> {
-        async move {
-            for step in steps {
-                step.run(self).await?;
-            }
-            Ok(())
-        }
+        steps_in_turn(self, steps)
     }
     /// Runs `steps`, then `update`, which moves a repository's root if it is where the steps
     /// were worked out from; if it changed one row, appends `events` (taken from the vector
@@ -120,16 +115,30 @@ pub(crate) trait Backend {
         update: &UpdateStatement,
         events: &mut Vec<NewEvent>,
     ) -> impl Future<Output = Result<Option<i64>, StoreError>> {
-        async move {
-            for step in steps {
-                step.run(self).await?;
-            }
-            if self.update(update).await? != 1 {
-                return Ok(None);
-            }
-            self.append_events(std::mem::take(events)).await.map(Some)
-        }
+        commit_in_turn(self, steps, update, events)
     }
+}
+
+/// [`Backend::run_steps`] one statement after another.
+async fn steps_in_turn<B: Backend + ?Sized>(backend: &mut B, steps: Vec<Step>) -> Result<(), StoreError> {
+    for step in steps {
+        step.run(backend).await?;
+    }
+    Ok(())
+}
+
+/// [`Backend::commit`] one statement after another.
+async fn commit_in_turn<B: Backend + ?Sized>(
+    backend: &mut B,
+    steps: Vec<Step>,
+    update: &UpdateStatement,
+    events: &mut Vec<NewEvent>,
+) -> Result<Option<i64>, StoreError> {
+    steps_in_turn(backend, steps).await?;
+    if backend.update(update).await? != 1 {
+        return Ok(None);
+    }
+    backend.append_events(std::mem::take(events)).await.map(Some)
 }
 
 /// SQLite's writer connection, inside a transaction on its thread. Its futures never wait:
@@ -230,7 +239,7 @@ impl Backend for Sqlite<'_, '_> {
     }
 }
 
-/// A transaction from the pool.
+/// A connection from the pool: a transaction, or (on its own, [`Pooled::alone`]) the pool.
 ///
 /// On PostgreSQL every statement's text is the same however many rows it carries: rows go as
 /// one array parameter per column (`UNNEST`) and keys as one array (`= ANY`). Each statement
@@ -545,10 +554,7 @@ impl<D: ConnectionTrait> Backend for Pooled<'_, D> {
     /// On PostgreSQL the steps run as one statement, each a data-modifying `WITH` query.
     async fn run_steps(&mut self, steps: Vec<Step>) -> Result<(), StoreError> {
         if !self.postgres() {
-            for step in steps {
-                step.run(self).await?;
-            }
-            return Ok(());
+            return steps_in_turn(self, steps).await;
         }
         let mut with = WithClause::new();
         if self.add_steps(&mut with, steps, None).await? == 0 {
@@ -573,13 +579,7 @@ impl<D: ConnectionTrait> Backend for Pooled<'_, D> {
         events: &mut Vec<NewEvent>,
     ) -> Result<Option<i64>, StoreError> {
         if !self.postgres() {
-            for step in steps {
-                step.run(self).await?;
-            }
-            if self.update(update).await? != 1 {
-                return Ok(None);
-            }
-            return self.append_events(std::mem::take(events)).await.map(Some);
+            return commit_in_turn(self, steps, update, events).await;
         }
         // The root's move comes first: the later queries refer to it.
         let root = update.clone().returning_col(Alias::new("did")).to_owned();

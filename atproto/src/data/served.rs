@@ -101,6 +101,19 @@ impl<'a> Reader<'a> {
             31 => return Err(malformed("indefinite lengths are not allowed")),
             _ => return Err(malformed("reserved additional information")),
         };
+        // DAG-CBOR allows one encoding of each head: an argument in the shortest form that holds
+        // it. The value tree's decoder refuses a longer one, and so must this. (Major type 7's
+        // arguments are floats and simple values, refused on their own terms in `check`.)
+        let shortest = match info {
+            24 => 24,
+            25 => 1 << 8,
+            26 => 1 << 16,
+            27 => 1 << 32,
+            _ => 0,
+        };
+        if major != 7 && argument < shortest {
+            return Err(malformed("a head not in its shortest form"));
+        }
         Ok(Head { major, info, argument })
     }
 
@@ -400,6 +413,29 @@ mod tests {
         // Out of canonical order, though without a duplicate: refused, as the tree refuses it.
         assert!(DagCborJson::new(unsorted.to_vec()).is_err());
         same_as_the_tree(&unsorted);
+    }
+
+    #[test]
+    fn a_head_longer_than_it_needs_to_be_is_refused_as_the_tree_refuses_it() {
+        for bytes in [
+            &[0x18, 0x05][..],                           // 5 as a one-byte argument
+            &[0x39, 0x00, 0x06],                         // -7 as a two-byte argument
+            &[0x78, 0x01, 0x61],                         // "a" with a one-byte length
+            &[0x58, 0x00],                               // empty bytes with a one-byte length
+            &[0x98, 0x00],                               // empty list with a one-byte count
+            &[0xb9, 0x00, 0x00],                         // empty map with a two-byte count
+            &[0xa1, 0x78, 0x01, 0x61, 0x01],             // a map key with a one-byte length
+            &[0xd9, 0x00, 0x2a, 0x41, 0x00],             // tag 42 as a two-byte argument
+            &[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], // 2^32 - 1 as an eight-byte argument
+        ] {
+            assert!(DagCborJson::new(bytes.to_vec()).is_err(), "{bytes:02x?}");
+            same_as_the_tree(bytes);
+        }
+        // The shortest forms at each width's edge are served.
+        for bytes in [&[0x18, 0x18][..], &[0x19, 0x01, 0x00], &[0x1a, 0x00, 0x01, 0x00, 0x00], &[0x38, 0x18]] {
+            assert!(DagCborJson::new(bytes.to_vec()).is_ok(), "{bytes:02x?}");
+            same_as_the_tree(bytes);
+        }
     }
 
     #[test]
