@@ -285,7 +285,9 @@ async fn store_effect<B: Backend>(
             .from(record_blob::Entity)
             .and_where(Expr::col(record_blob::Column::RecordUri).is_in(chunk.iter().map(|uri| Value::from(*uri))))
             .to_owned();
-        released.extend(backend.select_text(&referenced).await?.iter().filter_map(|cid| cid.parse::<Cid>().ok()));
+        released.extend(
+            backend.select_text(&referenced).await?.iter().filter_map(|cid| aurora_atproto::cids::parse(cid).ok()),
+        );
     }
     let before = effect.stored_before.iter().map(|uri| Value::from(*uri)).collect();
     let forget = Query::delete().from_table(record_blob::Entity).to_owned();

@@ -51,7 +51,7 @@ pub async fn snapshot(db: &DatabaseConnection, did: &Did) -> Result<Option<Snaps
 impl Snapshot {
     /// The commit CID this snapshot is at.
     pub fn commit(&self) -> Result<Cid, DbErr> {
-        Cid::try_from(self.root.cid.as_str()).map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))
+        self.root.cid.to_cid().map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))
     }
 
     /// Writes the repository as a CAR rooted at its commit: all of it, or with `since` only
@@ -91,7 +91,7 @@ impl Snapshot {
             while let Some(row) = rows.try_next().await.map_err(backend)? {
                 let cid: String = row.try_get_by_index(0).map_err(backend)?;
                 let content: Vec<u8> = row.try_get_by_index(1).map_err(backend)?;
-                car.write_block(&parse_cid(&cid)?, &content)?;
+                write_block(&mut car, cid.as_bytes(), &content)?;
                 if car.get_ref().len() >= CHUNK {
                     writer.write_all(car.get_ref()).await?;
                     car.get_mut().clear();
@@ -142,9 +142,9 @@ pub fn write_car_blocking<W: std::io::Write>(
                 }
                 .map_err(database)?;
                 while let Some(row) = rows.next().map_err(database)? {
-                    let cid = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(database)?;
+                    let cid = row.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(database)?;
                     let content = row.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(database)?;
-                    car.write_block(&parse_cid(cid)?, content)?;
+                    write_block(&mut car, cid, content)?;
                 }
                 car.finish().map(Some)
             })();
@@ -155,6 +155,18 @@ pub fn write_car_blocking<W: std::io::Write>(
         .map_err(database)?
 }
 
+/// One stored block into the CAR. The stored CID's text is decoded straight to the bytes the
+/// CAR carries; only a CID of another form is parsed whole.
+fn write_block<W: std::io::Write>(car: &mut BlockingCarWriter<W>, cid: &[u8], content: &[u8]) -> Result<(), CarError> {
+    match aurora_atproto::cids::atproto_bytes(cid, &mut [0; 36]) {
+        Some(encoded) => car.write_encoded(encoded, content),
+        None => {
+            let text = std::str::from_utf8(cid).map_err(|_| CarError::Malformed("a stored CID is not text".into()))?;
+            car.write_block(&parse_cid(text)?, content)
+        }
+    }
+}
+
 fn parse_cid(stored: &str) -> Result<Cid, CarError> {
-    Cid::try_from(stored).map_err(|e| CarError::Malformed(format!("stored CID {stored}: {e}")))
+    aurora_atproto::cids::parse(stored).map_err(|e| CarError::Malformed(format!("stored CID {stored}: {e}")))
 }

@@ -59,7 +59,7 @@ impl<C: ConnectionTrait + Sync> BlockStore for SqlBlockStore<'_, C> {
                 .await
                 .map_err(BlockStoreError::backend)?;
             for row in rows {
-                if let Ok(cid) = Cid::try_from(row.cid.as_str()) {
+                if let Ok(cid) = row.cid.to_cid() {
                     found.insert(cid, Bytes::from(row.content));
                 }
             }
@@ -246,7 +246,7 @@ pub async fn current_commit<C: ConnectionTrait + Sync>(
     did: &Did,
 ) -> Result<Option<(repo_root::Model, aurora_atproto::commit::Commit)>, DbErr> {
     let Some(root) = root(conn, did).await? else { return Ok(None) };
-    let cid = Cid::try_from(root.cid.as_str()).map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))?;
+    let cid = root.cid.to_cid().map_err(|e| DbErr::Custom(format!("bad root CID: {e}")))?;
     let bytes = SqlBlockStore::new(conn, did)
         .get(&cid)
         .await

@@ -77,7 +77,7 @@ impl<'de> Deserialize<'de> for CidLink {
             link: String,
         }
         let wire = Wire::deserialize(deserializer)?;
-        cid::Cid::try_from(wire.link.as_str())
+        aurora_atproto::cids::parse(&wire.link)
             .map(CidLink)
             .map_err(|e| de::Error::custom(format!("invalid $link: {e}")))
     }
@@ -139,7 +139,7 @@ impl<'de> Deserialize<'de> for BlobRef {
                 Ok(BlobRef { cid: link.0, mime_type, size: Some(size) })
             }
             Wire::Typed { kind, .. } => Err(de::Error::custom(format!("blob $type must be \"blob\", found {kind:?}"))),
-            Wire::Legacy { cid, mime_type } => cid::Cid::try_from(cid.as_str())
+            Wire::Legacy { cid, mime_type } => aurora_atproto::cids::parse(&cid)
                 .map(|cid| BlobRef { cid, mime_type, size: None })
                 .map_err(|e| de::Error::custom(format!("invalid blob cid: {e}"))),
         }

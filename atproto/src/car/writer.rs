@@ -82,6 +82,12 @@ impl<W: std::io::Write> BlockingCarWriter<W> {
         result
     }
 
+    /// Writes one block whose CID is already in its binary form (see
+    /// [`crate::cids::atproto_bytes`]).
+    pub fn write_encoded(&mut self, cid: &[u8], bytes: &[u8]) -> Result<(), CarError> {
+        self.frame(cid, bytes)
+    }
+
     /// One length-prefixed section: `head` then `body`.
     fn frame(&mut self, head: &[u8], body: &[u8]) -> Result<(), CarError> {
         let mut length = unsigned_varint::encode::usize_buffer();

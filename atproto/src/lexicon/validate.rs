@@ -386,7 +386,7 @@ fn bytes(schema: &BytesSchema, value: &Value, path: &Path<'_>) -> Result {
 
 fn cid_link(value: &Value, path: &Path<'_>) -> Result {
     match single_key(value, "$link") {
-        Some(Value::String(s)) if cid::Cid::try_from(s.as_str()).is_ok() => Ok(()),
+        Some(Value::String(s)) if crate::cids::parse(s).is_ok() => Ok(()),
         _ => fail(path, "must be a CID"),
     }
 }
@@ -404,7 +404,7 @@ fn blob(schema: &BlobSchema, value: &Value, path: &Path<'_>) -> Result {
     } else {
         // The legacy form, still found in old repositories: {"cid": "...", "mimeType": "..."}.
         match (map.get("cid"), map.get("mimeType")) {
-            (Some(Value::String(c)), Some(Value::String(mime))) if cid::Cid::try_from(c.as_str()).is_ok() => {
+            (Some(Value::String(c)), Some(Value::String(mime))) if crate::cids::parse(c).is_ok() => {
                 (mime.as_str(), None)
             }
             _ => return fail(path, "should be a blob ref"),

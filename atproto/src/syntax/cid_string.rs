@@ -21,7 +21,7 @@ impl CidString {
     /// The decoded CID, or an error when the text is syntactically acceptable but not a CID this
     /// crate can decode (unknown multibase, bad varint, …).
     pub fn to_cid(&self) -> Result<Cid, cid::Error> {
-        Cid::try_from(self.0.as_str())
+        crate::cids::parse(&self.0)
     }
 }
 

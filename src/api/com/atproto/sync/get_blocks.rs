@@ -32,7 +32,7 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     let mut cids = Vec::with_capacity(params.cids.len());
     let mut seen = std::collections::HashSet::new();
     for cid in &params.cids {
-        let parsed = Cid::try_from(cid.as_str())
+        let parsed = aurora_atproto::cids::parse(cid.as_str())
             .map_err(|_| XrpcError::invalid_request(format!("Invalid CID: {}", cid.as_str())))?;
         if seen.insert(parsed) {
             cids.push(parsed);
