@@ -95,7 +95,7 @@ fn from_legacy(map: &BTreeMap<String, Ipld>, mime_type: String) -> Result<BlobRe
     let Some(Ipld::String(text)) = map.get("cid") else {
         return Err(DataError::InvalidBlob("needs $type \"blob\" or a legacy cid string"));
     };
-    let cid = crate::cids::parse(&text).map_err(|_| DataError::InvalidBlob("cid is not a CID"))?;
+    let cid = crate::cids::parse(text).map_err(|_| DataError::InvalidBlob("cid is not a CID"))?;
     Ok(BlobRef { cid, mime_type, size: None })
 }
 

@@ -106,7 +106,7 @@ fn link_from_json(object: &Map<String, Value>, link: &Value) -> Result<Ipld, Dat
     let Value::String(text) = link else {
         return Err(DataError::InvalidLink("$link must be a string"));
     };
-    let cid = crate::cids::parse(&text).map_err(|_| DataError::InvalidLink("not a CID"))?;
+    let cid = crate::cids::parse(text).map_err(|_| DataError::InvalidLink("not a CID"))?;
     // Only the canonical spelling is accepted, so that converting back yields the same text;
     // the CID crate would also take other multibases and `/ipfs/` paths.
     if cid.to_string() != *text {
