@@ -33,8 +33,7 @@ pub struct DagCborJson {
 impl DagCborJson {
     /// Checks `bytes` as [`super::dag_cbor_to_json`] does (no floats, safe integers, string map
     /// keys in canonical order, no `$link`/`$bytes` keys, well-formed `$type` and blob maps, tag
-    /// 42 only, no trailing bytes); like it, lets other non-canonical forms (a longer integer
-    /// encoding than needed) pass.
+    /// 42 only, every head in its shortest form, no trailing bytes).
     pub fn new(bytes: Vec<u8>) -> Result<Self, DataError> {
         let mut reader = Reader { bytes: &bytes, pos: 0 };
         check(&mut reader, 0)?;
