@@ -50,9 +50,9 @@ static BASE32_LOWER: LazyLock<data_encoding::Encoding> = LazyLock::new(|| {
 
 /// A CID from its text, as [`Cid::try_from`] reads it. Every CID atproto writes is base32
 /// (`b…`); that form is decoded onto the stack, where `Cid::try_from` first searches the text
-/// for an `/ipfs/` path and decodes into a new vector, a third of the CPU of a repository
-/// export that reads a CID per block. Anything else, or text that does not decode, takes
-/// `Cid::try_from`'s own path, so the answer is the same.
+/// for an `/ipfs/` path and decodes into a new vector (with the re-encoding, a sixth of the CPU
+/// of a repository export, which reads a CID per block). Anything else, or text that does not
+/// decode, takes `Cid::try_from`'s own path, so the answer is the same.
 pub fn parse(text: &str) -> Result<Cid, cid::Error> {
     let mut bytes = [0u8; 96];
     match decode_base32(text.as_bytes(), &mut bytes) {
