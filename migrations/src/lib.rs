@@ -21,6 +21,7 @@ mod m0014_email_code_attempts;
 mod m0015_administration;
 mod m0016_job_schedule;
 mod m0017_event_log_head;
+mod m0018_clustered_records;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_administration::Migration),
             Box::new(m0016_job_schedule::Migration),
             Box::new(m0017_event_log_head::Migration),
+            Box::new(m0018_clustered_records::Migration),
         ]
     }
 }

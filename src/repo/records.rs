@@ -39,11 +39,11 @@ impl StoredRecord {
             .map_err(|error| ReadError::Undecodable(self.cid.clone(), error.to_string()))
     }
 
-    /// The record's value as it is served: its block, checked, and written out as JSON
-    /// straight from its bytes (see [`DagCborJson`]). Takes the block out of the record.
+    /// The record's value as it is served: its block, written out as JSON straight from its
+    /// bytes and checked as it is (see [`DagCborJson`]). Takes the block out of the record.
     pub fn served_value(&mut self) -> Result<DagCborJson, ReadError> {
         let bytes = self.content.take().ok_or_else(|| ReadError::MissingBlock(self.cid.clone()))?;
-        DagCborJson::new(bytes).map_err(|error| ReadError::Undecodable(self.cid.clone(), error.to_string()))
+        Ok(DagCborJson::from_block(bytes))
     }
 
     /// The record key: the URI's last segment.

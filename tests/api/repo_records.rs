@@ -163,6 +163,52 @@ app_test!(record_values_keep_the_blocks_key_order_as_the_reference_does, |app| {
     }
 });
 
+app_test!(a_damaged_record_block_fails_its_reads_whole_and_spares_the_others, |app| {
+    use aurora_locus::db::entities::repo_block;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+
+    let account = app.create_account("damaged").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let mut made = Vec::new();
+    for text in ["kept", "damaged"] {
+        let create = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
+        let (status, created) =
+            app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+        assert_eq!(status, 200, "{created}");
+        made.push(created);
+    }
+    let get = |created: &Value| {
+        let rkey = created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned();
+        format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}")
+    };
+    let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post");
+    // The damage sits after most of the value has been written out: a float in the last of a
+    // map's keys, which the data model forbids, then a key out of canonical order.
+    let damages: [&[u8]; 2] = [
+        &[0xa2, 0x64, b't', b'e', b'x', b't', 0x62, b'h', b'i', 0x65, b'$', b't', b'y', b'p', b'e', 0xf9, 0x3c, 0x00],
+        &[0xa2, 0x64, b't', b'e', b'x', b't', 0x62, b'h', b'i', 0x61, b'a', 0x01],
+    ];
+    for damage in damages {
+        let cid = made[1]["cid"].as_str().expect("cid");
+        let key = (crate::helpers::typed_did(did), cid.parse::<aurora_atproto::syntax::CidString>().expect("cid"));
+        let block =
+            repo_block::Entity::find_by_id(key).one(&app.ctx.db).await.expect("read").expect("the record's block");
+        let mut block: repo_block::ActiveModel = block.into();
+        block.content = Set(damage.to_vec());
+        block.update(&app.ctx.db).await.expect("damage the block");
+
+        for path in [get(&made[1]), list.clone()] {
+            let response = app.get(&path).await;
+            assert_eq!(response.status().as_u16(), 500, "{path}");
+            let body: Value = response.json().await.expect("a whole JSON error, nothing of the record");
+            assert_eq!(body["error"], "InternalServerError", "{path}: {body}");
+        }
+        let (status, kept) = app.get_json(&get(&made[0])).await;
+        assert_eq!((status, &kept["value"]["text"]), (200, &json!("kept")), "{kept}");
+    }
+});
+
 app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     let account = app.create_account("xena").await;
     let token = account["accessJwt"].as_str().expect("access");

@@ -7,6 +7,7 @@ pub mod codegen;
 mod context;
 mod endpoint;
 mod error;
+mod json_writer;
 mod method;
 mod values;
 

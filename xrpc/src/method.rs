@@ -163,7 +163,7 @@ impl<T: Serialize + Send + 'static> OutputBody for JsonBody<T> {
     fn write(value: T) -> XrpcResult<Response> {
         let size = answer_size::<T>();
         let mut json = Vec::with_capacity(size.load(Ordering::Relaxed).clamp(1024, MAX_SIZE_HINT));
-        serde_json::to_writer(&mut json, &value).map_err(XrpcError::internal)?;
+        crate::json_writer::write(&mut json, &value).map_err(XrpcError::internal)?;
         size.store(json.len() + json.len() / 8, Ordering::Relaxed);
         Ok(Response::builder().content_type("application/json; charset=utf-8").body(json))
     }

@@ -1,11 +1,14 @@
-//! A stored DAG-CBOR block served as atproto JSON straight from its bytes: the block is walked
-//! once to check the data model's rules, then walked again as it is written, so no value tree
+//! A stored DAG-CBOR block served as atproto JSON straight from its bytes: the block is
+//! checked against the data model's rules as it is written out, in one walk, so no value tree
 //! is built, filled and dropped between the two (which [`super::dag_cbor_to_json`] does, and
 //! which was a fifth of a listRecords page's instructions, with as much again to write the tree
-//! out and free it).
+//! out and free it), and nothing is read twice (a separate checking walk validated every string
+//! as UTF-8 once more, a tenth of a page).
 //!
 //! The JSON is exactly what [`super::dag_cbor_to_json`] gives: objects in the block's key order,
-//! bytes as `{"$bytes": …}` (unpadded standard base64), links as `{"$link": …}`.
+//! bytes as `{"$bytes": …}` (unpadded standard base64), links as `{"$link": …}`; a block it
+//! refuses fails the serialisation, so whatever was written of it is thrown away with the
+//! answer.
 
 use std::cell::Cell;
 
@@ -23,24 +26,20 @@ use super::DataError;
 /// exhausting the stack.
 const MAX_DEPTH: usize = 256;
 
-/// A block whose bytes follow the data model's rules, which serialises (with any serde
-/// serializer) as its atproto JSON.
+/// A stored block, which serialises (with any serde serializer) as its atproto JSON, or fails
+/// to if its bytes break the data model's rules.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DagCborJson {
     bytes: Vec<u8>,
 }
 
 impl DagCborJson {
-    /// Checks `bytes` as [`super::dag_cbor_to_json`] does (no floats, safe integers, string map
-    /// keys in canonical order, no `$link`/`$bytes` keys, well-formed `$type` and blob maps, tag
-    /// 42 only, every head in its shortest form, no trailing bytes).
-    pub fn new(bytes: Vec<u8>) -> Result<Self, DataError> {
-        let mut reader = Reader { bytes: &bytes, pos: 0 };
-        check(&mut reader, 0)?;
-        if reader.pos != bytes.len() {
-            return Err(DataError::Decode("trailing bytes after the value".into()));
-        }
-        Ok(DagCborJson { bytes })
+    /// The block, to be checked as it is written: no floats, safe integers, string map keys in
+    /// canonical order, no `$link`/`$bytes` keys, well-formed `$type` and blob maps, tag 42
+    /// only, every head in its shortest form, no trailing bytes — as [`super::dag_cbor_to_json`]
+    /// checks.
+    pub fn from_block(bytes: Vec<u8>) -> Self {
+        DagCborJson { bytes }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -59,7 +58,12 @@ impl std::fmt::Debug for DagCborJson {
 
 impl Serialize for DagCborJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Next { bytes: &self.bytes, pos: &Cell::new(0) }.serialize(serializer)
+        let pos = Cell::new(0);
+        let written = Next { bytes: &self.bytes, pos: &pos, depth: 0 }.serialize(serializer)?;
+        if pos.get() != self.bytes.len() {
+            return Err(S::Error::custom(DataError::Decode("trailing bytes after the value".into())));
+        }
+        Ok(written)
     }
 }
 
@@ -160,95 +164,95 @@ enum Kind<'a> {
     Other,
 }
 
-/// Checks the next item and what it holds, and moves past it.
-fn check<'a>(reader: &mut Reader<'a>, depth: usize) -> Result<Kind<'a>, DataError> {
-    if depth > MAX_DEPTH {
-        return Err(malformed("nested too deeply"));
-    }
-    let head = reader.head()?;
-    match head.major {
-        0 => check_integer(i128::from(head.argument)).map(|_| Kind::NonNegative),
-        1 => check_integer(-1 - i128::from(head.argument)).map(|_| Kind::Other),
-        2 => reader.take(reader.length(head.argument)?).map(|_| Kind::Other),
-        3 => reader.text(head.argument).map(Kind::Text),
-        4 => {
-            for _ in 0..reader.length(head.argument)? {
-                check(reader, depth + 1)?;
-            }
-            Ok(Kind::Other)
-        }
-        5 => check_map(reader, head.argument, depth).map(|_| Kind::Other),
-        6 if head.argument == 42 => reader.link().map(|_| Kind::Link),
-        6 => Err(malformed("only tag 42 (a link) is allowed")),
-        _ => match head.info {
-            20..=22 => Ok(Kind::Other),
-            25..=27 => Err(DataError::Float),
-            _ => Err(malformed("simple values other than false, true and null are not allowed")),
-        },
-    }
-}
-
-fn check_map(reader: &mut Reader<'_>, count: u64, depth: usize) -> Result<(), DataError> {
-    let count = reader.length(count)?;
-    let mut previous: Option<&str> = None;
-    let (mut kind, mut reference, mut mime, mut size) = (None, None, None, None);
-    for _ in 0..count {
+impl<'a> Kind<'a> {
+    /// What the item at `pos` is, for an item already written (so already checked).
+    fn at(bytes: &'a [u8], pos: usize) -> Result<Self, DataError> {
+        let mut reader = Reader { bytes, pos };
         let head = reader.head()?;
-        if head.major != 3 {
-            return Err(malformed("map keys must be strings"));
-        }
-        let key = reader.text(head.argument)?;
-        if key == "$link" || key == "$bytes" {
-            return Err(DataError::ReservedKey(if key == "$link" { "$link" } else { "$bytes" }));
-        }
-        // Keys in canonical order (shorter first, then bytewise), strictly: the decoder behind
-        // [`super::dag_cbor_to_json`] refuses a block out of that order, and so no key repeats.
-        if previous.is_some_and(|before| (before.len(), before.as_bytes()) >= (key.len(), key.as_bytes())) {
-            return Err(malformed("map keys out of canonical order"));
-        }
-        previous = Some(key);
-        let value = check(reader, depth + 1)?;
-        match key {
-            "$type" => kind = Some(value),
-            "ref" => reference = Some(value),
-            "mimeType" => mime = Some(value),
-            "size" => size = Some(value),
-            _ => {}
-        }
+        Ok(match head.major {
+            0 => Kind::NonNegative,
+            3 => Kind::Text(reader.text(head.argument)?),
+            6 => Kind::Link,
+            _ => Kind::Other,
+        })
     }
-    fn entry<'a>(kind: &Option<Kind<'a>>) -> Option<Entry<'a>> {
-        kind.as_ref().map(|kind| match *kind {
+
+    fn entry(&self) -> Entry<'a> {
+        match *self {
             Kind::Link => Entry::Link,
             Kind::Text(text) => Entry::Text(text),
             Kind::NonNegative => Entry::NonNegative,
             Kind::Other => Entry::Other,
-        })
+        }
     }
-    check_typed(|key| match key {
-        "$type" => entry(&kind),
-        "ref" => entry(&reference),
-        "mimeType" => entry(&mime),
-        "size" => entry(&size),
-        _ => None,
-    })
 }
 
-/// The item at `pos` in a checked block; serialising it moves `pos` past it.
+/// The map keys the `$type` rules look at, in the order [`Next`] keeps their values.
+const TYPED_KEYS: [&str; 4] = ["$type", "ref", "mimeType", "size"];
+
+/// The item at `pos` in a block; serialising it checks it, writes it and moves `pos` past it.
 struct Next<'a, 'p> {
     bytes: &'a [u8],
     pos: &'p Cell<usize>,
+    depth: usize,
+}
+
+impl<'a> Next<'a, '_> {
+    /// The item after this one, one level down.
+    fn inner(&self) -> Self {
+        Next { bytes: self.bytes, pos: self.pos, depth: self.depth + 1 }
+    }
+
+    fn map<S: Serializer>(&self, reader: &mut Reader<'a>, count: usize, serializer: S) -> Result<S::Ok, S::Error> {
+        let failed = |error: DataError| S::Error::custom(error);
+        let mut map = serializer.serialize_map(Some(count))?;
+        let mut previous: Option<&str> = None;
+        let mut typed: [Option<Kind<'a>>; 4] = [None, None, None, None];
+        for _ in 0..count {
+            let head = reader.head().map_err(failed)?;
+            if head.major != 3 {
+                return Err(failed(malformed("map keys must be strings")));
+            }
+            let key = reader.text(head.argument).map_err(failed)?;
+            if key == "$link" || key == "$bytes" {
+                return Err(failed(DataError::ReservedKey(if key == "$link" { "$link" } else { "$bytes" })));
+            }
+            // Keys in canonical order (shorter first, then bytewise), strictly: the decoder
+            // behind [`super::dag_cbor_to_json`] refuses a block out of that order, and so no
+            // key repeats.
+            if previous.is_some_and(|before| (before.len(), before.as_bytes()) >= (key.len(), key.as_bytes())) {
+                return Err(failed(malformed("map keys out of canonical order")));
+            }
+            previous = Some(key);
+            let start = reader.pos;
+            self.pos.set(start);
+            map.serialize_entry(key, &self.inner())?;
+            reader.pos = self.pos.get();
+            if let Some(slot) = TYPED_KEYS.iter().position(|typed_key| *typed_key == key) {
+                typed[slot] = Some(Kind::at(self.bytes, start).map_err(failed)?);
+            }
+        }
+        check_typed(|key| {
+            let slot = TYPED_KEYS.iter().position(|typed_key| *typed_key == key)?;
+            typed[slot].as_ref().map(Kind::entry)
+        })
+        .map_err(failed)?;
+        map.end()
+    }
 }
 
 impl Serialize for Next<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // The block was checked when it was made, so an error here cannot happen; it is reported
-        // rather than assumed away.
         let failed = |error: DataError| S::Error::custom(error);
+        if self.depth > MAX_DEPTH {
+            return Err(failed(malformed("nested too deeply")));
+        }
         let mut reader = Reader { bytes: self.bytes, pos: self.pos.get() };
         let head = reader.head().map_err(failed)?;
         match head.major {
             0 => {
                 self.pos.set(reader.pos);
+                check_integer(i128::from(head.argument)).map_err(failed)?;
                 serializer.serialize_u64(head.argument)
             }
             1 => {
@@ -271,33 +275,30 @@ impl Serialize for Next<'_, '_> {
                 self.pos.set(reader.pos);
                 let mut seq = serializer.serialize_seq(Some(count))?;
                 for _ in 0..count {
-                    seq.serialize_element(self)?;
+                    seq.serialize_element(&self.inner())?;
                 }
                 seq.end()
             }
             5 => {
                 let count = reader.length(head.argument).map_err(failed)?;
+                let written = self.map(&mut reader, count, serializer)?;
                 self.pos.set(reader.pos);
-                let mut map = serializer.serialize_map(Some(count))?;
-                for _ in 0..count {
-                    let key = reader.head().and_then(|head| reader.text(head.argument)).map_err(failed)?;
-                    self.pos.set(reader.pos);
-                    map.serialize_entry(key, self)?;
-                    reader.pos = self.pos.get();
-                }
-                map.end()
+                Ok(written)
             }
-            6 => {
+            6 if head.argument == 42 => {
                 let cid = reader.link().map_err(failed)?;
                 self.pos.set(reader.pos);
                 single_entry(serializer, "$link", &cid.to_string())
             }
+            6 => Err(failed(malformed("only tag 42 (a link) is allowed"))),
             _ => {
                 self.pos.set(reader.pos);
                 match head.info {
                     20 => serializer.serialize_bool(false),
                     21 => serializer.serialize_bool(true),
-                    _ => serializer.serialize_unit(),
+                    22 => serializer.serialize_unit(),
+                    25..=27 => Err(failed(DataError::Float)),
+                    _ => Err(failed(malformed("simple values other than false, true and null are not allowed"))),
                 }
             }
         }
@@ -317,13 +318,18 @@ mod tests {
     use crate::data::test_values::{map, raw};
     use crate::data::{dag_cbor_to_json, to_dag_cbor, Ipld};
 
+    /// The block served as JSON text, or the error that stopped it.
+    fn served(bytes: &[u8]) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&DagCborJson::from_block(bytes.to_vec()))
+    }
+
     /// The served JSON is byte for byte the value tree's, and a block one refuses the other
     /// refuses too.
     fn same_as_the_tree(bytes: &[u8]) {
-        match (DagCborJson::new(bytes.to_vec()), dag_cbor_to_json(bytes)) {
+        match (served(bytes), dag_cbor_to_json(bytes)) {
             (Ok(served), Ok(tree)) => {
-                assert_eq!(serde_json::to_string(&served).unwrap(), serde_json::to_string(&tree).unwrap());
-                assert_eq!(serde_json::to_value(&served).unwrap(), tree);
+                assert_eq!(served, serde_json::to_string(&tree).unwrap());
+                assert_eq!(serde_json::to_value(DagCborJson::from_block(bytes.to_vec())).unwrap(), tree);
             }
             (Err(_), Err(_)) => {}
             (served, tree) => panic!("{bytes:02x?}: served {served:?}, tree {tree:?}"),
@@ -357,7 +363,7 @@ mod tests {
         ]);
         let bytes = to_dag_cbor(&record).unwrap();
         same_as_the_tree(&bytes);
-        let served = serde_json::to_value(DagCborJson::new(bytes).unwrap()).unwrap();
+        let served = serde_json::to_value(DagCborJson::from_block(bytes)).unwrap();
         let keys: Vec<&str> = served.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys[..4], ["n", "no", "ok", "big"], "the block's key order");
     }
@@ -384,7 +390,7 @@ mod tests {
         ];
         for case in &cases {
             let bytes = raw(case);
-            assert!(DagCborJson::new(bytes.clone()).is_err(), "{case:?}");
+            assert!(served(&bytes).is_err(), "{case:?}");
             same_as_the_tree(&bytes);
         }
     }
@@ -406,11 +412,11 @@ mod tests {
             &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // a count beyond the block
         ];
         for case in cases {
-            assert!(DagCborJson::new(case.to_vec()).is_err(), "{case:02x?}");
+            assert!(served(case).is_err(), "{case:02x?}");
             same_as_the_tree(case);
         }
         // Out of canonical order, though without a duplicate: refused, as the tree refuses it.
-        assert!(DagCborJson::new(unsorted.to_vec()).is_err());
+        assert!(served(&unsorted).is_err());
         same_as_the_tree(&unsorted);
     }
 
@@ -427,12 +433,12 @@ mod tests {
             &[0xd9, 0x00, 0x2a, 0x41, 0x00],             // tag 42 as a two-byte argument
             &[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], // 2^32 - 1 as an eight-byte argument
         ] {
-            assert!(DagCborJson::new(bytes.to_vec()).is_err(), "{bytes:02x?}");
+            assert!(served(bytes).is_err(), "{bytes:02x?}");
             same_as_the_tree(bytes);
         }
         // The shortest forms at each width's edge are served.
         for bytes in [&[0x18, 0x18][..], &[0x19, 0x01, 0x00], &[0x1a, 0x00, 0x01, 0x00, 0x00], &[0x38, 0x18]] {
-            assert!(DagCborJson::new(bytes.to_vec()).is_ok(), "{bytes:02x?}");
+            assert!(served(bytes).is_ok(), "{bytes:02x?}");
             same_as_the_tree(bytes);
         }
     }
@@ -440,7 +446,7 @@ mod tests {
     #[test]
     fn nesting_is_bounded() {
         let deep: Vec<u8> = std::iter::repeat_n(0x81, MAX_DEPTH + 2).chain([0x01]).collect();
-        assert!(DagCborJson::new(deep).is_err());
+        assert!(served(&deep).is_err());
         let shallow: Vec<u8> = std::iter::repeat_n(0x81, 100).chain([0x01]).collect();
         same_as_the_tree(&shallow);
     }

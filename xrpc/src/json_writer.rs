@@ -1,0 +1,818 @@
+//! JSON answers written as serde_json writes them (compact, the same text byte for byte), with
+//! strings scanned eight bytes at a time for the few bytes JSON escapes.
+//!
+//! serde_json looks up every byte of every string in its escape table, one at a time; in a
+//! listRecords page, where nearly every byte is inside a string (keys, URIs, CIDs, the records'
+//! text), that loop was a sixth of the page's instructions. Everything else about a value is
+//! written as serde_json writes it: numbers through the same digits, floats by serde_json itself,
+//! map keys that are numbers or booleans quoted, the same errors for keys that cannot be keys.
+
+use std::fmt;
+
+use serde::ser::{self, Impossible, Serialize};
+
+/// Appends `value`'s JSON to `out`: exactly the bytes `serde_json::to_writer` would append.
+pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), serde_json::Error> {
+    let start = out.len();
+    match value.serialize(&mut Writer { out }) {
+        Ok(()) => Ok(()),
+        // A raw JSON value (serde_json's `RawValue`) is written by serde_json itself; no answer
+        // of this server holds one, so the second pass costs nothing in practice.
+        Err(Error::RawValue) => {
+            out.truncate(start);
+            serde_json::to_writer(&mut *out, value)
+        }
+        Err(Error::Custom(message)) => {
+            out.truncate(start);
+            Err(ser::Error::custom(message))
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Error {
+    Custom(String),
+    RawValue,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Custom(message) => f.write_str(message),
+            Error::RawValue => f.write_str("a raw JSON value"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(message: T) -> Self {
+        Error::Custom(message.to_string())
+    }
+}
+
+/// serde_json's name for its raw values' newtype.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+fn key_must_be_a_string() -> Error {
+    // serde_json's own words, so an error reads the same whichever writer met it.
+    Error::Custom("key must be a string".to_owned())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of a word's eight bytes is a control character, `"` or `\`. The
+/// subtract-and-mask tests never miss one (bytes of 0x80 and above, UTF-8's, have their top
+/// bit set, which `!word` clears, so they flag nothing); at worst a word is flagged for a
+/// borrow between bytes, which only sends its string the slow way.
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    (control | zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// Whether any byte of `bytes` is one JSON escapes. Whole words where there are eight bytes
+/// left, the last (overlapping) word for the tail, and bytes one at a time only in strings
+/// shorter than a word.
+#[inline]
+fn any_to_escape(bytes: &[u8]) -> bool {
+    let word = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_ne_bytes(word)
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\');
+    }
+    (0..bytes.len() / 8).any(|n| needs_escape(word(n * 8))) || needs_escape(word(bytes.len() - 8))
+}
+
+/// A JSON string: `text` between quotes, escaped as serde_json escapes it (the two-character
+/// forms where JSON has them, `\u00XX` in lower-case hex for the other control characters).
+/// Nearly every string has nothing to escape and is copied whole.
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if any_to_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+#[cold]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut run = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..at]);
+        if short != 0 {
+            out.extend_from_slice(&[b'\\', short]);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
+        }
+        run = at + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    fn integer(&mut self, value: impl itoa::Integer) {
+        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// A float as serde_json writes it (`null` when not finite).
+    fn float<F: Serialize>(&mut self, value: F) -> Result<(), Error> {
+        serde_json::to_writer(&mut *self.out, &value).map_err(ser::Error::custom)
+    }
+
+    fn open<'w>(&'w mut self, bracket: u8) -> Compound<'w, 'a> {
+        self.out.push(bracket);
+        Compound { writer: self, first: true }
+    }
+
+    /// `{"variant":` before a variant's content; its compound closes the extra brace.
+    fn variant(&mut self, variant: &str) {
+        self.out.push(b'{');
+        write_string(self.out, variant);
+        self.out.push(b':');
+    }
+}
+
+/// An array or object being written: `first` until its first element.
+struct Compound<'w, 'a> {
+    writer: &'w mut Writer<'a>,
+    first: bool,
+}
+
+impl Compound<'_, '_> {
+    fn comma(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.writer.out.push(b',');
+        }
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.comma();
+        value.serialize(&mut *self.writer)
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
+        self.comma();
+        write_string(self.writer.out, key);
+        self.writer.out.push(b':');
+        value.serialize(&mut *self.writer)
+    }
+
+    fn close(self, bracket: u8) {
+        self.writer.out.push(bracket);
+    }
+
+    /// Closes a variant's content and the object around it.
+    fn close_variant(self, bracket: u8) {
+        self.writer.out.extend_from_slice(&[bracket, b'}']);
+    }
+}
+
+impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'w, 'a>;
+    type SerializeTuple = Compound<'w, 'a>;
+    type SerializeTupleStruct = Compound<'w, 'a>;
+    type SerializeTupleVariant = Compound<'w, 'a>;
+    type SerializeMap = Compound<'w, 'a>;
+    type SerializeStruct = Compound<'w, 'a>;
+    type SerializeStructVariant = Compound<'w, 'a>;
+
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
+        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn serialize_i8(self, value: i8) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_i16(self, value: i16) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_i32(self, value: i32) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_i64(self, value: i64) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_i128(self, value: i128) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_u8(self, value: u8) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_u16(self, value: u16) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_u32(self, value: u32) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_u64(self, value: u64) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_u128(self, value: u128) -> Result<(), Error> {
+        self.integer(value);
+        Ok(())
+    }
+
+    fn serialize_f32(self, value: f32) -> Result<(), Error> {
+        self.float(value)
+    }
+
+    fn serialize_f64(self, value: f64) -> Result<(), Error> {
+        self.float(value)
+    }
+
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        write_string(self.out, value.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        write_string(self.out, value);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, value: &[u8]) -> Result<(), Error> {
+        let mut seq = self.open(b'[');
+        for byte in value {
+            seq.element(byte)?;
+        }
+        seq.close(b']');
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
+        if name == RAW_VALUE_TOKEN {
+            return Err(Error::RawValue);
+        }
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.variant(variant);
+        value.serialize(&mut *self)?;
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
+        Ok(self.open(b'['))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'w, 'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'w, 'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Error> {
+        self.variant(variant);
+        Ok(self.open(b'['))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
+        Ok(self.open(b'{'))
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'w, 'a>, Error> {
+        Ok(self.open(b'{'))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'w, 'a>, Error> {
+        self.variant(variant);
+        Ok(self.open(b'{'))
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close(b']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close(b']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close(b']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close_variant(b']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.comma();
+        key.serialize(KeyWriter { out: self.writer.out })
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.writer.out.push(b':');
+        value.serialize(&mut *self.writer)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close(b'}');
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close(b'}');
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close_variant(b'}');
+        Ok(())
+    }
+}
+
+/// A map key: a string, or a number or boolean written inside quotes, as serde_json allows.
+struct KeyWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl KeyWriter<'_> {
+    fn quoted(self, write: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>) -> Result<(), Error> {
+        self.out.push(b'"');
+        write(&mut Writer { out: self.out })?;
+        self.out.push(b'"');
+        Ok(())
+    }
+}
+
+impl ser::Serializer for KeyWriter<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_bool(value))
+    }
+
+    fn serialize_i8(self, value: i8) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_i8(value))
+    }
+
+    fn serialize_i16(self, value: i16) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_i16(value))
+    }
+
+    fn serialize_i32(self, value: i32) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_i32(value))
+    }
+
+    fn serialize_i64(self, value: i64) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_i64(value))
+    }
+
+    fn serialize_i128(self, value: i128) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_i128(value))
+    }
+
+    fn serialize_u8(self, value: u8) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_u8(value))
+    }
+
+    fn serialize_u16(self, value: u16) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_u16(value))
+    }
+
+    fn serialize_u32(self, value: u32) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_u32(value))
+    }
+
+    fn serialize_u64(self, value: u64) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_u64(value))
+    }
+
+    fn serialize_u128(self, value: u128) -> Result<(), Error> {
+        self.quoted(|w| w.serialize_u128(value))
+    }
+
+    fn serialize_f32(self, value: f32) -> Result<(), Error> {
+        if !value.is_finite() {
+            return Err(Error::Custom("float key must be finite (got NaN or +/-inf)".to_owned()));
+        }
+        self.quoted(|w| w.serialize_f32(value))
+    }
+
+    fn serialize_f64(self, value: f64) -> Result<(), Error> {
+        if !value.is_finite() {
+            return Err(Error::Custom("float key must be finite (got NaN or +/-inf)".to_owned()));
+        }
+        self.quoted(|w| w.serialize_f64(value))
+    }
+
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        write_string(self.out, value.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        write_string(self.out, value);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, _value: &[u8]) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
+        if name == RAW_VALUE_TOKEN {
+            return Err(Error::RawValue);
+        }
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(key_must_be_a_string())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a clear test failure
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
+        let mut ours = b"before ".to_vec();
+        let answer = write(&mut ours, value);
+        match serde_json::to_vec(value) {
+            Ok(theirs) => {
+                answer.unwrap();
+                assert_eq!(String::from_utf8_lossy(&ours[7..]), String::from_utf8_lossy(&theirs));
+            }
+            Err(theirs) => {
+                assert_eq!(answer.unwrap_err().to_string(), theirs.to_string());
+                assert_eq!(ours, b"before ", "a failed write leaves the buffer as it was");
+            }
+        }
+    }
+
+    #[derive(serde::Serialize)]
+    enum Shapes {
+        Unit,
+        Newtype(Option<u8>),
+        Tuple(i32, String),
+        Struct { a: bool, b: Vec<()> },
+    }
+
+    #[derive(serde::Serialize)]
+    struct Typed<'a> {
+        #[serde(rename = "$type")]
+        kind: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u32>,
+        shapes: Vec<Shapes>,
+        bytes: &'a [u8],
+        #[serde(with = "serde_bytes")]
+        byte_buf: Vec<u8>,
+        floats: (f32, f64, f64, f64),
+        chars: [char; 3],
+        big: (u128, i128, i64, u64),
+        empty: (Vec<u8>, BTreeMap<String, u8>),
+        unit: (),
+    }
+
+    #[test]
+    fn typed_values_are_written_as_serde_json_writes_them() {
+        same_as_serde_json(&Typed {
+            kind: "app.bsky.feed.post",
+            skipped: None,
+            shapes: vec![
+                Shapes::Unit,
+                Shapes::Newtype(Some(7)),
+                Shapes::Newtype(None),
+                Shapes::Tuple(-3, "\"x\"".into()),
+                Shapes::Struct { a: true, b: vec![(), ()] },
+            ],
+            bytes: &[0, 1, 255],
+            byte_buf: vec![9, 8],
+            floats: (1.5, -0.0, f64::NAN, 1e300),
+            chars: ['a', '\n', '\u{1F600}'],
+            big: (u128::MAX, i128::MIN, i64::MIN, u64::MAX),
+            empty: (vec![], BTreeMap::new()),
+            unit: (),
+        });
+    }
+
+    #[test]
+    fn map_keys_are_written_or_refused_as_serde_json_does() {
+        same_as_serde_json(&BTreeMap::from([(1u8, "one"), (200, "two hundred")]));
+        same_as_serde_json(&BTreeMap::from([(-5i64, 1)]));
+        same_as_serde_json(&BTreeMap::from([(true, 1), (false, 0)]));
+        same_as_serde_json(&BTreeMap::from([('k', 1)]));
+        same_as_serde_json(&FloatKey(0.25));
+        same_as_serde_json(&FloatKey(f64::NAN));
+        same_as_serde_json(&BTreeMap::from([((1, 2), 3)]));
+        same_as_serde_json(&BTreeMap::from([(vec![1u8], 3)]));
+        same_as_serde_json(&BTreeMap::from([(Some("k"), 3)]));
+    }
+
+    /// A map with a float key, which std's maps cannot hold.
+    struct FloatKey(f64);
+
+    impl Serialize for FloatKey {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry(&2.5f64, &1)?;
+            map.serialize_entry(&self.0, &1)?;
+            map.end()
+        }
+    }
+
+    /// What serde_json's `RawValue` serialises as (the type itself is behind a feature this
+    /// crate does not ask for).
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Raw(&'static str);
+
+    impl Serialize for Raw {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_newtype_struct(RAW_VALUE_TOKEN, self.0)
+        }
+    }
+
+    #[test]
+    fn a_raw_value_is_left_to_serde_json() {
+        same_as_serde_json(&BTreeMap::from([("raw", Raw(r#"{"a": [1, 2]}"#))]));
+        same_as_serde_json(&BTreeMap::from([(Raw("k"), 1)]));
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_escaped_wherever_it_falls() {
+        for byte in (0u8..0x20).chain([b'"', b'\\', 0x7f]) {
+            for at in 0..20 {
+                let mut text = "abcdefghijklmnopqrs".to_owned().into_bytes();
+                text.insert(at, byte);
+                let text = String::from_utf8(text).unwrap();
+                same_as_serde_json(&text);
+                same_as_serde_json(&format!("é{text}ü"));
+            }
+        }
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x7f]{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..8)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_is_written_as_serde_json_writes_it(value in any_json()) {
+            same_as_serde_json(&value);
+        }
+
+        #[test]
+        fn any_text_is_escaped_as_serde_json_escapes_it(text in any::<String>()) {
+            same_as_serde_json(&text);
+        }
+    }
+}
