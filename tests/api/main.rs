@@ -31,6 +31,7 @@ mod repo_blobs;
 mod repo_import;
 mod repo_records;
 mod s3_blobs;
+mod schema_upgrades;
 mod server_accounts;
 mod server_email;
 mod server_lifecycle;
