@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
 
@@ -65,7 +65,7 @@ pub struct Page<'a> {
 /// A page of `did`'s records in `collection` with their blocks, in one query; taken-down
 /// records are never returned. `cursor` stands for whether there is one: the statement's
 /// shape depends on it, not on its value.
-fn page_query(did: &str, collection: &str, page: Page<'_>) -> SelectStatement {
+fn page_query(did: impl Into<SimpleExpr>, collection: &str, page: Page<'_>) -> SelectStatement {
     let column = |column| Expr::col((record::Entity, column));
     let mut query = Query::select();
     // The URI is built from its parts rather than parsed back from its text: parsing validates
@@ -115,6 +115,49 @@ fn page_values(did: &Did, collection: &Nsid, page: Page<'_>) -> Vec<sea_orm::Val
     let mut values = vec![sea_orm::Value::from(did.as_str()), sea_orm::Value::from(collection.as_str())];
     values.extend(page.cursor.map(sea_orm::Value::from));
     values.push(sea_orm::Value::BigUnsigned(Some(page.limit)));
+    values
+}
+
+/// For PostgreSQL, the account `repo` names ([`active_account_query`]) and its page
+/// ([`page_query`]) in one statement, where they were two round trips: the account's row joined
+/// `LATERAL` to the page, which keeps its own order and limit. No row when the account is not
+/// hosted or not active; one row with no record when the page is empty.
+fn account_page_query(by_handle: bool, repo: &str, collection: &str, page: Page<'_>) -> SelectStatement {
+    let listed = Alias::new("page");
+    let records = page_query(Expr::col((actor::Entity, actor::Column::Did)), collection, page);
+    let order = if page.reverse { Order::Asc } else { Order::Desc };
+    let mut query = active_account_query(by_handle, repo);
+    query
+        .column((listed.clone(), record::Column::Rkey))
+        .column((listed.clone(), record::Column::Cid))
+        .column((listed.clone(), repo_block::Column::Content))
+        .join_lateral(JoinType::LeftJoin, records, listed.clone(), Expr::cust("TRUE"))
+        .order_by((listed, record::Column::Rkey), order);
+    query
+}
+
+/// [`account_page_query`]'s SQL for each kind of identifier and shape of page, built once.
+fn account_page_sql(repo: &AtIdentifier, page: Page<'_>) -> &'static str {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let shapes = [false, true].into_iter().flat_map(|by_handle| {
+            [(false, false), (false, true), (true, false), (true, true)].map(move |(cursor, reverse)| {
+                let page = Page { cursor: cursor.then_some(""), reverse, limit: 0 };
+                DbBackend::Postgres.build(&account_page_query(by_handle, "", "", page)).sql
+            })
+        });
+        shapes.collect()
+    });
+    let shape = usize::from(page.cursor.is_some()) * 2 + usize::from(page.reverse);
+    &SQL[usize::from(matches!(repo, AtIdentifier::Handle(_))) * 4 + shape]
+}
+
+/// The values [`account_page_sql`] binds, in the order the statement's text names them: the
+/// page's (collection, cursor if there is one, limit), then the account's identifier.
+fn account_page_values(repo: &AtIdentifier, collection: &Nsid, page: Page<'_>) -> Vec<sea_orm::Value> {
+    let mut values = vec![sea_orm::Value::from(collection.as_str())];
+    values.extend(page.cursor.map(sea_orm::Value::from));
+    values.push(sea_orm::Value::BigUnsigned(Some(page.limit)));
+    values.push(sea_orm::Value::from(identifier_text(repo)));
     values
 }
 
@@ -220,6 +263,24 @@ pub async fn list(
         return Ok(Some(records));
     }
     let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let statement = Statement::from_sql_and_values(
+            backend,
+            account_page_sql(repo, page),
+            account_page_values(repo, collection, page),
+        );
+        let rows = db.query_all(statement).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let did: Did = first.try_get("", "did")?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The one row of an empty page has the account and no record.
+            let Some(rkey) = row.try_get::<Option<String>>("", "rkey")? else { continue };
+            let cid: String = row.try_get("", "cid")?;
+            records.push(stored_record(&did, collection, &rkey, &cid, row.try_get("", "content")?)?);
+        }
+        return Ok(Some(records));
+    }
     let account = Statement::from_sql_and_values(
         backend,
         active_account_sql(backend, repo),
@@ -420,6 +481,29 @@ mod tests {
                     assert_eq!(built.sql, page_sql(backend, page), "{backend:?} {cursor:?} {reverse}");
                     let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
                     assert_eq!(bound, page_values(&did, &collection, page), "{backend:?} {cursor:?} {reverse}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cached_account_page_binds_its_values_where_the_built_statement_does() {
+        let collection: Nsid = "app.bsky.feed.post".parse().expect("nsid");
+        for repo in ["did:plc:abc", "alice.test"] {
+            let identifier: AtIdentifier = repo.parse().expect("identifier");
+            let by_handle = matches!(identifier, AtIdentifier::Handle(_));
+            for cursor in [None, Some("3kabc")] {
+                for reverse in [false, true] {
+                    let page = Page { cursor, reverse, limit: 50 };
+                    let built =
+                        DbBackend::Postgres.build(&account_page_query(by_handle, repo, collection.as_str(), page));
+                    assert_eq!(built.sql, account_page_sql(&identifier, page), "{repo} {cursor:?} {reverse}");
+                    let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
+                    assert_eq!(
+                        bound,
+                        account_page_values(&identifier, &collection, page),
+                        "{repo} {cursor:?} {reverse}"
+                    );
                 }
             }
         }
