@@ -256,10 +256,10 @@ pub async fn list(
         let listed = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
         let Some((did, rows)) = listed else { return Ok(None) };
         let did: Did = did.parse().map_err(|_| malformed("DID", &did))?;
-        let records = rows
-            .into_iter()
-            .map(|(rkey, cid, content)| stored_record(&did, collection, &rkey, &cid, content))
-            .collect::<Result<_, _>>()?;
+        let mut records = Vec::with_capacity(rows.len());
+        for (rkey, cid, content) in rows {
+            records.push(stored_record(&did, collection, &rkey, &cid, content)?);
+        }
         return Ok(Some(records));
     }
     let backend = db.get_database_backend();
@@ -291,13 +291,11 @@ pub async fn list(
     let statement =
         Statement::from_sql_and_values(backend, page_sql(backend, page), page_values(&did, collection, page));
     let rows = db.query_all(statement).await?;
-    let records = rows
-        .into_iter()
-        .map(|row| {
-            let text = |column: &str| row.try_get::<String>("", column);
-            stored_record(&did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)
-        })
-        .collect::<Result<_, _>>()?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let text = |column: &str| row.try_get::<String>("", column);
+        records.push(stored_record(&did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)?);
+    }
     Ok(Some(records))
 }
 

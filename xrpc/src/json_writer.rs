@@ -63,31 +63,33 @@ fn key_must_be_a_string() -> Error {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of a word's eight bytes is a control character, `"` or `\`. The
-/// subtract-and-mask tests never miss one (bytes of 0x80 and above, UTF-8's, have their top
-/// bit set, which `!word` clears, so they flag nothing); at worst a word is flagged for a
-/// borrow between bytes, which only sends its string the slow way.
+/// The top bit of each of a word's eight bytes that is a control character, `"` or `\\`, and
+/// perhaps of a byte above one of them. The subtract-and-mask tests never miss a byte to
+/// escape (bytes of 0x80 and above, UTF-8's, have their top bit set, which `!word` clears, so
+/// they flag nothing); a byte flagged for a borrow from the one below it only sends its string
+/// the slow way.
 #[inline]
-fn needs_escape(word: u64) -> bool {
+fn escape_bits(word: u64) -> u64 {
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    (control | zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))) != 0
+    control | zero_byte(word ^ (ONES * u64::from(b'"'))) | zero_byte(word ^ (ONES * u64::from(b'\\')))
 }
 
-/// Whether any byte of `bytes` is one JSON escapes. Whole words where there are eight bytes
-/// left, the last (overlapping) word for the tail, and bytes one at a time only in strings
-/// shorter than a word.
+/// Whether any byte of `bytes` is one JSON escapes: whole words, the last one overlapping the
+/// one before, their flags gathered without a branch (escapes are rare, so stopping early saves
+/// nothing), and bytes one at a time only in strings shorter than a word.
 #[inline]
 fn any_to_escape(bytes: &[u8]) -> bool {
-    let word = |at: usize| {
+    let word = |chunk: &[u8]| {
         let mut word = [0; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
+        word.copy_from_slice(chunk);
         u64::from_ne_bytes(word)
     };
     if bytes.len() < 8 {
         return bytes.iter().any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\');
     }
-    (0..bytes.len() / 8).any(|n| needs_escape(word(n * 8))) || needs_escape(word(bytes.len() - 8))
+    let words = bytes.chunks_exact(8).fold(0, |flags, chunk| flags | escape_bits(word(chunk)));
+    (words | escape_bits(word(&bytes[bytes.len() - 8..]))) != 0
 }
 
 /// A JSON string: `text` between quotes, escaped as serde_json escapes it (the two-character

@@ -21,12 +21,12 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     };
     // As the reference pages: any non-empty page, the short last one too, carries its last key.
     let cursor = rows.last().map(|r| r.rkey().to_owned());
-    let records = rows
-        .into_iter()
-        .map(|mut row| {
-            let value = row.served_value().map_err(internal)?.into();
-            Ok(Record { value, uri: row.uri, cid: row.cid, extra: Default::default() })
-        })
-        .collect::<XrpcResult<_>>()?;
+    // Pushed into room for the whole page: collected through a `Result`, whose iterator cannot
+    // tell its length, the page grew and moved six times.
+    let mut records = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let value = row.served_value().map_err(internal)?.into();
+        records.push(Record { value, uri: row.uri, cid: row.cid, extra: Default::default() });
+    }
     Ok(Output { records, cursor, extra: Default::default() })
 }
