@@ -6,7 +6,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::common::actor_fk;
+use crate::common::{actor_fk, cluster_on_sqlite};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,33 +42,14 @@ impl MigrationTrait for Migration {
             .primary_key(Index::create().col(RepoBlock::Did).col(RepoBlock::Cid))
             .foreign_key(&mut actor_fk(RepoBlockClustered::Table, "fk_repo_block_actor"))
             .to_owned();
-        let columns = || [RepoBlock::Did, RepoBlock::Cid, RepoBlock::Rev, RepoBlock::Size, RepoBlock::Content];
-        let copy = Query::insert()
-            .into_table(RepoBlockClustered::Table)
-            .columns(columns())
-            .select_from(Query::select().columns(columns()).from(RepoBlock::Table).to_owned())
-            .map_err(|e| DbErr::Custom(e.to_string()))?
-            .to_owned();
+        let columns = || vec![RepoBlock::Did, RepoBlock::Cid, RepoBlock::Rev, RepoBlock::Size, RepoBlock::Content];
         let index = Index::create()
             .name("idx_repo_block_did_rev")
             .table(RepoBlock::Table)
             .col(RepoBlock::Did)
             .col(RepoBlock::Rev)
             .to_owned();
-        // One batch on one connection, in one transaction: another pooled connection could
-        // still hold a snapshot in which the old table exists. sea-query has no table options
-        // for SQLite, so the clause goes on the end of its SQL.
-        let script = [
-            "BEGIN".to_owned(),
-            format!("{} WITHOUT ROWID", create.to_string(SqliteQueryBuilder)),
-            copy.to_string(SqliteQueryBuilder),
-            Table::drop().table(RepoBlock::Table).to_owned().to_string(SqliteQueryBuilder),
-            Table::rename().table(RepoBlockClustered::Table, RepoBlock::Table).to_owned().to_string(SqliteQueryBuilder),
-            index.to_string(SqliteQueryBuilder),
-            "COMMIT".to_owned(),
-        ]
-        .join(";\n");
-        manager.get_connection().execute_unprepared(&script).await.map(|_| ())
+        cluster_on_sqlite(manager, RepoBlock::Table, RepoBlockClustered::Table, create, columns, &[index]).await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

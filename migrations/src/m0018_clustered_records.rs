@@ -8,7 +8,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::common::actor_fk;
+use crate::common::{actor_fk, cluster_on_sqlite};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -51,7 +51,7 @@ impl MigrationTrait for Migration {
             .foreign_key(&mut actor_fk(RecordClustered::Table, "fk_record_actor"))
             .to_owned();
         let columns = || {
-            [
+            vec![
                 Record::Uri,
                 Record::Cid,
                 Record::Did,
@@ -62,26 +62,8 @@ impl MigrationTrait for Migration {
                 Record::TakedownRef,
             ]
         };
-        let copy = Query::insert()
-            .into_table(RecordClustered::Table)
-            .columns(columns())
-            .select_from(Query::select().columns(columns()).from(Record::Table).to_owned())
-            .map_err(|e| DbErr::Custom(e.to_string()))?
-            .to_owned();
         let by_uri = Index::create().name("idx_record_uri").table(Record::Table).col(Record::Uri).unique().to_owned();
-        // As for the blocks (m0008): one batch on one connection, in one transaction, and the
-        // table option appended to sea-query's SQL, which has none for SQLite.
-        let script = [
-            "BEGIN".to_owned(),
-            format!("{} WITHOUT ROWID", create.to_string(SqliteQueryBuilder)),
-            copy.to_string(SqliteQueryBuilder),
-            Table::drop().table(Record::Table).to_owned().to_string(SqliteQueryBuilder),
-            Table::rename().table(RecordClustered::Table, Record::Table).to_owned().to_string(SqliteQueryBuilder),
-            by_uri.to_string(SqliteQueryBuilder),
-            "COMMIT".to_owned(),
-        ]
-        .join(";\n");
-        manager.get_connection().execute_unprepared(&script).await.map(|_| ())
+        cluster_on_sqlite(manager, Record::Table, RecordClustered::Table, create, columns, &[by_uri]).await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

@@ -35,6 +35,11 @@ async fn records_written_before_the_clustered_table_are_all_there_after_it() {
     let schema = schema[0][0].as_deref().expect("the table's SQL");
     assert!(schema.ends_with("WITHOUT ROWID"), "{schema}");
     assert!(schema.contains(r#"PRIMARY KEY ("did", "collection", "rkey")"#), "{schema}");
+    // The blocks' table, rebuilt the same way by m0008, with its index.
+    let blocks = rows(&db, "SELECT sql FROM sqlite_schema WHERE tbl_name = 'repo_block' ORDER BY type DESC").await;
+    let blocks: Vec<&str> = blocks.iter().filter_map(|row| row[0].as_deref()).collect();
+    assert!(blocks[0].ends_with("WITHOUT ROWID") && blocks[0].contains(r#"PRIMARY KEY ("did", "cid")"#), "{blocks:?}");
+    assert!(blocks.iter().any(|sql| sql.contains("idx_repo_block_did_rev")), "{blocks:?}");
     // A URI still names one record: the upsert writes rely on it being unique.
     let twice = db
         .execute_unprepared(

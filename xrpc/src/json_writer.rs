@@ -141,13 +141,30 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[run..]);
 }
 
+/// The serializer methods for each integer type, all written the same way by `$write`.
+macro_rules! integers {
+    ($write:ident) => {
+        integers!($write: serialize_i8 i8, serialize_i16 i16, serialize_i32 i32, serialize_i64 i64,
+            serialize_i128 i128, serialize_u8 u8, serialize_u16 u16, serialize_u32 u32, serialize_u64 u64,
+            serialize_u128 u128);
+    };
+    ($write:ident: $($method:ident $type:ty),*) => {
+        $(
+            fn $method(self, value: $type) -> Result<(), Error> {
+                self.$write(value)
+            }
+        )*
+    };
+}
+
 struct Writer<'a> {
     out: &'a mut Vec<u8>,
 }
 
 impl<'a> Writer<'a> {
-    fn integer(&mut self, value: impl itoa::Integer) {
+    fn integer(&mut self, value: impl itoa::Integer) -> Result<(), Error> {
         self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        Ok(())
     }
 
     /// A float as serde_json writes it (`null` when not finite).
@@ -219,55 +236,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.integer(value);
-        Ok(())
-    }
+    integers!(integer);
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
         self.float(value)
@@ -380,60 +349,58 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
+/// The compound serializers whose elements are values: arrays, and a tuple variant's array.
+macro_rules! elements {
+    ($($trait:ident, $method:ident, $close:ident($bracket:literal);)*) => {
+        $(
+            impl ser::$trait for Compound<'_, '_> {
+                type Ok = ();
+                type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+                fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                    self.element(value)
+                }
 
-    fn end(self) -> Result<(), Error> {
-        self.close(b']');
-        Ok(())
-    }
+                fn end(self) -> Result<(), Error> {
+                    self.$close($bracket);
+                    Ok(())
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close(b']');
-        Ok(())
-    }
+elements! {
+    SerializeSeq, serialize_element, close(b']');
+    SerializeTuple, serialize_element, close(b']');
+    SerializeTupleStruct, serialize_field, close(b']');
+    SerializeTupleVariant, serialize_field, close_variant(b']');
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
+/// The compound serializers whose elements are named fields: structs and struct variants.
+macro_rules! fields {
+    ($($trait:ident, $close:ident;)*) => {
+        $(
+            impl ser::$trait for Compound<'_, '_> {
+                type Ok = ();
+                type Error = Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+                fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+                    self.field(key, value)
+                }
 
-    fn end(self) -> Result<(), Error> {
-        self.close(b']');
-        Ok(())
-    }
+                fn end(self) -> Result<(), Error> {
+                    self.$close(b'}');
+                    Ok(())
+                }
+            }
+        )*
+    };
 }
 
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close_variant(b']');
-        Ok(())
-    }
+fields! {
+    SerializeStruct, close;
+    SerializeStructVariant, close_variant;
 }
 
 impl ser::SerializeMap for Compound<'_, '_> {
@@ -456,40 +423,17 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close(b'}');
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close_variant(b'}');
-        Ok(())
-    }
-}
-
 /// A map key: a string, or a number or boolean written inside quotes, as serde_json allows.
 struct KeyWriter<'a> {
     out: &'a mut Vec<u8>,
 }
 
 impl KeyWriter<'_> {
+    /// An integer key, in quotes.
+    fn quoted_integer(self, value: impl itoa::Integer) -> Result<(), Error> {
+        self.quoted(|w| w.integer(value))
+    }
+
     fn quoted(self, write: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>) -> Result<(), Error> {
         self.out.push(b'"');
         write(&mut Writer { out: self.out })?;
@@ -513,45 +457,7 @@ impl ser::Serializer for KeyWriter<'_> {
         self.quoted(|w| w.serialize_bool(value))
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i8(value))
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i16(value))
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i32(value))
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i64(value))
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_i128(value))
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u8(value))
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u16(value))
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u32(value))
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u64(value))
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.quoted(|w| w.serialize_u128(value))
-    }
+    integers!(quoted_integer);
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
         if !value.is_finite() {
