@@ -21,12 +21,15 @@ use serde_json::json;
 use crate::Env;
 
 /// How far above its baseline a count may go before the check fails. Between runs the core's
-/// counts move by under half a per cent (a commit's timestamp differs), a read's by under one,
-/// a write's by up to five (the group commit's batching depends on the clock), and the bare
-/// health check's, a few tens of thousands of instructions beside which the server's timers
-/// weigh, by up to twelve: each bound catches a regression, not noise.
+/// signing, verifying and encoding counts do not move; its commit's moves by up to three per
+/// cent (the in-memory block store is a hash map with a random seed per run: 718,600–738,200
+/// over one day's runs of one source), a read's by under one, a write's by up to five (the
+/// group commit's batching depends on the clock), and the bare health check's, a few tens of
+/// thousands of instructions beside which the server's timers weigh, by up to twelve: each
+/// bound catches a regression, not noise.
 pub fn tolerance(name: &str) -> f64 {
     match name {
+        "core commit 1 record to a 1k-record repo" => 0.05,
         _ if name.starts_with("core ") => 0.02,
         "server health check" => 0.25,
         _ => 0.10,

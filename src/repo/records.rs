@@ -222,7 +222,8 @@ fn identifier_text(repo: &AtIdentifier) -> &str {
 /// ([`page_query`]); `None` when that account is not hosted here or not active.
 /// On SQLite's reader connections where there are some, the account and the page are read in
 /// one go on this thread (see [`crate::db::SqliteReader`]): through the pool, the account's
-/// lookup alone cost two hand-offs to and from its worker thread. Else through the pool.
+/// lookup alone cost two hand-offs to and from its worker thread. On PostgreSQL, both in one
+/// statement ([`account_page_query`]); else the two statements through the pool.
 pub async fn list(
     db: &DatabaseConnection,
     reader: Option<&crate::db::SqliteReader>,
