@@ -22,8 +22,8 @@ pub struct AppContext {
     pub db: DatabaseConnection,
     /// On SQLite, the connection repository commits are stored through.
     pub sqlite_writer: Option<crate::db::SqliteWriter>,
-    /// On SQLite, connections for point reads on the calling thread (see `db::SqliteReader`).
-    pub sqlite_reader: Option<Arc<crate::db::SqliteReader>>,
+    /// Connections for the hottest reads, outside the pool (see `db::Reader`).
+    pub reader: Option<Arc<crate::db::Reader>>,
     pub tokens: Tokens,
     pub keys: KeyVault,
     pub plc: PlcClient,
@@ -83,7 +83,7 @@ impl AppContext {
             crate::storage_quota::StorageQuota::new(local_disk.clone(), config.min_free_disk, config.temp_blob_quota);
         let proxy = crate::proxy::Proxy::new(config.dev_mode).map_err(BuildError::Resolver)?;
         let log_sync = sqlite_writer.as_ref().map(crate::db::SqliteWriter::log_sync);
-        let sqlite_reader = crate::db::SqliteReader::open(&config.database_url).map(Arc::new);
+        let reader = crate::db::Reader::open(&config.database_url).map(Arc::new);
         let subscriber_limits =
             crate::firehose::Limits { total: config.firehose_max_subscribers, per_ip: config.firehose_max_per_ip };
         let firehose =
@@ -112,7 +112,7 @@ impl AppContext {
             config,
             db,
             sqlite_writer,
-            sqlite_reader,
+            reader,
             tokens,
             keys,
             plc,

@@ -134,7 +134,7 @@ pub async fn signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<
 /// in one point read (see [`crate::db::point_read`]), its key kept unsealed between requests
 /// ([`KeyVault::unseal_kept`]).
 pub async fn service_signing_key(ctx: &crate::context::AppContext, did: &Did) -> Result<Arc<Keypair>, KeyError> {
-    let reader = ctx.sqlite_reader.as_deref();
+    let reader = ctx.reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?));
     let on_pool = |row: &sea_orm::QueryResult| Ok((row.try_get("", "key_type")?, row.try_get("", "sealed")?));
     let row = crate::db::point_read(&ctx.db, reader, key_sql, &[did.as_str()], on_reader, on_pool).await?;

@@ -112,7 +112,7 @@ async fn local_record(ctx: &AppContext, did: &Did, nsid: &Nsid) -> Option<Option
     let collection: Nsid = SCHEMA_COLLECTION.parse().ok()?;
     let rkey = nsid.as_str().parse().ok()?;
     let identifier = aurora_atproto::syntax::AtIdentifier::Did(did.clone());
-    match find(&ctx.db, ctx.sqlite_reader.as_deref(), &identifier, &collection, &rkey).await.ok()? {
+    match find(&ctx.db, ctx.reader.as_deref(), &identifier, &collection, &rkey).await.ok()? {
         // Not hosted here, or not active here: ask the network.
         Lookup::NoRepo | Lookup::Unavailable => None,
         Lookup::Found { record, .. } => Some(record.and_then(|r| Some((r.value().ok()?, r.cid.as_str().to_owned())))),

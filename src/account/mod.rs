@@ -118,54 +118,80 @@ pub async fn find<C: ConnectionTrait>(conn: &C, lookup: Lookup<'_>) -> Result<Op
     Ok(Some(Account { actor, account }))
 }
 
-/// [`find`] by DID, in one point read on SQLite's reader connections where there are some (the
-/// actor and credentials rows joined, on this thread: through sqlx they were two statements and
-/// four hand-offs); else through the pool, as [`find`].
+/// [`find`] by DID, in one point read on the server's reader connections where there are some
+/// (the actor and credentials rows joined: through the pool they were two statements, and on
+/// SQLite four hand-offs to and from sqlx's thread); else through the pool, as [`find`].
 pub async fn find_by_did(
     db: &sea_orm::DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
+    reader: Option<&crate::db::Reader>,
     did: &Did,
 ) -> Result<Option<Account>, DbErr> {
-    const SQL: &str = "SELECT a.did, a.handle, a.created_at, a.deactivated_at, a.delete_after, a.takedown_ref, \
+    // `$1` is a positional parameter to PostgreSQL and the first named one to SQLite.
+    const SQL: &str = "SELECT a.handle, a.created_at, a.deactivated_at, a.delete_after, a.takedown_ref, \
         a.takedown_until, a.deleted_at, c.did, c.email, c.email_confirmed_at, c.password_hash, c.invites_disabled, \
         c.email_auth_factor, c.token_generation \
-        FROM actor a LEFT JOIN account c ON c.did = a.did WHERE a.did = ?1 AND a.deleted_at IS NULL";
-    let Some(reader) = reader else { return find(db, Lookup::Did(did)).await };
-    let read = |connection: &rusqlite::Connection| {
-        use rusqlite::OptionalExtension;
-        let mut statement = connection.prepare_cached(SQL)?;
-        statement
-            .query_row([did.as_str()], |row| {
-                let handle: Option<String> = row.get(1)?;
-                let malformed = |_| rusqlite::Error::InvalidColumnType(1, "handle".into(), rusqlite::types::Type::Text);
-                let actor = actor::Model {
-                    did: did.clone(),
-                    handle: handle.map(|handle| handle.parse()).transpose().map_err(malformed)?,
-                    created_at: row.get(2)?,
-                    deactivated_at: row.get(3)?,
-                    delete_after: row.get(4)?,
-                    takedown_ref: row.get(5)?,
-                    takedown_until: row.get(6)?,
-                    deleted_at: row.get(7)?,
-                };
-                let credentials: Option<String> = row.get(8)?;
-                let account = match credentials {
-                    None => None,
-                    Some(_) => Some(account::Model {
-                        did: did.clone(),
-                        email: row.get(9)?,
-                        email_confirmed_at: row.get(10)?,
-                        password_hash: row.get(11)?,
-                        invites_disabled: row.get(12)?,
-                        email_auth_factor: row.get(13)?,
-                        token_generation: row.get(14)?,
-                    }),
-                };
-                Ok(Account { actor, account })
-            })
-            .optional()
+        FROM actor a LEFT JOIN account c ON c.did = a.did WHERE a.did = $1 AND a.deleted_at IS NULL";
+    if reader.is_none() {
+        return find(db, Lookup::Did(did)).await;
+    }
+    // Both read the columns by position, in SQL's order.
+    let on_reader = |row: &rusqlite::Row<'_>| {
+        let handle: Option<String> = row.get(0)?;
+        let malformed = |_| rusqlite::Error::InvalidColumnType(0, "handle".into(), rusqlite::types::Type::Text);
+        let actor = actor::Model {
+            did: did.clone(),
+            handle: handle.map(|handle| handle.parse()).transpose().map_err(malformed)?,
+            created_at: row.get(1)?,
+            deactivated_at: row.get(2)?,
+            delete_after: row.get(3)?,
+            takedown_ref: row.get(4)?,
+            takedown_until: row.get(5)?,
+            deleted_at: row.get(6)?,
+        };
+        let account = match row.get::<_, Option<String>>(7)? {
+            None => None,
+            Some(_) => Some(account::Model {
+                did: did.clone(),
+                email: row.get(8)?,
+                email_confirmed_at: row.get(9)?,
+                password_hash: row.get(10)?,
+                invites_disabled: row.get(11)?,
+                email_auth_factor: row.get(12)?,
+                token_generation: row.get(13)?,
+            }),
+        };
+        Ok(Account { actor, account })
     };
-    reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read the account: {e}")))
+    let on_pool = |row: &sea_orm::QueryResult| {
+        let handle = match row.try_get_by_index::<Option<String>>(0)? {
+            Some(text) => Some(text.parse().map_err(|_| crate::repo::records::malformed("handle", &text))?),
+            None => None,
+        };
+        let actor = actor::Model {
+            did: did.clone(),
+            handle,
+            created_at: row.try_get_by_index(1)?,
+            deactivated_at: row.try_get_by_index(2)?,
+            delete_after: row.try_get_by_index(3)?,
+            takedown_ref: row.try_get_by_index(4)?,
+            takedown_until: row.try_get_by_index(5)?,
+            deleted_at: row.try_get_by_index(6)?,
+        };
+        let account = match row.try_get_by_index::<Option<String>>(7)? {
+            None => None,
+            Some(_) => Some(account::Model {
+                did: did.clone(),
+                email: row.try_get_by_index(8)?,
+                email_confirmed_at: row.try_get_by_index(9)?,
+                password_hash: row.try_get_by_index(10)?,
+                invites_disabled: row.try_get_by_index(11)?,
+                email_auth_factor: row.try_get_by_index(12)?,
+                token_generation: row.try_get_by_index(13)?,
+            }),
+        };
+        Ok(Account { actor, account })
+    };
+    crate::db::point_read(db, reader, |_| SQL, &[did.as_str()], on_reader, on_pool).await
 }
 
 /// The actor row alone of a hosted account, found by DID or handle (one read, for hot paths

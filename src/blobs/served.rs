@@ -8,7 +8,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use aurora_atproto::syntax::{CidString, Did};
 
 use crate::db::entities::blob;
-use crate::db::{point_read, BuiltSql, SqliteReader};
+use crate::db::{point_read, BuiltSql, Reader};
 
 /// A blob of an account's that may be served: stored for good (not an upload waiting for a
 /// record) and not taken down.
@@ -40,7 +40,7 @@ fn served_sql(backend: DbBackend) -> &'static str {
 /// `did`'s blob `cid`, if it may be served.
 pub async fn served(
     db: &DatabaseConnection,
-    reader: Option<&SqliteReader>,
+    reader: Option<&Reader>,
     did: &Did,
     cid: &CidString,
 ) -> Result<Option<Served>, DbErr> {

@@ -3,13 +3,17 @@
 
 pub mod entities;
 pub mod notices;
+mod pg_reader;
+mod reader;
 mod sqlite_reader;
 mod sqlite_writer;
 mod wal_sync;
 
+pub use pg_reader::{Checkout, PgReader};
 #[cfg(test)]
-pub use sqlite_reader::assert_built_once;
-pub use sqlite_reader::{bounded_read, point_read, BuiltSql, SqliteReader};
+pub use reader::assert_built_once;
+pub use reader::{bounded_read, point_read, postgres_rows, BuiltSql, Reader};
+pub use sqlite_reader::SqliteReader;
 pub use sqlite_writer::SqliteWriter;
 pub use wal_sync::WalSync;
 

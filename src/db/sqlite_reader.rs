@@ -11,12 +11,9 @@
 //! moment before it is synced (see [`super::WalSync`]), and acknowledged only after.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::sea_query::SelectStatement;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
-use sea_query_rusqlite::RusqliteValue;
 
 /// Connections kept between reads; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
@@ -66,93 +63,6 @@ impl SqliteReader {
         connection.set_prepared_statement_cache_capacity(READER_STATEMENTS);
         Ok(connection)
     }
-}
-
-/// A statement's SQL text for each backend, built on first use: building it with sea-query on
-/// every request cost more than the point read it is for.
-#[derive(Default)]
-pub struct BuiltSql(OnceLock<[String; 2]>);
-
-impl BuiltSql {
-    pub const fn new() -> BuiltSql {
-        BuiltSql(OnceLock::new())
-    }
-
-    /// The text for `backend` of the statement `query` builds (with any values: only its shape
-    /// is kept; the values are bound when it runs).
-    pub fn get(&'static self, backend: DbBackend, query: impl FnOnce() -> SelectStatement) -> &'static str {
-        let table = self.0.get_or_init(|| {
-            let query = query();
-            [DbBackend::Sqlite, DbBackend::Postgres].map(|backend| backend.build(&query).sql)
-        });
-        &table[usize::from(backend == DbBackend::Postgres)]
-    }
-}
-
-/// Checks that `sql` (built once, by [`BuiltSql`]) is the text `query` builds on each backend and
-/// that `query` binds `values`, in order: what the reads bind when they run it.
-#[cfg(test)]
-pub fn assert_built_once(query: SelectStatement, sql: fn(DbBackend) -> &'static str, values: &[&str]) {
-    for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-        let built = backend.build(&query);
-        assert_eq!(built.sql, sql(backend), "{backend:?}");
-        let bound: Vec<sea_orm::Value> = built.values.expect("values").0.into_iter().collect();
-        let expected: Vec<sea_orm::Value> = values.iter().map(|value| sea_orm::Value::from(*value)).collect();
-        assert_eq!(bound, expected, "{backend:?}");
-    }
-}
-
-/// The one row (if any) of a statement built once per backend (`sql`) that binds only text,
-/// on one of `reader`'s connections where there are some, here and now, else through the pool.
-/// `on_reader` reads the row by column position (by name, rusqlite compares every column's
-/// name), `on_pool` by name.
-pub async fn point_read<T>(
-    db: &DatabaseConnection,
-    reader: Option<&SqliteReader>,
-    sql: impl Fn(DbBackend) -> &'static str,
-    values: &[&str],
-    on_reader: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    on_pool: impl FnOnce(&QueryResult) -> Result<T, DbErr>,
-) -> Result<Option<T>, DbErr> {
-    if let Some(reader) = reader {
-        use rusqlite::OptionalExtension;
-        let read = |connection: &Connection| {
-            connection
-                .prepare_cached(sql(DbBackend::Sqlite))?
-                .query_row(rusqlite::params_from_iter(values), on_reader)
-                .optional()
-        };
-        return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read: {e}")));
-    }
-    let backend = db.get_database_backend();
-    let values = values.iter().map(|value| sea_orm::Value::from(*value));
-    let statement = Statement::from_sql_and_values(backend, sql(backend), values);
-    db.query_one(statement).await?.as_ref().map(on_pool).transpose()
-}
-
-/// Every row of a bounded statement built once per backend (`sql`), binding `values`, as
-/// [`point_read`] reads one: on `reader` here and now where there is one (through sqlx each row
-/// would be a hand-off of its own), else through the pool.
-pub async fn bounded_read<T>(
-    db: &DatabaseConnection,
-    reader: Option<&SqliteReader>,
-    sql: impl Fn(DbBackend) -> &'static str,
-    values: &[sea_orm::Value],
-    on_reader: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    on_pool: impl FnMut(&QueryResult) -> Result<T, DbErr>,
-) -> Result<Vec<T>, DbErr> {
-    if let Some(reader) = reader {
-        let read = |connection: &Connection| {
-            let mut statement = connection.prepare_cached(sql(DbBackend::Sqlite))?;
-            let values: Vec<RusqliteValue> = values.iter().cloned().map(RusqliteValue).collect();
-            let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), on_reader)?;
-            rows.collect::<rusqlite::Result<Vec<T>>>()
-        };
-        return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read: {e}")));
-    }
-    let backend = db.get_database_backend();
-    let statement = Statement::from_sql_and_values(backend, sql(backend), values.iter().cloned());
-    db.query_all(statement).await?.iter().map(on_pool).collect()
 }
 
 #[cfg(test)]

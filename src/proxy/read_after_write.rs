@@ -39,7 +39,7 @@ pub fn applies(nsid: &str) -> bool {
 /// and then its answer goes out as it came, streamed, without a look at the records. One point
 /// read of the repository's current rev, which no record's rev exceeds.
 pub async fn wrote_since(ctx: &AppContext, did: &Did, rev: &str) -> Result<bool, DbErr> {
-    let found = crate::repo::hosting::hosting(&ctx.db, ctx.sqlite_reader.as_deref(), did).await?;
+    let found = crate::repo::hosting::hosting(&ctx.db, ctx.reader.as_deref(), did).await?;
     Ok(found.and_then(|hosting| hosting.root).is_some_and(|root| root.rev.as_str() > rev))
 }
 

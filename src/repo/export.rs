@@ -21,7 +21,7 @@ use tokio::io::AsyncWrite;
 use aurora_atproto::car::{BlockingCarWriter, CarError};
 
 use crate::db::entities::{repo_block, repo_root};
-use crate::db::SqliteReader;
+use crate::db::{PgReader, SqliteReader};
 use aurora_atproto::syntax::Did;
 
 /// Bytes of CAR framed in memory before they are written out.
@@ -153,6 +153,76 @@ pub fn write_car_blocking<W: std::io::Write>(
             Ok(written)
         })
         .map_err(database)?
+}
+
+/// The export of [`Snapshot::write_car`] on one of PostgreSQL's reader connections (see
+/// [`crate::db::PgReader`]): the snapshot opened and set up in one round trip, the blocks
+/// streamed and read in place. Through the pool it took eight round trips (the transaction's
+/// settings one statement each, and a test of the connection on its return), and every row
+/// was copied into a value of its own. `None` when the repository has no root.
+pub async fn write_car_postgres<W: AsyncWrite + Send + Unpin>(
+    reader: &PgReader,
+    did: &Did,
+    since: Option<&str>,
+    writer: W,
+) -> Result<Option<W>, CarError> {
+    let mut checkout = reader.checkout().await.map_err(|e| CarError::Io(std::io::Error::other(e)))?;
+    let connection = checkout.connection().ok_or_else(|| CarError::Malformed("no connection".into()))?;
+    let written = export_on(connection, did, since, writer).await?;
+    checkout.keep();
+    Ok(written)
+}
+
+/// [`write_car_postgres`] on `connection`.
+async fn export_on<W: AsyncWrite + Send + Unpin>(
+    connection: &mut sea_orm::sqlx::PgConnection,
+    did: &Did,
+    since: Option<&str>,
+    mut writer: W,
+) -> Result<Option<W>, CarError> {
+    use futures_util::TryStreamExt;
+    use sea_orm::sqlx::{self, Executor, Row};
+    use tokio::io::AsyncWriteExt;
+
+    // Through `Executor`'s boxed futures: the query builders' own `async fn`s hide the
+    // connection's lifetime in types the compiler cannot prove `Send` for a handler's future.
+    let database = |e: sqlx::Error| CarError::Io(std::io::Error::other(e));
+    // The whole repository comes in the primary key's order with sorting off; see
+    // [`Snapshot::write_car`]. `SET LOCAL` ends with the transaction.
+    let begin = match since {
+        None => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL enable_sort = off",
+        Some(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    };
+    connection.execute(begin).await.map_err(database)?;
+    let root = sqlx::query("SELECT cid FROM repo_root WHERE did = $1").bind(did.as_str());
+    let Some(root) = connection.fetch_optional(root).await.map_err(database)? else {
+        connection.execute("COMMIT").await.map_err(database)?;
+        return Ok(None);
+    };
+    let root: &str = root.try_get(0).map_err(database)?;
+    let mut car = BlockingCarWriter::new(Vec::with_capacity(2 * CHUNK), parse_cid(root)?)?;
+    {
+        let blocks = match since {
+            None => sqlx::query("SELECT cid, content FROM repo_block WHERE did = $1 ORDER BY cid").bind(did.as_str()),
+            Some(since) => sqlx::query("SELECT cid, content FROM repo_block WHERE did = $1 AND rev > $2 ORDER BY cid")
+                .bind(did.as_str())
+                .bind(since),
+        };
+        let mut rows = connection.fetch(blocks);
+        while let Some(row) = rows.try_next().await.map_err(database)? {
+            let cid: &str = row.try_get(0).map_err(database)?;
+            let content: &[u8] = row.try_get(1).map_err(database)?;
+            write_block(&mut car, cid.as_bytes(), content)?;
+            if car.get_ref().len() >= CHUNK {
+                writer.write_all(car.get_ref()).await?;
+                car.get_mut().clear();
+            }
+        }
+    }
+    connection.execute("COMMIT").await.map_err(database)?;
+    writer.write_all(&car.finish()?).await?;
+    writer.flush().await?;
+    Ok(Some(writer))
 }
 
 /// One stored block into the CAR. The stored CID's text is decoded straight to the bytes the

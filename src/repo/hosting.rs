@@ -68,7 +68,7 @@ fn hosting_sql(backend: DbBackend) -> &'static str {
 /// thread, see [`crate::db::SqliteReader`]), else through the pool.
 pub async fn hosting(
     db: &DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
+    reader: Option<&crate::db::Reader>,
     did: &Did,
 ) -> Result<Option<Hosting>, DbErr> {
     let on_reader = |row: &rusqlite::Row<'_>| {

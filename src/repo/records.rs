@@ -188,7 +188,7 @@ fn active_account_sql(backend: DbBackend, repo: &AtIdentifier) -> &'static str {
 /// in one point read (see [`crate::db::point_read`]).
 pub async fn active_did(
     db: &DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
+    reader: Option<&crate::db::Reader>,
     repo: &AtIdentifier,
 ) -> Result<Option<Did>, DbErr> {
     let sql = |backend| active_account_sql(backend, repo);
@@ -226,12 +226,12 @@ fn identifier_text(repo: &AtIdentifier) -> &str {
 /// statement ([`account_page_query`]); else the two statements through the pool.
 pub async fn list(
     db: &DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
+    reader: Option<&crate::db::Reader>,
     repo: &AtIdentifier,
     collection: &Nsid,
     page: Page<'_>,
 ) -> Result<Option<Vec<StoredRecord>>, DbErr> {
-    if let Some(reader) = reader {
+    if let Some(reader) = reader.and_then(crate::db::Reader::sqlite) {
         use rusqlite::OptionalExtension;
         let read = |connection: &rusqlite::Connection| {
             let mut account = connection.prepare_cached(active_account_sql(DbBackend::Sqlite, repo))?;
@@ -265,12 +265,8 @@ pub async fn list(
     }
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
-        let statement = Statement::from_sql_and_values(
-            backend,
-            account_page_sql(repo, page),
-            account_page_values(repo, collection, page),
-        );
-        let rows = db.query_all(statement).await?;
+        let values = account_page_values(repo, collection, page);
+        let rows = crate::db::postgres_rows(db, reader, account_page_sql(repo, page), values).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let did: Did = first.try_get("", "did")?;
         let mut records = Vec::with_capacity(rows.len());
@@ -416,7 +412,7 @@ fn lookup_values<'a>(repo: &'a AtIdentifier, collection: &'a Nsid, rkey: &'a Rec
 /// [`crate::db::SqliteReader`]), else through the pool.
 pub async fn find(
     db: &DatabaseConnection,
-    reader: Option<&crate::db::SqliteReader>,
+    reader: Option<&crate::db::Reader>,
     repo: &AtIdentifier,
     collection: &Nsid,
     rkey: &RecordKey,

@@ -17,7 +17,7 @@ pub async fn atproto_did(request: &Request, ctx: Data<&Arc<AppContext>>) -> Resp
     let Ok(handle) = host.split(':').next().unwrap_or_default().to_lowercase().parse::<Handle>() else {
         return (StatusCode::NOT_FOUND, "User not found").into_response();
     };
-    match records::active_did(&ctx.db, ctx.sqlite_reader.as_deref(), &AtIdentifier::Handle(handle)).await {
+    match records::active_did(&ctx.db, ctx.reader.as_deref(), &AtIdentifier::Handle(handle)).await {
         Ok(Some(did)) => did.to_string().with_content_type("text/plain; charset=utf-8").into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "User not found").into_response(),
         Err(e) => aurora_xrpc::XrpcError::internal(e).into_response(),

@@ -24,6 +24,7 @@ mod migrate_db;
 mod migration;
 mod oauth;
 mod operations;
+mod pg_reads;
 mod preferences;
 mod proxy;
 mod rate_limits;

@@ -256,7 +256,7 @@ app_test!(an_account_read_in_one_go_is_the_account_read_row_by_row, |app| {
     let account = app.create_account("ursula").await;
     let app = &app;
     let did = crate::helpers::typed_did(account["did"].as_str().expect("did"));
-    let reader = app.ctx.sqlite_reader.as_deref();
+    let reader = app.ctx.reader.as_deref();
     let same = |what: &'static str| {
         let did = did.clone();
         async move {

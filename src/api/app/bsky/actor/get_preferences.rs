@@ -16,7 +16,7 @@ use crate::db::entities::account_pref;
 use crate::db::{bounded_read, BuiltSql};
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let reader = ctx.sqlite_reader.as_deref();
+    let reader = ctx.reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
     let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "value_json");
     let values = bounded_read(&ctx.db, reader, preferences_sql, &[auth.did.as_str().into()], on_reader, on_pool)

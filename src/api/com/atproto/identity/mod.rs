@@ -138,7 +138,7 @@ async fn did_for_handle(ctx: &AppContext, handle: &Handle, fresh: bool) -> XrpcR
         return Ok(ctx.resolver.resolve_handle(handle, fresh).await);
     }
     let named = aurora_atproto::syntax::AtIdentifier::Handle(handle.clone());
-    records::active_did(&ctx.db, ctx.sqlite_reader.as_deref(), &named).await.map_err(internal)
+    records::active_did(&ctx.db, ctx.reader.as_deref(), &named).await.map_err(internal)
 }
 
 /// A DID or handle, verified both ways: the handle must name the DID and the DID's document

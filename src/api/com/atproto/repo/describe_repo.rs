@@ -54,7 +54,7 @@ const COLLECTIONS: &str = "WITH RECURSIVE found(collection) AS ( \
     ) SELECT collection FROM found WHERE collection IS NOT NULL";
 
 async fn collections(ctx: &AppContext, did: &Did) -> XrpcResult<Vec<Nsid>> {
-    let reader = ctx.sqlite_reader.as_deref();
+    let reader = ctx.reader.as_deref();
     let on_reader = |row: &rusqlite::Row<'_>| row.get::<_, String>(0);
     let on_pool = |row: &sea_orm::QueryResult| row.try_get::<String>("", "collection");
     let names = bounded_read(&ctx.db, reader, |_| COLLECTIONS, &[did.as_str().into()], on_reader, on_pool)

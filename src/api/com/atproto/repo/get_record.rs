@@ -11,7 +11,7 @@ use crate::repo::records::{self, Lookup};
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let (did, record) =
-        match records::find(&ctx.db, ctx.sqlite_reader.as_deref(), &params.repo, &params.collection, &params.rkey)
+        match records::find(&ctx.db, ctx.reader.as_deref(), &params.repo, &params.collection, &params.rkey)
             .await
             .map_err(internal)?
         {

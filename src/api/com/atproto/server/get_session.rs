@@ -10,7 +10,7 @@ use crate::api::internal;
 use crate::context::AppContext;
 
 pub async fn handle(ctx: &AppContext, auth: Access) -> XrpcResult<Output> {
-    let found = account::find_by_did(&ctx.db, ctx.sqlite_reader.as_deref(), &auth.did).await.map_err(internal)?;
+    let found = account::find_by_did(&ctx.db, ctx.reader.as_deref(), &auth.did).await.map_err(internal)?;
     let Some(found) = found.filter(|a| !a.status().is_taken_down()) else {
         return Err(XrpcError::invalid_request(format!("Could not find user info for account: {}", auth.did)));
     };

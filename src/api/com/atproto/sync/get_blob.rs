@@ -26,10 +26,8 @@ pub async fn handle(
     available(ctx, did, viewer).await?.map_err(Error::from)?;
     // The reference answers `InvalidRequest`, not the lexicon's `BlobNotFound`.
     let not_found = || XrpcError::invalid_request("Blob not found");
-    let row = served(&ctx.db, ctx.sqlite_reader.as_deref(), did, &params.cid)
-        .await
-        .map_err(internal)?
-        .ok_or_else(not_found)?;
+    let row =
+        served(&ctx.db, ctx.reader.as_deref(), did, &params.cid).await.map_err(internal)?.ok_or_else(not_found)?;
     let cid: Cid = params.cid.to_cid().map_err(internal)?;
     let size = row.size;
     let mut headers = HeaderMap::new();

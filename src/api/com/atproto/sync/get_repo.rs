@@ -27,9 +27,9 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     let since = params.since.map(|rev| rev.as_str().to_owned());
     let not_found = || Error::RepoNotFound(Some(format!("Could not find root for DID: {did}")));
     // Blocks are small; batching their writes keeps the file writes large.
-    let mut file = match ctx.sqlite_reader.clone() {
-        Some(reader) => {
-            let did = did.clone();
+    let mut file = match ctx.reader.as_deref() {
+        Some(crate::db::Reader::Sqlite(reader)) => {
+            let (reader, did) = (reader.clone(), did.clone());
             let written = tokio::task::spawn_blocking(move || {
                 let writer = std::io::BufWriter::with_capacity(SPOOL_BUFFER, spool);
                 crate::repo::export::write_car_blocking(&reader, &did, since.as_deref(), writer)
@@ -39,6 +39,13 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
             .map_err(internal)?
             .ok_or_else(not_found)?;
             tokio::fs::File::from_std(written.into_inner().map_err(|e| internal(e.into_error()))?)
+        }
+        Some(crate::db::Reader::Postgres(reader)) => {
+            let writer = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
+            let export = crate::repo::export::write_car_postgres(reader, &did, since.as_deref(), writer);
+            let mut writer = export.await.map_err(internal)?.ok_or_else(not_found)?;
+            writer.flush().await.map_err(internal)?;
+            writer.into_inner()
         }
         None => {
             let snapshot =

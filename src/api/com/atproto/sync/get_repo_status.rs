@@ -10,7 +10,7 @@ use crate::sequencer::AccountStatus;
 
 pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     let did = &params.did;
-    let Some(found) = hosting(&ctx.db, ctx.sqlite_reader.as_deref(), did).await.map_err(internal)? else {
+    let Some(found) = hosting(&ctx.db, ctx.reader.as_deref(), did).await.map_err(internal)? else {
         return Err(Error::RepoNotFound(Some(format!("Could not find repo for DID: {did}"))).into());
     };
     // A deleted account awaiting purge is reported as such until it is gone.

@@ -101,7 +101,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         })
     };
     let sql = |backend| page_sql(backend, cursor.is_some());
-    let reader = ctx.sqlite_reader.as_deref();
+    let reader = ctx.reader.as_deref();
     let rows = bounded_read(&ctx.db, reader, sql, &values, on_reader, on_pool).await.map_err(internal)?;
     // Like the reference, every non-empty page carries a cursor, the short last one too: the
     // client learns the listing ended from the empty page after it.

@@ -151,7 +151,7 @@ unavailable_is_declared_by!(get_blob, get_blocks, get_latest_commit, get_record,
 /// The account's hosting state and root, unless its repository is not served to `viewer`: the
 /// account itself and the administrator see it whatever its status.
 async fn available(ctx: &AppContext, did: &Did, viewer: Option<&Viewer>) -> XrpcResult<Result<Hosting, Unavailable>> {
-    let found = hosting(&ctx.db, ctx.sqlite_reader.as_deref(), did).await.map_err(internal)?;
+    let found = hosting(&ctx.db, ctx.reader.as_deref(), did).await.map_err(internal)?;
     Ok(match found {
         // A deleted account waiting out its grace period is gone to readers.
         None | Some(Hosting { deleted: true, .. }) => {
