@@ -68,12 +68,13 @@ impl TryFrom<String> for AtIdentifier {
     type Error = SyntaxError;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        validate(&text)?;
-        // Validation passed, so the inner parse cannot fail; the error branch is unreachable.
+        // The inner type's parse is the whole check (as `validate`'s), made once: checking
+        // first and parsing after validated every identifier twice.
+        let as_identifier = |error: SyntaxError| SyntaxError::new(Format::AtIdentifier, error.reason());
         if looks_like_did(&text) {
-            Did::try_from(text).map(AtIdentifier::Did)
+            Did::try_from(text).map(AtIdentifier::Did).map_err(as_identifier)
         } else {
-            Handle::try_from(text).map(AtIdentifier::Handle)
+            Handle::try_from(text).map(AtIdentifier::Handle).map_err(as_identifier)
         }
     }
 }
