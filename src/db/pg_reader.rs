@@ -3,7 +3,8 @@
 //! with testing at checkout turned off, so each pooled statement cost two round trips: two
 //! sends, two wake-ups of the server's backend and of ours. The hottest reads (a record by its
 //! key, a page of records, an account, a repository export) run here instead, on connections
-//! kept in a small stack and handed back as soon as their statement's answer is read.
+//! kept in a small stack and handed back as soon as their statement's answer is read; so does
+//! a repository commit that is one statement ([`PgReader::commit_one`]), though never twice.
 //!
 //! A connection is handed back only after a statement ended cleanly (its rows read, or an error
 //! the server reported, after which the server is ready again). One dropped mid-statement (the
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgRow, PgSeverity};
 use sea_orm::sqlx::{self, ConnectOptions, Connection};
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DbErr, QueryResult, RuntimeErr};
 use sea_query_binder::SqlxValues;
 use tokio::sync::Semaphore;
 
@@ -66,6 +67,20 @@ impl PgReader {
     /// Every row `sql` finds, binding `values` in order.
     pub async fn fetch_all(&self, sql: &str, values: sea_orm::sea_query::Values) -> Result<Vec<PgRow>, DbErr> {
         self.fetch(sql, values, Rows::All).await
+    }
+
+    /// `statement`, a write that is one statement and commits on its own, and the one row it
+    /// answers. Not tried again: a connection that broke mid-statement leaves it unknown
+    /// whether the write landed, which the caller must find out (as through the pool).
+    pub async fn commit_one(&self, statement: sea_orm::Statement) -> Result<Option<QueryResult>, DbErr> {
+        let values = statement.values.unwrap_or_else(|| sea_orm::sea_query::Values(Vec::new()));
+        let mut checkout = self.checkout().await?;
+        let Some(connection) = checkout.connection() else { return Ok(None) };
+        let result = sqlx::query_with(&statement.sql, SqlxValues(values)).fetch_optional(connection).await;
+        if !result.as_ref().err().is_some_and(leaves_connection_unusable) {
+            checkout.keep();
+        }
+        Ok(result.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?.map(QueryResult::from))
     }
 
     /// One of the connections, for reads of more than one statement (a transaction's

@@ -129,7 +129,13 @@ pub(super) fn store(
                         // statement: one round trip, where a transaction takes three.
                         let alone = match locked {
                             None if effect.stored_before.is_empty() => {
-                                match store_effect(&mut store::Pooled::alone(&ctx.db), &did, &mut effect).await {
+                                match store_effect(
+                                    &mut store::Pooled::alone(&ctx.db, ctx.reader.as_deref()),
+                                    &did,
+                                    &mut effect,
+                                )
+                                .await
+                                {
                                     Err(StoreError::Store(store::StoreError::NeedsTransaction)) => None,
                                     done => Some(done?),
                                 }

@@ -250,11 +250,14 @@ pub(crate) struct Pooled<'t, C = DatabaseTransaction> {
     conn: &'t C,
     /// Whether `conn` is a transaction; if not, a write must go as one statement.
     in_transaction: bool,
+    /// On PostgreSQL, connections outside the pool for a commit that is one statement (see
+    /// [`crate::db::PgReader::commit_one`]).
+    direct: Option<&'t crate::db::PgReader>,
 }
 
 impl<'t> Pooled<'t> {
     pub(crate) fn new(txn: &'t DatabaseTransaction) -> Self {
-        Pooled { conn: txn, in_transaction: true }
+        Pooled { conn: txn, in_transaction: true, direct: None }
     }
 }
 
@@ -262,8 +265,12 @@ impl<'t> Pooled<'t, DatabaseConnection> {
     /// The pool itself: a write through it must be one statement, which commits on its own
     /// ([`Backend::commit`] on PostgreSQL); anything else fails with
     /// [`StoreError::NeedsTransaction`] before running.
-    pub(crate) fn alone(db: &'t DatabaseConnection) -> Self {
-        Pooled { conn: db, in_transaction: false }
+    pub(crate) fn alone(db: &'t DatabaseConnection, reader: Option<&'t crate::db::Reader>) -> Self {
+        let direct = match reader {
+            Some(crate::db::Reader::Postgres(reader)) => Some(reader),
+            _ => None,
+        };
+        Pooled { conn: db, in_transaction: false, direct }
     }
 }
 
@@ -597,11 +604,12 @@ impl<D: ConnectionTrait> Backend for Pooled<'_, D> {
         for (expr, name) in finish {
             main.expr_as(expr, Alias::new(name));
         }
-        let row = self
-            .conn
-            .query_one(self.backend().build(&with.query(main)))
-            .await?
-            .ok_or_else(|| DbErr::Custom("a commit returned no row".into()))?;
+        let statement = self.backend().build(&with.query(main));
+        let row = match self.direct {
+            Some(direct) if !self.in_transaction => direct.commit_one(statement).await?,
+            _ => self.conn.query_one(statement).await?,
+        };
+        let row = row.ok_or_else(|| DbErr::Custom("a commit returned no row".into()))?;
         if row.try_get::<i64>("", "moved")? != 1 {
             return Ok(None);
         }
