@@ -50,6 +50,18 @@ pub struct Struct {
     pub fields: Vec<FieldIr>,
     /// Query parameters keep no unknown fields; everything else does.
     pub keep_unknown: bool,
+    pub query: QueryReader,
+}
+
+/// How a method's `Params` struct is read from the query string.
+#[derive(Debug)]
+pub enum QueryReader {
+    /// Not a `Params` struct.
+    NotParams,
+    /// Only through the lexicon interpreter: some parameter is beyond the direct reader.
+    Interpreted,
+    /// Read directly, each field checked against its lexicon schema (in field order).
+    Direct(Vec<Field>),
 }
 
 #[derive(Debug)]
@@ -392,6 +404,9 @@ impl ModuleBuilder<'_> {
             properties: params.properties.clone(),
         };
         self.object_with("Params", &object, params.description.clone(), false)?;
+        if let Some(Item::Struct(params)) = self.items.last_mut() {
+            params.query = query_reader(params, &object);
+        }
         Ok(true)
     }
 
@@ -441,7 +456,13 @@ impl ModuleBuilder<'_> {
             let doc = field.description().map(str::to_owned);
             fields.push(FieldIr { json: json.clone(), rust: names::snake(json), ty, presence, doc });
         }
-        self.items.push(Item::Struct(Struct { name: name.to_owned(), doc, fields, keep_unknown }));
+        self.items.push(Item::Struct(Struct {
+            name: name.to_owned(),
+            doc,
+            fields,
+            keep_unknown,
+            query: QueryReader::NotParams,
+        }));
         Ok(())
     }
 
@@ -587,6 +608,50 @@ impl ModuleBuilder<'_> {
 }
 
 /// The facade type of a lexicon string format.
+/// The direct reader for a `Params` struct, if every parameter is a kind it reads exactly as the
+/// lexicon interpreter would: scalars and arrays of scalars, with no string default (which the
+/// interpreter fills in) and no default its own schema refuses.
+fn query_reader(params: &Struct, object: &lex::ObjectSchema) -> QueryReader {
+    let mut rules = Vec::new();
+    for field in &params.fields {
+        let Some(schema) = object.properties.get(&field.json) else { return QueryReader::Interpreted };
+        let direct = match schema {
+            Field::Array(array) => {
+                matches!(field.presence, Presence::Required | Presence::Optional) && direct_scalar(&array.items)
+            }
+            scalar => {
+                matches!(field.presence, Presence::Required | Presence::Optional | Presence::Defaulted(_))
+                    && direct_scalar(scalar)
+            }
+        };
+        if !direct {
+            return QueryReader::Interpreted;
+        }
+        rules.push(schema.clone());
+    }
+    QueryReader::Direct(rules)
+}
+
+fn direct_scalar(field: &Field) -> bool {
+    match field {
+        Field::Boolean(b) => match (b.default, b.const_) {
+            (Some(default), Some(c)) => default == c,
+            _ => true,
+        },
+        Field::Integer(i) => i.default.is_none_or(|n| integer_allowed(i, n)),
+        Field::String(s) => s.default.is_none(),
+        _ => false,
+    }
+}
+
+/// Whether the lexicon interpreter accepts `n` for an integer of schema `i`.
+fn integer_allowed(i: &lex::IntegerSchema, n: i64) -> bool {
+    i.const_.is_none_or(|c| c == n)
+        && i.enum_.as_ref().is_none_or(|values| values.contains(&n))
+        && i.maximum.is_none_or(|max| n <= max)
+        && i.minimum.is_none_or(|min| n >= min)
+}
+
 pub fn format_type(format: &str) -> Option<&'static str> {
     Some(match format {
         "did" => "Did",

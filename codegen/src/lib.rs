@@ -9,6 +9,7 @@ pub mod formats;
 pub mod ir;
 pub mod names;
 pub mod openapi;
+pub mod query_reader;
 pub mod server_rules;
 
 use std::path::{Path, PathBuf};

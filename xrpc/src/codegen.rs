@@ -15,6 +15,7 @@ pub use aurora_atproto::syntax::{
 pub use crate::auth::{self, AccessRule, Auth, Authenticator, Level, OAuthRule, OAUTH_NOT_SUPPORTED};
 pub use crate::endpoint::endpoint;
 pub use crate::method::{FrameStream, Handler, JsonBody, Method, MethodKind, NoBody, NoParams, RawBody};
+pub use crate::query::{self, FromQuery};
 pub use crate::values::{
     default_bool, default_int, from_tagged, nullable, serialize_tagged, unexpected_type, unknown_value, BlobRef, Bytes,
     CidLink, TaggedObject, Unknown, UnknownObject,

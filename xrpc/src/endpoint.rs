@@ -12,6 +12,7 @@ use aurora_atproto::lexicon::{Catalog, Def, ParamsSchema, Validator};
 
 use crate::auth::{Admission, Authenticator, Credential};
 use crate::method::{FrameStream, Handler, InputBody, MethodKind, OutputBody};
+use crate::query::FromQuery;
 use crate::{RequestContext, XrpcError, XrpcResult};
 
 /// How long one frame may take to reach a subscriber before the connection is dropped.
@@ -72,9 +73,13 @@ where
         return XrpcError::invalid_request(format!("Incorrect HTTP method ({method}) expected {expected}"))
             .into_response();
     }
-    let params = match params::<E::Params>(&request, catalog, E::NSID) {
-        Ok(params) => params,
-        Err(e) => return e.into_response(),
+    let query = request.uri().query().unwrap_or_default();
+    let params = match <E::Params as FromQuery>::from_query(query) {
+        Some(params) => params,
+        None => match validated_params::<E::Params>(query, catalog, E::NSID) {
+            Ok(params) => params,
+            Err(e) => return e.into_response(),
+        },
     };
     let ctx = RequestContext::new(E::NSID, request.headers().clone(), client_ip(&request).map(|ip| ip.to_string()))
         .with_target(request.method().clone(), request.uri().path());
@@ -139,15 +144,15 @@ fn subscriber_buffers() -> poem::web::websocket::WebSocketConfig {
         .max_frame_size(Some(64 * 1024))
 }
 
-/// Parses the query string against the method's parameter schema.
-fn params<P: serde::de::DeserializeOwned>(request: &Request, catalog: &Catalog, nsid: &str) -> XrpcResult<P> {
+/// Parses the query string against the method's parameter schema through the lexicon
+/// interpreter: the path that names what is wrong with a request [`FromQuery`] did not accept.
+pub fn validated_params<P: serde::de::DeserializeOwned>(query: &str, catalog: &Catalog, nsid: &str) -> XrpcResult<P> {
     let schema: Option<&ParamsSchema> = match catalog.main(nsid) {
         Some(Def::Query(q)) => q.parameters.as_ref(),
         Some(Def::Procedure(p)) => p.parameters.as_ref(),
         Some(Def::Subscription(s)) => s.parameters.as_ref(),
         _ => None,
     };
-    let query = request.uri().query().unwrap_or_default();
     // Repeated keys are kept: array parameters repeat their key. Borrowed from the query
     // string unless percent-decoding changed them.
     let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();

@@ -9,11 +9,12 @@ mod endpoint;
 mod error;
 mod json_writer;
 mod method;
+pub mod query;
 mod values;
 
 pub use auth::{Auth, Authenticator};
 pub use context::{ClientIp, RequestContext};
-pub use endpoint::{client_ip, endpoint, BodyLimits};
+pub use endpoint::{client_ip, endpoint, validated_params, BodyLimits};
 pub use error::{XrpcError, XrpcResult};
 pub use method::{
     Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,

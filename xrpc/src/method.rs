@@ -32,7 +32,7 @@ pub trait Method: Send + Sync + 'static {
     type Credential: Credential;
     const INPUT_ENCODING: Option<&'static str>;
     const OUTPUT_ENCODING: Option<&'static str>;
-    type Params: DeserializeOwned + Send + 'static;
+    type Params: DeserializeOwned + crate::query::FromQuery + Send + 'static;
     type Input: InputBody;
     type Output: OutputBody;
 }

@@ -39,11 +39,10 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
     let Some((authority, name)) = text.rsplit_once('.') else {
         return error("needs at least three segments");
     };
-    let segments: Vec<&str> = authority.split('.').collect();
-    if segments.len() < 2 {
+    if !authority.contains('.') {
         return error("needs at least three segments");
     }
-    for segment in &segments {
+    for segment in authority.split('.') {
         if segment.is_empty() || segment.len() > MAX_SEGMENT_LENGTH {
             return error("each segment must have 1 to 63 characters");
         }
@@ -55,7 +54,7 @@ pub(crate) fn validate(text: &str) -> Result<(), SyntaxError> {
         }
     }
     // The first segment is a top-level domain, which never starts with a digit.
-    if segments[0].starts_with(|c: char| c.is_ascii_digit()) {
+    if authority.starts_with(|c: char| c.is_ascii_digit()) {
         return error("the first segment starts with a digit");
     }
     if name.is_empty() || name.len() > MAX_SEGMENT_LENGTH {

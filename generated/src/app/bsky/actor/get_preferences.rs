@@ -8,6 +8,11 @@ pub const NSID: &str = "app.bsky.actor.getPreferences";
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Params {}
+impl rt::FromQuery for Params {
+    fn from_query(_query: &str) -> Option<Self> {
+        Some(Self {})
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

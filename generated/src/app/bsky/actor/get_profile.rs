@@ -12,6 +12,23 @@ pub struct Params {
     #[serde(rename = "actor")]
     pub actor: rt::AtIdentifier,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actor: Option<rt::AtIdentifier> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actor" => {
+                    rt::query::once(
+                        &mut p_actor,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { actor: p_actor? })
+    }
+}
 pub type Output = crate::app::bsky::actor::defs::ProfileViewDetailed;
 /// Ties this method's types to the XRPC runtime.
 pub struct Endpoint;

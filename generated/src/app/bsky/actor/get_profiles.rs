@@ -11,6 +11,27 @@ pub struct Params {
     #[serde(rename = "actors")]
     pub actors: Vec<rt::AtIdentifier>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actors: Option<Vec<rt::AtIdentifier>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actors" => {
+                    p_actors
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_actors {
+            if items.len() > 25 {
+                return None;
+            }
+        }
+        Some(Self { actors: p_actors? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -13,6 +13,25 @@ pub struct Params {
     #[serde(rename = "regionCode", default, skip_serializing_if = "Option::is_none")]
     pub region_code: Option<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_country_code: Option<String> = None;
+        let mut p_region_code: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "countryCode" => {
+                    rt::query::once(&mut p_country_code, value.into_owned())?
+                }
+                "regionCode" => rt::query::once(&mut p_region_code, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            country_code: p_country_code?,
+            region_code: p_region_code,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -15,6 +15,29 @@ pub struct Params {
     #[serde(rename = "url")]
     pub url: rt::Uri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_uris: Option<Vec<rt::AtUri>> = None;
+        let mut p_url: Option<rt::Uri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "uris" => {
+                    p_uris
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtUri>().ok()?)
+                }
+                "url" => rt::query::once(&mut p_url, value.parse::<rt::Uri>().ok()?)?,
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_uris {
+            if items.len() > 4 {
+                return None;
+            }
+        }
+        Some(Self { uris: p_uris?, url: p_url? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

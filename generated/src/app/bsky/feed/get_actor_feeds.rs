@@ -15,6 +15,42 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<50>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actor: Option<rt::AtIdentifier> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actor" => {
+                    rt::query::once(
+                        &mut p_actor,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            actor: p_actor?,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

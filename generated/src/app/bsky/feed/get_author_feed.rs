@@ -82,6 +82,7 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<50>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "feed")]
     pub feed: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_feed: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "feed" => rt::query::once(&mut p_feed, value.parse::<rt::AtUri>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { feed: p_feed? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -11,6 +11,22 @@ pub struct Params {
     #[serde(rename = "feeds")]
     pub feeds: Vec<rt::AtUri>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_feeds: Option<Vec<rt::AtUri>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "feeds" => {
+                    p_feeds
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtUri>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        Some(Self { feeds: p_feeds? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -32,6 +32,42 @@ pub struct Params {
     #[serde(rename = "uri")]
     pub uri: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cid: Option<rt::CidString> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_uri: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cid" => {
+                    rt::query::once(&mut p_cid, value.parse::<rt::CidString>().ok()?)?
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "uri" => rt::query::once(&mut p_uri, value.parse::<rt::AtUri>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            cid: p_cid,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            uri: p_uri?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

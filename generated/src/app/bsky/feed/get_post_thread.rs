@@ -18,6 +18,48 @@ pub struct Params {
     #[serde(rename = "uri")]
     pub uri: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_depth: Option<i64> = None;
+        let mut p_parent_height: Option<i64> = None;
+        let mut p_uri: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "depth" => {
+                    rt::query::once(
+                        &mut p_depth,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 1000 || n < 0 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "parentHeight" => {
+                    rt::query::once(
+                        &mut p_parent_height,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 1000 || n < 0 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "uri" => rt::query::once(&mut p_uri, value.parse::<rt::AtUri>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            depth: p_depth.unwrap_or(6),
+            parent_height: p_parent_height.unwrap_or(80),
+            uri: p_uri?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputThread {
     /// `app.bsky.feed.defs#threadViewPost`

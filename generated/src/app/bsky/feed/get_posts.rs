@@ -12,6 +12,27 @@ pub struct Params {
     #[serde(rename = "uris")]
     pub uris: Vec<rt::AtUri>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_uris: Option<Vec<rt::AtUri>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "uris" => {
+                    p_uris
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtUri>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_uris {
+            if items.len() > 25 {
+                return None;
+            }
+        }
+        Some(Self { uris: p_uris? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -16,6 +16,37 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<50>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_algorithm: Option<String> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "algorithm" => rt::query::once(&mut p_algorithm, value.into_owned())?,
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            algorithm: p_algorithm,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

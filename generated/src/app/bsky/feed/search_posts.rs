@@ -91,6 +91,7 @@ pub struct Params {
     #[serde(rename = "url", default, skip_serializing_if = "Option::is_none")]
     pub url: Option<rt::Uri>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

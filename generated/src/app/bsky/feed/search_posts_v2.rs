@@ -223,6 +223,223 @@ pub struct Params {
     #[serde(rename = "urls", default, skip_serializing_if = "Option::is_none")]
     pub urls: Option<Vec<rt::Uri>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_all_time: Option<bool> = None;
+        let mut p_authors: Option<Vec<rt::AtIdentifier>> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_domains: Option<Vec<String>> = None;
+        let mut p_embedded_at_uris: Option<Vec<rt::AtUri>> = None;
+        let mut p_exclude_authors: Option<Vec<rt::AtIdentifier>> = None;
+        let mut p_exclude_domains: Option<Vec<String>> = None;
+        let mut p_exclude_embedded_at_uris: Option<Vec<rt::AtUri>> = None;
+        let mut p_exclude_hashtags: Option<Vec<String>> = None;
+        let mut p_exclude_languages: Option<Vec<rt::Language>> = None;
+        let mut p_exclude_mentions: Option<Vec<rt::AtIdentifier>> = None;
+        let mut p_exclude_replies: Option<bool> = None;
+        let mut p_exclude_urls: Option<Vec<rt::Uri>> = None;
+        let mut p_following: Option<bool> = None;
+        let mut p_has_media: Option<bool> = None;
+        let mut p_has_video: Option<bool> = None;
+        let mut p_hashtags: Option<Vec<String>> = None;
+        let mut p_languages: Option<Vec<rt::Language>> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_mentions: Option<Vec<rt::AtIdentifier>> = None;
+        let mut p_query: Option<String> = None;
+        let mut p_query_language: Option<
+            crate::app::bsky::feed::search_posts_v2::ParamsQueryLanguage,
+        > = None;
+        let mut p_replies_only: Option<bool> = None;
+        let mut p_reply_parent_uri: Option<rt::AtUri> = None;
+        let mut p_since: Option<String> = None;
+        let mut p_sort: Option<crate::app::bsky::feed::search_posts_v2::ParamsSort> = None;
+        let mut p_thread_root_uri: Option<rt::AtUri> = None;
+        let mut p_until: Option<String> = None;
+        let mut p_urls: Option<Vec<rt::Uri>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "allTime" => {
+                    rt::query::once(&mut p_all_time, rt::query::boolean(&value)?)?
+                }
+                "authors" => {
+                    p_authors
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "domains" => {
+                    p_domains.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                "embeddedAtUris" => {
+                    p_embedded_at_uris
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtUri>().ok()?)
+                }
+                "excludeAuthors" => {
+                    p_exclude_authors
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                "excludeDomains" => {
+                    p_exclude_domains
+                        .get_or_insert_with(Vec::new)
+                        .push(value.into_owned())
+                }
+                "excludeEmbeddedAtUris" => {
+                    p_exclude_embedded_at_uris
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtUri>().ok()?)
+                }
+                "excludeHashtags" => {
+                    p_exclude_hashtags
+                        .get_or_insert_with(Vec::new)
+                        .push({
+                            let s: &str = &value;
+                            if s.len() > 640
+                                || !(0..=64).contains(&rt::query::graphemes(s))
+                            {
+                                return None;
+                            }
+                            value.into_owned()
+                        })
+                }
+                "excludeLanguages" => {
+                    p_exclude_languages
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Language>().ok()?)
+                }
+                "excludeMentions" => {
+                    p_exclude_mentions
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                "excludeReplies" => {
+                    rt::query::once(&mut p_exclude_replies, rt::query::boolean(&value)?)?
+                }
+                "excludeUrls" => {
+                    p_exclude_urls
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Uri>().ok()?)
+                }
+                "following" => {
+                    rt::query::once(&mut p_following, rt::query::boolean(&value)?)?
+                }
+                "hasMedia" => {
+                    rt::query::once(&mut p_has_media, rt::query::boolean(&value)?)?
+                }
+                "hasVideo" => {
+                    rt::query::once(&mut p_has_video, rt::query::boolean(&value)?)?
+                }
+                "hashtags" => {
+                    p_hashtags
+                        .get_or_insert_with(Vec::new)
+                        .push({
+                            let s: &str = &value;
+                            if s.len() > 640
+                                || !(0..=64).contains(&rt::query::graphemes(s))
+                            {
+                                return None;
+                            }
+                            value.into_owned()
+                        })
+                }
+                "languages" => {
+                    p_languages
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Language>().ok()?)
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "mentions" => {
+                    p_mentions
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                "query" => rt::query::once(&mut p_query, value.into_owned())?,
+                "queryLanguage" => {
+                    rt::query::once(
+                        &mut p_query_language,
+                        rt::query::named::<
+                            crate::app::bsky::feed::search_posts_v2::ParamsQueryLanguage,
+                        >(&value)?,
+                    )?
+                }
+                "repliesOnly" => {
+                    rt::query::once(&mut p_replies_only, rt::query::boolean(&value)?)?
+                }
+                "replyParentUri" => {
+                    rt::query::once(
+                        &mut p_reply_parent_uri,
+                        value.parse::<rt::AtUri>().ok()?,
+                    )?
+                }
+                "since" => rt::query::once(&mut p_since, value.into_owned())?,
+                "sort" => {
+                    rt::query::once(
+                        &mut p_sort,
+                        rt::query::named::<
+                            crate::app::bsky::feed::search_posts_v2::ParamsSort,
+                        >(&value)?,
+                    )?
+                }
+                "threadRootUri" => {
+                    rt::query::once(
+                        &mut p_thread_root_uri,
+                        value.parse::<rt::AtUri>().ok()?,
+                    )?
+                }
+                "until" => rt::query::once(&mut p_until, value.into_owned())?,
+                "urls" => {
+                    p_urls
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Uri>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            all_time: p_all_time,
+            authors: p_authors,
+            cursor: p_cursor,
+            domains: p_domains,
+            embedded_at_uris: p_embedded_at_uris,
+            exclude_authors: p_exclude_authors,
+            exclude_domains: p_exclude_domains,
+            exclude_embedded_at_uris: p_exclude_embedded_at_uris,
+            exclude_hashtags: p_exclude_hashtags,
+            exclude_languages: p_exclude_languages,
+            exclude_mentions: p_exclude_mentions,
+            exclude_replies: p_exclude_replies,
+            exclude_urls: p_exclude_urls,
+            following: p_following,
+            has_media: p_has_media,
+            has_video: p_has_video,
+            hashtags: p_hashtags,
+            languages: p_languages,
+            limit: p_limit.unwrap_or(25),
+            mentions: p_mentions,
+            query: p_query,
+            query_language: p_query_language,
+            replies_only: p_replies_only,
+            reply_parent_uri: p_reply_parent_uri,
+            since: p_since,
+            sort: p_sort,
+            thread_root_uri: p_thread_root_uri,
+            until: p_until,
+            urls: p_urls,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OutputDetectedQueryLanguagesItem {
     /// `ja`

@@ -63,6 +63,52 @@ pub struct Params {
     #[serde(rename = "sort", default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<crate::app::bsky::graph::get_followers::ParamsSort>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actor: Option<rt::AtIdentifier> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_sort: Option<crate::app::bsky::graph::get_followers::ParamsSort> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actor" => {
+                    rt::query::once(
+                        &mut p_actor,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "sort" => {
+                    rt::query::once(
+                        &mut p_sort,
+                        rt::query::named::<
+                            crate::app::bsky::graph::get_followers::ParamsSort,
+                        >(&value)?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            actor: p_actor?,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            sort: p_sort,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

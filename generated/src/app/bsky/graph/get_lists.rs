@@ -65,6 +65,55 @@ pub struct Params {
     #[serde(rename = "purposes", default, skip_serializing_if = "Option::is_none")]
     pub purposes: Option<Vec<crate::app::bsky::graph::get_lists::ParamsPurposesItem>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actor: Option<rt::AtIdentifier> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_purposes: Option<
+            Vec<crate::app::bsky::graph::get_lists::ParamsPurposesItem>,
+        > = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actor" => {
+                    rt::query::once(
+                        &mut p_actor,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "purposes" => {
+                    p_purposes
+                        .get_or_insert_with(Vec::new)
+                        .push(
+                            rt::query::named::<
+                                crate::app::bsky::graph::get_lists::ParamsPurposesItem,
+                            >(&value)?,
+                        )
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            actor: p_actor?,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            purposes: p_purposes,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

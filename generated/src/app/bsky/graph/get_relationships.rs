@@ -15,6 +15,37 @@ pub struct Params {
     #[serde(rename = "others", default, skip_serializing_if = "Option::is_none")]
     pub others: Option<Vec<rt::AtIdentifier>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_actor: Option<rt::AtIdentifier> = None;
+        let mut p_others: Option<Vec<rt::AtIdentifier>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "actor" => {
+                    rt::query::once(
+                        &mut p_actor,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "others" => {
+                    p_others
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::AtIdentifier>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_others {
+            if items.len() > 30 {
+                return None;
+            }
+        }
+        Some(Self {
+            actor: p_actor?,
+            others: p_others,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputRelationshipsItem {
     /// `app.bsky.graph.defs#relationship`

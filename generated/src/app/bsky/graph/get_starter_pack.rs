@@ -12,6 +12,25 @@ pub struct Params {
     #[serde(rename = "starterPack")]
     pub starter_pack: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_starter_pack: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "starterPack" => {
+                    rt::query::once(
+                        &mut p_starter_pack,
+                        value.parse::<rt::AtUri>().ok()?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            starter_pack: p_starter_pack?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -13,6 +13,29 @@ pub struct Params {
     #[serde(rename = "dids")]
     pub dids: Vec<rt::Did>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_detailed: Option<bool> = None;
+        let mut p_dids: Option<Vec<rt::Did>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "detailed" => {
+                    rt::query::once(&mut p_detailed, rt::query::boolean(&value)?)?
+                }
+                "dids" => {
+                    p_dids
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            detailed: p_detailed.unwrap_or(false),
+            dids: p_dids?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputViewsItem {
     /// `app.bsky.labeler.defs#labelerView`

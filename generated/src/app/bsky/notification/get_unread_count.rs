@@ -14,6 +14,27 @@ pub struct Params {
     #[serde(rename = "seenAt", default, skip_serializing_if = "Option::is_none")]
     pub seen_at: Option<rt::Datetime>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_priority: Option<bool> = None;
+        let mut p_seen_at: Option<rt::Datetime> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "priority" => {
+                    rt::query::once(&mut p_priority, rt::query::boolean(&value)?)?
+                }
+                "seenAt" => {
+                    rt::query::once(&mut p_seen_at, value.parse::<rt::Datetime>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            priority: p_priority,
+            seen_at: p_seen_at,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

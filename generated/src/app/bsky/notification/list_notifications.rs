@@ -22,6 +22,49 @@ pub struct Params {
     #[serde(rename = "seenAt", default, skip_serializing_if = "Option::is_none")]
     pub seen_at: Option<rt::Datetime>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_priority: Option<bool> = None;
+        let mut p_reasons: Option<Vec<String>> = None;
+        let mut p_seen_at: Option<rt::Datetime> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "priority" => {
+                    rt::query::once(&mut p_priority, rt::query::boolean(&value)?)?
+                }
+                "reasons" => {
+                    p_reasons.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                "seenAt" => {
+                    rt::query::once(&mut p_seen_at, value.parse::<rt::Datetime>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            priority: p_priority,
+            reasons: p_reasons,
+            seen_at: p_seen_at,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

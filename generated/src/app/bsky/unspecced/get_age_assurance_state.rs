@@ -8,6 +8,11 @@ pub const NSID: &str = "app.bsky.unspecced.getAgeAssuranceState";
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Params {}
+impl rt::FromQuery for Params {
+    fn from_query(_query: &str) -> Option<Self> {
+        Some(Self {})
+    }
+}
 pub type Output = crate::app::bsky::unspecced::defs::AgeAssuranceState;
 /// Ties this method's types to the XRPC runtime.
 pub struct Endpoint;

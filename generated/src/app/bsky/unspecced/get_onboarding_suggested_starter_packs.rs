@@ -11,6 +11,31 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<10>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_limit: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 25 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            limit: p_limit.unwrap_or(10),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -17,6 +17,39 @@ pub struct Params {
     #[serde(rename = "viewer", default, skip_serializing_if = "Option::is_none")]
     pub viewer: Option<rt::Did>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_category: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_viewer: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "category" => rt::query::once(&mut p_category, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 50 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "viewer" => {
+                    rt::query::once(&mut p_viewer, value.parse::<rt::Did>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            category: p_category,
+            limit: p_limit.unwrap_or(25),
+            viewer: p_viewer,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

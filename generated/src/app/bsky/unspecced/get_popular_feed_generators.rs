@@ -15,6 +15,37 @@ pub struct Params {
     #[serde(rename = "query", default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_query: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "query" => rt::query::once(&mut p_query, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            query: p_query,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

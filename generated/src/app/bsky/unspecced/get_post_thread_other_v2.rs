@@ -12,6 +12,20 @@ pub struct Params {
     #[serde(rename = "anchor")]
     pub anchor: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_anchor: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "anchor" => {
+                    rt::query::once(&mut p_anchor, value.parse::<rt::AtUri>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { anchor: p_anchor? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

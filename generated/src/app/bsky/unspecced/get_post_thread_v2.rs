@@ -76,6 +76,7 @@ pub struct Params {
     #[serde(rename = "sort", default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<crate::app::bsky::unspecced::get_post_thread_v2::ParamsSort>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

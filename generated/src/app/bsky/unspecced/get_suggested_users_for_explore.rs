@@ -14,6 +14,34 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<25>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_category: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "category" => rt::query::once(&mut p_category, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 50 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            category: p_category,
+            limit: p_limit.unwrap_or(25),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

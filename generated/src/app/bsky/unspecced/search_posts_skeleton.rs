@@ -94,6 +94,7 @@ pub struct Params {
     #[serde(rename = "viewer", default, skip_serializing_if = "Option::is_none")]
     pub viewer: Option<rt::Did>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -20,6 +20,42 @@ pub struct Params {
     #[serde(rename = "viewer", default, skip_serializing_if = "Option::is_none")]
     pub viewer: Option<rt::Did>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_q: Option<String> = None;
+        let mut p_viewer: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "q" => rt::query::once(&mut p_q, value.into_owned())?,
+                "viewer" => {
+                    rt::query::once(&mut p_viewer, value.parse::<rt::Did>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(25),
+            q: p_q?,
+            viewer: p_viewer,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -11,6 +11,29 @@ pub struct Params {
     #[serde(rename = "jobId")]
     pub job_id: String,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_job_id: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "jobId" => {
+                    rt::query::once(
+                        &mut p_job_id,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 256 || s.len() < 1 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { job_id: p_job_id? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OutputState {
     /// `created`

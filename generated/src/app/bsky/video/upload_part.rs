@@ -13,6 +13,45 @@ pub struct Params {
     #[serde(rename = "partNumber")]
     pub part_number: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_job_id: Option<String> = None;
+        let mut p_part_number: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "jobId" => {
+                    rt::query::once(
+                        &mut p_job_id,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 256 || s.len() < 1 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                "partNumber" => {
+                    rt::query::once(
+                        &mut p_part_number,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            job_id: p_job_id?,
+            part_number: p_part_number?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

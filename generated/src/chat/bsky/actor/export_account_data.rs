@@ -6,6 +6,11 @@ pub const NSID: &str = "chat.bsky.actor.exportAccountData";
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Params {}
+impl rt::FromQuery for Params {
+    fn from_query(_query: &str) -> Option<Self> {
+        Some(Self {})
+    }
+}
 /// Ties this method's types to the XRPC runtime.
 pub struct Endpoint;
 impl rt::Method for Endpoint {

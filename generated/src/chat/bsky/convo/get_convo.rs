@@ -11,6 +11,18 @@ pub struct Params {
     #[serde(rename = "convoId")]
     pub convo_id: String,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_convo_id: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "convoId" => rt::query::once(&mut p_convo_id, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self { convo_id: p_convo_id? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -11,6 +11,27 @@ pub struct Params {
     #[serde(rename = "members")]
     pub members: Vec<rt::Did>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_members: Option<Vec<rt::Did>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "members" => {
+                    p_members
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_members {
+            if items.len() > 10 || items.len() < 1 {
+                return None;
+            }
+        }
+        Some(Self { members: p_members? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -12,6 +12,25 @@ pub struct Params {
     #[serde(rename = "includeGroupChats", default = "rt::default_bool::<true>")]
     pub include_group_chats: bool,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_include_group_chats: Option<bool> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "includeGroupChats" => {
+                    rt::query::once(
+                        &mut p_include_group_chats,
+                        rt::query::boolean(&value)?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            include_group_chats: p_include_group_chats.unwrap_or(true),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -211,6 +211,78 @@ pub struct Params {
     #[serde(rename = "status", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<crate::chat::bsky::convo::list_convos::ParamsStatus>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_kind: Option<crate::chat::bsky::convo::list_convos::ParamsKind> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_lock_status: Option<
+            crate::chat::bsky::convo::list_convos::ParamsLockStatus,
+        > = None;
+        let mut p_read_state: Option<
+            crate::chat::bsky::convo::list_convos::ParamsReadState,
+        > = None;
+        let mut p_status: Option<crate::chat::bsky::convo::list_convos::ParamsStatus> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "kind" => {
+                    rt::query::once(
+                        &mut p_kind,
+                        rt::query::named::<
+                            crate::chat::bsky::convo::list_convos::ParamsKind,
+                        >(&value)?,
+                    )?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "lockStatus" => {
+                    rt::query::once(
+                        &mut p_lock_status,
+                        rt::query::named::<
+                            crate::chat::bsky::convo::list_convos::ParamsLockStatus,
+                        >(&value)?,
+                    )?
+                }
+                "readState" => {
+                    rt::query::once(
+                        &mut p_read_state,
+                        rt::query::named::<
+                            crate::chat::bsky::convo::list_convos::ParamsReadState,
+                        >(&value)?,
+                    )?
+                }
+                "status" => {
+                    rt::query::once(
+                        &mut p_status,
+                        rt::query::named::<
+                            crate::chat::bsky::convo::list_convos::ParamsStatus,
+                        >(&value)?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            kind: p_kind,
+            limit: p_limit.unwrap_or(50),
+            lock_status: p_lock_status,
+            read_state: p_read_state,
+            status: p_status,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -11,6 +11,23 @@ pub struct Params {
     #[serde(rename = "codes")]
     pub codes: Vec<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_codes: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "codes" => p_codes.get_or_insert_with(Vec::new).push(value.into_owned()),
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_codes {
+            if items.len() > 50 || items.len() < 1 {
+                return None;
+            }
+        }
+        Some(Self { codes: p_codes? })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputJoinLinkPreviewsItem {
     /// `chat.bsky.group.defs#joinLinkPreviewView`

@@ -15,6 +15,39 @@ pub struct Params {
     #[serde(rename = "subject")]
     pub subject: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_subject: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "subject" => {
+                    rt::query::once(&mut p_subject, value.parse::<rt::Did>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            subject: p_subject?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

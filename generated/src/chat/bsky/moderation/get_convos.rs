@@ -11,6 +11,25 @@ pub struct Params {
     #[serde(rename = "convoIds")]
     pub convo_ids: Vec<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_convo_ids: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "convoIds" => {
+                    p_convo_ids.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_convo_ids {
+            if items.len() > 100 || items.len() < 1 {
+                return None;
+            }
+        }
+        Some(Self { convo_ids: p_convo_ids? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -21,6 +21,44 @@ pub struct Params {
     #[serde(rename = "messageId")]
     pub message_id: String,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_after: Option<i64> = None;
+        let mut p_before: Option<i64> = None;
+        let mut p_convo_id: Option<String> = None;
+        let mut p_max_interleaved_system_messages: Option<i64> = None;
+        let mut p_message_id: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "after" => rt::query::once(&mut p_after, rt::query::integer(&value)?)?,
+                "before" => rt::query::once(&mut p_before, rt::query::integer(&value)?)?,
+                "convoId" => rt::query::once(&mut p_convo_id, value.into_owned())?,
+                "maxInterleavedSystemMessages" => {
+                    rt::query::once(
+                        &mut p_max_interleaved_system_messages,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 1000 || n < 0 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "messageId" => rt::query::once(&mut p_message_id, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            after: p_after.unwrap_or(5),
+            before: p_before.unwrap_or(5),
+            convo_id: p_convo_id,
+            max_interleaved_system_messages: p_max_interleaved_system_messages
+                .unwrap_or(10),
+            message_id: p_message_id?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputMessagesItem {
     /// `chat.bsky.convo.defs#messageView`

@@ -624,6 +624,18 @@ pub struct Params {
     #[serde(rename = "cursor", default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self { cursor: p_cursor })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
     /// `chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage`

@@ -61,6 +61,7 @@ pub struct Params {
     #[serde(rename = "sort", default, skip_serializing_if = "Option::is_none")]
     pub sort: Option<crate::com::atproto::admin::get_invite_codes::ParamsSort>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -15,6 +15,28 @@ pub struct Params {
     #[serde(rename = "uri", default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<rt::AtUri>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_blob: Option<rt::CidString> = None;
+        let mut p_did: Option<rt::Did> = None;
+        let mut p_uri: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "blob" => {
+                    rt::query::once(&mut p_blob, value.parse::<rt::CidString>().ok()?)?
+                }
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                "uri" => rt::query::once(&mut p_uri, value.parse::<rt::AtUri>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            blob: p_blob,
+            did: p_did,
+            uri: p_uri,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputSubject {
     /// `com.atproto.admin.defs#repoRef`

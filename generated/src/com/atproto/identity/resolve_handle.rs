@@ -12,6 +12,20 @@ pub struct Params {
     #[serde(rename = "handle")]
     pub handle: rt::Handle,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_handle: Option<rt::Handle> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "handle" => {
+                    rt::query::once(&mut p_handle, value.parse::<rt::Handle>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { handle: p_handle? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -12,6 +12,23 @@ pub struct Params {
     #[serde(rename = "identifier")]
     pub identifier: rt::AtIdentifier,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_identifier: Option<rt::AtIdentifier> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "identifier" => {
+                    rt::query::once(
+                        &mut p_identifier,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { identifier: p_identifier? })
+    }
+}
 pub type Output = crate::com::atproto::identity::defs::IdentityInfo;
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,46 @@ pub struct Params {
     #[serde(rename = "uriPatterns")]
     pub uri_patterns: Vec<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_sources: Option<Vec<rt::Did>> = None;
+        let mut p_uri_patterns: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 250 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "sources" => {
+                    p_sources
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                "uriPatterns" => {
+                    p_uri_patterns.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            sources: p_sources,
+            uri_patterns: p_uri_patterns?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

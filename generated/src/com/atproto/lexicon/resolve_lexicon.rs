@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "nsid")]
     pub nsid: rt::Nsid,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_nsid: Option<rt::Nsid> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "nsid" => rt::query::once(&mut p_nsid, value.parse::<rt::Nsid>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { nsid: p_nsid? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

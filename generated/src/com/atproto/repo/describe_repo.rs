@@ -12,6 +12,23 @@ pub struct Params {
     #[serde(rename = "repo")]
     pub repo: rt::AtIdentifier,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_repo: Option<rt::AtIdentifier> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "repo" => {
+                    rt::query::once(
+                        &mut p_repo,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self { repo: p_repo? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

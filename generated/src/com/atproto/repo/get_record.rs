@@ -21,6 +21,40 @@ pub struct Params {
     #[serde(rename = "rkey")]
     pub rkey: rt::RecordKey,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cid: Option<rt::CidString> = None;
+        let mut p_collection: Option<rt::Nsid> = None;
+        let mut p_repo: Option<rt::AtIdentifier> = None;
+        let mut p_rkey: Option<rt::RecordKey> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cid" => {
+                    rt::query::once(&mut p_cid, value.parse::<rt::CidString>().ok()?)?
+                }
+                "collection" => {
+                    rt::query::once(&mut p_collection, value.parse::<rt::Nsid>().ok()?)?
+                }
+                "repo" => {
+                    rt::query::once(
+                        &mut p_repo,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "rkey" => {
+                    rt::query::once(&mut p_rkey, value.parse::<rt::RecordKey>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cid: p_cid,
+            collection: p_collection?,
+            repo: p_repo?,
+            rkey: p_rkey?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

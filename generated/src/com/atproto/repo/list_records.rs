@@ -23,6 +23,52 @@ pub struct Params {
     #[serde(rename = "reverse", default, skip_serializing_if = "Option::is_none")]
     pub reverse: Option<bool>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_collection: Option<rt::Nsid> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_repo: Option<rt::AtIdentifier> = None;
+        let mut p_reverse: Option<bool> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "collection" => {
+                    rt::query::once(&mut p_collection, value.parse::<rt::Nsid>().ok()?)?
+                }
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "repo" => {
+                    rt::query::once(
+                        &mut p_repo,
+                        value.parse::<rt::AtIdentifier>().ok()?,
+                    )?
+                }
+                "reverse" => {
+                    rt::query::once(&mut p_reverse, rt::query::boolean(&value)?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            collection: p_collection?,
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            repo: p_repo?,
+            reverse: p_reverse,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -14,6 +14,30 @@ pub struct Params {
     #[serde(rename = "includeUsed", default = "rt::default_bool::<true>")]
     pub include_used: bool,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_create_available: Option<bool> = None;
+        let mut p_include_used: Option<bool> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "createAvailable" => {
+                    rt::query::once(
+                        &mut p_create_available,
+                        rt::query::boolean(&value)?,
+                    )?
+                }
+                "includeUsed" => {
+                    rt::query::once(&mut p_include_used, rt::query::boolean(&value)?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            create_available: p_create_available.unwrap_or(true),
+            include_used: p_include_used.unwrap_or(true),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -18,6 +18,37 @@ pub struct Params {
     #[serde(rename = "lxm", default, skip_serializing_if = "Option::is_none")]
     pub lxm: Option<rt::Nsid>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_aud: Option<String> = None;
+        let mut p_exp: Option<i64> = None;
+        let mut p_lxm: Option<rt::Nsid> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "aud" => {
+                    rt::query::once(
+                        &mut p_aud,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 2048 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                "exp" => rt::query::once(&mut p_exp, rt::query::integer(&value)?)?,
+                "lxm" => rt::query::once(&mut p_lxm, value.parse::<rt::Nsid>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            aud: p_aud?,
+            exp: p_exp,
+            lxm: p_lxm,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -8,6 +8,11 @@ pub const NSID: &str = "com.atproto.server.getSession";
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Params {}
+impl rt::FromQuery for Params {
+    fn from_query(_query: &str) -> Option<Self> {
+        Some(Self {})
+    }
+}
 /// If active=false, this optional field indicates a possible reason for why the account is not active. If active=false and no status is supplied, then the host makes no claim for why the repository is no longer being hosted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OutputStatus {

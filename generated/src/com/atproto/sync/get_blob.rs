@@ -15,6 +15,22 @@ pub struct Params {
     #[serde(rename = "did")]
     pub did: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cid: Option<rt::CidString> = None;
+        let mut p_did: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cid" => {
+                    rt::query::once(&mut p_cid, value.parse::<rt::CidString>().ok()?)?
+                }
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { cid: p_cid?, did: p_did? })
+    }
+}
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

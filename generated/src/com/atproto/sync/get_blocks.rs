@@ -14,6 +14,24 @@ pub struct Params {
     #[serde(rename = "did")]
     pub did: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cids: Option<Vec<rt::CidString>> = None;
+        let mut p_did: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cids" => {
+                    p_cids
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::CidString>().ok()?)
+                }
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { cids: p_cids?, did: p_did? })
+    }
+}
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

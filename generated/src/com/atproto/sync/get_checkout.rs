@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "did")]
     pub did: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_did: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { did: p_did? })
+    }
+}
 /// Ties this method's types to the XRPC runtime.
 pub struct Endpoint;
 impl rt::Method for Endpoint {

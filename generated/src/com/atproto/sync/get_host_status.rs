@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "hostname")]
     pub hostname: String,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_hostname: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "hostname" => rt::query::once(&mut p_hostname, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self { hostname: p_hostname? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -17,6 +17,30 @@ pub struct Params {
     #[serde(rename = "rkey")]
     pub rkey: rt::RecordKey,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_collection: Option<rt::Nsid> = None;
+        let mut p_did: Option<rt::Did> = None;
+        let mut p_rkey: Option<rt::RecordKey> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "collection" => {
+                    rt::query::once(&mut p_collection, value.parse::<rt::Nsid>().ok()?)?
+                }
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                "rkey" => {
+                    rt::query::once(&mut p_rkey, value.parse::<rt::RecordKey>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            collection: p_collection?,
+            did: p_did?,
+            rkey: p_rkey?,
+        })
+    }
+}
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

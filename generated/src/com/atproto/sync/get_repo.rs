@@ -15,6 +15,23 @@ pub struct Params {
     #[serde(rename = "since", default, skip_serializing_if = "Option::is_none")]
     pub since: Option<rt::Tid>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_did: Option<rt::Did> = None;
+        let mut p_since: Option<rt::Tid> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                "since" => rt::query::once(&mut p_since, value.parse::<rt::Tid>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            did: p_did?,
+            since: p_since,
+        })
+    }
+}
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

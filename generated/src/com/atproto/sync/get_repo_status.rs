@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "did")]
     pub did: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_did: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { did: p_did? })
+    }
+}
 /// If active=false, this optional field indicates a possible reason for why the account is not active. If active=false and no status is supplied, then the host makes no claim for why the repository is no longer being hosted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OutputStatus {

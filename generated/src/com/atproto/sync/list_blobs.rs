@@ -19,6 +19,40 @@ pub struct Params {
     #[serde(rename = "since", default, skip_serializing_if = "Option::is_none")]
     pub since: Option<rt::Tid>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_did: Option<rt::Did> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_since: Option<rt::Tid> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 1000 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "since" => rt::query::once(&mut p_since, value.parse::<rt::Tid>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            did: p_did?,
+            limit: p_limit.unwrap_or(500),
+            since: p_since,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -210,6 +210,18 @@ pub struct Params {
     #[serde(rename = "cursor", default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<i64>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, rt::query::integer(&value)?)?,
+                _ => {}
+            }
+        }
+        Some(Self { cursor: p_cursor })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
     /// `com.atproto.sync.subscribeRepos#commit`

@@ -18,6 +18,33 @@ pub struct Params {
     #[serde(rename = "handle")]
     pub handle: rt::Handle,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_birth_date: Option<rt::Datetime> = None;
+        let mut p_email: Option<String> = None;
+        let mut p_handle: Option<rt::Handle> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "birthDate" => {
+                    rt::query::once(
+                        &mut p_birth_date,
+                        value.parse::<rt::Datetime>().ok()?,
+                    )?
+                }
+                "email" => rt::query::once(&mut p_email, value.into_owned())?,
+                "handle" => {
+                    rt::query::once(&mut p_handle, value.parse::<rt::Handle>().ok()?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            birth_date: p_birth_date,
+            email: p_email,
+            handle: p_handle?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputResult {
     /// `com.atproto.temp.checkHandleAvailability#resultAvailable`

@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "scope")]
     pub scope: String,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_scope: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "scope" => rt::query::once(&mut p_scope, value.into_owned())?,
+                _ => {}
+            }
+        }
+        Some(Self { scope: p_scope? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

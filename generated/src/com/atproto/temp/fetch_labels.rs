@@ -13,6 +13,34 @@ pub struct Params {
     #[serde(rename = "since", default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_limit: Option<i64> = None;
+        let mut p_since: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 250 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "since" => rt::query::once(&mut p_since, rt::query::integer(&value)?)?,
+                _ => {}
+            }
+        }
+        Some(Self {
+            limit: p_limit.unwrap_or(50),
+            since: p_since,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -91,6 +91,59 @@ pub struct Params {
     #[serde(rename = "subject", default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_subject: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => {
+                    rt::query::once(
+                        &mut p_cursor,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 32 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "subject" => {
+                    rt::query::once(
+                        &mut p_subject,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 2048 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            subject: p_subject,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

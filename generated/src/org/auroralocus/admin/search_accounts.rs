@@ -88,6 +88,64 @@ pub struct Params {
     #[serde(rename = "takendownOnly", default = "rt::default_bool::<false>")]
     pub takendown_only: bool,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_q: Option<String> = None;
+        let mut p_takendown_only: Option<bool> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => {
+                    rt::query::once(
+                        &mut p_cursor,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 2048 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "q" => {
+                    rt::query::once(
+                        &mut p_q,
+                        {
+                            let s: &str = &value;
+                            if s.len() > 256 {
+                                return None;
+                            }
+                            value.into_owned()
+                        },
+                    )?
+                }
+                "takendownOnly" => {
+                    rt::query::once(&mut p_takendown_only, rt::query::boolean(&value)?)?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            q: p_q,
+            takendown_only: p_takendown_only.unwrap_or(false),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -217,6 +217,50 @@ pub struct Params {
     #[serde(rename = "limit", default = "rt::default_int::<50>")]
     pub limit: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_did: Option<rt::Did> = None;
+        let mut p_events: Option<
+            Vec<crate::tools::ozone::hosting::get_account_history::ParamsEventsItem>,
+        > = None;
+        let mut p_limit: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                "events" => {
+                    p_events
+                        .get_or_insert_with(Vec::new)
+                        .push(
+                            rt::query::named::<
+                                crate::tools::ozone::hosting::get_account_history::ParamsEventsItem,
+                            >(&value)?,
+                        )
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            did: p_did?,
+            events: p_events,
+            limit: p_limit.unwrap_or(50),
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -13,6 +13,22 @@ pub struct Params {
     #[serde(rename = "uri")]
     pub uri: rt::AtUri,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cid: Option<rt::CidString> = None;
+        let mut p_uri: Option<rt::AtUri> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cid" => {
+                    rt::query::once(&mut p_cid, value.parse::<rt::CidString>().ok()?)?
+                }
+                "uri" => rt::query::once(&mut p_uri, value.parse::<rt::AtUri>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { cid: p_cid, uri: p_uri? })
+    }
+}
 pub type Output = crate::tools::ozone::moderation::defs::RecordViewDetail;
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]

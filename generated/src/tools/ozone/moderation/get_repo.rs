@@ -11,6 +11,18 @@ pub struct Params {
     #[serde(rename = "did")]
     pub did: rt::Did,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_did: Option<rt::Did> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "did" => rt::query::once(&mut p_did, value.parse::<rt::Did>().ok()?)?,
+                _ => {}
+            }
+        }
+        Some(Self { did: p_did? })
+    }
+}
 pub type Output = crate::tools::ozone::moderation::defs::RepoViewDetail;
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,6 +11,27 @@ pub struct Params {
     #[serde(rename = "dids")]
     pub dids: Vec<rt::Did>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_dids: Option<Vec<rt::Did>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "dids" => {
+                    p_dids
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_dids {
+            if items.len() > 100 {
+                return None;
+            }
+        }
+        Some(Self { dids: p_dids? })
+    }
+}
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputReposItem {
     /// `tools.ozone.moderation.defs#repoViewDetail`

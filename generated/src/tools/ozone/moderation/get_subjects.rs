@@ -11,6 +11,25 @@ pub struct Params {
     #[serde(rename = "subjects")]
     pub subjects: Vec<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_subjects: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "subjects" => {
+                    p_subjects.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_subjects {
+            if items.len() > 100 || items.len() < 1 {
+                return None;
+            }
+        }
+        Some(Self { subjects: p_subjects? })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

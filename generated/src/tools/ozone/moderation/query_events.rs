@@ -231,6 +231,7 @@ pub struct Params {
     #[serde(rename = "withStrike", default, skip_serializing_if = "Option::is_none")]
     pub with_strike: Option<bool>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -428,6 +428,7 @@ pub struct Params {
     #[serde(rename = "takendown", default, skip_serializing_if = "Option::is_none")]
     pub takendown: Option<bool>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -22,6 +22,53 @@ pub struct Params {
     #[serde(rename = "queueIds", default, skip_serializing_if = "Option::is_none")]
     pub queue_ids: Option<Vec<i64>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_dids: Option<Vec<rt::Did>> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_only_active: Option<bool> = None;
+        let mut p_queue_ids: Option<Vec<i64>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "dids" => {
+                    p_dids
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "onlyActive" => {
+                    rt::query::once(&mut p_only_active, rt::query::boolean(&value)?)?
+                }
+                "queueIds" => {
+                    p_queue_ids
+                        .get_or_insert_with(Vec::new)
+                        .push(rt::query::integer(&value)?)
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            dids: p_dids,
+            limit: p_limit.unwrap_or(50),
+            only_active: p_only_active.unwrap_or(true),
+            queue_ids: p_queue_ids,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -25,6 +25,57 @@ pub struct Params {
     #[serde(rename = "subjectType", default, skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_collection: Option<String> = None;
+        let mut p_cursor: Option<String> = None;
+        let mut p_enabled: Option<bool> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_report_types: Option<Vec<String>> = None;
+        let mut p_subject_type: Option<String> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "collection" => rt::query::once(&mut p_collection, value.into_owned())?,
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "enabled" => {
+                    rt::query::once(&mut p_enabled, rt::query::boolean(&value)?)?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "reportTypes" => {
+                    p_report_types.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                "subjectType" => {
+                    rt::query::once(&mut p_subject_type, value.into_owned())?
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_report_types {
+            if items.len() > 10 {
+                return None;
+            }
+        }
+        Some(Self {
+            collection: p_collection,
+            cursor: p_cursor,
+            enabled: p_enabled,
+            limit: p_limit.unwrap_or(50),
+            report_types: p_report_types,
+            subject_type: p_subject_type,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -22,6 +22,63 @@ pub struct Params {
     #[serde(rename = "reportIds", default, skip_serializing_if = "Option::is_none")]
     pub report_ids: Option<Vec<i64>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_dids: Option<Vec<rt::Did>> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_only_active: Option<bool> = None;
+        let mut p_report_ids: Option<Vec<i64>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "dids" => {
+                    p_dids
+                        .get_or_insert_with(Vec::new)
+                        .push(value.parse::<rt::Did>().ok()?)
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "onlyActive" => {
+                    rt::query::once(&mut p_only_active, rt::query::boolean(&value)?)?
+                }
+                "reportIds" => {
+                    p_report_ids
+                        .get_or_insert_with(Vec::new)
+                        .push(rt::query::integer(&value)?)
+                }
+                _ => {}
+            }
+        }
+        if let Some(items) = &p_dids {
+            if items.len() > 50 {
+                return None;
+            }
+        }
+        if let Some(items) = &p_report_ids {
+            if items.len() > 50 {
+                return None;
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            dids: p_dids,
+            limit: p_limit.unwrap_or(50),
+            only_active: p_only_active.unwrap_or(true),
+            report_ids: p_report_ids,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

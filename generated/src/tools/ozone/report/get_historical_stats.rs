@@ -30,6 +30,68 @@ pub struct Params {
     #[serde(rename = "startDate", default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<rt::Datetime>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_end_date: Option<rt::Datetime> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_moderator_did: Option<rt::Did> = None;
+        let mut p_queue_id: Option<i64> = None;
+        let mut p_report_types: Option<Vec<String>> = None;
+        let mut p_start_date: Option<rt::Datetime> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "endDate" => {
+                    rt::query::once(
+                        &mut p_end_date,
+                        value.parse::<rt::Datetime>().ok()?,
+                    )?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "moderatorDid" => {
+                    rt::query::once(
+                        &mut p_moderator_did,
+                        value.parse::<rt::Did>().ok()?,
+                    )?
+                }
+                "queueId" => {
+                    rt::query::once(&mut p_queue_id, rt::query::integer(&value)?)?
+                }
+                "reportTypes" => {
+                    p_report_types.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                "startDate" => {
+                    rt::query::once(
+                        &mut p_start_date,
+                        value.parse::<rt::Datetime>().ok()?,
+                    )?
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            end_date: p_end_date,
+            limit: p_limit.unwrap_or(30),
+            moderator_did: p_moderator_did,
+            queue_id: p_queue_id,
+            report_types: p_report_types,
+            start_date: p_start_date,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -18,6 +18,35 @@ pub struct Params {
     #[serde(rename = "reportTypes", default, skip_serializing_if = "Option::is_none")]
     pub report_types: Option<Vec<String>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_moderator_did: Option<rt::Did> = None;
+        let mut p_queue_id: Option<i64> = None;
+        let mut p_report_types: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "moderatorDid" => {
+                    rt::query::once(
+                        &mut p_moderator_did,
+                        value.parse::<rt::Did>().ok()?,
+                    )?
+                }
+                "queueId" => {
+                    rt::query::once(&mut p_queue_id, rt::query::integer(&value)?)?
+                }
+                "reportTypes" => {
+                    p_report_types.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            moderator_did: p_moderator_did,
+            queue_id: p_queue_id,
+            report_types: p_report_types,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

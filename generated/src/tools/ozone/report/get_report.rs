@@ -12,6 +12,18 @@ pub struct Params {
     #[serde(rename = "id")]
     pub id: i64,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_id: Option<i64> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "id" => rt::query::once(&mut p_id, rt::query::integer(&value)?)?,
+                _ => {}
+            }
+        }
+        Some(Self { id: p_id? })
+    }
+}
 pub type Output = crate::tools::ozone::report::defs::ReportView;
 /// The errors this method declares, each with an optional message.
 #[derive(Clone, Debug, PartialEq, Eq)]

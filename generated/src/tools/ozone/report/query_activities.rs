@@ -61,6 +61,7 @@ pub struct Params {
         crate::tools::ozone::report::query_activities::ParamsSortDirection,
     >,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -241,6 +241,7 @@ pub struct Params {
         crate::tools::ozone::report::query_reports::ParamsSubjectType,
     >,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -99,6 +99,7 @@ pub struct Params {
         crate::tools::ozone::set::query_sets::ParamsSortDirection,
     >,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

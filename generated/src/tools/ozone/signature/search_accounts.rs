@@ -15,6 +15,39 @@ pub struct Params {
     #[serde(rename = "values")]
     pub values: Vec<String>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_values: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "values" => {
+                    p_values.get_or_insert_with(Vec::new).push(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            limit: p_limit.unwrap_or(50),
+            values: p_values?,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

@@ -19,6 +19,45 @@ pub struct Params {
     #[serde(rename = "roles", default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
 }
+impl rt::FromQuery for Params {
+    fn from_query(query: &str) -> Option<Self> {
+        let mut p_cursor: Option<String> = None;
+        let mut p_disabled: Option<bool> = None;
+        let mut p_limit: Option<i64> = None;
+        let mut p_q: Option<String> = None;
+        let mut p_roles: Option<Vec<String>> = None;
+        for (key, value) in rt::query::pairs(query) {
+            match &*key {
+                "cursor" => rt::query::once(&mut p_cursor, value.into_owned())?,
+                "disabled" => {
+                    rt::query::once(&mut p_disabled, rt::query::boolean(&value)?)?
+                }
+                "limit" => {
+                    rt::query::once(
+                        &mut p_limit,
+                        {
+                            let n = rt::query::integer(&value)?;
+                            if n > 100 || n < 1 {
+                                return None;
+                            }
+                            n
+                        },
+                    )?
+                }
+                "q" => rt::query::once(&mut p_q, value.into_owned())?,
+                "roles" => p_roles.get_or_insert_with(Vec::new).push(value.into_owned()),
+                _ => {}
+            }
+        }
+        Some(Self {
+            cursor: p_cursor,
+            disabled: p_disabled,
+            limit: p_limit.unwrap_or(50),
+            q: p_q,
+            roles: p_roles,
+        })
+    }
+}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {

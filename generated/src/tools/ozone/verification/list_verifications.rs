@@ -70,6 +70,7 @@ pub struct Params {
     #[serde(rename = "subjects", default, skip_serializing_if = "Option::is_none")]
     pub subjects: Option<Vec<rt::Did>>,
 }
+impl rt::FromQuery for Params {}
 #[derive(Clone, Debug, PartialEq, rt::Serialize, rt::Deserialize)]
 #[serde(crate = "rt::serde")]
 pub struct Output {
