@@ -155,7 +155,9 @@ impl<E: Endpoint> Endpoint for CompressionEndpoint<E> {
             request.headers_mut().remove(header::CONTENT_LENGTH);
         }
         let accepted = Coding::negotiate(&request);
-        let mut response = self.inner.call(request).await?.into_response();
+        // Boxed so that this future holds a pointer rather than every layer inside it, which
+        // each move of it would copy whole.
+        let mut response = Box::pin(self.inner.call(request)).await?.into_response();
         if !self.policy.compressible(&response) {
             return Ok(response);
         }

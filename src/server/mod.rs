@@ -169,7 +169,9 @@ async fn observe<E: Endpoint>(
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     async move {
         let started = Instant::now();
-        let mut response = match next.call(request).await {
+        // Boxed: inline, the layers inside (CORS, compression and the rest) would be copied
+        // whole with every move of this future.
+        let mut response = match Box::pin(next.call(request)).await {
             Ok(response) => response.into_response(),
             Err(error) => error_response(error),
         };

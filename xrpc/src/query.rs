@@ -28,8 +28,10 @@ impl FromQuery for crate::method::NoParams {
 /// A pair with nothing to decode (no `%`, no `+`) is borrowed as it stands; the rest are decoded
 /// by `form_urlencoded`, whose general path costs hundreds of instructions even for plain text.
 pub fn pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query.split('&').filter(|pair| !pair.is_empty()).filter_map(|pair| {
-        if pair.bytes().any(|b| b == b'%' || b == b'+') {
+    let encoded = |text: &str| memchr::memchr2(b'%', b'+', text.as_bytes()).is_some();
+    let any_encoded = encoded(query);
+    query.split('&').filter(|pair| !pair.is_empty()).filter_map(move |pair| {
+        if any_encoded && encoded(pair) {
             return form_urlencoded::parse(pair.as_bytes()).next();
         }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
