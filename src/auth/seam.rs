@@ -50,7 +50,7 @@ impl Authenticator for Api {
             Err(AuthError::RoleTooLow) => Err(AuthError::RoleTooLow.into()),
             Err(error) => {
                 // Guessing the admin password costs a counter per address.
-                if let Err(status) = self.ctx.rate_limits.admin_failure(&ctx.headers, client_ip(ctx)).await {
+                if let Err(status) = self.ctx.rate_limits.admin_failure(&ctx.headers, ctx.remote_addr).await {
                     return Err(status.refusal());
                 }
                 Err(error.into())
@@ -79,7 +79,7 @@ impl Authenticator for Api {
         account: Option<&Did>,
         input: Admission,
     ) -> XrpcResult<Vec<(&'static str, String)>> {
-        self.ctx.rate_limits.admit(ctx.nsid, &ctx.headers, client_ip(ctx), account, input.field.as_ref()).await
+        self.ctx.rate_limits.admit(ctx.nsid, &ctx.headers, ctx.remote_addr, account, input.field.as_ref()).await
     }
 
     fn rate_key_field(&self, nsid: &str) -> Option<&'static str> {
@@ -100,11 +100,6 @@ impl Api {
         let present = account::status::check_present(&self.ctx.db, did).await.map_err(XrpcError::internal)?;
         Ok(present?)
     }
-}
-
-/// The client's address as the server decided it.
-fn client_ip(ctx: &RequestContext) -> Option<std::net::IpAddr> {
-    ctx.remote_addr.as_deref().and_then(|ip| ip.parse().ok())
 }
 
 /// Whether a bearer token is a service-auth token: its claims name a method (`lxm`).

@@ -14,14 +14,15 @@ pub struct ClientIp(pub std::net::IpAddr);
 pub struct RequestContext {
     pub nsid: &'static str,
     pub headers: HeaderMap,
-    pub remote_addr: Option<String>,
+    /// The client's address (see [`ClientIp`]).
+    pub remote_addr: Option<std::net::IpAddr>,
     /// The HTTP method and path, which a DPoP proof must name.
     pub method: Method,
     pub path: String,
 }
 
 impl RequestContext {
-    pub fn new(nsid: &'static str, headers: HeaderMap, remote_addr: Option<String>) -> Self {
+    pub fn new(nsid: &'static str, headers: HeaderMap, remote_addr: Option<std::net::IpAddr>) -> Self {
         Self { nsid, headers, remote_addr, method: Method::GET, path: format!("/xrpc/{nsid}") }
     }
 

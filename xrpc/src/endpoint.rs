@@ -81,8 +81,13 @@ where
             Err(e) => return e.into_response(),
         },
     };
-    let ctx = RequestContext::new(E::NSID, request.headers().clone(), client_ip(&request).map(|ip| ip.to_string()))
-        .with_target(request.method().clone(), request.uri().path());
+    let ctx = RequestContext {
+        nsid: E::NSID,
+        headers: request.headers().clone(),
+        remote_addr: client_ip(&request),
+        method: request.method().clone(),
+        path: request.uri().path().to_owned(),
+    };
     // Parameters, then credentials, then the body: the order the reference's XRPC server
     // checks them in, so a request wrong in several ways gets the same first error.
     let auth = match <E::Credential as Credential>::authenticate(services, E::AUTH, &ctx).await {

@@ -13,11 +13,7 @@ use crate::firehose::{Refused, SubscribeError};
 pub async fn handle(ctx: &AppContext, req: &RequestContext, params: Params) -> XrpcResult<FrameStream> {
     // Per-address caps are for clients; a trusted proxy's own address (a client with no
     // forwarding header) is not capped, as at the connection level.
-    let ip = req
-        .remote_addr
-        .as_deref()
-        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-        .filter(|ip| !ctx.config.trusted_proxies.iter().any(|range| range.contains(ip)));
+    let ip = req.remote_addr.filter(|ip| !ctx.config.trusted_proxies.iter().any(|range| range.contains(ip)));
     match ctx.firehose.subscribe(params.cursor, ip).await {
         Ok(frames) => Ok(FrameStream(frames)),
         Err(SubscribeError::Refused(refused @ Refused::PerIp)) => {
