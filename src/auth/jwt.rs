@@ -52,11 +52,28 @@ pub fn claims<C: DeserializeOwned>(payload: &str) -> Result<C, JwtError> {
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
 }
 
+/// The key of the server's HS256 tokens, with HMAC's key schedule done once: keying takes two
+/// SHA-256 blocks, a third of verifying a session token.
+#[derive(Clone)]
+pub struct Hs256Key(Hmac<Sha256>);
+
+impl Hs256Key {
+    pub fn new(secret: &[u8]) -> Self {
+        Self(Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"))
+    }
+}
+
+impl std::fmt::Debug for Hs256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hs256Key(..)")
+    }
+}
+
 /// An HS256 token with header `{"typ": typ, "alg": "HS256"}`.
-pub fn sign_hs256<C: Serialize>(typ: &str, claims: &C, secret: &[u8]) -> String {
+pub fn sign_hs256<C: Serialize>(typ: &str, claims: &C, key: &Hs256Key) -> String {
     let header = Header { typ: Some(typ.to_owned()), alg: "HS256".to_owned() };
     let input = format!("{}.{}", encode_part(&header), encode_part(claims));
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac = key.0.clone();
     mac.update(input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("{input}.{signature}")
@@ -64,12 +81,12 @@ pub fn sign_hs256<C: Serialize>(typ: &str, claims: &C, secret: &[u8]) -> String 
 
 /// Verifies an HS256 token of type `typ` and returns its claims. The comparison is constant
 /// time; any other algorithm is refused.
-pub fn verify_hs256<C: DeserializeOwned>(token: &str, typ: &str, secret: &[u8]) -> Result<C, JwtError> {
+pub fn verify_hs256<C: DeserializeOwned>(token: &str, typ: &str, key: &Hs256Key) -> Result<C, JwtError> {
     let (header, input, signature, payload) = split(token)?;
     if header.alg != "HS256" || header.typ.as_deref() != Some(typ) {
         return Err(JwtError::WrongHeader);
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac = key.0.clone();
     mac.update(input.as_bytes());
     mac.verify_slice(&signature).map_err(|_| JwtError::BadSignature)?;
     claims(payload)
@@ -103,12 +120,23 @@ mod tests {
 
     #[test]
     fn an_hs256_token_verifies_with_its_secret_and_type_only() {
-        let token = sign_hs256("at+jwt", &json!({"sub": "did:plc:a"}), b"secret");
-        let claims: Value = verify_hs256(&token, "at+jwt", b"secret").expect("valid");
+        let key = Hs256Key::new(b"secret");
+        let token = sign_hs256("at+jwt", &json!({"sub": "did:plc:a"}), &key);
+        // The key is used again and again: each use starts from its keyed state.
+        let second = sign_hs256("at+jwt", &json!({"sub": "did:plc:b"}), &key);
+        let claims: Value = verify_hs256(&token, "at+jwt", &key).expect("valid");
         assert_eq!(claims["sub"], "did:plc:a");
-        assert_eq!(verify_hs256::<Value>(&token, "at+jwt", b"other"), Err(JwtError::BadSignature));
-        assert_eq!(verify_hs256::<Value>(&token, "refresh+jwt", b"secret"), Err(JwtError::WrongHeader));
-        assert_eq!(verify_hs256::<Value>("a.b", "at+jwt", b"secret"), Err(JwtError::Malformed));
+        let claims: Value = verify_hs256(&second, "at+jwt", &key).expect("valid");
+        assert_eq!(claims["sub"], "did:plc:b");
+        let other = Hs256Key::new(b"other");
+        assert_eq!(verify_hs256::<Value>(&token, "at+jwt", &other), Err(JwtError::BadSignature));
+        assert_eq!(verify_hs256::<Value>(&token, "refresh+jwt", &key), Err(JwtError::WrongHeader));
+        assert_eq!(verify_hs256::<Value>("a.b", "at+jwt", &key), Err(JwtError::Malformed));
+        // Keyed as the reference PDS keys it: HMAC-SHA256 over the raw secret's bytes.
+        let (_, input, signature, _) = split(&token).expect("three parts");
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").expect("any length");
+        mac.update(input.as_bytes());
+        assert_eq!(mac.finalize().into_bytes().as_slice(), signature.as_slice());
     }
 
     #[test]
@@ -116,7 +144,7 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"at+jwt","alg":"none"}"#);
         let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"did:plc:a"}"#);
         let token = format!("{header}.{payload}.");
-        assert!(verify_hs256::<Value>(&token, "at+jwt", b"secret").is_err());
+        assert!(verify_hs256::<Value>(&token, "at+jwt", &Hs256Key::new(b"secret")).is_err());
     }
 
     #[test]

@@ -42,9 +42,8 @@ pub async fn verify(ctx: &AppContext, req: &RequestContext, token: &str, rule: A
     // A proof sent is checked first; then the token; then a DPoP-bound token must have come
     // with a proof (the reference's order, so a stray token gets `invalid_token`).
     let proof = dpop::check(&ctx.oauth, &req.headers, &expected, now).await?;
-    let claims: AccessClaims =
-        crate::auth::jwt::verify_hs256(token, "at+jwt", ctx.config.jwt_secret.expose().as_bytes())
-            .map_err(|_| invalid_token("Invalid token"))?;
+    let claims: AccessClaims = crate::auth::jwt::verify_hs256(token, "at+jwt", ctx.tokens.key())
+        .map_err(|_| invalid_token("Invalid token"))?;
     let proof = proof.ok_or_else(|| challenge("invalid_dpop_proof", "DPoP proof required"))?;
     if claims.iss != issuer(&ctx.config) || claims.aud != ctx.config.service_did || !claims.jti.starts_with("tok-") {
         return Err(invalid_token("Invalid token"));

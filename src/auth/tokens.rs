@@ -109,7 +109,7 @@ pub struct TokenPair {
 /// Issues session tokens for this server.
 #[derive(Clone)]
 pub struct Tokens {
-    secret: Vec<u8>,
+    key: jwt::Hs256Key,
     service_did: String,
 }
 
@@ -134,11 +134,12 @@ impl Tokens {
     /// Keyed with the raw bytes of PDS_JWT_SECRET, as the reference PDS keys them, so tokens
     /// stay valid across a switch between the two.
     pub fn new(secret: &str, service_did: &str) -> Self {
-        Self { secret: secret.as_bytes().to_vec(), service_did: service_did.to_owned() }
+        Self { key: jwt::Hs256Key::new(secret.as_bytes()), service_did: service_did.to_owned() }
     }
 
-    pub fn secret(&self) -> &[u8] {
-        &self.secret
+    /// The key session and OAuth access tokens are signed with.
+    pub fn key(&self) -> &jwt::Hs256Key {
+        &self.key
     }
 
     pub fn service_did(&self) -> &str {
@@ -157,7 +158,7 @@ impl Tokens {
             generation: Some(holder.generation),
             app_password: holder.app_password.map(str::to_owned),
         };
-        jwt::sign_hs256("at+jwt", &claims, &self.secret)
+        jwt::sign_hs256("at+jwt", &claims, &self.key)
     }
 
     pub fn refresh(&self, did: &Did, jti: &str) -> (String, i64) {
@@ -171,7 +172,7 @@ impl Tokens {
             iat,
             exp: Some(exp),
         };
-        (jwt::sign_hs256("refresh+jwt", &claims, &self.secret), exp)
+        (jwt::sign_hs256("refresh+jwt", &claims, &self.key), exp)
     }
 
     /// An access token with `scope` and a refresh token with id `refresh_id`.

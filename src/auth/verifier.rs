@@ -67,7 +67,7 @@ impl<'a> Verifier<'a> {
             // OAuth access tokens are not issued by this server (yet), so none can be valid.
             Some(_) => return Err(AuthError::UnexpectedScheme),
         };
-        let claims: AccessClaims = jwt::verify_hs256(token, "at+jwt", self.tokens.secret()).map_err(unverifiable)?;
+        let claims: AccessClaims = jwt::verify_hs256(token, "at+jwt", self.tokens.key()).map_err(unverifiable)?;
         if claims.aud != self.tokens.service_did() {
             return Err(AuthError::Unverifiable);
         }
@@ -97,8 +97,7 @@ impl<'a> Verifier<'a> {
     /// A refresh token; `allow_expired` for signing out with one that has run out.
     pub fn refresh(&self, ctx: &RequestContext, allow_expired: bool) -> Result<Refresh, AuthError> {
         let token = bearer(ctx)?.ok_or(AuthError::Missing)?;
-        let claims: RefreshClaims =
-            jwt::verify_hs256(token, "refresh+jwt", self.tokens.secret()).map_err(unverifiable)?;
+        let claims: RefreshClaims = jwt::verify_hs256(token, "refresh+jwt", self.tokens.key()).map_err(unverifiable)?;
         if claims.aud != self.tokens.service_did() {
             return Err(AuthError::Unverifiable);
         }
@@ -221,7 +220,7 @@ mod tests {
                 generation: None,
                 app_password: None,
             },
-            b"secret",
+            tokens.key(),
         );
         assert_eq!(verifier.access(&bearer_of(&expired), rule), Err(AuthError::Expired));
         let forged = Tokens::new("other", "did:web:pds.test").access(&holder(&alice()), Scope::Access);

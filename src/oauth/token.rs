@@ -55,7 +55,7 @@ pub fn access_token(ctx: &AppContext, session: &oauth_session::Model, now: i64) 
         client_id: session.client_id.clone(),
         iss: issuer(&ctx.config),
     };
-    crate::auth::jwt::sign_hs256("at+jwt", &claims, ctx.config.jwt_secret.expose().as_bytes())
+    crate::auth::jwt::sign_hs256("at+jwt", &claims, ctx.tokens.key())
 }
 
 #[handler]
@@ -311,8 +311,7 @@ async fn revocation(ctx: &AppContext, headers: &HeaderMap, body: Body) -> Result
             _ => None,
         }
     } else {
-        let claims =
-            crate::auth::jwt::verify_hs256::<AccessClaims>(&token, "at+jwt", ctx.config.jwt_secret.expose().as_bytes());
+        let claims = crate::auth::jwt::verify_hs256::<AccessClaims>(&token, "at+jwt", ctx.tokens.key());
         match claims {
             Ok(claims) => session::by_token_id(&ctx.db, &claims.jti).await.ok().flatten(),
             Err(_) => None,
