@@ -607,7 +607,6 @@ impl ModuleBuilder<'_> {
     }
 }
 
-/// The facade type of a lexicon string format.
 /// The direct reader for a `Params` struct, if every parameter is a kind it reads exactly as the
 /// lexicon interpreter would: scalars and arrays of scalars, with no string default (which the
 /// interpreter fills in) and no default its own schema refuses.
@@ -652,6 +651,7 @@ fn integer_allowed(i: &lex::IntegerSchema, n: i64) -> bool {
         && i.minimum.is_none_or(|min| n >= min)
 }
 
+/// The facade type of a lexicon string format.
 pub fn format_type(format: &str) -> Option<&'static str> {
     Some(match format {
         "did" => "Did",

@@ -160,7 +160,8 @@ pub fn validated_params<P: serde::de::DeserializeOwned>(query: &str, catalog: &C
     };
     // Repeated keys are kept: array parameters repeat their key. Borrowed from the query
     // string unless percent-decoding changed them.
-    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    // Split and decoded as the direct readers split them.
+    let pairs: Vec<_> = crate::query::pairs(query).collect();
     let mut map = Validator::params_from_query(schema, pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
         .map_err(|e| XrpcError::invalid_request(e.to_string()))?;
     Validator::apply_param_defaults(schema, &mut map);

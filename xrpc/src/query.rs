@@ -7,7 +7,6 @@ use std::borrow::Cow;
 
 use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::de::DeserializeOwned;
-use unicode_segmentation::UnicodeSegmentation;
 
 /// Parameters built from a query string without the lexicon interpreter.
 pub trait FromQuery: Sized {
@@ -47,26 +46,10 @@ pub fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     }
 }
 
-/// An integer parameter as the validator reads one.
-pub fn integer(raw: &str) -> Option<i64> {
-    raw.parse().ok()
-}
-
-/// A boolean parameter: `true` or `false`, nothing else.
-pub fn boolean(raw: &str) -> Option<bool> {
-    match raw {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
+/// Scalars read by the validator's own functions, so both paths read them alike.
+pub use aurora_atproto::lexicon::{boolean_param as boolean, grapheme_count as graphemes, integer_param as integer};
 
 /// A string parameter of a named type (a string enum), read as its deserialiser reads it.
 pub fn named<T: DeserializeOwned>(raw: &str) -> Option<T> {
     T::deserialize(StrDeserializer::<ValueError>::new(raw)).ok()
-}
-
-/// Grapheme clusters, as the lexicon's `maxGraphemes` and `minGraphemes` count them.
-pub fn graphemes(raw: &str) -> u64 {
-    raw.graphemes(true).count() as u64
 }

@@ -10,4 +10,4 @@ mod validate;
 
 pub use catalog::{split_ref as catalog_split_ref, type_name, Catalog, CatalogError, DefRef};
 pub use schema::*;
-pub use validate::{ValidationError, Validator};
+pub use validate::{boolean_param, grapheme_count, integer_param, ValidationError, Validator};

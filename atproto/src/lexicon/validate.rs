@@ -276,16 +276,35 @@ impl<'a> Validator<'a> {
     }
 }
 
+/// An integer query parameter's value. Shared with the generated parameter readers, which must
+/// read exactly as this validator does.
+pub fn integer_param(raw: &str) -> Option<i64> {
+    raw.parse().ok()
+}
+
+/// A boolean query parameter's value: `true` or `false`, nothing else.
+pub fn boolean_param(raw: &str) -> Option<bool> {
+    match raw {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Grapheme clusters, as `maxGraphemes` and `minGraphemes` count them.
+pub fn grapheme_count(s: &str) -> u64 {
+    s.graphemes(true).count() as u64
+}
+
 fn scalar_param(field: &Field, raw: &str, path: &Path<'_>) -> Result<Value> {
     Ok(match field {
-        Field::Integer(_) => match raw.parse::<i64>() {
-            Ok(n) => Value::from(n),
-            Err(_) => return fail(path, "must be an integer"),
+        Field::Integer(_) => match integer_param(raw) {
+            Some(n) => Value::from(n),
+            None => return fail(path, "must be an integer"),
         },
-        Field::Boolean(_) => match raw {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return fail(path, "must be a boolean"),
+        Field::Boolean(_) => match boolean_param(raw) {
+            Some(b) => Value::Bool(b),
+            None => return fail(path, "must be a boolean"),
         },
         _ => Value::String(raw.to_owned()),
     })
@@ -345,7 +364,7 @@ fn string(schema: &StringSchema, value: &Value, path: &Path<'_>) -> Result {
         return fail(path, format!("must not be shorter than {min} characters"));
     }
     if schema.max_graphemes.is_some() || schema.min_graphemes.is_some() {
-        let graphemes = s.graphemes(true).count() as u64;
+        let graphemes = grapheme_count(s);
         if let Some(max) = schema.max_graphemes.filter(|max| graphemes > *max) {
             return fail(path, format!("must not be longer than {max} graphemes"));
         }
