@@ -7,13 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use sea_orm::sea_query::{Alias, Expr};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::DbErr;
 
 use aurora_atproto::syntax::Did;
 use aurora_xrpc::XrpcError;
-
-use crate::db::entities::blob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuotaError {
@@ -73,17 +70,11 @@ impl StorageQuota {
     }
 
     /// Room for an upload of up to `bytes` by `did`, held until the reservation is dropped
-    /// (by then the upload is a stored temporary blob, or gone).
-    pub async fn reserve_upload<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        did: &Did,
-        bytes: u64,
-    ) -> Result<UploadReservation, QuotaError> {
-        self.check_floor(bytes)?;
-        // The room is taken before the stored uploads are counted: an upload finishing
-        // meanwhile is then counted in flight, or stored, or both (too much, never too little),
-        // and uploads starting meanwhile see this one.
+    /// (by then the upload is a stored temporary blob, or gone). The room is taken before the
+    /// stored uploads are counted ([`UploadReservation::admit`]): an upload finishing meanwhile
+    /// is then counted in flight, or stored, or both (too much, never too little), and uploads
+    /// starting meanwhile see this one.
+    pub fn hold_upload(&self, did: &Did, bytes: u64) -> UploadReservation {
         let in_flight = {
             let mut uploading = self.uploading.lock().unwrap_or_else(|p| p.into_inner());
             let held = uploading.entry(did.clone()).or_default();
@@ -91,22 +82,7 @@ impl StorageQuota {
             *held += bytes;
             before
         };
-        let reservation = UploadReservation { did: did.clone(), bytes, uploading: self.uploading.clone() };
-        let stored: Option<i64> = blob::Entity::find()
-            .select_only()
-            // PostgreSQL sums bigints as numeric.
-            .expr(Expr::col(blob::Column::Size).sum().cast_as(Alias::new("BIGINT")))
-            .filter(blob::Column::Did.eq(did))
-            .filter(blob::Column::TempKey.is_not_null())
-            .into_tuple::<Option<i64>>()
-            .one(conn)
-            .await?
-            .flatten();
-        let stored = stored.unwrap_or(0).max(0) as u64;
-        if stored + in_flight + bytes > self.temp_per_account {
-            return Err(QuotaError::OverQuota(self.temp_per_account));
-        }
-        Ok(reservation)
+        UploadReservation { did: did.clone(), bytes, in_flight, uploading: self.uploading.clone() }
     }
 
     /// Leave to stage an import of up to `bytes` for `did`: one at a time per account.
@@ -123,7 +99,22 @@ impl StorageQuota {
 pub struct UploadReservation {
     did: Did,
     bytes: u64,
+    /// What the account's other uploads held when this one took its room.
+    in_flight: u64,
     uploading: Arc<Mutex<HashMap<Did, u64>>>,
+}
+
+impl UploadReservation {
+    /// Whether the upload fits on the disk, and in `quota` beside `stored`, the bytes of the
+    /// account's temporary blobs counted after the room was taken.
+    pub fn admit(&self, quota: &StorageQuota, stored: u64) -> Result<(), QuotaError> {
+        quota.check_floor(self.bytes)?;
+        let limit = quota.temp_per_account;
+        match stored.saturating_add(self.in_flight).saturating_add(self.bytes) > limit {
+            true => Err(QuotaError::OverQuota(limit)),
+            false => Ok(()),
+        }
+    }
 }
 
 impl Drop for UploadReservation {
@@ -163,5 +154,20 @@ mod tests {
         assert!(quota.start_import(&other, 10).is_ok(), "another account's import is its own");
         drop(first);
         assert!(quota.start_import(&did, 10).is_ok(), "free again once the first ends");
+    }
+
+    #[test]
+    fn uploads_in_flight_and_stored_share_the_quota() {
+        let quota = StorageQuota::new(std::env::temp_dir(), 0, 100);
+        let did: Did = "did:plc:uploader00000000000000000".parse().expect("did");
+        let first = quota.hold_upload(&did, 60);
+        assert!(first.admit(&quota, 40).is_ok(), "60 in this upload and 40 stored fill the quota exactly");
+        assert!(matches!(first.admit(&quota, 41), Err(QuotaError::OverQuota(100))));
+        let second = quota.hold_upload(&did, 30);
+        assert!(matches!(second.admit(&quota, 20), Err(QuotaError::OverQuota(100))), "the first is in flight");
+        drop(first);
+        let third = quota.hold_upload(&did, 30);
+        assert!(third.admit(&quota, 40).is_ok(), "the first's room went with it; the second's 30 remain");
+        assert!(matches!(third.admit(&quota, 41), Err(QuotaError::OverQuota(100))));
     }
 }

@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod refs;
 mod s3;
 pub mod served;
+pub mod uploads;
 
 pub use digest::Digesting;
 pub use disk::DiskBlobStore;

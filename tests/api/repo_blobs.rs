@@ -131,6 +131,39 @@ fn temp_bytes(app: &crate::helpers::TestApp) -> u64 {
     std::fs::read_dir(dir).map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
 }
 
+app_test!(the_same_bytes_uploaded_again_are_kept_once, |app| {
+    let account = app.create_account("ursa").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    // Larger than the store's write batches, so the file is written in several.
+    let bytes = noise(5, 700_000);
+    let (status, first) = upload(&app, token, &bytes, "application/octet-stream").await;
+    assert_eq!(status, 200, "{first}");
+    let cid = first["blob"]["ref"]["$link"].as_str().expect("cid").to_owned();
+    assert_eq!(cid, aurora_atproto::cids::for_raw(&bytes).to_string());
+    let key = blob_row(&app, did, &cid).await.expect("row").temp_key.expect("temporary");
+    assert_eq!(temp_bytes(&app), 700_000);
+
+    let (status, again) = upload(&app, token, &bytes, "application/octet-stream").await;
+    assert_eq!((status, &again["blob"]), (200, &first["blob"]), "{again}");
+    let newer = blob_row(&app, did, &cid).await.expect("row").temp_key.expect("still temporary");
+    assert_ne!(newer, key, "the newer upload is kept");
+    assert_eq!(temp_bytes(&app), 700_000, "and the older one's file is gone");
+
+    let record = json!({ "repo": did, "collection": "com.example.file", "record": {
+        "$type": "com.example.file", "file": first["blob"] } });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&record)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(blob_row(&app, did, &cid).await.expect("row").temp_key.is_none(), "permanent once used");
+    assert_eq!(app.stored_blob(did, &cid).await.expect("stored"), bytes);
+
+    let (status, once_more) = upload(&app, token, &bytes, "application/octet-stream").await;
+    assert_eq!((status, &once_more["blob"]), (200, &first["blob"]), "{once_more}");
+    assert!(blob_row(&app, did, &cid).await.expect("row").temp_key.is_none(), "a stored blob stays stored");
+    assert_eq!(temp_bytes(&app), 0, "the upload of what is already stored is dropped");
+    assert_eq!(app.stored_blob(did, &cid).await.expect("stored"), bytes);
+});
+
 app_test!(unused_uploads_are_held_to_a_quota_per_account, [
     "AURORA_TEMP_BLOB_QUOTA" => "1000000",
 ], |app| {

@@ -12,10 +12,11 @@ use aurora_xrpc::auth::Caller;
 use aurora_xrpc::codegen::BlobRef;
 use aurora_xrpc::{RawBody, XrpcError, XrpcResult};
 
+use crate::account;
 use crate::api::internal;
-use crate::blobs::{self, BlobError, BlobStore};
+use crate::blobs::{self, uploads, BlobError, BlobStore};
 use crate::context::AppContext;
-use crate::db::entities::{blob, record_blob};
+use crate::db::entities::blob;
 
 fn too_large(limit: u64) -> XrpcError {
     XrpcError::payload_too_large(format!("This file is too large. It is {limit} bytes at most."))
@@ -23,15 +24,17 @@ fn too_large(limit: u64) -> XrpcError {
 
 pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResult<Output> {
     let did = auth.did().clone();
+    let limit = ctx.config.blob_upload_limit;
+    // Held until the upload is stored (and counted in the database) or refused.
+    let room = ctx.storage.hold_upload(&did, input.content_length.unwrap_or(limit));
+    let uploader = uploads::uploader(&ctx.db, ctx.reader.as_deref(), &did).await.map_err(internal)?;
     // A deactivated account may upload: an account moving here brings its blobs before it is
     // activated. A taken-down one may not.
-    crate::account::status::require_writable(ctx, &did, true).await?;
-    let limit = ctx.config.blob_upload_limit;
+    account::status::writable(uploader.as_ref().map(|u| u.status), true)?;
     if input.content_length.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    // Held until the upload is stored (and counted in the database) or refused.
-    let _room = ctx.storage.reserve_upload(&ctx.db, &did, input.content_length.unwrap_or(limit)).await?;
+    room.admit(&ctx.storage, uploader.map_or(0, |u| u.temporary_bytes))?;
     let temp = ctx.blobs.put_temp(input.body.into_bytes_stream().boxed(), limit).await.map_err(|e| match e {
         BlobError::TooLarge(limit) => too_large(limit),
         BlobError::Read(reason) => XrpcError::invalid_request(format!("Could not read the upload: {reason}")),
@@ -40,23 +43,25 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     let mime = blobs::sniff_mime(&temp.head, &input.content_type);
     let dims = mime.starts_with("image/").then(|| blobs::image_dimensions(&temp.head)).flatten();
     let cid = CidString::from(&temp.cid);
-    let this_blob = || blob::Entity::find().filter(blob::Column::Did.eq(&did)).filter(blob::Column::Cid.eq(&cid));
-    let existing = this_blob().one(&ctx.db).await.map_err(internal)?;
-    match existing {
+    let stored = uploads::stored(&ctx.db, ctx.reader.as_deref(), &did, &cid).await.map_err(internal)?;
+    let this_blob =
+        || blob::Entity::update_many().filter(blob::Column::Did.eq(&did)).filter(blob::Column::Cid.eq(&cid));
+    // The key the blob waits under for a record, if it is not stored for good.
+    let waiting = match stored.row {
         // The same bytes are already stored for this account.
-        Some(row) if row.temp_key.is_none() => ctx.blobs.delete_temp(&temp.key).await.map_err(internal)?,
-        Some(row) => {
-            if let Some(old) = &row.temp_key {
-                let _ = ctx.blobs.delete_temp(old).await;
-            }
-            blob::Entity::update_many()
+        Some(None) => {
+            ctx.blobs.delete_temp(&temp.key).await.map_err(internal)?;
+            None
+        }
+        Some(Some(old)) => {
+            let _ = ctx.blobs.delete_temp(&old).await;
+            this_blob()
                 .col_expr(blob::Column::TempKey, Expr::value(Some(temp.key.clone())))
                 .col_expr(blob::Column::CreatedAt, Expr::value(crate::account::now()))
-                .filter(blob::Column::Did.eq(&did))
-                .filter(blob::Column::Cid.eq(&cid))
                 .exec(&ctx.db)
                 .await
                 .map_err(internal)?;
+            Some(temp.key)
         }
         None => {
             blob::Entity::insert(blob::ActiveModel {
@@ -73,28 +78,18 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
             .exec_without_returning(&ctx.db)
             .await
             .map_err(internal)?;
+            Some(temp.key)
         }
-    }
+    };
     // After an import, records may already reference this blob: it is permanent at once.
-    let referenced = record_blob::Entity::find()
-        .filter(record_blob::Column::Did.eq(&did))
-        .filter(record_blob::Column::BlobCid.eq(&cid))
-        .one(&ctx.db)
-        .await
-        .map_err(internal)?
-        .is_some();
-    if referenced {
-        let row = this_blob().one(&ctx.db).await.map_err(internal)?;
-        if let Some(key) = row.and_then(|r| r.temp_key) {
-            ctx.blobs.make_permanent(&key, &did, &temp.cid).await.map_err(internal)?;
-            blob::Entity::update_many()
-                .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
-                .filter(blob::Column::Did.eq(&did))
-                .filter(blob::Column::Cid.eq(&cid))
-                .exec(&ctx.db)
-                .await
-                .map_err(internal)?;
-        }
+    if let Some(key) = waiting.filter(|_| stored.referenced) {
+        ctx.blobs.make_permanent(&key, &did, &temp.cid).await.map_err(internal)?;
+        this_blob()
+            .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
+            .exec(&ctx.db)
+            .await
+            .map_err(internal)?;
     }
+    drop(room);
     Ok(Output { blob: BlobRef { cid: temp.cid, mime_type: mime, size: Some(temp.size) }, extra: Default::default() })
 }
