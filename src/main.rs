@@ -44,6 +44,58 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// Start-up runs much code once (configuration, migrations, the route table of every method),
+/// and the kernel maps the executable around each page first used, in runs of 64 KiB or a
+/// whole large folio of the page cache: the server was ready holding some 21 MiB of the
+/// executable, most of which it never reads again. Once it is built, the executable's
+/// read-only pages are let go from this process (they stay in the page cache); what serving
+/// runs is mapped again at its first use.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_start_up_code() {
+    use std::io::{Read, Seek, SeekFrom};
+    // SAFETY: sysconf only reads a system constant.
+    let Ok(page) = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }) else { return };
+    let (Ok(exe), Ok(maps)) = (std::fs::read_link("/proc/self/exe"), std::fs::read_to_string("/proc/self/maps")) else {
+        return;
+    };
+    let Ok(mut pagemap) = std::fs::File::open("/proc/self/pagemap") else { return };
+    for line in maps.lines() {
+        // address perms offset dev inode path
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [range, "r--p" | "r-xp", _, _, _, path] = fields[..] else { continue };
+        if std::path::Path::new(path) != exe {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else { continue };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) else {
+            continue;
+        };
+        // Only a mapping whose every present page is still the file's: the relocated read-only
+        // data (RELRO) was written before it was made read-only, and those pages are the
+        // process's own copies, which dropping would lose. Bit 63 of a page's entry says it
+        // is present, bit 61 that it is a page of the file.
+        let mut entries = vec![0u8; (end - start) / page * 8];
+        let read =
+            pagemap.seek(SeekFrom::Start((start / page * 8) as u64)).and_then(|_| pagemap.read_exact(&mut entries));
+        let own_copy = entries.chunks_exact(8).any(|entry| {
+            let entry = u64::from_le_bytes(entry.try_into().unwrap_or_default());
+            entry >> 63 == 1 && (entry >> 61) & 1 == 0
+        });
+        if read.is_err() || own_copy {
+            continue;
+        }
+        // SAFETY: the range is mapped read-only and privately from the executable,
+        // which is never written while it runs (the kernel refuses writes to a running
+        // executable), and no page of it is the process's own copy (checked above): dropping
+        // the pages loses nothing, and the next use of any of them maps it again from the file.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_start_up_code() {}
+
 fn main() -> ExitCode {
     let started = Instant::now();
     tune_allocator();
@@ -410,6 +462,6 @@ async fn run(config: config::Config, started: Instant) -> Result<(), Box<dyn std
     );
     aurora_locus::crawl::notify(&ctx);
     aurora_locus::jobs::spawn(ctx.clone());
-    bound.serve(ctx, server::shutdown_signal()).await?;
+    bound.serve_when_built(ctx, server::shutdown_signal(), release_start_up_code).await?;
     Ok(())
 }

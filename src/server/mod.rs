@@ -256,6 +256,16 @@ impl Bound {
         ctx: Arc<AppContext>,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
+        self.serve_when_built(ctx, shutdown, || {}).await
+    }
+
+    /// [`Bound::serve`], calling `built` once everything is built and before the first request.
+    pub async fn serve_when_built(
+        self,
+        ctx: Arc<AppContext>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+        built: impl FnOnce(),
+    ) -> std::io::Result<()> {
         let config = &ctx.config;
         let limits = guard::Limits {
             per_ip: config.max_connections_per_ip,
@@ -267,8 +277,10 @@ impl Bound {
         if let Some(bind) = config.metrics_bind {
             web::metrics::serve_apart(ctx.clone(), bind).await?;
         }
+        let app = app(ctx);
+        built();
         Server::new_with_acceptor(guard::Guarded::new(self.acceptor, limits))
-            .run_with_graceful_shutdown(app(ctx), shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await
     }
 }
