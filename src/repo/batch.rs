@@ -332,17 +332,13 @@ async fn store_effect<B: Backend>(
         ),
     ];
 
-    // The root moves only from the commit the batch was built on, and only while the account
-    // is active: one statement checks both, so a writer never needs a separate read first.
-    let move_root = Query::update()
-        .table(repo_root::Entity)
-        .value(repo_root::Column::Cid, effect.root.to_string())
-        .value(repo_root::Column::Rev, effect.rev)
-        .value(repo_root::Column::IndexedAt, aurora_atproto::syntax::Datetime::now().as_str())
-        .and_where(Expr::col(repo_root::Column::Did).eq(did))
-        .and_where(Expr::col(repo_root::Column::Cid).eq(effect.base.to_string()))
-        .and_where(Expr::exists(crate::account::status::active(did)))
-        .to_owned();
+    let move_root = store::RootMove {
+        did,
+        root: effect.root.to_string(),
+        rev: effect.rev.as_str(),
+        indexed_at: aurora_atproto::syntax::Datetime::now().as_str().to_owned(),
+        base: effect.base.to_string(),
+    };
     match backend.commit(steps, &move_root, &mut effect.events).await? {
         Some(last_seq) => Ok((released, last_seq)),
         None => Err(StoreError::Refused),
