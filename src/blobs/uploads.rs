@@ -1,8 +1,8 @@
-//! What `uploadBlob` reads of the database: the uploading account, before the body, and the
-//! blob's row once its CID is known. One point read each, on SQLite's reader connections on
-//! the request's own thread: through sqlx, the four statements they replace were four
-//! hand-offs to its connection thread and back, whose thread switches cost more than hashing
-//! a 1 MiB upload.
+//! What `uploadBlob` reads of the database: the uploading account, before the body; the blob's
+//! row once its CID is known; whether a record references it, once the row is written. Point
+//! reads on SQLite's reader connections on the request's own thread: through sqlx, each was a
+//! hand-off to its connection thread and back, and their thread switches cost more than
+//! hashing a 1 MiB upload.
 
 use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, SimpleExpr};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr};
@@ -60,61 +60,69 @@ pub async fn uploader(db: &DatabaseConnection, reader: Option<&Reader>, did: &Di
     Ok(found.map(uploader))
 }
 
-/// What is stored of a blob an account has just uploaded.
-pub struct Stored {
-    /// `None`: the account has no such blob; `Some(None)`: it is stored for good;
-    /// `Some(Some(key))`: it is an earlier upload still waiting for a record, under `key`.
-    pub row: Option<Option<String>>,
-    /// Whether a record of the account's references it (after an import, records may arrive
-    /// before their blobs).
-    pub referenced: bool,
+/// A blob row of an account's: `None` when there is none, `Some(None)` when the blob is stored
+/// for good, `Some(Some(key))` when it is an upload still waiting for a record, under `key`.
+pub type Row = Option<Option<String>>;
+
+fn blob_row(did: &str, cid: &str) -> SelectStatement {
+    Query::select()
+        .from(blob::Entity)
+        .and_where(Expr::col((blob::Entity, blob::Column::Did)).eq(did))
+        .and_where(Expr::col((blob::Entity, blob::Column::Cid)).eq(cid))
+        .to_owned()
 }
 
-fn stored_query(did: &str, cid: &str) -> SelectStatement {
-    let row = || {
-        Query::select()
-            .from(blob::Entity)
-            .and_where(Expr::col((blob::Entity, blob::Column::Did)).eq(did))
-            .and_where(Expr::col((blob::Entity, blob::Column::Cid)).eq(cid))
-            .to_owned()
-    };
-    let temp_key = row().column((blob::Entity, blob::Column::TempKey)).to_owned();
+fn row_query(did: &str, cid: &str) -> SelectStatement {
+    let temp_key = blob_row(did, cid).column((blob::Entity, blob::Column::TempKey)).to_owned();
+    Query::select()
+        .expr(Expr::exists(blob_row(did, cid).expr(Expr::cust("1")).to_owned()))
+        .expr(SimpleExpr::SubQuery(None, Box::new(temp_key.into_sub_query_statement())))
+        .to_owned()
+}
+
+fn row_sql(backend: DbBackend) -> &'static str {
+    static SQL: BuiltSql = BuiltSql::new();
+    SQL.get(backend, || row_query("", ""))
+}
+
+/// What `did` already has of blob `cid`.
+pub async fn row(db: &DatabaseConnection, reader: Option<&Reader>, did: &Did, cid: &CidString) -> Result<Row, DbErr> {
+    let values = [did.as_str(), cid.as_str(), did.as_str(), cid.as_str()];
+    let on_reader = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
+    let on_pool = |row: &sea_orm::QueryResult| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+    let found: Option<(bool, Option<String>)> = point_read(db, reader, row_sql, &values, on_reader, on_pool).await?;
+    // The statement reads no table of its own: it always answers one row.
+    let (present, temp_key) = found.ok_or_else(|| DbErr::Custom("the blob's row read no row".into()))?;
+    Ok(present.then_some(temp_key))
+}
+
+fn referenced_query(did: &str, cid: &str) -> SelectStatement {
     let reference = Query::select()
         .expr(Expr::cust("1"))
         .from(record_blob::Entity)
         .and_where(Expr::col((record_blob::Entity, record_blob::Column::Did)).eq(did))
         .and_where(Expr::col((record_blob::Entity, record_blob::Column::BlobCid)).eq(cid))
         .to_owned();
-    Query::select()
-        .expr(Expr::exists(row().expr(Expr::cust("1")).to_owned()))
-        .expr(SimpleExpr::SubQuery(None, Box::new(temp_key.into_sub_query_statement())))
-        .expr(Expr::exists(reference))
-        .to_owned()
+    Query::select().expr(Expr::exists(reference)).to_owned()
 }
 
-fn stored_sql(backend: DbBackend) -> &'static str {
+fn referenced_sql(backend: DbBackend) -> &'static str {
     static SQL: BuiltSql = BuiltSql::new();
-    SQL.get(backend, || stored_query("", ""))
+    SQL.get(backend, || referenced_query("", ""))
 }
 
-/// What `did` already has of blob `cid`.
-pub async fn stored(
+/// Whether a record of `did`'s references blob `cid` (after an import, records may arrive
+/// before their blobs).
+pub async fn referenced(
     db: &DatabaseConnection,
     reader: Option<&Reader>,
     did: &Did,
     cid: &CidString,
-) -> Result<Stored, DbErr> {
-    let values = [did.as_str(), cid.as_str(), did.as_str(), cid.as_str(), did.as_str(), cid.as_str()];
-    let stored = |(present, temp_key, referenced): (bool, Option<String>, bool)| Stored {
-        row: present.then_some(temp_key),
-        referenced,
-    };
-    let on_reader = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?, row.get(2)?));
-    let on_pool =
-        |row: &sea_orm::QueryResult| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
-    let found = point_read(db, reader, stored_sql, &values, on_reader, on_pool).await?;
-    // The statement has no table of its own: it always answers one row.
-    found.map(stored).ok_or_else(|| DbErr::Custom("the blob's state read no row".into()))
+) -> Result<bool, DbErr> {
+    let on_reader = |row: &rusqlite::Row<'_>| row.get(0);
+    let on_pool = |row: &sea_orm::QueryResult| row.try_get_by_index(0);
+    let found = point_read(db, reader, referenced_sql, &[did.as_str(), cid.as_str()], on_reader, on_pool).await?;
+    Ok(found.unwrap_or(false))
 }
 
 #[cfg(test)]
@@ -125,6 +133,7 @@ mod tests {
     fn the_cached_statements_bind_their_values_where_the_built_ones_do() {
         let (did, cid) = ("did:plc:abc", "bafkrei");
         crate::db::assert_built_once(uploader_query(did), uploader_sql, &[did, did]);
-        crate::db::assert_built_once(stored_query(did, cid), stored_sql, &[did, cid, did, cid, did, cid]);
+        crate::db::assert_built_once(row_query(did, cid), row_sql, &[did, cid, did, cid]);
+        crate::db::assert_built_once(referenced_query(did, cid), referenced_sql, &[did, cid]);
     }
 }

@@ -43,11 +43,11 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
     let mime = blobs::sniff_mime(&temp.head, &input.content_type);
     let dims = mime.starts_with("image/").then(|| blobs::image_dimensions(&temp.head)).flatten();
     let cid = CidString::from(&temp.cid);
-    let stored = uploads::stored(&ctx.db, ctx.reader.as_deref(), &did, &cid).await.map_err(internal)?;
+    let row = uploads::row(&ctx.db, ctx.reader.as_deref(), &did, &cid).await.map_err(internal)?;
     let this_blob =
         || blob::Entity::update_many().filter(blob::Column::Did.eq(&did)).filter(blob::Column::Cid.eq(&cid));
     // The key the blob waits under for a record, if it is not stored for good.
-    let waiting = match stored.row {
+    let waiting = match row {
         // The same bytes are already stored for this account.
         Some(None) => {
             ctx.blobs.delete_temp(&temp.key).await.map_err(internal)?;
@@ -82,7 +82,12 @@ pub async fn handle(ctx: &AppContext, auth: Caller, input: RawBody) -> XrpcResul
         }
     };
     // After an import, records may already reference this blob: it is permanent at once.
-    if let Some(key) = waiting.filter(|_| stored.referenced) {
+    // Asked once the row is written, so an import whose commit lands before then is seen.
+    let referenced = match &waiting {
+        Some(_) => uploads::referenced(&ctx.db, ctx.reader.as_deref(), &did, &cid).await.map_err(internal)?,
+        None => false,
+    };
+    if let Some(key) = waiting.filter(|_| referenced) {
         ctx.blobs.make_permanent(&key, &did, &temp.cid).await.map_err(internal)?;
         this_blob()
             .col_expr(blob::Column::TempKey, Expr::value(Option::<String>::None))
