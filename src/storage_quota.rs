@@ -7,8 +7,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use sea_orm::DbErr;
-
 use aurora_atproto::syntax::Did;
 use aurora_xrpc::XrpcError;
 
@@ -22,8 +20,6 @@ pub enum QuotaError {
     ImportRunning,
     #[error("The server is low on disk space; try again later")]
     DiskFull,
-    #[error(transparent)]
-    Db(#[from] DbErr),
 }
 
 impl From<QuotaError> for XrpcError {
@@ -35,7 +31,6 @@ impl From<QuotaError> for XrpcError {
                 "NotEnoughResources",
                 Some(error.to_string()),
             ),
-            QuotaError::Db(e) => XrpcError::internal(e),
         }
     }
 }

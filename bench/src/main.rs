@@ -98,8 +98,13 @@ impl Stats {
     }
 }
 
+/// The number after `flag` among `args`, or `default`.
+fn number(args: &[String], flag: &str, default: usize) -> usize {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 fn records_n(args: &[String]) -> usize {
-    args.iter().position(|a| a == "--records").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(400)
+    number(args, "--records", 400)
 }
 
 /// The process of the server being measured now (one per backend), for the memory and CPU
@@ -176,12 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let binary =
         args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "target/release/aurora-locus".into());
-    let accounts: usize = args
-        .iter()
-        .position(|a| a == "--accounts")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+    let accounts = number(&args, "--accounts", 200);
 
     let plc = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
     let plc_port = plc.local_addr()[0].as_socket_addr().map(|a| a.port()).ok_or("no PLC port")?;
@@ -209,12 +209,7 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| e.to_string())?);
     }
     if args.iter().any(|a| a == "--scale") {
-        let accounts = args
-            .iter()
-            .position(|a| a == "--scale-accounts")
-            .and_then(|i| args.get(i + 1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(10_000);
+        let accounts = number(&args, "--scale-accounts", 10_000);
         return Ok(scale::run(&env, postgres.as_deref(), accounts).await.map_err(|e| e.to_string())?);
     }
     println!("== SQLite");
@@ -546,12 +541,7 @@ async fn suite(
 
     let mut upload = Stats { name: "uploadBlob 1MiB", samples: Vec::new(), wall: Duration::ZERO };
     // At most 200 by default (`AURORA_TEMP_BLOB_QUOTA`, 256 MiB): none is used in a record.
-    let uploads: usize = args
-        .iter()
-        .position(|a| a == "--uploads")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+    let uploads = number(args, "--uploads", 50);
     let wall = Instant::now();
     for i in 0..uploads {
         // Each upload a blob of its own, as a client's are: the same bytes again would only
