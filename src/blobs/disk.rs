@@ -1,6 +1,13 @@
 //! Blobs on the local disk: `<root>/tmp/<random>` while temporary, then
 //! `<root>/<hash of DID>/<CID>`, or `<root>/quarantine/<hash of DID>/<CID>` while taken down;
 //! moves are renames (atomic) followed by fsync.
+//!
+//! An upload is not synced when it is received but when a record first references it
+//! ([`BlobStore::make_permanent`], before the record's commit): most of a 1 MiB upload's time
+//! was its fsync, and an upload no record takes up is collected unsynced. Until then a process
+//! crash loses nothing (the bytes are in the page cache); a machine crash may cut the file
+//! short, which is why a temporary file older than the running kernel is checked against its
+//! CID before it becomes permanent.
 
 use aurora_atproto::syntax::Did;
 use std::path::{Path, PathBuf};
@@ -78,6 +85,47 @@ async fn move_into(from: &Path, to: &Path, dir: &Path, missing_ok: bool) -> Resu
     Ok(())
 }
 
+/// Makes the temporary file at `path` durable, once its bytes are known to be `cid`'s: checked
+/// when the file may predate a machine crash (see the module's note). A file already moved (a
+/// retried call) is left to the move.
+fn settle(path: &Path, cid: &Cid) -> Result<(), BlobError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if written_before_boot(&file.metadata()?) {
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        if hasher.finalize().as_slice() != cid.hash().digest() {
+            return Err(BlobError::Damaged(cid.to_string()));
+        }
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Whether the file was last written before the running kernel started, so that a crash since
+/// may have lost what was not synced. Taken as so wherever the boot time is unknown.
+fn written_before_boot(metadata: &std::fs::Metadata) -> bool {
+    match (boot_time(), metadata.modified()) {
+        (Some(boot), Ok(modified)) => modified < boot,
+        _ => true,
+    }
+}
+
+/// When the running kernel started, from `/proc/stat`'s `btime` (whole seconds since the epoch),
+/// rounded up: a file written in the boot's first second counts as older, which only costs a
+/// check.
+fn boot_time() -> Option<std::time::SystemTime> {
+    static BOOT: std::sync::OnceLock<Option<std::time::SystemTime>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let seconds: u64 = stat.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds + 1))
+    })
+}
+
 async fn remove_file(path: &Path) -> Result<(), BlobError> {
     match tokio::fs::remove_file(path).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -141,9 +189,6 @@ impl BlobStore for DiskBlobStore {
                         }
                     };
                     open.write_all(&pending)?;
-                    if last {
-                        open.sync_all()?;
-                    }
                     pending.clear();
                     Ok((open, pending))
                 });
@@ -170,6 +215,8 @@ impl BlobStore for DiskBlobStore {
         if tokio::fs::try_exists(self.quarantined_path(did, cid)).await? {
             return remove_file(&from).await;
         }
+        let (temp, expected) = (from.clone(), *cid);
+        tokio::task::spawn_blocking(move || settle(&temp, &expected)).await.map_err(std::io::Error::other)??;
         move_into(&from, &self.blob_path(did, cid), &self.account_dir(did), false).await
     }
 
@@ -227,5 +274,48 @@ impl BlobStore for DiskBlobStore {
     async fn delete_account(&self, did: &Did) -> Result<(), BlobError> {
         remove_dir(&self.account_dir(did)).await?;
         remove_dir(&self.quarantine_dir(did)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const BYTES: &[u8] = b"the bytes of an upload that a machine crash may cut short";
+
+    fn body(bytes: &'static [u8]) -> ByteStream {
+        futures_util::stream::iter([Ok(bytes::Bytes::from_static(bytes))]).boxed()
+    }
+
+    /// Rewrites the temporary file as `bytes`, last written long before this boot.
+    fn rewrite_before_boot(path: &Path, bytes: &[u8]) {
+        std::fs::write(path, bytes).expect("rewrite");
+        let file = std::fs::File::options().write(true).open(path).expect("open");
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000)).expect("set the time");
+    }
+
+    #[tokio::test]
+    async fn an_upload_older_than_the_running_kernel_is_checked_before_it_becomes_permanent() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = DiskBlobStore::new(root.path());
+        let did: Did = "did:plc:abcdefghijklmnopqrstuvwx".parse().expect("did");
+        let temp = store.put_temp(body(BYTES), 1 << 20).await.expect("upload");
+        let path = store.temp_path(&temp.key).expect("path");
+
+        // As a machine crash can leave it: cut short, last written before the running kernel.
+        rewrite_before_boot(&path, &BYTES[..10]);
+        let moved = store.make_permanent(&temp.key, &did, &temp.cid).await;
+        assert!(matches!(moved, Err(BlobError::Damaged(ref cid)) if *cid == temp.cid.to_string()), "{moved:?}");
+        assert!(!store.exists(&did, &temp.cid).await.expect("exists"), "a damaged upload never becomes the blob");
+
+        // Whole, as old, it is checked and moved.
+        rewrite_before_boot(&path, BYTES);
+        store.make_permanent(&temp.key, &did, &temp.cid).await.expect("moved");
+        let stored = std::fs::read(store.blob_path(&did, &temp.cid)).expect("permanent file");
+        assert_eq!(stored, BYTES);
+        assert!(!path.exists(), "the temporary file is gone");
+        // A retried call finds it already moved.
+        store.make_permanent(&temp.key, &did, &temp.cid).await.expect("retried");
     }
 }

@@ -33,6 +33,10 @@ pub enum BlobError {
     Read(String),
     #[error("blob storage failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A temporary upload that no longer holds the bytes it was received with (cut short by a
+    /// machine crash before it was synced): to be uploaded again.
+    #[error("the upload of blob {0} was lost; upload it again")]
+    Damaged(String),
     #[error("the object store failed: {0}")]
     Store(#[from] object_store::Error),
 }

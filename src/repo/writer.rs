@@ -628,7 +628,10 @@ async fn claim_blobs<'a>(
             )));
         }
         if let Some(key) = &row.temp_key {
-            ctx.blobs.make_permanent(key, did, &reference.cid).await.map_err(internal)?;
+            match ctx.blobs.make_permanent(key, did, &reference.cid).await {
+                Err(crate::blobs::BlobError::Damaged(cid)) => return Err(WriteError::BlobNotFound(cid)),
+                moved => moved.map_err(internal)?,
+            }
         }
     }
     Ok(())

@@ -164,6 +164,40 @@ app_test!(the_same_bytes_uploaded_again_are_kept_once, |app| {
     assert_eq!(app.stored_blob(did, &cid).await.expect("stored"), bytes);
 });
 
+app_test!(an_upload_a_machine_crash_cut_short_is_refused_when_a_record_references_it, |app| {
+    let account = app.create_account("orla").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let bytes = noise(9, 300_000);
+    let (status, uploaded) = upload(&app, token, &bytes, "application/octet-stream").await;
+    assert_eq!(status, 200, "{uploaded}");
+    let cid = uploaded["blob"]["ref"]["$link"].as_str().expect("cid").to_owned();
+    let key = blob_row(&app, did, &cid).await.expect("row").temp_key.expect("temporary");
+    // Uploads are synced only once a record references them: what a machine crash before then
+    // can leave is a file cut short, last written before the kernel now running.
+    let path = app.ctx.config.blobstore_dir.join("tmp").join(&key);
+    std::fs::write(&path, &bytes[..4096]).expect("cut short");
+    let file = std::fs::File::options().write(true).open(&path).expect("open");
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).expect("age it");
+
+    let record = json!({ "repo": did, "collection": "com.example.file", "record": {
+        "$type": "com.example.file", "file": uploaded["blob"] } });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&record)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("BlobNotFound")), "{body}");
+    let (_, listed) = app
+        .call(Method::GET, &format!("com.atproto.repo.listRecords?repo={did}&collection=com.example.file"), None, None)
+        .await;
+    assert_eq!(listed["records"], json!([]), "no record refers to the lost bytes");
+    assert!(app.stored_blob(did, &cid).await.is_none(), "nor are they stored");
+
+    // Uploaded again, the blob can be used.
+    let (status, again) = upload(&app, token, &bytes, "application/octet-stream").await;
+    assert_eq!((status, &again["blob"]), (200, &uploaded["blob"]), "{again}");
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&record)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.stored_blob(did, &cid).await.expect("stored"), bytes);
+});
+
 app_test!(unused_uploads_are_held_to_a_quota_per_account, [
     "AURORA_TEMP_BLOB_QUOTA" => "1000000",
 ], |app| {
