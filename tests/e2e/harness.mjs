@@ -79,7 +79,7 @@ export async function startAurora(plcUrl, extraEnv = {}) {
       child.once('exit', resolve)
       child.kill('SIGTERM')
     }).then(() => rmSync(dataDir, { recursive: true, force: true }))
-  return { url: `http://localhost:${port}`, jwtSecret, dataDir, stop }
+  return { url: `http://localhost:${port}`, jwtSecret, dataDir, stop, pid: child.pid }
 }
 
 /** An access token that expired an hour ago, signed like the server's own. */
