@@ -168,6 +168,13 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     let page =
         format!("{base}/xrpc/com.atproto.repo.listRecords?repo={encoded}&collection=app.bsky.feed.post&limit=100");
     phase.run("listRecords 100 gzip", 50, &mut |_| official(page.clone())).await?;
+    let record = |i: usize| {
+        format!(
+            "{base}/xrpc/com.atproto.repo.getRecord?repo={encoded}&collection=app.bsky.feed.post&rkey={}",
+            rkeys[i % rkeys.len()]
+        )
+    };
+    phase.run("getRecord official client", 200, &mut |i| official(record(i))).await?;
     let mut created = 150;
     let mut create = |i: usize| {
         created += 1;
