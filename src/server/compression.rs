@@ -199,9 +199,9 @@ const WHOLE_GZIP_MAX: u64 = 256 * 1024;
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// `bytes` as a gzip member, deflated at the fast level on this thread's compressor. Setting a
-/// compressor up zeroes some 300 KB of tables, which cost four times the compression of a page
-/// of 100 records itself (docs/performance.md); a reset one starts clean without that. `None`
-/// if the compressor fails, when the body is sent as it is.
+/// compressor up zeroes some 300 KB of tables, a third of what gzipping a page of 100 records
+/// cost (docs/performance.md); a reset one starts clean for less. `None` if the compressor
+/// fails, when the body is sent as it is.
 fn gzip_whole(bytes: &[u8]) -> Option<Vec<u8>> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     thread_local! {
