@@ -64,10 +64,14 @@ async fn writable(ctx: &AppContext, did: &Did) -> Result<(), WriteError> {
     Ok(crate::account::status::check_writable(&ctx.db, did, false).await.map_err(internal)??)
 }
 
-/// A cached state is dropped after this many commits (the nodes built since loading stay in
-/// memory) or once it has decoded this many nodes, and reloaded from the root on next use.
+/// A cached state is dropped after this many commits, once it has decoded this many nodes, or
+/// once its commits have written this many blocks (the nodes built since loading stay in
+/// memory: a repository filled by large batches kept its whole tree, some 0.7 KiB a record),
+/// and reloaded from the root on next use. A single write adds five or six blocks, so a
+/// stream of them still reloads only every couple of hundred commits.
 const MAX_CACHED_COMMITS: usize = 256;
 const MAX_CACHED_NODES: usize = 512;
+const MAX_CACHED_BLOCKS: usize = 1_024;
 /// Idle repositories beyond this many lose their cached state.
 const MAX_IDLE_REPOS: usize = 64;
 
@@ -88,6 +92,8 @@ struct Cached {
     head: RepoHead,
     key: Keypair,
     commits: usize,
+    /// Blocks the commits built on this state wrote: a bound on the nodes built in memory.
+    blocks: usize,
 }
 
 type Reply = Result<Option<Committed>, WriteError>;
@@ -322,12 +328,20 @@ async fn build_jobs(
         }));
     }
     let count = cached.commits + commits.len();
-    let keep = (count < MAX_CACHED_COMMITS && head.cached_nodes() < MAX_CACHED_NODES).then_some(Cached {
+    let blocks = cached.blocks + commits.iter().map(|built| built.data.new_blocks.len()).sum::<usize>();
+    let keep = worth_keeping(count, blocks, head.cached_nodes()).then_some(Cached {
         head,
         key: cached.key,
         commits: count,
+        blocks,
     });
     Ok(((results, commits, events), keep))
+}
+
+/// Whether a state that `commits` commits writing `blocks` blocks were built on, holding
+/// `decoded` nodes read from the store, is still small enough to keep.
+fn worth_keeping(commits: usize, blocks: usize, decoded: usize) -> bool {
+    commits < MAX_CACHED_COMMITS && blocks < MAX_CACHED_BLOCKS && decoded < MAX_CACHED_NODES
 }
 
 /// The state to build on: the cached one, else read afresh. On SQLite this process is the
@@ -521,7 +535,7 @@ async fn load_state(ctx: &AppContext, did: &Did) -> Result<Cached, WriteError> {
     let root_cid: Cid = root.cid.to_cid().map_err(internal)?;
     let key = crate::keys::signing_key(ctx, did).await.map_err(internal)?;
     let repo = Repo::load(SqlBlockStore::new(&ctx.db, did), root_cid).await.map_err(repo_error)?;
-    Ok(Cached { head: repo.into_head(), key, commits: 0 })
+    Ok(Cached { head: repo.into_head(), key, commits: 0, blocks: 0 })
 }
 
 /// Builds one request's commit and its `#commit` event on `repo`, which it advances; `None`
@@ -648,5 +662,15 @@ mod tests {
         assert_eq!(batch_len([200; 6]), 5);
         assert_eq!(batch_len([0, 999, 1]), 2, "an empty job still counts");
         assert_eq!(batch_len([5_000, 1]), 1, "a larger request goes alone");
+    }
+
+    #[test]
+    fn a_state_is_kept_through_single_writes_but_not_past_large_batches() {
+        // A createRecord writes its record, the commit and a few nodes.
+        assert!(worth_keeping(100, 100 * 6, 40));
+        assert!(!worth_keeping(MAX_CACHED_COMMITS, 6 * MAX_CACHED_COMMITS, 40), "too many commits");
+        // Five batches of 200 records (each with its nodes) built the tree in memory.
+        assert!(!worth_keeping(5, 5 * 260, 10), "too many blocks built");
+        assert!(!worth_keeping(3, 18, MAX_CACHED_NODES), "too many nodes decoded");
     }
 }
