@@ -210,14 +210,20 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.iter().any(|a| a == "--scale") {
         let accounts = number(&args, "--scale-accounts", 10_000);
-        return Ok(scale::run(&env, postgres.as_deref(), accounts).await.map_err(|e| e.to_string())?);
+        let ran = scale::run(&env, postgres.as_deref(), accounts).await.map_err(|e| e.to_string());
+        if let Some(server) = &postgres {
+            drop_database(server).await?;
+        }
+        return Ok(ran?);
     }
     println!("== SQLite");
     suite(&env, &args, accounts, None).await?;
     let Some(postgres) = postgres else { return Ok(()) };
     let on_sqlite: Vec<Line> = std::mem::take(&mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()));
     println!("\n== PostgreSQL");
-    suite(&env, &args, accounts, Some(&postgres)).await?;
+    let ran = suite(&env, &args, accounts, Some(&postgres)).await;
+    drop_database(&postgres).await?;
+    ran?;
     let on_postgres = std::mem::take(&mut *SUMMARY.lock().unwrap_or_else(|p| p.into_inner()));
     println!("\n== side by side: median latency, throughput and Aurora's own CPU per operation");
     println!(
@@ -735,7 +741,7 @@ pub(crate) async fn start(
 /// left it), and its URL.
 async fn fresh_database(server: &str) -> Result<String, Box<dyn std::error::Error>> {
     use sea_orm::ConnectionTrait;
-    let name = format!("aurora_bench_{}", std::process::id());
+    let name = database_name();
     let admin = sea_orm::Database::connect(server).await?;
     admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
@@ -743,4 +749,19 @@ async fn fresh_database(server: &str) -> Result<String, Box<dyn std::error::Erro
     let mut url = reqwest::Url::parse(server)?;
     url.set_path(&name);
     Ok(url.to_string())
+}
+
+/// The database this run's servers use on PostgreSQL, one per benchmark process.
+fn database_name() -> String {
+    format!("aurora_bench_{}", std::process::id())
+}
+
+/// Drops this run's database once its servers are gone (their connections ended by force, as a
+/// server killed a moment ago may not have closed them yet), so runs leave nothing behind.
+async fn drop_database(server: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(server).await?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", database_name())).await?;
+    admin.close().await?;
+    Ok(())
 }
