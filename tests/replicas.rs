@@ -321,4 +321,6 @@ async fn two_replicas_serve_one_set_of_repositories_with_one_exact_firehose() {
         .expect("json");
     assert_eq!(listed["repos"][0]["head"], after["commit"]["cid"], "{listed}");
     println!("{} writes acknowledged around the kill, all found on the surviving replica", uris.len());
+    // The database goes with the run (the surviving replica's connections ended by force).
+    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
 }
