@@ -14,15 +14,9 @@ import { AtpAgent } from '@atproto/api'
 import { readFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { startAurora } from './harness.mjs'
+import { startAurora, referenceRunner } from './harness.mjs'
 
-const runner = process.argv[3]
-if (!runner) {
-  console.error('usage: node compare.mjs <aurora-locus binary> <started reference runner dir>')
-  process.exit(2)
-}
-const plcUrl = `http://localhost:${process.env.REFERENCE_PLC_PORT ?? 2582}`
-const referenceUrl = `http://localhost:${process.env.REFERENCE_PDS_PORT ?? 2583}`
+const { runner, plcUrl, referenceUrl } = referenceRunner('node compare.mjs <aurora-locus binary> <started reference runner dir>')
 const scale = Number(process.env.COMPARE_SCALE ?? 1)
 const times = (n) => Math.max(1, Math.round(n * scale))
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())

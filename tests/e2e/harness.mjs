@@ -39,6 +39,21 @@ export async function startPlc() {
   return { url: `http://localhost:${port}`, close: () => new Promise((r) => listener.close(r)) }
 }
 
+/** The started reference runner named by the script's second argument (exits with `usage`
+ * without one), and the PLC and PDS it serves on REFERENCE_PLC_PORT and REFERENCE_PDS_PORT. */
+export function referenceRunner(usage) {
+  const runner = process.argv[3]
+  if (!runner) {
+    console.error(`usage: ${usage}`)
+    process.exit(2)
+  }
+  return {
+    runner,
+    plcUrl: `http://localhost:${process.env.REFERENCE_PLC_PORT ?? 2582}`,
+    referenceUrl: `http://localhost:${process.env.REFERENCE_PDS_PORT ?? 2583}`,
+  }
+}
+
 export async function startAurora(plcUrl, extraEnv = {}) {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'aurora-e2e-'))

@@ -10,15 +10,9 @@ import { join } from 'node:path'
 import { AtpAgent } from '@atproto/api'
 import { IdResolver } from '@atproto/identity'
 import { verifyRepoCar } from '@atproto/repo'
-import { startAurora, lastMailedCode, test, assert, finish } from './harness.mjs'
+import { startAurora, lastMailedCode, test, assert, finish, referenceRunner } from './harness.mjs'
 
-const runner = process.argv[3]
-if (!runner) {
-  console.error('usage: node migrate.mjs <aurora-locus binary> <reference runner dir>')
-  process.exit(2)
-}
-const plcUrl = `http://localhost:${process.env.REFERENCE_PLC_PORT ?? 2582}`
-const referenceUrl = `http://localhost:${process.env.REFERENCE_PDS_PORT ?? 2583}`
+const { runner, plcUrl, referenceUrl } = referenceRunner('node migrate.mjs <aurora-locus binary> <reference runner dir>')
 // The reference mails through a JSON transport when no SMTP server is set; its codes are read
 // from its own database, with the runner's copy of better-sqlite3.
 const Database = createRequire(join(runner, 'package.json'))('better-sqlite3')
