@@ -78,6 +78,14 @@ counts-write:
     cargo build --release -p aurora-locus -p aurora-bench
     target/release/aurora-bench target/release/aurora-locus --counts --counts-write bench/counts.txt
 
+# The functions the server runs while serving, hottest first, for the linker to lay out together
+# (build.rs; docs/performance.md): the benchmark's suite once with the server under callgrind
+# (about ten minutes). Regenerate after large changes; the next build links by the new order.
+symbol-order:
+    cargo build --profile dist --bin aurora-locus
+    cargo build --release -p aurora-bench
+    target/release/aurora-bench target/dist/aurora-locus --symbol-order dist/symbol-order.txt --accounts 6
+
 # The packaged binary: fat LTO, one codegen unit (target/dist/aurora-locus).
 dist:
     cargo build --profile dist --bin aurora-locus

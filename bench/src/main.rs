@@ -9,6 +9,8 @@
 //!
 //!        aurora-bench [path/to/aurora-locus] --counts [--counts-check FILE] [--counts-write FILE] [--counts-keep DIR]
 //!                     (instructions per request under callgrind, see `counts`)
+//!        aurora-bench [path/to/aurora-locus] --symbol-order FILE [--accounts N]
+//!                     (the functions the suite runs, for the linker, see `symbol_order`)
 //!
 //! `--client-like`: every request of the suite asks for compression as the official clients
 //! do (`Accept-Encoding: gzip, deflate, br`), so the server pays what it pays for them; the
@@ -18,6 +20,7 @@ mod abuse;
 mod counts;
 mod proxy;
 mod scale;
+mod symbol_order;
 mod sync;
 
 use std::process::Stdio;
@@ -207,6 +210,9 @@ async fn bench(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(counts::run(&env, file("--counts-check"), file("--counts-write"), file("--counts-keep"))
             .await
             .map_err(|e| e.to_string())?);
+    }
+    if let Some(file) = args.iter().position(|a| a == "--symbol-order").and_then(|i| args.get(i + 1)) {
+        return Ok(symbol_order::run(&env, &args, accounts, file).await.map_err(|e| e.to_string())?);
     }
     if args.iter().any(|a| a == "--scale") {
         let accounts = number(&args, "--scale-accounts", 10_000);
@@ -601,8 +607,20 @@ async fn suite(
         import.quantile(0.5).as_secs_f64() * 1000.0,
         rss_kib(pid).unwrap_or(0)
     );
-    let _ = child.kill().await;
+    stop(&mut child, env).await;
     Ok(())
+}
+
+/// Ends the server. One under a wrapper (callgrind) is asked to shut down and given time to,
+/// so the tool writes what it measured; killed, it would write nothing.
+async fn stop(child: &mut tokio::process::Child, env: &Env) {
+    if let (false, Some(pid)) = (env.wrapper.is_empty(), child.id()) {
+        let asked = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+        if asked.is_ok_and(|status| status.success()) {
+            let _ = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
+        }
+    }
+    let _ = child.kill().await;
 }
 
 /// What compression costs and saves: a page of records (JSON) and the repository (a CAR),
