@@ -93,7 +93,8 @@ fn compare(counts: &BTreeMap<String, u64>, baseline: &str) -> Result<(), Error> 
     }
 }
 
-fn callgrind(out: &Path) -> Vec<String> {
+/// The server under callgrind, its dumps written to `out`.
+pub(crate) fn callgrind(out: &Path) -> Vec<String> {
     vec!["valgrind".into(), "--tool=callgrind".into(), format!("--callgrind-out-file={}/callgrind.%p", out.display())]
 }
 
