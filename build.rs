@@ -2,9 +2,8 @@
 //! `dist/symbol-order.txt` and docs/performance.md).
 //!
 //! The kernel maps an executable's code in runs of 64 KiB around each page first used, so code
-//! spread over the whole binary costs resident memory for every run it touches: serving the
-//! benchmark mapped 16 MiB of the `dist` binary's 20 MiB text section to run some 6 MiB of
-//! functions. The order file names
+//! spread over the whole binary costs resident memory for every run it touches: serving mapped
+//! 17–19 MiB of a 27 MiB text section to run some 7 MiB of functions. The order file names
 //! those functions (from `aurora-bench --symbol-order`, hottest first); the linker places them
 //! first and the rest after, so serving touches far fewer runs.
 

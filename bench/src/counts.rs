@@ -93,8 +93,7 @@ fn compare(counts: &BTreeMap<String, u64>, baseline: &str) -> Result<(), Error> 
     }
 }
 
-/// The server under callgrind, its dumps written to `out`.
-pub(crate) fn callgrind(out: &Path) -> Vec<String> {
+fn callgrind(out: &Path) -> Vec<String> {
     vec!["valgrind".into(), "--tool=callgrind".into(), format!("--callgrind-out-file={}/callgrind.%p", out.display())]
 }
 

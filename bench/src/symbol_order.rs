@@ -16,9 +16,13 @@ type Error = Box<dyn std::error::Error>;
 
 pub async fn run(env: &Env, args: &[String], accounts: usize, file: &str) -> Result<(), Error> {
     let dumps = tempfile::tempdir()?;
-    let mut wrapper = crate::counts::callgrind(dumps.path());
-    // Costs per function, not per instruction; names as the linker sees them.
-    wrapper.extend(["--dump-instr=no".into(), "--demangle=no".into()]);
+    let wrapper = vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        "--dump-instr=no".into(),
+        "--demangle=no".into(),
+        format!("--callgrind-out-file={}/callgrind.%p", dumps.path().display()),
+    ];
     let env = Env { wrapper, ..env.clone() };
     crate::suite(&env, args, accounts, None).await?;
     let binary = std::fs::canonicalize(&env.binary)?;
