@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use poem::http::{HeaderValue, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::Cors;
-use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{get, post, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use tracing::Instrument;
 
 use crate::api::Api;
@@ -18,6 +18,7 @@ use compression::Compression;
 
 mod body;
 mod compression;
+mod connections;
 pub mod guard;
 
 /// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or
@@ -279,9 +280,7 @@ impl Bound {
         }
         let app = app(ctx);
         built();
-        Server::new_with_acceptor(guard::Guarded::new(self.acceptor, limits))
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
-            .await
+        connections::serve(guard::Guarded::new(self.acceptor, limits), app, shutdown, Duration::from_secs(10)).await
     }
 }
 

@@ -208,3 +208,34 @@ async fn a_refused_upload_leaves_the_connection_usable() {
     let answer = read_answer(&mut socket).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "the same connection serves the next request: {answer}");
 }
+
+#[tokio::test]
+async fn a_request_in_flight_when_the_server_stops_is_answered_and_no_new_one_is_taken() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let body = br#"{"identifier":"nobody.test","password":"not-the-password"}"#;
+    let mut inflight = connect(&app).await;
+    let head = format!(
+        "POST /xrpc/com.atproto.server.createSession HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    inflight.write_all(head.as_bytes()).await.expect("head");
+    inflight.write_all(&body[..10]).await.expect("half the body");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.stop_serving();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = match TcpStream::connect(app.url.trim_start_matches("http://")).await {
+        Err(_) => true,
+        Ok(mut late) => {
+            let _ = late.write_all(b"GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+            closed_within(&mut late, Duration::from_secs(3)).await
+        }
+    };
+    assert!(refused, "a connection opened after the stop is not served");
+
+    inflight.write_all(&body[10..]).await.expect("the rest of the body");
+    let answer = read_answer(&mut inflight).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("AuthenticationRequired"), "{answer}");
+    assert!(closed_within(&mut inflight, Duration::from_secs(3)).await, "closed once answered");
+}

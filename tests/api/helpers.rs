@@ -124,6 +124,14 @@ impl TestApp {
         })
     }
 
+    /// Tells the server to stop, as SIGTERM does the binary: it accepts no new connection and
+    /// finishes the requests in flight.
+    pub fn stop_serving(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn xrpc(&self, nsid: &str) -> String {
         format!("{}/xrpc/{nsid}", self.url)
     }
