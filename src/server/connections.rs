@@ -31,9 +31,6 @@ pub async fn serve(
     let endpoint = std::sync::Arc::new(endpoint);
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
-    for addr in acceptor.local_addr() {
-        tracing::info!(%addr, "listening");
-    }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
