@@ -18,7 +18,7 @@ use compression::Compression;
 
 mod body;
 mod compression;
-mod connections;
+pub(crate) mod connections;
 pub mod guard;
 
 /// Record writes carry whole records, so they take JSON bodies up to 1,000,000 bytes (or

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use poem::http::{header, StatusCode};
 use poem::listener::TcpListener;
 use poem::web::Data;
-use poem::{get, handler, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{get, handler, EndpointExt, IntoResponse, Request, Response, Route};
 
 use crate::context::AppContext;
 
@@ -41,15 +41,16 @@ async fn apart(ctx: Data<&Arc<AppContext>>) -> Response {
     exposition(&ctx).await
 }
 
-/// Listens on `bind` for `/metrics` alone, for as long as the process runs.
+/// Listens on `bind` for `/metrics` alone, for as long as the process runs, through the same
+/// accept loop as the main address.
 pub async fn serve_apart(ctx: Arc<AppContext>, bind: SocketAddr) -> std::io::Result<()> {
-    use poem::listener::{Acceptor, Listener};
+    use poem::listener::Listener;
     let acceptor = TcpListener::bind(bind).into_acceptor().await?;
     tracing::info!(addr = %bind, "metrics listening");
     let app = Route::new().at("/metrics", get(apart)).data(ctx);
     tokio::spawn(async move {
-        let _ = acceptor.local_addr();
-        if let Err(e) = Server::new_with_acceptor(acceptor).run(app).await {
+        let forever = std::future::pending::<()>();
+        if let Err(e) = crate::server::connections::serve(acceptor, app, forever, std::time::Duration::ZERO).await {
             tracing::error!(error = %e, "the metrics listener stopped");
         }
     });

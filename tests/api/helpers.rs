@@ -226,9 +226,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.stop_serving();
         if let Some(server) = self.server.take() {
             server.abort();
         }
