@@ -72,6 +72,10 @@ fn self_costs(dump: &str, binary: &Path) -> Vec<(String, u64)> {
             }
             function = functions.get(id).copied();
             after_call = false;
+        } else if let Some((id, Some(name))) = id_and_name(line, "cob=") {
+            // An object can be named first as a callee's, the binary as the dynamic loader's
+            // callee when nothing of it ran before.
+            objects.insert(id, Path::new(name) == binary);
         } else if let Some((id, Some(name))) = id_and_name(line, "cfn=") {
             functions.insert(id, name);
         } else if line.starts_with("calls=") {
@@ -139,6 +143,24 @@ fn=(4) 0x000000000001ab70
                 ("_ZN4main17h0123456789abcdefE".to_owned(), 100),
             ]
         );
+    }
+
+    #[test]
+    fn an_object_first_named_as_a_callees_is_known_by_its_id_after() {
+        let dump = "\
+ob=(1) /usr/lib/ld-linux-x86-64.so.2
+fn=(1) _dl_start
+0 10
+cob=(2) /srv/aurora-locus
+cfn=(2) _ZN4main17h0123456789abcdefE
+calls=1 0
+0 70
+ob=(2)
+fn=(2)
+0 70
+";
+        let costs = self_costs(dump, Path::new("/srv/aurora-locus"));
+        assert_eq!(costs, vec![("_ZN4main17h0123456789abcdefE".to_owned(), 70)]);
     }
 
     #[test]
