@@ -6,28 +6,14 @@ use std::time::Instant;
 
 use aurora_locus::{config, context::AppContext, server, telemetry};
 
-/// Rust's allocations go to mimalloc: under the benchmark's concurrent writes the server spends
-/// about a tenth less CPU per write than with glibc's malloc, whose arenas the runtime's
-/// threads contend for.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Each password hash (scrypt at the reference's parameters) takes 16 MiB on a hashing thread
-/// and frees it; mimalloc hands freed memory back to the system lazily, on that thread's next
-/// allocation, and a hashing thread then sleeps until the next login, so the buffers stayed
-/// resident: two account creations left the server 17 MiB larger for good. Forced collection
-/// after each job returns them at once, a cost beside the hash's tens of milliseconds.
-#[allow(unsafe_code)]
-fn return_freed_memory() {
-    // SAFETY: mi_collect only frees memory mimalloc holds and no live allocation refers to.
-    unsafe { libmimalloc_sys::mi_collect(true) };
-}
-
-/// SQLite allocates through glibc's malloc, whose defaults cost a long-running server much of
-/// its memory: up to eight arenas per core, each keeping what its threads freed, and an mmap
-/// threshold that rises after the first large free so later large blocks stay on the heap.
-/// Two arenas and a fixed threshold keep it small. Settings in the environment
-/// (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win.
+/// Rust's allocations and SQLite's go through glibc's malloc, whose defaults cost a
+/// long-running server much of its memory: up to eight arenas per core, each keeping what its
+/// threads freed, and an mmap threshold that rises after the first large free so later large
+/// blocks stay on the heap. Two arenas and a fixed threshold keep it small. The threshold sits
+/// at 4 MiB, above the buffers an upload or an export fills and frees on every request (below
+/// it each of them was mapped, faulted in page by page and unmapped again) and below a password
+/// hash's 16 MiB, which is returned to the system the moment the hash ends. Settings in the
+/// environment (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_) win.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
@@ -37,7 +23,7 @@ fn tune_allocator() {
     }
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
         // SAFETY: as above.
-        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024) };
     }
 }
 
@@ -99,7 +85,6 @@ fn release_start_up_code() {}
 fn main() -> ExitCode {
     let started = Instant::now();
     tune_allocator();
-    aurora_locus::account::hash_pool::HashPool::after_each_job(return_freed_memory);
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The conformance tools need no configuration: they read files and the built-in lexicons.
     if let Some(code) = conformance(&args) {

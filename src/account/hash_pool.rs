@@ -30,9 +30,6 @@ pub struct HashPool {
 
 static POOL: OnceLock<HashPool> = OnceLock::new();
 
-/// Run on a hashing thread after each job; see [`HashPool::after_each_job`].
-static AFTER_EACH_JOB: OnceLock<fn()> = OnceLock::new();
-
 impl HashPool {
     /// `threads` workers and room for `queue` waiting jobs.
     fn start(threads: usize, queue: usize) -> HashPool {
@@ -51,12 +48,6 @@ impl HashPool {
     /// Sets the pool's size; only the first call (before any hashing) has an effect.
     pub fn configure(threads: usize, queue: usize) {
         let _ = POOL.set(HashPool::start(threads, queue));
-    }
-
-    /// Sets what a hashing thread runs after each job (the binary returns the job's freed
-    /// memory to the system: see `src/main.rs`); only the first call has an effect.
-    pub fn after_each_job(hook: fn()) {
-        let _ = AFTER_EACH_JOB.set(hook);
     }
 
     fn get() -> &'static HashPool {
@@ -97,9 +88,6 @@ fn work(incoming: &Mutex<Receiver<Job>>) {
             // A panicking job must not take its worker with it.
             Ok(job) => {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                if let Some(hook) = AFTER_EACH_JOB.get() {
-                    hook();
-                }
             }
             Err(_) => return,
         }
