@@ -721,7 +721,7 @@ pub(crate) async fn start(
         .env("AURORA_LOG_FORMAT", "json")
         // Allocator tuning and the compression policy to compare, passed through when set.
         .envs(std::env::vars().filter(|(name, _)| {
-            name.starts_with("MALLOC_") || name.starts_with("MIMALLOC_") || name.starts_with("AURORA_COMPRESS")
+            name.starts_with("MALLOC_") || name == "GLIBC_TUNABLES" || name.starts_with("AURORA_COMPRESS")
         }))
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -259,7 +259,7 @@ pub async fn list(
         let did: Did = did.parse().map_err(|_| malformed("DID", &did))?;
         let mut records = Vec::with_capacity(rows.len());
         for (rkey, cid, content) in rows {
-            records.push(stored_record(&did, collection, &rkey, &cid, content)?);
+            records.push(stored_record(&did, collection, rkey, cid, content)?);
         }
         return Ok(Some(records));
     }
@@ -274,7 +274,7 @@ pub async fn list(
             // The one row of an empty page has the account and no record.
             let Some(rkey) = row.try_get::<Option<String>>("", "rkey")? else { continue };
             let cid: String = row.try_get("", "cid")?;
-            records.push(stored_record(&did, collection, &rkey, &cid, row.try_get("", "content")?)?);
+            records.push(stored_record(&did, collection, rkey, cid, row.try_get("", "content")?)?);
         }
         return Ok(Some(records));
     }
@@ -291,25 +291,24 @@ pub async fn list(
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
         let text = |column: &str| row.try_get::<String>("", column);
-        records.push(stored_record(&did, collection, &text("rkey")?, &text("cid")?, row.try_get("", "content")?)?);
+        records.push(stored_record(&did, collection, text("rkey")?, text("cid")?, row.try_get("", "content")?)?);
     }
     Ok(Some(records))
 }
 
-/// A record row of `did`'s in `collection` from its columns' text.
+/// A record row of `did`'s in `collection` from its columns' text, which the key and the CID
+/// keep (checked, not copied: a page of 100 made 200 copies of text it already owned).
 fn stored_record(
     did: &Did,
     collection: &Nsid,
-    rkey: &str,
-    cid: &str,
+    rkey: String,
+    cid: String,
     content: Option<Vec<u8>>,
 ) -> Result<StoredRecord, DbErr> {
-    let rkey = rkey.parse().map_err(|_| malformed("record key", rkey))?;
-    Ok(StoredRecord {
-        uri: AtUri::record(did.clone(), collection.clone(), rkey),
-        cid: cid.parse().map_err(|_| malformed("CID", cid))?,
-        content,
-    })
+    let rkey =
+        RecordKey::try_from(rkey).map_err(|e| DbErr::Custom(format!("a stored record key is malformed: {e}")))?;
+    let cid = CidString::try_from(cid).map_err(|e| DbErr::Custom(format!("a stored CID is malformed: {e}")))?;
+    Ok(StoredRecord { uri: AtUri::record(did.clone(), collection.clone(), rkey), cid, content })
 }
 
 /// What one lookup of a record by its repository and key found.
