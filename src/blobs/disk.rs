@@ -16,7 +16,7 @@ use cid::Cid;
 use futures_util::StreamExt;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -158,6 +158,19 @@ async fn sync_dir(dir: &Path) {
     }
 }
 
+/// Writes the chunks as they came off the network, without gathering them into one buffer.
+fn write_chunks(file: &mut std::fs::File, chunks: &[bytes::Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|chunk| IoSlice::new(chunk)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match file.write_vectored(rest)? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => IoSlice::advance_slices(&mut rest, n),
+        }
+    }
+    Ok(())
+}
+
 impl BlobStore for DiskBlobStore {
     async fn put_temp(&self, mut body: ByteStream, limit: u64) -> Result<TempBlob, BlobError> {
         let dir = self.root.join("tmp");
@@ -166,21 +179,28 @@ impl BlobStore for DiskBlobStore {
         let key = hex::encode(raw);
         let path = dir.join(&key);
         let mut digest = Digesting::new(limit);
-        let mut file: Option<std::fs::File> = None;
-        let mut pending = Vec::with_capacity(WRITE_BATCH);
+        // One batch is written while the next is read and hashed.
+        let mut writing: Option<tokio::task::JoinHandle<std::io::Result<std::fs::File>>> = None;
         let result: Result<(), BlobError> = async {
+            let mut file: Option<std::fs::File> = None;
+            let (mut batch, mut batched) = (Vec::new(), 0);
             loop {
                 let chunk = body.next().await.transpose().map_err(|e| BlobError::Read(e.to_string()))?;
                 let last = chunk.is_none();
                 if let Some(chunk) = chunk {
                     digest.update(&chunk)?;
-                    pending.extend_from_slice(&chunk);
-                    if pending.len() < WRITE_BATCH {
+                    batched += chunk.len();
+                    batch.push(chunk);
+                    if batched < WRITE_BATCH {
                         continue;
                     }
                 }
-                let (dir, path, held) = (dir.clone(), path.clone(), file.take());
-                let written = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+                if let Some(previous) = writing.take() {
+                    file = Some(previous.await.map_err(std::io::Error::other)??);
+                }
+                let (dir, path, held, chunks) = (dir.clone(), path.clone(), file.take(), std::mem::take(&mut batch));
+                batched = 0;
+                writing = Some(tokio::task::spawn_blocking(move || {
                     let mut open = match held {
                         Some(open) => open,
                         None => {
@@ -188,20 +208,22 @@ impl BlobStore for DiskBlobStore {
                             std::fs::File::create(&path)?
                         }
                     };
-                    open.write_all(&pending)?;
-                    pending.clear();
-                    Ok((open, pending))
-                });
-                let (open, emptied) = written.await.map_err(std::io::Error::other)??;
-                (file, pending) = (Some(open), emptied);
+                    write_chunks(&mut open, &chunks)?;
+                    Ok(open)
+                }));
                 if last {
                     return Ok(());
                 }
             }
         }
         .await;
-        if let Err(e) = result {
-            drop(file);
+        // The last batch, or the one still being written when the upload failed: awaited before
+        // the file is removed, so that it is not created again after.
+        let written = match writing.take() {
+            Some(last) => last.await.map_err(std::io::Error::other).and_then(|r| r).map(drop),
+            None => Ok(()),
+        };
+        if let Err(e) = result.and(written.map_err(BlobError::from)) {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e);
         }
@@ -293,6 +315,37 @@ mod tests {
         std::fs::write(path, bytes).expect("rewrite");
         let file = std::fs::File::options().write(true).open(path).expect("open");
         file.set_modified(UNIX_EPOCH + Duration::from_secs(1_000_000)).expect("set the time");
+    }
+
+    /// `count` chunks of 100 KiB, each of its own byte.
+    fn chunks(count: u8) -> (ByteStream, Vec<u8>) {
+        let chunks: Vec<bytes::Bytes> = (0..count).map(|i| bytes::Bytes::from(vec![i; 100 * 1024])).collect();
+        let whole = chunks.concat();
+        (futures_util::stream::iter(chunks.into_iter().map(Ok)).boxed(), whole)
+    }
+
+    #[tokio::test]
+    async fn an_upload_of_several_batches_is_stored_whole_and_in_order() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = DiskBlobStore::new(root.path());
+        let (stream, whole) = chunks(12);
+        let temp = store.put_temp(stream, 2 << 20).await.expect("upload");
+        assert_eq!(std::fs::read(store.temp_path(&temp.key).expect("path")).expect("read"), whole);
+        assert_eq!(temp.size, whole.len() as u64);
+        let expected = aurora_atproto::cids::from_sha256(aurora_atproto::cids::RAW, Sha256::digest(&whole).into());
+        assert_eq!(temp.cid, expected);
+    }
+
+    #[tokio::test]
+    async fn an_upload_past_the_limit_leaves_no_file_behind() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let store = DiskBlobStore::new(root.path());
+        // Past the limit after several batches have gone to the file.
+        let (stream, _) = chunks(12);
+        let refused = store.put_temp(stream, 1 << 20).await;
+        assert!(matches!(refused, Err(BlobError::TooLarge(_))), "{refused:?}");
+        let left: Vec<_> = std::fs::read_dir(root.path().join("tmp")).expect("tmp").collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[tokio::test]
