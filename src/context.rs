@@ -46,7 +46,7 @@ pub struct AppContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
-    pub exports: tokio::sync::Semaphore,
+    pub exports: std::sync::Arc<tokio::sync::Semaphore>,
     pub storage: crate::storage_quota::StorageQuota,
 }
 
@@ -130,7 +130,7 @@ impl AppContext {
             jobs: Default::default(),
             metrics,
             rate_limits,
-            exports: tokio::sync::Semaphore::new(EXPORTS),
+            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(EXPORTS)),
             storage,
         }))
     }

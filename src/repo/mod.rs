@@ -9,6 +9,7 @@ use sea_orm::sea_query::{DeleteStatement, Expr, InsertStatement, OnConflict, Que
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 mod batch;
+pub mod download;
 mod error;
 pub mod export;
 pub mod hosting;

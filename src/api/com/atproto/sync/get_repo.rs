@@ -1,14 +1,18 @@
 //! `com.atproto.sync.getRepo`: the whole repository (or the blocks since a rev) as a CAR,
 //! read from one snapshot.
 //!
-//! The snapshot is copied to a temporary file at the database's pace and the client is then
-//! served from the file at its own: a client that reads slowly, or not at all, holds a file
-//! handle rather than a pooled connection and a read transaction. At most a few copies run at
-//! once ([`crate::context::AppContext::exports`]), so downloads can never take every connection.
+//! A client that reads slowly, or not at all, must not hold a pooled connection and a read
+//! transaction at its pace. On SQLite the export streams to the client while it keeps up and
+//! goes to a temporary file once it falls behind ([`crate::repo::download`]); elsewhere the
+//! snapshot is copied to a temporary file at the database's pace and the client is served from
+//! the file. At most a few exports read the database at once
+//! ([`crate::context::AppContext::exports`]), so downloads can never take every connection.
 
 use std::io::SeekFrom;
 
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use aurora_atproto::car::CarError;
 
 use aurora_generated::com::atproto::sync::get_repo::{Error, Params};
 use aurora_xrpc::auth::Viewer;
@@ -21,27 +25,31 @@ use crate::context::AppContext;
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = params.did;
     available(ctx, &did, viewer).await?.map_err(Error::from)?;
-    let permit =
-        tokio::time::timeout(EXPORT_WAIT, ctx.exports.acquire()).await.map_err(|_| busy())?.map_err(internal)?;
-    let spool = spool_file(ctx).await?;
+    let permit = tokio::time::timeout(EXPORT_WAIT, ctx.exports.clone().acquire_owned())
+        .await
+        .map_err(|_| busy())?
+        .map_err(internal)?;
     let since = params.since.map(|rev| rev.as_str().to_owned());
     let not_found = || Error::RepoNotFound(Some(format!("Could not find root for DID: {did}")));
-    // Blocks are small; batching their writes keeps the file writes large.
+    let spooled = |spool| tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
     let mut file = match ctx.reader.as_deref() {
         Some(crate::db::Reader::Sqlite(reader)) => {
+            let (sink, download) = crate::repo::download::pipe(ctx.config.data_dir.clone());
             let (reader, did) = (reader.clone(), did.clone());
-            let written = tokio::task::spawn_blocking(move || {
-                let writer = std::io::BufWriter::with_capacity(SPOOL_BUFFER, spool);
-                crate::repo::export::write_car_blocking(&reader, &did, since.as_deref(), writer)
-            })
-            .await
-            .map_err(internal)?
-            .map_err(internal)?
-            .ok_or_else(not_found)?;
-            tokio::fs::File::from_std(written.into_inner().map_err(|e| internal(e.into_error()))?)
+            let export = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                match crate::repo::export::write_car_blocking(&reader, &did, since.as_deref(), sink)? {
+                    Some(sink) => sink.finish().map(|()| true).map_err(CarError::Io),
+                    None => Ok(false),
+                }
+            });
+            if !download.started().await && !export.await.map_err(internal)?.map_err(internal)? {
+                return Err(not_found().into());
+            }
+            return Ok(RawBody::new(CAR, poem::Body::from_bytes_stream(download.into_stream())));
         }
         Some(crate::db::Reader::Postgres(reader)) => {
-            let writer = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
+            let writer = spooled(spool_file(ctx).await?);
             let export = crate::repo::export::write_car_postgres(reader, &did, since.as_deref(), writer);
             let mut writer = export.await.map_err(internal)?.ok_or_else(not_found)?;
             writer.flush().await.map_err(internal)?;
@@ -50,7 +58,7 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
         None => {
             let snapshot =
                 crate::repo::export::snapshot(&ctx.db, &did).await.map_err(internal)?.ok_or_else(not_found)?;
-            let writer = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
+            let writer = spooled(spool_file(ctx).await?);
             let mut writer = snapshot.write_car(since.as_deref(), writer).await.map_err(internal)?;
             writer.flush().await.map_err(internal)?;
             writer.into_inner()

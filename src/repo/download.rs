@@ -1,0 +1,403 @@
+//! The way a repository export reaches its client: through memory while the client keeps up,
+//! through a temporary file once it falls behind.
+//!
+//! An export reads one snapshot, so it holds a read transaction and a pooled connection until
+//! its last block; tied to the client's pace, a client that reads slowly, or not at all, would
+//! hold them as long as it liked. Copying every export to a file first frees them at the
+//! database's pace, but the client then waits for the whole copy before its first byte, and the
+//! copy is written and read back for nothing when the client is fast. So the export runs into a
+//! [`Sink`] that hands chunks to the download through a small queue; when the client has left the
+//! export waiting longer than [`PATIENCE`] in all, the queue and the rest of the export go to an
+//! unnamed file, and the export runs on at the database's pace while the client reads the file.
+//! Downloads together hold at most [`QUEUED_IN_ALL`] in memory; past it an export goes to a file
+//! at once.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+
+/// Bytes gathered before a chunk is handed on.
+const CHUNK: usize = 64 * 1024;
+
+/// Bytes of chunks held in memory for the client, per download.
+const QUEUED: usize = 1024 * 1024;
+
+/// Bytes of chunks held in memory for all downloads together: past it, an export goes to a file
+/// at once. Without it, many clients that each asked for a small repository and read nothing
+/// would each hold their whole export in memory.
+const QUEUED_IN_ALL: usize = 8 * 1024 * 1024;
+
+static QUEUED_NOW: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes room for `bytes` from [`QUEUED_IN_ALL`]; `false` when there is not enough.
+fn take_room(bytes: usize) -> bool {
+    QUEUED_NOW
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| (now + bytes <= QUEUED_IN_ALL).then_some(now + bytes))
+        .is_ok()
+}
+
+fn give_room(bytes: usize) {
+    QUEUED_NOW.fetch_sub(bytes, Ordering::AcqRel);
+}
+
+/// How long, in all, an export may wait for its client before it goes to a file instead.
+pub const PATIENCE: Duration = Duration::from_millis(100);
+
+/// Bytes read from the file at a time to send.
+const FILE_READ: usize = 256 * 1024;
+
+struct State {
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    /// Once the export has gone to the file: the file, and the bytes of it written so far.
+    file: Option<(Arc<std::fs::File>, u64)>,
+    /// The export ended: `Ok` when whole, `Err` when it failed part way.
+    ended: Option<Result<(), String>>,
+    /// The client is gone: the export stops.
+    abandoned: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// The sink waits on it for room in the queue.
+    room: Condvar,
+    /// The download waits on it for a chunk or the end.
+    ready: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding it leaves nothing half-updated that matters more than the panic.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        give_room(self.lock().queued);
+    }
+}
+
+/// A pipe from a blocking export to a download. `dir` is where a file is made if one is needed.
+pub fn pipe(dir: PathBuf) -> (Sink, Download) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State { queue: VecDeque::new(), queued: 0, file: None, ended: None, abandoned: false }),
+        room: Condvar::new(),
+        ready: tokio::sync::Notify::new(),
+    });
+    let sink = Sink { shared: shared.clone(), dir, buffer: BytesMut::new(), waited: Duration::ZERO, finished: false };
+    (sink, Download { shared, read: 0 })
+}
+
+/// The export's end: a blocking writer (call it where blocking is allowed).
+pub struct Sink {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    buffer: BytesMut,
+    waited: Duration,
+    finished: bool,
+}
+
+impl Sink {
+    /// Hands on what is still buffered and marks the export whole.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.hand_on()?;
+        self.finished = true;
+        self.shared.lock().ended = Some(Ok(()));
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+
+    fn hand_on(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buffer.split().freeze();
+        let mut state = self.shared.lock();
+        loop {
+            if state.abandoned {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            if state.file.is_some() {
+                break;
+            }
+            if state.queued + chunk.len() <= QUEUED || state.queue.is_empty() {
+                if !take_room(chunk.len()) {
+                    break;
+                }
+                state.queued += chunk.len();
+                state.queue.push_back(chunk);
+                drop(state);
+                self.shared.ready.notify_one();
+                return Ok(());
+            }
+            let Some(patience) = PATIENCE.checked_sub(self.waited) else { break };
+            let start = Instant::now();
+            state = self.shared.room.wait_timeout(state, patience).unwrap_or_else(|p| p.into_inner()).0;
+            self.waited += start.elapsed();
+        }
+        // The client fell behind: what it has not taken yet goes to the file first.
+        let (file, mut written, earlier) = match state.file.take() {
+            Some((file, written)) => (file, written, Vec::new()),
+            None => {
+                let earlier: Vec<Bytes> = state.queue.drain(..).collect();
+                give_room(std::mem::take(&mut state.queued));
+                (Arc::new(tempfile::tempfile_in(&self.dir)?), 0, earlier)
+            }
+        };
+        // Only this sink writes, so the file is written outside the lock, then published.
+        state.file = Some((file.clone(), written));
+        drop(state);
+        for bytes in earlier.iter().chain(std::iter::once(&chunk)) {
+            file.write_all_at(bytes, written)?;
+            written += bytes.len() as u64;
+        }
+        self.shared.lock().file = Some((file, written));
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.hand_on()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut state = self.shared.lock();
+            state.ended.get_or_insert_with(|| Err("the export stopped part way".into()));
+            drop(state);
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+/// What the client reads.
+pub struct Download {
+    shared: Arc<Shared>,
+    /// Bytes of the file already sent.
+    read: u64,
+}
+
+/// What [`Download::next`] found.
+enum Next {
+    Chunk(Bytes),
+    /// Bytes of the file to read, from where.
+    File(Arc<std::fs::File>, u64, usize),
+    End,
+    Failed(String),
+    Wait,
+}
+
+impl Download {
+    /// Waits until the export has handed on its first bytes or ended; `false` when it ended
+    /// without a byte (the repository was not found, or the export failed at once).
+    pub async fn started(&self) -> bool {
+        loop {
+            let notified = self.shared.ready.notified();
+            {
+                let state = self.shared.lock();
+                if !state.queue.is_empty() || state.file.is_some() {
+                    return true;
+                }
+                if state.ended.is_some() {
+                    return false;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn next_step(&self) -> Next {
+        let mut state = self.shared.lock();
+        if let Some(chunk) = state.queue.pop_front() {
+            state.queued -= chunk.len();
+            give_room(chunk.len());
+            drop(state);
+            self.shared.room.notify_one();
+            return Next::Chunk(chunk);
+        }
+        if let Some((file, written)) = &state.file {
+            if self.read < *written {
+                let length = usize::try_from(*written - self.read).unwrap_or(FILE_READ).min(FILE_READ);
+                return Next::File(file.clone(), self.read, length);
+            }
+        }
+        match &state.ended {
+            Some(Ok(())) => Next::End,
+            Some(Err(reason)) => Next::Failed(reason.clone()),
+            None => Next::Wait,
+        }
+    }
+
+    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+        loop {
+            let notified = self.shared.ready.notified();
+            match self.next_step() {
+                Next::Chunk(chunk) => return Some(Ok(chunk)),
+                Next::File(file, from, length) => {
+                    let read = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+                        let mut bytes = vec![0; length];
+                        file.read_exact_at(&mut bytes, from)?;
+                        Ok(Bytes::from(bytes))
+                    })
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r);
+                    if let Ok(bytes) = &read {
+                        self.read += bytes.len() as u64;
+                    }
+                    return Some(read);
+                }
+                Next::End => return None,
+                Next::Failed(reason) => return Some(Err(std::io::Error::other(reason))),
+                Next::Wait => notified.await,
+            }
+        }
+    }
+
+    /// The chunks, to send as a body. A failed export ends it with the error (the connection is
+    /// closed and the client sees the body cut short).
+    pub fn into_stream(self) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        futures_util::stream::unfold(Some(self), |download| async move {
+            let mut download = download?;
+            let next = download.next().await?;
+            let rest = next.is_ok().then_some(download);
+            Some((next, rest))
+        })
+    }
+}
+
+#[cfg(test)]
+impl Download {
+    fn went_to_file(&self) -> bool {
+        self.shared.lock().file.is_some()
+    }
+}
+
+impl Drop for Download {
+    fn drop(&mut self) {
+        self.shared.lock().abandoned = true;
+        self.shared.room.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    /// 3 MiB of numbered bytes, written in pieces of 1,000 as an export writes its blocks.
+    fn export(sink: Sink) -> std::io::Result<Vec<u8>> {
+        export_of(sink, 3 * 1024 * 1024)
+    }
+
+    fn export_of(mut sink: Sink, size: u32) -> std::io::Result<Vec<u8>> {
+        let whole: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        for piece in whole.chunks(1000) {
+            sink.write_all(piece)?;
+        }
+        sink.finish()?;
+        Ok(whole)
+    }
+
+    async fn read_all(download: Download) -> std::io::Result<Vec<u8>> {
+        let mut stream = std::pin::pin!(download.into_stream());
+        let mut read = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            read.extend_from_slice(&chunk?);
+        }
+        Ok(read)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_reading_as_the_export_runs_gets_it_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned());
+        let writer = tokio::task::spawn_blocking(move || export(sink));
+        let read = read_all(download).await.expect("read");
+        assert_eq!(read, writer.await.expect("join").expect("export"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_whose_client_reads_nothing_ends_at_its_own_pace_and_is_read_whole_later() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned());
+        let started = Instant::now();
+        let whole = tokio::task::spawn_blocking(move || export(sink)).await.expect("join").expect("export");
+        // It waited for the client no longer than its patience, then went on into a file.
+        assert!(started.elapsed() < PATIENCE + Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(download.started().await);
+        assert_eq!(read_all(download).await.expect("read"), whole);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stalled_downloads_together_hold_a_bounded_amount_in_memory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let started = Instant::now();
+        let mut stalled = Vec::new();
+        // Each fits its own queue; twelve of them do not fit the bound for all.
+        for _ in 0..12 {
+            let (sink, download) = pipe(dir.path().to_owned());
+            let whole = tokio::task::spawn_blocking(move || export_of(sink, 1000 * 1024)).await.expect("join");
+            stalled.push((download, whole.expect("export")));
+        }
+        assert!(started.elapsed() < PATIENCE * 3, "those past the bound went to a file without waiting");
+        let to_file = stalled.iter().filter(|(download, _)| download.went_to_file()).count();
+        assert!(to_file >= 4, "{to_file} of 12 went to a file");
+        for (download, whole) in stalled {
+            assert_eq!(read_all(download).await.expect("read"), whole);
+        }
+        assert!(QUEUED_NOW.load(Ordering::Acquire) <= QUEUED_IN_ALL);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_gone_stops_the_export() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned());
+        drop(download);
+        let stopped = tokio::task::spawn_blocking(move || export(sink)).await.expect("join");
+        assert_eq!(stopped.expect_err("stopped").kind(), std::io::ErrorKind::BrokenPipe);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_that_fails_part_way_cuts_the_download_short() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut sink, download) = pipe(dir.path().to_owned());
+        tokio::task::spawn_blocking(move || {
+            sink.write_all(&[7; 200 * 1024]).expect("write");
+            drop(sink);
+        })
+        .await
+        .expect("join");
+        assert!(download.started().await, "what was handed on is sent");
+        let failed = read_all(download).await;
+        assert!(failed.is_err(), "the body ends with an error, not as if whole");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_export_that_ends_without_a_byte_has_not_started() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned());
+        drop(sink);
+        assert!(!download.started().await);
+    }
+}
