@@ -45,8 +45,8 @@ pub struct AppContext {
     pub jobs: crate::jobs::Jobs,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
-    /// Repository downloads copying their snapshot at once (each holds a connection meanwhile).
-    pub exports: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Repository downloads reading their snapshot at once (each holds a connection meanwhile).
+    pub exports: std::sync::Arc<crate::repo::download::Exports>,
     pub storage: crate::storage_quota::StorageQuota,
 }
 
@@ -130,7 +130,7 @@ impl AppContext {
             jobs: Default::default(),
             metrics,
             rate_limits,
-            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(EXPORTS)),
+            exports: crate::repo::download::Exports::new(EXPORTS),
             storage,
         }))
     }

@@ -53,6 +53,40 @@ pub const PATIENCE: Duration = Duration::from_millis(100);
 /// Bytes read from the file at a time to send.
 const FILE_READ: usize = 256 * 1024;
 
+/// The exports that read the database at once, a few at a time, and how many wait for their
+/// turn: while one waits, an export whose client falls behind goes to a file at once rather
+/// than spend its patience, so slow clients cannot slow other downloads down.
+pub struct Exports {
+    turns: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// One export's turn at the database, given back when dropped.
+pub type Turn = tokio::sync::OwnedSemaphorePermit;
+
+impl Exports {
+    pub fn new(at_once: usize) -> Arc<Exports> {
+        Arc::new(Exports { turns: Arc::new(tokio::sync::Semaphore::new(at_once)), waiting: AtomicUsize::new(0) })
+    }
+
+    /// Waits for a turn.
+    pub async fn turn(&self) -> Result<Turn, tokio::sync::AcquireError> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
+        self.turns.clone().acquire_owned().await
+    }
+
+    fn others_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+    }
+}
+
 struct State {
     queue: VecDeque<Bytes>,
     queued: usize,
@@ -86,13 +120,14 @@ impl Drop for Shared {
 }
 
 /// A pipe from a blocking export to a download. `dir` is where a file is made if one is needed.
-pub fn pipe(dir: PathBuf) -> (Sink, Download) {
+pub fn pipe(dir: PathBuf, exports: Arc<Exports>) -> (Sink, Download) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State { queue: VecDeque::new(), queued: 0, file: None, ended: None, abandoned: false }),
         room: Condvar::new(),
         ready: tokio::sync::Notify::new(),
     });
-    let sink = Sink { shared: shared.clone(), dir, buffer: BytesMut::new(), waited: Duration::ZERO, finished: false };
+    let sink =
+        Sink { shared: shared.clone(), dir, exports, buffer: BytesMut::new(), waited: Duration::ZERO, finished: false };
     (sink, Download { shared, read: 0 })
 }
 
@@ -100,6 +135,7 @@ pub fn pipe(dir: PathBuf) -> (Sink, Download) {
 pub struct Sink {
     shared: Arc<Shared>,
     dir: PathBuf,
+    exports: Arc<Exports>,
     buffer: BytesMut,
     waited: Duration,
     finished: bool,
@@ -138,7 +174,9 @@ impl Sink {
                 self.shared.ready.notify_one();
                 return Ok(());
             }
-            let Some(patience) = PATIENCE.checked_sub(self.waited) else { break };
+            let Some(patience) = PATIENCE.checked_sub(self.waited).filter(|_| !self.exports.others_waiting()) else {
+                break;
+            };
             let start = Instant::now();
             state = self.shared.room.wait_timeout(state, patience).unwrap_or_else(|p| p.into_inner()).0;
             self.waited += start.elapsed();
@@ -331,7 +369,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_reading_as_the_export_runs_gets_it_whole_and_in_order() {
         let dir = tempfile::tempdir().expect("dir");
-        let (sink, download) = pipe(dir.path().to_owned());
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
         let writer = tokio::task::spawn_blocking(move || export(sink));
         let read = read_all(download).await.expect("read");
         assert_eq!(read, writer.await.expect("join").expect("export"));
@@ -340,7 +378,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_export_whose_client_reads_nothing_ends_at_its_own_pace_and_is_read_whole_later() {
         let dir = tempfile::tempdir().expect("dir");
-        let (sink, download) = pipe(dir.path().to_owned());
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
         let started = Instant::now();
         let whole = tokio::task::spawn_blocking(move || export(sink)).await.expect("join").expect("export");
         // It waited for the client no longer than its patience, then went on into a file.
@@ -356,7 +394,7 @@ mod tests {
         let mut stalled = Vec::new();
         // Each fits its own queue; twelve of them do not fit the bound for all.
         for _ in 0..12 {
-            let (sink, download) = pipe(dir.path().to_owned());
+            let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
             let whole = tokio::task::spawn_blocking(move || export_of(sink, 1000 * 1024)).await.expect("join");
             stalled.push((download, whole.expect("export")));
         }
@@ -370,9 +408,32 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn while_another_export_waits_for_its_turn_a_stalled_one_goes_to_a_file_at_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let exports = Exports::new(1);
+        let turn = exports.turn().await.expect("turn");
+        let (sink, download) = pipe(dir.path().to_owned(), exports.clone());
+        let waiting = tokio::spawn({
+            let exports = exports.clone();
+            async move { drop(exports.turn().await.expect("turn")) }
+        });
+        while !exports.others_waiting() {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        let exported = tokio::task::spawn_blocking(move || export(sink)).await.expect("join").expect("export");
+        assert!(started.elapsed() < PATIENCE / 2, "{:?}", started.elapsed());
+        assert!(download.went_to_file());
+        drop(turn);
+        waiting.await.expect("the other export had its turn");
+        assert!(!exports.others_waiting());
+        assert_eq!(read_all(download).await.expect("read"), exported);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_client_gone_stops_the_export() {
         let dir = tempfile::tempdir().expect("dir");
-        let (sink, download) = pipe(dir.path().to_owned());
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
         drop(download);
         let stopped = tokio::task::spawn_blocking(move || export(sink)).await.expect("join");
         assert_eq!(stopped.expect_err("stopped").kind(), std::io::ErrorKind::BrokenPipe);
@@ -381,7 +442,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_export_that_fails_part_way_cuts_the_download_short() {
         let dir = tempfile::tempdir().expect("dir");
-        let (mut sink, download) = pipe(dir.path().to_owned());
+        let (mut sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
         tokio::task::spawn_blocking(move || {
             sink.write_all(&[7; 200 * 1024]).expect("write");
             drop(sink);
@@ -396,7 +457,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_export_that_ends_without_a_byte_has_not_started() {
         let dir = tempfile::tempdir().expect("dir");
-        let (sink, download) = pipe(dir.path().to_owned());
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
         drop(sink);
         assert!(!download.started().await);
     }

@@ -25,16 +25,13 @@ use crate::context::AppContext;
 pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -> XrpcResult<RawBody> {
     let did = params.did;
     available(ctx, &did, viewer).await?.map_err(Error::from)?;
-    let permit = tokio::time::timeout(EXPORT_WAIT, ctx.exports.clone().acquire_owned())
-        .await
-        .map_err(|_| busy())?
-        .map_err(internal)?;
+    let permit = tokio::time::timeout(EXPORT_WAIT, ctx.exports.turn()).await.map_err(|_| busy())?.map_err(internal)?;
     let since = params.since.map(|rev| rev.as_str().to_owned());
     let not_found = || Error::RepoNotFound(Some(format!("Could not find root for DID: {did}")));
     let spooled = |spool| tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(spool));
     let mut file = match ctx.reader.as_deref() {
         Some(crate::db::Reader::Sqlite(reader)) => {
-            let (sink, download) = crate::repo::download::pipe(ctx.config.data_dir.clone());
+            let (sink, download) = crate::repo::download::pipe(ctx.config.data_dir.clone(), ctx.exports.clone());
             let (reader, did) = (reader.clone(), did.clone());
             let export = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
