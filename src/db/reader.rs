@@ -16,7 +16,7 @@ use super::{PgReader, SqliteReader};
 #[allow(clippy::large_enum_variant)]
 pub enum Reader {
     Sqlite(Arc<SqliteReader>),
-    Postgres(PgReader),
+    Postgres(Arc<PgReader>),
 }
 
 impl Reader {
@@ -25,7 +25,7 @@ impl Reader {
     pub fn open(url: &str) -> Option<Reader> {
         SqliteReader::open(url)
             .map(|reader| Reader::Sqlite(Arc::new(reader)))
-            .or_else(|| PgReader::open(url).map(Reader::Postgres))
+            .or_else(|| PgReader::open(url).map(|reader| Reader::Postgres(Arc::new(reader))))
     }
 
     /// SQLite's readers, for reads written for them alone.

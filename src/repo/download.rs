@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ fn give_room(bytes: usize) {
 }
 
 /// How long, in all, an export may wait for its client before it goes to a file instead.
-pub const PATIENCE: Duration = Duration::from_millis(100);
+const PATIENCE: Duration = Duration::from_millis(100);
 
 /// Bytes read from the file at a time to send.
 const FILE_READ: usize = 256 * 1024;
@@ -100,8 +100,10 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    /// The sink waits on it for room in the queue.
+    /// A blocking sink waits on it for room in the queue.
     room: Condvar,
+    /// An async sink waits on it for room in the queue.
+    room_async: tokio::sync::Notify,
     /// The download waits on it for a chunk or the end.
     ready: tokio::sync::Notify,
 }
@@ -113,17 +115,26 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Wakes the export if it waits for room (or to learn the client is gone).
+    fn made_room(&self) {
+        self.room.notify_one();
+        self.room_async.notify_one();
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         give_room(self.lock().queued);
     }
 }
 
-/// A pipe from a blocking export to a download. `dir` is where a file is made if one is needed.
+/// A pipe from an export to a download. `dir` is where a file is made if one is needed.
 pub fn pipe(dir: PathBuf, exports: Arc<Exports>) -> (Sink, Download) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State { queue: VecDeque::new(), queued: 0, file: None, ended: None, abandoned: false }),
         room: Condvar::new(),
+        room_async: tokio::sync::Notify::new(),
         ready: tokio::sync::Notify::new(),
     });
     let sink =
@@ -131,7 +142,8 @@ pub fn pipe(dir: PathBuf, exports: Arc<Exports>) -> (Sink, Download) {
     (sink, Download { shared, read: 0 })
 }
 
-/// The export's end: a blocking writer (call it where blocking is allowed).
+/// The export's end: a blocking writer ([`Write`], where blocking is allowed), or one for the
+/// async runtime ([`Sink::send`], [`Sink::finish_async`]).
 pub struct Sink {
     shared: Arc<Shared>,
     dir: PathBuf,
@@ -151,6 +163,25 @@ impl Sink {
         Ok(())
     }
 
+    /// [`Write::write_all`] for an export that runs on the async runtime: it waits for its client
+    /// without blocking a runtime thread, and writes to the file on a blocking one.
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.hand_on_async().await?;
+        }
+        Ok(())
+    }
+
+    /// [`Sink::finish`] for an export that runs on the async runtime.
+    pub async fn finish_async(mut self) -> std::io::Result<()> {
+        self.hand_on_async().await?;
+        self.finished = true;
+        self.shared.lock().ended = Some(Ok(()));
+        self.shared.ready.notify_one();
+        Ok(())
+    }
+
     fn hand_on(&mut self) -> std::io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -158,49 +189,105 @@ impl Sink {
         let chunk = self.buffer.split().freeze();
         let mut state = self.shared.lock();
         loop {
-            if state.abandoned {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
-            }
-            if state.file.is_some() {
-                break;
-            }
-            if state.queued + chunk.len() <= QUEUED || state.queue.is_empty() {
-                if !take_room(chunk.len()) {
-                    break;
+            match offer(&mut state, &chunk, self.waited, &self.exports)? {
+                Offer::Queued => {
+                    drop(state);
+                    self.shared.ready.notify_one();
+                    return Ok(());
                 }
-                state.queued += chunk.len();
-                state.queue.push_back(chunk);
-                drop(state);
-                self.shared.ready.notify_one();
-                return Ok(());
+                Offer::Wait(patience) => {
+                    let start = Instant::now();
+                    state = self.shared.room.wait_timeout(state, patience).unwrap_or_else(|p| p.into_inner()).0;
+                    self.waited += start.elapsed();
+                }
+                Offer::ToFile => return spill(&self.shared, &self.dir, state, &chunk),
             }
-            let Some(patience) = PATIENCE.checked_sub(self.waited).filter(|_| !self.exports.others_waiting()) else {
-                break;
-            };
-            let start = Instant::now();
-            state = self.shared.room.wait_timeout(state, patience).unwrap_or_else(|p| p.into_inner()).0;
-            self.waited += start.elapsed();
         }
-        // The client fell behind: what it has not taken yet goes to the file first.
-        let (file, mut written, earlier) = match state.file.take() {
-            Some((file, written)) => (file, written, Vec::new()),
-            None => {
-                let earlier: Vec<Bytes> = state.queue.drain(..).collect();
-                give_room(std::mem::take(&mut state.queued));
-                (Arc::new(tempfile::tempfile_in(&self.dir)?), 0, earlier)
-            }
-        };
-        // Only this sink writes, so the file is written outside the lock, then published.
-        state.file = Some((file.clone(), written));
-        drop(state);
-        for bytes in earlier.iter().chain(std::iter::once(&chunk)) {
-            file.write_all_at(bytes, written)?;
-            written += bytes.len() as u64;
-        }
-        self.shared.lock().file = Some((file, written));
-        self.shared.ready.notify_one();
-        Ok(())
     }
+
+    async fn hand_on_async(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buffer.split().freeze();
+        loop {
+            let offered = offer(&mut self.shared.lock(), &chunk, self.waited, &self.exports)?;
+            match offered {
+                Offer::Queued => {
+                    self.shared.ready.notify_one();
+                    return Ok(());
+                }
+                Offer::Wait(patience) => {
+                    // A permit left by a chunk taken since the offer wakes this at once, so no
+                    // room made in between is missed.
+                    let start = Instant::now();
+                    let _ = tokio::time::timeout(patience, self.shared.room_async.notified()).await;
+                    self.waited += start.elapsed();
+                }
+                Offer::ToFile => {
+                    let (shared, dir) = (self.shared.clone(), self.dir.clone());
+                    let spilled = tokio::task::spawn_blocking(move || spill(&shared, &dir, shared.lock(), &chunk));
+                    return spilled.await.map_err(std::io::Error::other)?;
+                }
+            }
+        }
+    }
+}
+
+/// Where an export's next chunk goes, decided under the lock.
+enum Offer {
+    /// Into the queue: done.
+    Queued,
+    /// Nowhere yet: wait at most this long for the client to make room, then offer it again.
+    Wait(Duration),
+    /// To the file, after what the client has not taken yet.
+    ToFile,
+}
+
+/// Queues `chunk` if the client has room for it, or says where it goes instead. `waited` is how
+/// long the export has already waited for its client.
+fn offer(state: &mut State, chunk: &Bytes, waited: Duration, exports: &Exports) -> std::io::Result<Offer> {
+    if state.abandoned {
+        return Err(std::io::ErrorKind::BrokenPipe.into());
+    }
+    if state.file.is_some() {
+        return Ok(Offer::ToFile);
+    }
+    if state.queued + chunk.len() <= QUEUED || state.queue.is_empty() {
+        if !take_room(chunk.len()) {
+            return Ok(Offer::ToFile);
+        }
+        state.queued += chunk.len();
+        state.queue.push_back(chunk.clone());
+        return Ok(Offer::Queued);
+    }
+    Ok(match PATIENCE.checked_sub(waited).filter(|_| !exports.others_waiting()) {
+        Some(patience) => Offer::Wait(patience),
+        None => Offer::ToFile,
+    })
+}
+
+/// Writes `chunk` to the download's file (made in `dir` the first time, and given first what the
+/// client had not taken from the queue). Blocks.
+fn spill(shared: &Shared, dir: &Path, mut state: MutexGuard<'_, State>, chunk: &Bytes) -> std::io::Result<()> {
+    let (file, mut written, earlier) = match state.file.take() {
+        Some((file, written)) => (file, written, Vec::new()),
+        None => {
+            let earlier: Vec<Bytes> = state.queue.drain(..).collect();
+            give_room(std::mem::take(&mut state.queued));
+            (Arc::new(tempfile::tempfile_in(dir)?), 0, earlier)
+        }
+    };
+    // Only the export writes, so the file is written outside the lock, then published.
+    state.file = Some((file.clone(), written));
+    drop(state);
+    for bytes in earlier.iter().chain(std::iter::once(chunk)) {
+        file.write_all_at(bytes, written)?;
+        written += bytes.len() as u64;
+    }
+    shared.lock().file = Some((file, written));
+    shared.ready.notify_one();
+    Ok(())
 }
 
 impl Write for Sink {
@@ -270,7 +357,7 @@ impl Download {
             state.queued -= chunk.len();
             give_room(chunk.len());
             drop(state);
-            self.shared.room.notify_one();
+            self.shared.made_room();
             return Next::Chunk(chunk);
         }
         if let Some((file, written)) = &state.file {
@@ -334,7 +421,7 @@ impl Download {
 impl Drop for Download {
     fn drop(&mut self) {
         self.shared.lock().abandoned = true;
-        self.shared.room.notify_one();
+        self.shared.made_room();
     }
 }
 
@@ -385,6 +472,59 @@ mod tests {
         assert!(started.elapsed() < PATIENCE + Duration::from_secs(2), "{:?}", started.elapsed());
         assert!(download.started().await);
         assert_eq!(read_all(download).await.expect("read"), whole);
+    }
+
+    /// [`export_of`] on the async runtime, as PostgreSQL's export runs.
+    async fn export_async(mut sink: Sink, size: u32) -> std::io::Result<Vec<u8>> {
+        let whole: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        for piece in whole.chunks(1000) {
+            sink.send(piece).await?;
+        }
+        sink.finish_async().await?;
+        Ok(whole)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_async_export_read_as_it_runs_arrives_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
+        let writer = tokio::spawn(export_async(sink, 3 * 1024 * 1024));
+        let read = read_all(download).await.expect("read");
+        assert_eq!(read, writer.await.expect("join").expect("export"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_async_export_whose_client_reads_nothing_goes_to_a_file_without_blocking_the_runtime() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
+        // One runtime thread: a sink that blocked it while waiting would never see its patience
+        // end, nor the ticker below run.
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let started = Instant::now();
+        let whole = export_async(sink, 3 * 1024 * 1024).await.expect("export");
+        assert!(started.elapsed() < PATIENCE + Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(ticks.load(Ordering::Relaxed) >= 5, "the runtime ran other tasks while the export waited");
+        ticker.abort();
+        assert!(download.went_to_file());
+        assert_eq!(read_all(download).await.expect("read"), whole);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_async_export_stops_when_its_client_is_gone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (sink, download) = pipe(dir.path().to_owned(), Exports::new(2));
+        drop(download);
+        let stopped = export_async(sink, 3 * 1024 * 1024).await;
+        assert_eq!(stopped.expect_err("stopped").kind(), std::io::ErrorKind::BrokenPipe);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,7 @@ use aurora_atproto::car::{BlockingCarWriter, CarError};
 
 use crate::db::entities::{repo_block, repo_root};
 use crate::db::{PgReader, SqliteReader};
+use crate::repo::download::Sink;
 use aurora_atproto::syntax::Did;
 
 /// Bytes of CAR framed in memory before they are written out.
@@ -159,30 +160,30 @@ pub fn write_car_blocking<W: std::io::Write>(
 /// [`crate::db::PgReader`]): the snapshot opened and set up in one round trip, the blocks
 /// streamed and read in place. Through the pool it took eight round trips (the transaction's
 /// settings one statement each, and a test of the connection on its return), and every row
-/// was copied into a value of its own. `None` when the repository has no root.
-pub async fn write_car_postgres<W: AsyncWrite + Send + Unpin>(
+/// was copied into a value of its own. The CAR goes into `sink` (not finished here); `false` when
+/// the repository has no root.
+pub async fn write_car_postgres(
     reader: &PgReader,
     did: &Did,
     since: Option<&str>,
-    writer: W,
-) -> Result<Option<W>, CarError> {
+    sink: &mut Sink,
+) -> Result<bool, CarError> {
     let mut checkout = reader.checkout().await.map_err(|e| CarError::Io(std::io::Error::other(e)))?;
     let connection = checkout.connection().ok_or_else(|| CarError::Malformed("no connection".into()))?;
-    let written = export_on(connection, did, since, writer).await?;
+    let found = export_on(connection, did, since, sink).await?;
     checkout.keep();
-    Ok(written)
+    Ok(found)
 }
 
 /// [`write_car_postgres`] on `connection`.
-async fn export_on<W: AsyncWrite + Send + Unpin>(
+async fn export_on(
     connection: &mut sea_orm::sqlx::PgConnection,
     did: &Did,
     since: Option<&str>,
-    mut writer: W,
-) -> Result<Option<W>, CarError> {
+    sink: &mut Sink,
+) -> Result<bool, CarError> {
     use futures_util::TryStreamExt;
     use sea_orm::sqlx::{self, Executor, Row};
-    use tokio::io::AsyncWriteExt;
 
     // Through `Executor`'s boxed futures: the query builders' own `async fn`s hide the
     // connection's lifetime in types the compiler cannot prove `Send` for a handler's future.
@@ -197,7 +198,7 @@ async fn export_on<W: AsyncWrite + Send + Unpin>(
     let root = sqlx::query("SELECT cid FROM repo_root WHERE did = $1").bind(did.as_str());
     let Some(root) = connection.fetch_optional(root).await.map_err(database)? else {
         connection.execute("COMMIT").await.map_err(database)?;
-        return Ok(None);
+        return Ok(false);
     };
     let root: &str = root.try_get(0).map_err(database)?;
     let mut car = BlockingCarWriter::new(Vec::with_capacity(2 * CHUNK), parse_cid(root)?)?;
@@ -214,15 +215,14 @@ async fn export_on<W: AsyncWrite + Send + Unpin>(
             let content: &[u8] = row.try_get(1).map_err(database)?;
             write_block(&mut car, cid.as_bytes(), content)?;
             if car.get_ref().len() >= CHUNK {
-                writer.write_all(car.get_ref()).await?;
+                sink.send(car.get_ref()).await?;
                 car.get_mut().clear();
             }
         }
     }
     connection.execute("COMMIT").await.map_err(database)?;
-    writer.write_all(&car.finish()?).await?;
-    writer.flush().await?;
-    Ok(Some(writer))
+    sink.send(&car.finish()?).await?;
+    Ok(true)
 }
 
 /// One stored block into the CAR. The stored CID's text is decoded straight to the bytes the

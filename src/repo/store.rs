@@ -324,7 +324,7 @@ impl<'t> Pooled<'t, DatabaseConnection> {
     /// [`StoreError::NeedsTransaction`] before running.
     pub(crate) fn alone(db: &'t DatabaseConnection, reader: Option<&'t crate::db::Reader>) -> Self {
         let direct = match reader {
-            Some(crate::db::Reader::Postgres(reader)) => Some(reader),
+            Some(crate::db::Reader::Postgres(reader)) => Some(&**reader),
             _ => None,
         };
         Pooled { conn: db, in_transaction: false, direct }

@@ -12,23 +12,39 @@
 // Prints one line per operation and server, then the table of ratios. Not a test: it fails only
 // when a request fails.
 import { AtpAgent } from '@atproto/api'
-import { readFileSync } from 'node:fs'
-import { execFileSync } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { startAurora, referenceRunner } from './harness.mjs'
 
 const { runner, plcUrl, referenceUrl } = referenceRunner('node compare.mjs <aurora-locus binary> <started reference runner dir>')
 const scale = Number(process.env.COMPARE_SCALE ?? 1)
 const times = (n) => Math.max(1, Math.round(n * scale))
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 
-/** The process's CPU time so far (user and system, all threads), in microseconds. */
-function cpuMicros(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the command name (which may hold spaces) in parentheses; utime and stime are
-  // the 14th and 15th of the whole line.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond
+/**
+ * Every thread's CPU time so far (user and system), in nanoseconds, by thread: the kernel's
+ * `schedstat` counts nanoseconds, where `/proc/PID/stat` counts 10 ms ticks, a fifth of a
+ * phase of a few hundred requests of some hundred microseconds each.
+ */
+function threadNanos(pid) {
+  const threads = new Map()
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]))
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return threads
+}
+
+/**
+ * The CPU time `pid` spent since `before` (from threadNanos), in microseconds. A thread that ended
+ * in between takes its time with it; both servers keep their threads for longer than a phase.
+ */
+function cpuMicrosSince(pid, before) {
+  let nanos = 0
+  for (const [tid, now] of threadNanos(pid)) nanos += now - (before.get(tid) ?? 0)
+  return nanos / 1000
 }
 
 /** A /proc/PID/status figure in KiB (VmRSS, VmHWM). */
@@ -39,9 +55,13 @@ function statusKib(pid, field) {
   return Number(line.split(/\s+/)[1])
 }
 
-/** Runs `op(i)` `n` times, `concurrency` at a time; the server's CPU and the wall time spent. */
-async function measure(server, n, concurrency, op) {
-  const cpu = cpuMicros(server.pid)
+/**
+ * Runs `op(i)` `n` times, `concurrency` at a time, after a tenth as many unmeasured (so both
+ * servers' caches, and the reference's compiler, are warm); the server's CPU and the wall time.
+ */
+async function measure(server, n, concurrency, op, warmUp = true) {
+  for (let i = 0; warmUp && i < Math.ceil(n / 10); i++) await op(i)
+  const cpu = threadNanos(server.pid)
   const client = process.cpuUsage()
   const start = process.hrtime.bigint()
   let next = 0
@@ -51,7 +71,7 @@ async function measure(server, n, concurrency, op) {
   await Promise.all(Array.from({ length: concurrency }, worker))
   const wall = Number(process.hrtime.bigint() - start) / 1e6
   const used = process.cpuUsage(client)
-  return { cpuPerOp: (cpuMicros(server.pid) - cpu) / n, clientPerOp: (used.user + used.system) / n, wallMs: wall, n }
+  return { cpuPerOp: cpuMicrosSince(server.pid, cpu) / n, clientPerOp: (used.user + used.system) / n, wallMs: wall, n }
 }
 
 async function signUp(url, name) {
@@ -95,7 +115,7 @@ async function run(server) {
     await agent.com.atproto.repo.applyWrites({ repo, writes })
   }
   const batches = Math.max(7, times(7))
-  const applied = await measure(server, batches, 1, applyWrites)
+  const applied = await measure(server, batches, 1, applyWrites, false)
   note('applyWrites, 200 per batch', applied, ` (${((batches * 200) / (applied.wallMs / 1000)).toFixed(0)} records/s)`)
   let bytes = 0
   const getRepo = async () => {
@@ -111,7 +131,7 @@ async function run(server) {
     for (let j = 0; j < blob.length; j += 4096) blob[j] = (i * 31 + j) & 0xff
     await agent.com.atproto.repo.uploadBlob(blob, { encoding: 'application/octet-stream' })
   }
-  const uploaded = await measure(server, times(50), 1, upload)
+  const uploaded = await measure(server, times(50), 1, upload, false)
   note('uploadBlob 1 MiB, sequential', uploaded, ` (${(uploaded.n / (uploaded.wallMs / 1000)).toFixed(0)} MiB/s)`)
   figures.peakRssKib = statusKib(server.pid, 'VmHWM')
   console.log(`${server.name.padEnd(9)} peak RSS ${(figures.peakRssKib / 1024).toFixed(0)} MiB`)

@@ -2,10 +2,10 @@
 //! read from one snapshot.
 //!
 //! A client that reads slowly, or not at all, must not hold a pooled connection and a read
-//! transaction at its pace. On SQLite the export streams to the client while it keeps up and
-//! goes to a temporary file once it falls behind ([`crate::repo::download`]); elsewhere the
-//! snapshot is copied to a temporary file at the database's pace and the client is served from
-//! the file. At most a few exports read the database at once
+//! transaction at its pace. On SQLite and PostgreSQL the export streams to the client while it
+//! keeps up and goes to a temporary file once it falls behind ([`crate::repo::download`]); on a
+//! database without kept readers (an in-memory SQLite one) the snapshot is copied to a temporary
+//! file at the database's pace and the client is served from the file. At most a few exports read the database at once
 //! ([`crate::context::AppContext::exports`]), so downloads can never take every connection.
 
 use std::io::SeekFrom;
@@ -40,17 +40,19 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
                     None => Ok(false),
                 }
             });
-            if !download.started().await && !export.await.map_err(internal)?.map_err(internal)? {
-                return Err(not_found().into());
-            }
-            return Ok(RawBody::new(CAR, poem::Body::from_bytes_stream(download.into_stream())));
+            return streamed(download, export).await?.ok_or_else(|| not_found().into());
         }
         Some(crate::db::Reader::Postgres(reader)) => {
-            let writer = spooled(spool_file(ctx).await?);
-            let export = crate::repo::export::write_car_postgres(reader, &did, since.as_deref(), writer);
-            let mut writer = export.await.map_err(internal)?.ok_or_else(not_found)?;
-            writer.flush().await.map_err(internal)?;
-            writer.into_inner()
+            let (mut sink, download) = crate::repo::download::pipe(ctx.config.data_dir.clone(), ctx.exports.clone());
+            let (reader, did) = (reader.clone(), did.clone());
+            let export = tokio::spawn(async move {
+                let _permit = permit;
+                match crate::repo::export::write_car_postgres(&reader, &did, since.as_deref(), &mut sink).await? {
+                    true => sink.finish_async().await.map(|()| true).map_err(CarError::Io),
+                    false => Ok(false),
+                }
+            });
+            return streamed(download, export).await?.ok_or_else(|| not_found().into());
         }
         None => {
             let snapshot =
@@ -66,6 +68,18 @@ pub async fn handle(ctx: &AppContext, viewer: Option<&Viewer>, params: Params) -
     // Large reads: each read of a tokio file is a hand-off to a blocking thread.
     let chunks = tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ);
     Ok(RawBody::new(CAR, poem::Body::from_bytes_stream(chunks)))
+}
+
+/// The answer for an export running into `download`: `None` when it ended without a byte and
+/// found no repository. A failure before the first byte is a 500; after it, the body is cut short.
+async fn streamed(
+    download: crate::repo::download::Download,
+    export: tokio::task::JoinHandle<Result<bool, CarError>>,
+) -> XrpcResult<Option<RawBody>> {
+    if !download.started().await && !export.await.map_err(internal)?.map_err(internal)? {
+        return Ok(None);
+    }
+    Ok(Some(RawBody::new(CAR, poem::Body::from_bytes_stream(download.into_stream()))))
 }
 
 /// How long a download waits for its turn to read the database before it is turned away.
