@@ -9,7 +9,9 @@
 //! builds the repository's next commits meanwhile.
 
 use aurora_atproto::syntax::Did;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -200,7 +202,8 @@ impl<'a> NetEffect<'a> {
         let (Some(first), Some(last)) = (built.first(), built.last()) else { return None };
 
         // Per block: present (with bytes) or gone, as the last commit touching it left it.
-        let mut blocks: HashMap<&Cid, Option<(&Bytes, &Tid)>> = HashMap::new();
+        let touched = built.iter().map(|c| c.data.removed_blocks.len() + c.data.new_blocks.len()).sum();
+        let mut blocks: HashMap<&Cid, Option<(&Bytes, &Tid)>> = HashMap::with_capacity(touched);
         for commit in built {
             let rev = &commit.data.commit.rev;
             for cid in &commit.data.removed_blocks {
@@ -211,8 +214,9 @@ impl<'a> NetEffect<'a> {
             }
         }
         // Per record, and per record its blob references.
-        let mut records: HashMap<&AtUri, Option<(&Nsid, &RecordKey, Cid, &Tid)>> = HashMap::new();
-        let mut references: HashMap<&AtUri, Vec<Cid>> = HashMap::new();
+        let writes = built.iter().map(|c| c.outcomes.len()).sum();
+        let mut records: HashMap<&AtUri, Option<(&Nsid, &RecordKey, Cid, &Tid)>> = HashMap::with_capacity(writes);
+        let mut references: HashMap<&AtUri, Vec<Cid>> = HashMap::with_capacity(writes);
         let mut stored_before: BTreeSet<&AtUri> = BTreeSet::new();
         let mut released: BTreeSet<Cid> = BTreeSet::new();
         for commit in built {

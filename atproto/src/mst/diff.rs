@@ -7,7 +7,9 @@
 //! subtrees and are skipped whole. Only nodes that differ are fetched, so diffing a tree against
 //! its edited successor reads just the edited paths.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use cid::Cid;
 

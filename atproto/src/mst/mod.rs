@@ -17,7 +17,7 @@ mod node;
 mod proof;
 mod tree;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;

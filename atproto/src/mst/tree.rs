@@ -12,7 +12,7 @@
 //! bounds recursion: layers start at most at [`MAX_HEIGHT`](super::key::MAX_HEIGHT) and only go
 //! down.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use cid::Cid;
