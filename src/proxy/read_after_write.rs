@@ -243,7 +243,7 @@ fn add_replies(local: &Local, thread: &mut Value, parent: &str) {
 
 /// The thread of the caller's own post the AppView has not indexed yet.
 pub async fn local_thread(ctx: &AppContext, did: &Did, uri: &AtUri) -> Result<Option<Value>, DbErr> {
-    let own_post = uri.authority().as_str() == did.as_str() && uri.collection().is_some_and(|c| c.as_str() == POST);
+    let own_post = uri.authority() == did.as_str() && uri.collection() == Some(POST);
     if !own_post {
         return Ok(None);
     }

@@ -432,7 +432,7 @@ mod staging {
                     blocks.push(crate::repo::block_row(did, &cid, &bytes, rev));
                 }
                 Item::Record { collection, rkey, cid, blobs } => {
-                    let uri = AtUri::record(did.clone(), collection.clone(), rkey.clone());
+                    let uri = AtUri::record(did, &collection, &rkey);
                     references.extend(blobs.iter().map(|blob| crate::repo::blob_reference_row(did, &uri, blob)));
                     let at = crate::repo::RecordKey { uri: &uri, collection: &collection, rkey: &rkey };
                     records.push(crate::repo::record_row(did, &at, &cid, rev, now));

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
 
 use aurora_atproto::data::DagCborJson;
-use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey};
+use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey, SyntaxError};
 
 use crate::db::entities::{actor, record, repo_block};
 
@@ -48,7 +48,7 @@ impl StoredRecord {
 
     /// The record key: the URI's last segment.
     pub fn rkey(&self) -> &str {
-        self.uri.rkey().map_or("", RecordKey::as_str)
+        self.uri.rkey().unwrap_or_default()
     }
 }
 
@@ -238,30 +238,28 @@ pub async fn list(
             let did: Option<String> = account.query_row([identifier_text(repo)], |row| row.get(0)).optional()?;
             let Some(did) = did else { return Ok(None) };
             let mut statement = connection.prepare_cached(page_sql(DbBackend::Sqlite, page))?;
-            let collection = collection.as_str();
-            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&did, &collection];
+            let collection_text = collection.as_str();
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&did, &collection_text];
             if let Some(cursor) = &page.cursor {
                 values.push(cursor);
             }
             values.push(&page.limit);
+            let owner: Did = did.parse().map_err(|e| conversion(0, e))?;
             // Room for the whole page at once: collected from the rows' iterator, which cannot
             // tell its length, the page grew and moved six times.
-            let mut rows: Vec<(String, String, Option<Vec<u8>>)> = Vec::with_capacity(page.limit as usize);
+            let mut records = Vec::with_capacity(page.limit as usize);
             let mut found = statement.query(values.as_slice())?;
             while let Some(row) = found.next()? {
                 // By position (the columns' order in [`page_query`]): by name compares every name.
-                rows.push((row.get(0)?, row.get(1)?, row.get(2)?));
+                // The key is read in place: it only goes into the URI's text.
+                let rkey = row.get_ref(0)?.as_str()?;
+                let uri = AtUri::record_with_key(&owner, collection, rkey).map_err(|e| conversion(0, e))?;
+                let cid = CidString::try_from(row.get::<_, String>(1)?).map_err(|e| conversion(1, e))?;
+                records.push(StoredRecord { uri, cid, content: row.get(2)? });
             }
-            Ok(Some((did, rows)))
+            Ok(Some(records))
         };
-        let listed = reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")))?;
-        let Some((did, rows)) = listed else { return Ok(None) };
-        let did: Did = did.parse().map_err(|_| malformed("DID", &did))?;
-        let mut records = Vec::with_capacity(rows.len());
-        for (rkey, cid, content) in rows {
-            records.push(stored_record(&did, collection, rkey, cid, content)?);
-        }
-        return Ok(Some(records));
+        return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")));
     }
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
@@ -274,7 +272,7 @@ pub async fn list(
             // The one row of an empty page has the account and no record.
             let Some(rkey) = row.try_get::<Option<String>>("", "rkey")? else { continue };
             let cid: String = row.try_get("", "cid")?;
-            records.push(stored_record(&did, collection, rkey, cid, row.try_get("", "content")?)?);
+            records.push(stored_record(&did, collection, &rkey, cid, row.try_get("", "content")?)?);
         }
         return Ok(Some(records));
     }
@@ -291,24 +289,29 @@ pub async fn list(
     let mut records = Vec::with_capacity(rows.len());
     for row in &rows {
         let text = |column: &str| row.try_get::<String>("", column);
-        records.push(stored_record(&did, collection, text("rkey")?, text("cid")?, row.try_get("", "content")?)?);
+        records.push(stored_record(&did, collection, &text("rkey")?, text("cid")?, row.try_get("", "content")?)?);
     }
     Ok(Some(records))
 }
 
-/// A record row of `did`'s in `collection` from its columns' text, which the key and the CID
-/// keep (checked, not copied: a page of 100 made 200 copies of text it already owned).
+/// A record row of `did`'s in `collection` from its columns' text: the key goes into the URI's
+/// text, the CID is checked and kept (a page of 100 made 200 copies of text it already owned).
 fn stored_record(
     did: &Did,
     collection: &Nsid,
-    rkey: String,
+    rkey: &str,
     cid: String,
     content: Option<Vec<u8>>,
 ) -> Result<StoredRecord, DbErr> {
-    let rkey =
-        RecordKey::try_from(rkey).map_err(|e| DbErr::Custom(format!("a stored record key is malformed: {e}")))?;
+    let uri = AtUri::record_with_key(did, collection, rkey)
+        .map_err(|e| DbErr::Custom(format!("a stored record key is malformed: {e}")))?;
     let cid = CidString::try_from(cid).map_err(|e| DbErr::Custom(format!("a stored CID is malformed: {e}")))?;
-    Ok(StoredRecord { uri: AtUri::record(did.clone(), collection.clone(), rkey), cid, content })
+    Ok(StoredRecord { uri, cid, content })
+}
+
+/// A column SQLite holds that is not what Aurora wrote there.
+fn conversion(column: usize, error: SyntaxError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
 }
 
 /// What one lookup of a record by its repository and key found.
@@ -388,7 +391,7 @@ impl LookupRow {
         };
         let record = match (self.uri, self.cid, self.record_takedown) {
             (Some(_), Some(cid), None) => Some(StoredRecord {
-                uri: AtUri::record(did.clone(), collection.clone(), rkey.clone()),
+                uri: AtUri::record(&did, collection, rkey),
                 cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
                 content: self.content,
             }),

@@ -558,7 +558,7 @@ async fn build(
     let mut blobs = Vec::new();
     let mut created = Vec::new();
     for p in &job.prepared {
-        let uri = AtUri::record(did.clone(), p.collection.clone(), p.rkey.clone());
+        let uri = AtUri::record(did, &p.collection, &p.rkey);
         let current = repo.record_cid(&p.collection, &p.rkey).await.map_err(repo_error)?;
         // Deleting a record that is not there is nothing to do, whatever it was expected to be.
         let absent_delete = matches!(p.kind, Kind::Delete { must_exist: false }) && current.is_none();

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use super::{AtIdentifier, Format, Nsid, RecordKey, SyntaxError};
+use super::{at_identifier, nsid, record_key, Did, Format, Nsid, RecordKey, SyntaxError};
 
 /// The spec's cap on an AT URI (8 KB).
 const MAX_LENGTH: usize = 8192;
@@ -12,27 +12,38 @@ const SCHEME: &str = "at://";
 
 /// An AT URI in the restricted form lexicons accept: `at://AUTHORITY[/COLLECTION[/RKEY]]`, with
 /// no query, fragment or trailing slash. The text is kept exactly as written (a handle authority
-/// is not lowercased in it), because URIs inside records are hashed as sent; the parsed parts
-/// are available through accessors.
+/// is not lowercased in it), because URIs inside records are hashed as sent; its checked parts
+/// are read from it, not kept beside it (a listed record's URI cost three allocations more).
 ///
 /// Equality, hashing and ordering follow the text.
 #[derive(Clone, Debug)]
 pub struct AtUri {
     text: String,
-    authority: AtIdentifier,
-    collection: Option<Nsid>,
-    rkey: Option<RecordKey>,
+    /// Where the authority ends in the text.
+    authority_end: usize,
+    /// Where the collection ends in the text, when the URI names one.
+    collection_end: Option<usize>,
 }
 
 impl AtUri {
-    /// The URI of a record: `at://{authority}/{collection}/{rkey}`.
-    pub fn record(authority: impl Into<AtIdentifier>, collection: Nsid, rkey: RecordKey) -> AtUri {
-        let authority = authority.into();
+    /// The URI of a record: `at://{did}/{collection}/{rkey}`.
+    pub fn record(did: &Did, collection: &Nsid, rkey: &RecordKey) -> AtUri {
+        AtUri::of_parts(did.as_str(), collection.as_str(), rkey.as_str())
+    }
+
+    /// [`AtUri::record`] with a key that is still text (as read from a row): checked here.
+    pub fn record_with_key(did: &Did, collection: &Nsid, rkey: &str) -> Result<AtUri, SyntaxError> {
+        record_key::validate(rkey).map_err(|part| SyntaxError::new(Format::AtUri, part.reason()))?;
+        Ok(AtUri::of_parts(did.as_str(), collection.as_str(), rkey))
+    }
+
+    fn of_parts(authority: &str, collection: &str, rkey: &str) -> AtUri {
         // Pushed piece by piece: `format!` through `Display` was half the cost of a listed record's URI.
-        let parts = [SCHEME, authority.as_str(), "/", collection.as_str(), "/", rkey.as_str()];
+        let parts = [SCHEME, authority, "/", collection, "/", rkey];
         let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
         parts.iter().for_each(|part| text.push_str(part));
-        AtUri { text, authority, collection: Some(collection), rkey: Some(rkey) }
+        let authority_end = SCHEME.len() + authority.len();
+        AtUri { text, authority_end, collection_end: Some(authority_end + 1 + collection.len()) }
     }
 
     /// The text exactly as written.
@@ -45,19 +56,19 @@ impl AtUri {
         self.text
     }
 
-    /// The repository: a DID, or a handle (lowercased here even if the text is not).
-    pub fn authority(&self) -> &AtIdentifier {
-        &self.authority
+    /// The repository, a DID or a handle, as written.
+    pub fn authority(&self) -> &str {
+        self.text.get(SCHEME.len()..self.authority_end).unwrap_or_default()
     }
 
-    /// The collection, when the URI names one.
-    pub fn collection(&self) -> Option<&Nsid> {
-        self.collection.as_ref()
+    /// The collection (an NSID), when the URI names one.
+    pub fn collection(&self) -> Option<&str> {
+        self.text.get(self.authority_end + 1..self.collection_end?)
     }
 
     /// The record key, when the URI names a record.
-    pub fn rkey(&self) -> Option<&RecordKey> {
-        self.rkey.as_ref()
+    pub fn rkey(&self) -> Option<&str> {
+        self.text.get(self.collection_end? + 1..)
     }
 }
 
@@ -111,13 +122,23 @@ impl TryFrom<String> for AtUri {
         // No part's syntax admits `/`, `?` or `#`, so splitting on `/` and validating each part
         // also rejects queries, fragments, empty segments and trailing slashes.
         let mut parts = path.split('/');
-        let authority = parts.next().unwrap_or_default().parse::<AtIdentifier>().map_err(part_error)?;
-        let collection = parts.next().map(str::parse::<Nsid>).transpose().map_err(part_error)?;
-        let rkey = parts.next().map(str::parse::<RecordKey>).transpose().map_err(part_error)?;
+        let authority = parts.next().unwrap_or_default();
+        at_identifier::validate(authority).map_err(part_error)?;
+        let authority_end = SCHEME.len() + authority.len();
+        let collection_end = match parts.next() {
+            Some(collection) => {
+                nsid::validate(collection).map_err(part_error)?;
+                Some(authority_end + 1 + collection.len())
+            }
+            None => None,
+        };
+        if let Some(rkey) = parts.next() {
+            record_key::validate(rkey).map_err(part_error)?;
+        }
         if parts.next().is_some() {
             return Err(error("has more than three path segments"));
         }
-        Ok(AtUri { text, authority, collection, rkey })
+        Ok(AtUri { text, authority_end, collection_end })
     }
 }
 
@@ -131,9 +152,9 @@ mod tests {
     #[test]
     fn a_record_uri_exposes_its_parts() {
         let uri: AtUri = "at://did:plc:asdf123/app.bsky.feed.post/3jzfcijpj2z2a".parse().unwrap();
-        assert_eq!(uri.authority().as_str(), "did:plc:asdf123");
-        assert_eq!(uri.collection().map(Nsid::as_str), Some("app.bsky.feed.post"));
-        assert_eq!(uri.rkey().map(RecordKey::as_str), Some("3jzfcijpj2z2a"));
+        assert_eq!(uri.authority(), "did:plc:asdf123");
+        assert_eq!(uri.collection(), Some("app.bsky.feed.post"));
+        assert_eq!(uri.rkey(), Some("3jzfcijpj2z2a"));
     }
 
     #[test]
@@ -144,10 +165,30 @@ mod tests {
     }
 
     #[test]
-    fn a_handle_authority_is_lowercased_but_the_text_is_kept() {
+    fn a_handle_authority_is_kept_as_written() {
         let uri: AtUri = "at://Alice.Test/app.bsky.feed.post".parse().unwrap();
-        assert_eq!(uri.authority().as_str(), "alice.test");
+        assert_eq!(uri.authority(), "Alice.Test");
+        assert_eq!(uri.collection(), Some("app.bsky.feed.post"));
+        assert_eq!(uri.rkey(), None);
         assert_eq!(uri.as_str(), "at://Alice.Test/app.bsky.feed.post");
+    }
+
+    #[test]
+    fn a_repository_uri_names_only_its_authority() {
+        let uri: AtUri = "at://did:plc:asdf123".parse().unwrap();
+        assert_eq!(uri.authority(), "did:plc:asdf123");
+    }
+
+    #[test]
+    fn a_record_uri_from_a_key_still_text_checks_the_key() {
+        let did = "did:plc:asdf123".parse::<crate::syntax::Did>().unwrap();
+        let collection = "app.bsky.feed.post".parse().unwrap();
+        let uri = AtUri::record_with_key(&did, &collection, "3jzfcijpj2z2a").unwrap();
+        assert_eq!(uri.as_str(), "at://did:plc:asdf123/app.bsky.feed.post/3jzfcijpj2z2a");
+        assert_eq!(uri.rkey(), Some("3jzfcijpj2z2a"));
+        assert_eq!(uri.as_str().parse::<AtUri>().unwrap(), uri);
+        assert!(AtUri::record_with_key(&did, &collection, "a/b").is_err());
+        assert!(AtUri::record_with_key(&did, &collection, "..").is_err());
     }
 
     #[test]
@@ -163,9 +204,9 @@ mod tests {
     #[test]
     fn a_built_record_uri_parses_back_to_itself() {
         let uri = AtUri::record(
-            "did:plc:asdf123".parse::<crate::syntax::Did>().unwrap(),
-            "app.bsky.feed.post".parse().unwrap(),
-            "self".parse().unwrap(),
+            &"did:plc:asdf123".parse::<crate::syntax::Did>().unwrap(),
+            &"app.bsky.feed.post".parse().unwrap(),
+            &"self".parse().unwrap(),
         );
         assert_eq!(uri.as_str().parse::<AtUri>().unwrap(), uri);
     }

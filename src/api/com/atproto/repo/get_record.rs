@@ -20,7 +20,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
         };
     let wanted = |cid: &CidString| params.cid.as_ref().is_none_or(|c| c == cid);
     let Some(mut record) = record.filter(|r| wanted(&r.cid)) else {
-        let uri = AtUri::record(did, params.collection, params.rkey);
+        let uri = AtUri::record(&did, &params.collection, &params.rkey);
         return Err(Error::RecordNotFound(Some(format!("Could not locate record: {uri}"))).into());
     };
     Ok(Output {

@@ -22,7 +22,7 @@ pub async fn handle(ctx: &Arc<AppContext>, auth: Access, input: Input) -> XrpcRe
     let swap_commit = input.swap_commit.as_ref().map(parse_cid).transpose()?;
     // Absent: no condition; null: the record must not exist yet; a CID: it must be at that CID.
     let swap_record = input.swap_record.as_ref().map(|swap| swap.as_ref().map(parse_cid).transpose()).transpose()?;
-    let uri = AtUri::record(did.clone(), input.collection.clone(), input.rkey.clone());
+    let uri = AtUri::record(&did, &input.collection, &input.rkey);
     let record = request_json(input.record)?;
     let write = Write::Put { collection: input.collection, rkey: input.rkey, record: record.clone(), swap_record };
     match writer::apply(ctx, &did, vec![write], input.validate, swap_commit)
