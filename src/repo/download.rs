@@ -113,9 +113,7 @@ impl Shared {
         // A panic while holding it leaves nothing half-updated that matters more than the panic.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
 
-impl Shared {
     /// Wakes the export if it waits for room (or to learn the client is gone).
     fn made_room(&self) {
         self.room.notify_one();
@@ -157,9 +155,7 @@ impl Sink {
     /// Hands on what is still buffered and marks the export whole.
     pub fn finish(mut self) -> std::io::Result<()> {
         self.hand_on()?;
-        self.finished = true;
-        self.shared.lock().ended = Some(Ok(()));
-        self.shared.ready.notify_one();
+        self.whole();
         Ok(())
     }
 
@@ -176,10 +172,15 @@ impl Sink {
     /// [`Sink::finish`] for an export that runs on the async runtime.
     pub async fn finish_async(mut self) -> std::io::Result<()> {
         self.hand_on_async().await?;
+        self.whole();
+        Ok(())
+    }
+
+    /// Marks the export whole, once all of it has been handed on.
+    fn whole(&mut self) {
         self.finished = true;
         self.shared.lock().ended = Some(Ok(()));
         self.shared.ready.notify_one();
-        Ok(())
     }
 
     fn hand_on(&mut self) -> std::io::Result<()> {

@@ -2,6 +2,7 @@
 
 use std::sync::LazyLock;
 
+use bytes::Bytes;
 use sea_orm::sea_query::{Alias, Expr, JoinType, Order, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
@@ -15,7 +16,9 @@ use crate::db::entities::{actor, record, repo_block};
 pub struct StoredRecord {
     pub uri: AtUri,
     pub cid: CidString,
-    pub content: Option<Vec<u8>>,
+    /// The block, or `None` when the index names a block the repository lacks. A page's blocks
+    /// share one buffer (one allocation for the page, not one per record).
+    pub content: Option<Bytes>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,10 @@ impl StoredRecord {
         self.uri.rkey().unwrap_or_default()
     }
 }
+
+/// Bytes a page's shared buffer first makes room for per record: a post's block is some 100 to
+/// 300 bytes; a page of larger records grows it.
+const TYPICAL_BLOCK: usize = 256;
 
 /// Which page of a collection's records to read.
 #[derive(Clone, Copy)]
@@ -248,6 +255,8 @@ pub async fn list(
             // Room for the whole page at once: collected from the rows' iterator, which cannot
             // tell its length, the page grew and moved six times.
             let mut records = Vec::with_capacity(page.limit as usize);
+            let mut spans = Vec::with_capacity(page.limit as usize);
+            let mut blocks = Vec::with_capacity(page.limit as usize * TYPICAL_BLOCK);
             let mut found = statement.query(values.as_slice())?;
             while let Some(row) = found.next()? {
                 // By position (the columns' order in [`page_query`]): by name compares every name.
@@ -255,7 +264,15 @@ pub async fn list(
                 let rkey = row.get_ref(0)?.as_str()?;
                 let uri = AtUri::record_with_key(&owner, collection, rkey).map_err(|e| conversion(0, e))?;
                 let cid = CidString::try_from(row.get::<_, String>(1)?).map_err(|e| conversion(1, e))?;
-                records.push(StoredRecord { uri, cid, content: row.get(2)? });
+                spans.push(row.get_ref(2)?.as_blob_or_null()?.map(|block| {
+                    blocks.extend_from_slice(block);
+                    blocks.len() - block.len()..blocks.len()
+                }));
+                records.push(StoredRecord { uri, cid, content: None });
+            }
+            let blocks = Bytes::from(blocks);
+            for (record, span) in records.iter_mut().zip(spans) {
+                record.content = span.map(|span| blocks.slice(span));
             }
             Ok(Some(records))
         };
@@ -303,6 +320,7 @@ fn stored_record(
     cid: String,
     content: Option<Vec<u8>>,
 ) -> Result<StoredRecord, DbErr> {
+    let content = content.map(Bytes::from);
     let uri = AtUri::record_with_key(did, collection, rkey)
         .map_err(|e| DbErr::Custom(format!("a stored record key is malformed: {e}")))?;
     let cid = CidString::try_from(cid).map_err(|e| DbErr::Custom(format!("a stored CID is malformed: {e}")))?;
@@ -393,7 +411,7 @@ impl LookupRow {
             (Some(_), Some(cid), None) => Some(StoredRecord {
                 uri: AtUri::record(&did, collection, rkey),
                 cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
-                content: self.content,
+                content: self.content.map(Bytes::from),
             }),
             _ => None,
         };

@@ -30,7 +30,7 @@ const MAX_DEPTH: usize = 256;
 /// to if its bytes break the data model's rules.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DagCborJson {
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
 }
 
 impl DagCborJson {
@@ -38,8 +38,8 @@ impl DagCborJson {
     /// canonical order, no `$link`/`$bytes` keys, well-formed `$type` and blob maps, tag 42
     /// only, every head in its shortest form, no trailing bytes — as [`super::dag_cbor_to_json`]
     /// checks.
-    pub fn from_block(bytes: Vec<u8>) -> Self {
-        DagCborJson { bytes }
+    pub fn from_block(bytes: impl Into<bytes::Bytes>) -> Self {
+        DagCborJson { bytes: bytes.into() }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
