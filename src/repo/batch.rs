@@ -10,13 +10,12 @@
 
 use aurora_atproto::syntax::Did;
 use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
+use foldhash::{HashMap, HashMapExt};
 use futures_util::future::Either;
 use sea_orm::sea_query::{Expr, IntoColumnRef, Query, Value};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};

@@ -5,8 +5,9 @@
 //! transaction at its pace. On SQLite and PostgreSQL the export streams to the client while it
 //! keeps up and goes to a temporary file once it falls behind ([`crate::repo::download`]); on a
 //! database without kept readers (an in-memory SQLite one) the snapshot is copied to a temporary
-//! file at the database's pace and the client is served from the file. At most a few exports read the database at once
-//! ([`crate::context::AppContext::exports`]), so downloads can never take every connection.
+//! file at the database's pace and the client is served from the file. At most a few exports
+//! read the database at once ([`crate::context::AppContext::exports`]), so downloads can never
+//! take every connection.
 
 use std::io::SeekFrom;
 
