@@ -436,8 +436,13 @@ mod tests {
         export_of(sink, 3 * 1024 * 1024)
     }
 
+    /// `size` numbered bytes.
+    fn numbered(size: u32) -> Vec<u8> {
+        (0..size).map(|i| (i % 251) as u8).collect()
+    }
+
     fn export_of(mut sink: Sink, size: u32) -> std::io::Result<Vec<u8>> {
-        let whole: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let whole = numbered(size);
         for piece in whole.chunks(1000) {
             sink.write_all(piece)?;
         }
@@ -477,7 +482,7 @@ mod tests {
 
     /// [`export_of`] on the async runtime, as PostgreSQL's export runs.
     async fn export_async(mut sink: Sink, size: u32) -> std::io::Result<Vec<u8>> {
-        let whole: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let whole = numbered(size);
         for piece in whole.chunks(1000) {
             sink.send(piece).await?;
         }
