@@ -75,6 +75,9 @@ pub struct Config {
     /// Whether repository CARs are compressed for clients that accept it (AURORA_COMPRESS_CARS;
     /// off by default: they shrink little for the CPU it costs).
     pub compress_cars: bool,
+    /// Bytes of records' JSON kept for reads to serve again (AURORA_RECORD_CACHE_BYTES; 0 keeps
+    /// none).
+    pub record_cache_bytes: u64,
     pub service_did: String,
     pub service_handle_domains: Vec<String>,
     pub did_plc_url: String,
@@ -389,6 +392,7 @@ impl Config {
             json_body_limit: parse_num(source, "AURORA_JSON_BODY_LIMIT", 150 * 1024)?,
             compression_min_bytes: parse_num(source, "AURORA_COMPRESSION_MIN_BYTES", 1024u64)?,
             compress_cars: parse_bool(source, "AURORA_COMPRESS_CARS", false)?,
+            record_cache_bytes: parse_num(source, "AURORA_RECORD_CACHE_BYTES", 4 * 1024 * 1024u64)?,
             service_did,
             service_handle_domains,
             did_plc_url: parse_url(source, "PDS_DID_PLC_URL")?.unwrap_or_else(|| "https://plc.directory".to_owned()),

@@ -48,6 +48,8 @@ pub struct AppContext {
     /// Repository downloads reading their snapshot at once (each holds a connection meanwhile).
     pub exports: std::sync::Arc<crate::repo::download::Exports>,
     pub storage: crate::storage_quota::StorageQuota,
+    /// Records' JSON kept by CID for reads to serve again.
+    pub rendered: crate::repo::rendered::RenderedRecords,
 }
 
 impl AppContext {
@@ -108,6 +110,7 @@ impl AppContext {
             let listeners = vec![firehose.listener(), Arc::downgrade(&gate_listener)];
             tokio::spawn(crate::db::notices::listen(listeners, db.get_postgres_connection_pool().clone()));
         }
+        let rendered = crate::repo::rendered::RenderedRecords::new(config.record_cache_bytes);
         Ok(Arc::new(AppContext {
             config,
             db,
@@ -132,6 +135,7 @@ impl AppContext {
             rate_limits,
             exports: crate::repo::download::Exports::new(EXPORTS),
             storage,
+            rendered,
         }))
     }
 

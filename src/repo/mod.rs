@@ -16,6 +16,7 @@ pub mod hosting;
 pub mod import;
 mod prepare;
 pub mod records;
+pub mod rendered;
 mod staging;
 pub(crate) mod store;
 pub mod writer;

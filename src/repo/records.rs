@@ -10,15 +10,21 @@ use serde_json::Value;
 use aurora_atproto::data::DagCborJson;
 use aurora_atproto::syntax::{AtIdentifier, AtUri, CidString, Did, Nsid, RecordKey, SyntaxError};
 
+use aurora_xrpc::RenderedJson;
+
 use crate::db::entities::{actor, record, repo_block};
+use crate::repo::rendered::RenderedRecords;
 
 /// A record's index row with its block, read together.
 pub struct StoredRecord {
     pub uri: AtUri,
     pub cid: CidString,
-    /// The block, or `None` when the index names a block the repository lacks. A page's blocks
+    /// The block, or `None` when the index names a block the repository lacks, or when the
+    /// record's JSON was kept from an earlier read (then the block is not read). A page's blocks
     /// share one buffer (one allocation for the page, not one per record).
     pub content: Option<Bytes>,
+    /// The record's JSON as an earlier read wrote it ([`RenderedRecords`]).
+    pub rendered: Option<RenderedJson>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,16 @@ impl StoredRecord {
         Ok(DagCborJson::from_block(bytes))
     }
 
+    /// The record's JSON: as kept from an earlier read, or written now from its block (checked
+    /// as [`Self::served_value`] is) and kept in `rendered` for the next.
+    pub fn served_json(&mut self, rendered: &RenderedRecords) -> Result<RenderedJson, ReadError> {
+        if let Some(json) = self.rendered.take() {
+            return Ok(json);
+        }
+        let block = self.served_value()?;
+        rendered.render(self.cid.as_str(), &block).map_err(|e| ReadError::Undecodable(self.cid.clone(), e.to_string()))
+    }
+
     /// The record key: the URI's last segment.
     pub fn rkey(&self) -> &str {
         self.uri.rkey().unwrap_or_default()
@@ -73,6 +89,18 @@ pub struct Page<'a> {
 /// records are never returned. `cursor` stands for whether there is one: the statement's
 /// shape depends on it, not on its value.
 fn page_query(did: impl Into<SimpleExpr>, collection: &str, page: Page<'_>) -> SelectStatement {
+    let mut query = keys_query(did, collection, page);
+    query.column((repo_block::Entity, repo_block::Column::Content)).left_join(
+        repo_block::Entity,
+        Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
+            Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
+        ),
+    );
+    query
+}
+
+/// [`page_query`] without the blocks: the page's keys and CIDs alone.
+fn keys_query(did: impl Into<SimpleExpr>, collection: &str, page: Page<'_>) -> SelectStatement {
     let column = |column| Expr::col((record::Entity, column));
     let mut query = Query::select();
     // The URI is built from its parts rather than parsed back from its text: parsing validates
@@ -80,14 +108,7 @@ fn page_query(did: impl Into<SimpleExpr>, collection: &str, page: Page<'_>) -> S
     query
         .column((record::Entity, record::Column::Rkey))
         .column((record::Entity, record::Column::Cid))
-        .column((repo_block::Entity, repo_block::Column::Content))
         .from(record::Entity)
-        .left_join(
-            repo_block::Entity,
-            Expr::col((repo_block::Entity, repo_block::Column::Did)).equals((record::Entity, record::Column::Did)).and(
-                Expr::col((repo_block::Entity, repo_block::Column::Cid)).equals((record::Entity, record::Column::Cid)),
-            ),
-        )
         .and_where(column(record::Column::Did).eq(did))
         .and_where(column(record::Column::Collection).eq(collection))
         .and_where(column(record::Column::TakedownRef).is_null());
@@ -115,6 +136,23 @@ fn page_sql(backend: DbBackend, page: Page<'_>) -> &'static str {
     let shape = usize::from(page.cursor.is_some()) * 2 + usize::from(page.reverse);
     &SQL[usize::from(backend == DbBackend::Postgres) * 4 + shape]
 }
+
+/// [`keys_query`]'s SQL on SQLite for each shape, built once; it binds [`page_sql`]'s values.
+fn keys_sql(page: Page<'_>) -> &'static str {
+    static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let shapes = [(false, false), (false, true), (true, false), (true, true)].map(|(cursor, reverse)| {
+            let page = Page { cursor: cursor.then_some(""), reverse, limit: 0 };
+            DbBackend::Sqlite.build(&keys_query("", "", page)).sql
+        });
+        shapes.into()
+    });
+    &SQL[usize::from(page.cursor.is_some()) * 2 + usize::from(page.reverse)]
+}
+
+/// The blocks of an account's records on SQLite by their CIDs, given as a JSON array (one
+/// statement, whatever their number): each CID's place in the array, and its block or `NULL`.
+const BLOCKS_SQL: &str = "SELECT wanted.key, repo_block.content FROM json_each(?2) AS wanted \
+    LEFT JOIN repo_block ON repo_block.did = ?1 AND repo_block.cid = wanted.value";
 
 /// The values [`page_sql`] binds, in order: the account, the collection, the cursor if there is
 /// one, and the limit.
@@ -225,8 +263,9 @@ fn identifier_text(repo: &AtIdentifier) -> &str {
     }
 }
 
-/// A page of the records in `collection` of the account `repo` names, with their blocks
-/// ([`page_query`]); `None` when that account is not hosted here or not active.
+/// A page of the records in `collection` of the account `repo` names, each with its block or
+/// with its JSON kept from an earlier read (`rendered`); `None` when that account is not hosted
+/// here or not active.
 /// On SQLite's reader connections where there are some, the account and the page are read in
 /// one go on this thread (see [`crate::db::SqliteReader`]): through the pool, the account's
 /// lookup alone cost two hand-offs to and from its worker thread. On PostgreSQL, both in one
@@ -234,6 +273,7 @@ fn identifier_text(repo: &AtIdentifier) -> &str {
 pub async fn list(
     db: &DatabaseConnection,
     reader: Option<&crate::db::Reader>,
+    rendered: &RenderedRecords,
     repo: &AtIdentifier,
     collection: &Nsid,
     page: Page<'_>,
@@ -244,37 +284,13 @@ pub async fn list(
             let mut account = connection.prepare_cached(active_account_sql(DbBackend::Sqlite, repo))?;
             let did: Option<String> = account.query_row([identifier_text(repo)], |row| row.get(0)).optional()?;
             let Some(did) = did else { return Ok(None) };
-            let mut statement = connection.prepare_cached(page_sql(DbBackend::Sqlite, page))?;
-            let collection_text = collection.as_str();
-            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&did, &collection_text];
-            if let Some(cursor) = &page.cursor {
-                values.push(cursor);
-            }
-            values.push(&page.limit);
             let owner: Did = did.parse().map_err(|e| conversion(0, e))?;
-            // Room for the whole page at once: collected from the rows' iterator, which cannot
-            // tell its length, the page grew and moved six times.
-            let mut records = Vec::with_capacity(page.limit as usize);
-            let mut spans = Vec::with_capacity(page.limit as usize);
-            let mut blocks = Vec::with_capacity(page.limit as usize * TYPICAL_BLOCK);
-            let mut found = statement.query(values.as_slice())?;
-            while let Some(row) = found.next()? {
-                // By position (the columns' order in [`page_query`]): by name compares every name.
-                // The key is read in place: it only goes into the URI's text.
-                let rkey = row.get_ref(0)?.as_str()?;
-                let uri = AtUri::record_with_key(&owner, collection, rkey).map_err(|e| conversion(0, e))?;
-                let cid = CidString::try_from(row.get::<_, String>(1)?).map_err(|e| conversion(1, e))?;
-                spans.push(row.get_ref(2)?.as_blob_or_null()?.map(|block| {
-                    blocks.extend_from_slice(block);
-                    blocks.len() - block.len()..blocks.len()
-                }));
-                records.push(StoredRecord { uri, cid, content: None });
+            let collection_text = collection.as_str();
+            let page = SqlitePage { connection, did: &did, owner: &owner, collection, collection_text, page };
+            if rendered.is_off() {
+                return page.with_blocks().map(Some);
             }
-            let blocks = Bytes::from(blocks);
-            for (record, span) in records.iter_mut().zip(spans) {
-                record.content = span.map(|span| blocks.slice(span));
-            }
-            Ok(Some(records))
+            page.through(rendered).map(Some)
         };
         return reader.read(read).map_err(|e| DbErr::Custom(format!("cannot read records: {e}")));
     }
@@ -291,7 +307,7 @@ pub async fn list(
             let cid: String = row.try_get("", "cid")?;
             records.push(stored_record(&did, collection, &rkey, cid, row.try_get("", "content")?)?);
         }
-        return Ok(Some(records));
+        return Ok(Some(kept_json(records, rendered)));
     }
     let account = Statement::from_sql_and_values(
         backend,
@@ -308,7 +324,153 @@ pub async fn list(
         let text = |column: &str| row.try_get::<String>("", column);
         records.push(stored_record(&did, collection, &text("rkey")?, text("cid")?, row.try_get("", "content")?)?);
     }
-    Ok(Some(records))
+    Ok(Some(kept_json(records, rendered)))
+}
+
+/// The records with the JSON kept for them where there is some (their blocks, read with them in
+/// one statement here, are then not written out again).
+fn kept_json(mut records: Vec<StoredRecord>, rendered: &RenderedRecords) -> Vec<StoredRecord> {
+    for record in &mut records {
+        record.rendered = rendered.get(record.cid.as_str());
+    }
+    records
+}
+
+/// One page read on a SQLite reader connection.
+struct SqlitePage<'a> {
+    connection: &'a rusqlite::Connection,
+    did: &'a String,
+    owner: &'a Did,
+    collection: &'a Nsid,
+    collection_text: &'a str,
+    page: Page<'a>,
+}
+
+impl SqlitePage<'_> {
+    /// [`page_sql`]'s or [`keys_sql`]'s values: the account, the collection, the cursor if there
+    /// is one, and the limit.
+    fn values(&self) -> Vec<&dyn rusqlite::ToSql> {
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![self.did, &self.collection_text];
+        if let Some(cursor) = &self.page.cursor {
+            values.push(cursor);
+        }
+        values.push(&self.page.limit);
+        values
+    }
+
+    /// The record a row's key and CID (its first two columns) name, without its block.
+    fn record(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+        // By position (the columns' order in [`keys_query`]): by name compares every name. The
+        // key is read in place: it only goes into the URI's text.
+        let rkey = row.get_ref(0)?.as_str()?;
+        let uri = AtUri::record_with_key(self.owner, self.collection, rkey).map_err(|e| conversion(0, e))?;
+        let cid = CidString::try_from(row.get::<_, String>(1)?).map_err(|e| conversion(1, e))?;
+        Ok(StoredRecord { uri, cid, content: None, rendered: None })
+    }
+
+    /// The page with every record's block, in one statement ([`page_query`]).
+    fn with_blocks(&self) -> rusqlite::Result<Vec<StoredRecord>> {
+        let mut statement = self.connection.prepare_cached(page_sql(DbBackend::Sqlite, self.page))?;
+        // Room for the whole page at once: collected from the rows' iterator, which cannot tell
+        // its length, the page grew and moved six times.
+        let mut records = Vec::with_capacity(self.page.limit as usize);
+        let mut blocks = Blocks::new(self.page.limit as usize);
+        let mut found = statement.query(self.values().as_slice())?;
+        while let Some(row) = found.next()? {
+            blocks.push(row.get_ref(2)?.as_blob_or_null()?);
+            records.push(self.record(row)?);
+        }
+        blocks.into_records(&mut records);
+        Ok(records)
+    }
+
+    /// The page's keys and CIDs first, then the blocks of only those records whose JSON is not
+    /// kept in `rendered`, in one more statement. Should a block not be there (its record
+    /// deleted by a commit between the two statements, each of which sees the database as it
+    /// is when it starts), the page is read again whole, in one statement.
+    fn through(&self, rendered: &RenderedRecords) -> rusqlite::Result<Vec<StoredRecord>> {
+        let mut statement = self.connection.prepare_cached(keys_sql(self.page))?;
+        let mut records = Vec::with_capacity(self.page.limit as usize);
+        let mut wanted = Vec::new();
+        let mut found = statement.query(self.values().as_slice())?;
+        while let Some(row) = found.next()? {
+            let mut record = self.record(row)?;
+            record.rendered = rendered.get(record.cid.as_str());
+            if record.rendered.is_none() {
+                wanted.push(records.len());
+            }
+            records.push(record);
+        }
+        drop(found);
+        if wanted.is_empty() {
+            return Ok(records);
+        }
+        // CIDs are base32 text: nothing in them needs escaping in a JSON string.
+        let mut cids = String::with_capacity(wanted.len() * 64 + 2);
+        cids.push('[');
+        for (n, &at) in wanted.iter().enumerate() {
+            if n > 0 {
+                cids.push(',');
+            }
+            cids.push('"');
+            cids.push_str(records[at].cid.as_str());
+            cids.push('"');
+        }
+        cids.push(']');
+        let mut statement = self.connection.prepare_cached(BLOCKS_SQL)?;
+        let mut blocks = Blocks::new(wanted.len());
+        let mut places = Vec::with_capacity(wanted.len());
+        let mut found = statement.query((self.did, &cids))?;
+        while let Some(row) = found.next()? {
+            let Some(block) = row.get_ref(1)?.as_blob_or_null()? else {
+                drop(found);
+                return self.with_blocks();
+            };
+            let place: usize = row.get(0)?;
+            let at = *wanted.get(place).ok_or(rusqlite::Error::InvalidColumnIndex(place))?;
+            places.push(at);
+            blocks.push(Some(block));
+        }
+        blocks.into_places(&mut records, &places);
+        Ok(records)
+    }
+}
+
+/// A page's blocks in one buffer (one allocation for the page, not one per record), each a
+/// slice of it once the page is read.
+struct Blocks {
+    bytes: Vec<u8>,
+    spans: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl Blocks {
+    fn new(records: usize) -> Blocks {
+        Blocks { bytes: Vec::with_capacity(records * TYPICAL_BLOCK), spans: Vec::with_capacity(records) }
+    }
+
+    fn push(&mut self, block: Option<&[u8]>) {
+        let span = block.map(|block| {
+            self.bytes.extend_from_slice(block);
+            self.bytes.len() - block.len()..self.bytes.len()
+        });
+        self.spans.push(span);
+    }
+
+    /// Each record its block, in the order they were pushed.
+    fn into_records(self, records: &mut [StoredRecord]) {
+        let bytes = Bytes::from(self.bytes);
+        for (record, span) in records.iter_mut().zip(self.spans) {
+            record.content = span.map(|span| bytes.slice(span));
+        }
+    }
+
+    /// The records at `places` their blocks, in the order they were pushed.
+    fn into_places(self, records: &mut [StoredRecord], places: &[usize]) {
+        let bytes = Bytes::from(self.bytes);
+        for (&at, span) in places.iter().zip(self.spans) {
+            records[at].content = span.map(|span| bytes.slice(span));
+        }
+    }
 }
 
 /// A record row of `did`'s in `collection` from its columns' text: the key goes into the URI's
@@ -324,7 +486,7 @@ fn stored_record(
     let uri = AtUri::record_with_key(did, collection, rkey)
         .map_err(|e| DbErr::Custom(format!("a stored record key is malformed: {e}")))?;
     let cid = CidString::try_from(cid).map_err(|e| DbErr::Custom(format!("a stored CID is malformed: {e}")))?;
-    Ok(StoredRecord { uri, cid, content })
+    Ok(StoredRecord { uri, cid, content, rendered: None })
 }
 
 /// A column SQLite holds that is not what Aurora wrote there.
@@ -412,6 +574,7 @@ impl LookupRow {
                 uri: AtUri::record(&did, collection, rkey),
                 cid: cid.parse().map_err(|_| malformed("CID", &cid))?,
                 content: self.content.map(Bytes::from),
+                rendered: None,
             }),
             _ => None,
         };

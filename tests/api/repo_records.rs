@@ -209,6 +209,128 @@ app_test!(a_damaged_record_block_fails_its_reads_whole_and_spares_the_others, |a
     }
 });
 
+/// Replaces the stored block of the record `created` (a createRecord answer) with `content`,
+/// or removes it when there is none.
+async fn replace_block(app: &crate::helpers::TestApp, did: &str, created: &Value, content: Option<&[u8]>) {
+    use aurora_locus::db::entities::repo_block;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ModelTrait};
+    let cid = created["cid"].as_str().expect("cid");
+    let key = (crate::helpers::typed_did(did), cid.parse::<aurora_atproto::syntax::CidString>().expect("cid"));
+    let block = repo_block::Entity::find_by_id(key).one(&app.ctx.db).await.expect("read").expect("the record's block");
+    let Some(content) = content else {
+        block.delete(&app.ctx.db).await.expect("remove the block");
+        return;
+    };
+    let mut block: repo_block::ActiveModel = block.into();
+    block.content = Set(content.to_vec());
+    block.update(&app.ctx.db).await.expect("replace the block");
+}
+
+/// A block that breaks the data model (a float), which no read can write out as JSON.
+const UNREADABLE: &[u8] = &[0xa1, 0x64, b't', b'e', b'x', b't', 0xf9, 0x3c, 0x00];
+
+app_test!(a_listed_page_is_the_same_whether_its_records_json_was_kept_or_not, |app| {
+    let app = &app;
+    let account = app.create_account("kept").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let create = |text: String| {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&text) });
+        async move {
+            let (status, created) =
+                app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+            assert_eq!(status, 200, "{created}");
+            created
+        }
+    };
+    let mut made = Vec::new();
+    for n in 0..6 {
+        made.push(create(format!("p{n}")).await);
+    }
+    let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post");
+    let page = |path: String| async move {
+        let response = app.get(&path).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.bytes().await.expect("body")
+    };
+    let cold = page(list.clone()).await;
+    assert_eq!(page(list.clone()).await, cold, "read again from the kept JSON: the same bytes");
+    assert_eq!(page(format!("{list}&reverse=true&limit=3")).await, page(format!("{list}&reverse=true&limit=3")).await);
+
+    // Kept records beside new ones, a deleted one gone.
+    made.push(create("p6".into()).await);
+    made.push(create("p7".into()).await);
+    let rkey = |created: &Value| created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned();
+    let delete = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey(&made[0]) });
+    let (status, body) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, listed) = app.get_json(&list).await;
+    assert_eq!(status, 200, "{listed}");
+    let uris: Vec<&str> =
+        listed["records"].as_array().expect("records").iter().map(|r| r["uri"].as_str().expect("uri")).collect();
+    let expected: Vec<&str> = made[1..].iter().rev().map(|c| c["uri"].as_str().expect("uri")).collect();
+    assert_eq!(uris, expected);
+    for (record, created) in listed["records"].as_array().expect("records").iter().zip(made[1..].iter().rev()) {
+        let path =
+            format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={}", rkey(created));
+        let (_, got) = app.get_json(&path).await;
+        assert_eq!((&record["cid"], &record["value"]), (&got["cid"], &got["value"]), "{record}");
+    }
+
+    // A listed record's JSON is kept: its block is not read again (and a getRecord, which reads
+    // it, fails on a block damaged since).
+    replace_block(app, did, &made[3], Some(UNREADABLE)).await;
+    let (status, listed) = app.get_json(&list).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["records"][4]["value"]["text"], "p3", "{listed}");
+    let path =
+        format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={}", rkey(&made[3]));
+    assert_eq!(app.get(&path).await.status().as_u16(), 500);
+});
+
+app_test!(with_no_record_json_kept_each_page_reads_its_blocks, ["AURORA_RECORD_CACHE_BYTES" => "0"], |app| {
+    let app = &app;
+    let account = app.create_account("unkept").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let mut made = Vec::new();
+    for text in ["one", "two"] {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
+        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+        assert_eq!(status, 200, "{created}");
+        made.push(created);
+    }
+    let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post");
+    let (status, listed) = app.get_json(&list).await;
+    assert_eq!((status, &listed["records"][1]["value"]["text"]), (200, &json!("one")), "{listed}");
+    replace_block(app, did, &made[0], Some(UNREADABLE)).await;
+    let (status, body) = app.get_json(&list).await;
+    assert_eq!((status, &body["error"]), (500, &json!("InternalServerError")), "{body}");
+});
+
+app_test!(a_listed_record_whose_block_is_gone_fails_the_page_whole, |app| {
+    let app = &app;
+    let account = app.create_account("gone").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let mut made = Vec::new();
+    for text in ["one", "two", "three"] {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
+        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
+        assert_eq!(status, 200, "{created}");
+        made.push(created);
+    }
+    let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=");
+    let (status, listed) = app.get_json(&format!("{list}2")).await;
+    assert_eq!(status, 200, "{listed}");
+    // The third, oldest record is not kept yet; its block goes missing.
+    replace_block(app, did, &made[0], None).await;
+    let (status, body) = app.get_json(&format!("{list}3")).await;
+    assert_eq!((status, &body["error"]), (500, &json!("InternalServerError")), "{body}");
+    let (status, listed) = app.get_json(&format!("{list}2")).await;
+    assert_eq!((status, listed["records"].as_array().map(Vec::len)), (200, Some(2)), "the others are still served");
+});
+
 app_test!(writes_follow_the_validation_key_and_swap_rules, |app| {
     let account = app.create_account("xena").await;
     let token = account["accessJwt"].as_str().expect("access");

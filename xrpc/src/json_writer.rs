@@ -12,35 +12,22 @@ use std::fmt;
 use serde::ser::{self, Impossible, Serialize};
 
 /// Appends `value`'s JSON to `out`: exactly the bytes `serde_json::to_writer` would append.
+/// A raw JSON value (serde_json's `RawValue`, or anything that serialises as one) is copied in
+/// as it is, as serde_json copies it.
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), serde_json::Error> {
     let start = out.len();
-    match value.serialize(&mut Writer { out }) {
-        Ok(()) => Ok(()),
-        // A raw JSON value (serde_json's `RawValue`) is written by serde_json itself; no answer
-        // of this server holds one, so the second pass costs nothing in practice.
-        Err(Error::RawValue) => {
-            out.truncate(start);
-            serde_json::to_writer(&mut *out, value)
-        }
-        Err(Error::Custom(message)) => {
-            out.truncate(start);
-            Err(ser::Error::custom(message))
-        }
-    }
+    value.serialize(&mut Writer { out }).map_err(|Error(message)| {
+        out.truncate(start);
+        ser::Error::custom(message)
+    })
 }
 
 #[derive(Debug)]
-enum Error {
-    Custom(String),
-    RawValue,
-}
+struct Error(String);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Custom(message) => f.write_str(message),
-            Error::RawValue => f.write_str("a raw JSON value"),
-        }
+        f.write_str(&self.0)
     }
 }
 
@@ -48,16 +35,17 @@ impl std::error::Error for Error {}
 
 impl ser::Error for Error {
     fn custom<T: fmt::Display>(message: T) -> Self {
-        Error::Custom(message.to_string())
+        Error(message.to_string())
     }
 }
 
-/// serde_json's name for its raw values' newtype.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+/// The name serde_json's `RawValue` serialises under: a struct of one field of that name, whose
+/// value is the raw JSON as text.
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 fn key_must_be_a_string() -> Error {
     // serde_json's own words, so an error reads the same whichever writer met it.
-    Error::Custom("key must be a string".to_owned())
+    Error("key must be a string".to_owned())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -174,7 +162,7 @@ impl<'a> Writer<'a> {
 
     fn open<'w>(&'w mut self, bracket: u8) -> Compound<'w, 'a> {
         self.out.push(bracket);
-        Compound { writer: self, first: true }
+        Compound { writer: self, first: true, raw: false }
     }
 
     /// `{"variant":` before a variant's content; its compound closes the extra brace.
@@ -189,6 +177,8 @@ impl<'a> Writer<'a> {
 struct Compound<'w, 'a> {
     writer: &'w mut Writer<'a>,
     first: bool,
+    /// A raw JSON value's struct: its one field is copied in as it is, without braces or key.
+    raw: bool,
 }
 
 impl Compound<'_, '_> {
@@ -286,10 +276,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         self.serialize_str(variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        if name == RAW_VALUE_TOKEN {
-            return Err(Error::RawValue);
-        }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
 
@@ -333,7 +320,10 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(self.open(b'{'))
     }
 
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'w, 'a>, Error> {
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'w, 'a>, Error> {
+        if name == RAW_VALUE_TOKEN {
+            return Ok(Compound { writer: self, first: true, raw: true });
+        }
         Ok(self.open(b'{'))
     }
 
@@ -386,11 +376,16 @@ macro_rules! fields {
                 type Error = Error;
 
                 fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+                    if self.raw {
+                        return value.serialize(RawText { out: self.writer.out });
+                    }
                     self.field(key, value)
                 }
 
                 fn end(self) -> Result<(), Error> {
-                    self.$close(b'}');
+                    if !self.raw {
+                        self.$close(b'}');
+                    }
                     Ok(())
                 }
             }
@@ -420,6 +415,79 @@ impl ser::SerializeMap for Compound<'_, '_> {
     fn end(self) -> Result<(), Error> {
         self.close(b'}');
         Ok(())
+    }
+}
+
+/// A raw JSON value's text, copied in as it is: serde_json's `RawValue` holds only JSON it
+/// parsed, and this server's own raw values only JSON it wrote.
+struct RawText<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+fn not_raw_text() -> Error {
+    Error("a raw JSON value must be given as text".to_owned())
+}
+
+/// Serializer methods that refuse what they are given.
+macro_rules! refuse {
+    ($error:ident: $($method:ident($($arg:ty),*) -> $ok:ty;)*) => {
+        $(
+            fn $method(self, $(_: $arg),*) -> Result<$ok, Error> {
+                Err($error())
+            }
+        )*
+    };
+}
+
+impl ser::Serializer for RawText<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        self.out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
+    refuse! { not_raw_text:
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> (); serialize_i16(i16) -> (); serialize_i32(i32) -> (); serialize_i64(i64) -> ();
+        serialize_u8(u8) -> (); serialize_u16(u16) -> (); serialize_u32(u32) -> (); serialize_u64(u64) -> ();
+        serialize_f32(f32) -> (); serialize_f64(f64) -> (); serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> (); serialize_none() -> (); serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(not_raw_text())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, _value: &T) -> Result<(), Error> {
+        Err(not_raw_text())
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Error> {
+        Err(not_raw_text())
     }
 }
 
@@ -461,14 +529,14 @@ impl ser::Serializer for KeyWriter<'_> {
 
     fn serialize_f32(self, value: f32) -> Result<(), Error> {
         if !value.is_finite() {
-            return Err(Error::Custom("float key must be finite (got NaN or +/-inf)".to_owned()));
+            return Err(Error("float key must be finite (got NaN or +/-inf)".to_owned()));
         }
         self.quoted(|w| w.serialize_f32(value))
     }
 
     fn serialize_f64(self, value: f64) -> Result<(), Error> {
         if !value.is_finite() {
-            return Err(Error::Custom("float key must be finite (got NaN or +/-inf)".to_owned()));
+            return Err(Error("float key must be finite (got NaN or +/-inf)".to_owned()));
         }
         self.quoted(|w| w.serialize_f64(value))
     }
@@ -507,10 +575,7 @@ impl ser::Serializer for KeyWriter<'_> {
         self.serialize_str(variant)
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
-        if name == RAW_VALUE_TOKEN {
-            return Err(Error::RawValue);
-        }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
 
@@ -663,21 +728,42 @@ mod tests {
         }
     }
 
-    /// What serde_json's `RawValue` serialises as (the type itself is behind a feature this
-    /// crate does not ask for).
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    struct Raw(&'static str);
-
-    impl Serialize for Raw {
-        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.serialize_newtype_struct(RAW_VALUE_TOKEN, self.0)
+    #[test]
+    fn a_raw_value_is_copied_in_as_serde_json_copies_it() {
+        use serde_json::value::RawValue;
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        // Its spacing kept, wherever it falls: a field, an element, the whole answer.
+        same_as_serde_json(&BTreeMap::from([("raw", raw(r#"{"a": [1, 2]}"#)), ("after", raw("null"))]));
+        same_as_serde_json(&vec![raw("1"), raw(r#" "text" "#), raw("[]")]);
+        same_as_serde_json(&raw(r#"{"b":{"c":true}}"#));
+        let mut ours = Vec::new();
+        write(&mut ours, &BTreeMap::from([("raw", raw(r#"{"a": [1, 2]}"#))])).unwrap();
+        assert_eq!(ours, br#"{"raw":{"a": [1, 2]}}"#);
+        // Not a key: serde_json refuses it there too.
+        struct KeyedByRaw(Box<RawValue>);
+        impl Serialize for KeyedByRaw {
+            fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map([(&self.0, 1)])
+            }
         }
+        same_as_serde_json(&KeyedByRaw(raw(r#""k""#)));
     }
 
+    /// Something that claims to be a raw value but gives no text is refused, not written.
     #[test]
-    fn a_raw_value_is_left_to_serde_json() {
-        same_as_serde_json(&BTreeMap::from([("raw", Raw(r#"{"a": [1, 2]}"#))]));
-        same_as_serde_json(&BTreeMap::from([(Raw("k"), 1)]));
+    fn a_raw_value_without_text_is_refused() {
+        struct NotText;
+        impl Serialize for NotText {
+            fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use ser::SerializeStruct;
+                let mut raw = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+                raw.serialize_field(RAW_VALUE_TOKEN, &1)?;
+                raw.end()
+            }
+        }
+        let mut ours = b"kept".to_vec();
+        assert!(write(&mut ours, &vec![NotText]).is_err());
+        assert_eq!(ours, b"kept");
     }
 
     #[test]

@@ -19,4 +19,4 @@ pub use error::{XrpcError, XrpcResult};
 pub use method::{
     Frame, FrameStream, Handler, InputBody, JsonBody, Method, MethodKind, NoBody, NoParams, OutputBody, RawBody,
 };
-pub use values::{BlobRef, Bytes, CidLink, TaggedObject, Unknown, UnknownObject};
+pub use values::{BlobRef, Bytes, CidLink, RenderedJson, TaggedObject, Unknown, UnknownObject};

@@ -194,11 +194,52 @@ impl Serialize for UnknownObject {
 }
 
 /// A value of lexicon type `unknown`: the JSON a request carried, or a stored block that is
-/// served as JSON straight from its DAG-CBOR ([`DagCborJson`]), never turned into a value tree.
+/// served as JSON straight from its DAG-CBOR ([`DagCborJson`]), never turned into a value tree,
+/// or a stored block's JSON written earlier and kept ([`RenderedJson`]).
 #[derive(Clone, Debug)]
 pub enum Unknown {
     Json(Value),
     Stored(DagCborJson),
+    Rendered(RenderedJson),
+}
+
+/// A stored block's JSON, written once (by [`RenderedJson::render`], the only way to make one)
+/// and then served as often as asked by copying its text in, as serde_json serves a `RawValue`.
+/// A record's block never changes under its CID, so neither does this.
+#[derive(Clone)]
+pub struct RenderedJson(std::sync::Arc<str>);
+
+impl RenderedJson {
+    /// The block's JSON, or the error its serialisation meets (a block that breaks the data
+    /// model's rules, see [`DagCborJson`]).
+    pub fn render(stored: &DagCborJson) -> Result<RenderedJson, serde_json::Error> {
+        // A post's JSON is about one and a half times its block.
+        let mut json = Vec::with_capacity(stored.as_bytes().len() * 2);
+        crate::json_writer::write(&mut json, stored)?;
+        let json = String::from_utf8(json).map_err(ser::Error::custom)?;
+        Ok(RenderedJson(json.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RenderedJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RenderedJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // The shape serde_json's `RawValue` has: its serializers, and this crate's writer, copy
+        // the text in as it is.
+        let mut raw = serializer.serialize_struct(crate::json_writer::RAW_VALUE_TOKEN, 1)?;
+        raw.serialize_field(crate::json_writer::RAW_VALUE_TOKEN, &*self.0)?;
+        raw.end()
+    }
 }
 
 impl Unknown {
@@ -207,6 +248,7 @@ impl Unknown {
         match self {
             Unknown::Json(value) => Ok(std::borrow::Cow::Borrowed(value)),
             Unknown::Stored(stored) => serde_json::to_value(stored).map(std::borrow::Cow::Owned),
+            Unknown::Rendered(rendered) => serde_json::from_str(rendered.as_str()).map(std::borrow::Cow::Owned),
         }
     }
 
@@ -215,6 +257,7 @@ impl Unknown {
         match self {
             Unknown::Json(value) => Ok(value),
             Unknown::Stored(stored) => serde_json::to_value(&stored),
+            Unknown::Rendered(rendered) => serde_json::from_str(rendered.as_str()),
         }
     }
 }
@@ -228,6 +271,12 @@ impl From<Value> for Unknown {
 impl From<DagCborJson> for Unknown {
     fn from(stored: DagCborJson) -> Self {
         Unknown::Stored(stored)
+    }
+}
+
+impl From<RenderedJson> for Unknown {
+    fn from(rendered: RenderedJson) -> Self {
+        Unknown::Rendered(rendered)
     }
 }
 
@@ -247,6 +296,7 @@ impl Serialize for Unknown {
         match self {
             Unknown::Json(value) => value.serialize(serializer),
             Unknown::Stored(stored) => stored.serialize(serializer),
+            Unknown::Rendered(rendered) => rendered.serialize(serializer),
         }
     }
 }
@@ -335,6 +385,30 @@ mod tests {
         assert_ne!(stored, Unknown::from(serde_json::json!({ "$type": "com.example.thing" })));
         let read: Unknown = serde_json::from_str(&written(&stored)).expect("deserialise");
         assert!(matches!(read, Unknown::Json(_)) && read == stored);
+    }
+
+    #[test]
+    fn a_rendered_block_is_served_as_the_block_itself_is() {
+        let tree = serde_json::json!({ "$type": "com.example.thing", "text": "hé \"x\"\n", "n": [1, -2], "b": { "$bytes": "AAE" } });
+        let ipld = aurora_atproto::data::json_to_ipld(&tree).expect("in the data model");
+        let stored = DagCborJson::from_block(aurora_atproto::data::to_dag_cbor(&ipld).expect("encodes"));
+        let rendered = RenderedJson::render(&stored).expect("renders");
+        let answer = |value: Unknown| {
+            // Written after something else, as a page's records are.
+            let mut ours = b"before".to_vec();
+            let page = vec![value.clone(), value];
+            crate::json_writer::write(&mut ours, &page).expect("write");
+            (String::from_utf8(ours[6..].to_vec()).expect("utf-8"), serde_json::to_string(&page).expect("serde_json"))
+        };
+        let (ours, theirs) = answer(Unknown::from(rendered.clone()));
+        assert_eq!(ours, answer(Unknown::from(stored.clone())).0, "the same bytes as the block served itself");
+        assert_eq!(ours, theirs, "and as serde_json writes it");
+        assert_eq!(Unknown::from(rendered.clone()), Unknown::from(stored.clone()));
+        assert_eq!(Unknown::from(rendered.clone()).into_json().expect("a tree"), tree);
+        // A block that breaks the rules renders nothing.
+        let mut broken = stored.as_bytes().to_vec();
+        broken.push(0);
+        assert!(RenderedJson::render(&DagCborJson::from_block(broken)).is_err());
     }
 
     #[test]

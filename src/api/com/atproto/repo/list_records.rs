@@ -14,7 +14,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     // An empty cursor is no cursor, as the reference reads it.
     let cursor = params.cursor.as_deref().filter(|c| !c.is_empty());
     let page = records::Page { cursor, reverse, limit };
-    let listed = records::list(&ctx.db, ctx.reader.as_deref(), &params.repo, &params.collection, page);
+    let listed = records::list(&ctx.db, ctx.reader.as_deref(), &ctx.rendered, &params.repo, &params.collection, page);
     let Some(rows) = listed.await.map_err(internal)? else {
         // Unknown, or not active (taken down, suspended, deactivated), as the reference answers.
         return Err(XrpcError::invalid_request(format!("Could not find repo: {}", params.repo)));
@@ -25,7 +25,7 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     // tell its length, the page grew and moved six times.
     let mut records = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let value = row.served_value().map_err(internal)?.into();
+        let value = row.served_json(&ctx.rendered).map_err(internal)?.into();
         records.push(Record { value, uri: row.uri, cid: row.cid, extra: Default::default() });
     }
     Ok(Output { records, cursor, extra: Default::default() })
