@@ -719,9 +719,13 @@ pub(crate) async fn start(
         .env("PDS_RATE_LIMITS_ENABLED", "false")
         .env("AURORA_LOG", std::env::var("AURORA_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .env("AURORA_LOG_FORMAT", "json")
-        // Allocator tuning and the compression policy to compare, passed through when set.
+        // Allocator tuning, the compression policy and the record cache to compare, passed
+        // through when set.
         .envs(std::env::vars().filter(|(name, _)| {
-            name.starts_with("MALLOC_") || name == "GLIBC_TUNABLES" || name.starts_with("AURORA_COMPRESS")
+            name.starts_with("MALLOC_")
+                || name == "GLIBC_TUNABLES"
+                || name.starts_with("AURORA_COMPRESS")
+                || name == "AURORA_RECORD_CACHE_BYTES"
         }))
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -387,21 +387,47 @@ impl SqlitePage<'_> {
     /// The page's keys and CIDs first, then the blocks of only those records whose JSON is not
     /// kept in `rendered`, in one more statement. Should a block not be there (its record
     /// deleted by a commit between the two statements, each of which sees the database as it
-    /// is when it starts), the page is read again whole, in one statement.
+    /// is when it starts), the page is read again whole, in one statement. So it is as soon as
+    /// more than a quarter of the page is not kept (a first read, mostly): there the join does
+    /// for less what a second statement given their CIDs would, and the records are made from
+    /// its rows only, so the keys read until then cost little more than their lookups.
     fn through(&self, rendered: &RenderedRecords) -> rusqlite::Result<Vec<StoredRecord>> {
+        let limit = self.page.limit as usize;
         let mut statement = self.connection.prepare_cached(keys_sql(self.page))?;
-        let mut records = Vec::with_capacity(self.page.limit as usize);
-        let mut wanted = Vec::new();
+        // Each row's key and CID, copied into one buffer (no allocation per row), and its JSON
+        // if kept.
+        let mut text = String::with_capacity(limit * 80);
+        let mut rows = Vec::with_capacity(limit);
+        let mut missing = 0;
         let mut found = statement.query(self.values().as_slice())?;
         while let Some(row) = found.next()? {
-            let mut record = self.record(row)?;
-            record.rendered = rendered.get(record.cid.as_str());
-            if record.rendered.is_none() {
-                wanted.push(records.len());
+            let cid = row.get_ref(1)?.as_str()?;
+            let kept = rendered.get(cid);
+            if kept.is_none() {
+                missing += 1;
+                if missing * 4 > limit {
+                    drop(found);
+                    return self.with_blocks();
+                }
             }
-            records.push(record);
+            let rkey = row.get_ref(0)?.as_str()?;
+            let start = text.len();
+            text.push_str(rkey);
+            text.push_str(cid);
+            rows.push((start, start + rkey.len(), text.len(), kept));
         }
         drop(found);
+        let mut records = Vec::with_capacity(rows.len());
+        let mut wanted = Vec::with_capacity(missing);
+        for (start, split, end, kept) in rows {
+            let uri = AtUri::record_with_key(self.owner, self.collection, &text[start..split])
+                .map_err(|e| conversion(0, e))?;
+            let cid = CidString::try_from(text[split..end].to_owned()).map_err(|e| conversion(1, e))?;
+            if kept.is_none() {
+                wanted.push(records.len());
+            }
+            records.push(StoredRecord { uri, cid, content: None, rendered: kept });
+        }
         if wanted.is_empty() {
             return Ok(records);
         }

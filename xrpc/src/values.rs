@@ -213,11 +213,21 @@ impl RenderedJson {
     /// The block's JSON, or the error its serialisation meets (a block that breaks the data
     /// model's rules, see [`DagCborJson`]).
     pub fn render(stored: &DagCborJson) -> Result<RenderedJson, serde_json::Error> {
-        // A post's JSON is about one and a half times its block.
-        let mut json = Vec::with_capacity(stored.as_bytes().len() * 2);
-        crate::json_writer::write(&mut json, stored)?;
-        let json = String::from_utf8(json).map_err(ser::Error::custom)?;
-        Ok(RenderedJson(json.into()))
+        thread_local! {
+            /// Written into here and copied out whole: one allocation per record, not two.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|json| {
+            json.clear();
+            crate::json_writer::write(json, stored)?;
+            let text = std::str::from_utf8(json).map_err(ser::Error::custom)?;
+            let rendered = RenderedJson(text.into());
+            // A record of megabytes leaves no megabytes behind with the thread.
+            if json.capacity() > 64 * 1024 {
+                *json = Vec::new();
+            }
+            Ok(rendered)
+        })
     }
 
     pub fn as_str(&self) -> &str {

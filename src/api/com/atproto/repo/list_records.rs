@@ -25,7 +25,12 @@ pub async fn handle(ctx: &AppContext, params: Params) -> XrpcResult<Output> {
     // tell its length, the page grew and moved six times.
     let mut records = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let value = row.served_json(&ctx.rendered).map_err(internal)?.into();
+        // With no records kept, each is written out straight from its block into the answer.
+        let value = if ctx.rendered.is_off() {
+            row.served_value().map_err(internal)?.into()
+        } else {
+            row.served_json(&ctx.rendered).map_err(internal)?.into()
+        };
         records.push(Record { value, uri: row.uri, cid: row.cid, extra: Default::default() });
     }
     Ok(Output { records, cursor, extra: Default::default() })
