@@ -134,6 +134,39 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
         .filter_map(|r| Some(r["uri"].as_str()?.rsplit('/').next()?.to_owned()))
         .collect();
 
+    // Pages read once each, as a crawler reads them: none of their records' JSON is kept yet.
+    // A collection of 100 records each, written in batches of 200, in an account of their own
+    // (the first one's repository stays the size the other phases were counted on).
+    let crawled: serde_json::Value = client
+        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
+        .json(&json!({ "handle": "crawled.test", "email": "crawled@example.com", "password": "crawled-password" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let crawled_token = crawled["accessJwt"].as_str().ok_or_else(|| format!("createAccount failed: {crawled}"))?;
+    let crawled_did = crawled["did"].as_str().ok_or("no did")?;
+    // Twice as many as are counted: the phase's warm-up reads the first ones.
+    let first_reads: Vec<String> = (0..2 * FIRST_READS).map(|n| format!("com.example.first{n}")).collect();
+    for pair in first_reads.chunks(2) {
+        let writes: Vec<_> = pair
+            .iter()
+            .flat_map(|collection| {
+                (0..100).map(move |i| {
+                    let value = json!({ "$type": collection, "text": format!("first-read record {i}"), "createdAt": "2024-05-01T12:00:00.000Z" });
+                    json!({ "$type": "com.atproto.repo.applyWrites#create", "collection": collection, "value": value })
+                })
+            })
+            .collect();
+        let filled = client
+            .post(format!("{base}/xrpc/com.atproto.repo.applyWrites"))
+            .bearer_auth(crawled_token)
+            .json(&json!({ "repo": crawled_did, "writes": writes }))
+            .send()
+            .await?;
+        expect_ok(filled).await?;
+    }
+
     let get = |url: String| {
         let client = client.clone();
         async move { expect_ok(client.get(url).send().await?).await }
@@ -150,6 +183,16 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     phase.run("getRecord", 200, &mut |i| Box::pin(get(record(i)))).await?;
     let page = format!("{base}/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=100");
     phase.run("listRecords 100", 50, &mut |_| Box::pin(get(page.clone()))).await?;
+    let first_read = |i: usize| {
+        format!("{base}/xrpc/com.atproto.repo.listRecords?repo={crawled_did}&collection={}&limit=100", first_reads[i])
+    };
+    let mut read = 0;
+    phase
+        .run("listRecords 100 first read", FIRST_READS, &mut |_| {
+            read += 1;
+            Box::pin(get(first_read(read - 1)))
+        })
+        .await?;
     // The request as the official client (@atproto/api on Node's fetch, signed in) sends it,
     // headers and all: its Accept-Encoding has the page sent gzipped.
     let official = |url: String| {
@@ -189,6 +232,9 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
 }
 
 type Request = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>>>>;
+
+/// Pages counted on their first read (each a collection of its own).
+const FIRST_READS: usize = 10;
 
 /// Counts phases of requests to the server `pid` running under callgrind.
 struct Phase<'a> {
