@@ -3,8 +3,9 @@
 //! nothing needs to be told of writes: a record that changes has a new CID, and one that is
 //! deleted or taken down is no longer listed by the record index, which every read still asks.
 //!
-//! Bounded by bytes (`AURORA_RECORD_CACHE_BYTES`), evicting by recency and frequency
-//! (quick_cache's CLOCK-PRO); an entry is only ever made from a block that rendered whole.
+//! Bounded by bytes (`AURORA_RECORD_CACHE_BYTES`), evicting as quick_cache does (S3-FIFO: a
+//! record read once leaves before one read again, so a crawl does not flush the records read
+//! often); an entry is only ever made from a block that rendered whole.
 
 use aurora_atproto::data::DagCborJson;
 use aurora_xrpc::RenderedJson;
