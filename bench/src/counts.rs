@@ -105,15 +105,7 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     let env = Env { wrapper: callgrind(out), ..env.clone() };
     let (mut child, base, pid, _data) = crate::start(&env, None).await?;
     let client = reqwest::Client::new();
-    let account: serde_json::Value = client
-        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
-        .json(&json!({ "handle": "counted.test", "email": "counted@example.com", "password": "counted-password" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = account["accessJwt"].as_str().ok_or_else(|| format!("createAccount failed: {account}"))?.to_owned();
-    let did = account["did"].as_str().ok_or("no did")?.to_owned();
+    let (token, did) = sign_up(&client, &base, "counted").await?;
     let post =
         |text: String| json!({ "$type": "app.bsky.feed.post", "text": text, "createdAt": "2024-05-01T12:00:00.000Z" });
     // Record keys of a fixed sequence, not of the clock: the tree's shape (and so the nodes a
@@ -140,15 +132,7 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
     // Pages read once each, as a crawler reads them: none of their records' JSON is kept yet.
     // A collection of 100 records each, written in batches of 200, in an account of their own
     // (the first one's repository stays the size the other phases were counted on).
-    let crawled: serde_json::Value = client
-        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
-        .json(&json!({ "handle": "crawled.test", "email": "crawled@example.com", "password": "crawled-password" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let crawled_token = crawled["accessJwt"].as_str().ok_or_else(|| format!("createAccount failed: {crawled}"))?;
-    let crawled_did = crawled["did"].as_str().ok_or("no did")?;
+    let (crawled_token, crawled_did) = sign_up(&client, &base, "crawled").await?;
     // Twice as many as are counted: the phase's warm-up reads the first ones.
     let first_reads: Vec<String> = (0..2 * FIRST_READS).map(|n| format!("com.example.first{n}")).collect();
     for pair in first_reads.chunks(2) {
@@ -163,7 +147,7 @@ async fn server_counts(env: &Env, out: &Path) -> Result<BTreeMap<String, u64>, E
             .collect();
         let filled = client
             .post(format!("{base}/xrpc/com.atproto.repo.applyWrites"))
-            .bearer_auth(crawled_token)
+            .bearer_auth(&crawled_token)
             .json(&json!({ "repo": crawled_did, "writes": writes }))
             .send()
             .await?;
@@ -262,6 +246,20 @@ impl Phase<'_> {
         self.counts.insert(format!("server {name}"), dumped(self.out, &dump)? / n as u64);
         Ok(())
     }
+}
+
+/// A new account `name`.test: its access token and DID.
+async fn sign_up(client: &reqwest::Client, base: &str, name: &str) -> Result<(String, String), Error> {
+    let account: serde_json::Value = client
+        .post(format!("{base}/xrpc/com.atproto.server.createAccount"))
+        .json(&json!({ "handle": format!("{name}.test"), "email": format!("{name}@example.com"), "password": format!("{name}-password") }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = account["accessJwt"].as_str().ok_or_else(|| format!("createAccount failed: {account}"))?;
+    let did = account["did"].as_str().ok_or("no did")?;
+    Ok((token.to_owned(), did.to_owned()))
 }
 
 async fn expect_ok(response: reqwest::Response) -> Result<(), Error> {

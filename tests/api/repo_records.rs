@@ -163,21 +163,23 @@ app_test!(record_values_keep_the_blocks_key_order_as_the_reference_does, |app| {
     }
 });
 
-app_test!(a_damaged_record_block_fails_its_reads_whole_and_spares_the_others, |app| {
-    use aurora_locus::db::entities::repo_block;
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-
-    let account = app.create_account("damaged").await;
-    let token = account["accessJwt"].as_str().expect("access");
-    let did = account["did"].as_str().expect("did");
+/// Creates a post for each of `texts` in `did`'s repository; their createRecord answers.
+async fn create_posts(app: &crate::helpers::TestApp, token: &str, did: &str, texts: &[&str]) -> Vec<Value> {
     let mut made = Vec::new();
-    for text in ["kept", "damaged"] {
-        let create = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
-        let (status, created) =
-            app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&create)).await;
+    for text in texts {
+        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
+        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
         assert_eq!(status, 200, "{created}");
         made.push(created);
     }
+    made
+}
+
+app_test!(a_damaged_record_block_fails_its_reads_whole_and_spares_the_others, |app| {
+    let account = app.create_account("damaged").await;
+    let token = account["accessJwt"].as_str().expect("access");
+    let did = account["did"].as_str().expect("did");
+    let made = create_posts(&app, token, did, &["kept", "damaged"]).await;
     let get = |created: &Value| {
         let rkey = created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned();
         format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection=app.bsky.feed.post&rkey={rkey}")
@@ -190,13 +192,7 @@ app_test!(a_damaged_record_block_fails_its_reads_whole_and_spares_the_others, |a
         &[0xa2, 0x64, b't', b'e', b'x', b't', 0x62, b'h', b'i', 0x61, b'a', 0x01],
     ];
     for damage in damages {
-        let cid = made[1]["cid"].as_str().expect("cid");
-        let key = (crate::helpers::typed_did(did), cid.parse::<aurora_atproto::syntax::CidString>().expect("cid"));
-        let block =
-            repo_block::Entity::find_by_id(key).one(&app.ctx.db).await.expect("read").expect("the record's block");
-        let mut block: repo_block::ActiveModel = block.into();
-        block.content = Set(damage.to_vec());
-        block.update(&app.ctx.db).await.expect("damage the block");
+        replace_block(&app, did, &made[1], Some(damage)).await;
 
         for path in [get(&made[1]), list.clone()] {
             let response = app.get(&path).await;
@@ -234,19 +230,7 @@ app_test!(a_listed_page_is_the_same_whether_its_records_json_was_kept_or_not, |a
     let account = app.create_account("kept").await;
     let token = account["accessJwt"].as_str().expect("access");
     let did = account["did"].as_str().expect("did");
-    let create = |text: String| {
-        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(&text) });
-        async move {
-            let (status, created) =
-                app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
-            assert_eq!(status, 200, "{created}");
-            created
-        }
-    };
-    let mut made = Vec::new();
-    for n in 0..6 {
-        made.push(create(format!("p{n}")).await);
-    }
+    let mut made = create_posts(app, token, did, &["p0", "p1", "p2", "p3", "p4", "p5"]).await;
     let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post");
     let page = |path: String| async move {
         let response = app.get(&path).await;
@@ -258,8 +242,7 @@ app_test!(a_listed_page_is_the_same_whether_its_records_json_was_kept_or_not, |a
     assert_eq!(page(format!("{list}&reverse=true&limit=3")).await, page(format!("{list}&reverse=true&limit=3")).await);
 
     // Kept records beside new ones, a deleted one gone.
-    made.push(create("p6".into()).await);
-    made.push(create("p7".into()).await);
+    made.extend(create_posts(app, token, did, &["p6", "p7"]).await);
     let rkey = |created: &Value| created["uri"].as_str().expect("uri").rsplit('/').next().expect("rkey").to_owned();
     let delete = json!({ "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey(&made[0]) });
     let (status, body) = app.call(Method::POST, "com.atproto.repo.deleteRecord", Some(token), Some(&delete)).await;
@@ -293,13 +276,7 @@ app_test!(with_no_record_json_kept_each_page_reads_its_blocks, ["AURORA_RECORD_C
     let account = app.create_account("unkept").await;
     let token = account["accessJwt"].as_str().expect("access");
     let did = account["did"].as_str().expect("did");
-    let mut made = Vec::new();
-    for text in ["one", "two"] {
-        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
-        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
-        assert_eq!(status, 200, "{created}");
-        made.push(created);
-    }
+    let made = create_posts(app, token, did, &["one", "two"]).await;
     let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post");
     let (status, listed) = app.get_json(&list).await;
     assert_eq!((status, &listed["records"][1]["value"]["text"]), (200, &json!("one")), "{listed}");
@@ -313,13 +290,7 @@ app_test!(a_listed_record_whose_block_is_gone_fails_the_page_whole, |app| {
     let account = app.create_account("gone").await;
     let token = account["accessJwt"].as_str().expect("access");
     let did = account["did"].as_str().expect("did");
-    let mut made = Vec::new();
-    for text in ["one", "two", "three", "four", "five"] {
-        let body = json!({ "repo": did, "collection": "app.bsky.feed.post", "record": post(text) });
-        let (status, created) = app.call(Method::POST, "com.atproto.repo.createRecord", Some(token), Some(&body)).await;
-        assert_eq!(status, 200, "{created}");
-        made.push(created);
-    }
+    let made = create_posts(app, token, did, &["one", "two", "three", "four", "five"]).await;
     let list = format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection=app.bsky.feed.post&limit=");
     let (status, listed) = app.get_json(&format!("{list}4")).await;
     assert_eq!(status, 200, "{listed}");
